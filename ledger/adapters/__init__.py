@@ -1,0 +1,1 @@
+"""Ledger adapters: in-memory log and anchor (tests, dev) and the EVM anchor."""

@@ -1,0 +1,1 @@
+"""The LedgerAnchor Solidity contract, its compiled artifact and its build script."""
