@@ -1,0 +1,296 @@
+"""The ``agri`` command line: one entry point, a subcommand group per area.
+
+Data goes to stdout (JSON where machine-readable), logs to stderr. Exit codes:
+0 success, 1 verification failed, 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger import (
+    Event,
+    LedgerError,
+    NoteVerifier,
+    Receipt,
+    ReceiptError,
+    generate_key,
+    verify_receipt,
+)
+from server.config import Settings
+from server.context import AppContext, build_context, write_keypair
+
+__all__ = ["cli", "main"]
+
+logger = logging.getLogger("agri")
+
+
+def configure_logging(verbosity: int) -> None:
+    """Send logs to stderr at WARNING, INFO (-v) or DEBUG (-vv); -q for errors only."""
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+        verbosity, logging.DEBUG
+    )
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _echo_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+class Fail(click.ClickException):
+    """A verification failure: message to stderr, exit code 1."""
+
+    exit_code = 1
+
+
+def _context(ctx: click.Context, *, chain: bool = False) -> AppContext:
+    settings: Settings = ctx.obj["settings"]
+    try:
+        app = build_context(settings, chain=chain)
+    except LedgerError as exc:
+        raise click.UsageError(str(exc)) from exc
+    ctx.call_on_close(app.close)
+    return app
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More log output (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Agricultural insurance: livestock face ID, plots by map, verifiable ledger."""
+    configure_logging(-1 if quiet else verbose)
+    ctx.ensure_object(dict)
+    try:
+        ctx.obj["settings"] = Settings()
+    except ValueError as exc:
+        raise click.UsageError(f"configuration: {exc}") from exc
+
+
+@cli.group()
+def ledger() -> None:
+    """The verifiable ledger: append, checkpoint, prove, verify."""
+
+
+@ledger.command()
+@click.argument("name")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for NAME.key (signer) and NAME.pub (verifier).",
+)
+def keygen(name: str, out_dir: Path) -> None:
+    """Generate an Ed25519 checkpoint key named NAME (the log's origin)."""
+    try:
+        signer = generate_key(name)
+    except LedgerError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from exc
+    skey, vkey = write_keypair(signer, out_dir)
+    _echo_json({"signer_key_file": str(skey), "verifier_key_file": str(vkey)})
+
+
+@ledger.command()
+@click.option("--type", "event_type", required=True, help="Event type, e.g. claim.corrected.")
+@click.option(
+    "--subject",
+    "subjects",
+    multiple=True,
+    required=True,
+    help="Subject id, as KIND=ID or plain ID (kind 'subject'); repeatable.",
+)
+@click.option(
+    "--payload-file",
+    type=click.File("rb"),
+    required=True,
+    help="JSON object with the event's details ('-' for stdin).",
+)
+@click.option("--actor", default="operator", show_default=True, help="Who appends.")
+@click.pass_context
+def append(
+    ctx: click.Context,
+    event_type: str,
+    subjects: tuple[str, ...],
+    payload_file: Any,
+    actor: str,
+) -> None:
+    """Append an operator event and print its index."""
+    try:
+        payload = json.loads(payload_file.read())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload-file") from exc
+    subject_map = {}
+    for s in subjects:
+        kind, sep, value = s.partition("=")
+        subject_map[kind if sep else "subject"] = value if sep else s
+    try:
+        event = Event(
+            type=event_type,
+            subjects=subject_map,
+            actor=actor,
+            timestamp=datetime.now(UTC),
+            payload=payload,
+        )
+        data = event.to_canonical_bytes()
+    except LedgerError as exc:
+        raise click.UsageError(str(exc)) from exc
+    app = _context(ctx)
+    (entry,) = app.ledger.append([data])
+    click.echo(entry.index)
+
+
+@ledger.command()
+@click.pass_context
+def checkpoint(ctx: click.Context) -> None:
+    """Sign a checkpoint of the log now, and anchor it."""
+    app = _context(ctx, chain=True)
+    try:
+        record = app.ledger.checkpoint(anchor=False)
+    except LedgerError as exc:
+        raise click.UsageError(str(exc)) from exc
+    status = app.ledger.anchor_catch_up()
+    anchor = app.ledger.store.anchor_for(record.size)
+    _echo_json(
+        {
+            "tree_size": record.size,
+            "root_hash": record.root_hash.hex(),
+            "checkpoint": record.note,
+            "anchor": anchor.receipt().to_json() if anchor and anchor.receipt() else None,
+            "anchor_status": status,
+        }
+    )
+
+
+@ledger.command()
+@click.pass_context
+def anchor(ctx: click.Context) -> None:
+    """Anchor the latest checkpoint and re-send pending anchor transactions."""
+    app = _context(ctx, chain=True)
+    click.echo(app.ledger.anchor_catch_up())
+
+
+@ledger.command()
+@click.argument("index", type=click.IntRange(min=0))
+@click.pass_context
+def proof(ctx: click.Context, index: int) -> None:
+    """Print the JSON receipt of entry INDEX (signing a checkpoint if needed)."""
+    app = _context(ctx, chain=True)
+    try:
+        receipt = app.ledger.receipt(index)
+    except LookupError as exc:
+        raise click.BadParameter(str(exc), param_hint="INDEX") from exc
+    _echo_json(receipt.to_json())
+
+
+@ledger.command("verify-receipt")
+@click.argument("receipt_file", type=click.File("rb"))
+@click.option(
+    "--key",
+    "key_file",
+    type=click.File("r"),
+    required=True,
+    help="The log's verifier key file (name+keyid+base64).",
+)
+def verify_receipt_cmd(receipt_file: Any, key_file: Any) -> None:
+    """Check a receipt offline, with no database. Exit 0 valid, 1 invalid."""
+    try:
+        verifier = NoteVerifier.parse(key_file.read())
+    except LedgerError as exc:
+        raise click.BadParameter(str(exc), param_hint="--key") from exc
+    try:
+        doc = json.loads(receipt_file.read())
+        receipt = Receipt.from_json(doc)
+        cp = verify_receipt(receipt, [verifier])
+    except ValueError as exc:  # ReceiptError and JSON errors are ValueErrors
+        reason = str(exc) if isinstance(exc, ReceiptError) else f"not JSON: {exc}"
+        raise Fail(f"receipt INVALID: {reason}") from exc
+    click.echo(
+        f"receipt valid: entry {receipt.index} is in {cp.origin} at size {cp.size}"
+    )
+
+
+@ledger.command()
+@click.pass_context
+def verify(ctx: click.Context) -> None:
+    """Re-hash the whole log and check checkpoints and anchors (fsck).
+
+    Exit 1 with the first bad index when any row was changed, deleted, inserted
+    or re-ordered.
+    """
+    app = _context(ctx, chain=True)
+    report = app.ledger.verify()
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    if not report.ok:
+        where = (
+            f" (first bad index: {report.first_bad_index})"
+            if report.first_bad_index is not None
+            else ""
+        )
+        raise Fail(f"ledger INVALID{where}: {report.error}")
+    click.echo(
+        f"ledger OK: {report.size} entries, {report.checkpoints} checkpoints, "
+        f"{report.anchors_checked} anchors checked"
+    )
+
+
+@ledger.command("deploy-anchor")
+@click.pass_context
+def deploy_anchor(ctx: click.Context) -> None:
+    """Deploy the LedgerAnchor contract on AGRI_CHAIN_RPC_URL and print its address."""
+    settings: Settings = ctx.obj["settings"]
+    if settings.chain_rpc_url is None or settings.chain_key_file is None:
+        raise click.UsageError("set AGRI_CHAIN_RPC_URL and AGRI_CHAIN_KEY_FILE first")
+    from web3 import Web3
+
+    from ledger.adapters.evm import deploy_anchor_contract
+
+    w3 = Web3(Web3.HTTPProvider(settings.chain_rpc_url.get_secret_value()))
+    try:
+        address = deploy_anchor_contract(w3, settings.chain_key_file.read_text().strip())
+    except (LedgerError, OSError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(address)
+
+
+@cli.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply all migrations to the configured database."""
+    _context(ctx)
+    click.echo("database is at the latest schema")
+
+
+@cli.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var/demo"),
+    show_default=True,
+    help="Folder for the demo's database and keys (recreated each run).",
+)
+def demo(data_dir: Path) -> None:
+    """Run the end-to-end story on embedded defaults (SQLite, in-process chain)."""
+    from server.demo import run_demo
+
+    sys.exit(run_demo(data_dir))
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(obj={})

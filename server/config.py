@@ -1,0 +1,106 @@
+"""Settings: one typed object, read from AGRI_* environment variables and ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Everything an operator configures. Built by entry points, never at import."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGRI_", env_file=".env", extra="ignore"
+    )
+
+    environment: Literal["development", "production"] = Field(
+        "development",
+        description="development allows generated keys and the in-process chain; "
+        "production requires a key file and a configured chain.",
+    )
+    data_dir: Path = Field(
+        Path("var"),
+        description="Folder for the embedded database, generated keys and uploads.",
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. "
+        "Default: SQLite file agri.db in AGRI_DATA_DIR.",
+    )
+    ledger_key_file: Path | None = Field(
+        None,
+        description="Signer key file of the ledger (PRIVATE+KEY+name+id+key, from "
+        "'agri ledger keygen'). Default in development: generated in AGRI_DATA_DIR.",
+    )
+    ledger_key_name: str = Field(
+        "agri-insurance.local/ledger",
+        description="Key name (and checkpoint origin) for a key generated in "
+        "development.",
+    )
+    checkpoint_every: int = Field(
+        1000, ge=1, description="Sign a checkpoint at least every N appended entries."
+    )
+    checkpoint_interval_s: float = Field(
+        3600.0,
+        gt=0,
+        description="Sign a checkpoint when the last one is older than T seconds "
+        "and entries were appended since.",
+    )
+    anchor_enabled: bool = Field(
+        True, description="Anchor signed checkpoints on an EVM chain."
+    )
+    chain_rpc_url: SecretStr | None = Field(
+        None,
+        description="JSON-RPC URL of the EVM chain. Unset: an in-process eth-tester "
+        "chain (development only; it lives as long as the process).",
+    )
+    chain_id: int | None = Field(
+        None, description="Expected EIP-155 chain id, checked at start."
+    )
+    chain_key_file: Path | None = Field(
+        None, description="File holding the hex private key of the anchoring account."
+    )
+    chain_contract: str | None = Field(
+        None,
+        description="Address of the deployed LedgerAnchor contract "
+        "('agri ledger deploy-anchor' deploys one).",
+    )
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.environment == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("AGRI_LEDGER_KEY_FILE", self.ledger_key_file),
+                    ("AGRI_DATABASE_URL", self.database_url),
+                )
+                if value is None
+            ]
+            if self.anchor_enabled:
+                missing += [
+                    name
+                    for name, value in (
+                        ("AGRI_CHAIN_RPC_URL", self.chain_rpc_url),
+                        ("AGRI_CHAIN_ID", self.chain_id),
+                        ("AGRI_CHAIN_KEY_FILE", self.chain_key_file),
+                        ("AGRI_CHAIN_CONTRACT", self.chain_contract),
+                    )
+                    if value is None
+                ]
+            if missing:
+                raise ValueError(
+                    "production requires " + ", ".join(missing) + " to be set"
+                )
+        return self
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to the embedded SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'agri.db'}"

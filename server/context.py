@@ -1,0 +1,103 @@
+"""Build the application's services from settings (the composition root)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ledger import LedgerError, NoteSigner, generate_key
+from server.chain import ChainContext, connect_chain
+from server.config import Settings
+from server.db import make_engine
+from server.ledger_service import CheckpointPolicy, LedgerService
+from server.ledger_store import SqlLedgerStore
+from server.migrate import upgrade
+
+__all__ = ["AppContext", "build_context", "load_or_create_signer", "write_keypair"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AppContext:
+    """The wired application: settings, engine and services."""
+
+    settings: Settings
+    engine: Engine
+    ledger: LedgerService
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def key_stem(name: str) -> str:
+    """A file-name-safe stem for a key name (``a.b/c`` -> ``a.b_c``)."""
+    return "".join(c if c.isalnum() or c in "-._" else "_" for c in name)
+
+
+def write_keypair(signer: NoteSigner, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``<stem>.key`` (signer, mode 0600) and ``<stem>.pub`` (verifier)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = key_stem(signer.name)
+    skey, vkey = out_dir / f"{stem}.key", out_dir / f"{stem}.pub"
+    fd = os.open(skey, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{signer}\n")
+    vkey.write_text(f"{signer.verifier()}\n")
+    return skey, vkey
+
+
+def load_or_create_signer(settings: Settings) -> NoteSigner:
+    """Load the ledger's signer key; in development, generate one on first use.
+
+    Raises:
+        LedgerError: the key file is missing (production) or unreadable.
+    """
+    path = settings.ledger_key_file
+    if path is None:
+        path = settings.data_dir / f"{key_stem(settings.ledger_key_name)}.key"
+        if not path.exists():
+            skey, vkey = write_keypair(generate_key(settings.ledger_key_name), path.parent)
+            logger.info("generated ledger key %s (verifier key %s)", skey, vkey)
+    try:
+        return NoteSigner.parse(path.read_text())
+    except OSError as exc:
+        raise LedgerError(f"cannot read ledger key file {path}: {exc}") from exc
+
+
+def build_context(
+    settings: Settings | None = None,
+    *,
+    chain: ChainContext | None | bool = True,
+    migrate: bool = True,
+) -> AppContext:
+    """Wire engine, schema, key and chain from settings.
+
+    Args:
+        settings: defaults to ``Settings()`` (environment and ``.env``).
+        chain: True to connect as configured, False for none, or a ready context.
+        migrate: bring the schema up to date first.
+    """
+    settings = settings or Settings()
+    engine = make_engine(settings.resolved_database_url())
+    if migrate:
+        upgrade(engine)
+    chain_ctx: ChainContext | None
+    if chain is True:
+        chain_ctx = connect_chain(settings)
+    elif chain is False:
+        chain_ctx = None
+    else:
+        chain_ctx = chain
+    ledger = LedgerService(
+        SqlLedgerStore(engine),
+        load_or_create_signer(settings),
+        chain=chain_ctx,
+        policy=CheckpointPolicy(settings.checkpoint_every, settings.checkpoint_interval_s),
+    )
+    return AppContext(settings, engine, ledger)

@@ -1,0 +1,337 @@
+"""The ledger as the application uses it: append, checkpoint, anchor, prove, audit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, select
+
+from ledger import (
+    AnchorError,
+    AnchorRejectedError,
+    AnchorUnavailableError,
+    Checkpoint,
+    Entry,
+    EntryNotFoundError,
+    Event,
+    Head,
+    IntegrityError,
+    LedgerError,
+    NoteSigner,
+    Receipt,
+    audit_log,
+    consistency_proof,
+    inclusion_proof,
+    open_checkpoint,
+    sign_checkpoint,
+)
+from server.chain import ChainContext
+from server.db import ledger_head
+from server.ledger_store import CheckpointRecord, SqlLedgerStore
+
+__all__ = ["CheckpointPolicy", "LedgerService", "VerifyReport"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointPolicy:
+    """When to sign: every ``every_n`` entries or after ``interval_s`` seconds."""
+
+    every_n: int = 1000
+    interval_s: float = 3600.0
+
+
+@dataclass
+class VerifyReport:
+    """What ``agri ledger verify`` found.
+
+    Attributes:
+        size: entries re-hashed.
+        checkpoints: checkpoints whose signature and root verified.
+        anchors_checked: anchor transactions confirmed on chain.
+        notes: things worth knowing that are not failures.
+        error: the first failure, or None when the log is intact.
+        first_bad_index: the first bad entry, when one can be named.
+    """
+
+    size: int = 0
+    checkpoints: int = 0
+    anchors_checked: int = 0
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    first_bad_index: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return self.error is None
+
+
+class LedgerService:
+    """Appends, checkpoints, anchors and receipts over a :class:`SqlLedgerStore`.
+
+    Args:
+        store: the SQL store.
+        signer: the log's checkpoint key; its name is the checkpoint origin.
+        chain: where checkpoints are anchored, or None.
+        policy: when to sign checkpoints automatically.
+    """
+
+    def __init__(
+        self,
+        store: SqlLedgerStore,
+        signer: NoteSigner,
+        *,
+        chain: ChainContext | None = None,
+        policy: CheckpointPolicy | None = None,
+    ) -> None:
+        self.store = store
+        self.signer = signer
+        self.verifier = signer.verifier()
+        self.chain = chain
+        self.policy = policy or CheckpointPolicy()
+
+    @property
+    def origin(self) -> str:
+        """The checkpoint origin line (the key name)."""
+        return self.signer.name
+
+    # --- appends ----------------------------------------------------------------
+
+    def append_events(self, conn: Connection, events: Sequence[Event]) -> list[Entry]:
+        """Append events in the caller's transaction (with its domain change)."""
+        return self.store.append(conn, [e.to_canonical_bytes() for e in events])
+
+    def append(self, items: Sequence[bytes]) -> list[Entry]:
+        """Append entry bytes in their own transaction, then apply the policy."""
+        entries = self.store.append_many(items)
+        self.after_append()
+        return entries
+
+    def after_append(self) -> CheckpointRecord | None:
+        """Sign (and anchor) a checkpoint if the policy says one is due."""
+        head = self.store.head()
+        latest = self.store.latest_checkpoint()
+        signed_size = latest.size if latest else 0
+        if head.size == signed_size:
+            return None
+        overdue = latest is not None and (
+            (datetime.now(UTC) - _aware(latest.signed_at)).total_seconds()
+            >= self.policy.interval_s
+        )
+        if head.size - signed_size >= self.policy.every_n or overdue:
+            return self.checkpoint()
+        return None
+
+    # --- checkpoints --------------------------------------------------------------
+
+    def checkpoint(self, *, anchor: bool = True) -> CheckpointRecord:
+        """Sign a checkpoint of the current head (or return the latest if current).
+
+        Holds the sequencer lock while signing, so the checkpoint is of a head no
+        writer is extending, and refuses to sign if it is not consistent with the
+        previous checkpoint.
+
+        Raises:
+            InconsistentCheckpointError: the stored tree does not extend the last
+                signed checkpoint (the database was altered).
+        """
+        with self.store.engine.begin() as conn:
+            row = conn.execute(
+                select(ledger_head.c.size, ledger_head.c.link, ledger_head.c.frontier)
+                .where(ledger_head.c.id == 1)
+                .with_for_update()
+            ).one()
+            head = Head.from_blob(row.size, row.link, row.frontier)
+            latest = self.store.latest_checkpoint(conn)
+            if latest is not None and latest.size == head.size:
+                record = latest
+            else:
+                if head.size == 0:
+                    raise LedgerError("the log is empty: nothing to checkpoint")
+                cp = Checkpoint(self.origin, head.size, head.root())
+                previous = None
+                proof: list[bytes] = []
+                if latest is not None:
+                    previous = open_checkpoint(latest.note, [self.verifier])
+                    proof = consistency_proof(
+                        self.store.bound(conn), previous.size, head.size
+                    )
+                note = sign_checkpoint(cp, self.signer, previous=previous, proof=proof)
+                record = CheckpointRecord(cp.size, cp.root_hash, note, datetime.now(UTC))
+                self.store.add_checkpoint(conn, record)
+                logger.info("checkpoint signed at size %d", cp.size)
+        if anchor:
+            self.anchor_catch_up()
+        return record
+
+    # --- anchoring ----------------------------------------------------------------
+
+    def anchor_catch_up(self) -> str:
+        """Anchor the latest checkpoint if it is not yet; never raises for the chain.
+
+        Re-sends recorded pending transactions first (idempotent), then prepares,
+        records and sends one for the latest checkpoint. An unreachable chain
+        leaves the pending record for the next call.
+
+        Returns:
+            A one-line status for operators.
+        """
+        if self.chain is None:
+            return "anchoring disabled"
+        anchor = self.chain.anchor
+        log_id = Checkpoint(self.origin, 0, bytes(32)).log_id
+        try:
+            for rec in self.store.anchors(["pending"]):
+                cp = self._checkpoint_record(rec.tree_size)
+                try:
+                    receipt = anchor.submit(rec.pending(log_id, cp.root_hash))
+                except AnchorRejectedError as exc:
+                    self.store.finish_anchor(
+                        rec.tree_size, status="rejected", block_number=None, detail=str(exc)
+                    )
+                    continue
+                self.store.finish_anchor(
+                    rec.tree_size,
+                    status="mined",
+                    block_number=receipt.block_number,
+                    detail=None,
+                )
+            latest = self.store.latest_checkpoint()
+            if latest is None:
+                return "no checkpoint to anchor"
+            if self.store.anchor_for(latest.size) is not None:
+                return f"checkpoint {latest.size} already anchored or recorded"
+            done = [a.tree_size for a in self.store.anchors(["mined"])]
+            if done and max(done) > latest.size:  # pragma: no cover - sizes only grow
+                return "a larger checkpoint is already anchored"
+            pending = anchor.prepare(Checkpoint(self.origin, latest.size, latest.root_hash))
+            self.store.record_pending_anchor(pending)
+            receipt = anchor.submit(pending)
+            self.store.finish_anchor(
+                latest.size, status="mined", block_number=receipt.block_number, detail=None
+            )
+            return f"anchored size {latest.size} in {receipt.tx_hash}"
+        except AnchorUnavailableError as exc:
+            logger.warning("chain unavailable, anchoring will catch up later: %s", exc)
+            return f"chain unavailable, will catch up: {exc}"
+        except AnchorError as exc:
+            logger.error("anchoring failed: %s", exc)
+            return f"anchoring failed: {exc}"
+
+    def _checkpoint_record(self, size: int) -> CheckpointRecord:
+        for cp in self.store.checkpoints():
+            if cp.size == size:
+                return cp
+        raise IntegrityError(f"anchor for missing checkpoint {size}", index=None)
+
+    # --- receipts -----------------------------------------------------------------
+
+    def receipt(self, index: int) -> Receipt:
+        """Return the receipt of entry ``index`` against the latest checkpoint.
+
+        Signs a checkpoint first when none covers ``index`` yet.
+
+        Raises:
+            EntryNotFoundError: ``index`` is not in the log.
+        """
+        if index < 0 or index >= self.store.size():
+            raise EntryNotFoundError(
+                f"no ledger entry at index {index} (log size {self.store.size()})"
+            )
+        latest = self.store.latest_checkpoint()
+        if latest is None or latest.size <= index:
+            latest = self.checkpoint()
+        entry = self.store.entry(index)
+        proof = inclusion_proof(self.store, index, latest.size)
+        anchor_rec = self.store.anchor_for(latest.size)
+        return Receipt(
+            index=index,
+            tree_size=latest.size,
+            entry=entry.data,
+            leaf_hash=entry.leaf_hash,
+            inclusion_proof=tuple(proof),
+            checkpoint=latest.note,
+            anchor=anchor_rec.receipt() if anchor_rec else None,
+        )
+
+    # --- audit --------------------------------------------------------------------
+
+    def verify(self) -> VerifyReport:
+        """Re-hash everything stored and check signatures and anchors (the fsck)."""
+        report = VerifyReport()
+        try:
+            checkpoints = []
+            for rec in self.store.checkpoints():
+                cp = open_checkpoint(rec.note, [self.verifier])
+                if (cp.size, cp.root_hash) != (rec.size, rec.root_hash):
+                    raise IntegrityError(
+                        f"checkpoint row {rec.size} differs from its signed note",
+                        index=None,
+                    )
+                checkpoints.append(cp)
+            result = audit_log(
+                self.store.iter_entries(), head=self.store.head(), checkpoints=checkpoints
+            )
+            report.size = result.size
+            report.checkpoints = len(result.checkpoints)
+            if result.unsigned_tail:
+                report.notes.append(
+                    f"{result.unsigned_tail} entries after the latest checkpoint are "
+                    "not signed yet"
+                )
+            self._verify_anchors(report, {cp.size: cp for cp in checkpoints})
+        except IntegrityError as exc:
+            report.error = str(exc)
+            report.first_bad_index = exc.index
+        except LedgerError as exc:
+            report.error = f"checkpoint: {exc}"
+        return report
+
+    def _verify_anchors(self, report: VerifyReport, by_size: dict[int, Checkpoint]) -> None:
+        mined = self.store.anchors(["mined"])
+        pending = self.store.anchors(["pending"])
+        if pending:
+            report.notes.append(f"{len(pending)} anchor transaction(s) still pending")
+        if not mined:
+            return
+        if self.chain is None:
+            report.notes.append("anchors not checked: anchoring is disabled")
+            return
+        anchor = self.chain.anchor
+        try:
+            for rec in mined:
+                found = anchor.find(rec.tx_hash)
+                if found is None:
+                    if self.chain.ephemeral:
+                        report.notes.append(
+                            "anchors recorded on an earlier in-process chain cannot be "
+                            "re-checked"
+                        )
+                        return
+                    raise IntegrityError(
+                        f"anchor tx {rec.tx_hash} of size {rec.tree_size} is not on "
+                        "chain",
+                        index=None,
+                    )
+                report.anchors_checked += 1
+            log_id = Checkpoint(self.origin, 0, bytes(32)).log_id
+            size, root = anchor.anchored(log_id)
+            cp = by_size.get(size)
+            if size and (cp is None or cp.root_hash != root):
+                raise IntegrityError(
+                    f"the chain anchors size {size} with a root this log does not "
+                    "have (log truncated or rewritten?)",
+                    index=min(size, report.size),
+                )
+        except AnchorUnavailableError as exc:
+            report.notes.append(f"anchors not checked: {exc}")
+
+
+def _aware(ts: datetime) -> datetime:
+    # SQLite returns naive datetimes for timezone-aware columns; they are UTC.
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
