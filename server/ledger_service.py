@@ -120,7 +120,7 @@ class LedgerService:
         if head.size == signed_size:
             return None
         overdue = latest is not None and (
-            (datetime.now(UTC) - _aware(latest.signed_at)).total_seconds()
+            (datetime.now(UTC) - latest.signed_at).total_seconds()
             >= self.policy.interval_s
         )
         if head.size - signed_size >= self.policy.every_n or overdue:
@@ -330,8 +330,3 @@ class LedgerService:
                 )
         except AnchorUnavailableError as exc:
             report.notes.append(f"anchors not checked: {exc}")
-
-
-def _aware(ts: datetime) -> datetime:
-    # SQLite returns naive datetimes for timezone-aware columns; they are UTC.
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
@@ -202,7 +203,7 @@ class SqlLedgerStore:
         stmt = select(ledger_checkpoints).order_by(ledger_checkpoints.c.size.desc()).limit(1)
         with self._reading(conn) as c:
             r = c.execute(stmt).one_or_none()
-        return None if r is None else CheckpointRecord(r.size, r.root_hash, r.note, r.signed_at)
+        return None if r is None else _checkpoint(r)
 
     def checkpoint_covering(self, index: int) -> CheckpointRecord | None:
         """Return the smallest checkpoint whose size covers ``index``, or None."""
@@ -213,13 +214,13 @@ class SqlLedgerStore:
                 .order_by(ledger_checkpoints.c.size)
                 .limit(1)
             ).one_or_none()
-        return None if r is None else CheckpointRecord(r.size, r.root_hash, r.note, r.signed_at)
+        return None if r is None else _checkpoint(r)
 
     def checkpoints(self) -> list[CheckpointRecord]:
         """Return every stored checkpoint, smallest first."""
         with self._reading() as conn:
             rows = conn.execute(select(ledger_checkpoints).order_by(ledger_checkpoints.c.size))
-            return [CheckpointRecord(r.size, r.root_hash, r.note, r.signed_at) for r in rows]
+            return [_checkpoint(r) for r in rows]
 
     def add_checkpoint(self, conn: Connection, record: CheckpointRecord) -> None:
         """Store a signed checkpoint within the caller's transaction."""
@@ -296,6 +297,15 @@ class SqlLedgerStore:
         return AnchorRecord(
             r.tree_size, r.chain_id, r.tx_hash, r.raw_tx, r.status, r.block_number, r.detail
         )
+
+
+def _aware(ts: datetime) -> datetime:
+    # SQLite returns naive datetimes for timezone-aware columns; they are UTC.
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _checkpoint(r: Any) -> CheckpointRecord:
+    return CheckpointRecord(r.size, r.root_hash, r.note, _aware(r.signed_at))
 
 
 class _BoundReader:

@@ -1,0 +1,85 @@
+"""Database fixtures: every storage test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ledger import generate_key
+from ledger.adapters.memory import InMemoryAnchor
+from server.chain import ChainContext
+from server.config import Settings
+from server.context import AppContext, build_context, write_keypair
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_base() -> str:
+    return os.environ.get("AGRI_TEST_POSTGRES_URL", DEFAULT_PG)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL: a SQLite file, or a private PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'agri.db'}"
+        return
+    base = _postgres_base()
+    try:
+        admin = create_engine(base)
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver error means "no server here"
+        if os.environ.get("AGRI_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL required but unreachable at {base}: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {base}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    skey, _ = write_keypair(generate_key("test.example/ledger"), tmp_path / "keys")
+    return skey
+
+
+@pytest.fixture
+def make_settings(db_url: str, tmp_path: Path, key_file: Path) -> Callable[..., Settings]:
+    def inner(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "data_dir": tmp_path / "var",
+            "database_url": db_url,
+            "ledger_key_file": key_file,
+            "checkpoint_every": 1_000_000,
+            "anchor_enabled": False,
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    return inner
+
+
+@pytest.fixture
+def anchor() -> InMemoryAnchor:
+    return InMemoryAnchor()
+
+
+@pytest.fixture
+def app(make_settings: Callable[..., Settings], anchor: InMemoryAnchor) -> Iterator[AppContext]:
+    ctx = build_context(make_settings(), chain=ChainContext(anchor, ephemeral=False, contract="mem"))
+    yield ctx
+    ctx.close()
