@@ -27,7 +27,13 @@ from ledger.errors import (
     RootMismatchError,
     SignatureError,
 )
-from ledger.hashing import DEFAULT_HASHER, GENESIS_LINK, Hasher, Sha256Hasher, chain_link
+from ledger.hashing import (
+    DEFAULT_HASHER,
+    GENESIS_LINK,
+    Hasher,
+    Sha256Hasher,
+    chain_link,
+)
 from ledger.log import consistency_proof, inclusion_proof, root_at
 from ledger.models import AnchorReceipt, Checkpoint, Entry, Event, Receipt, log_id_for
 from ledger.note import NoteSigner, NoteVerifier, generate_key, open_note, sign_note

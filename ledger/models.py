@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import rfc8785
 
@@ -83,7 +83,7 @@ class Event:
         Raises:
             EventValidationError: the payload holds something JSON cannot encode.
         """
-        doc = {
+        doc: Any = {
             "v": 1,
             "type": self.type,
             "subjects": dict(self.subjects),
@@ -116,25 +116,24 @@ class Event:
             raise EventValidationError(f"not a ledger event: {exc}") from exc
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One stored ledger entry.
+class Entry(NamedTuple):
+    """One stored ledger entry (a tuple, so storage can bind it as it is).
 
     Attributes:
         index: 0-based position in the log.
         data: the entry's bytes (an event's canonical JSON, or any bytes).
         leaf_hash: RFC 9162 leaf hash of ``data``.
-        prev_link: the previous entry's ``link`` (32 zero bytes for entry 0).
-        link: hash-chain link, SHA-256(0x02 || prev_link || leaf_hash).
+        prev_link: the hash-chain link of the previous entry (32 zero bytes for
+            entry 0). An entry's own link, SHA-256(0x02 || prev_link || leaf_hash),
+            is the next entry's ``prev_link`` (the head's link for the last one).
         nodes: hashes of the perfect subtrees that end at this entry, levels
             1, 2, ... concatenated (``32 * trailing_zeros(index + 1)`` bytes).
     """
 
-    index: int
+    index: int  # type: ignore[assignment]  # the RFC's word; shadows tuple.index
     data: bytes
     leaf_hash: bytes
     prev_link: bytes
-    link: bytes
     nodes: bytes
 
 
@@ -185,8 +184,10 @@ class Checkpoint:
         """Return the note text: origin, decimal size, base64 root, extensions.
 
         Examples:
-            >>> Checkpoint("example.com/log", 2, bytes(32)).body()
-            'example.com/log\\n2\\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\\n'
+            >>> print(Checkpoint("example.com/log", 2, bytes(32)).body(), end="")
+            example.com/log
+            2
+            AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
         """
         lines = [self.origin, str(self.size), base64.b64encode(self.root_hash).decode()]
         return "".join(f"{line}\n" for line in [*lines, *self.extensions])

@@ -19,7 +19,9 @@ class NodeReader(Protocol):
     indices that are not stored.
     """
 
-    def read_hashes(self, indices: Collection[int]) -> Mapping[int, tuple[bytes, bytes]]:
+    def read_hashes(
+        self, indices: Collection[int]
+    ) -> Mapping[int, tuple[bytes, bytes]]:
         """Return ``{index: (leaf_hash, nodes)}`` for the stored ``indices``."""
         ...
 

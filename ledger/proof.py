@@ -38,7 +38,7 @@ class NodeID(NamedTuple):
     """A perfect subtree: ``2**level`` leaves starting at ``index * 2**level``."""
 
     level: int
-    index: int
+    index: int  # type: ignore[assignment]  # the RFC's word; shadows tuple.index
 
 
 def range_nodes(begin: int, end: int) -> tuple[NodeID, ...]:

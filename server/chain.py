@@ -12,8 +12,6 @@ __all__ = ["ChainContext", "connect_chain", "in_process_chain"]
 
 logger = logging.getLogger(__name__)
 
-FUND_WEI = 10**20  # 100 test ether for the in-process chain's anchoring account
-
 
 @dataclass(frozen=True)
 class ChainContext:
@@ -43,7 +41,12 @@ def in_process_chain() -> ChainContext:
     account = Account.create()
     key = "0x" + bytes(account.key).hex()
     tx = w3.eth.send_transaction(
-        {"from": w3.eth.accounts[0], "to": account.address, "value": FUND_WEI}
+        {
+            "from": w3.eth.accounts[0],
+            "to": account.address,
+            # 100 test ether: enough for every anchor of a demo or test run.
+            "value": Web3.to_wei(100, "ether"),
+        }
     )
     w3.eth.wait_for_transaction_receipt(tx)
     contract = deploy_anchor_contract(w3, key)

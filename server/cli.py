@@ -101,7 +101,9 @@ def keygen(name: str, out_dir: Path) -> None:
 
 
 @ledger.command()
-@click.option("--type", "event_type", required=True, help="Event type, e.g. claim.corrected.")
+@click.option(
+    "--type", "event_type", required=True, help="Event type, e.g. claim.corrected."
+)
 @click.option(
     "--subject",
     "subjects",
@@ -128,7 +130,9 @@ def append(
     try:
         payload = json.loads(payload_file.read())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload-file") from exc
+        raise click.BadParameter(
+            f"not JSON: {exc}", param_hint="--payload-file"
+        ) from exc
     subject_map = {}
     for s in subjects:
         kind, sep, value = s.partition("=")
@@ -159,13 +163,14 @@ def checkpoint(ctx: click.Context) -> None:
     except LedgerError as exc:
         raise click.UsageError(str(exc)) from exc
     status = app.ledger.anchor_catch_up()
-    anchor = app.ledger.store.anchor_for(record.size)
+    anchor_rec = app.ledger.store.anchor_for(record.size)
+    mined = anchor_rec.receipt() if anchor_rec else None
     _echo_json(
         {
             "tree_size": record.size,
             "root_hash": record.root_hash.hex(),
             "checkpoint": record.note,
-            "anchor": anchor.receipt().to_json() if anchor and anchor.receipt() else None,
+            "anchor": mined.to_json() if mined else None,
             "anchor_status": status,
         }
     )
@@ -257,7 +262,9 @@ def deploy_anchor(ctx: click.Context) -> None:
 
     w3 = Web3(Web3.HTTPProvider(settings.chain_rpc_url.get_secret_value()))
     try:
-        address = deploy_anchor_contract(w3, settings.chain_key_file.read_text().strip())
+        address = deploy_anchor_contract(
+            w3, settings.chain_key_file.read_text().strip()
+        )
     except (LedgerError, OSError) as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(address)

@@ -62,7 +62,9 @@ def load_or_create_signer(settings: Settings) -> NoteSigner:
     if path is None:
         path = settings.data_dir / f"{key_stem(settings.ledger_key_name)}.key"
         if not path.exists():
-            skey, vkey = write_keypair(generate_key(settings.ledger_key_name), path.parent)
+            skey, vkey = write_keypair(
+                generate_key(settings.ledger_key_name), path.parent
+            )
             logger.info("generated ledger key %s (verifier key %s)", skey, vkey)
     try:
         return NoteSigner.parse(path.read_text())
@@ -73,7 +75,7 @@ def load_or_create_signer(settings: Settings) -> NoteSigner:
 def build_context(
     settings: Settings | None = None,
     *,
-    chain: ChainContext | None | bool = True,
+    chain: ChainContext | bool | None = True,
     migrate: bool = True,
 ) -> AppContext:
     """Wire engine, schema, key and chain from settings.
@@ -98,6 +100,8 @@ def build_context(
         SqlLedgerStore(engine),
         load_or_create_signer(settings),
         chain=chain_ctx,
-        policy=CheckpointPolicy(settings.checkpoint_every, settings.checkpoint_interval_s),
+        policy=CheckpointPolicy(
+            settings.checkpoint_every, settings.checkpoint_interval_s
+        ),
     )
     return AppContext(settings, engine, ledger)

@@ -58,11 +58,16 @@ ledger_head = Table(
 ledger_entries = Table(
     "ledger_entries",
     metadata,
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    # INTEGER (not BIGINT) on SQLite makes idx the rowid: one B-tree, not two.
+    Column(
+        "idx",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
     Column("data", LargeBinary, nullable=False),
     Column("leaf_hash", LargeBinary, nullable=False),
     Column("prev_link", LargeBinary, nullable=False),
-    Column("link", LargeBinary, nullable=False),
     Column("nodes", LargeBinary, nullable=False),
 )
 

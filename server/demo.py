@@ -50,7 +50,12 @@ STORY: list[tuple[str, dict[str, str], str, dict[str, object]]] = [
         "system",
         {"face_match": "0.91", "traffic_light": "green"},
     ),
-    ("claim.decided", {"claim": "C-0001"}, "adjuster:wang.fang", {"decision": "approve"}),
+    (
+        "claim.decided",
+        {"claim": "C-0001"},
+        "adjuster:wang.fang",
+        {"decision": "approve"},
+    ),
     ("claim.paid", {"claim": "C-0001"}, "system", {"amount_cents": 1_150_000}),
 ]
 
@@ -71,7 +76,9 @@ def run_demo(data_dir: Path) -> int:
     print(f"database   {settings.resolved_database_url()}")
     print(f"log origin {led.origin}")
     print(f"verifier   {led.verifier}")
-    print(f"contract   LedgerAnchor at {chain.contract} (chain id {chain.anchor.chain_id})")
+    print(
+        f"contract   LedgerAnchor at {chain.contract} (chain id {chain.anchor.chain_id})"
+    )
 
     _say("Appending lifecycle events (a checkpoint is signed every 4 entries)")
     paid_index = -1
@@ -79,8 +86,10 @@ def run_demo(data_dir: Path) -> int:
         event = Event(etype, subjects, actor, T0 + timedelta(days=i), payload)
         with app.engine.begin() as conn:
             (entry,) = led.append_events(conn, [event])
-        cp = led.after_append()
-        signed = f"  -> checkpoint {cp.size} signed and anchored" if cp else ""
+        signed_cp = led.after_append()
+        signed = (
+            f"  -> checkpoint {signed_cp.size} signed and anchored" if signed_cp else ""
+        )
         print(f"#{entry.index:<3} {etype:<18} {json.dumps(subjects)}{signed}")
         if etype == "claim.paid":
             paid_index = entry.index
@@ -94,7 +103,9 @@ def run_demo(data_dir: Path) -> int:
     _say("Verifying the receipt offline, with only the verifier key")
     pub = next(data_dir.glob("*.pub"))
     verifier = NoteVerifier.parse(pub.read_text())
-    cp = verify_receipt(Receipt.from_json(json.loads(receipt_path.read_text())), [verifier])
+    cp = verify_receipt(
+        Receipt.from_json(json.loads(receipt_path.read_text())), [verifier]
+    )
     print(f"valid: entry {paid_index} is in {cp.origin} at size {cp.size}")
     if receipt.anchor:
         size, root = chain.anchor.anchored(cp.log_id)
@@ -115,11 +126,15 @@ def run_demo(data_dir: Path) -> int:
     tampered = data_dir / "tampered.db"
     app.close()
     shutil.copy(db_path, tampered)
-    forged = Event(*STORY[paid_index][:3], T0 + timedelta(days=paid_index), {
-        "amount_cents": 9_150_000
-    }).to_canonical_bytes()
+    forged = Event(
+        *STORY[paid_index][:3],
+        T0 + timedelta(days=paid_index),
+        {"amount_cents": 9_150_000},
+    ).to_canonical_bytes()
     with sqlite3.connect(tampered) as con:
-        con.execute("UPDATE ledger_entries SET data = ? WHERE idx = ?", (forged, paid_index))
+        con.execute(
+            "UPDATE ledger_entries SET data = ? WHERE idx = ?", (forged, paid_index)
+        )
     bad = build_context(
         Settings(
             data_dir=data_dir,

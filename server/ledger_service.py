@@ -162,7 +162,9 @@ class LedgerService:
                         self.store.bound(conn), previous.size, head.size
                     )
                 note = sign_checkpoint(cp, self.signer, previous=previous, proof=proof)
-                record = CheckpointRecord(cp.size, cp.root_hash, note, datetime.now(UTC))
+                record = CheckpointRecord(
+                    cp.size, cp.root_hash, note, datetime.now(UTC)
+                )
                 self.store.add_checkpoint(conn, record)
                 logger.info("checkpoint signed at size %d", cp.size)
         if anchor:
@@ -192,7 +194,10 @@ class LedgerService:
                     receipt = anchor.submit(rec.pending(log_id, cp.root_hash))
                 except AnchorRejectedError as exc:
                     self.store.finish_anchor(
-                        rec.tree_size, status="rejected", block_number=None, detail=str(exc)
+                        rec.tree_size,
+                        status="rejected",
+                        block_number=None,
+                        detail=str(exc),
                     )
                     continue
                 self.store.finish_anchor(
@@ -209,11 +214,16 @@ class LedgerService:
             done = [a.tree_size for a in self.store.anchors(["mined"])]
             if done and max(done) > latest.size:  # pragma: no cover - sizes only grow
                 return "a larger checkpoint is already anchored"
-            pending = anchor.prepare(Checkpoint(self.origin, latest.size, latest.root_hash))
+            pending = anchor.prepare(
+                Checkpoint(self.origin, latest.size, latest.root_hash)
+            )
             self.store.record_pending_anchor(pending)
             receipt = anchor.submit(pending)
             self.store.finish_anchor(
-                latest.size, status="mined", block_number=receipt.block_number, detail=None
+                latest.size,
+                status="mined",
+                block_number=receipt.block_number,
+                detail=None,
             )
             return f"anchored size {latest.size} in {receipt.tx_hash}"
         except AnchorUnavailableError as exc:
@@ -275,7 +285,9 @@ class LedgerService:
                     )
                 checkpoints.append(cp)
             result = audit_log(
-                self.store.iter_entries(), head=self.store.head(), checkpoints=checkpoints
+                self.store.iter_entries(),
+                head=self.store.head(),
+                checkpoints=checkpoints,
             )
             report.size = result.size
             report.checkpoints = len(result.checkpoints)
@@ -292,7 +304,9 @@ class LedgerService:
             report.error = f"checkpoint: {exc}"
         return report
 
-    def _verify_anchors(self, report: VerifyReport, by_size: dict[int, Checkpoint]) -> None:
+    def _verify_anchors(
+        self, report: VerifyReport, by_size: dict[int, Checkpoint]
+    ) -> None:
         mined = self.store.anchors(["mined"])
         pending = self.store.anchors(["pending"])
         if pending:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -100,20 +100,9 @@ class SqlLedgerStore:
         entries, new_head = sequence_entries(head, items)
         if not entries:
             return entries
-        conn.execute(
-            insert(ledger_entries),
-            [
-                {
-                    "idx": e.index,
-                    "data": e.data,
-                    "leaf_hash": e.leaf_hash,
-                    "prev_link": e.prev_link,
-                    "link": e.link,
-                    "nodes": e.nodes,
-                }
-                for e in entries
-            ],
-        )
+        # Entries are tuples in column order: bound as they are, through the
+        # driver's executemany (SQLAlchemy's per-row processing costs 3x here).
+        conn.exec_driver_sql(_insert_sql(conn), entries)
         conn.execute(
             update(ledger_head)
             .where(ledger_head.c.id == 1)
@@ -172,7 +161,7 @@ class SqlLedgerStore:
             ).one_or_none()
         if r is None:
             raise EntryNotFoundError(f"no ledger entry at index {index}")
-        return Entry(r.idx, r.data, r.leaf_hash, r.prev_link, r.link, r.nodes)
+        return Entry(r.idx, r.data, r.leaf_hash, r.prev_link, r.nodes)
 
     def iter_entries(self, start: int = 0) -> Iterator[Entry]:
         """Stream every entry from ``start`` on, in index order, in chunks."""
@@ -188,19 +177,29 @@ class SqlLedgerStore:
                 if not rows:
                     return
                 for r in rows:
-                    yield Entry(r.idx, r.data, r.leaf_hash, r.prev_link, r.link, r.nodes)
+                    yield Entry(r.idx, r.data, r.leaf_hash, r.prev_link, r.nodes)
                 last = rows[-1].idx
 
     def count_rows(self) -> int:
         """Return the number of stored entry rows (not trusting the head)."""
         with self._reading() as conn:
-            return int(conn.execute(select(func.count()).select_from(ledger_entries)).scalar_one())
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(ledger_entries)
+                ).scalar_one()
+            )
 
     # --- checkpoints ----------------------------------------------------------
 
-    def latest_checkpoint(self, conn: Connection | None = None) -> CheckpointRecord | None:
+    def latest_checkpoint(
+        self, conn: Connection | None = None
+    ) -> CheckpointRecord | None:
         """Return the checkpoint of the largest size, or None."""
-        stmt = select(ledger_checkpoints).order_by(ledger_checkpoints.c.size.desc()).limit(1)
+        stmt = (
+            select(ledger_checkpoints)
+            .order_by(ledger_checkpoints.c.size.desc())
+            .limit(1)
+        )
         with self._reading(conn) as c:
             r = c.execute(stmt).one_or_none()
         return None if r is None else _checkpoint(r)
@@ -219,7 +218,9 @@ class SqlLedgerStore:
     def checkpoints(self) -> list[CheckpointRecord]:
         """Return every stored checkpoint, smallest first."""
         with self._reading() as conn:
-            rows = conn.execute(select(ledger_checkpoints).order_by(ledger_checkpoints.c.size))
+            rows = conn.execute(
+                select(ledger_checkpoints).order_by(ledger_checkpoints.c.size)
+            )
             return [_checkpoint(r) for r in rows]
 
     def add_checkpoint(self, conn: Connection, record: CheckpointRecord) -> None:
@@ -252,7 +253,12 @@ class SqlLedgerStore:
             )
 
     def finish_anchor(
-        self, tree_size: int, *, status: str, block_number: int | None, detail: str | None
+        self,
+        tree_size: int,
+        *,
+        status: str,
+        block_number: int | None,
+        detail: str | None,
     ) -> None:
         """Record what became of an anchor transaction."""
         with self.engine.begin() as conn:
@@ -295,8 +301,31 @@ class SqlLedgerStore:
         if r is None:
             return None
         return AnchorRecord(
-            r.tree_size, r.chain_id, r.tx_hash, r.raw_tx, r.status, r.block_number, r.detail
+            r.tree_size,
+            r.chain_id,
+            r.tx_hash,
+            r.raw_tx,
+            r.status,
+            r.block_number,
+            r.detail,
         )
+
+
+def _insert_sql(conn: Connection) -> str:
+    marks = {
+        "qmark": "?",
+        "numeric": ":1",
+        "named": ":p",
+        "format": "%s",
+        "pyformat": "%s",
+    }
+    mark = marks[conn.dialect.paramstyle]
+    if mark != "?" and mark != "%s":  # pragma: no cover - drivers we do not ship
+        raise NotImplementedError(f"paramstyle {conn.dialect.paramstyle}")
+    return (
+        "INSERT INTO ledger_entries (idx, data, leaf_hash, prev_link, nodes) "
+        f"VALUES ({', '.join([mark] * 5)})"
+    )
 
 
 def _aware(ts: datetime) -> datetime:
@@ -315,6 +344,8 @@ class _BoundReader:
         self._store = store
         self._conn = conn
 
-    def read_hashes(self, indices: Collection[int]) -> Mapping[int, tuple[bytes, bytes]]:
+    def read_hashes(
+        self, indices: Collection[int]
+    ) -> Mapping[int, tuple[bytes, bytes]]:
         """Return ``{index: (leaf_hash, nodes)}`` for stored ``indices``."""
         return self._store.read_hashes(indices, self._conn)

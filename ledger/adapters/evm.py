@@ -9,6 +9,7 @@ from importlib import resources
 from typing import Any
 
 from eth_account import Account
+from eth_utils.exceptions import ValidationError as _EthValidationError
 from web3 import Web3
 from web3.exceptions import (
     ContractLogicError,
@@ -16,8 +17,6 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3Exception,
 )
-
-from eth_utils.exceptions import ValidationError as _EthValidationError
 
 from ledger.errors import (
     AnchorConfigError,
@@ -77,7 +76,9 @@ def deploy_anchor_contract(w3: Web3, private_key: str) -> str:
         )
         signed = account.sign_transaction(tx)
         tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
+        receipt = w3.eth.wait_for_transaction_receipt(
+            tx_hash, timeout=RECEIPT_TIMEOUT_S
+        )
     except (OSError, TimeExhausted) as exc:
         raise _unavailable(exc) from exc
     except _REFUSED as exc:

@@ -38,7 +38,9 @@ class InMemoryLog:
         """Return the stored entries from ``start`` on."""
         return self._entries[start:]
 
-    def read_hashes(self, indices: Collection[int]) -> Mapping[int, tuple[bytes, bytes]]:
+    def read_hashes(
+        self, indices: Collection[int]
+    ) -> Mapping[int, tuple[bytes, bytes]]:
         """Return ``{index: (leaf_hash, nodes)}`` for stored ``indices``."""
         n = len(self._entries)
         return {

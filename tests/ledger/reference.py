@@ -60,7 +60,11 @@ def proof(m: int, d: list[bytes]) -> list[bytes]:
 
 
 def verify_inclusion(
-    leaf_index: int, tree_size: int, leaf_hash: bytes, inclusion: list[bytes], root: bytes
+    leaf_index: int,
+    tree_size: int,
+    leaf_hash: bytes,
+    inclusion: list[bytes],
+    root: bytes,
 ) -> bool:
     """The verification algorithm of §2.1.3.2, step by step."""
     if leaf_index >= tree_size:

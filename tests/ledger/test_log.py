@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -61,9 +60,9 @@ class TestSequence:
         """Each entry holds the previous entry's link; entry 0 the genesis link."""
         entries, head = sequence(Head.empty(), [b"a", b"b"])
         assert entries[0].prev_link == GENESIS_LINK
-        assert entries[1].prev_link == entries[0].link
-        assert entries[1].link == chain_link(entries[0].link, ref.leaf(b"b"))
-        assert head.link == entries[1].link
+        link0 = chain_link(GENESIS_LINK, ref.leaf(b"a"))
+        assert entries[1].prev_link == link0
+        assert head.link == chain_link(link0, ref.leaf(b"b"))
 
     def test_head_checks_frontier_length(self) -> None:
         """A head whose frontier does not fit its size is refused."""
@@ -131,7 +130,10 @@ class TestNotes:
     def test_sign_and_open(self) -> None:
         """A note signed by a key opens with its verifier key."""
         note = sign_note("hello\n", self.signer)
-        assert open_note(note, [self.signer.verifier()]) == ("hello\n", [self.signer.name])
+        assert open_note(note, [self.signer.verifier()]) == (
+            "hello\n",
+            [self.signer.name],
+        )
         parsed = NoteVerifier.parse(str(self.signer.verifier()))
         assert parsed == self.signer.verifier()
         assert NoteSigner.parse(str(self.signer)) == self.signer
@@ -167,7 +169,10 @@ class TestNotes:
             ("name+zz+AQ==", "hex id"),
             ("name+0123+" + base64.b64encode(bytes(33)).decode(), "8 hex digits"),
             ("name+01234567+" + base64.b64encode(bytes(33)).decode(), "0x01 \\+ 32"),
-            ("name+01234567+" + base64.b64encode(b"\x01" + bytes(32)).decode(), "key id"),
+            (
+                "name+01234567+" + base64.b64encode(b"\x01" + bytes(32)).decode(),
+                "key id",
+            ),
         ],
     )
     def test_malformed_verifier_keys(self, key: str, match: str) -> None:
@@ -204,7 +209,9 @@ class TestCheckpoints:
         log = self._log(9)
         old = Checkpoint("test.example/log", 5, ref.mth([b"%d" % i for i in range(5)]))
         new = Checkpoint("test.example/log", 9, log.head.root())
-        note = sign_checkpoint(new, self.signer, previous=old, proof=consistency_proof(log, 5, 9))
+        note = sign_checkpoint(
+            new, self.signer, previous=old, proof=consistency_proof(log, 5, 9)
+        )
         assert open_checkpoint(note, [self.signer.verifier()]) == new
 
     def test_refuses_fork(self) -> None:
@@ -213,7 +220,9 @@ class TestCheckpoints:
         forked = Checkpoint("test.example/log", 5, b"\x07" * 32)
         new = Checkpoint("test.example/log", 9, log.head.root())
         with pytest.raises(InconsistentCheckpointError) as info:
-            sign_checkpoint(new, self.signer, previous=forked, proof=consistency_proof(log, 5, 9))
+            sign_checkpoint(
+                new, self.signer, previous=forked, proof=consistency_proof(log, 5, 9)
+            )
         assert (info.value.previous_size, info.value.size) == (5, 9)
         shrunk = Checkpoint("test.example/log", 4, log.head.root())
         with pytest.raises(InconsistentCheckpointError):
@@ -258,10 +267,14 @@ class TestReceipts:
         cp = Checkpoint(self.signer.name, 6, log.head.root())
         note = sign_checkpoint(cp, self.signer, previous=None)
         e = log.entries()[3]
-        return Receipt(3, 6, e.data, e.leaf_hash, tuple(inclusion_proof(log, 3, 6)), note).to_json()
+        return Receipt(
+            3, 6, e.data, e.leaf_hash, tuple(inclusion_proof(log, 3, 6)), note
+        ).to_json()
 
     def _verify(self, doc: dict) -> None:
-        verify_receipt(Receipt.from_json(json.loads(json.dumps(doc))), [self.signer.verifier()])
+        verify_receipt(
+            Receipt.from_json(json.loads(json.dumps(doc))), [self.signer.verifier()]
+        )
 
     def test_valid_receipt(self, receipt_doc: dict) -> None:
         """A receipt verifies with nothing but the verifier key."""
@@ -280,8 +293,14 @@ class TestReceipts:
             (lambda d: d.update(tree_size=0), "tree_size 0 differs"),
             (lambda d: d.update(entry="%%%"), "entry is not standard base64"),
             (lambda d: d.update(entry=5), "entry must be a base64 string"),
-            (lambda d: d.update(entry=base64.b64encode(b"forged").decode()), "leaf_hash is not"),
-            (lambda d: d.update(leaf_hash=base64.b64encode(bytes(31)).decode()), "31 bytes"),
+            (
+                lambda d: d.update(entry=base64.b64encode(b"forged").decode()),
+                "leaf_hash is not",
+            ),
+            (
+                lambda d: d.update(leaf_hash=base64.b64encode(bytes(31)).decode()),
+                "31 bytes",
+            ),
             (lambda d: d["inclusion_proof"].pop(), "wrong proof size"),
             (lambda d: d.update(inclusion_proof="x"), "list"),
             (lambda d: d["inclusion_proof"].__setitem__(0, "AAAA"), "want 32"),
@@ -289,7 +308,9 @@ class TestReceipts:
             (lambda d: d.update(checkpoint=7), "signed note text"),
             (lambda d: d.update(anchor={"chain_id": 1}), "anchor must be"),
             (
-                lambda d: d.update(anchor={"chain_id": 1, "tx_hash": "0x12", "block_number": 1}),
+                lambda d: d.update(
+                    anchor={"chain_id": 1, "tx_hash": "0x12", "block_number": 1}
+                ),
                 "tx_hash",
             ),
         ],
@@ -303,7 +324,9 @@ class TestReceipts:
     def test_wrong_key(self, receipt_doc: dict) -> None:
         """A receipt signed by another key is refused."""
         with pytest.raises(ReceiptError, match="no valid signature"):
-            verify_receipt(Receipt.from_json(receipt_doc), [generate_key("x").verifier()])
+            verify_receipt(
+                Receipt.from_json(receipt_doc), [generate_key("x").verifier()]
+            )
 
     def test_not_an_object(self) -> None:
         with pytest.raises(ReceiptError, match="JSON object"):
@@ -311,7 +334,11 @@ class TestReceipts:
 
     def test_anchor_round_trip(self, receipt_doc: dict) -> None:
         """A well-formed anchor is parsed and printed back unchanged."""
-        receipt_doc["anchor"] = {"chain_id": 5, "tx_hash": "0x" + "ab" * 32, "block_number": 9}
+        receipt_doc["anchor"] = {
+            "chain_id": 5,
+            "tx_hash": "0x" + "ab" * 32,
+            "block_number": 9,
+        }
         assert Receipt.from_json(receipt_doc).to_json() == receipt_doc
 
 
@@ -321,24 +348,32 @@ class TestAudit:
     def _log(self) -> tuple[list[Entry], Head, list[Checkpoint]]:
         log = InMemoryLog()
         log.append(b"e%d" % i for i in range(20))
-        cps = [Checkpoint("o", 8, ref.mth([b"e%d" % i for i in range(8)])),
-               Checkpoint("o", 20, log.head.root())]
+        cps = [
+            Checkpoint("o", 8, ref.mth([b"e%d" % i for i in range(8)])),
+            Checkpoint("o", 20, log.head.root()),
+        ]
         return log.entries(), log.head, cps
 
     def test_clean_log(self) -> None:
         """An untouched log audits clean and reports what it checked."""
         entries, head, cps = self._log()
         report = audit_log(entries, head=head, checkpoints=cps)
-        assert (report.size, report.checkpoints, report.unsigned_tail) == (20, [8, 20], 0)
+        assert (report.size, report.checkpoints, report.unsigned_tail) == (
+            20,
+            [8, 20],
+            0,
+        )
 
-    def _bad(self, entries: list[Entry], head: Head, cps: list[Checkpoint]) -> IntegrityError:
+    def _bad(
+        self, entries: list[Entry], head: Head, cps: list[Checkpoint]
+    ) -> IntegrityError:
         with pytest.raises(IntegrityError) as info:
             audit_log(entries, head=head, checkpoints=cps)
         return info.value
 
     def test_changed_data(self) -> None:
         entries, head, cps = self._log()
-        entries[5] = replace(entries[5], data=b"forged")
+        entries[5] = entries[5]._replace(data=b"forged")
         assert self._bad(entries, head, cps).index == 5
 
     def test_deleted_row(self) -> None:
@@ -356,15 +391,15 @@ class TestAudit:
     def test_swapped_rows(self) -> None:
         entries, head, cps = self._log()
         a, b = entries[3], entries[9]
-        entries[3] = replace(b, index=3)
-        entries[9] = replace(a, index=9)
+        entries[3] = b._replace(index=3)
+        entries[9] = a._replace(index=9)
         assert self._bad(entries, head, cps).index == 3
 
     def test_inserted_row(self) -> None:
         entries, head, cps = self._log()
         forged = sequence(Head.empty(), [b"forged"])[0][0]
-        entries.insert(4, replace(forged, index=4))
-        entries[5:] = [replace(e, index=e.index + 1) for e in entries[5:]]
+        entries.insert(4, forged._replace(index=4))
+        entries[5:] = [e._replace(index=e.index + 1) for e in entries[5:]]
         assert self._bad(entries, head, cps).index == 4
 
     def test_repeated_index(self) -> None:
@@ -386,12 +421,35 @@ class TestAudit:
     def test_bad_stored_nodes_link_and_head(self) -> None:
         entries, head, cps = self._log()
         e = list(entries)
-        e[7] = replace(e[7], nodes=bytes(len(e[7].nodes)))
+        e[7] = e[7]._replace(nodes=bytes(len(e[7].nodes)))
         assert self._bad(e, head, cps).index == 7
         e = list(entries)
-        e[6] = replace(e[6], link=bytes(32))
+        e[6] = e[6]._replace(prev_link=bytes(32))
         assert self._bad(e, head, cps).index == 6
         wrong_head = Head(head.size, bytes(32), head.frontier)
         assert self._bad(entries, wrong_head, cps).index is None
         more = Checkpoint("o", 25, bytes(32))
         assert self._bad(entries, head, [*cps, more]).index == 20
+
+
+class _PlainSha256:
+    """The default hasher's behaviour, but not its class: forces the generic path."""
+
+    size = 32
+
+    def empty_root(self) -> bytes:
+        return ref.mth([])
+
+    def hash_leaf(self, data: bytes) -> bytes:
+        return ref.leaf(data)
+
+    def hash_children(self, left: bytes, right: bytes) -> bytes:
+        return ref.node(left, right)
+
+
+def test_fast_path_equals_generic_hasher_path() -> None:
+    """The inlined SHA-256 sequencer gives exactly what any hasher's path gives."""
+    items = [b"%d" % i for i in range(50)]
+    assert sequence(Head.empty(), items) == sequence(
+        Head.empty(), items, _PlainSha256()
+    )

@@ -53,7 +53,9 @@ def test_inclusion_proofs_match_reference(log: InMemoryLog, data: list[bytes]) -
             assert ref.verify_inclusion(index, size, leaf, proof, root)
 
 
-def test_consistency_proofs_match_reference(log: InMemoryLog, data: list[bytes]) -> None:
+def test_consistency_proofs_match_reference(
+    log: InMemoryLog, data: list[bytes]
+) -> None:
     """Every consistency proof equals RFC PROOF and verifies."""
     for size2 in range(1, N + 1):
         for size1 in range(1, size2 + 1):
@@ -100,7 +102,9 @@ def test_flipped_bit_in_consistency_proof_is_rejected(
     i = which % len(proof)
     proof[i] = bytes([proof[i][0] ^ 1]) + proof[i][1:]
     with pytest.raises(RootMismatchError):
-        verify_consistency(size1, size2, proof, root_at(log, size1), root_at(log, size2))
+        verify_consistency(
+            size1, size2, proof, root_at(log, size1), root_at(log, size2)
+        )
 
 
 @pytest.mark.parametrize(
@@ -113,7 +117,9 @@ def test_flipped_bit_in_consistency_proof_is_rejected(
         (0, 4, 1, "wrong proof size 1, want 2"),
     ],
 )
-def test_inclusion_shape_errors(index: int, size: int, proof_len: int, match: str) -> None:
+def test_inclusion_shape_errors(
+    index: int, size: int, proof_len: int, match: str
+) -> None:
     """Impossible indices and proof lengths raise ProofShapeError, never a crash."""
     with pytest.raises(ProofShapeError, match=match):
         root_from_inclusion_proof(index, size, bytes(32), [bytes(32)] * proof_len)
@@ -141,7 +147,9 @@ def test_inclusion_rejects_short_hashes() -> None:
         (3, 4, 1, "wrong proof size 1, want 3"),
     ],
 )
-def test_consistency_shape_errors(size1: int, size2: int, proof_len: int, match: str) -> None:
+def test_consistency_shape_errors(
+    size1: int, size2: int, proof_len: int, match: str
+) -> None:
     """Impossible sizes and proof lengths raise ProofShapeError."""
     with pytest.raises(ProofShapeError, match=match):
         verify_consistency(size1, size2, [bytes(32)] * proof_len, bytes(32), bytes(32))

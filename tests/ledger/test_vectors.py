@@ -95,7 +95,11 @@ def test_hasher_vector(v: dict[str, str]) -> None:
         got = h.hash_children(v["left_ascii"].encode(), v["right_ascii"].encode())
         assert got.hex() == v["node_hash"]
     else:
-        data = bytes.fromhex(v["leaf_hex"]) if "leaf_hex" in v else v["leaf_ascii"].encode()
+        data = (
+            bytes.fromhex(v["leaf_hex"])
+            if "leaf_hex" in v
+            else v["leaf_ascii"].encode()
+        )
         assert h.hash_leaf(data).hex() == v["leaf_hash"]
 
 
@@ -108,9 +112,7 @@ def test_tree_roots_by_size() -> None:
         assert root_at(log, size).hex() == want
 
 
-@pytest.mark.parametrize(
-    "v", HASHER_NOTES["signed_notes"], ids=lambda v: v["desc"]
-)
+@pytest.mark.parametrize("v", HASHER_NOTES["signed_notes"], ids=lambda v: v["desc"])
 def test_signed_note_vector(v: dict[str, str]) -> None:
     """C2SP and Go sumdb notes open with the right key; unknown signers are ignored."""
     verifier = NoteVerifier.parse(v["vkey"])

@@ -24,7 +24,9 @@ def _postgres_base() -> str:
     return os.environ.get("AGRI_TEST_POSTGRES_URL", DEFAULT_PG)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database URL: a SQLite file, or a private PostgreSQL schema."""
     if request.param == "sqlite":
@@ -58,7 +60,9 @@ def key_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_settings(db_url: str, tmp_path: Path, key_file: Path) -> Callable[..., Settings]:
+def make_settings(
+    db_url: str, tmp_path: Path, key_file: Path
+) -> Callable[..., Settings]:
     def inner(**overrides: object) -> Settings:
         values: dict[str, object] = {
             "data_dir": tmp_path / "var",
@@ -79,7 +83,11 @@ def anchor() -> InMemoryAnchor:
 
 
 @pytest.fixture
-def app(make_settings: Callable[..., Settings], anchor: InMemoryAnchor) -> Iterator[AppContext]:
-    ctx = build_context(make_settings(), chain=ChainContext(anchor, ephemeral=False, contract="mem"))
+def app(
+    make_settings: Callable[..., Settings], anchor: InMemoryAnchor
+) -> Iterator[AppContext]:
+    ctx = build_context(
+        make_settings(), chain=ChainContext(anchor, ephemeral=False, contract="mem")
+    )
     yield ctx
     ctx.close()

@@ -47,10 +47,15 @@ def test_entry_and_domain_change_share_a_transaction(app: AppContext) -> None:
     engine = app.engine
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY)"))
-    with pytest.raises(RuntimeError), engine.begin() as conn:
-        conn.execute(text("INSERT INTO scratch (id) VALUES (1)"))
-        app.ledger.append_events(conn, [_event(1)])
-        raise RuntimeError("domain rule failed after the append")
+
+    def change_then_fail() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO scratch (id) VALUES (1)"))
+            app.ledger.append_events(conn, [_event(1)])
+            raise RuntimeError("domain rule failed after the append")
+
+    with pytest.raises(RuntimeError):
+        change_then_fail()
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM scratch")).scalar_one() == 0
     assert app.ledger.store.size() == 0
@@ -109,7 +114,9 @@ def test_receipt_verifies_offline_and_carries_anchor(
         app.ledger.receipt(11)
 
 
-def test_unreachable_chain_never_blocks_appends(app: AppContext, anchor: InMemoryAnchor) -> None:
+def test_unreachable_chain_never_blocks_appends(
+    app: AppContext, anchor: InMemoryAnchor
+) -> None:
     """With the chain down, appends and checkpoints go on; anchoring catches up."""
     anchor.available = False
     app.ledger.append([b"a", b"b"])
@@ -174,8 +181,8 @@ TAMPERS = {
     "insert": [
         "UPDATE ledger_entries SET idx = idx + 1000 WHERE idx >= 5",
         "UPDATE ledger_entries SET idx = idx - 999 WHERE idx >= 1005",
-        "INSERT INTO ledger_entries (idx, data, leaf_hash, prev_link, link, nodes) "
-        "SELECT 5, :forged, leaf_hash, prev_link, link, nodes FROM ledger_entries "
+        "INSERT INTO ledger_entries (idx, data, leaf_hash, prev_link, nodes) "
+        "SELECT 5, :forged, leaf_hash, prev_link, nodes FROM ledger_entries "
         "WHERE idx = 6",
     ],
     "swap": [
@@ -204,7 +211,9 @@ def test_verify_detects_rewritten_checkpoint(app: AppContext) -> None:
     app.ledger.append([b"a", b"b"])
     app.ledger.checkpoint()
     with app.engine.begin() as conn:
-        conn.execute(text("UPDATE ledger_checkpoints SET root_hash = :r"), {"r": bytes(32)})
+        conn.execute(
+            text("UPDATE ledger_checkpoints SET root_hash = :r"), {"r": bytes(32)}
+        )
     assert "differs from its signed note" in (app.ledger.verify().error or "")
 
 
@@ -215,8 +224,10 @@ def test_refuses_to_sign_after_history_rewrite(app: AppContext) -> None:
     other = build_context(app.settings, chain=False)
     with app.engine.begin() as conn:
         conn.execute(text("DELETE FROM ledger_entries"))
-        conn.execute(text("UPDATE ledger_head SET size = 0, link = :z, frontier = :e"),
-                     {"z": bytes(32), "e": b""})
+        conn.execute(
+            text("UPDATE ledger_head SET size = 0, link = :z, frontier = :e"),
+            {"z": bytes(32), "e": b""},
+        )
     other.ledger.append([b"x", b"y", b"z", b"w"])
     from ledger import InconsistentCheckpointError
 
@@ -256,6 +267,7 @@ def test_concurrent_processes_leave_no_gap_or_fork(app: AppContext) -> None:
 
 def test_concurrent_threads(app: AppContext) -> None:
     """Threads sharing one engine also append without gaps or duplicates."""
+
     def run(w: int) -> None:
         for i in range(50):
             app.ledger.store.append_many([b"t%d-%d" % (w, i)])

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` prints each figure beside its reference, in one run."""

@@ -1,0 +1,95 @@
+"""The import rules of ARCHITECTURE.md, checked on the source with ast."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = [
+    "livestock",
+    "remote_sensing",
+    "ledger",
+    "underwriting",
+    "claims",
+    "edge",
+    "server",
+]
+LEAVES = {"ledger", "livestock", "remote_sensing"}
+HEAVY = {
+    "torch",
+    "torchvision",
+    "rasterio",
+    "geopandas",
+    "exactextract",
+    "web3",
+    "fastapi",
+    "sqlalchemy",
+    "alembic",
+}
+# Where each heavy library may be imported.
+ALLOWED = {
+    "torch": {"livestock", "edge"},
+    "torchvision": {"livestock", "edge"},
+    "rasterio": {"remote_sensing"},
+    "geopandas": {"remote_sensing"},
+    "exactextract": {"remote_sensing"},
+    "web3": {"ledger/adapters/evm.py", "server"},
+    "fastapi": {"server"},
+    "sqlalchemy": {"server"},
+    "alembic": {"server"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted((REPO / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_nothing_imports_server(package: str) -> None:
+    """server is the composition root: no other package imports it."""
+    if package == "server":
+        return
+    for path in _modules(package):
+        assert "server" not in _imports(path), path
+
+
+@pytest.mark.parametrize("package", sorted(LEAVES))
+def test_leaves_import_no_sibling(package: str) -> None:
+    """ledger, livestock and remote_sensing import no other project package."""
+    for path in _modules(package):
+        siblings = _imports(path) & (set(PACKAGES) - {package})
+        assert not siblings, f"{path} imports {siblings}"
+
+
+@pytest.mark.parametrize("package", ["underwriting", "claims"])
+def test_domain_packages_stay_light(package: str) -> None:
+    """claims and underwriting import no heavy library and never claims from underwriting."""
+    for path in _modules(package):
+        imported = _imports(path)
+        assert not imported & HEAVY, f"{path} imports {imported & HEAVY}"
+        if package == "underwriting":
+            assert "claims" not in imported
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_heavy_libraries_stay_in_their_corner(package: str) -> None:
+    """torch, rasterio, web3, fastapi, sqlalchemy appear only where ARCHITECTURE allows."""
+    for path in _modules(package):
+        rel = path.relative_to(REPO).as_posix()
+        for lib in _imports(path) & HEAVY:
+            allowed = ALLOWED[lib]
+            assert package in allowed or rel in allowed, f"{rel} imports {lib}"
