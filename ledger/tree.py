@@ -12,7 +12,7 @@ leaf: node (level, index) lives in entry ``(index + 1) * 2**level - 1``, at slot
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ledger.errors import IntegrityError, ProofShapeError
@@ -150,8 +150,3 @@ def node_location(node: NodeID) -> tuple[int, int]:
     if node.level < 0 or node.index < 0:
         raise ProofShapeError(f"invalid node {node}")
     return ((node.index + 1) << node.level) - 1, node.level - 1
-
-
-def nodes_needed(groups: Sequence[Sequence[NodeID]]) -> dict[NodeID, tuple[int, int]]:
-    """Map every node named by proof groups to its storage location."""
-    return {n: node_location(n) for group in groups for n in group}

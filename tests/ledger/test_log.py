@@ -453,3 +453,36 @@ def test_fast_path_equals_generic_hasher_path() -> None:
     assert sequence(Head.empty(), items) == sequence(
         Head.empty(), items, _PlainSha256()
     )
+
+
+class _Missing:
+    """A store that lost rows or subtree hashes."""
+
+    def __init__(self, log: InMemoryLog, *, drop_row: int | None, truncate: int | None):
+        self.log, self.drop_row, self.truncate = log, drop_row, truncate
+
+    def read_hashes(self, indices):
+        rows = dict(self.log.read_hashes(indices))
+        rows.pop(self.drop_row, None)
+        if self.truncate in rows:
+            leaf, _ = rows[self.truncate]
+            rows[self.truncate] = (leaf, b"")
+        return rows
+
+
+def test_proofs_name_missing_storage() -> None:
+    """A proof over lost rows or hashes raises IntegrityError naming the entry."""
+    log = InMemoryLog()
+    log.append(b"%d" % i for i in range(8))
+    with pytest.raises(IntegrityError, match="entry 1 is missing") as info:
+        inclusion_proof(_Missing(log, drop_row=1, truncate=None), 0, 8)
+    assert info.value.index == 1
+    with pytest.raises(IntegrityError, match="level-2 subtree"):
+        inclusion_proof(_Missing(log, drop_row=None, truncate=7), 0, 8)
+
+
+def test_node_location_refuses_negative_nodes() -> None:
+    from ledger import NodeID, ProofShapeError, node_location
+
+    with pytest.raises(ProofShapeError):
+        node_location(NodeID(-1, 0))
