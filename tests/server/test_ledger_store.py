@@ -279,3 +279,23 @@ def test_concurrent_threads(app: AppContext) -> None:
         t.join()
     assert [e.index for e in app.ledger.store.iter_entries()] == list(range(400))
     assert app.ledger.verify().ok
+
+
+def test_receipt_checks_with_an_independent_verifier(app: AppContext) -> None:
+    """The receipt's fields alone satisfy the RFC 9162 §2.1.3.2 algorithm, written apart."""
+    import base64
+
+    from tests.ledger import reference
+
+    app.ledger.append([b"e%d" % i for i in range(13)])
+    doc = app.ledger.receipt(9).to_json()
+    root = base64.b64decode(doc["checkpoint"].split("\n")[2])
+    entry = base64.b64decode(doc["entry"])
+    assert reference.leaf(entry) == base64.b64decode(doc["leaf_hash"])
+    proof = [base64.b64decode(h) for h in doc["inclusion_proof"]]
+    assert reference.verify_inclusion(
+        doc["index"], doc["tree_size"], reference.leaf(entry), proof, root
+    )
+    assert not reference.verify_inclusion(
+        8, doc["tree_size"], reference.leaf(entry), proof, root
+    )
