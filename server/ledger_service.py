@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from ledger import (
     AnchorError,
@@ -17,7 +17,6 @@ from ledger import (
     Entry,
     EntryNotFoundError,
     Event,
-    Head,
     IntegrityError,
     LedgerError,
     NoteSigner,
@@ -29,7 +28,6 @@ from ledger import (
     sign_checkpoint,
 )
 from server.chain import ChainContext
-from server.db import ledger_head
 from server.ledger_store import CheckpointRecord, SqlLedgerStore
 
 __all__ = ["CheckpointPolicy", "LedgerService", "VerifyReport"]
@@ -141,12 +139,7 @@ class LedgerService:
                 signed checkpoint (the database was altered).
         """
         with self.store.engine.begin() as conn:
-            row = conn.execute(
-                select(ledger_head.c.size, ledger_head.c.link, ledger_head.c.frontier)
-                .where(ledger_head.c.id == 1)
-                .with_for_update()
-            ).one()
-            head = Head.from_blob(row.size, row.link, row.frontier)
+            head = self.store.lock_head(conn)
             latest = self.store.latest_checkpoint(conn)
             if latest is not None and latest.size == head.size:
                 record = latest

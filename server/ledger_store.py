@@ -91,12 +91,7 @@ class SqlLedgerStore:
         The caller commits; a rollback undoes the entries together with whatever
         domain change the transaction made.
         """
-        row = conn.execute(
-            select(ledger_head.c.size, ledger_head.c.link, ledger_head.c.frontier)
-            .where(ledger_head.c.id == 1)
-            .with_for_update()
-        ).one()
-        head = Head.from_blob(row.size, row.link, row.frontier)
+        head = self.lock_head(conn)
         entries, new_head = sequence_entries(head, items)
         if not entries:
             return entries
@@ -113,6 +108,15 @@ class SqlLedgerStore:
             )
         )
         return entries
+
+    def lock_head(self, conn: Connection) -> Head:
+        """Take the sequencer lock for the rest of ``conn``'s transaction; return the head."""
+        row = conn.execute(
+            select(ledger_head.c.size, ledger_head.c.link, ledger_head.c.frontier)
+            .where(ledger_head.c.id == 1)
+            .with_for_update()
+        ).one()
+        return Head.from_blob(row.size, row.link, row.frontier)
 
     def append_many(self, items: Sequence[bytes]) -> list[Entry]:
         """Append ``items`` in a transaction of their own."""
@@ -279,18 +283,7 @@ class SqlLedgerStore:
         if statuses is not None:
             stmt = stmt.where(ledger_anchors.c.status.in_(list(statuses)))
         with self._reading() as conn:
-            return [
-                AnchorRecord(
-                    r.tree_size,
-                    r.chain_id,
-                    r.tx_hash,
-                    r.raw_tx,
-                    r.status,
-                    r.block_number,
-                    r.detail,
-                )
-                for r in conn.execute(stmt)
-            ]
+            return [_anchor(r) for r in conn.execute(stmt)]
 
     def anchor_for(self, tree_size: int) -> AnchorRecord | None:
         """Return the anchor record of one checkpoint, if any."""
@@ -298,17 +291,7 @@ class SqlLedgerStore:
             r = conn.execute(
                 select(ledger_anchors).where(ledger_anchors.c.tree_size == tree_size)
             ).one_or_none()
-        if r is None:
-            return None
-        return AnchorRecord(
-            r.tree_size,
-            r.chain_id,
-            r.tx_hash,
-            r.raw_tx,
-            r.status,
-            r.block_number,
-            r.detail,
-        )
+        return None if r is None else _anchor(r)
 
 
 def _insert_sql(conn: Connection) -> str:
@@ -325,6 +308,12 @@ def _insert_sql(conn: Connection) -> str:
     return (
         "INSERT INTO ledger_entries (idx, data, leaf_hash, prev_link, nodes) "
         f"VALUES ({', '.join([mark] * 5)})"
+    )
+
+
+def _anchor(r: Any) -> AnchorRecord:
+    return AnchorRecord(
+        r.tree_size, r.chain_id, r.tx_hash, r.raw_tx, r.status, r.block_number, r.detail
     )
 
 
