@@ -24,6 +24,7 @@ from ledger import (
     audit_log,
     consistency_proof,
     inclusion_proof,
+    log_id_for,
     open_checkpoint,
     sign_checkpoint,
 )
@@ -179,7 +180,7 @@ class LedgerService:
         if self.chain is None:
             return "anchoring disabled"
         anchor = self.chain.anchor
-        log_id = Checkpoint(self.origin, 0, bytes(32)).log_id
+        log_id = log_id_for(self.origin)
         try:
             for rec in self.store.anchors(["pending"]):
                 cp = self._checkpoint_record(rec.tree_size)
@@ -227,10 +228,10 @@ class LedgerService:
             return f"anchoring failed: {exc}"
 
     def _checkpoint_record(self, size: int) -> CheckpointRecord:
-        for cp in self.store.checkpoints():
-            if cp.size == size:
-                return cp
-        raise IntegrityError(f"anchor for missing checkpoint {size}", index=None)
+        record = self.store.checkpoint_at(size)
+        if record is None:
+            raise IntegrityError(f"anchor for missing checkpoint {size}", index=None)
+        return record
 
     # --- receipts -----------------------------------------------------------------
 
@@ -326,7 +327,7 @@ class LedgerService:
                         index=None,
                     )
                 report.anchors_checked += 1
-            log_id = Checkpoint(self.origin, 0, bytes(32)).log_id
+            log_id = log_id_for(self.origin)
             size, root = anchor.anchored(log_id)
             cp = by_size.get(size)
             if size and (cp is None or cp.root_hash != root):

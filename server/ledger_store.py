@@ -208,14 +208,11 @@ class SqlLedgerStore:
             r = c.execute(stmt).one_or_none()
         return None if r is None else _checkpoint(r)
 
-    def checkpoint_covering(self, index: int) -> CheckpointRecord | None:
-        """Return the smallest checkpoint whose size covers ``index``, or None."""
+    def checkpoint_at(self, size: int) -> CheckpointRecord | None:
+        """Return the checkpoint of exactly ``size`` entries, or None."""
         with self._reading() as conn:
             r = conn.execute(
-                select(ledger_checkpoints)
-                .where(ledger_checkpoints.c.size > index)
-                .order_by(ledger_checkpoints.c.size)
-                .limit(1)
+                select(ledger_checkpoints).where(ledger_checkpoints.c.size == size)
             ).one_or_none()
         return None if r is None else _checkpoint(r)
 
@@ -295,16 +292,8 @@ class SqlLedgerStore:
 
 
 def _insert_sql(conn: Connection) -> str:
-    marks = {
-        "qmark": "?",
-        "numeric": ":1",
-        "named": ":p",
-        "format": "%s",
-        "pyformat": "%s",
-    }
-    mark = marks[conn.dialect.paramstyle]
-    if mark != "?" and mark != "%s":  # pragma: no cover - drivers we do not ship
-        raise NotImplementedError(f"paramstyle {conn.dialect.paramstyle}")
+    # pysqlite binds "?" (qmark); psycopg binds "%s" (format/pyformat).
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     return (
         "INSERT INTO ledger_entries (idx, data, leaf_hash, prev_link, nodes) "
         f"VALUES ({', '.join([mark] * 5)})"

@@ -21,3 +21,15 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.fail(f"sample data not found at {path}: set AGRI_SHARED_DATA")
     return path
+
+
+# The project's top-level packages, for tests that walk them all.
+PACKAGES = [
+    "livestock",
+    "remote_sensing",
+    "ledger",
+    "underwriting",
+    "claims",
+    "edge",
+    "server",
+]

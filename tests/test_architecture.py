@@ -7,16 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PACKAGES
+
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = [
-    "livestock",
-    "remote_sensing",
-    "ledger",
-    "underwriting",
-    "claims",
-    "edge",
-    "server",
-]
 LEAVES = {"ledger", "livestock", "remote_sensing"}
 HEAVY = {
     "torch",

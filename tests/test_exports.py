@@ -6,15 +6,7 @@ import importlib
 
 import pytest
 
-PACKAGES = [
-    "livestock",
-    "remote_sensing",
-    "ledger",
-    "underwriting",
-    "claims",
-    "edge",
-    "server",
-]
+from tests.conftest import PACKAGES
 
 
 @pytest.mark.parametrize("name", PACKAGES)
