@@ -298,6 +298,16 @@ def demo(data_dir: Path) -> None:
     sys.exit(run_demo(data_dir))
 
 
+def _register_map_commands() -> None:
+    from server.cli_maps import damage, plots
+
+    cli.add_command(plots)
+    cli.add_command(damage)
+
+
+_register_map_commands()
+
+
 def main() -> None:
     """Console entry point."""
     cli(obj={})

@@ -1,0 +1,572 @@
+"""Crop damage per plot from a before/after pair of images.
+
+For each plot: mean NDVI before and after (and EVI where blue exists), the
+clear (cloud-free, valid) fraction, the damaged fraction (share of the clear
+area whose NDVI dropped by at least ``threshold``), damaged area, and a status.
+Every mean is weighted by exact partial-pixel coverage: exactextract computes
+the statistics while this module supplies derived rasters (NDVI, clear,
+damaged) computed window by window from rasterio reads, so a scene is never
+read whole and each plot's window is read once.
+
+Numbers are only given for ``assessed`` plots: a plot that the imagery does not
+cover, whose clear fraction is below the minimum, or whose window could not be
+read gets a status and no figures (never a number computed from clouds).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+from exactextract import exact_extract
+from exactextract.operation import Operation
+from exactextract.raster import RasterSource
+from pyproj import CRS, Transformer
+from rasterio import features
+from rasterio.windows import Window
+from rasterio.windows import from_bounds as window_from_bounds
+
+from remote_sensing.errors import ParameterError, RasterError
+from remote_sensing.imagery import Grid, ImageSpec, OpenImage, open_image
+from remote_sensing.plots import PlotSet
+from remote_sensing.units import M2_PER_HA, M2_PER_MU
+
+__all__ = [
+    "DamageAssessment",
+    "DamageOptions",
+    "DamageStatus",
+    "assess_damage",
+    "damage_polygons",
+]
+
+DamageStatus = Literal[
+    "assessed",
+    "insufficient_clear_imagery",
+    "not_covered",
+    "invalid_plot",
+    "raster_read_error",
+]
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class DamageOptions:
+    """Parameters of a damage assessment.
+
+    Attributes:
+        threshold: an NDVI drop of at least this counts as damaged (default 0.3).
+        min_clear_fraction: below this clear share of the plot, no figures are
+            given (status ``insufficient_clear_imagery``; default 0.8).
+        min_coverage: below this share of the plot inside the imagery, status
+            ``not_covered`` (default 0.99).
+    """
+
+    threshold: float = 0.3
+    min_clear_fraction: float = 0.8
+    min_coverage: float = 0.99
+
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold <= 2:
+            raise ParameterError("threshold must be in (0, 2] NDVI units")
+        if not 0 <= self.min_clear_fraction <= 1 or not 0 < self.min_coverage <= 1:
+            raise ParameterError(
+                "min_clear_fraction and min_coverage must be in [0, 1]"
+            )
+
+
+@dataclass(frozen=True)
+class DamageAssessment:
+    """Damage figures of one plot; NaN wherever ``status`` is not ``assessed``.
+
+    Attributes:
+        plot_id: the plot.
+        area_m2: geodesic plot area.
+        coverage: share of the plot inside the imagery.
+        clear_fraction: share of the plot clear (valid, cloud-free) in both images.
+        ndvi_before, ndvi_after: coverage-weighted mean NDVI over the clear area.
+        evi_before, evi_after: the same for EVI (NaN without a blue band).
+        damaged_fraction: share of the clear area whose NDVI dropped >= threshold.
+        damaged_area_m2: damaged_fraction x area_m2.
+        status: see :data:`DamageStatus`.
+        reason: why the status is not ``assessed`` (empty when it is).
+    """
+
+    plot_id: str
+    area_m2: float
+    coverage: float
+    clear_fraction: float
+    ndvi_before: float
+    ndvi_after: float
+    evi_before: float
+    evi_after: float
+    damaged_fraction: float
+    damaged_area_m2: float
+    status: DamageStatus
+    reason: str = ""
+
+    @property
+    def damaged_area_ha(self) -> float:
+        """Damaged area in hectares."""
+        return self.damaged_area_m2 / M2_PER_HA
+
+    @property
+    def damaged_area_mu(self) -> float:
+        """Damaged area in mu."""
+        return self.damaged_area_m2 / M2_PER_MU
+
+    def to_properties(self) -> dict[str, Any]:
+        """GeoJSON feature properties (NaN becomes null)."""
+
+        def num(v: float, d: int = 4) -> float | None:
+            return round(v, d) if math.isfinite(v) else None
+
+        return {
+            "plot_id": self.plot_id,
+            "area_ha": num(self.area_m2 / M2_PER_HA),
+            "clear_fraction": num(self.clear_fraction),
+            "ndvi_before": num(self.ndvi_before),
+            "ndvi_after": num(self.ndvi_after),
+            "evi_before": num(self.evi_before),
+            "evi_after": num(self.evi_after),
+            "damaged_fraction": num(self.damaged_fraction),
+            "damaged_area_ha": num(self.damaged_area_ha),
+            "damaged_area_mu": num(self.damaged_area_mu, 3),
+            "status": self.status,
+            "reason": self.reason,
+        }
+
+
+# --- derived rasters for exactextract -------------------------------------------------
+
+
+class _PairWindows:
+    """Reads both images for one window and derives every layer, once per window."""
+
+    def __init__(self, before: OpenImage, after: OpenImage, threshold: float) -> None:
+        self.before = before
+        self.after = after
+        self.threshold = threshold
+        self.with_evi = before.has_blue and after.has_blue
+        self._key: tuple[int, int, int, int] | None = None
+        self._layers: dict[str, npt.NDArray[np.float64]] = {}
+        # Two images of one file (bands 1-4 before, 5-8 after) share each read.
+        self.shared = before.dataset is after.dataset or (
+            before.spec.path.resolve() == after.spec.path.resolve()
+            and before.grid.same_as(after.grid)
+            and after.dataset.name == before.dataset.name
+        )
+        self._indexes = sorted(
+            set(before.spec.bands.values()) | set(after.spec.bands.values())
+        )
+        self.failed: list[tuple[int, int, int, int]] = []
+        self.errors: list[str] = []
+
+    def layer(
+        self, name: str, x0: int, y0: int, nx: int, ny: int
+    ) -> npt.NDArray[np.float64]:
+        key = (x0, y0, nx, ny)
+        if key != self._key:
+            self._key = key
+            try:
+                self._layers = self._derive(Window(x0, y0, nx, ny))
+            except RasterError as exc:
+                self.failed.append(key)
+                self.errors.append(str(exc))
+                nan = np.full((ny, nx), np.nan)
+                names = ("ndvi_b", "ndvi_a", "evi_b", "evi_a", "damaged")
+                self._layers = {"clear": np.zeros((ny, nx))} | dict.fromkeys(names, nan)
+        return self._layers[name]
+
+    def _derive(self, window: Window) -> dict[str, npt.NDArray[np.float64]]:
+        if self.shared:
+            raw = self.before.read_raw(window, self._indexes)
+            b = self.before.read_reflectance(window, raw)
+            a = self.after.read_reflectance(window, raw)
+        else:
+            b = self.before.read_reflectance(window)
+            a = self.after.read_reflectance(window)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ndvi_b = (b["nir"] - b["red"]) / (b["nir"] + b["red"])
+            ndvi_a = (a["nir"] - a["red"]) / (a["nir"] + a["red"])
+        clear = np.isfinite(ndvi_b) & np.isfinite(ndvi_a)
+        for image in (self.before, self.after):
+            cloudy = image.read_cloudy(window)
+            if cloudy is not None:
+                clear &= ~cloudy
+        nan = np.float32(np.nan)
+        out = {
+            "clear": clear.astype(np.float64),
+            "ndvi_b": np.where(clear, ndvi_b, nan).astype(np.float64),
+            "ndvi_a": np.where(clear, ndvi_a, nan).astype(np.float64),
+            "damaged": np.where(clear, (ndvi_b - ndvi_a) >= self.threshold, nan).astype(
+                np.float64
+            ),
+        }
+        if self.with_evi:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                evi_b = _evi(b)
+                evi_a = _evi(a)
+            out["evi_b"] = np.where(clear & np.isfinite(evi_b), evi_b, nan).astype(
+                np.float64
+            )
+            out["evi_a"] = np.where(clear & np.isfinite(evi_a), evi_a, nan).astype(
+                np.float64
+            )
+        else:
+            out["evi_b"] = out["evi_a"] = np.full(clear.shape, np.nan)
+        return out
+
+
+def _evi(r: dict[str, npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
+    """EVI = 2.5 (NIR - red) / (NIR + 6 red - 7.5 blue + 1), reflectance 0-1."""
+    evi: npt.NDArray[np.float32] = (
+        np.float32(2.5)
+        * (r["nir"] - r["red"])
+        / (r["nir"] + 6 * r["red"] - np.float32(7.5) * r["blue"] + 1)
+    )
+    return evi
+
+
+class _Layer(RasterSource):  # type: ignore[misc]
+    """One derived layer as an exactextract raster source."""
+
+    def __init__(self, pair: _PairWindows, name: str, grid: Grid) -> None:
+        super().__init__()
+        self._pair = pair
+        self._name = name
+        self._grid = grid
+        self.set_name(name)
+
+    def res(self) -> tuple[float, float]:
+        return (abs(self._grid.transform.a), abs(self._grid.transform.e))
+
+    def extent(self) -> tuple[float, float, float, float]:
+        return self._grid.bounds
+
+    def srs_wkt(self) -> str:
+        return str(self._grid.crs.to_wkt())
+
+    def nodata_value(self) -> None:
+        return None
+
+    def read_window(
+        self, x0: int, y0: int, nx: int, ny: int
+    ) -> npt.NDArray[np.float64]:
+        return self._pair.layer(self._name, x0, y0, nx, ny)
+
+
+# --- the assessment ------------------------------------------------------------------
+
+
+def _plots_in_crs(
+    plots: PlotSet, crs: CRS
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]:
+    usable = plots.usable
+    geoms = np.empty(len(plots), dtype=object)
+    if usable.any():
+        transformer = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+        geoms[usable] = shapely.transform(
+            plots.geometry[usable].astype(object),
+            lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])),
+        )
+    return geoms, usable
+
+
+def assess_damage(
+    plots: PlotSet,
+    before: ImageSpec,
+    after: ImageSpec,
+    options: DamageOptions | None = None,
+    *,
+    progress: ProgressFn | None = None,
+) -> list[DamageAssessment]:
+    """Assess every plot of ``plots`` on the ``before``/``after`` pair.
+
+    ``after`` is read on ``before``'s pixel grid (warped on the fly if it is
+    on another one). Plots are reprojected to the rasters' CRS.
+
+    Args:
+        plots: validated plots; plots with errors get status ``invalid_plot``.
+        before: the image before the loss event.
+        after: the image after it.
+        options: thresholds.
+        progress: called with (fraction done, message) during the run.
+
+    Raises:
+        RasterError: an image cannot be opened or lacks a mapped band.
+    """
+    options = options or DamageOptions()
+    with open_image(before) as img_b:
+        with open_image(after, img_b.grid) as img_a:
+            return _assess(plots, img_b, img_a, options, progress)
+
+
+def _assess(
+    plots: PlotSet,
+    img_b: OpenImage,
+    img_a: OpenImage,
+    options: DamageOptions,
+    progress: ProgressFn | None,
+) -> list[DamageAssessment]:
+    grid = img_b.grid
+    crs = CRS.from_wkt(grid.crs.to_wkt())
+    geoms, usable = _plots_in_crs(plots, crs)
+    n = len(plots)
+    stats = {k: np.full(n, np.nan) for k in ("count", "clear", "ndvi_b", "ndvi_a")}
+    stats |= {k: np.full(n, np.nan) for k in ("evi_b", "evi_a", "damaged")}
+    pair = _PairWindows(img_b, img_a, options.threshold)
+    rows_failed = np.zeros(n, dtype=bool)
+    # Only plots that touch the raster go to exactextract.
+    inside = usable.copy()
+    box = shapely.box(*grid.bounds)
+    inside[usable] = shapely.intersects(geoms[usable].astype(object), box)
+    idx = np.flatnonzero(inside)
+    if len(idx):
+        import geopandas as gpd
+
+        frame = gpd.GeoDataFrame(
+            {"row": idx}, geometry=list(geoms[idx]), crs=crs.to_wkt()
+        )
+        layers = {name: _Layer(pair, name, grid) for name in stats if name != "count"}
+        ops = [
+            Operation("count", "count", layers["clear"]),
+            Operation("sum", "clear", layers["clear"]),
+        ]
+        ops += [
+            Operation("mean", k, layers[k]) for k in ("ndvi_b", "ndvi_a", "damaged")
+        ]
+        if pair.with_evi:
+            ops += [Operation("mean", k, layers[k]) for k in ("evi_b", "evi_a")]
+        failed_before = 0
+        result = _run_exactextract(frame, ops, progress)
+        for name in result.columns:
+            if name in stats:
+                stats[name][idx] = result[name].to_numpy(dtype=float)
+        if pair.failed and failed_before == 0:
+            rows_failed[_rows_touching(geoms, idx, grid, pair.failed)] = True
+    expected = np.full(n, np.nan)
+    if usable.any():
+        expected[usable] = shapely.area(geoms[usable].astype(object)) / grid.pixel_area
+    return [
+        _row(
+            plots,
+            i,
+            usable[i],
+            rows_failed[i],
+            stats,
+            expected[i],
+            options,
+            pair.errors,
+        )
+        for i in range(n)
+    ]
+
+
+def _run_exactextract(
+    frame: Any, ops: list[Operation], progress: ProgressFn | None
+) -> pd.DataFrame:
+    result = exact_extract(
+        None,
+        frame,
+        ops,
+        include_cols=["row"],
+        output="pandas",
+        progress=progress if progress is not None else False,
+    )
+    frame_out: pd.DataFrame = result.sort_values("row").reset_index(drop=True)
+    return frame_out
+
+
+def _rows_touching(
+    geoms: npt.NDArray[np.object_],
+    idx: npt.NDArray[np.int64],
+    grid: Grid,
+    windows: list[tuple[int, int, int, int]],
+) -> npt.NDArray[np.int64]:
+    t = grid.transform
+    boxes = []
+    for x0, y0, nx, ny in windows:
+        left, top = t * (x0, y0)
+        right, bottom = t * (x0 + nx, y0 + ny)
+        boxes.append(shapely.box(left, bottom, right, top))
+    hit = shapely.intersects(
+        geoms[idx].astype(object)[:, None], np.array(boxes)[None, :]
+    )
+    touched: npt.NDArray[np.int64] = idx[hit.any(axis=1)]
+    return touched
+
+
+def _row(
+    plots: PlotSet,
+    i: int,
+    usable: bool,
+    failed: bool,
+    stats: dict[str, npt.NDArray[np.float64]],
+    expected_cells: float,
+    options: DamageOptions,
+    errors: list[str],
+) -> DamageAssessment:
+    nan = math.nan
+    area = float(plots.area_m2[i])
+    if not usable:
+        codes = ", ".join(p.message for p in plots.problems[i] if p.severity == "error")
+        return DamageAssessment(
+            plots.ids[i],
+            area,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            "invalid_plot",
+            codes or "the plot has no usable geometry",
+        )
+    count = stats["count"][i]
+    coverage = (
+        float(count / expected_cells)
+        if np.isfinite(count) and expected_cells > 0
+        else 0.0
+    )
+    coverage = min(coverage, 1.0)
+    clear_cells = stats["clear"][i]
+    clear = (
+        min(float(clear_cells / expected_cells), 1.0)
+        if np.isfinite(clear_cells) and expected_cells > 0
+        else 0.0
+    )
+    if failed:
+        return DamageAssessment(
+            plots.ids[i],
+            area,
+            coverage,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            "raster_read_error",
+            errors[0] if errors else "the raster could not be read",
+        )
+    if coverage < options.min_coverage:
+        return DamageAssessment(
+            plots.ids[i],
+            area,
+            coverage,
+            clear,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            "not_covered",
+            f"the imagery covers {coverage * 100:.1f} % of the plot "
+            f"(minimum {options.min_coverage * 100:g} %)",
+        )
+    if clear < options.min_clear_fraction or not np.isfinite(stats["damaged"][i]):
+        return DamageAssessment(
+            plots.ids[i],
+            area,
+            coverage,
+            clear,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            "insufficient_clear_imagery",
+            f"{clear * 100:.1f} % of the plot is clear in both images "
+            f"(minimum {options.min_clear_fraction * 100:g} %)",
+        )
+    damaged = float(stats["damaged"][i])
+    return DamageAssessment(
+        plot_id=plots.ids[i],
+        area_m2=area,
+        coverage=coverage,
+        clear_fraction=clear,
+        ndvi_before=float(stats["ndvi_b"][i]),
+        ndvi_after=float(stats["ndvi_a"][i]),
+        evi_before=float(stats["evi_b"][i]),
+        evi_after=float(stats["evi_a"][i]),
+        damaged_fraction=damaged,
+        damaged_area_m2=damaged * area,
+        status="assessed",
+    )
+
+
+def damage_polygons(
+    plots: PlotSet,
+    assessments: list[DamageAssessment],
+    before: ImageSpec,
+    after: ImageSpec,
+    options: DamageOptions | None = None,
+) -> Iterator[dict[str, Any]]:
+    """GeoJSON features (WGS84) of the damaged pixels of each assessed plot, clipped to it.
+
+    Yields one feature per plot with damage: properties ``plot_id``,
+    ``damaged_area_ha`` (geodesic area of the clipped polygons).
+    """
+    from remote_sensing.geodesy import geodesic_area
+
+    options = options or DamageOptions()
+    with open_image(before) as img_b, open_image(after, img_b.grid) as img_a:
+        grid = img_b.grid
+        crs = CRS.from_wkt(grid.crs.to_wkt())
+        geoms, _ = _plots_in_crs(plots, crs)
+        back = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        pair = _PairWindows(img_b, img_a, options.threshold)
+        for i, row in enumerate(assessments):
+            if row.status != "assessed" or not row.damaged_fraction > 0:
+                continue
+            plot = geoms[i]
+            win = (
+                window_from_bounds(*plot.bounds, transform=grid.transform)
+                .round_offsets(op="floor")
+                .round_lengths(op="ceil")
+            )
+            win = win.intersection(Window(0, 0, grid.width, grid.height))
+            x0, y0, nx, ny = (
+                int(win.col_off),
+                int(win.row_off),
+                int(win.width) + 1,
+                int(win.height) + 1,
+            )
+            nx, ny = min(nx, grid.width - x0), min(ny, grid.height - y0)
+            damaged = pair.layer("damaged", x0, y0, nx, ny) == 1
+            if not damaged.any():
+                continue
+            shapes = [
+                shapely.geometry.shape(geom)
+                for geom, _ in features.shapes(
+                    damaged.astype(np.uint8),
+                    mask=damaged,
+                    transform=grid.transform * grid.transform.translation(x0, y0),
+                )
+            ]
+            clipped = shapely.intersection(shapely.union_all(shapes), plot)
+            if clipped.is_empty:
+                continue
+            wgs = shapely.transform(
+                clipped, lambda xy: np.column_stack(back.transform(xy[:, 0], xy[:, 1]))
+            )
+            wgs = shapely.orient_polygons(wgs)
+            yield {
+                "type": "Feature",
+                "geometry": shapely.geometry.mapping(wgs),
+                "properties": {
+                    "plot_id": row.plot_id,
+                    "damaged_area_ha": round(geodesic_area(wgs) / M2_PER_HA, 4),
+                },
+            }
