@@ -33,6 +33,15 @@ from remote_sensing.plots import (
     plots_from_geometries,
     read_plots,
 )
+from remote_sensing.timeseries import (
+    LossContext,
+    PlotSeries,
+    SeasonWindow,
+    SeriesPoint,
+    loss_context,
+    ndvi_series,
+    read_dates,
+)
 from remote_sensing.units import M2_PER_HA, M2_PER_MU
 
 __all__ = [
@@ -45,16 +54,20 @@ __all__ = [
     "DeclaredSummary",
     "GridMismatchError",
     "ImageSpec",
+    "LossContext",
     "OverlapRef",
     "Overlaps",
     "ParameterError",
     "PlotCheck",
     "PlotCheckReport",
     "PlotFileError",
+    "PlotSeries",
     "PlotSet",
     "Problem",
     "RasterError",
     "RemoteSensingError",
+    "SeasonWindow",
+    "SeriesPoint",
     "Tolerance",
     "UnsafeArchiveError",
     "ValidationRules",
@@ -65,7 +78,10 @@ __all__ = [
     "find_overlaps",
     "geodesic_area",
     "geodesic_area_perimeter",
+    "loss_context",
+    "ndvi_series",
     "parse_band_map",
     "plots_from_geometries",
+    "read_dates",
     "read_plots",
 ]

@@ -24,7 +24,10 @@ from remote_sensing import (
     assess_damage,
     check_plots,
     damage_polygons,
+    loss_context,
+    ndvi_series,
     parse_band_map,
+    read_dates,
     read_plots,
 )
 from remote_sensing.errors import RemoteSensingError
@@ -400,3 +403,106 @@ def _write_json(path: Path, doc: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(doc, ensure_ascii=False))
     tmp.replace(path)
+
+
+@damage.command("series")
+@click.option(
+    "--plots",
+    "plots_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--ndvi",
+    "ndvi_stack",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="NDVI stack, one band per date.",
+)
+@click.option(
+    "--clouds",
+    "cloud_stack",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Cloud stack on the same grid, one band per date (1 = cloud).",
+)
+@click.option(
+    "--dates",
+    "dates_json",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON list of ISO dates, one per band (default: the band descriptions).",
+)
+@click.option("--loss-date", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option(
+    "--window-days", type=click.IntRange(min=1), default=30, show_default=True
+)
+@click.option("--id-column", help="Column with plot ids.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON with every observation."
+)
+def damage_series(
+    plots_file: Path,
+    ndvi_stack: Path,
+    cloud_stack: Path | None,
+    dates_json: Path | None,
+    loss_date: Any,
+    window_days: int,
+    id_column: str | None,
+    as_json: bool,
+) -> None:
+    """NDVI around LOSS-DATE per plot, beside the same weeks of earlier seasons."""
+    day = loss_date.date()
+    try:
+        plot_set = read_plots(plots_file, id_column=id_column)
+        dates = read_dates(ndvi_stack, dates_json)
+        series = ndvi_series(plot_set, ndvi_stack, dates=dates, cloud_stack=cloud_stack)
+    except RemoteSensingError as exc:
+        raise click.UsageError(str(exc)) from exc
+    contexts = [loss_context(s, day, window_days=window_days) for s in series]
+    if as_json:
+        click.echo(json.dumps([_context_json(c) for c in contexts], indent=2))
+        return
+    click.echo(
+        f"{'plot_id':<20} {'before':>7} {'after':>7} {'drop':>7} {'typical':>8} "
+        f"{'seasons':>7}  verdict"
+    )
+    for c in contexts:
+        click.echo(
+            f"{c.plot_id[:20]:<20} {_fmt(c.season.ndvi_before, 3):>7} "
+            f"{_fmt(c.season.ndvi_after, 3):>7} {_fmt(c.season.drop, 3):>7} "
+            f"{_fmt(c.typical_drop, 3):>8} {len(c.earlier):>7}  {c.verdict}"
+        )
+
+
+def _context_json(c: Any) -> dict[str, Any]:
+    def window(w: Any) -> dict[str, Any]:
+        return {
+            "year": w.year,
+            "start": w.start.isoformat(),
+            "end": w.end.isoformat(),
+            "ndvi_before": _maybe(w.ndvi_before),
+            "ndvi_after": _maybe(w.ndvi_after),
+            "drop": _maybe(w.drop),
+            "points": [
+                {
+                    "date": p.date.isoformat(),
+                    "ndvi": _maybe(p.ndvi),
+                    "clear_fraction": round(p.clear_fraction, 4),
+                }
+                for p in w.points
+            ],
+        }
+
+    return {
+        "plot_id": c.plot_id,
+        "loss_date": c.loss_date.isoformat(),
+        "window_days": c.window_days,
+        "verdict": c.verdict,
+        "typical_drop": _maybe(c.typical_drop),
+        "excess_drop": _maybe(c.excess_drop),
+        "season": window(c.season),
+        "earlier": [window(w) for w in c.earlier],
+    }
+
+
+def _maybe(value: float) -> float | None:
+    return round(value, 4) if math.isfinite(value) else None
