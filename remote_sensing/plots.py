@@ -448,7 +448,9 @@ def _repair(geoms: npt.NDArray[np.object_], problems: list[list[Problem]]) -> No
     for i, g in enumerate(geoms):
         if g is None:
             continue
+        repaired_here = False
         if not g.is_valid:
+            repaired_here = True
             reason = shapely.is_valid_reason(g)
             repaired = _polygonal(shapely.make_valid(g, method="structure"))
             before = abs(geodesic_area_perimeter([shapely.orient_polygons(g)])[0][0])
@@ -475,7 +477,7 @@ def _repair(geoms: npt.NDArray[np.object_], problems: list[list[Problem]]) -> No
                 continue
             g = repaired
         oriented = shapely.orient_polygons(g, exterior_cw=False)
-        if not oriented.equals_exact(g, tolerance=0.0):
+        if not repaired_here and not oriented.equals_exact(g, tolerance=0.0):
             problems[i].append(
                 Problem(
                     "ring_orientation",
