@@ -392,8 +392,8 @@ def _rows_touching(
     t = grid.transform
     boxes = []
     for x0, y0, nx, ny in windows:
-        left, top = t * (x0, y0)
-        right, bottom = t * (x0 + nx, y0 + ny)
+        left, top = t @ (x0, y0)
+        right, bottom = t @ (x0 + nx, y0 + ny)
         boxes.append(shapely.box(left, bottom, right, top))
     hit = shapely.intersects(
         geoms[idx].astype(object)[:, None], np.array(boxes)[None, :]
@@ -552,12 +552,14 @@ def damage_polygons(
                 for geom, _ in features.shapes(
                     damaged.astype(np.uint8),
                     mask=damaged,
-                    transform=grid.transform * grid.transform.translation(x0, y0),
+                    transform=grid.transform @ grid.transform.translation(x0, y0),
                 )
             ]
             clipped = shapely.intersection(shapely.union_all(shapes), plot)
-            if clipped.is_empty:
+            parts = [p for p in shapely.get_parts(clipped) if p.geom_type == "Polygon"]
+            if not parts:
                 continue
+            clipped = shapely.MultiPolygon(parts) if len(parts) > 1 else parts[0]
             wgs = shapely.transform(
                 clipped, lambda xy: np.column_stack(back.transform(xy[:, 0], xy[:, 1]))
             )

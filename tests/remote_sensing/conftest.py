@@ -16,7 +16,10 @@ AUSTRIA = "sentinel2/austria_T33UUP_2021-06-17_2021-09-25.tif"
 
 # Registers in ../shared/data/parcels: path, declared-area column (None: no declared area).
 REGISTERS = {
-    "at": ("parcels/at/inspire_schlaege_2025-1_polygon.gpkg.zip", "SL_FLAECHE_BRUTTO_HA"),
+    "at": (
+        "parcels/at/inspire_schlaege_2025-1_polygon.gpkg.zip",
+        "SL_FLAECHE_BRUTTO_HA",
+    ),
     "dk": ("parcels/dk/Marker_2026.zip", "IMK_areal"),
     "be_vlg": (
         "parcels/be_vlg/Landbouwgebruikspercelen_2023_-_Definitief_(extractie_28-03-2024)_GPKG.zip",

@@ -47,7 +47,9 @@ def test_geodtest_polygons_match_geographiclib(shared_data: Path) -> None:
     the method, bounds the rest.
     """
     lines = np.loadtxt(shared_data / "geodesic" / "GeodTest-100.dat")
-    polygons = [shapely.Polygon(np.column_stack(geodtest_polygon(line))) for line in lines]
+    polygons = [
+        shapely.Polygon(np.column_stack(geodtest_polygon(line))) for line in lines
+    ]
     area, _ = geodesic_area_perimeter(polygons)
     err = np.abs(area - np.abs(lines[:, 9]))
     assert err.max() <= 0.04, err.max()
@@ -92,11 +94,15 @@ def test_orientation_does_not_change_area_and_multipolygons_add() -> None:
 
 
 def test_non_polygons_get_nan() -> None:
-    a, p = geodesic_area_perimeter([None, shapely.Point(0, 0), shapely.Polygon(), shapely.box(0, 0, 1, 1)])
+    a, p = geodesic_area_perimeter(
+        [None, shapely.Point(0, 0), shapely.Polygon(), shapely.box(0, 0, 1, 1)]
+    )
     assert np.isnan(a[:3]).all() and np.isnan(p[:3]).all()
     assert a[3] > 1e10
 
 
 def test_units() -> None:
     assert M2_PER_MU == pytest.approx(666.6667, abs=1e-4)
-    assert geodesic_area(shapely.box(0, 0, 0.001, 0.001)) / M2_PER_MU == pytest.approx(18.46, abs=0.01)
+    assert geodesic_area(shapely.box(0, 0, 0.001, 0.001)) / M2_PER_MU == pytest.approx(
+        18.46, abs=0.01
+    )

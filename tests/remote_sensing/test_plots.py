@@ -38,7 +38,12 @@ def sample_frame() -> gpd.GeoDataFrame:
 
 @pytest.mark.parametrize(
     ("suffix", "driver"),
-    [(".geojson", "GeoJSON"), (".gpkg", "GPKG"), (".kml", "LIBKML"), (".shp", "ESRI Shapefile")],
+    [
+        (".geojson", "GeoJSON"),
+        (".gpkg", "GPKG"),
+        (".kml", "LIBKML"),
+        (".shp", "ESRI Shapefile"),
+    ],
 )
 def test_formats_read_the_same_plots(tmp_path: Path, suffix: str, driver: str) -> None:
     frame = sample_frame()
@@ -54,7 +59,11 @@ def test_formats_read_the_same_plots(tmp_path: Path, suffix: str, driver: str) -
                     z.write(part, part.name)
         path = zipped
     id_col = "Name" if driver == "LIBKML" else "plot_id"
-    plots = read_plots(path, id_column=id_col, declared_column=None if driver == "LIBKML" else "declared")
+    plots = read_plots(
+        path,
+        id_column=id_col,
+        declared_column=None if driver == "LIBKML" else "declared",
+    )
     assert plots.ids == ["A", "B"]
     reference = plots_from_geometries(frame.geometry.array, 4326)
     np.testing.assert_allclose(plots.area_m2, reference.area_m2, rtol=1e-9)
@@ -69,7 +78,9 @@ def test_projected_file_is_stored_in_wgs84_with_planar_area(tmp_path: Path) -> N
     plots = read_plots(path, declared_column="declared")
     wgs = plots_from_geometries(sample_frame().geometry.array, 4326)
     np.testing.assert_allclose(plots.area_m2, wgs.area_m2, rtol=1e-7)
-    assert shapely.get_coordinates(plots.geometry[0])[:, 0].max() == pytest.approx(13.102)
+    assert shapely.get_coordinates(plots.geometry[0])[:, 0].max() == pytest.approx(
+        13.102
+    )
     np.testing.assert_allclose(plots.planar_m2, frame.area.to_numpy())
     assert np.isnan(wgs.planar_m2).all()
 
@@ -90,7 +101,9 @@ def test_file_level_errors_name_the_file_and_problem(tmp_path: Path) -> None:
         read_plots(junk)
     good = tmp_path / "p.geojson"
     sample_frame().to_file(good)
-    with pytest.raises(PlotFileError, match="no column 'area'; columns are plot_id, declared"):
+    with pytest.raises(
+        PlotFileError, match="no column 'area'; columns are plot_id, declared"
+    ):
         read_plots(good, declared_column="area")
     nocrs = tmp_path / "nocrs.gpkg"
     with pytest.warns(UserWarning, match="crs"):
@@ -114,18 +127,32 @@ def test_zip_bomb_is_refused_before_reading(tmp_path: Path) -> None:
 
 
 def test_each_problem_is_named_and_the_good_plots_survive() -> None:
-    bowtie = shapely.Polygon([(13.0, 48.0), (13.001, 48.001), (13.001, 48.0), (13.0, 48.001)])
+    bowtie = shapely.Polygon(
+        [(13.0, 48.0), (13.001, 48.001), (13.001, 48.0), (13.0, 48.001)]
+    )
     clockwise = shapely.orient_polygons(FIELD, exterior_cw=True)
     with np.errstate(invalid="ignore"):
         nan_poly = shapely.Polygon([(13.0, 48.0), (np.nan, 48.0), (13.0, 48.001)])
     out_of_range = shapely.box(200.0, 95.0, 200.001, 95.001)
-    swapped_invalid = shapely.box(48.0, 100.0, 48.001, 100.001)  # lat > 90, swap is valid
+    swapped_invalid = shapely.box(
+        48.0, 100.0, 48.001, 100.001
+    )  # lat > 90, swap is valid
     tiny = shapely.box(13.0, 48.0, 13.00001, 48.00001)  # ~0.8 m2
     huge = shapely.box(10.0, 45.0, 12.0, 47.0)
     sliver = shapely.box(13.0, 48.0, 13.01, 48.000009)  # ~1 m wide, 740 m long
     geoms = [
-        FIELD, None, shapely.Point(13, 48), bowtie, clockwise, nan_poly, out_of_range,
-        swapped_invalid, tiny, huge, sliver, shapely.LineString([(0, 0), (1, 1)]),
+        FIELD,
+        None,
+        shapely.Point(13, 48),
+        bowtie,
+        clockwise,
+        nan_poly,
+        out_of_range,
+        swapped_invalid,
+        tiny,
+        huge,
+        sliver,
+        shapely.LineString([(0, 0), (1, 1)]),
     ]
     plots = plots_from_geometries(geoms, 4326)
     assert codes(plots, 0) == []
@@ -134,7 +161,9 @@ def test_each_problem_is_named_and_the_good_plots_survive() -> None:
     assert codes(plots, 3) == ["self_intersecting"]
     message = plots.problems[3][0].message
     assert "Self-intersection" in message and "changes the area by" in message
-    assert plots.geometry[3] is not None and plots.geometry[3].is_valid  # repaired offered
+    assert (
+        plots.geometry[3] is not None and plots.geometry[3].is_valid
+    )  # repaired offered
     assert plots.has_error(3)
     assert codes(plots, 4) == ["ring_orientation"] and not plots.has_error(4)
     assert shapely.is_ccw(plots.geometry[4].exterior)
@@ -145,12 +174,17 @@ def test_each_problem_is_named_and_the_good_plots_survive() -> None:
     assert codes(plots, 9) == ["too_large"]
     assert codes(plots, 10) == ["sliver"] and not plots.has_error(10)
     assert codes(plots, 11) == ["not_polygon"]
-    assert plots.usable.tolist() == [True] + [False] * 3 + [True] + [False] * 5 + [True, False]
+    assert plots.usable.tolist() == [True] + [False] * 3 + [True] + [False] * 5 + [
+        True,
+        False,
+    ]
     assert plots.area_m2[0] == pytest.approx(24_749.1, abs=0.1)
 
 
 def test_plot_far_away_whose_swap_lies_among_the_others_is_flagged() -> None:
-    near = [shapely.box(13.1 + 0.01 * i, 48.3, 13.105 + 0.01 * i, 48.305) for i in range(5)]
+    near = [
+        shapely.box(13.1 + 0.01 * i, 48.3, 13.105 + 0.01 * i, 48.305) for i in range(5)
+    ]
     swapped = shapely.box(48.3, 13.12, 48.305, 13.125)  # valid coordinates, in Africa
     plots = plots_from_geometries([*near, swapped], 4326)
     assert codes(plots, 5) == ["lat_lon_swapped"]
@@ -171,7 +205,9 @@ def test_ten_million_vertices_are_refused_quickly() -> None:
 
 def test_bounds_are_configurable() -> None:
     rules = ValidationRules(min_area_m2=30_000, max_area_ha=5)
-    plots = plots_from_geometries([FIELD, shapely.box(13.0, 48.0, 13.01, 48.01)], 4326, rules=rules)
+    plots = plots_from_geometries(
+        [FIELD, shapely.box(13.0, 48.0, 13.01, 48.01)], 4326, rules=rules
+    )
     assert codes(plots, 0) == ["too_small"]
     assert codes(plots, 1) == ["too_large"]
 
@@ -180,8 +216,27 @@ def test_one_bad_feature_in_a_geojson_file(tmp_path: Path) -> None:
     doc = {
         "type": "FeatureCollection",
         "features": [
-            {"type": "Feature", "properties": {"id": "ok"}, "geometry": shapely.geometry.mapping(FIELD)},
-            {"type": "Feature", "properties": {"id": "bad"}, "geometry": {"type": "Polygon", "coordinates": [[[13.0, 48.0], [13.001, 48.001], [13.001, 48.0], [13.0, 48.001], [13.0, 48.0]]]}},
+            {
+                "type": "Feature",
+                "properties": {"id": "ok"},
+                "geometry": shapely.geometry.mapping(FIELD),
+            },
+            {
+                "type": "Feature",
+                "properties": {"id": "bad"},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [
+                            [13.0, 48.0],
+                            [13.001, 48.001],
+                            [13.001, 48.0],
+                            [13.0, 48.001],
+                            [13.0, 48.0],
+                        ]
+                    ],
+                },
+            },
             {"type": "Feature", "properties": {"id": "none"}, "geometry": None},
         ],
     }
