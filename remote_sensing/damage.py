@@ -563,6 +563,8 @@ def damage_polygons(
             wgs = shapely.transform(
                 clipped, lambda xy: np.column_stack(back.transform(xy[:, 0], xy[:, 1]))
             )
+            if not wgs.is_valid:  # reprojection can make touching parts cross
+                wgs = shapely.make_valid(wgs)
             wgs = shapely.orient_polygons(wgs)
             yield {
                 "type": "Feature",

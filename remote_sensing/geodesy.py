@@ -26,20 +26,29 @@ def geodesic_area_perimeter(
     """Geodesic area (m2) and perimeter (m) of each polygon, vectorised.
 
     Args:
-        geometries: shapely Polygons or MultiPolygons in WGS84 lon/lat degrees. Any
-            other geometry, ``None`` or an empty geometry gets area and perimeter NaN.
+        geometries: shapely Polygons or MultiPolygons in WGS84 lon/lat degrees; of a
+            GeometryCollection only the polygons count. Any other geometry, ``None``
+            or an empty geometry gets area and perimeter NaN.
 
     Returns:
         ``(area_m2, perimeter_m)``, float64 arrays in input order. The area is
         unsigned (ring orientation does not matter); holes are subtracted and the
         perimeter includes them, as GeographicLib's ``Polygon`` would.
     """
-    geoms = np.asarray(geometries, dtype=object).ravel()
+    geoms = np.array(
+        geometries, dtype=object
+    ).ravel()  # a copy: collections are replaced
     n = len(geoms)
     area = np.full(n, np.nan)
     perimeter = np.full(n, np.nan)
     if n == 0:
         return area, perimeter
+    type_ids = shapely.get_type_id(geoms)
+    for i in np.flatnonzero(type_ids == 7):
+        polys = [
+            p for p in shapely.get_parts(geoms[i]) if shapely.get_type_id(p) in (3, 6)
+        ]
+        geoms[i] = shapely.union_all(polys) if polys else None
     type_ids = shapely.get_type_id(geoms)
     polygonal = (type_ids == 3) | (type_ids == 6)
     polygonal &= ~shapely.is_empty(geoms)

@@ -284,7 +284,7 @@ def test_damage_polygons_cover_the_damaged_area(
         geom = shapely.geometry.shape(feature["geometry"])
         outside = geom.difference(plots.geometry[plots.ids.index(r.plot_id)])
         # Clipped to the plot (edges reprojected from UTM may stray by millimetres).
-        assert outside.is_empty or geodesic_area(outside) < 1.0
+        assert np.nan_to_num(geodesic_area(outside)) < 1.0  # lines or slivers at most
 
 
 def test_slovenia_cloudy_date_gives_no_numbers(slovenia: Path) -> None:
@@ -331,9 +331,9 @@ def test_unreadable_rasters_are_named(tmp_path: Path, write_raster) -> None:
     plots = plots_from_geometries([utm_plot(0, 0, 50, 50)], "EPSG:32633")
     junk = tmp_path / "junk.tif"
     junk.write_bytes(b"II*\x00" + b"\x17" * 5000)
-    with pytest.raises(RasterError, match="junk.tif: not a readable raster"):
+    with pytest.raises(RasterError, match=r"junk\.tif: not a readable raster"):
         assess_damage(plots, ImageSpec(junk, BEFORE), ImageSpec(junk, AFTER))
-    with pytest.raises(RasterError, match="missing.tif: no such file"):
+    with pytest.raises(RasterError, match=r"missing\.tif: no such file"):
         assess_damage(
             plots, ImageSpec(tmp_path / "missing.tif", BEFORE), ImageSpec(junk, AFTER)
         )
@@ -352,12 +352,8 @@ def test_truncated_raster_gives_a_per_plot_status(write_raster) -> None:
     top = utm_plot(100, 100, 300, 300)  # first rows: present
     bottom = utm_plot(100, 1_700, 300, 1_900)  # last rows: cut off
     plots = plots_from_geometries([top, bottom], "EPSG:32633")
-    try:
-        rows = assess_damage(
-            plots, ImageSpec(truncated, BEFORE), ImageSpec(truncated, AFTER)
-        )
-    except RasterError as exc:  # GDAL may refuse the file outright: also a clear error
-        assert "truncated.tif" in str(exc)
-        return
+    rows = assess_damage(
+        plots, ImageSpec(truncated, BEFORE), ImageSpec(truncated, AFTER)
+    )
     assert [r.status for r in rows] == ["assessed", "raster_read_error"]
     assert "truncated.tif" in rows[1].reason

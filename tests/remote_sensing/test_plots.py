@@ -97,7 +97,7 @@ def test_file_level_errors_name_the_file_and_problem(tmp_path: Path) -> None:
         read_plots(tmp_path / "missing.geojson")
     junk = tmp_path / "junk.gpkg"
     junk.write_bytes(b"\x00not a geopackage" * 100)
-    with pytest.raises(PlotFileError, match="junk.gpkg: cannot read plots"):
+    with pytest.raises(PlotFileError, match=r"junk\.gpkg: cannot read plots"):
         read_plots(junk)
     good = tmp_path / "p.geojson"
     sample_frame().to_file(good)
