@@ -44,9 +44,9 @@ def geodesic_area_perimeter(
     if n == 0:
         return area, perimeter
     type_ids = shapely.get_type_id(geoms)
-    for i in np.flatnonzero(type_ids == 7):
+    for k in np.flatnonzero(type_ids == 7).tolist():
         polys = [
-            p for p in shapely.get_parts(geoms[i]) if shapely.get_type_id(p) in (3, 6)
+            p for p in shapely.get_parts(geoms[k]) if shapely.get_type_id(p) in (3, 6)
         ]
         geoms[i] = shapely.union_all(polys) if polys else None
     type_ids = shapely.get_type_id(geoms)
