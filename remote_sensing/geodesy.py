@@ -48,7 +48,7 @@ def geodesic_area_perimeter(
         polys = [
             p for p in shapely.get_parts(geoms[k]) if shapely.get_type_id(p) in (3, 6)
         ]
-        geoms[i] = shapely.union_all(polys) if polys else None
+        geoms[k] = shapely.union_all(polys) if polys else None
     type_ids = shapely.get_type_id(geoms)
     polygonal = (type_ids == 3) | (type_ids == 6)
     polygonal &= ~shapely.is_empty(geoms)
