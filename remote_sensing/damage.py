@@ -22,9 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+import rasterio
 import shapely
-from exactextract import exact_extract
 from exactextract.operation import Operation
 from exactextract.raster import RasterSource
 from pyproj import CRS, Transformer
@@ -32,6 +31,7 @@ from rasterio import features
 from rasterio.windows import Window
 from rasterio.windows import from_bounds as window_from_bounds
 
+from remote_sensing._zonal import zonal
 from remote_sensing.errors import ParameterError, RasterError
 from remote_sensing.imagery import Grid, ImageSpec, OpenImage, open_image
 from remote_sensing.plots import PlotSet
@@ -65,11 +65,15 @@ class DamageOptions:
             given (status ``insufficient_clear_imagery``; default 0.8).
         min_coverage: below this share of the plot inside the imagery, status
             ``not_covered`` (default 0.99).
+        cache_mb: GDAL's block cache during the run, in MiB; bounds memory
+            whatever the raster's size (plots are visited in raster order, so
+            a small cache suffices).
     """
 
     threshold: float = 0.3
     min_clear_fraction: float = 0.8
     min_coverage: float = 0.99
+    cache_mb: int = 32
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold <= 2:
@@ -180,7 +184,7 @@ class _PairWindows:
                 self.errors.append(str(exc))
                 nan = np.full((ny, nx), np.nan)
                 names = ("ndvi_b", "ndvi_a", "evi_b", "evi_a", "damaged")
-                self._layers = {"clear": np.zeros((ny, nx))} | dict.fromkeys(names, nan)
+                self._layers = dict.fromkeys(names, nan)
         return self._layers[name]
 
     def _derive(self, window: Window) -> dict[str, npt.NDArray[np.float64]]:
@@ -201,7 +205,6 @@ class _PairWindows:
                 clear &= ~cloudy
         nan = np.float32(np.nan)
         out = {
-            "clear": clear.astype(np.float64),
             "ndvi_b": np.where(clear, ndvi_b, nan).astype(np.float64),
             "ndvi_a": np.where(clear, ndvi_a, nan).astype(np.float64),
             "damaged": np.where(clear, (ndvi_b - ndvi_a) >= self.threshold, nan).astype(
@@ -302,8 +305,8 @@ def assess_damage(
         RasterError: an image cannot be opened or lacks a mapped band.
     """
     options = options or DamageOptions()
-    with open_image(before) as img_b:
-        with open_image(after, img_b.grid) as img_a:
+    with rasterio.Env(GDAL_CACHEMAX=options.cache_mb):
+        with open_image(before) as img_b, open_image(after, img_b.grid) as img_a:
             return _assess(plots, img_b, img_a, options, progress)
 
 
@@ -326,33 +329,29 @@ def _assess(
     inside = usable.copy()
     box = shapely.box(*grid.bounds)
     inside[usable] = shapely.intersects(geoms[usable].astype(object), box)
-    idx = np.flatnonzero(inside)
+    idx = _raster_order(geoms, np.flatnonzero(inside), grid)
     if len(idx):
-        import geopandas as gpd
-
-        frame = gpd.GeoDataFrame(
-            {"row": idx}, geometry=list(geoms[idx]), crs=crs.to_wkt()
+        names = ["ndvi_b", "ndvi_a", "damaged"] + (
+            ["evi_b", "evi_a"] if pair.with_evi else []
         )
-        layers = {name: _Layer(pair, name, grid) for name in stats if name != "count"}
-        ops = [
-            Operation("count", "count", layers["clear"]),
-            Operation("sum", "clear", layers["clear"]),
-        ]
-        ops += [
-            Operation("mean", k, layers[k]) for k in ("ndvi_b", "ndvi_a", "damaged")
-        ]
-        if pair.with_evi:
-            ops += [Operation("mean", k, layers[k]) for k in ("evi_b", "evi_a")]
-        failed_before = 0
-        result = _run_exactextract(frame, ops, progress)
-        for name in result.columns:
-            if name in stats:
-                stats[name][idx] = result[name].to_numpy(dtype=float)
-        if pair.failed and failed_before == 0:
+        layers = {name: _Layer(pair, name, grid) for name in names}
+        # "damaged" is NaN wherever a pixel is not clear in both images, so its
+        # coverage-weighted count is the clear area in cells.
+        ops = [Operation("count", "clear", layers["damaged"])]
+        ops += [Operation("mean", k, layers[k]) for k in names]
+        found = zonal(geoms[idx], idx, crs.to_wkt(), ops, n, progress)
+        for name, column in found.items():
+            stats[name] = column
+        if pair.failed:
             rows_failed[_rows_touching(geoms, idx, grid, pair.failed)] = True
     expected = np.full(n, np.nan)
     if usable.any():
-        expected[usable] = shapely.area(geoms[usable].astype(object)) / grid.pixel_area
+        polys = geoms[usable].astype(object)
+        expected[usable] = shapely.area(polys) / grid.pixel_area
+        # Cells of the plot inside the raster's extent, from geometry.
+        stats["count"][usable] = (
+            shapely.area(shapely.intersection(polys, box)) / grid.pixel_area
+        )
     return [
         _row(
             plots,
@@ -368,19 +367,17 @@ def _assess(
     ]
 
 
-def _run_exactextract(
-    frame: Any, ops: list[Operation], progress: ProgressFn | None
-) -> pd.DataFrame:
-    result = exact_extract(
-        None,
-        frame,
-        ops,
-        include_cols=["row"],
-        output="pandas",
-        progress=progress if progress is not None else False,
-    )
-    frame_out: pd.DataFrame = result.sort_values("row").reset_index(drop=True)
-    return frame_out
+def _raster_order(
+    geoms: npt.NDArray[np.object_], idx: npt.NDArray[np.int64], grid: Grid
+) -> npt.NDArray[np.int64]:
+    """Plots sorted by strips of 256 raster rows, then by column: neighbours share blocks."""
+    if not len(idx):
+        return idx
+    xy = shapely.get_coordinates(shapely.centroid(geoms[idx].astype(object)))
+    cols, rows = ~grid.transform @ (xy[:, 0], xy[:, 1])
+    order = np.lexsort((cols, np.floor(np.asarray(rows) / 256)))
+    ordered: npt.NDArray[np.int64] = idx[order]
+    return ordered
 
 
 def _rows_touching(

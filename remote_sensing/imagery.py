@@ -240,16 +240,12 @@ class OpenImage:
             invalid = mask if invalid is None else invalid | mask
         return invalid
 
-    @property
-    def _nodata(self) -> tuple[float | None, ...]:
-        return tuple(self._dataset.nodatavals)
-
-    @property
-    def _masked(self) -> tuple[bool, ...]:
-        """Bands with a real mask (per-dataset mask or alpha), not just nodata or all-valid."""
+    def __post_init__(self) -> None:
         from rasterio.enums import MaskFlags
 
-        return tuple(
+        # Read once: rasterio computes these properties on every access.
+        self._nodata: tuple[float | None, ...] = tuple(self._dataset.nodatavals)
+        self._masked: tuple[bool, ...] = tuple(
             MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
             for flags in self._dataset.mask_flag_enums
         )

@@ -21,13 +21,13 @@ import numpy as np
 import numpy.typing as npt
 import rasterio
 import shapely
-from exactextract import exact_extract
 from exactextract.operation import Operation
 from exactextract.raster import RasterSource
 from pyproj import CRS, Transformer
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
+from remote_sensing._zonal import zonal
 from remote_sensing.errors import (
     BandError,
     GridMismatchError,
@@ -224,8 +224,6 @@ def _series(
     scale: float,
     min_clear: float,
 ) -> list[PlotSeries]:
-    import geopandas as gpd
-
     crs = CRS.from_wkt(grid.crs.to_wkt())
     usable = plots.usable
     out = [PlotSeries(pid, ()) for pid in plots.ids]
@@ -251,25 +249,23 @@ def _series(
     for k, (ndvi_band, clear_band) in enumerate(bands):
         ops.append(Operation("mean", f"ndvi_{k}", ndvi_band))
         ops.append(Operation("sum", f"clear_{k}", clear_band))
-    frame = gpd.GeoDataFrame({"row": idx}, geometry=list(geoms), crs=crs.to_wkt())
-    result = exact_extract(None, frame, ops, include_cols=["row"], output="pandas")
+    found = zonal(geoms, idx, crs.to_wkt(), ops, len(plots))
     expected = shapely.area(geoms) / grid.pixel_area
-    for j, row in enumerate(result.sort_values("row").itertuples(index=False)):
-        rec = row._asdict()
+    for j, i in enumerate(idx.tolist()):
         points = []
         for k, day in enumerate(dates):
             clear = (
-                min(float(rec[f"clear_{k}"]) / expected[j], 1.0)
+                min(float(found[f"clear_{k}"][i]) / expected[j], 1.0)
                 if expected[j] > 0
                 else 0.0
             )
             ndvi = (
-                float(rec[f"ndvi_{k}"])
+                float(found[f"ndvi_{k}"][i])
                 if clear >= min_clear and clear > 0
                 else math.nan
             )
-            points.append(SeriesPoint(day, ndvi, float(clear)))
-        out[int(rec["row"])] = PlotSeries(plots.ids[int(rec["row"])], tuple(points))
+            points.append(SeriesPoint(day, ndvi, clear))
+        out[i] = PlotSeries(plots.ids[i], tuple(points))
     return out
 
 

@@ -26,9 +26,17 @@ def test_quick_start_is_two_commands() -> None:
     assert "make test" in README
 
 
-@pytest.mark.parametrize("command", sorted(cli.commands["ledger"].commands))  # type: ignore[attr-defined]
-def test_ledger_command_is_documented(command: str) -> None:
-    """Every 'agri ledger' subcommand appears in the README and has help."""
-    assert f"agri ledger {command}" in README
-    r = CliRunner().invoke(cli, ["ledger", command, "--help"], obj={})
+GROUPS = ["ledger", "plots", "damage"]
+SUBCOMMANDS = [
+    (group, command)
+    for group in GROUPS
+    for command in sorted(cli.commands[group].commands)  # type: ignore[attr-defined]
+]
+
+
+@pytest.mark.parametrize(("group", "command"), SUBCOMMANDS)
+def test_command_is_documented(group: str, command: str) -> None:
+    """Every 'agri <group> <command>' appears in the README and has help."""
+    assert f"agri {group} {command}" in README
+    r = CliRunner().invoke(cli, [group, command, "--help"], obj={})
     assert r.exit_code == 0
