@@ -106,3 +106,19 @@ def test_units() -> None:
     assert geodesic_area(shapely.box(0, 0, 0.001, 0.001)) / M2_PER_MU == pytest.approx(
         18.46, abs=0.01
     )
+
+
+def test_fast_ring_path_equals_pyproj_public_api() -> None:
+    rng = np.random.default_rng(5)
+    polys = [
+        shapely.Polygon(
+            np.column_stack([10 + rng.random(7) * 0.01, 50 + rng.random(7) * 0.01])
+        ).convex_hull
+        for _ in range(50)
+    ]
+    area, perimeter = geodesic_area_perimeter(polys)
+    for a, p, poly in zip(area, perimeter, polys, strict=True):
+        xy = np.asarray(poly.exterior.coords)[:-1]
+        ea, ep = Geod(ellps="WGS84").polygon_area_perimeter(xy[:, 0], xy[:, 1])
+        assert a == abs(ea)
+        assert p == ep
