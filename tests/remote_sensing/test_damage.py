@@ -357,3 +357,67 @@ def test_truncated_raster_gives_a_per_plot_status(write_raster) -> None:
     )
     assert [r.status for r in rows] == ["assessed", "raster_read_error"]
     assert "truncated.tif" in rows[1].reason
+
+
+def test_masked_and_nan_pixels_are_not_clear(write_raster) -> None:
+    data = np.zeros((2, 10, 10), dtype=np.float32)
+    data[0], data[1] = 0.05, 0.5
+    data[:, 0, :] = np.nan  # one row of NaN
+    path = write_raster("float.tif", data)
+    with rasterio.open(path, "r+") as ds:  # and an internal mask hiding two columns
+        mask = np.full((10, 10), 255, dtype=np.uint8)
+        mask[:, :2] = 0
+        ds.write_mask(mask)
+    spec = ImageSpec(path, {"red": 1, "nir": 2})
+    plots = plots_from_geometries([utm_plot(0, 0, 100, 100)], "EPSG:32633")
+    (row,) = assess_damage(plots, spec, spec, DamageOptions(min_clear_fraction=0.5))
+    assert row.clear_fraction == pytest.approx(0.9 * 0.8, abs=1e-9)
+    assert row.ndvi_before == pytest.approx(0.45 / 0.55, abs=1e-6)
+
+
+def test_rotated_rasters_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "rotated.tif"
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=5,
+        height=5,
+        count=8,
+        dtype="uint16",
+        crs="EPSG:32633",
+        transform=rasterio.Affine(10, 2, X0, 2, -10, Y0),
+    ) as ds:
+        ds.write(np.ones((8, 5, 5), dtype=np.uint16))
+    plots = plots_from_geometries([utm_plot(0, 0, 10, 10)], "EPSG:32633")
+    with pytest.raises(RasterError, match="rotated rasters are not supported"):
+        assess_damage(plots, ImageSpec(path, BEFORE), ImageSpec(path, AFTER))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("red=1", "lacks nir"),
+        ("red=1,nir=0", "start at 1"),
+        ("red=1,nir=x", "NAME=NUMBER"),
+        ("swir=3,red=1,nir=2", "NAME=NUMBER"),
+    ],
+)
+def test_band_maps_are_validated(text: str, message: str) -> None:
+    from remote_sensing import ParameterError, parse_band_map
+
+    with pytest.raises(ParameterError, match=message):
+        parse_band_map(text)
+
+
+def test_image_and_option_values_are_validated(austria: Path) -> None:
+    from remote_sensing import ParameterError
+
+    with pytest.raises(ParameterError, match="scale"):
+        ImageSpec(austria, BEFORE, scale=0)
+    with pytest.raises(ParameterError, match="needs red and nir"):
+        ImageSpec(austria, {"red": 1})
+    with pytest.raises(ParameterError, match="threshold"):
+        DamageOptions(threshold=0)
+    with pytest.raises(ParameterError, match="min_clear_fraction"):
+        DamageOptions(min_clear_fraction=1.5)

@@ -254,3 +254,22 @@ def test_real_registers_read_and_measure(shared_data: Path, register: str) -> No
     assert len(plots) >= 100
     assert np.isfinite(plots.area_m2).all()
     assert sum(plots.has_error(i) for i in range(len(plots))) <= 1
+
+
+def test_collections_keep_their_polygons() -> None:
+    mixed = shapely.GeometryCollection(
+        [FIELD, shapely.LineString([(13, 48), (13.1, 48.1)])]
+    )
+    lines = shapely.GeometryCollection([shapely.Point(13, 48)])
+    plots = plots_from_geometries([mixed, lines], 4326)
+    assert codes(plots, 0) == ["collection"]
+    assert not plots.has_error(0)
+    assert plots.geometry[0].geom_type == "Polygon"
+    assert codes(plots, 1) == ["not_polygon"]
+
+
+def test_projected_coordinates_off_the_earth_are_out_of_range() -> None:
+    plots = plots_from_geometries(
+        [shapely.box(1e12, 1e12, 1e12 + 100, 1e12 + 100)], "EPSG:32633"
+    )
+    assert codes(plots, 0) == ["out_of_range"]
