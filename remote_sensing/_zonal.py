@@ -15,9 +15,46 @@ import shapely
 from exactextract import exact_extract
 from exactextract.feature import Feature, FeatureSource
 from exactextract.operation import Operation
+from exactextract.raster import RasterSource
 from exactextract.writer import Writer
 
-__all__ = ["zonal"]
+from remote_sensing.imagery import Grid
+
+__all__ = ["DerivedLayer", "zonal"]
+
+WindowReader = Callable[[int, int, int, int], npt.NDArray[np.float64]]
+
+
+class DerivedLayer(RasterSource):  # type: ignore[misc]
+    """A raster computed on demand, window by window, on ``grid``.
+
+    ``read(x0, y0, nx, ny)`` returns float64 values for the pixel window (NaN
+    where there is no value). Keep a reference for as long as exactextract
+    runs: it holds Python sources only weakly.
+    """
+
+    def __init__(self, name: str, grid: Grid, read: WindowReader) -> None:
+        super().__init__()
+        self._grid = grid
+        self._read = read
+        self.set_name(name)
+
+    def res(self) -> tuple[float, float]:
+        return (abs(self._grid.transform.a), abs(self._grid.transform.e))
+
+    def extent(self) -> tuple[float, float, float, float]:
+        return self._grid.bounds
+
+    def srs_wkt(self) -> str:
+        return str(self._grid.crs.to_wkt())
+
+    def nodata_value(self) -> None:
+        return None
+
+    def read_window(
+        self, x0: int, y0: int, nx: int, ny: int
+    ) -> npt.NDArray[np.float64]:
+        return self._read(x0, y0, nx, ny)
 
 
 class _Plot(Feature):  # type: ignore[misc]

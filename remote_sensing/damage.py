@@ -15,6 +15,7 @@ read gets a status and no figures (never a number computed from clouds).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,13 +26,12 @@ import numpy.typing as npt
 import rasterio
 import shapely
 from exactextract.operation import Operation
-from exactextract.raster import RasterSource
 from pyproj import CRS, Transformer
 from rasterio import features
 from rasterio.windows import Window
 from rasterio.windows import from_bounds as window_from_bounds
 
-from remote_sensing._zonal import zonal
+from remote_sensing._zonal import DerivedLayer, zonal
 from remote_sensing.errors import ParameterError, RasterError
 from remote_sensing.imagery import Grid, ImageSpec, OpenImage, open_image
 from remote_sensing.plots import PlotSet
@@ -236,34 +236,6 @@ def _evi(r: dict[str, npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
     return evi
 
 
-class _Layer(RasterSource):  # type: ignore[misc]
-    """One derived layer as an exactextract raster source."""
-
-    def __init__(self, pair: _PairWindows, name: str, grid: Grid) -> None:
-        super().__init__()
-        self._pair = pair
-        self._name = name
-        self._grid = grid
-        self.set_name(name)
-
-    def res(self) -> tuple[float, float]:
-        return (abs(self._grid.transform.a), abs(self._grid.transform.e))
-
-    def extent(self) -> tuple[float, float, float, float]:
-        return self._grid.bounds
-
-    def srs_wkt(self) -> str:
-        return str(self._grid.crs.to_wkt())
-
-    def nodata_value(self) -> None:
-        return None
-
-    def read_window(
-        self, x0: int, y0: int, nx: int, ny: int
-    ) -> npt.NDArray[np.float64]:
-        return self._pair.layer(self._name, x0, y0, nx, ny)
-
-
 # --- the assessment ------------------------------------------------------------------
 
 
@@ -334,7 +306,10 @@ def _assess(
         names = ["ndvi_b", "ndvi_a", "damaged"] + (
             ["evi_b", "evi_a"] if pair.with_evi else []
         )
-        layers = {name: _Layer(pair, name, grid) for name in names}
+        layers = {
+            name: DerivedLayer(name, grid, functools.partial(pair.layer, name))
+            for name in names
+        }
         # "damaged" is NaN wherever a pixel is not clear in both images, so its
         # coverage-weighted count is the clear area in cells.
         ops = [Operation("count", "clear", layers["damaged"])]
@@ -399,6 +374,28 @@ def _rows_touching(
     return touched
 
 
+def _no_figures(
+    plot_id: str,
+    area: float,
+    status: DamageStatus,
+    reason: str,
+    coverage: float = math.nan,
+    clear: float = math.nan,
+) -> DamageAssessment:
+    """A row that carries a status and a reason, and NaN for every figure."""
+    nan = math.nan
+    return DamageAssessment(
+        plot_id, area, coverage, clear, nan, nan, nan, nan, nan, nan, status, reason
+    )
+
+
+def _share(cells: float, expected_cells: float) -> float:
+    """Cells over expected cells, in [0, 1]; 0 when unknown."""
+    if not np.isfinite(cells) or not expected_cells > 0:
+        return 0.0
+    return min(float(cells / expected_cells), 1.0)
+
+
 def _row(
     plots: PlotSet,
     i: int,
@@ -409,83 +406,30 @@ def _row(
     options: DamageOptions,
     errors: list[str],
 ) -> DamageAssessment:
-    nan = math.nan
-    area = float(plots.area_m2[i])
+    pid, area = plots.ids[i], float(plots.area_m2[i])
     if not usable:
         codes = ", ".join(p.message for p in plots.problems[i] if p.severity == "error")
-        return DamageAssessment(
-            plots.ids[i],
-            area,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            "invalid_plot",
-            codes or "the plot has no usable geometry",
+        return _no_figures(
+            pid, area, "invalid_plot", codes or "the plot has no usable geometry"
         )
-    count = stats["count"][i]
-    coverage = (
-        float(count / expected_cells)
-        if np.isfinite(count) and expected_cells > 0
-        else 0.0
-    )
-    coverage = min(coverage, 1.0)
-    clear_cells = stats["clear"][i]
-    clear = (
-        min(float(clear_cells / expected_cells), 1.0)
-        if np.isfinite(clear_cells) and expected_cells > 0
-        else 0.0
-    )
+    coverage = _share(stats["count"][i], expected_cells)
+    clear = _share(stats["clear"][i], expected_cells)
     if failed:
-        return DamageAssessment(
-            plots.ids[i],
-            area,
-            coverage,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            "raster_read_error",
-            errors[0] if errors else "the raster could not be read",
-        )
+        reason = errors[0] if errors else "the raster could not be read"
+        return _no_figures(pid, area, "raster_read_error", reason, coverage)
     if coverage < options.min_coverage:
-        return DamageAssessment(
-            plots.ids[i],
-            area,
-            coverage,
-            clear,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            "not_covered",
+        reason = (
             f"the imagery covers {coverage * 100:.1f} % of the plot "
-            f"(minimum {options.min_coverage * 100:g} %)",
+            f"(minimum {options.min_coverage * 100:g} %)"
         )
+        return _no_figures(pid, area, "not_covered", reason, coverage, clear)
     if clear < options.min_clear_fraction or not np.isfinite(stats["damaged"][i]):
-        return DamageAssessment(
-            plots.ids[i],
-            area,
-            coverage,
-            clear,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            "insufficient_clear_imagery",
+        reason = (
             f"{clear * 100:.1f} % of the plot is clear in both images "
-            f"(minimum {options.min_clear_fraction * 100:g} %)",
+            f"(minimum {options.min_clear_fraction * 100:g} %)"
+        )
+        return _no_figures(
+            pid, area, "insufficient_clear_imagery", reason, coverage, clear
         )
     damaged = float(stats["damaged"][i])
     return DamageAssessment(

@@ -9,6 +9,7 @@ same weeks of earlier seasons.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -22,12 +23,11 @@ import numpy.typing as npt
 import rasterio
 import shapely
 from exactextract.operation import Operation
-from exactextract.raster import RasterSource
 from pyproj import CRS, Transformer
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from remote_sensing._zonal import zonal
+from remote_sensing._zonal import DerivedLayer, zonal
 from remote_sensing.errors import (
     BandError,
     GridMismatchError,
@@ -133,30 +133,6 @@ class _StackWindows:
         return layer
 
 
-class _Band(RasterSource):  # type: ignore[misc]
-    def __init__(self, stack: _StackWindows, kind: str, k: int, grid: Grid) -> None:
-        super().__init__()
-        self._stack, self._kind, self._k, self._grid = stack, kind, k, grid
-        self.set_name(f"{kind}_{k}")
-
-    def res(self) -> tuple[float, float]:
-        return (abs(self._grid.transform.a), abs(self._grid.transform.e))
-
-    def extent(self) -> tuple[float, float, float, float]:
-        return self._grid.bounds
-
-    def srs_wkt(self) -> str:
-        return str(self._grid.crs.to_wkt())
-
-    def nodata_value(self) -> None:
-        return None
-
-    def read_window(
-        self, x0: int, y0: int, nx: int, ny: int
-    ) -> npt.NDArray[np.float64]:
-        return self._stack.get(self._kind, self._k, x0, y0, nx, ny)
-
-
 def ndvi_series(
     plots: PlotSet,
     ndvi_stack: str | Path,
@@ -242,7 +218,10 @@ def _series(
     stack = _StackWindows(ds, clouds, cloud_classes, scale)
     # The sources must outlive the run: exactextract holds them only weakly.
     bands = [
-        (_Band(stack, "ndvi", k, grid), _Band(stack, "clear", k, grid))
+        (
+            DerivedLayer(f"ndvi_{k}", grid, functools.partial(stack.get, "ndvi", k)),
+            DerivedLayer(f"clear_{k}", grid, functools.partial(stack.get, "clear", k)),
+        )
         for k in range(len(dates))
     ]
     ops = []

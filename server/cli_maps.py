@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,18 +42,35 @@ def _fmt(value: float | None, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-class _ToleranceType(click.ParamType):  # type: ignore[type-arg]
-    name = "tolerance"
+class _Parsed(click.ParamType):  # type: ignore[type-arg]
+    """A parameter parsed by a remote_sensing function; its errors become usage errors."""
+
+    def __init__(self, name: str, parse: Callable[[str], Any], parsed: type) -> None:
+        self.name = name
+        self._parse = parse
+        self._parsed = parsed
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> Any:
-        if isinstance(value, Tolerance):
+        if isinstance(value, self._parsed):
             return value
         try:
-            return Tolerance.parse(str(value))
+            return self._parse(str(value))
         except RemoteSensingError as exc:
             self.fail(str(exc), param, ctx)
+
+
+TOLERANCE = _Parsed("tolerance", Tolerance.parse, Tolerance)
+INPUT = click.Path(exists=True, dir_okay=False, path_type=Path)
+PLOTS_OPTION = click.option(
+    "--plots",
+    "plots_file",
+    required=True,
+    type=INPUT,
+    help="Plot file: GeoJSON, GeoPackage, zipped Shapefile or KML.",
+)
+BANDS = _Parsed("bands", parse_band_map, dict)
 
 
 @click.group()
@@ -61,7 +79,7 @@ def plots() -> None:
 
 
 @plots.command("check")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=INPUT)
 @click.option("--layer", help="Layer to read (default: the first).")
 @click.option(
     "--id-column", help="Column with plot ids (default: an 'id'-like column)."
@@ -76,7 +94,7 @@ def plots() -> None:
 )
 @click.option(
     "--tolerance",
-    type=_ToleranceType(),
+    type=TOLERANCE,
     default="iacs",
     show_default=True,
     help="'iacs' (1.25 m x perimeter, at most 1 ha), 'iacs:<metres>' or a percentage like '2%'.",
@@ -176,20 +194,6 @@ def damage() -> None:
     """Crop damage by map: NDVI before and after, damaged fraction and area."""
 
 
-class _BandMapType(click.ParamType):  # type: ignore[type-arg]
-    name = "bands"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> Any:
-        if isinstance(value, dict):
-            return value
-        try:
-            return parse_band_map(str(value))
-        except RemoteSensingError as exc:
-            self.fail(str(exc), param, ctx)
-
-
 def _cloud_mask(text: str | None) -> CloudMask | None:
     """``PATH[:BAND][=V1,V2]``, or ``band:N=V1,V2`` for a band of the image itself."""
     if not text:
@@ -213,32 +217,27 @@ def _cloud_mask(text: str | None) -> CloudMask | None:
 
 
 @damage.command("assess")
-@click.option(
-    "--plots",
-    "plots_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@PLOTS_OPTION
 @click.option(
     "--before",
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=INPUT,
 )
 @click.option(
     "--after",
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=INPUT,
 )
 @click.option(
     "--before-bands",
-    type=_BandMapType(),
+    type=BANDS,
     default="red=1,nir=4",
     show_default=True,
     help="Band map of the before image (red, nir, optional blue for EVI).",
 )
 @click.option(
     "--after-bands",
-    type=_BandMapType(),
+    type=BANDS,
     default=None,
     help="Band map of the after image (default: same as --before-bands).",
 )
@@ -406,29 +405,24 @@ def _write_json(path: Path, doc: Any) -> None:
 
 
 @damage.command("series")
-@click.option(
-    "--plots",
-    "plots_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@PLOTS_OPTION
 @click.option(
     "--ndvi",
     "ndvi_stack",
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=INPUT,
     help="NDVI stack, one band per date.",
 )
 @click.option(
     "--clouds",
     "cloud_stack",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=INPUT,
     help="Cloud stack on the same grid, one band per date (1 = cloud).",
 )
 @click.option(
     "--dates",
     "dates_json",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=INPUT,
     help="JSON list of ISO dates, one per band (default: the band descriptions).",
 )
 @click.option("--loss-date", type=click.DateTime(["%Y-%m-%d"]), required=True)
