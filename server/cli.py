@@ -299,10 +299,12 @@ def demo(data_dir: Path) -> None:
 
 
 def _register_map_commands() -> None:
+    from server.cli_livestock import livestock
     from server.cli_maps import damage, plots
 
     cli.add_command(plots)
     cli.add_command(damage)
+    cli.add_command(livestock)
 
 
 _register_map_commands()

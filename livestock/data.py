@@ -1,0 +1,108 @@
+"""Folder-per-animal photo sets, capture sessions, and the insurer's enrol/query split.
+
+A dataset directory holds one folder per animal, named by its tag. A file name
+that starts with a capture time ``YYYYMMDDhhmmss`` is dated by it; other names
+(a second series without timestamps) form one undated session per animal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+__all__ = [
+    "Capture",
+    "EnrolSplit",
+    "scan_folder",
+    "split_enrol_query",
+    "validation_animals",
+]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+_STAMP = re.compile(r"^(\d{14})")
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One photo of one animal.
+
+    Attributes:
+        path: the image file.
+        animal: the animal's folder name (its tag).
+        day: the capture day, or ``None`` for undated names.
+    """
+
+    path: Path
+    animal: str
+    day: date | None
+
+
+def capture_day(name: str) -> date | None:
+    """The day a file name's leading ``YYYYMMDDhhmmss`` stamp gives, else None.
+
+    >>> capture_day("20250401093214_20250401093754_0018_cls0.jpg")
+    datetime.date(2025, 4, 1)
+    >>> capture_day("331-2-5-3(1).jpg") is None
+    True
+    """
+    m = _STAMP.match(name)
+    if not m:
+        return None
+    try:
+        return datetime.strptime(m.group(1), "%Y%m%d%H%M%S").date()
+    except ValueError:
+        return None
+
+
+def scan_folder(root: Path) -> list[Capture]:
+    """Every image under ``root/<animal>/``, sorted by animal then file name."""
+    captures = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+                captures.append(Capture(path, folder.name, capture_day(path.name)))
+    return captures
+
+
+@dataclass(frozen=True)
+class EnrolSplit:
+    """Enrolment images and query images per animal."""
+
+    enrol: dict[str, list[Capture]]
+    query: dict[str, list[Capture]]
+
+
+def split_enrol_query(captures: list[Capture], min_enrol: int = 3) -> EnrolSplit:
+    """Enrol with the earliest capture day; query with every other day.
+
+    Sessions are ordered by day, the undated session last. The first day's
+    images enrol the animal; while fewer than ``min_enrol``, the next session
+    is added. Every image of the remaining sessions is a query.
+    """
+    by_animal: dict[str, dict[date | None, list[Capture]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for c in captures:
+        by_animal[c.animal][c.day].append(c)
+    enrol: dict[str, list[Capture]] = {}
+    query: dict[str, list[Capture]] = {}
+    for animal, sessions in sorted(by_animal.items()):
+        order = sorted(sessions, key=lambda d: (d is None, d or date.min))
+        chosen: list[Capture] = []
+        rest: list[Capture] = []
+        for day in order:
+            if len(chosen) < min_enrol:
+                chosen += sessions[day]
+            else:
+                rest += sessions[day]
+        enrol[animal] = chosen
+        query[animal] = rest
+    return EnrolSplit(enrol, query)
+
+
+def validation_animals(animals: list[str], every: int = 4) -> list[str]:
+    """The held-out animals: every ``every``-th in sorted order (a fixed, documented choice)."""
+    return sorted(animals)[every - 1 :: every]
