@@ -65,7 +65,7 @@ class IvfIndex:
         vectors: npt.NDArray[np.float32],
         *,
         nlist: int | None = None,
-        nprobe: int = 16,
+        nprobe: int = 64,
         seed: int = 7,
     ) -> None:
         import faiss
