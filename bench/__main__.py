@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import ledger_bench, remote_sensing_bench
+from bench import ledger_bench, livestock_bench, remote_sensing_bench
 
 
 def main() -> None:
@@ -13,13 +13,17 @@ def main() -> None:
         "--quick", action="store_true", help="smaller sizes (smoke run)"
     )
     parser.add_argument(
-        "--only", choices=["ledger", "remote_sensing"], help="run one group only"
+        "--only",
+        choices=["ledger", "remote_sensing", "livestock"],
+        help="run one group only",
     )
     args = parser.parse_args()
     if args.only in (None, "ledger"):
         ledger_bench.run(quick=args.quick)
     if args.only in (None, "remote_sensing"):
         remote_sensing_bench.run(quick=args.quick)
+    if args.only in (None, "livestock"):
+        livestock_bench.run(quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from livestock.model import (
     DEFAULT_WEIGHTS,
     WEIGHTS_DIR,
     FaceEmbedder,
+    ImageNetBackbone,
     Manifest,
     load_embedder,
 )
@@ -58,6 +59,9 @@ class FaceID:
         floor = manifest.face_similarity_floor
         self.rules = rules or QualityRules(min_face_similarity=floor)
         self._prototype = np.asarray(manifest.face_prototype, dtype=np.float32)
+        # Face-likeness is judged on general ImageNet features: the face-ID
+        # network saw only cow faces and cannot tell a field from a face.
+        self._reference: ImageNetBackbone | None = None
         if threads is not None:
             torch.set_num_threads(threads)
 
@@ -83,12 +87,8 @@ class FaceID:
         if not images:
             return []
         batch = np.stack([to_array(img) for img in images])
-        embeddings, pooled = self.model.embed_with_pooled(batch)
-        similarity = (
-            pooled @ self._prototype
-            if len(self._prototype)
-            else np.full(len(images), np.nan)
-        )
+        embeddings = self.model.embed(batch)
+        similarity = self.face_similarity(batch)
         out = []
         for name, img, emb, sim in zip(
             names, images, embeddings, similarity, strict=True
@@ -99,6 +99,17 @@ class FaceID:
                     name, check_quality(img, self.rules, face), emb, phash(img)
                 )
             )
+        return out
+
+    def face_similarity(
+        self, batch: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        """Cosine similarity of each preprocessed image to the mean cow face (ImageNet features)."""
+        if not len(self._prototype):
+            return np.full(len(batch), np.nan, dtype=np.float32)
+        if self._reference is None:
+            self._reference = ImageNetBackbone()
+        out: npt.NDArray[np.float32] = self._reference.embed(batch) @ self._prototype
         return out
 
     @staticmethod

@@ -71,11 +71,44 @@ class GeM(nn.Module):
         return pooled.pow(1.0 / self.p).flatten(1)
 
 
+class PartGeM(nn.Module):
+    """GeM over the whole face and over ``parts`` overlapping horizontal bands, concatenated.
+
+    Global pooling forgets where a pattern sits; a cow's forehead markings and
+    muzzle are told apart by position. Bands overlap by a quarter of their height.
+    """
+
+    def __init__(self, parts: int) -> None:
+        super().__init__()
+        self.parts = parts
+        self.global_pool = GeM()
+        self.band_pool = GeM()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, C * (parts + 1))."""
+        height = x.shape[2]
+        pooled = [self.global_pool(x)]
+        band = max(1, round(height * 1.25 / self.parts))
+        for k in range(self.parts):
+            top = min(
+                height - band, round(k * (height - band) / max(self.parts - 1, 1))
+            )
+            pooled.append(self.band_pool(x[:, :, top : top + band]))
+        return torch.cat(pooled, dim=1)
+
+
 class FaceEmbedder(nn.Module):
-    """Image batch (N, 3, 224, 112) in [-1, 1] -> L2-normalised embeddings (N, 128)."""
+    """Image batch (N, 3, 224, 112) in [-1, 1] -> L2-normalised embeddings (N, 128).
+
+    ``parts`` = 0 pools the whole face (GeM); ``parts`` > 0 adds that many
+    horizontal bands (:class:`PartGeM`).
+    """
 
     def __init__(
-        self, backbone: EfficientNet | None = None, dim: int = EMBEDDING_DIM
+        self,
+        backbone: EfficientNet | None = None,
+        dim: int = EMBEDDING_DIM,
+        parts: int = 0,
     ) -> None:
         super().__init__()
         self.backbone = (
@@ -85,9 +118,10 @@ class FaceEmbedder(nn.Module):
         )
         # The ImageNet classifier is not part of an embedder.
         self.backbone._fc = nn.Identity()
-        self.pool = GeM()
+        self.parts = parts
+        self.pool: nn.Module = PartGeM(parts) if parts else GeM()
         self.dropout = nn.Dropout(0.2)
-        self.fc = nn.Linear(1280, dim, bias=False)
+        self.fc = nn.Linear(1280 * (parts + 1), dim, bias=False)
         self.bn = nn.BatchNorm1d(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -100,25 +134,18 @@ class FaceEmbedder(nn.Module):
         self, batch: npt.NDArray[np.float32], batch_size: int = 32
     ) -> npt.NDArray[np.float32]:
         """Embeddings of preprocessed images (see :func:`livestock.preprocess.to_array`)."""
-        return self.embed_with_pooled(batch, batch_size)[0]
+        return _embed_batches(self, batch, batch_size, self.fc.out_features)
 
-    @torch.inference_mode()
-    def embed_with_pooled(
-        self, batch: npt.NDArray[np.float32], batch_size: int = 32
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """Embeddings and the L2-normalised pooled features (for the face-likeness check)."""
-        self.eval()
-        embeddings, pooled = [], []
-        for i in range(0, len(batch), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(batch[i : i + batch_size]))
-            p = self.pool(self.backbone.extract_features(x))
-            embeddings.append(F.normalize(self.bn(self.fc(p)), dim=1).numpy())
-            pooled.append(F.normalize(p, dim=1).numpy())
-        if not embeddings:
-            return np.empty((0, self.fc.out_features), np.float32), np.empty(
-                (0, 1280), np.float32
-            )
-        return np.concatenate(embeddings), np.concatenate(pooled)
+
+def _embed_batches(
+    model: nn.Module, batch: npt.NDArray[np.float32], batch_size: int, dim: int
+) -> npt.NDArray[np.float32]:
+    model.eval()
+    out = [
+        model(torch.from_numpy(np.ascontiguousarray(batch[i : i + batch_size]))).numpy()
+        for i in range(0, len(batch), batch_size)
+    ]
+    return np.concatenate(out) if out else np.empty((0, dim), np.float32)
 
 
 class ImageNetBackbone(nn.Module):
@@ -138,12 +165,7 @@ class ImageNetBackbone(nn.Module):
         self, batch: npt.NDArray[np.float32], batch_size: int = 32
     ) -> npt.NDArray[np.float32]:
         """Embeddings of preprocessed images."""
-        self.eval()
-        out = [
-            self(torch.from_numpy(batch[i : i + batch_size])).numpy()
-            for i in range(0, len(batch), batch_size)
-        ]
-        return np.concatenate(out) if out else np.empty((0, 1280), np.float32)
+        return _embed_batches(self, batch, batch_size, 1280)
 
 
 @dataclass(frozen=True)
@@ -213,7 +235,9 @@ def load_embedder(
             f"{weights.name}: SHA-256 {actual} does not match the manifest's {manifest.sha256}"
         )
     state = torch.load(weights, map_location="cpu", weights_only=True)
-    model = FaceEmbedder(dim=manifest.embedding_dim)
+    model = FaceEmbedder(
+        dim=manifest.embedding_dim, parts=int(manifest.recipe.get("parts", 0))
+    )
     model.load_state_dict({k: v.float() for k, v in state.items()})
     model.eval()
     return model, manifest

@@ -68,7 +68,9 @@ def sharpness(img: Image.Image) -> float:
     """Variance of the Laplacian of the grayscale image scaled to 224 px height."""
     gray = img.convert("L")
     width = max(3, round(gray.width * 224 / gray.height))
-    a = np.asarray(gray.resize((width, 224), Image.Resampling.BILINEAR), dtype=np.float64)
+    a = np.asarray(
+        gray.resize((width, 224), Image.Resampling.BILINEAR), dtype=np.float64
+    )
     lap = a[1:-1, :-2] + a[1:-1, 2:] + a[:-2, 1:-1] + a[2:, 1:-1] - 4 * a[1:-1, 1:-1]
     return float(lap.var())
 

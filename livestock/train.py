@@ -51,10 +51,11 @@ class Recipe:
     lr_head: float = 3e-3
     weight_decay: float = 1e-4
     frozen_blocks: int = 4
-    margin: float = 0.3
+    margin: float = 0.35
     scale: float = 30.0
     subcenters: int = 3
     validation_every: int = 4
+    parts: int = 2
     threads: int = 2
     notes: list[str] = field(default_factory=list)
 
@@ -143,7 +144,7 @@ def train(
         f"training on {len(items)} images of {len(train_animals)} animals; "
         f"holding out {len(held_out)}: {', '.join(sorted(held_out))}"
     )
-    model = FaceEmbedder(pretrained_backbone(), EMBEDDING_DIM)
+    model = FaceEmbedder(pretrained_backbone(), EMBEDDING_DIM, parts=recipe.parts)
     frozen = [
         model.backbone._conv_stem,
         model.backbone._bn0,
@@ -252,12 +253,12 @@ def calibrate(
     * Decision thresholds: open-set thresholds at FAR 1 % (review) and 0.1 %
       (match) on the held-out validation animals (leave-one-animal-out), never
       on animals the model trained on.
-    * Face prototype: the mean pooled feature of the training animals' photos;
-      the face-similarity floor is the 0.5th percentile of every sample
-      photo's similarity to it, less 0.05.
+    * Face prototype: the mean ImageNet-backbone feature of the training
+      animals' photos; the face-similarity floor is the 0.5th percentile of
+      every sample photo's similarity to it, less 0.01.
     """
     from livestock.evaluate import evaluate_folder
-    from livestock.model import load_embedder
+    from livestock.model import ImageNetBackbone, load_embedder
     from livestock.preprocess import to_array
 
     manifest_path = weights_dir / f"{name}.json"
@@ -268,16 +269,17 @@ def calibrate(
     model, manifest = load_embedder(name, weights_dir)
     held_out = set(manifest.recipe["validation_animals"])
     captures = scan_folder(data_dir)
+    reference = ImageNetBackbone()
     pooled = []
     for i in range(0, len(captures), 64):
         batch = np.stack([to_array(load_image(c.path)) for c in captures[i : i + 64]])
-        pooled.append(model.embed_with_pooled(batch)[1])
+        pooled.append(reference.embed(batch))
     features = np.concatenate(pooled)
     train_mask = np.array([c.animal not in held_out for c in captures])
     prototype = features[train_mask].mean(axis=0)
     prototype /= np.linalg.norm(prototype)
     similarity = features @ prototype
-    floor = float(np.percentile(similarity, 0.5) - 0.05)
+    floor = float(np.percentile(similarity, 0.5) - 0.01)
     with tempfile_dir() as tmp:
         for animal in held_out:
             (tmp / animal).symlink_to((data_dir / animal).resolve())

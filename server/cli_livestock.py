@@ -79,6 +79,11 @@ def livestock_train(
     help="Animals that are never enrolled (default: leave one animal out).",
 )
 @click.option(
+    "--held-out",
+    is_flag=True,
+    help="Only the animals the shipped model never trained on (listed in its manifest).",
+)
+@click.option(
     "--fuse", is_flag=True, help="Also report one fused query per capture session."
 )
 @click.option(
@@ -92,6 +97,7 @@ def livestock_train(
 def livestock_evaluate(
     directory: Path,
     impostors: Path | None,
+    held_out: bool,
     fuse: bool,
     reference: bool,
     weights_name: str,
@@ -108,6 +114,10 @@ def livestock_evaluate(
 
     try:
         faceid = FaceID.load(weights_name)
+        if held_out:
+            directory = _held_out_view(
+                directory, faceid.manifest.recipe["validation_animals"]
+            )
         report: dict[str, Any] = evaluate_folder(
             directory, faceid.model.embed, impostors
         ).to_json()
@@ -148,3 +158,21 @@ def livestock_evaluate(
         f"decision threshold {report['decision_threshold']} (calibrated for FAR "
         f"{report['decision_threshold_far']:.0%} on held-out animals)"
     )
+
+
+def _held_out_view(directory: Path, animals: list[str]) -> Path:
+    """A temporary folder linking only ``animals`` of ``directory``."""
+    import atexit
+    import shutil
+    import tempfile
+
+    view = Path(tempfile.mkdtemp(prefix="agri-held-out-"))
+    atexit.register(shutil.rmtree, view, ignore_errors=True)
+    found = 0
+    for animal in animals:
+        if (directory / animal).is_dir():
+            (view / animal).symlink_to((directory / animal).resolve())
+            found += 1
+    if not found:
+        raise click.UsageError(f"{directory}: none of the held-out animals is there")
+    return view

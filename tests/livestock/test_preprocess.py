@@ -49,7 +49,9 @@ def test_zero_byte_truncated_and_non_image_files(captures, tmp_path: Path) -> No
     with pytest.raises(ImageError, match=r"empty\.jpg: the file is empty"):
         load_image(b"", "empty.jpg")
     data = captures[0].path.read_bytes()
-    with pytest.raises(ImageError, match=r"cut\.jpg: corrupt or truncated image") as info:
+    with pytest.raises(
+        ImageError, match=r"cut\.jpg: corrupt or truncated image"
+    ) as info:
         load_image(data[: len(data) // 2], "cut.jpg")
     assert info.value.reasons == ("corrupt",)
     with pytest.raises(ImageError, match=r"notes\.txt: not an image file"):
