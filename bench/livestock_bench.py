@@ -16,7 +16,7 @@ def _row(label: str, ours: str, ref: str, ratio: str = "") -> None:
 
 
 def bench_embedding(faceid: FaceID, repeats: int) -> None:
-    model = faceid.model
+    model = faceid
     x1 = np.random.default_rng(0).uniform(-1, 1, (1, 3, 224, 112)).astype(np.float32)
     x32 = np.random.default_rng(1).uniform(-1, 1, (32, 3, 224, 112)).astype(np.float32)
     threads = torch.get_num_threads()
@@ -46,7 +46,7 @@ def bench_embedding(faceid: FaceID, repeats: int) -> None:
     )
 
 
-def bench_search(n: int, queries: int) -> None:
+def bench_search(n: int, queries: int, nprobe: int | None = None) -> None:
     rng = np.random.default_rng(7)
     gallery = rng.standard_normal((n, 128)).astype(np.float32)
     gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
@@ -56,7 +56,7 @@ def bench_search(n: int, queries: int) -> None:
     ) / np.sqrt(128)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     start = time.perf_counter()
-    ivf = IvfIndex(gallery)
+    ivf = IvfIndex(gallery, nprobe=nprobe)
     build = time.perf_counter() - start
     exact = BruteForceIndex(gallery)
     times = []
@@ -74,7 +74,7 @@ def bench_search(n: int, queries: int) -> None:
     same = float(np.mean(np.array(ours) == np.array(ref)))
     ms, ref_ms = np.median(times) * 1e3, np.median(ref_times) * 1e3
     _row(
-        f"1:N search, {n:,} animals (ms/query)",
+        f"1:N search, {n:,} animals, IVF {ivf.nlist} cells (ms/query)",
         f"{ms:.2f} ms",
         f"numpy brute force {ref_ms:.1f} ms",
         f"{ref_ms / ms:.0f}x",

@@ -86,7 +86,7 @@ class PartGeM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, C * (parts + 1))."""
-        height = x.shape[2]
+        height = int(x.shape[2])
         pooled = [self.global_pool(x)]
         band = max(1, round(height * 1.25 / self.parts))
         for k in range(self.parts):

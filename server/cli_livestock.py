@@ -119,14 +119,14 @@ def livestock_evaluate(
                 directory, faceid.manifest.recipe["validation_animals"]
             )
         report: dict[str, Any] = evaluate_folder(
-            directory, faceid.model.embed, impostors
+            directory, faceid.embed, impostors
         ).to_json()
         report["model"] = weights_name
         report["decision_threshold"] = faceid.manifest.threshold
         report["decision_threshold_far"] = faceid.manifest.threshold_far
         if fuse:
             fused = evaluate_folder(
-                directory, faceid.model.embed, impostors, fuse_sessions=True
+                directory, faceid.embed, impostors, fuse_sessions=True
             )
             report["fused_sessions"] = fused.to_json()
         if reference:
