@@ -1,6 +1,16 @@
-"""Claims: intake, fraud and duplicate checks, indemnity, decisions (pure, ports only).
+"""Claims: indemnity arithmetic (pure, ports only).
 
-Not built yet (see the underwriting and claims issue).
+Built so far: crop and livestock indemnities with their breakdown. Intake,
+checks and decisions come with the underwriting and claims issue.
 """
 
-__all__: list[str] = []
+from claims.errors import ClaimsError, IndemnityError
+from claims.indemnity import Indemnity, crop_indemnity, livestock_indemnity
+
+__all__ = [
+    "ClaimsError",
+    "Indemnity",
+    "IndemnityError",
+    "crop_indemnity",
+    "livestock_indemnity",
+]

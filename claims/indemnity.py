@@ -1,0 +1,96 @@
+"""Indemnity arithmetic, shown as a breakdown a farmer and an adjuster can follow.
+
+* Crops: sum insured per area x damaged area x loss degree, capped by the
+  growth stage's cap (a share of the sum insured of the damaged area), minus
+  the deductible (a share of that amount).
+* Livestock: min(sum insured per head, declared market value) minus the
+  deductible, never below zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from claims.errors import IndemnityError
+from underwriting.money import Money
+from underwriting.products import CropProduct, LivestockProduct
+
+__all__ = ["Indemnity", "crop_indemnity", "livestock_indemnity"]
+
+
+@dataclass(frozen=True)
+class Indemnity:
+    """The amount payable and how it was reached, line by line."""
+
+    amount: Money
+    lines: tuple[tuple[str, str], ...]
+
+    def describe(self) -> str:
+        """One line per step."""
+        return "\n".join(f"{label}: {value}" for label, value in self.lines)
+
+
+def crop_indemnity(
+    product: CropProduct,
+    *,
+    damaged_area_m2: Decimal,
+    insured_area_m2: Decimal,
+    loss_degree: Decimal,
+    growth_stage: str | None = None,
+) -> Indemnity:
+    """Indemnity for a crop loss measured on ``damaged_area_m2`` of an insured plot.
+
+    Raises:
+        IndemnityError: negative area, damaged area above the insured area, a
+            loss degree outside [0, 1], or an unknown growth stage.
+    """
+    damaged = Decimal(damaged_area_m2)
+    insured = Decimal(insured_area_m2)
+    degree = Decimal(loss_degree)
+    if damaged < 0 or insured <= 0:
+        raise IndemnityError("areas must be positive")
+    if damaged > insured:
+        raise IndemnityError(
+            f"damaged area {damaged:.1f} m2 is above the insured area {insured:.1f} m2"
+        )
+    if not Decimal(0) <= degree <= Decimal(1):
+        raise IndemnityError(f"loss degree must be between 0 and 1, not {degree}")
+    units = product.units(damaged)
+    at_risk = product.sum_insured_per_unit.times(units)
+    gross = at_risk.times(degree)
+    lines = [
+        ("sum insured per " + product.unit, str(product.sum_insured_per_unit)),
+        (f"damaged area ({product.unit})", f"{units:.4f}"),
+        ("loss degree", f"{degree}"),
+        ("loss", str(gross)),
+    ]
+    if growth_stage is not None:
+        if growth_stage not in product.growth_stage_caps:
+            raise IndemnityError(
+                f"growth stage {growth_stage!r} is not one of "
+                f"{', '.join(sorted(product.growth_stage_caps)) or 'the product'}"
+            )
+        cap = at_risk.times(product.growth_stage_caps[growth_stage])
+        gross = gross.min(cap)
+        lines.append((f"cap at stage {growth_stage}", str(cap)))
+    deductible = gross.times(product.deductible_rate)
+    amount = (gross - deductible).max(Money.zero(gross.currency))
+    lines += [("deductible", str(deductible)), ("indemnity", str(amount))]
+    return Indemnity(amount, tuple(lines))
+
+
+def livestock_indemnity(product: LivestockProduct, *, market_value: Money) -> Indemnity:
+    """Indemnity for one animal: min(sum insured per head, market value) - deductible."""
+    if market_value.minor < 0:
+        raise IndemnityError("the market value must be >= 0")
+    basis = product.sum_insured_per_head.min(market_value)
+    amount = (basis - product.deductible).max(Money.zero(basis.currency))
+    lines = (
+        ("sum insured per head", str(product.sum_insured_per_head)),
+        ("declared market value", str(market_value)),
+        ("basis (the lower)", str(basis)),
+        ("deductible", str(product.deductible)),
+        ("indemnity", str(amount)),
+    )
+    return Indemnity(amount, lines)
