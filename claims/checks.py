@@ -1,0 +1,215 @@
+"""Claim checks: each gives a reason and a severity; together they make a traffic light.
+
+The checks are pure functions over plain values that the server gathers from
+its ports (policies, earlier claims, the face-ID registry, photo hashes,
+imagery). ``green`` passed; ``amber`` needs a person's look; ``red`` is a
+reason to refuse or to suspect fraud.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+__all__ = [
+    "Check",
+    "Light",
+    "check_capture_time",
+    "check_claimed_area",
+    "check_cover",
+    "check_earlier_claims",
+    "check_identity",
+    "check_measured_damage",
+    "check_notice",
+    "check_photo_location",
+    "check_photo_reuse",
+    "traffic_light",
+]
+
+Light = Literal["green", "amber", "red"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome: a stable code, its light and the reason in words."""
+
+    code: str
+    light: Light
+    reason: str
+
+
+def traffic_light(checks: Iterable[Check]) -> Light:
+    """Red if any check is red, else amber if any is amber, else green."""
+    lights = {c.light for c in checks}
+    if "red" in lights:
+        return "red"
+    return "amber" if "amber" in lights else "green"
+
+
+def check_notice(event: date, reported: datetime, max_days: int) -> Check:
+    """The loss was reported within ``max_days`` of the event, and not before it."""
+    days = (reported.date() - event).days
+    if days < 0:
+        return Check(
+            "notice", "red", f"reported {-days} days before the event date {event}"
+        )
+    if days > max_days:
+        return Check(
+            "notice",
+            "amber",
+            f"reported {days} days after the event; the limit is {max_days}",
+        )
+    return Check("notice", "green", f"reported {days} days after the event")
+
+
+def check_cover(event: date, start: date, end: date, waiting_days: int) -> Check:
+    """The policy was in force on the event date and past its waiting period."""
+    if not start <= event <= end:
+        return Check(
+            "cover",
+            "red",
+            f"the event date {event} is outside the policy period {start} to {end}",
+        )
+    waiting_ends = start + timedelta(days=waiting_days)
+    if event < waiting_ends:
+        return Check(
+            "waiting_period",
+            "red",
+            f"the event date {event} is within the waiting period ending {waiting_ends}",
+        )
+    return Check("cover", "green", f"in force on {event}, past the waiting period")
+
+
+def check_earlier_claims(earlier: Iterable[str]) -> Check:
+    """No earlier claim for the same animal, or the same plot and event."""
+    found = sorted(earlier)
+    if found:
+        return Check("duplicate_claim", "red", f"already claimed in {', '.join(found)}")
+    return Check("duplicate_claim", "green", "no earlier claim for this subject")
+
+
+def check_identity(
+    claimed_tag: str,
+    claimed_score: float,
+    best_tag: str | None,
+    best_score: float,
+    best_farm_is_other: bool,
+    review_threshold: float,
+    match_threshold: float,
+) -> Check:
+    """The photos match the claimed animal 1:1 and no other animal better 1:N.
+
+    Another animal matching better is a mismatch (red), suspected fraud when
+    that animal belongs to another farmer.
+    """
+    if best_tag is not None and best_tag != claimed_tag and best_score > claimed_score:
+        who = "another farmer's animal" if best_farm_is_other else "another animal"
+        light: Light = "red" if best_score >= review_threshold else "amber"
+        return Check(
+            "identity",
+            light,
+            f"the photos match {who} ({best_tag}, {best_score:.3f}) better than the claimed "
+            f"{claimed_tag} ({claimed_score:.3f})"
+            + (": suspected fraud" if best_farm_is_other else ""),
+        )
+    if claimed_score >= match_threshold:
+        return Check(
+            "identity", "green", f"the photos match {claimed_tag} ({claimed_score:.3f})"
+        )
+    if claimed_score >= review_threshold:
+        return Check(
+            "identity",
+            "amber",
+            f"the photos may be {claimed_tag} ({claimed_score:.3f}): review",
+        )
+    return Check(
+        "identity",
+        "red",
+        f"the photos do not match {claimed_tag} ({claimed_score:.3f})",
+    )
+
+
+def check_photo_reuse(reused: Iterable[tuple[str, str]]) -> Check:
+    """No photo is a near-copy of earlier evidence; ``reused`` lists (photo, earlier record)."""
+    found = list(reused)
+    if found:
+        detail = ", ".join(f"{photo} (as in {where})" for photo, where in found)
+        return Check("photo_reuse", "red", f"reused photos: {detail}")
+    return Check("photo_reuse", "green", "no photo was seen before")
+
+
+def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km on a 6371 km sphere (enough for a distance rule)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(a))
+
+
+def check_photo_location(
+    photo: tuple[float, float] | None, site: tuple[float, float], max_km: float
+) -> Check:
+    """The photo's GPS position (lat, lon) is within ``max_km`` of the farm or plot."""
+    if photo is None:
+        return Check("photo_location", "amber", "the photo carries no GPS position")
+    km = _km(*photo, *site)
+    if km > max_km:
+        return Check(
+            "photo_location",
+            "red",
+            f"taken {km:.1f} km from the site; the limit is {max_km:g} km",
+        )
+    return Check("photo_location", "green", f"taken {km:.2f} km from the site")
+
+
+def check_capture_time(captured: datetime | None, loss: datetime) -> Check:
+    """The photo was not taken before the reported loss."""
+    if captured is None:
+        return Check("capture_time", "amber", "the photo carries no capture time")
+    if captured < loss:
+        return Check(
+            "capture_time", "red", f"taken {captured:%Y-%m-%d %H:%M}, before the loss"
+        )
+    return Check("capture_time", "green", "taken after the loss")
+
+
+def check_measured_damage(
+    status: str,
+    measured_fraction: float,
+    clear_fraction: float,
+    claimed_fraction: float,
+    tolerance: float = 0.1,
+) -> Check:
+    """The damage measured on imagery supports the damage claimed."""
+    if status != "assessed":
+        return Check(
+            "measured_damage",
+            "amber",
+            f"imagery could not measure the plot ({status}, clear {clear_fraction:.0%}): "
+            "field survey",
+        )
+    if claimed_fraction > measured_fraction + tolerance:
+        return Check(
+            "measured_damage",
+            "red",
+            f"claimed {claimed_fraction:.0%} damaged, imagery measures {measured_fraction:.0%}",
+        )
+    return Check(
+        "measured_damage",
+        "green",
+        f"imagery measures {measured_fraction:.0%} damaged (claimed {claimed_fraction:.0%})",
+    )
+
+
+def check_claimed_area(claimed_m2: float, insured_m2: float) -> Check:
+    """The claimed area is not above the insured area."""
+    if claimed_m2 > insured_m2 * 1.0001:
+        return Check(
+            "claimed_area",
+            "red",
+            f"claimed {claimed_m2 / 10_000:.4f} ha, above the insured {insured_m2 / 10_000:.4f} ha",
+        )
+    return Check("claimed_area", "green", "claimed area within the insured area")
