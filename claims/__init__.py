@@ -10,9 +10,12 @@ from claims.errors import ClaimsError, IndemnityError
 from claims.indemnity import Indemnity, crop_indemnity, livestock_indemnity
 
 __all__ = [
+    "Check",
     "ClaimsError",
     "Indemnity",
     "IndemnityError",
+    "Light",
     "crop_indemnity",
     "livestock_indemnity",
+    "traffic_light",
 ]
