@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+
+from underwriting.checks import Check, Light, traffic_light
 
 __all__ = [
     "Check",
@@ -28,25 +28,6 @@ __all__ = [
     "check_photo_reuse",
     "traffic_light",
 ]
-
-Light = Literal["green", "amber", "red"]
-
-
-@dataclass(frozen=True)
-class Check:
-    """One check's outcome: a stable code, its light and the reason in words."""
-
-    code: str
-    light: Light
-    reason: str
-
-
-def traffic_light(checks: Iterable[Check]) -> Light:
-    """Red if any check is red, else amber if any is amber, else green."""
-    lights = {c.light for c in checks}
-    if "red" in lights:
-        return "red"
-    return "amber" if "amber" in lights else "green"
 
 
 def check_notice(event: date, reported: datetime, max_days: int) -> Check:
