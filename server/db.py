@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 
 __all__ = [
+    "animals",
     "ledger_anchors",
     "ledger_checkpoints",
     "ledger_entries",
@@ -98,6 +99,21 @@ ledger_anchors = Table(
     Column("detail", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# Enrolled animals: one face template per animal (livestock registry's store).
+animals = Table(
+    "animals",
+    metadata,
+    Column("tag", String(15), primary_key=True),
+    Column("scheme", String(16), nullable=False),
+    Column("farm", String(64), nullable=False),
+    Column("policy", String(64), nullable=True),
+    Column("template", LargeBinary, nullable=False),  # float32, little-endian
+    Column("photos", Integer, nullable=False),
+    Column("photo_hashes", Text, nullable=False),  # JSON list of 16-hex-digit pHashes
+    Column("enrolled_at", DateTime(timezone=True), nullable=False),
 )
 
 

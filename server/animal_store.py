@@ -1,0 +1,77 @@
+"""The livestock registry's TemplateStore in the database (SQLite or PostgreSQL).
+
+Templates are stored as little-endian float32 bytes and read back exactly;
+the registry rebuilds its search index from :meth:`SqlTemplateStore.all` at
+start. ``add_on`` writes on the caller's connection, so an enrolment and its
+ledger entry can share one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, insert, select
+
+from livestock.registry import AnimalRecord
+from livestock.tags import Tag
+from server.db import animals
+
+__all__ = ["SqlTemplateStore"]
+
+
+def _row(record: AnimalRecord) -> dict[str, Any]:
+    return {
+        "tag": record.tag.value,
+        "scheme": record.tag.scheme,
+        "farm": record.farm,
+        "policy": record.policy,
+        "template": np.asarray(record.template, dtype="<f4").tobytes(),
+        "photos": record.photos,
+        "photo_hashes": json.dumps([f"{h:016x}" for h in record.photo_hashes]),
+        "enrolled_at": datetime.now(UTC),
+    }
+
+
+def _record(row: Any) -> AnimalRecord:
+    return AnimalRecord(
+        tag=Tag(row.scheme, row.tag),
+        farm=row.farm,
+        policy=row.policy,
+        template=np.frombuffer(row.template, dtype="<f4").astype(np.float32),
+        photos=row.photos,
+        photo_hashes=tuple(int(h, 16) for h in json.loads(row.photo_hashes)),
+    )
+
+
+class SqlTemplateStore:
+    """A :class:`livestock.registry.TemplateStore` over the ``animals`` table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def add(self, record: AnimalRecord) -> None:
+        """Store a new animal in its own transaction."""
+        with self.engine.begin() as conn:
+            self.add_on(conn, record)
+
+    def add_on(self, conn: Connection, record: AnimalRecord) -> None:
+        """Store a new animal on the caller's connection (and transaction)."""
+        conn.execute(insert(animals).values(**_row(record)))
+
+    def get(self, tag: str) -> AnimalRecord | None:
+        """The animal enrolled under ``tag``, if any."""
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            row = conn.execute(select(animals).where(animals.c.tag == tag)).first()
+        return _record(row) if row is not None else None
+
+    def all(self) -> Sequence[AnimalRecord]:
+        """Every enrolled animal, in enrolment order."""
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            rows = conn.execute(
+                select(animals).order_by(animals.c.enrolled_at, animals.c.tag)
+            ).all()
+        return [_record(r) for r in rows]
