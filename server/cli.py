@@ -284,6 +284,51 @@ def db_upgrade(ctx: click.Context) -> None:
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Start the HTTP API on the configured database (the demo's by default)."""
+    import uvicorn
+
+    from server.api import create_app
+
+    app = _context(ctx, chain=True)
+    uvicorn.run(create_app(app), host=host, port=port)
+
+
+@cli.group()
+def users() -> None:
+    """API users and their roles."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice(["field_agent", "underwriter", "adjuster", "farmer", "admin"]),
+    required=True,
+)
+@click.option("--farmer-id", help="For farmers: the farmer id their records carry.")
+@click.password_option(
+    envvar="AGRI_NEW_PASSWORD", help="The password (prompted if not given)."
+)
+@click.pass_context
+def users_add(
+    ctx: click.Context, username: str, role: str, farmer_id: str | None, password: str
+) -> None:
+    """Create an API user (the password is stored as an argon2id hash)."""
+    from server.auth import AuthError, UserStore
+
+    app = _context(ctx)
+    try:
+        user = UserStore(app.engine).create(username, password, role, farmer_id)
+    except AuthError as exc:
+        raise click.UsageError(str(exc)) from exc
+    _echo_json({"id": user.id, "username": user.username, "role": user.role})
+
+
+@cli.command()
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         "('agri ledger deploy-anchor' deploys one).",
     )
 
+    token_ttl_s: int = Field(
+        8 * 3600,
+        ge=60,
+        description="Lifetime of an API access token issued at login, in seconds.",
+    )
+
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
         if self.environment == "production":

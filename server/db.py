@@ -25,12 +25,14 @@ from sqlalchemy.engine import make_url
 
 __all__ = [
     "animals",
+    "api_tokens",
     "ledger_anchors",
     "ledger_checkpoints",
     "ledger_entries",
     "ledger_head",
     "make_engine",
     "metadata",
+    "users",
 ]
 
 logger = logging.getLogger(__name__)
@@ -114,6 +116,28 @@ animals = Table(
     Column("photos", Integer, nullable=False),
     Column("photo_hashes", Text, nullable=False),  # JSON list of 16-hex-digit pHashes
     Column("enrolled_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# People who use the API, with one role each; farmers are tied to their farmer id.
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),  # argon2id, PHC string
+    Column("role", String(16), nullable=False),
+    Column("farmer_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Access tokens: only their SHA-256 is stored; a token expires and can be revoked.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
 

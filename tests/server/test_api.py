@@ -1,0 +1,124 @@
+"""The HTTP API so far: health, login with argon2 and expiring tokens, roles, receipts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from ledger import Event, verify_receipt
+from ledger.models import Receipt
+from server.api import create_app
+from server.auth import ROLES, AuthError, UserStore
+from server.context import AppContext
+from server.db import api_tokens, users
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def client(app: AppContext) -> Iterator[TestClient]:
+    store = UserStore(app.engine)
+    for role in ROLES:
+        store.create(role, PASSWORD, role, "F-1" if role == "farmer" else None)
+    store.create("other_farmer", PASSWORD, "farmer", "F-2")
+    event = Event(
+        "policy.issued",
+        {"farmer": "F-1", "policy": "P-1"},
+        "underwriter",
+        datetime.now(UTC),
+        {"premium_cents": 48000},
+    )
+    app.ledger.append([event.to_canonical_bytes()])
+    with TestClient(create_app(app), raise_server_exceptions=False) as c:
+        yield c
+
+
+def login(client: TestClient, username: str) -> dict[str, str]:
+    r = client.post(
+        "/api/v1/auth/token", json={"username": username, "password": PASSWORD}
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_health(client: TestClient) -> None:
+    r = client.get("/api/v1/health")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "ledger_size": 1}
+
+
+def test_passwords_are_argon2_hashes_and_wrong_ones_fail(
+    client: TestClient, app: AppContext
+) -> None:
+    with app.engine.connect() as conn:
+        stored = conn.execute(
+            select(users.c.password_hash).where(users.c.username == "admin")
+        ).scalar_one()
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    r = client.post(
+        "/api/v1/auth/token", json={"username": "admin", "password": "wrong password!"}
+    )
+    assert (r.status_code, r.json()["detail"]) == (401, "wrong username or password")
+    r = client.post(
+        "/api/v1/auth/token", json={"username": "nobody", "password": PASSWORD}
+    )
+    assert r.status_code == 401
+
+
+def test_tokens_expire(client: TestClient, app: AppContext) -> None:
+    headers = login(client, "adjuster")
+    assert client.get("/api/v1/ledger/receipts/0", headers=headers).status_code == 200
+    with app.engine.begin() as conn:
+        conn.execute(
+            update(api_tokens).values(expires_at=datetime(2000, 1, 1, tzinfo=UTC))
+        )
+    r = client.get("/api/v1/ledger/receipts/0", headers=headers)
+    assert (r.status_code, r.json()["detail"]) == (
+        401,
+        "the token is unknown or expired: log in again",
+    )
+    assert client.get("/api/v1/ledger/receipts/0").status_code == 401
+
+
+def test_receipts_verify_offline_and_farmers_see_only_their_own(
+    client: TestClient, app: AppContext
+) -> None:
+    r = client.get("/api/v1/ledger/receipts/0", headers=login(client, "farmer"))
+    assert r.status_code == 200
+    receipt = Receipt.from_json(r.json())
+    assert verify_receipt(receipt, [app.ledger.verifier]).size >= 1
+    r = client.get("/api/v1/ledger/receipts/0", headers=login(client, "other_farmer"))
+    assert (r.status_code, r.json()["detail"]) == (
+        403,
+        "entry 0 is not one of your records",
+    )
+    r = client.get("/api/v1/ledger/receipts/99", headers=login(client, "underwriter"))
+    assert (r.status_code, r.json()["detail"]) == (404, "no ledger entry 99")
+    assert (
+        client.get(
+            "/api/v1/ledger/receipts/abc", headers=login(client, "admin")
+        ).status_code
+        == 422
+    )
+
+
+def test_users_are_validated(app: AppContext) -> None:
+    store = UserStore(app.engine)
+    with pytest.raises(AuthError, match="role 'vet'"):
+        store.create("v", PASSWORD, "vet")
+    with pytest.raises(AuthError, match="farmer id"):
+        store.create("f", PASSWORD, "farmer")
+    with pytest.raises(AuthError, match="at least 10"):
+        store.create("s", "short", "admin")
+    store.create("dup", PASSWORD, "admin")
+    with pytest.raises(AuthError, match="taken"):
+        store.create("dup", PASSWORD, "admin")
+
+
+def test_openapi_schema_is_served(client: TestClient) -> None:
+    doc = client.get("/api/v1/openapi.json").json()
+    assert "/api/v1/ledger/receipts/{index}" in doc["paths"]
