@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import random
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -280,7 +281,8 @@ def calibrate(
     prototype /= np.linalg.norm(prototype)
     similarity = features @ prototype
     floor = float(np.percentile(similarity, 0.5) - 0.01)
-    with tempfile_dir() as tmp:
+    with tempfile.TemporaryDirectory(prefix="agri-calibrate-") as name:
+        tmp = Path(name)
         for animal in held_out:
             (tmp / animal).symlink_to((data_dir / animal).resolve())
         metrics = evaluate_folder(tmp, model.embed)
@@ -298,16 +300,3 @@ def calibrate(
         f"face-similarity floor {doc['face_similarity_floor']}"
     )
     return metrics.to_json()
-
-
-class tempfile_dir:
-    """A temporary directory as a Path, removed afterwards."""
-
-    def __enter__(self) -> Path:
-        import tempfile
-
-        self._tmp = tempfile.TemporaryDirectory(prefix="agri-calibrate-")
-        return Path(self._tmp.name)
-
-    def __exit__(self, *exc: object) -> None:
-        self._tmp.cleanup()

@@ -365,12 +365,6 @@ def open_image(spec: ImageSpec, grid: Grid | None = None) -> OpenImage:
             raise GridMismatchError(
                 f"{spec.path.name}: cannot align to {grid}"
             ) from exc
-        if (
-            mask_ds is None
-            and spec.cloud_mask is not None
-            and spec.cloud_mask.path is None
-        ):
-            mask_ds = None  # read from the aligned image itself
         return OpenImage(spec, _grid_of(aligned), aligned, mask_ds, owned)
     except BaseException:
         for item in reversed(owned):
