@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 __all__ = [
     "animals",
     "api_tokens",
+    "claims",
     "ledger_anchors",
     "ledger_checkpoints",
     "ledger_entries",
@@ -138,6 +139,25 @@ api_tokens = Table(
     Column("token_hash", LargeBinary, primary_key=True),
     Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# Claims and their lifecycle: filed -> approved | rejected; approved -> paid (once).
+claims = Table(
+    "claims",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("policy_id", String(64), nullable=False),
+    Column("farmer_id", String(64), nullable=False),
+    Column("subject_kind", String(16), nullable=False),  # animal | plot
+    Column("subject_id", String(64), nullable=False),
+    Column("event_date", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("payment_ref", String(64), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 

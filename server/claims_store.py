@@ -1,0 +1,219 @@
+"""Claims in the database: every state change and its ledger event in one transaction.
+
+Payment happens exactly once: the transition ``approved -> paid`` is a
+conditional UPDATE (``WHERE status = 'approved'``) in the same transaction as
+the ``claim.paid`` ledger entry. Two adjusters paying at the same moment, or a
+retried request, find the row already paid: the second transaction changes
+nothing and appends nothing, and gets the existing payment back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection, insert, select, update
+
+from ledger import Event
+from server.db import claims
+from server.ledger_service import LedgerService
+from underwriting.money import Money
+
+__all__ = ["ClaimRecord", "ClaimStateError", "ClaimStore"]
+
+Status = Literal["filed", "approved", "rejected", "paid"]
+
+
+class ClaimStateError(Exception):
+    """The claim is not in a state that allows the operation (the message says which)."""
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    """A stored claim."""
+
+    id: str
+    policy_id: str
+    farmer_id: str
+    subject_kind: str
+    subject_id: str
+    status: Status
+    amount: Money
+    reason: str | None
+    payment_ref: str | None
+
+
+def _record(row: Any) -> ClaimRecord:
+    return ClaimRecord(
+        row.id,
+        row.policy_id,
+        row.farmer_id,
+        row.subject_kind,
+        row.subject_id,
+        row.status,
+        Money(int(row.amount_minor), row.currency),
+        row.reason,
+        row.payment_ref,
+    )
+
+
+class ClaimStore:
+    """File, decide and pay claims; each change appends its ledger event atomically."""
+
+    def __init__(self, ledger: LedgerService) -> None:
+        self.ledger = ledger
+        self.engine = ledger.store.engine
+
+    def _event(
+        self,
+        conn: Connection,
+        kind: str,
+        claim: ClaimRecord,
+        actor: str,
+        **payload: Any,
+    ) -> None:
+        event = Event(
+            kind,
+            {"claim": claim.id, "farmer": claim.farmer_id, "policy": claim.policy_id},
+            actor,
+            datetime.now(UTC),
+            {
+                "amount_minor": claim.amount.minor,
+                "currency": claim.amount.currency,
+                **payload,
+            },
+        )
+        self.ledger.append_events(conn, [event])
+
+    def get(self, claim_id: str, conn: Connection | None = None) -> ClaimRecord:
+        """The claim with ``claim_id``.
+
+        Raises:
+            ClaimStateError: no such claim.
+        """
+        query = select(claims).where(claims.c.id == claim_id)
+        if conn is not None:
+            row = conn.execute(query).first()
+        else:
+            with self.engine.connect().execution_options(readonly=True) as c:
+                row = c.execute(query).first()
+        if row is None:
+            raise ClaimStateError(f"no claim {claim_id}")
+        return _record(row)
+
+    def file(
+        self,
+        *,
+        policy_id: str,
+        farmer_id: str,
+        subject_kind: Literal["animal", "plot"],
+        subject_id: str,
+        event_date: datetime,
+        amount: Money,
+        actor: str,
+    ) -> ClaimRecord:
+        """Record a new claim (status ``filed``) and its ``claim.filed`` event."""
+        claim_id = str(uuid.uuid4())
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(claims).values(
+                    id=claim_id,
+                    policy_id=policy_id,
+                    farmer_id=farmer_id,
+                    subject_kind=subject_kind,
+                    subject_id=subject_id,
+                    event_date=event_date,
+                    status="filed",
+                    amount_minor=amount.minor,
+                    currency=amount.currency,
+                    updated_at=now,
+                )
+            )
+            record = self.get(claim_id, conn)
+            self._event(
+                conn,
+                "claim.filed",
+                record,
+                actor,
+                subject={subject_kind: subject_id},
+                amount_minor=amount.minor,
+                currency=amount.currency,
+                event_date=event_date.date().isoformat(),
+            )
+        self.ledger.after_append()
+        return record
+
+    def _transition(
+        self,
+        claim_id: str,
+        *,
+        from_status: Status,
+        to_status: Status,
+        actor: str,
+        event: str,
+        values: dict[str, Any],
+        payload: dict[str, Any],
+    ) -> tuple[ClaimRecord, bool]:
+        """Move a claim ``from_status -> to_status`` with its event; (record, changed)."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(claims)
+                .where(claims.c.id == claim_id, claims.c.status == from_status)
+                .values(status=to_status, updated_at=datetime.now(UTC), **values)
+            ).rowcount
+            record = self.get(claim_id, conn)
+            if changed:
+                self._event(conn, event, record, actor, **payload)
+        if changed:
+            self.ledger.after_append()
+        return record, bool(changed)
+
+    def decide(
+        self, claim_id: str, *, approve: bool, actor: str, reason: str | None = None
+    ) -> ClaimRecord:
+        """Approve or reject a filed claim (a rejection needs a reason).
+
+        Raises:
+            ClaimStateError: the claim is not ``filed``, or a rejection has no reason.
+        """
+        if not approve and not reason:
+            raise ClaimStateError("a rejection needs a reason")
+        to_status: Status = "approved" if approve else "rejected"
+        record, changed = self._transition(
+            claim_id,
+            from_status="filed",
+            to_status=to_status,
+            actor=actor,
+            event=f"claim.{to_status}",
+            values={"reason": reason},
+            payload={"reason": reason},
+        )
+        if not changed:
+            raise ClaimStateError(f"claim {claim_id} is {record.status}, not filed")
+        return record
+
+    def pay(
+        self, claim_id: str, *, actor: str, payment_ref: str
+    ) -> tuple[ClaimRecord, bool]:
+        """Pay an approved claim exactly once; returns (record, whether this call paid).
+
+        A retried or concurrent call on a claim already paid returns it unchanged.
+
+        Raises:
+            ClaimStateError: the claim is neither approved nor paid.
+        """
+        record, changed = self._transition(
+            claim_id,
+            from_status="approved",
+            to_status="paid",
+            actor=actor,
+            event="claim.paid",
+            values={"payment_ref": payment_ref},
+            payload={"payment_ref": payment_ref},
+        )
+        if not changed and record.status != "paid":
+            raise ClaimStateError(f"claim {claim_id} is {record.status}, not approved")
+        return record, changed
