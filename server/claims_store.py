@@ -10,6 +10,8 @@ nothing and appends nothing, and gets the existing payment back.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -87,6 +89,16 @@ class ClaimStore:
         )
         self.ledger.append_events(conn, [event])
 
+    @contextmanager
+    def _transaction(self, conn: Connection | None) -> Iterator[Connection]:
+        """The caller's connection, or a transaction of our own (then the checkpoint policy)."""
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.begin() as own:
+            yield own
+        self.ledger.after_append()
+
     def get(self, claim_id: str, conn: Connection | None = None) -> ClaimRecord:
         """The claim with ``claim_id``.
 
@@ -113,11 +125,15 @@ class ClaimStore:
         event_date: datetime,
         amount: Money,
         actor: str,
+        conn: Connection | None = None,
     ) -> ClaimRecord:
-        """Record a new claim (status ``filed``) and its ``claim.filed`` event."""
+        """Record a new claim (status ``filed``) and its ``claim.filed`` event.
+
+        With ``conn``, both are written in the caller's transaction.
+        """
         claim_id = str(uuid.uuid4())
         now = datetime.now(UTC)
-        with self.engine.begin() as conn:
+        with self._transaction(conn) as conn:
             conn.execute(
                 insert(claims).values(
                     id=claim_id,
@@ -139,11 +155,8 @@ class ClaimStore:
                 record,
                 actor,
                 subject={subject_kind: subject_id},
-                amount_minor=amount.minor,
-                currency=amount.currency,
                 event_date=event_date.date().isoformat(),
             )
-        self.ledger.after_append()
         return record
 
     def _transition(
@@ -156,9 +169,10 @@ class ClaimStore:
         event: str,
         values: dict[str, Any],
         payload: dict[str, Any],
+        conn: Connection | None,
     ) -> tuple[ClaimRecord, bool]:
         """Move a claim ``from_status -> to_status`` with its event; (record, changed)."""
-        with self.engine.begin() as conn:
+        with self._transaction(conn) as conn:
             changed = conn.execute(
                 update(claims)
                 .where(claims.c.id == claim_id, claims.c.status == from_status)
@@ -167,12 +181,16 @@ class ClaimStore:
             record = self.get(claim_id, conn)
             if changed:
                 self._event(conn, event, record, actor, **payload)
-        if changed:
-            self.ledger.after_append()
         return record, bool(changed)
 
     def decide(
-        self, claim_id: str, *, approve: bool, actor: str, reason: str | None = None
+        self,
+        claim_id: str,
+        *,
+        approve: bool,
+        actor: str,
+        reason: str | None = None,
+        conn: Connection | None = None,
     ) -> ClaimRecord:
         """Approve or reject a filed claim (a rejection needs a reason).
 
@@ -190,13 +208,19 @@ class ClaimStore:
             event=f"claim.{to_status}",
             values={"reason": reason},
             payload={"reason": reason},
+            conn=conn,
         )
         if not changed:
             raise ClaimStateError(f"claim {claim_id} is {record.status}, not filed")
         return record
 
     def pay(
-        self, claim_id: str, *, actor: str, payment_ref: str
+        self,
+        claim_id: str,
+        *,
+        actor: str,
+        payment_ref: str,
+        conn: Connection | None = None,
     ) -> tuple[ClaimRecord, bool]:
         """Pay an approved claim exactly once; returns (record, whether this call paid).
 
@@ -213,6 +237,7 @@ class ClaimStore:
             event="claim.paid",
             values={"payment_ref": payment_ref},
             payload={"payment_ref": payment_ref},
+            conn=conn,
         )
         if not changed and record.status != "paid":
             raise ClaimStateError(f"claim {claim_id} is {record.status}, not approved")
