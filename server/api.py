@@ -11,17 +11,21 @@ string annotations cannot be resolved.)
 
 import json
 from collections.abc import Callable
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from ledger import EntryNotFoundError
 from server.auth import AuthError, Role, User, UserStore
+from server.claims_store import ClaimRecord, ClaimStateError, ClaimStore
 from server.context import AppContext
+from server.idempotency import IdempotencyMismatch, run_idempotent
+from underwriting.errors import MoneyError
+from underwriting.money import Money
 
 __all__ = ["create_app"]
 
@@ -49,6 +53,65 @@ class Health(BaseModel):
 
     status: str = Field(examples=["ok"])
     ledger_size: int = Field(examples=[1042])
+
+
+class ClaimIn(BaseModel):
+    """A claim as a field agent files it."""
+
+    policy_id: str = Field(min_length=1, max_length=64, examples=["P-2026-0001"])
+    farmer_id: str = Field(min_length=1, max_length=64, examples=["F-1"])
+    subject_kind: Literal["animal", "plot"] = Field(examples=["animal"])
+    subject_id: str = Field(min_length=1, max_length=64, examples=["998230000006455"])
+    event_date: datetime = Field(examples=["2026-05-10T06:00:00Z"])
+    amount: str = Field(
+        description="Claimed amount in major units.", examples=["7500.00"]
+    )
+    currency: str = Field("CNY", examples=["CNY"])
+
+
+class DecisionIn(BaseModel):
+    """An adjuster's decision."""
+
+    approve: bool
+    reason: str | None = Field(
+        None, max_length=2000, examples=["photo matches the tag"]
+    )
+
+
+class PaymentIn(BaseModel):
+    """A payment instruction."""
+
+    payment_ref: str = Field(min_length=1, max_length=64, examples=["BANK-2026-000123"])
+
+
+class ClaimOut(BaseModel):
+    """A claim as stored."""
+
+    id: str
+    policy_id: str
+    farmer_id: str
+    subject_kind: str
+    subject_id: str
+    status: str
+    amount: str
+    currency: str
+    reason: str | None
+    payment_ref: str | None
+
+
+def _claim_out(c: ClaimRecord) -> dict[str, Any]:
+    return ClaimOut(
+        id=c.id,
+        policy_id=c.policy_id,
+        farmer_id=c.farmer_id,
+        subject_kind=c.subject_kind,
+        subject_id=c.subject_id,
+        status=c.status,
+        amount=str(c.amount),
+        currency=c.amount.currency,
+        reason=c.reason,
+        payment_ref=c.payment_ref,
+    ).model_dump()
 
 
 def create_app(ctx: AppContext) -> FastAPI:
@@ -145,5 +208,142 @@ def create_app(ctx: AppContext) -> FastAPI:
                 )
         doc: dict[str, Any] = found.to_json()
         return doc
+
+    claim_store = ClaimStore(ctx.ledger)
+
+    async def idempotent(
+        request: Request,
+        user: User,
+        key: str | None,
+        work: Callable[[Any], tuple[int, dict[str, Any]]],
+    ) -> JSONResponse:
+        body = await request.body()
+        try:
+            (code, doc), replayed = run_idempotent(
+                ctx.engine,
+                user_id=user.id,
+                key=key,
+                method=request.method,
+                path=request.url.path,
+                body=body,
+                work=work,
+            )
+        except IdempotencyMismatch as exc:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)
+            ) from exc
+        except ClaimStateError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        ctx.ledger.after_append()
+        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+        return JSONResponse(doc, status_code=code, headers=headers)
+
+    IdempotencyKey = Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=128,
+            description="Send the same key when retrying: the first response comes back.",
+        ),
+    ]
+
+    @app.post(
+        f"{API}/claims", tags=["claims"], status_code=201, response_model=ClaimOut
+    )
+    async def file_claim(
+        claim: ClaimIn,
+        request: Request,
+        user: Annotated[User, Depends(require("field_agent"))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        """File a claim (field agents)."""
+        if claim.event_date > datetime.now(UTC):
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "event_date is in the future"
+            )
+        try:
+            amount = Money.parse(claim.amount, claim.currency)
+        except MoneyError as exc:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"amount: {exc}"
+            ) from exc
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            record = claim_store.file(
+                policy_id=claim.policy_id,
+                farmer_id=claim.farmer_id,
+                subject_kind=claim.subject_kind,
+                subject_id=claim.subject_id,
+                event_date=claim.event_date,
+                amount=amount,
+                actor=user.username,
+                conn=conn,
+            )
+            return 201, _claim_out(record)
+
+        return await idempotent(request, user, idempotency_key, work)
+
+    @app.get(f"{API}/claims/{{claim_id}}", tags=["claims"])
+    def get_claim(
+        claim_id: str,
+        user: Annotated[
+            User, Depends(require("farmer", "adjuster", "field_agent", "admin"))
+        ],
+    ) -> ClaimOut:
+        """A claim (a farmer sees only their own)."""
+        try:
+            record = claim_store.get(claim_id)
+        except ClaimStateError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+        if user.role == "farmer" and record.farmer_id != user.farmer_id:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "this claim is not yours")
+        return ClaimOut(**_claim_out(record))
+
+    @app.post(
+        f"{API}/claims/{{claim_id}}/decision", tags=["claims"], response_model=ClaimOut
+    )
+    async def decide_claim(
+        claim_id: str,
+        decision: DecisionIn,
+        request: Request,
+        user: Annotated[User, Depends(require("adjuster"))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        """Approve or reject a filed claim (adjusters)."""
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            record = claim_store.decide(
+                claim_id,
+                approve=decision.approve,
+                reason=decision.reason,
+                actor=user.username,
+                conn=conn,
+            )
+            return 200, _claim_out(record)
+
+        return await idempotent(request, user, idempotency_key, work)
+
+    @app.post(
+        f"{API}/claims/{{claim_id}}/payment", tags=["claims"], response_model=ClaimOut
+    )
+    async def pay_claim(
+        claim_id: str,
+        payment: PaymentIn,
+        request: Request,
+        user: Annotated[User, Depends(require("adjuster"))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        """Pay an approved claim, exactly once (adjusters)."""
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            record, _ = claim_store.pay(
+                claim_id,
+                actor=user.username,
+                payment_ref=payment.payment_ref,
+                conn=conn,
+            )
+            return 200, _claim_out(record)
+
+        return await idempotent(request, user, idempotency_key, work)
 
     return app

@@ -27,6 +27,7 @@ __all__ = [
     "animals",
     "api_tokens",
     "claims",
+    "idempotency_keys",
     "ledger_anchors",
     "ledger_checkpoints",
     "ledger_entries",
@@ -158,6 +159,19 @@ claims = Table(
     Column("reason", Text, nullable=True),
     Column("payment_ref", String(64), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# Responses of POST requests sent with an Idempotency-Key, replayed on a retry.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("user_id", String(36), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("request_hash", LargeBinary, nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 

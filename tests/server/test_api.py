@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -122,3 +124,125 @@ def test_users_are_validated(app: AppContext) -> None:
 def test_openapi_schema_is_served(client: TestClient) -> None:
     doc = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/ledger/receipts/{index}" in doc["paths"]
+
+
+CLAIM = {
+    "policy_id": "P-1",
+    "farmer_id": "F-1",
+    "subject_kind": "animal",
+    "subject_id": "998230000006455",
+    "event_date": "2026-05-10T06:00:00Z",
+    "amount": "7500.00",
+}
+
+
+def events_of(app: AppContext, kind: str) -> int:
+    return sum(
+        json.loads(e.data)["type"] == kind for e in app.ledger.store.iter_entries()
+    )
+
+
+def test_filing_a_claim_is_idempotent(client: TestClient, app: AppContext) -> None:
+    agent = login(client, "field_agent") | {"Idempotency-Key": "phone-42-claim-1"}
+    first = client.post("/api/v1/claims", json=CLAIM, headers=agent)
+    assert first.status_code == 201, first.text
+    retry = client.post("/api/v1/claims", json=CLAIM, headers=agent)
+    assert (retry.status_code, retry.json()["id"]) == (201, first.json()["id"])
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert events_of(app, "claim.filed") == 1
+    other = client.post(
+        "/api/v1/claims", json=CLAIM | {"amount": "9000"}, headers=agent
+    )
+    assert other.status_code == 422
+    assert "used before with a different request" in other.json()["detail"]
+
+
+def test_bad_claims_name_the_field_and_write_nothing(
+    client: TestClient, app: AppContext
+) -> None:
+    agent = login(client, "field_agent")
+    future = client.post(
+        "/api/v1/claims",
+        json=CLAIM | {"event_date": "2099-01-01T00:00:00Z"},
+        headers=agent,
+    )
+    assert (future.status_code, future.json()["detail"]) == (
+        422,
+        "event_date is in the future",
+    )
+    bad_amount = client.post(
+        "/api/v1/claims", json=CLAIM | {"amount": "lots"}, headers=agent
+    )
+    assert bad_amount.status_code == 422 and "amount" in bad_amount.json()["detail"]
+    malformed = client.post(
+        "/api/v1/claims",
+        content=b"{not json",
+        headers=agent | {"content-type": "application/json"},
+    )
+    assert malformed.status_code == 422
+    wrong_type = client.post(
+        "/api/v1/claims",
+        content=b"policy_id=P-1",
+        headers=agent | {"content-type": "text/plain"},
+    )
+    assert wrong_type.status_code == 422
+    missing = client.post(
+        "/api/v1/claims",
+        json={k: v for k, v in CLAIM.items() if k != "subject_id"},
+        headers=agent,
+    )
+    assert missing.status_code == 422 and "subject_id" in missing.text
+    assert (
+        client.post(
+            "/api/v1/claims", json=CLAIM, headers=login(client, "farmer")
+        ).status_code
+        == 403
+    )
+    assert events_of(app, "claim.filed") == 0
+
+
+def test_decide_and_pay_once_even_when_retried_or_concurrent(
+    client: TestClient, app: AppContext
+) -> None:
+    claim_id = client.post(
+        "/api/v1/claims", json=CLAIM, headers=login(client, "field_agent")
+    ).json()["id"]
+    adjuster = login(client, "adjuster")
+    assert (
+        client.post(
+            f"/api/v1/claims/{claim_id}/payment",
+            json={"payment_ref": "X"},
+            headers=adjuster,
+        ).status_code
+        == 409
+    )
+    decision = client.post(
+        f"/api/v1/claims/{claim_id}/decision", json={"approve": True}, headers=adjuster
+    )
+    assert decision.json()["status"] == "approved"
+    results: list[int] = []
+
+    def pay(n: int) -> None:
+        r = client.post(
+            f"/api/v1/claims/{claim_id}/payment",
+            json={"payment_ref": f"PAY-{n}"},
+            headers=adjuster,
+        )
+        results.append(r.status_code)
+
+    threads = [threading.Thread(target=pay, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * 6
+    assert events_of(app, "claim.paid") == 1
+    farmer = client.get(f"/api/v1/claims/{claim_id}", headers=login(client, "farmer"))
+    assert farmer.json()["status"] == "paid"
+    assert (
+        client.get(
+            f"/api/v1/claims/{claim_id}", headers=login(client, "other_farmer")
+        ).status_code
+        == 403
+    )
+    assert client.get("/api/v1/claims/missing", headers=adjuster).status_code == 404
