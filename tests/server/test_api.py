@@ -246,3 +246,40 @@ def test_decide_and_pay_once_even_when_retried_or_concurrent(
         == 403
     )
     assert client.get("/api/v1/claims/missing", headers=adjuster).status_code == 404
+
+
+# Which roles each endpoint admits; every other role must get 403.
+MATRIX = {
+    ("GET", "/api/v1/ledger/receipts/0"): {
+        "farmer",
+        "field_agent",
+        "underwriter",
+        "adjuster",
+        "admin",
+    },
+    ("POST", "/api/v1/claims"): {"field_agent"},
+    ("GET", "/api/v1/claims/{claim}"): {"farmer", "adjuster", "field_agent", "admin"},
+    ("POST", "/api/v1/claims/{claim}/decision"): {"adjuster"},
+    ("POST", "/api/v1/claims/{claim}/payment"): {"adjuster"},
+}
+BODIES = {
+    "/api/v1/claims": CLAIM,
+    "/api/v1/claims/{claim}/decision": {"approve": True},
+    "/api/v1/claims/{claim}/payment": {"payment_ref": "PAY-1"},
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_endpoint_matrix(client: TestClient, role: str) -> None:
+    claim_id = client.post(
+        "/api/v1/claims", json=CLAIM, headers=login(client, "field_agent")
+    ).json()["id"]
+    headers = login(client, role)
+    for (method, template), allowed in MATRIX.items():
+        path = template.replace("{claim}", claim_id)
+        r = client.request(method, path, json=BODIES.get(template), headers=headers)
+        if role in allowed:
+            assert r.status_code != 403, (role, method, template, r.text)
+        else:
+            assert r.status_code == 403, (role, method, template, r.status_code)
+            assert f"role {role} may not do this" in r.json()["detail"]
