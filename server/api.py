@@ -10,14 +10,25 @@ string annotations cannot be resolved.)
 """
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, status
+from fastapi import (
+    Depends,
+    FastAPI,
+    File,
+    Header,
+    HTTPException,
+    Request,
+    UploadFile,
+    status,
+)
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from ledger import EntryNotFoundError
 from server.auth import AuthError, Role, User, UserStore
@@ -28,6 +39,8 @@ from underwriting.errors import MoneyError
 from underwriting.money import Money
 
 __all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
 
 API = "/api/v1"
 _bearer = HTTPBearer(auto_error=False)
@@ -154,7 +167,10 @@ def create_app(ctx: AppContext) -> FastAPI:
         return check
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.error(
+            "unexpected error on %s %s", request.method, request.url.path, exc_info=exc
+        )
         return JSONResponse(
             {"detail": "internal error; it has been logged"}, status_code=500
         )
@@ -210,6 +226,63 @@ def create_app(ctx: AppContext) -> FastAPI:
         return doc
 
     claim_store = ClaimStore(ctx.ledger)
+    faceid_holder: list[Any] = []
+
+    def faceid() -> Any:
+        """The face-ID model, loaded on first use (checksum verified)."""
+        if not faceid_holder:
+            from livestock import FaceID
+
+            faceid_holder.append(FaceID.load())
+        return faceid_holder[0]
+
+    @app.post(f"{API}/photos/check", tags=["livestock"])
+    async def check_photos(
+        files: Annotated[
+            list[UploadFile], File(description="Cow-face photos, JPEG or PNG.")
+        ],
+        user: Annotated[User, Depends(require("field_agent"))],
+    ) -> dict[str, Any]:
+        """Run the quality gate on photos before enrolment or a claim (field agents).
+
+        Each photo gets ``passed`` and its reasons (too small, too dark or bright,
+        blurred, not a cow face); unreadable files and files over the size limit
+        are named with the problem.
+        """
+        from livestock import ImageError, Photo
+        from livestock.preprocess import MAX_BYTES
+
+        if not files or len(files) > 20:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "send between 1 and 20 photos"
+            )
+        photos = []
+        for f in files:
+            data = await f.read(MAX_BYTES + 1)
+            name = f.filename or "upload"
+            if len(data) > MAX_BYTES:
+                raise HTTPException(
+                    status.HTTP_413_CONTENT_TOO_LARGE,
+                    f"{name}: over the limit of {MAX_BYTES:,} bytes",
+                )
+            photos.append(Photo(name, data))
+        try:
+            analyses = await run_in_threadpool(lambda: faceid().analyse(photos))
+        except ImageError as exc:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)
+            ) from exc
+        return {
+            "photos": [
+                {
+                    "name": a.name,
+                    "passed": a.quality.passed,
+                    "reasons": list(a.quality.reasons),
+                    "detail": a.quality.describe(),
+                }
+                for a in analyses
+            ]
+        }
 
     async def idempotent(
         request: Request,
@@ -219,14 +292,17 @@ def create_app(ctx: AppContext) -> FastAPI:
     ) -> JSONResponse:
         body = await request.body()
         try:
-            (code, doc), replayed = run_idempotent(
-                ctx.engine,
-                user_id=user.id,
-                key=key,
-                method=request.method,
-                path=request.url.path,
-                body=body,
-                work=work,
+            # Database work runs in the thread pool, off the event loop.
+            (code, doc), replayed = await run_in_threadpool(
+                lambda: run_idempotent(
+                    ctx.engine,
+                    user_id=user.id,
+                    key=key,
+                    method=request.method,
+                    path=request.url.path,
+                    body=body,
+                    work=work,
+                )
             )
         except IdempotencyMismatch as exc:
             raise HTTPException(

@@ -261,6 +261,7 @@ MATRIX = {
     ("GET", "/api/v1/claims/{claim}"): {"farmer", "adjuster", "field_agent", "admin"},
     ("POST", "/api/v1/claims/{claim}/decision"): {"adjuster"},
     ("POST", "/api/v1/claims/{claim}/payment"): {"adjuster"},
+    ("POST", "/api/v1/photos/check"): {"field_agent"},
 }
 BODIES = {
     "/api/v1/claims": CLAIM,
@@ -277,9 +278,60 @@ def test_role_endpoint_matrix(client: TestClient, role: str) -> None:
     headers = login(client, role)
     for (method, template), allowed in MATRIX.items():
         path = template.replace("{claim}", claim_id)
-        r = client.request(method, path, json=BODIES.get(template), headers=headers)
+        if template == "/api/v1/photos/check":
+            r = client.post(
+                path,
+                files=[("files", ("p.png", _dark_png(), "image/png"))],
+                headers=headers,
+            )
+        else:
+            r = client.request(method, path, json=BODIES.get(template), headers=headers)
         if role in allowed:
             assert r.status_code != 403, (role, method, template, r.text)
         else:
             assert r.status_code == 403, (role, method, template, r.status_code)
             assert f"role {role} may not do this" in r.json()["detail"]
+
+
+def test_photo_quality_gate_over_http(client: TestClient, shared_data) -> None:
+    from pathlib import Path
+
+    cow = next((Path(shared_data) / "cattle_faces").glob("*/2025*.jpg")).read_bytes()
+    agent = login(client, "field_agent")
+    files = [
+        ("files", ("cow.jpg", cow, "image/jpeg")),
+        ("files", ("dark.png", _dark_png(), "image/png")),
+    ]
+    r = client.post("/api/v1/photos/check", files=files, headers=agent)
+    assert r.status_code == 200, r.text
+    results = {p["name"]: p for p in r.json()["photos"]}
+    assert results["cow.jpg"]["passed"] is True
+    assert "too_dark" in results["dark.png"]["reasons"]
+    broken = client.post(
+        "/api/v1/photos/check",
+        files=[("files", ("x.jpg", b"\xff\xd8", "image/jpeg"))],
+        headers=agent,
+    )
+    assert broken.status_code == 422 and "x.jpg" in broken.json()["detail"]
+    big = client.post(
+        "/api/v1/photos/check",
+        files=[("files", ("big.jpg", b"\0" * (26 << 20), "image/jpeg"))],
+        headers=agent,
+    )
+    assert big.status_code == 413 and "big.jpg" in big.json()["detail"]
+    assert (
+        client.post(
+            "/api/v1/photos/check", files=files, headers=login(client, "farmer")
+        ).status_code
+        == 403
+    )
+
+
+def _dark_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (100, 180), (3, 3, 3)).save(buf, "PNG")
+    return buf.getvalue()
