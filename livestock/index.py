@@ -34,6 +34,12 @@ class BruteForceIndex:
     def __len__(self) -> int:
         return len(self.vectors)
 
+    def add(self, vectors: npt.NDArray[np.float32]) -> None:
+        """Append vectors; their positions follow the existing ones."""
+        self.vectors = np.concatenate(
+            [self.vectors, np.atleast_2d(np.asarray(vectors, dtype=np.float32))]
+        )
+
     def search(self, queries: npt.NDArray[np.float32], k: int = 5) -> SearchResult:
         """The ``k`` best gallery entries for each query, best first."""
         q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
@@ -88,6 +94,10 @@ class IvfIndex:
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
+
+    def add(self, vectors: npt.NDArray[np.float32]) -> None:
+        """Append vectors to their nearest cells (no retraining); positions follow on."""
+        self.index.add(np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32))
 
     def search(self, queries: npt.NDArray[np.float32], k: int = 5) -> SearchResult:
         """The ``k`` best entries found in the ``nprobe`` nearest cells, best first."""

@@ -165,6 +165,18 @@ class Registry:
         self._hashes = np.array([h for h, _ in hashes], dtype=np.uint64)
         self._hash_owner = [t for _, t in hashes]
 
+    def _index_record(self, record: AnimalRecord) -> None:
+        """Add one newly stored animal to the index and hash table (no rebuild)."""
+        self._records.append(record)
+        if self._index is None:
+            self._index = make_index(record.template[None, :])
+        else:
+            self._index.add(record.template[None, :])
+        self._hashes = np.concatenate(
+            [self._hashes, np.array(record.photo_hashes, dtype=np.uint64)]
+        )
+        self._hash_owner += [record.tag.value] * len(record.photo_hashes)
+
     def __len__(self) -> int:
         return len(self._records)
 
@@ -257,7 +269,7 @@ class Registry:
             tuple(a.phash for a in analyses),
         )
         self.store.add(record)
-        self.rebuild_index()
+        self._index_record(record)
         return EnrolResult("enrolled", parsed.value, best, ())
 
     def identify(self, photos: Sequence[Photo], k: int = 5) -> list[Match]:

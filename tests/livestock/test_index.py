@@ -44,3 +44,13 @@ def test_ivf_agrees_with_exact_search_on_new_photos_of_enrolled_animals() -> Non
 def test_small_galleries_use_exact_search() -> None:
     assert isinstance(make_index(gallery(10)), BruteForceIndex)
     assert isinstance(make_index(gallery(3000), exact_below=1000), IvfIndex)
+
+
+def test_added_vectors_are_found_without_a_rebuild() -> None:
+    g = gallery(5000)
+    extra = gallery(3, seed=9)
+    for index in (BruteForceIndex(g), IvfIndex(g)):
+        index.add(extra)
+        assert len(index) == 5003
+        found = index.search(extra, k=1)
+        assert found.ids[:, 0].tolist() == [5000, 5001, 5002]
