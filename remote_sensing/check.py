@@ -15,7 +15,7 @@ from remote_sensing.declared import (
 )
 from remote_sensing.overlaps import Overlaps, find_overlaps
 from remote_sensing.plots import PlotSet, Problem
-from remote_sensing.units import M2_PER_HA, M2_PER_MU
+from remote_sensing.units import M2_PER_HA, M2_PER_MU, json_number
 
 __all__ = ["OverlapRef", "PlotCheck", "PlotCheckReport", "check_plots"]
 
@@ -48,11 +48,11 @@ class PlotCheck:
         """A JSON-ready dict (NaN becomes null)."""
         return {
             "plot_id": self.plot_id,
-            "area_ha": _num(self.area_ha, 4),
-            "area_mu": _num(self.area_mu, 3),
-            "perimeter_m": _num(self.perimeter_m, 1),
-            "declared_ha": _num(self.declared_ha, 4),
-            "ratio": _num(self.ratio, 4),
+            "area_ha": json_number(self.area_ha, 4),
+            "area_mu": json_number(self.area_mu, 3),
+            "perimeter_m": json_number(self.perimeter_m, 1),
+            "declared_ha": json_number(self.declared_ha, 4),
+            "ratio": json_number(self.ratio, 4),
             "verdict": self.verdict,
             "problems": [
                 {"code": p.code, "severity": p.severity, "message": p.message}
@@ -99,10 +99,10 @@ class PlotCheckReport:
             "fixed": dict(sorted(fixed.items())),
             "compared": self.declared.compared,
             "within_tolerance": self.declared.within,
-            "within_share": _num(self.declared.within_share, 4),
-            "median_ratio": _num(self.declared.median_ratio, 4),
-            "p05_ratio": _num(self.declared.p05_ratio, 4),
-            "p95_ratio": _num(self.declared.p95_ratio, 4),
+            "within_share": json_number(self.declared.within_share, 4),
+            "median_ratio": json_number(self.declared.median_ratio, 4),
+            "p05_ratio": json_number(self.declared.p05_ratio, 4),
+            "p95_ratio": json_number(self.declared.p95_ratio, 4),
             "declared_basis": self.declared.basis,
             "note": self.declared.note,
             "overlapping_pairs": len(self.overlaps),
@@ -148,7 +148,3 @@ def check_plots(
     return PlotCheckReport(
         rows=rows, declared=declared, overlaps=overlaps, source=plots.source
     )
-
-
-def _num(value: float, digits: int) -> float | None:
-    return round(value, digits) if math.isfinite(value) else None

@@ -35,7 +35,7 @@ from remote_sensing._zonal import DerivedLayer, zonal
 from remote_sensing.errors import ParameterError, RasterError
 from remote_sensing.imagery import Grid, ImageSpec, OpenImage, open_image
 from remote_sensing.plots import PlotSet
-from remote_sensing.units import M2_PER_HA, M2_PER_MU
+from remote_sensing.units import M2_PER_HA, M2_PER_MU, json_number
 
 __all__ = [
     "DamageAssessment",
@@ -126,21 +126,17 @@ class DamageAssessment:
 
     def to_properties(self) -> dict[str, Any]:
         """GeoJSON feature properties (NaN becomes null)."""
-
-        def num(v: float, d: int = 4) -> float | None:
-            return round(v, d) if math.isfinite(v) else None
-
         return {
             "plot_id": self.plot_id,
-            "area_ha": num(self.area_m2 / M2_PER_HA),
-            "clear_fraction": num(self.clear_fraction),
-            "ndvi_before": num(self.ndvi_before),
-            "ndvi_after": num(self.ndvi_after),
-            "evi_before": num(self.evi_before),
-            "evi_after": num(self.evi_after),
-            "damaged_fraction": num(self.damaged_fraction),
-            "damaged_area_ha": num(self.damaged_area_ha),
-            "damaged_area_mu": num(self.damaged_area_mu, 3),
+            "area_ha": json_number(self.area_m2 / M2_PER_HA),
+            "clear_fraction": json_number(self.clear_fraction),
+            "ndvi_before": json_number(self.ndvi_before),
+            "ndvi_after": json_number(self.ndvi_after),
+            "evi_before": json_number(self.evi_before),
+            "evi_after": json_number(self.evi_after),
+            "damaged_fraction": json_number(self.damaged_fraction),
+            "damaged_area_ha": json_number(self.damaged_area_ha),
+            "damaged_area_mu": json_number(self.damaged_area_mu, 3),
             "status": self.status,
             "reason": self.reason,
         }

@@ -32,6 +32,7 @@ from remote_sensing import (
     read_plots,
 )
 from remote_sensing.errors import RemoteSensingError
+from remote_sensing.units import json_number
 
 __all__ = ["damage", "plots"]
 
@@ -473,13 +474,13 @@ def _context_json(c: Any) -> dict[str, Any]:
             "year": w.year,
             "start": w.start.isoformat(),
             "end": w.end.isoformat(),
-            "ndvi_before": _maybe(w.ndvi_before),
-            "ndvi_after": _maybe(w.ndvi_after),
-            "drop": _maybe(w.drop),
+            "ndvi_before": json_number(w.ndvi_before),
+            "ndvi_after": json_number(w.ndvi_after),
+            "drop": json_number(w.drop),
             "points": [
                 {
                     "date": p.date.isoformat(),
-                    "ndvi": _maybe(p.ndvi),
+                    "ndvi": json_number(p.ndvi),
                     "clear_fraction": round(p.clear_fraction, 4),
                 }
                 for p in w.points
@@ -491,12 +492,8 @@ def _context_json(c: Any) -> dict[str, Any]:
         "loss_date": c.loss_date.isoformat(),
         "window_days": c.window_days,
         "verdict": c.verdict,
-        "typical_drop": _maybe(c.typical_drop),
-        "excess_drop": _maybe(c.excess_drop),
+        "typical_drop": json_number(c.typical_drop),
+        "excess_drop": json_number(c.excess_drop),
         "season": window(c.season),
         "earlier": [window(w) for w in c.earlier],
     }
-
-
-def _maybe(value: float) -> float | None:
-    return round(value, 4) if math.isfinite(value) else None
