@@ -9,6 +9,7 @@ dependencies of route functions from their annotations, and closures'
 string annotations cannot be resolved.)
 """
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -226,15 +227,13 @@ def create_app(ctx: AppContext) -> FastAPI:
         return doc
 
     claim_store = ClaimStore(ctx.ledger)
-    faceid_holder: list[Any] = []
 
+    @functools.cache
     def faceid() -> Any:
         """The face-ID model, loaded on first use (checksum verified)."""
-        if not faceid_holder:
-            from livestock import FaceID
+        from livestock import FaceID
 
-            faceid_holder.append(FaceID.load())
-        return faceid_holder[0]
+        return FaceID.load()
 
     @app.post(f"{API}/photos/check", tags=["livestock"])
     async def check_photos(
