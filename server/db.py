@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Date,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -26,7 +28,11 @@ from sqlalchemy.engine import make_url
 __all__ = [
     "animals",
     "api_tokens",
+    "applications",
     "claims",
+    "enrolments",
+    "evidence",
+    "farmers",
     "idempotency_keys",
     "ledger_anchors",
     "ledger_checkpoints",
@@ -34,6 +40,9 @@ __all__ = [
     "ledger_head",
     "make_engine",
     "metadata",
+    "plots",
+    "policies",
+    "products",
     "users",
 ]
 
@@ -159,6 +168,127 @@ claims = Table(
     Column("reason", Text, nullable=True),
     Column("payment_ref", String(64), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Added in 0006: what was claimed, when reported, the checks and the indemnity.
+    Column("reported_at", DateTime(timezone=True), nullable=True),
+    Column("claimed", Text, nullable=True),  # JSON: market value or damage claimed
+    Column("light", String(8), nullable=True),  # green | amber | red
+    Column("checks", Text, nullable=True),  # JSON list of {code, light, reason}
+    Column("indemnity", Text, nullable=True),  # JSON breakdown lines
+)
+
+# Photos submitted as claim evidence: their perceptual hashes, capture time and place.
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("claim_id", String(36), ForeignKey("claims.id"), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("phash", String(16), nullable=False),
+    Column("captured_at", DateTime(timezone=True), nullable=True),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# Farmers: the insured. Farm location is where claim photos are expected.
+farmers = Table(
+    "farmers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("region", String(200), nullable=False),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Insurance products; their terms as JSON (underwriting.products codec).
+products = Table(
+    "products",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # crop | livestock
+    Column("terms", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Applications: submitted -> approved | referred | declined (referred may be decided later).
+applications = Table(
+    "applications",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("farmer_id", String(64), ForeignKey("farmers.id"), nullable=False),
+    Column("product_code", String(64), ForeignKey("products.code"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("light", String(8), nullable=False),
+    Column("recommendation", String(16), nullable=False),
+    Column("checks", Text, nullable=False),  # JSON list of {code, light, reason}
+    Column("animals", Text, nullable=False),  # JSON list of tags (livestock)
+    Column("reason", Text, nullable=True),
+    Column("decided_by", String(64), nullable=True),
+    Column("policy_id", String(36), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Policies issued from approved applications.
+policies = Table(
+    "policies",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("farmer_id", String(64), ForeignKey("farmers.id"), nullable=False),
+    Column("product_code", String(64), ForeignKey("products.code"), nullable=False),
+    Column("application_id", String(36), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("sum_insured_minor", BigInteger, nullable=False),
+    Column("premium", Text, nullable=False),  # JSON: total and each payer's part
+    Column("currency", String(3), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Plots of applications (and, once approved, of policies), in WGS84.
+plots = Table(
+    "plots",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("plot_ref", String(128), nullable=False),  # the id in the farmer's file
+    Column(
+        "application_id",
+        String(36),
+        ForeignKey("applications.id"),
+        nullable=False,
+        index=True,
+    ),
+    Column("policy_id", String(36), nullable=True, index=True),
+    Column("farmer_id", String(64), nullable=False),
+    Column("geometry", LargeBinary, nullable=False),  # WKB, WGS84 lon/lat
+    Column("area_m2", Float, nullable=False),
+    Column("declared_m2", Float, nullable=True),
+    Column("min_lon", Float, nullable=False),
+    Column("min_lat", Float, nullable=False),
+    Column("max_lon", Float, nullable=False),
+    Column("max_lat", Float, nullable=False),
+)
+
+# Every enrolment attempt and its outcome (a duplicate stores no animal, but is on record).
+enrolments = Table(
+    "enrolments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tag", String(15), nullable=False, index=True),
+    Column("farmer_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # enrolled | duplicate | needs_review
+    Column("match_tag", String(15), nullable=True),
+    Column("match_farm", String(64), nullable=True),
+    Column("score", Float, nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 
