@@ -19,6 +19,7 @@ from livestock.quality import QualityReport, QualityRules, check_quality, phash
 from livestock.registry import (
     AnimalRecord,
     EnrolResult,
+    Examination,
     InMemoryTemplateStore,
     Match,
     Registry,
@@ -30,6 +31,7 @@ from livestock.tags import Tag, parse_tag
 __all__ = [
     "AnimalRecord",
     "EnrolResult",
+    "Examination",
     "FaceID",
     "ImageError",
     "InMemoryTemplateStore",

@@ -25,6 +25,7 @@ __all__ = [
     "AnimalRecord",
     "Decision",
     "EnrolResult",
+    "Examination",
     "InMemoryTemplateStore",
     "Match",
     "Registry",
@@ -96,6 +97,23 @@ class ReusedPhoto:
     photo: str
     tag: str
     distance: int
+
+
+@dataclass(frozen=True)
+class Examination:
+    """Claim photos against the registry: 1:1 to the claimed tag, 1:N to everyone.
+
+    Attributes:
+        claimed: the score against the claimed tag (``None`` if it is not enrolled).
+        candidates: the best-matching enrolled animals, best first.
+        reused: photos that are near-copies of enrolment photos.
+        analyses: each photo's quality, embedding and perceptual hash.
+    """
+
+    claimed: Match | None
+    candidates: tuple[Match, ...]
+    reused: tuple[ReusedPhoto, ...]
+    analyses: tuple[PhotoAnalysis, ...]
 
 
 @dataclass(frozen=True)
@@ -276,6 +294,27 @@ class Registry:
         """The ``k`` enrolled animals most like the photos (fused), best first."""
         analyses = self._analyse(photos)
         return self._search(FaceID.fuse(np.stack([a.embedding for a in analyses])), k)
+
+    def examine(self, tag: str, photos: Sequence[Photo], k: int = 3) -> Examination:
+        """Verify, identify and look for reused photos in one pass over the photos.
+
+        Raises:
+            ImageError: a photo is unreadable or fails the quality gate.
+            RegistryError: no photos.
+        """
+        analyses = self._analyse(photos)
+        query = FaceID.fuse(np.stack([a.embedding for a in analyses]))
+        record = self.store.get(tag)
+        claimed = None
+        if record is not None:
+            score = float(query @ record.template)
+            claimed = Match(record.tag.value, record.farm, score, self._decide(score))
+        return Examination(
+            claimed,
+            tuple(self._search(query, k)),
+            tuple(self.find_reused(analyses)),
+            tuple(analyses),
+        )
 
     def verify(self, tag: str, photos: Sequence[Photo]) -> Match:
         """Score the photos against the animal enrolled under ``tag`` (1:1).

@@ -22,8 +22,11 @@ __all__ = [
     "CropProduct",
     "LivestockProduct",
     "PremiumSplit",
+    "Product",
     "SubsidyShares",
     "premium_for",
+    "product_from_dict",
+    "product_to_dict",
 ]
 
 AreaUnit = Literal["mu", "ha"]
@@ -178,3 +181,109 @@ def premium_for(
         [s.farmer, s.central, s.provincial, s.county]
     )
     return PremiumSplit(insured, total, farmer, central, provincial, county)
+
+
+Product = CropProduct | LivestockProduct
+
+
+def product_to_dict(product: Product) -> dict[str, object]:
+    """The product's terms as JSON-ready values (amounts and rates as strings).
+
+    >>> cow = LivestockProduct("COW", Money.parse("8000"), Decimal("0.05"), Money.parse("200"),
+    ...                        waiting_days=30)
+    >>> product_from_dict(product_to_dict(cow)) == cow
+    True
+    """
+    s = product.subsidy
+    subsidy = {
+        "central": str(s.central),
+        "provincial": str(s.provincial),
+        "county": str(s.county),
+    }
+    if isinstance(product, CropProduct):
+        return {
+            "kind": "crop",
+            "code": product.code,
+            "currency": product.sum_insured_per_unit.currency,
+            "sum_insured_per_unit": str(product.sum_insured_per_unit),
+            "unit": product.unit,
+            "premium_rate": str(product.premium_rate),
+            "deductible_rate": str(product.deductible_rate),
+            "growth_stage_caps": {
+                k: str(v) for k, v in product.growth_stage_caps.items()
+            },
+            "subsidy": subsidy,
+        }
+    return {
+        "kind": "livestock",
+        "code": product.code,
+        "currency": product.sum_insured_per_head.currency,
+        "sum_insured_per_head": str(product.sum_insured_per_head),
+        "premium_rate": str(product.premium_rate),
+        "deductible": str(product.deductible),
+        "waiting_days": product.waiting_days,
+        "whole_herd": product.whole_herd,
+        "subsidy": subsidy,
+    }
+
+
+def _decimal(doc: dict[str, object], key: str, default: str | None = None) -> Decimal:
+    value = doc.get(key, default)
+    if value is None:
+        raise ProductError(f"{key} is required")
+    try:
+        return Decimal(str(value))
+    except ArithmeticError as exc:
+        raise ProductError(f"{key}: {value!r} is not a number") from exc
+
+
+def product_from_dict(doc: dict[str, object]) -> Product:
+    """A product from :func:`product_to_dict`'s form (or an admin's JSON).
+
+    Raises:
+        ProductError: a field is missing or invalid (the message names it).
+        MoneyError: an amount is malformed.
+    """
+    kind = doc.get("kind")
+    code = str(doc.get("code") or "")
+    if not code:
+        raise ProductError("code is required")
+    currency = str(doc.get("currency", "CNY"))
+    raw_subsidy = doc.get("subsidy") or {}
+    if not isinstance(raw_subsidy, dict):
+        raise ProductError("subsidy must be an object of shares")
+    subsidy = SubsidyShares(
+        _decimal(raw_subsidy, "central", "0"),
+        _decimal(raw_subsidy, "provincial", "0"),
+        _decimal(raw_subsidy, "county", "0"),
+    )
+    if kind == "crop":
+        caps = doc.get("growth_stage_caps") or {}
+        if not isinstance(caps, dict):
+            raise ProductError("growth_stage_caps must be an object of shares")
+        unit = str(doc.get("unit", "mu"))
+        if unit not in M2_PER_UNIT:
+            raise ProductError(f"unit must be mu or ha, not {unit!r}")
+        return CropProduct(
+            code,
+            Money.parse(str(doc.get("sum_insured_per_unit", "")), currency),
+            unit,  # type: ignore[arg-type]
+            _decimal(doc, "premium_rate"),
+            _decimal(doc, "deductible_rate", "0"),
+            {str(k): _decimal(caps, k) for k in caps},
+            subsidy,
+        )
+    if kind == "livestock":
+        waiting = doc.get("waiting_days", 0)
+        if not isinstance(waiting, int) or isinstance(waiting, bool):
+            raise ProductError("waiting_days must be a whole number of days")
+        return LivestockProduct(
+            code,
+            Money.parse(str(doc.get("sum_insured_per_head", "")), currency),
+            _decimal(doc, "premium_rate"),
+            Money.parse(str(doc.get("deductible", "0")), currency),
+            waiting,
+            bool(doc.get("whole_herd", False)),
+            subsidy,
+        )
+    raise ProductError(f"kind must be crop or livestock, not {kind!r}")

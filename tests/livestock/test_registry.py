@@ -113,6 +113,18 @@ def test_a_reused_photo_is_caught_after_recompression(
     assert reused and reused[0].tag == animal
 
 
+def test_examine_scores_the_claimed_tag_and_everyone_in_one_pass(
+    registry: Registry, validation
+) -> None:
+    animals = sorted(validation.enrol)[:10]
+    later = photos(validation.query[animals[2]], 3)
+    exam = registry.examine(animals[5], later)
+    assert exam.claimed is not None and exam.claimed.tag == animals[5]
+    assert exam.candidates[0].score > exam.claimed.score
+    assert len(exam.analyses) == 3 and not exam.reused
+    assert registry.examine("276098009999999", later).claimed is None
+
+
 def test_bad_input_stores_nothing(registry: Registry, validation) -> None:
     animal = sorted(validation.enrol)[12]
     good = photos(validation.enrol[animal])
