@@ -33,8 +33,14 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger import EntryNotFoundError
 from server.auth import AuthError, Role, User, UserStore
-from server.claims_store import ClaimRecord, ClaimStateError, ClaimStore
+from server.claims_store import ClaimRecord, ClaimStore
 from server.context import AppContext
+from server.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    ServiceError,
+)
 from server.idempotency import IdempotencyMismatch, run_idempotent
 from underwriting.errors import MoneyError
 from underwriting.money import Money
@@ -166,6 +172,21 @@ def create_app(ctx: AppContext) -> FastAPI:
             return user
 
         return check
+
+    @app.exception_handler(ServiceError)
+    async def _refused(request: Request, exc: ServiceError) -> JSONResponse:
+        code = status.HTTP_422_UNPROCESSABLE_CONTENT
+        for kind, kind_code in (
+            (NotFoundError, status.HTTP_404_NOT_FOUND),
+            (ForbiddenError, status.HTTP_403_FORBIDDEN),
+            (ConflictError, status.HTTP_409_CONFLICT),
+        ):
+            if isinstance(exc, kind):
+                code = kind_code
+        body: dict[str, Any] = {"detail": str(exc)}
+        if exc.field:
+            body["field"] = exc.field
+        return JSONResponse(body, status_code=code)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -307,8 +328,6 @@ def create_app(ctx: AppContext) -> FastAPI:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)
             ) from exc
-        except ClaimStateError as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         ctx.ledger.after_append()
         headers = {"Idempotent-Replayed": "true"} if replayed else {}
         return JSONResponse(doc, status_code=code, headers=headers)
@@ -366,10 +385,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         ],
     ) -> ClaimOut:
         """A claim (a farmer sees only their own)."""
-        try:
-            record = claim_store.get(claim_id)
-        except ClaimStateError as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+        record = claim_store.get(claim_id)
         if user.role == "farmer" and record.farmer_id != user.farmer_id:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "this claim is not yours")
         return ClaimOut(**_claim_out(record))

@@ -9,26 +9,29 @@ nothing and appends nothing, and gets the existing payment back.
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, select, update
 
 from ledger import Event
 from server.db import claims
+from server.errors import ConflictError, NotFoundError
 from server.ledger_service import LedgerService
+from underwriting.checks import Check, traffic_light
 from underwriting.money import Money
 
-__all__ = ["ClaimRecord", "ClaimStateError", "ClaimStore"]
+__all__ = ["ClaimRecord", "ClaimStateError", "ClaimStore", "checks_json"]
 
-Status = Literal["filed", "approved", "rejected", "paid"]
+Status = Literal["filed", "survey", "approved", "rejected", "paid"]
 
 
-class ClaimStateError(Exception):
+class ClaimStateError(ConflictError):
     """The claim is not in a state that allows the operation (the message says which)."""
 
 
@@ -45,6 +48,12 @@ class ClaimRecord:
     amount: Money
     reason: str | None
     payment_ref: str | None
+    event_date: date | None = None
+    reported_at: datetime | None = None
+    claimed: dict[str, Any] = field(default_factory=dict)
+    light: str | None = None
+    checks: tuple[Check, ...] = ()
+    indemnity: tuple[tuple[str, str], ...] = ()
 
 
 def _record(row: Any) -> ClaimRecord:
@@ -58,7 +67,18 @@ def _record(row: Any) -> ClaimRecord:
         Money(int(row.amount_minor), row.currency),
         row.reason,
         row.payment_ref,
+        row.event_date.date() if row.event_date is not None else None,
+        row.reported_at,
+        json.loads(row.claimed) if row.claimed else {},
+        row.light,
+        tuple(Check(**c) for c in json.loads(row.checks)) if row.checks else (),
+        tuple((a, b) for a, b in json.loads(row.indemnity)) if row.indemnity else (),
     )
+
+
+def checks_json(checks: Sequence[Check]) -> str:
+    """Checks as stored: a JSON list of {code, light, reason}."""
+    return json.dumps([asdict(c) for c in checks])
 
 
 class ClaimStore:
@@ -103,7 +123,7 @@ class ClaimStore:
         """The claim with ``claim_id``.
 
         Raises:
-            ClaimStateError: no such claim.
+            NotFoundError: no such claim.
         """
         query = select(claims).where(claims.c.id == claim_id)
         if conn is not None:
@@ -112,7 +132,7 @@ class ClaimStore:
             with self.engine.connect().execution_options(readonly=True) as c:
                 row = c.execute(query).first()
         if row is None:
-            raise ClaimStateError(f"no claim {claim_id}")
+            raise NotFoundError(f"no claim {claim_id}", field="claim_id")
         return _record(row)
 
     def file(
@@ -126,10 +146,16 @@ class ClaimStore:
         amount: Money,
         actor: str,
         conn: Connection | None = None,
+        reported_at: datetime | None = None,
+        claimed: dict[str, Any] | None = None,
+        checks: Sequence[Check] = (),
+        indemnity: Sequence[tuple[str, str]] = (),
     ) -> ClaimRecord:
         """Record a new claim (status ``filed``) and its ``claim.filed`` event.
 
-        With ``conn``, both are written in the caller's transaction.
+        With ``conn``, both are written in the caller's transaction. The
+        checks run at intake, their traffic light and the indemnity breakdown
+        are stored with the claim and summarised in the event.
         """
         claim_id = str(uuid.uuid4())
         now = datetime.now(UTC)
@@ -146,6 +172,11 @@ class ClaimStore:
                     amount_minor=amount.minor,
                     currency=amount.currency,
                     updated_at=now,
+                    reported_at=reported_at or now,
+                    claimed=json.dumps(claimed or {}),
+                    light=traffic_light(checks) if checks else None,
+                    checks=checks_json(checks),
+                    indemnity=json.dumps([list(x) for x in indemnity]),
                 )
             )
             record = self.get(claim_id, conn)
@@ -156,6 +187,57 @@ class ClaimStore:
                 actor,
                 subject={subject_kind: subject_id},
                 event_date=event_date.date().isoformat(),
+                claimed=claimed or {},
+                light=record.light,
+                checks={c.code: c.light for c in checks},
+            )
+        return record
+
+    def reassess(
+        self,
+        claim_id: str,
+        *,
+        checks: Sequence[Check],
+        amount: Money,
+        indemnity: Sequence[tuple[str, str]],
+        actor: str,
+        event: str,
+        payload: dict[str, Any],
+        conn: Connection | None = None,
+    ) -> ClaimRecord:
+        """Replace a claim's checks, light and indemnity while it awaits a decision.
+
+        Raises:
+            ClaimStateError: the claim is already decided.
+        """
+        with self._transaction(conn) as conn:
+            changed = conn.execute(
+                update(claims)
+                .where(
+                    claims.c.id == claim_id, claims.c.status.in_(("filed", "survey"))
+                )
+                .values(
+                    checks=checks_json(checks),
+                    light=traffic_light(checks),
+                    amount_minor=amount.minor,
+                    currency=amount.currency,
+                    indemnity=json.dumps([list(x) for x in indemnity]),
+                    updated_at=datetime.now(UTC),
+                )
+            ).rowcount
+            record = self.get(claim_id, conn)
+            if not changed:
+                raise ClaimStateError(
+                    f"claim {claim_id} is {record.status}: it can no longer be assessed"
+                )
+            self._event(
+                conn,
+                event,
+                record,
+                actor,
+                light=record.light,
+                checks={c.code: c.light for c in checks},
+                **payload,
             )
         return record
 
@@ -163,7 +245,7 @@ class ClaimStore:
         self,
         claim_id: str,
         *,
-        from_status: Status,
+        from_status: tuple[Status, ...],
         to_status: Status,
         actor: str,
         event: str,
@@ -175,7 +257,7 @@ class ClaimStore:
         with self._transaction(conn) as conn:
             changed = conn.execute(
                 update(claims)
-                .where(claims.c.id == claim_id, claims.c.status == from_status)
+                .where(claims.c.id == claim_id, claims.c.status.in_(from_status))
                 .values(status=to_status, updated_at=datetime.now(UTC), **values)
             ).rowcount
             record = self.get(claim_id, conn)
@@ -187,31 +269,45 @@ class ClaimStore:
         self,
         claim_id: str,
         *,
-        approve: bool,
+        approve: bool | None,
         actor: str,
         reason: str | None = None,
         conn: Connection | None = None,
     ) -> ClaimRecord:
-        """Approve or reject a filed claim (a rejection needs a reason).
+        """Approve (True), reject (False) or send for a field survey (None).
+
+        A claim awaiting a survey can then be approved or rejected. A
+        rejection and a survey request need a reason.
 
         Raises:
-            ClaimStateError: the claim is not ``filed``, or a rejection has no reason.
+            ClaimStateError: the claim is already decided, or a reason is missing.
         """
-        if not approve and not reason:
-            raise ClaimStateError("a rejection needs a reason")
-        to_status: Status = "approved" if approve else "rejected"
+        if approve is not True and not reason:
+            raise ClaimStateError(
+                "a rejection or a survey request needs a reason", field="reason"
+            )
+        to_status: Status = {True: "approved", False: "rejected", None: "survey"}[
+            approve
+        ]  # type: ignore[assignment]
+        allowed: tuple[Status, ...] = (
+            ("filed",) if approve is None else ("filed", "survey")
+        )
         record, changed = self._transition(
             claim_id,
-            from_status="filed",
+            from_status=allowed,
             to_status=to_status,
             actor=actor,
-            event=f"claim.{to_status}",
+            event="claim.survey_requested"
+            if to_status == "survey"
+            else f"claim.{to_status}",
             values={"reason": reason},
             payload={"reason": reason},
             conn=conn,
         )
         if not changed:
-            raise ClaimStateError(f"claim {claim_id} is {record.status}, not filed")
+            raise ClaimStateError(
+                f"claim {claim_id} is {record.status}: it is already decided"
+            )
         return record
 
     def pay(
@@ -231,7 +327,7 @@ class ClaimStore:
         """
         record, changed = self._transition(
             claim_id,
-            from_status="approved",
+            from_status=("approved",),
             to_status="paid",
             actor=actor,
             event="claim.paid",

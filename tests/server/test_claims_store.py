@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from server.claims_store import ClaimStateError, ClaimStore
+from server.errors import NotFoundError
 from server.context import AppContext
 from underwriting import Money
 
@@ -96,8 +97,8 @@ def test_invalid_transitions_change_nothing(app: AppContext) -> None:
         actor="adjuster-1",
         reason="photo does not match the tag",
     )
-    with pytest.raises(ClaimStateError, match="is rejected, not filed"):
+    with pytest.raises(ClaimStateError, match="is rejected: it is already decided"):
         store.decide(claim.id, approve=True, actor="adjuster-2")
-    with pytest.raises(ClaimStateError, match="no claim"):
+    with pytest.raises(NotFoundError, match="no claim"):
         store.get("missing")
     assert [e["type"] for e in ledger_events(app)] == ["claim.filed", "claim.rejected"]
