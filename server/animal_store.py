@@ -9,7 +9,8 @@ ledger entry can share one transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,9 +53,26 @@ class SqlTemplateStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._bound: Connection | None = None
+
+    @contextmanager
+    def bound(self, conn: Connection) -> Iterator[None]:
+        """Within the block, :meth:`add` and :meth:`get` use ``conn`` (its transaction).
+
+        The registry stores an enrolled animal through :meth:`add`; binding
+        lets the animal and its ledger event commit or roll back together.
+        """
+        self._bound = conn
+        try:
+            yield
+        finally:
+            self._bound = None
 
     def add(self, record: AnimalRecord) -> None:
-        """Store a new animal in its own transaction."""
+        """Store a new animal (in the bound transaction, else in its own)."""
+        if self._bound is not None:
+            self.add_on(self._bound, record)
+            return
         with self.engine.begin() as conn:
             self.add_on(conn, record)
 
@@ -64,8 +82,12 @@ class SqlTemplateStore:
 
     def get(self, tag: str) -> AnimalRecord | None:
         """The animal enrolled under ``tag``, if any."""
+        query = select(animals).where(animals.c.tag == tag)
+        if self._bound is not None:
+            row = self._bound.execute(query).first()
+            return _record(row) if row is not None else None
         with self.engine.connect().execution_options(readonly=True) as conn:
-            row = conn.execute(select(animals).where(animals.c.tag == tag)).first()
+            row = conn.execute(query).first()
         return _record(row) if row is not None else None
 
     def all(self) -> Sequence[AnimalRecord]:
