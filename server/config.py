@@ -77,6 +77,23 @@ class Settings(BaseSettings):
         description="Lifetime of an API access token issued at login, in seconds.",
     )
 
+    claim_notice_days: int = Field(
+        14, ge=0, description="A loss must be reported within this many days."
+    )
+    photo_max_km: float = Field(
+        5.0,
+        gt=0,
+        description="Claim photos must be taken within this distance (km) of the farm.",
+    )
+    imagery_dir: Path | None = Field(
+        None,
+        description="Folder of the scenes adjusters may assess claims on (GeoTIFF/COG). "
+        "Default: imagery/ in AGRI_DATA_DIR.",
+    )
+    max_upload_mb: int = Field(
+        25, ge=1, description="Largest plot file accepted by an upload, in MiB."
+    )
+
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
         if self.environment == "production":
@@ -104,6 +121,10 @@ class Settings(BaseSettings):
                     "production requires " + ", ".join(missing) + " to be set"
                 )
         return self
+
+    def resolved_imagery_dir(self) -> Path:
+        """The scene catalogue folder."""
+        return self.imagery_dir or self.data_dir / "imagery"
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the embedded SQLite file."""

@@ -5,17 +5,25 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from ledger import LedgerError, NoteSigner, generate_key
+from server.animal_store import SqlTemplateStore
 from server.chain import ChainContext, connect_chain
+from server.claims_service import ClaimRules, ClaimsService
 from server.config import Settings
 from server.db import make_engine
 from server.ledger_service import CheckpointPolicy, LedgerService
 from server.ledger_store import SqlLedgerStore
 from server.migrate import upgrade
+from server.underwriting_service import UnderwritingService
+
+if TYPE_CHECKING:
+    from livestock import Registry
 
 __all__ = ["AppContext", "build_context", "load_or_create_signer", "write_keypair"]
 
@@ -24,11 +32,45 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class AppContext:
-    """The wired application: settings, engine and services."""
+    """The wired application: settings, engine and services.
+
+    The face-ID registry is built on first use (the model loads in about a
+    second) and rebuilds its search index from the ``animals`` table. It is
+    per process: run one API worker process per database (see DESIGN.md).
+    """
 
     settings: Settings
     engine: Engine
     ledger: LedgerService
+
+    def registry(self) -> Registry:
+        """The face-ID registry over the database's templates (built once)."""
+        if "_registry" not in self.__dict__:
+            from livestock import FaceID, Registry
+
+            self.__dict__["_registry"] = Registry(
+                FaceID.load(), SqlTemplateStore(self.engine)
+            )
+        registry: Registry = self.__dict__["_registry"]
+        return registry
+
+    @cached_property
+    def underwriting(self) -> UnderwritingService:
+        """Farmers, products, enrolment, applications and policies."""
+        return UnderwritingService(self.ledger, self.registry)
+
+    @cached_property
+    def claims(self) -> ClaimsService:
+        """Claims: intake, evidence, assessment by map, decisions and payment."""
+        return ClaimsService(
+            self.ledger,
+            self.underwriting,
+            self.registry,
+            ClaimRules(
+                notice_days=self.settings.claim_notice_days,
+                max_photo_km=self.settings.photo_max_km,
+            ),
+        )
 
     def close(self) -> None:
         """Release database connections."""
