@@ -88,10 +88,11 @@ def check_identity(
     """
     if best_tag is not None and best_tag != claimed_tag and best_score > claimed_score:
         who = "another farmer's animal" if best_farm_is_other else "another animal"
-        light: Light = "red" if best_score >= review_threshold else "amber"
+        # Another animal scoring above the claimed one is always red: either
+        # it is a plausible match, or the claimed animal is not one either.
         return Check(
             "identity",
-            light,
+            "red",
             f"the photos match {who} ({best_tag}, {best_score:.3f}) better than the claimed "
             f"{claimed_tag} ({claimed_score:.3f})"
             + (": suspected fraud" if best_farm_is_other else ""),

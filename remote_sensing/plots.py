@@ -224,7 +224,7 @@ def read_plots(
     crs = CRS.from_user_input(frame.crs)
     n = len(frame)
     ids = (
-        [str(v) for v in frame[id_column].tolist()]
+        [_id_text(v) for v in frame[id_column].tolist()]
         if id_column is not None
         else [str(i + 1) for i in range(n)]
     )
@@ -244,6 +244,17 @@ def read_plots(
         source=str(path),
         declared_column=declared_column,
     )
+
+
+def _id_text(value: object) -> str:
+    """A plot id as text; whole numbers stored as reals lose their ``.0``.
+
+    >>> _id_text(106806035.0), _id_text("AT-1"), _id_text(7)
+    ('106806035', 'AT-1', '7')
+    """
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _as_float(value: object) -> float:

@@ -332,9 +332,9 @@ def users_add(
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("var/demo"),
+    default=Path("var"),
     show_default=True,
-    help="Folder for the demo's database and keys (recreated each run).",
+    help="Folder for the demo's database and keys (its database is recreated).",
 )
 def demo(data_dir: Path) -> None:
     """Run the end-to-end story on embedded defaults (SQLite, in-process chain)."""

@@ -1,159 +1,630 @@
-"""``agri demo``: the ledger story on embedded defaults, printed as a user sees it."""
+"""``agri demo``: the whole story on real data and embedded defaults, as each user sees it.
+
+Users for each role; ten real cows enrolled from the photos of their first
+capture day; livestock policies; parcels from the Austrian register and a
+crop policy; an application with an inflated declared area and a plot
+overlapping an insured one; claims (a genuine death paid once, the same cow
+again, another farmer's cow under an insured tag, a reused photo, a loss in
+the waiting period, crop claims measured on the real Sentinel-2 pair); then
+the ledger audit and a farmer's receipt fetched over the API and verified
+offline. The story replays 2025 (cows) and 2021 (imagery) on its own clock:
+``reported_at`` is the day the photos were taken, not today.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
-import sqlite3
-from datetime import UTC, datetime, timedelta
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from ledger import Event, NoteVerifier, Receipt, verify_receipt
+import numpy as np
+import shapely
+
+from ledger import NoteVerifier, Receipt, verify_receipt
+from livestock import Photo
+from livestock.data import Capture, scan_folder, split_enrol_query
+from remote_sensing import ImageSpec, plots_from_geometries, read_plots
+from server.auth import UserStore
 from server.chain import in_process_chain
+from server.claims_service import EvidencePhoto
+from server.claims_store import ClaimRecord
 from server.config import Settings
-from server.context import build_context
+from server.context import AppContext, build_context
+from underwriting.checks import Check
+from underwriting.money import Money
+from underwriting.products import CropProduct, LivestockProduct, SubsidyShares
 
-__all__ = ["run_demo"]
+__all__ = ["DemoDataError", "run_demo"]
 
-T0 = datetime(2026, 4, 1, 9, 30, tzinfo=UTC)
+PASSWORD = "demo-password-2025"
+SUBSIDY = SubsidyShares(Decimal("0.40"), Decimal("0.25"), Decimal("0.15"))
+FARMS = {  # id: (name, region, lat, lon)
+    "F-0001": ("Liu Jun", "Hohhot, Inner Mongolia", 40.842, 111.749),
+    "F-0002": ("Chen Hua", "Tumed Left Banner, Inner Mongolia", 40.700, 111.150),
+    "F-0003": ("Hofer cooperative", "Lower Austria", 48.10, 15.90),
+    "F-0004": ("Gruber", "Lower Austria", 48.10, 15.90),
+    "F-0005": ("Huber", "Upper Austria", 48.29, 13.14),
+    "F-0006": ("Zhao Lei", "Hohhot, Inner Mongolia", 40.900, 111.800),
+}
+LIGHT = {"green": "GREEN", "amber": "AMBER", "red": "RED  "}
 
-# A small, plausible lifecycle: who did what to which animal, plot, policy, claim.
-STORY: list[tuple[str, dict[str, str], str, dict[str, object]]] = [
-    ("farmer.registered", {"farmer": "F-0001"}, "agent:li.wei", {"county": "Hohhot"}),
-    (
-        "animal.enrolled",
-        {"animal": "156010000123456", "farmer": "F-0001"},
-        "agent:li.wei",
-        {"tag_scheme": "ISO11784", "photos": 5, "gps": [40.842, 111.749]},
-    ),
-    (
-        "plot.surveyed",
-        {"plot": "PL-77", "farmer": "F-0001"},
-        "underwriter:zhang.min",
-        {"area_ha": "3.4172", "declared_ha": "3.50"},
-    ),
-    (
-        "policy.issued",
-        {"policy": "P-2026-0001", "farmer": "F-0001"},
-        "underwriter:zhang.min",
-        {"sum_insured_cents": 1_200_000, "premium_cents": 72_000},
-    ),
-    (
-        "claim.filed",
-        {"claim": "C-0001", "policy": "P-2026-0001", "animal": "156010000123456"},
-        "agent:li.wei",
-        {"peril": "disease", "loss_date": "2026-06-03"},
-    ),
-    (
-        "claim.assessed",
-        {"claim": "C-0001"},
-        "system",
-        {"face_match": "0.91", "traffic_light": "green"},
-    ),
-    (
-        "claim.decided",
-        {"claim": "C-0001"},
-        "adjuster:wang.fang",
-        {"decision": "approve"},
-    ),
-    ("claim.paid", {"claim": "C-0001"}, "system", {"amount_cents": 1_150_000}),
-]
+
+class DemoDataError(Exception):
+    """The shared data the demo runs on is missing (the message names what)."""
+
+
+@dataclass(frozen=True)
+class DemoData:
+    """Where the real data lies."""
+
+    cattle: Path
+    register: Path
+    scene: Path
+    fields: Path
+
+    @classmethod
+    def locate(cls, shared: Path, repo: Path) -> DemoData:
+        data = cls(
+            shared / "cattle_faces",
+            shared / "parcels" / "at" / "inspire_schlaege_2025-1_polygon.gpkg.zip",
+            shared / "sentinel2" / "austria_T33UUP_2021-06-17_2021-09-25.tif",
+            repo / "tests" / "remote_sensing" / "data" / "austria_fields.gpkg",
+        )
+        for path in (data.cattle, data.register, data.scene, data.fields):
+            if not path.exists():
+                raise DemoDataError(f"the demo needs {path}: it is missing")
+        return data
 
 
 def _say(title: str) -> None:
     print(f"\n== {title}")
 
 
-def run_demo(data_dir: Path) -> int:
-    """Run the story in ``data_dir`` (recreated); return the process exit code."""
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
-    settings = Settings(data_dir=data_dir, checkpoint_every=4, database_url=None)
+def _checks(checks: Sequence[Check], indent: str = "   ") -> None:
+    for c in checks:
+        print(f"{indent}{LIGHT[c.light]} {c.code:<17} {c.reason}")
+
+
+def _claim(label: str, c: ClaimRecord) -> None:
+    light = c.light.upper() if c.light else "-"
+    print(f"-- {label}")
+    print(
+        f"   claim {c.id[:8]}  {c.subject_kind} {c.subject_id}  light {light}"
+        f"  indemnity {c.amount} {c.amount.currency}  status {c.status}"
+    )
+    _checks(c.checks)
+
+
+def _photos(caps: Sequence[Capture]) -> list[Photo]:
+    return [Photo(c.path.name, c.path) for c in caps]
+
+
+def _taken(c: Capture) -> datetime:
+    """Capture time from the file name (YYYYMMDDhhmmss...), as the phone recorded it."""
+    return datetime.strptime(c.path.name[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+
+def _evidence(
+    caps: Sequence[Capture], near: tuple[float, float]
+) -> list[EvidencePhoto]:
+    lat, lon = near
+    return [
+        EvidencePhoto(
+            Photo(c.path.name, c.path), _taken(c), lat + 0.001 * i, lon + 0.001
+        )
+        for i, c in enumerate(caps)
+    ]
+
+
+def _on_day(caps: Sequence[Capture], day: date, n: int = 3) -> list[Capture]:
+    return [c for c in caps if c.day == day][:n]
+
+
+def run_demo(data_dir: Path, shared: Path | None = None) -> int:
+    """Run the story in ``data_dir`` (its database is recreated); return the exit code."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        data = DemoData.locate(shared or repo.parent / "shared" / "data", repo)
+    except DemoDataError as exc:
+        print(f"error: {exc}")
+        return 2
+    for name in ("agri.db", "agri.db-wal", "agri.db-shm", "receipt.json"):
+        (data_dir / name).unlink(missing_ok=True)
+    settings = Settings(data_dir=data_dir, checkpoint_every=16, database_url=None)
     _say("Setting up: SQLite database, ledger key, in-process EVM chain")
     chain = in_process_chain()
     app = build_context(settings, chain=chain)
-    led = app.ledger
     print(f"database   {settings.resolved_database_url()}")
-    print(f"log origin {led.origin}")
-    print(f"verifier   {led.verifier}")
+    print(f"ledger     {app.ledger.origin}, verifier key {app.ledger.verifier}")
     print(
-        f"contract   LedgerAnchor at {chain.contract} (chain id {chain.anchor.chain_id})"
+        f"anchoring  LedgerAnchor at {chain.contract} (chain id {chain.anchor.chain_id})"
+    )
+    try:
+        ok = _story(app, data, data_dir)
+    finally:
+        app.close()
+    _say("Try it yourself")
+    print(
+        f"  .venv/bin/agri serve          # the API on this database ({data_dir}/agri.db)"
+    )
+    print("  open http://127.0.0.1:8000/api/v1/docs   # every endpoint, with examples")
+    print(f"  log in as any user above with the password {PASSWORD!r}")
+    print(f"  AGRI_DATA_DIR={data_dir} .venv/bin/agri ledger verify")
+    return 0 if ok else 1
+
+
+def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:  # noqa: C901, PLR0915
+    uw, cl = app.underwriting, app.claims
+    flags: dict[str, bool] = {}
+
+    _say("Users, one per role (passwords stored as argon2id hashes)")
+    users = UserStore(app.engine)
+    people = [
+        ("admin", "admin", None),
+        ("zhang.min", "underwriter", None),
+        ("wang.fang", "adjuster", None),
+        ("li.wei", "field_agent", None),
+    ] + [(f.lower(), "farmer", f) for f in FARMS]
+    for name, role, farmer in people:
+        users.create(name, PASSWORD, role, farmer)
+        print(f"   {name:<12} {role:<12} {farmer or ''}")
+
+    _say("Admin: farmers and products")
+    for fid, (name, region, lat, lon) in FARMS.items():
+        uw.register_farmer(fid, name, region, lat=lat, lon=lon, actor="admin")
+        print(f"   {fid}  {name:<18} {region}")
+    cow = LivestockProduct(
+        "COW-2025",
+        Money.parse("8000"),
+        Decimal("0.06"),
+        Money.parse("200"),
+        waiting_days=7,
+        subsidy=SUBSIDY,
+    )
+    wheat = CropProduct(
+        "WHEAT-2025",
+        Money.parse("900"),
+        "mu",
+        Decimal("0.06"),
+        Decimal("0.10"),
+        {
+            "tillering": Decimal("0.4"),
+            "heading": Decimal("0.7"),
+            "maturity": Decimal("1.0"),
+        },
+        SUBSIDY,
+    )
+    for p in (cow, wheat):
+        uw.add_product(p, actor="admin")
+    print(
+        "   COW-2025   per head: 8000.00 CNY insured, premium 6 %, deductible 200.00, "
+        "waiting 7 days"
+    )
+    print(
+        "   WHEAT-2025 per mu:    900.00 CNY insured, premium 6 %, deductible 10 %, caps by stage"
+    )
+    print(
+        "   subsidies: central 40 %, provincial 25 %, county 15 %; the farmer pays 20 %"
     )
 
-    _say("Appending lifecycle events (a checkpoint is signed every 4 entries)")
-    paid_index = -1
-    for i, (etype, subjects, actor, payload) in enumerate(STORY):
-        event = Event(etype, subjects, actor, T0 + timedelta(days=i), payload)
-        with app.engine.begin() as conn:
-            (entry,) = led.append_events(conn, [event])
-        signed_cp = led.after_append()
-        signed = (
-            f"  -> checkpoint {signed_cp.size} signed and anchored" if signed_cp else ""
+    # --- livestock: enrolment ---------------------------------------------------------
+    captures = scan_folder(data.cattle)
+    registry = app.registry()
+    held_out = sorted(registry.faceid.manifest.recipe["validation_animals"])[:10]
+    split = split_enrol_query([c for c in captures if c.animal in held_out])
+    herd = {"F-0001": held_out[:6], "F-0002": held_out[6:]}
+    _say("Field agent li.wei enrols 10 real cows (photos of their first capture day)")
+    print("   (cows the face-ID model never saw in training)")
+    for farmer, tags in herd.items():
+        for tag in tags:
+            caps = split.enrol[tag]
+            r = uw.enrol_animal(tag, _photos(caps), farmer_id=farmer, actor="li.wei")
+            print(
+                f"   {tag}  {farmer}  {len(caps):>2} photos of {caps[0].day}  -> {r.status}"
+            )
+    a1, a2, a3, a4, a5 = held_out[0], held_out[2], held_out[3], held_out[4], held_out[5]
+    b1 = held_out[8]
+    print(
+        "-- F-0006 presents a cow under a new tag 156010000000001; the photos are of "
+        f"{a5} (F-0001), taken two weeks later"
+    )
+    later = _on_day(split.query[a5], date(2025, 4, 14), 5)
+    dup = uw.enrol_animal(
+        "156010000000001", _photos(later), farmer_id="F-0006", actor="li.wei"
+    )
+    m = dup.match
+    print(
+        f"   -> {dup.status}: matches {m.tag} of {m.farm} (score {m.score:.3f}); nothing stored"
+        if m
+        else f"   -> {dup.status}"
+    )
+    flags["enrolled twice under two tags"] = dup.status in ("duplicate", "needs_review")
+
+    # --- livestock: applications and policies ----------------------------------------
+    _say("Underwriter zhang.min: livestock applications")
+    start, end = date(2025, 4, 1), date(2026, 3, 31)
+    policy_of: dict[str, str] = {}
+    for farmer, tags in herd.items():
+        a = uw.apply_livestock(
+            farmer, "COW-2025", tags, start=start, end=end, actor="li.wei"
         )
-        print(f"#{entry.index:<3} {etype:<18} {json.dumps(subjects)}{signed}")
-        if etype == "claim.paid":
-            paid_index = entry.index
-
-    _say(f"Receipt for entry #{paid_index} (claim.paid), as a farmer receives it")
-    receipt = led.receipt(paid_index)
-    receipt_path = data_dir / "receipt.json"
-    receipt_path.write_text(json.dumps(receipt.to_json(), indent=2) + "\n")
-    print(json.dumps(receipt.to_json(), indent=2))
-
-    _say("Verifying the receipt offline, with only the verifier key")
-    pub = next(data_dir.glob("*.pub"))
-    verifier = NoteVerifier.parse(pub.read_text())
-    cp = verify_receipt(
-        Receipt.from_json(json.loads(receipt_path.read_text())), [verifier]
-    )
-    print(f"valid: entry {paid_index} is in {cp.origin} at size {cp.size}")
-    if receipt.anchor:
-        size, root = chain.anchor.anchored(cp.log_id)
         print(
-            f"on chain: tx {receipt.anchor.tx_hash} in block {receipt.anchor.block_number}"
-            f"; latest anchored size {size}, root matches: {root == cp.root_hash}"
+            f"-- application of {farmer}: {len(tags)} animals, light {a.light.upper()}, "
+            f"recommendation {a.recommendation}"
         )
+        a = uw.decide(a.id, "approve", actor="zhang.min")
+        pol = uw.policy(a.policy_id or "")
+        policy_of[farmer] = pol.id
+        print(
+            f"   approved: policy {pol.id[:8]} {pol.start_date}..{pol.end_date}, "
+            f"sum insured {pol.sum_insured} CNY, premium {pol.premium['total']} "
+            f"(farmer {pol.premium['farmer']}, central {pol.premium['central']}, "
+            f"provincial {pol.premium['provincial']}, county {pol.premium['county']})"
+        )
+    a = uw.apply_livestock(
+        "F-0006", "COW-2025", ["156010000000001"], start=start, end=end, actor="li.wei"
+    )
+    print(
+        f"-- application of F-0006: light {a.light.upper()}, recommendation {a.recommendation}"
+    )
+    _checks(a.checks)
+    a = uw.decide(
+        a.id,
+        "decline",
+        actor="zhang.min",
+        reason="the animal is already insured under another tag",
+    )
+    print(f"   {a.status}: {a.reason}")
 
+    # --- crops: register parcels, inflated area, overlap ------------------------------
+    _say("Underwriter zhang.min: crop applications from the Austrian parcel register")
+    register = read_plots(
+        data.register, id_column="GEO_ID", declared_column="SL_FLAECHE_BRUTTO_HA"
+    )
+    keep = np.arange(len(register)) < len(register) - 10
+    insured = plots_from_geometries(
+        register.geometry[keep],
+        4326,
+        ids=[i for i, k in zip(register.ids, keep, strict=True) if k],
+        declared_m2=register.declared_m2[keep],
+        source=data.register.name,
+    )
+    crop_start, crop_end = date(2025, 3, 1), date(2025, 10, 31)
+    a = uw.apply_crop(
+        "F-0003", "WHEAT-2025", insured, start=crop_start, end=crop_end, actor="li.wei"
+    )
+    greens = sum(c.light == "green" for c in a.checks if c.code == "plot_area")
+    print(
+        f"-- F-0003: {len(a.plots)} parcels, {greens} within the IACS tolerance; "
+        f"light {a.light.upper()}, recommendation {a.recommendation}"
+    )
+    _checks([c for c in a.checks if c.light != "green"][:5])
+    a = uw.decide(
+        a.id,
+        "approve",
+        actor="zhang.min",
+        reason=None
+        if a.recommendation == "approve"
+        else "reviewed the flagged parcels",
+    )
+    pol = uw.policy(a.policy_id or "")
+    print(
+        f"   approved: policy {pol.id[:8]}, sum insured {pol.sum_insured} CNY, "
+        f"premium {pol.premium['total']}"
+    )
+    # F-0004 declares a free register parcel 40 % too big, and a field over an insured parcel.
+    spare = np.flatnonzero(~keep)
+    free = int(spare[np.argmax(register.area_m2[spare])])
+    shifted = shapely.affinity.translate(register.geometry[0], 0.0002, 0.0001)
+    geoms = [register.geometry[free], shifted]
+    declared = [float(register.declared_m2[free]) * 1.4, float(register.area_m2[0])]
+    path = data_dir / "application_F-0004.geojson"
+    _write_geojson(path, geoms, ["G-1", "G-2"], [d / 10_000 for d in declared])
+    upload = read_plots(path, id_column="plot_id", declared_column="declared_ha")
+    a = uw.apply_crop(
+        "F-0004", "WHEAT-2025", upload, start=crop_start, end=crop_end, actor="li.wei"
+    )
+    print(
+        f"-- F-0004 uploads {path.name}: G-1 (register parcel {register.ids[free]}, declared "
+        f"x1.4) and G-2 (drawn over insured parcel {register.ids[0]})"
+    )
+    print(f"   light {a.light.upper()}, recommendation {a.recommendation}")
+    _checks(a.checks)
+    codes = {(c.code, c.light) for c in a.checks}
+    flags["inflated declared area"] = ("plot_area", "red") in codes
+    flags["overlap with an insured plot"] = ("double_insurance", "red") in codes
+    a = uw.decide(
+        a.id,
+        "decline",
+        actor="zhang.min",
+        reason="G-1 is over-declared; G-2 is insured by another policy",
+    )
+    print(f"   {a.status}: {a.reason}")
+    # F-0005's fields lie on the Sentinel-2 tile: declared areas as the farmer gives them.
+    fields = read_plots(data.fields, id_column="plot_id")
+    ids = ["AT-0488", "AT-0018", "AT-0038", "AT-0001", "AT-0002"]
+    idx = [fields.ids.index(i) for i in ids]
+    huber = plots_from_geometries(
+        fields.geometry[idx],
+        4326,
+        ids=ids,
+        declared_m2=np.round(fields.area_m2[idx], -2),
+        source=data.fields.name,
+    )
+    a = uw.apply_crop(
+        "F-0005",
+        "WHEAT-2025",
+        huber,
+        start=date(2021, 4, 1),
+        end=date(2021, 10, 31),
+        actor="li.wei",
+    )
+    a = uw.decide(
+        a.id,
+        "approve",
+        actor="zhang.min",
+        reason=None if a.recommendation == "approve" else "reviewed",
+    )
+    huber_policy = uw.policy(a.policy_id or "")
+    print(
+        f"-- F-0005: {len(ids)} fields on the Sentinel-2 tile, light {a.light.upper()}; "
+        f"policy {huber_policy.id[:8]} (2021 season), sum insured {huber_policy.sum_insured} CNY"
+    )
+
+    # --- livestock claims -------------------------------------------------------------
+    _say("Claims: field agent li.wei files, the checks run, adjuster wang.fang decides")
+    farm1 = FARMS["F-0001"][2:]
+    farm2 = FARMS["F-0002"][2:]
+    value = Money.parse("7600")
+
+    def animal_claim(
+        label: str,
+        tag: str,
+        event: date,
+        photos: list[EvidencePhoto],
+        farmer: str = "F-0001",
+    ) -> ClaimRecord:
+        reported = max(p.captured_at for p in photos if p.captured_at) + timedelta(
+            hours=1
+        )
+        c = cl.file(
+            policy_id=policy_of[farmer],
+            farmer_id=farmer,
+            subject_kind="animal",
+            subject_id=tag,
+            event_date=event,
+            reported_at=reported,
+            market_value=value,
+            actor="li.wei",
+        )
+        c = cl.add_evidence(c.id, photos, actor="li.wei")
+        _claim(label, c)
+        return c
+
+    genuine = animal_claim(
+        f"1. {a1} died on 2025-04-13; three photos of the carcass the next day",
+        a1,
+        date(2025, 4, 13),
+        _evidence(_on_day(split.query[a1], date(2025, 4, 14)), farm1),
+    )
+    print("   indemnity: " + "; ".join(f"{k} {v}" for k, v in genuine.indemnity))
+    approved = cl.store.decide(genuine.id, approve=True, actor="wang.fang", reason=None)
+    paid, first = cl.store.pay(
+        approved.id, actor="wang.fang", payment_ref="BANK-2025-0001"
+    )
+    again, second = cl.store.pay(
+        approved.id, actor="wang.fang", payment_ref="BANK-2025-0001"
+    )
+    print(
+        f"   approved and paid {paid.amount} CNY ({paid.payment_ref}); a retried payment "
+        f"pays {'again!' if second else 'nothing more'}"
+    )
+    flags["genuine claim paid once"] = (
+        genuine.light == "green" and first and not second and again.status == "paid"
+    )
+
+    dup_claim = animal_claim(
+        f"2. the same cow {a1} claimed again, photos of 2025-04-16",
+        a1,
+        date(2025, 4, 15),
+        _evidence(_on_day(split.query[a1], date(2025, 4, 16)), farm1),
+    )
+    flags["same cow claimed again"] = _is(dup_claim, "duplicate_claim", "red")
+
+    swap = animal_claim(
+        f"3. {a2} (F-0001) reported dead; the photos show {b1}, F-0002's cow",
+        a2,
+        date(2025, 4, 13),
+        _evidence(_on_day(split.query[b1], date(2025, 4, 14)), farm2),
+    )
+    flags["another cow under an insured tag"] = _is(swap, "identity", "red")
+
+    enrol_photo = split.enrol[a4][0].path
+    copy = _recompress(enrol_photo)
+    reuse = animal_claim(
+        f"4. {a4} reported dead with its enrolment photo, resized and re-compressed",
+        a4,
+        date(2025, 4, 13),
+        [
+            EvidencePhoto(
+                Photo("IMG_0412.jpg", copy),
+                datetime(2025, 4, 14, 8, tzinfo=UTC),
+                farm1[0],
+                farm1[1],
+            )
+        ],
+    )
+    flags["reused photo"] = _is(reuse, "photo_reuse", "red")
+
+    waiting = animal_claim(
+        f"5. {a3} died on 2025-04-02, one day into the policy (waiting period 7 days)",
+        a3,
+        date(2025, 4, 2),
+        _evidence(_on_day(split.query[a3], date(2025, 4, 3)), farm1),
+    )
+    flags["claim in the waiting period"] = _is(waiting, "waiting_period", "red")
+
+    for c, why in (
+        (dup_claim, "already paid for this animal"),
+        (swap, "the photos show another farmer's animal"),
+        (reuse, "the photo is the enrolment photo"),
+        (waiting, "the loss is within the waiting period"),
+    ):
+        cl.store.decide(c.id, approve=False, actor="wang.fang", reason=why)
+    print("   adjuster wang.fang rejects claims 2-5, each with its reason")
+
+    # --- crop claims by map -----------------------------------------------------------
+    _say(
+        "Crop claims by map: the real Sentinel-2 pair (2021-06-17 before, 2021-09-25 after)"
+    )
+    before = ImageSpec(data.scene, {"red": 1, "nir": 4, "blue": 3}, 0.0001)
+    after = ImageSpec(data.scene, {"red": 5, "nir": 8, "blue": 7}, 0.0001)
+    crop_paid = False
+    for plot_id, fraction, label in (
+        ("AT-0488", 0.8, "6. hail on"),
+        ("AT-0001", 0.9, "7. hail on"),
+    ):
+        c = cl.file(
+            policy_id=huber_policy.id,
+            farmer_id="F-0005",
+            subject_kind="plot",
+            subject_id=plot_id,
+            event_date=date(2021, 9, 10),
+            reported_at=datetime(2021, 9, 13, 9, tzinfo=UTC),
+            claimed_fraction=fraction,
+            growth_stage="maturity",
+            actor="li.wei",
+        )
+        c, m = cl.assess_by_map(c.id, before, after, actor="wang.fang")
+        _claim(f"{label} {plot_id}: {fraction:.0%} of the field claimed", c)
+        print(
+            f"   map: NDVI {m.ndvi_before:.2f} -> {m.ndvi_after:.2f}, damaged "
+            f"{m.damaged_fraction:.1%} = {m.damaged_area_ha:.2f} ha ({m.damaged_area_mu:.1f} mu), "
+            f"clear {m.clear_fraction:.0%}"
+        )
+        print("   indemnity: " + "; ".join(f"{k} {v}" for k, v in c.indemnity))
+        if c.light == "green":
+            cl.store.decide(c.id, approve=True, actor="wang.fang")
+            p, _ = cl.store.pay(c.id, actor="wang.fang", payment_ref="BANK-2021-0007")
+            crop_paid = p.status == "paid"
+            print(f"   approved and paid {p.amount} CNY")
+            flags["crop claim measured and paid"] = crop_paid
+        else:
+            cl.store.decide(
+                c.id,
+                approve=None,
+                actor="wang.fang",
+                reason="imagery does not support the claimed damage",
+            )
+            print(
+                "   sent for a field survey: imagery does not support the claimed damage"
+            )
+            flags["crop claim above the measured damage"] = _is(
+                c, "measured_damage", "red"
+            )
+
+    # --- audit and receipt ------------------------------------------------------------
     _say("Auditing the whole ledger (agri ledger verify)")
-    report = led.verify()
+    app.ledger.checkpoint()
+    report = app.ledger.verify()
     print(
         f"OK={report.ok}: {report.size} entries, {report.checkpoints} checkpoints, "
         f"{report.anchors_checked} anchors confirmed on chain"
     )
+    ok_receipt = _farmer_receipt(app, data_dir, genuine.id)
+    _say("Every flag, and whether it fired for the reason stated")
+    for name, fired in flags.items():
+        print(f"   {'yes' if fired else 'NO '}  {name}")
+    return report.ok and ok_receipt and all(flags.values())
 
-    _say("Tampering with a COPY of the database: raising the payout of claim C-0001")
-    db_path = Path(settings.resolved_database_url().removeprefix("sqlite:///"))
-    tampered = data_dir / "tampered.db"
-    app.close()
-    shutil.copy(db_path, tampered)
-    forged = Event(
-        *STORY[paid_index][:3],
-        T0 + timedelta(days=paid_index),
-        {"amount_cents": 9_150_000},
-    ).to_canonical_bytes()
-    with sqlite3.connect(tampered) as con:
-        con.execute(
-            "UPDATE ledger_entries SET data = ? WHERE idx = ?", (forged, paid_index)
+
+def _is(c: ClaimRecord, code: str, light: str) -> bool:
+    return any(x.code == code and x.light == light for x in c.checks)
+
+
+def _recompress(path: Path) -> bytes:
+    from PIL import Image
+
+    img = Image.open(path).convert("RGB")
+    img = img.resize((img.width * 3 // 2, img.height * 3 // 2))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=60)
+    return buf.getvalue()
+
+
+def _write_geojson(
+    path: Path, geoms: Sequence[Any], ids: Sequence[str], declared_ha: Sequence[float]
+) -> None:
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"plot_id": i, "declared_ha": round(d, 4)},
+            "geometry": json.loads(shapely.to_geojson(g)),
+        }
+        for g, i, d in zip(geoms, ids, declared_ha, strict=True)
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+
+
+def _farmer_receipt(app: AppContext, data_dir: Path, claim_id: str) -> bool:
+    """Farmer F-0001 fetches the receipt of the payment over the API and verifies it offline."""
+    from fastapi.testclient import TestClient
+
+    from server.api import create_app
+
+    def event(i: int) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(app.ledger.store.entry(i).data)
+        return doc
+
+    paid = next(
+        i
+        for i in range(app.ledger.store.size() - 1, -1, -1)
+        if event(i).get("type") == "claim.paid"
+        and event(i)["subjects"].get("claim") == claim_id
+    )
+    _say(
+        f"Farmer f-0001 fetches the receipt of entry #{paid} (claim.paid) over the API"
+    )
+    with TestClient(create_app(app)) as client:
+        token = client.post(
+            "/api/v1/auth/token", json={"username": "f-0001", "password": PASSWORD}
+        ).json()
+        r = client.get(
+            f"/api/v1/ledger/receipts/{paid}",
+            headers={"Authorization": f"Bearer {token['access_token']}"},
         )
-    bad = build_context(
-        Settings(
-            data_dir=data_dir,
-            database_url=f"sqlite:///{tampered}",
-            ledger_key_file=next(data_dir.glob("*.key")),
-        ),
-        chain=chain,
-    )
-    bad_report = bad.ledger.verify()
-    bad.close()
+        other = client.post(
+            "/api/v1/auth/token", json={"username": "f-0002", "password": PASSWORD}
+        ).json()
+        refused = client.get(
+            f"/api/v1/ledger/receipts/{paid}",
+            headers={"Authorization": f"Bearer {other['access_token']}"},
+        )
+    doc = r.json()
+    path = data_dir / "receipt.json"
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(json.dumps(event(paid), indent=2, ensure_ascii=False))
     print(
-        f"OK={bad_report.ok}: first bad index {bad_report.first_bad_index}: "
-        f"{bad_report.error}"
+        f"   (full receipt with proofs and signed checkpoint in {path}); "
+        f"farmer f-0002 asking for it gets HTTP {refused.status_code}"
     )
-
-    _say("Try it yourself")
-    print(f"  export AGRI_DATA_DIR={data_dir}")
-    print("  .venv/bin/agri ledger verify")
-    print(f"  .venv/bin/agri ledger proof {paid_index} > receipt.json")
-    print(f"  .venv/bin/agri ledger verify-receipt receipt.json --key {pub}")
-    ok = report.ok and not bad_report.ok and bad_report.first_bad_index == paid_index
-    return 0 if ok else 1
+    _say("Verifying the receipt offline, with only the verifier key")
+    pub = next(data_dir.glob("*.pub"))
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "receipt.json"
+        shutil.copy(path, copy)
+        cp = verify_receipt(
+            Receipt.from_json(json.loads(copy.read_text())),
+            [NoteVerifier.parse(pub.read_text())],
+        )
+    print(
+        f"valid: entry {paid} is in {cp.origin} at tree size {cp.size} (key {pub.name})"
+    )
+    return r.status_code == 200 and refused.status_code == 403

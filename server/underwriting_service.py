@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -177,6 +178,15 @@ class UnderwritingService:
         )
         return entry.index
 
+    @contextmanager
+    def _tx(self, conn: Connection | None) -> Iterator[Connection]:
+        """The caller's transaction, or our own (then the checkpoint policy runs)."""
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.begin() as own:
+            yield own
+
     def _read(self) -> Connection:
         return self.engine.connect().execution_options(readonly=True)
 
@@ -191,6 +201,7 @@ class UnderwritingService:
         lat: float | None = None,
         lon: float | None = None,
         actor: str,
+        conn: Connection | None = None,
     ) -> FarmerRecord:
         """Register a farmer (``farmer.registered``).
 
@@ -208,7 +219,7 @@ class UnderwritingService:
             raise InvalidInputError(
                 f"({lat}, {lon}) is not a position in degrees", field="lat"
             )
-        with self.engine.begin() as conn:
+        with self._tx(conn) as conn:
             if conn.execute(
                 select(farmers.c.id).where(farmers.c.id == farmer_id)
             ).first():
@@ -230,7 +241,6 @@ class UnderwritingService:
                 actor,
                 {"region": region},
             )
-        self.ledger.after_append()
         return FarmerRecord(farmer_id, name, region, lat, lon)
 
     def farmer(self, farmer_id: str, conn: Connection | None = None) -> FarmerRecord:
@@ -259,14 +269,16 @@ class UnderwritingService:
         items = [FarmerRecord(r.id, r.name, r.region, r.lat, r.lon) for r in rows]
         return Page(items, total, offset, limit)
 
-    def add_product(self, product: Product, *, actor: str) -> Product:
+    def add_product(
+        self, product: Product, *, actor: str, conn: Connection | None = None
+    ) -> Product:
         """Create a product (``product.created``).
 
         Raises:
             ConflictError: the code is taken.
         """
         terms = product_to_dict(product)
-        with self.engine.begin() as conn:
+        with self._tx(conn) as conn:
             if conn.execute(
                 select(products.c.code).where(products.c.code == product.code)
             ).first():
@@ -282,7 +294,6 @@ class UnderwritingService:
             self._event(
                 conn, "product.created", {"product": product.code}, actor, terms
             )
-        self.ledger.after_append()
         return product
 
     def product(self, code: str, conn: Connection | None = None) -> Product:
@@ -319,6 +330,7 @@ class UnderwritingService:
         farmer_id: str,
         scheme: Scheme = "iso11784",
         actor: str,
+        conn: Connection | None = None,
     ) -> EnrolResult:
         """Enrol an animal through the face-ID registry; every attempt is on record.
 
@@ -337,7 +349,7 @@ class UnderwritingService:
         if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
             raise TypeError("the registry must store templates in the database")
         try:
-            with self.engine.begin() as conn, store.bound(conn):
+            with self._tx(conn) as conn, store.bound(conn):
                 result = registry.enrol(tag, photos, farm=farmer_id, scheme=scheme)
                 match = result.match
                 conn.execute(
@@ -369,7 +381,6 @@ class UnderwritingService:
         except BaseException:
             registry.rebuild_index()  # the index may hold an animal that was rolled back
             raise
-        self.ledger.after_append()
         return result
 
     # --- applications ----------------------------------------------------------------
@@ -418,6 +429,7 @@ class UnderwritingService:
         start: date,
         end: date,
         actor: str,
+        conn: Connection | None = None,
     ) -> ApplicationRecord:
         """Submit a crop application over validated plots and run its checks.
 
@@ -439,7 +451,7 @@ class UnderwritingService:
             plot_set, tolerance=self.tolerance, min_overlap_m2=self.min_overlap_m2
         )
         usable = plot_set.usable
-        with self.engine.begin() as conn:
+        with self._tx(conn) as conn:
             self.farmer(farmer_id, conn)
             product = self.product(product_code, conn)
             if not isinstance(product, CropProduct):
@@ -578,8 +590,8 @@ class UnderwritingService:
                         else round(r["declared_m2"], 2),
                     },
                 )
-        self.ledger.after_append()
-        return self.application(app_id)
+            record = self._application(conn, app_id)
+        return record
 
     def apply_livestock(
         self,
@@ -590,6 +602,7 @@ class UnderwritingService:
         start: date,
         end: date,
         actor: str,
+        conn: Connection | None = None,
     ) -> ApplicationRecord:
         """Submit a livestock application for enrolled animals and run its checks.
 
@@ -609,7 +622,7 @@ class UnderwritingService:
             raise InvalidInputError("list at least one animal", field="animals")
         if len(set(tags)) != len(tags):
             raise InvalidInputError("a tag is listed twice", field="animals")
-        with self.engine.begin() as conn:
+        with self._tx(conn) as conn:
             self.farmer(farmer_id, conn)
             product = self.product(product_code, conn)
             if not isinstance(product, LivestockProduct):
@@ -722,8 +735,8 @@ class UnderwritingService:
                     "recommendation": rec.outcome,
                 },
             )
-        self.ledger.after_append()
-        return self.application(app_id)
+            record = self._application(conn, app_id)
+        return record
 
     def _application(self, conn: Connection, app_id: str) -> ApplicationRecord:
         row = conn.execute(
@@ -801,7 +814,13 @@ class UnderwritingService:
         return Page(items, total, offset, limit)
 
     def decide(
-        self, app_id: str, decision: Decision, *, actor: str, reason: str | None = None
+        self,
+        app_id: str,
+        decision: Decision,
+        *,
+        actor: str,
+        reason: str | None = None,
+        conn: Connection | None = None,
     ) -> ApplicationRecord:
         """The underwriter's decision; ``approve`` issues the policy in the same transaction.
 
@@ -818,7 +837,7 @@ class UnderwritingService:
                 f"decision must be approve, refer or decline, not {decision!r}",
                 field="decision",
             )
-        with self.engine.begin() as conn:
+        with self._tx(conn) as conn:
             app = self._application(conn, app_id)
             if decision != "approve" and not reason:
                 raise InvalidInputError(f"to {decision}, give a reason", field="reason")
@@ -857,8 +876,8 @@ class UnderwritingService:
             )
             if decision == "approve":
                 self._issue(conn, app, actor)
-        self.ledger.after_append()
-        return self.application(app_id)
+            record = self._application(conn, app_id)
+        return record
 
     def _issue(self, conn: Connection, app: ApplicationRecord, actor: str) -> str:
         product = self.product(app.product_code, conn)

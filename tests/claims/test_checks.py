@@ -64,8 +64,15 @@ def test_identity_match_mismatch_and_fraud() -> None:
     assert (
         "another farmer's animal" in fraud.reason and "suspected fraud" in fraud.reason
     )
+    # Neither animal is a plausible match, but the claimed one is not either: red.
     weak = check_identity(tag, 0.5, other, 0.6, False, REVIEW, MATCH)
-    assert weak.light == "amber"
+    assert weak.light == "red" and other in weak.reason
+    assert "fraud" not in weak.reason
+    # Both in the review band, the other one higher: the claimed tag is not the best.
+    close = check_identity(
+        tag, REVIEW + 0.01, other, REVIEW + 0.02, False, REVIEW, MATCH
+    )
+    assert close.light == "red"
 
 
 def test_photo_place_and_time() -> None:
