@@ -160,7 +160,7 @@ def run_demo(data_dir: Path, shared: Path | None = None) -> int:
     return 0 if ok else 1
 
 
-def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:  # noqa: C901, PLR0915
+def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     uw, cl = app.underwriting, app.claims
     flags: dict[str, bool] = {}
 

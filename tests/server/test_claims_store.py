@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from server.claims_store import ClaimStateError, ClaimStore
-from server.errors import NotFoundError
 from server.context import AppContext
+from server.errors import NotFoundError
 from underwriting import Money
 
 
