@@ -502,19 +502,21 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
             growth_stage="maturity",
             actor="li.wei",
         )
-        c, m = cl.assess_by_map(c.id, before, after, actor="wang.fang")
+        c, dmg = cl.assess_by_map(c.id, before, after, actor="wang.fang")
         _claim(f"{label} {plot_id}: {fraction:.0%} of the field claimed", c)
         print(
-            f"   map: NDVI {m.ndvi_before:.2f} -> {m.ndvi_after:.2f}, damaged "
-            f"{m.damaged_fraction:.1%} = {m.damaged_area_ha:.2f} ha ({m.damaged_area_mu:.1f} mu), "
-            f"clear {m.clear_fraction:.0%}"
+            f"   map: NDVI {dmg.ndvi_before:.2f} -> {dmg.ndvi_after:.2f}, damaged "
+            f"{dmg.damaged_fraction:.1%} = {dmg.damaged_area_ha:.2f} ha "
+            f"({dmg.damaged_area_mu:.1f} mu), clear {dmg.clear_fraction:.0%}"
         )
         print("   indemnity: " + "; ".join(f"{k} {v}" for k, v in c.indemnity))
         if c.light == "green":
             cl.store.decide(c.id, approve=True, actor="wang.fang")
-            p, _ = cl.store.pay(c.id, actor="wang.fang", payment_ref="BANK-2021-0007")
-            crop_paid = p.status == "paid"
-            print(f"   approved and paid {p.amount} CNY")
+            done, _ = cl.store.pay(
+                c.id, actor="wang.fang", payment_ref="BANK-2021-0007"
+            )
+            crop_paid = done.status == "paid"
+            print(f"   approved and paid {done.amount} CNY")
             flags["crop claim measured and paid"] = crop_paid
         else:
             cl.store.decide(
