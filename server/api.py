@@ -1,39 +1,43 @@
 """The HTTP API (FastAPI), versioned under ``/api/v1``.
 
-Built so far: health, password login issuing expiring bearer tokens, role
-checks, and ledger receipts. Every error is a JSON body ``{"detail": ...}``
-that names the problem; no stack trace reaches a client.
+Health, password login issuing expiring bearer tokens, roles, ledger
+receipts and the photo quality gate live here; farmers, products, animals,
+applications and policies in :mod:`server.api_records`; claims in
+:mod:`server.api_claims`. Every error is a JSON body ``{"detail": ...}``
+that names the problem (and ``"field"`` when one field is at fault); no
+stack trace reaches a client.
 
 (No ``from __future__ import annotations`` here: FastAPI reads the
 dependencies of route functions from their annotations, and closures'
 string annotations cannot be resolved.)
 """
 
-import functools
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import (
-    Depends,
-    FastAPI,
-    File,
-    Header,
-    HTTPException,
-    Request,
-    UploadFile,
-    status,
-)
+from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from claims.errors import ClaimsError
 from ledger import EntryNotFoundError
+from livestock.errors import (
+    ImageError,
+    LivestockError,
+    ModelError,
+    RegistryError,
+    TagError,
+)
+from remote_sensing.errors import PlotFileError, RasterError, RemoteSensingError
+from server.api_claims import claims_router
+from server.api_deps import API, Deps
+from server.api_records import records_router
 from server.auth import AuthError, Role, User, UserStore
-from server.claims_store import ClaimRecord, ClaimStore
 from server.context import AppContext
 from server.errors import (
     ConflictError,
@@ -41,15 +45,12 @@ from server.errors import (
     NotFoundError,
     ServiceError,
 )
-from server.idempotency import IdempotencyMismatch, run_idempotent
-from underwriting.errors import MoneyError
-from underwriting.money import Money
+from underwriting.errors import MoneyError, ProductError, UnderwritingError
 
 __all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
 
-API = "/api/v1"
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -75,63 +76,15 @@ class Health(BaseModel):
     ledger_size: int = Field(examples=[1042])
 
 
-class ClaimIn(BaseModel):
-    """A claim as a field agent files it."""
-
-    policy_id: str = Field(min_length=1, max_length=64, examples=["P-2026-0001"])
-    farmer_id: str = Field(min_length=1, max_length=64, examples=["F-1"])
-    subject_kind: Literal["animal", "plot"] = Field(examples=["animal"])
-    subject_id: str = Field(min_length=1, max_length=64, examples=["998230000006455"])
-    event_date: datetime = Field(examples=["2026-05-10T06:00:00Z"])
-    amount: str = Field(
-        description="Claimed amount in major units.", examples=["7500.00"]
-    )
-    currency: str = Field("CNY", examples=["CNY"])
-
-
-class DecisionIn(BaseModel):
-    """An adjuster's decision."""
-
-    approve: bool
-    reason: str | None = Field(
-        None, max_length=2000, examples=["photo matches the tag"]
-    )
-
-
-class PaymentIn(BaseModel):
-    """A payment instruction."""
-
-    payment_ref: str = Field(min_length=1, max_length=64, examples=["BANK-2026-000123"])
-
-
-class ClaimOut(BaseModel):
-    """A claim as stored."""
-
-    id: str
-    policy_id: str
-    farmer_id: str
-    subject_kind: str
-    subject_id: str
-    status: str
-    amount: str
-    currency: str
-    reason: str | None
-    payment_ref: str | None
-
-
-def _claim_out(c: ClaimRecord) -> dict[str, Any]:
-    return ClaimOut(
-        id=c.id,
-        policy_id=c.policy_id,
-        farmer_id=c.farmer_id,
-        subject_kind=c.subject_kind,
-        subject_id=c.subject_id,
-        status=c.status,
-        amount=str(c.amount),
-        currency=c.amount.currency,
-        reason=c.reason,
-        payment_ref=c.payment_ref,
-    ).model_dump()
+_DOMAIN_FIELDS: tuple[tuple[type[Exception], str], ...] = (
+    (TagError, "tag"),
+    (ImageError, "files"),
+    (RegistryError, "tag"),
+    (MoneyError, "amount"),
+    (ProductError, "terms"),
+    (PlotFileError, "file"),
+    (RasterError, "imagery"),
+)
 
 
 def create_app(ctx: AppContext) -> FastAPI:
@@ -187,6 +140,19 @@ def create_app(ctx: AppContext) -> FastAPI:
         if exc.field:
             body["field"] = exc.field
         return JSONResponse(body, status_code=code)
+
+    @app.exception_handler(LivestockError)
+    @app.exception_handler(UnderwritingError)
+    @app.exception_handler(ClaimsError)
+    @app.exception_handler(RemoteSensingError)
+    async def _domain(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, ModelError):
+            return await _unexpected(request, exc)
+        field = next((f for kind, f in _DOMAIN_FIELDS if isinstance(exc, kind)), None)
+        body: dict[str, Any] = {"detail": str(exc)}
+        if field:
+            body["field"] = field
+        return JSONResponse(body, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -247,14 +213,9 @@ def create_app(ctx: AppContext) -> FastAPI:
         doc: dict[str, Any] = found.to_json()
         return doc
 
-    claim_store = ClaimStore(ctx.ledger)
-
-    @functools.cache
     def faceid() -> Any:
         """The face-ID model, loaded on first use (checksum verified)."""
-        from livestock import FaceID
-
-        return FaceID.load()
+        return ctx.registry().faceid
 
     @app.post(f"{API}/photos/check", tags=["livestock"])
     async def check_photos(
@@ -304,137 +265,8 @@ def create_app(ctx: AppContext) -> FastAPI:
             ]
         }
 
-    async def idempotent(
-        request: Request,
-        user: User,
-        key: str | None,
-        work: Callable[[Any], tuple[int, dict[str, Any]]],
-    ) -> JSONResponse:
-        body = await request.body()
-        try:
-            # Database work runs in the thread pool, off the event loop.
-            (code, doc), replayed = await run_in_threadpool(
-                lambda: run_idempotent(
-                    ctx.engine,
-                    user_id=user.id,
-                    key=key,
-                    method=request.method,
-                    path=request.url.path,
-                    body=body,
-                    work=work,
-                )
-            )
-        except IdempotencyMismatch as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)
-            ) from exc
-        ctx.ledger.after_append()
-        headers = {"Idempotent-Replayed": "true"} if replayed else {}
-        return JSONResponse(doc, status_code=code, headers=headers)
-
-    IdempotencyKey = Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=128,
-            description="Send the same key when retrying: the first response comes back.",
-        ),
-    ]
-
-    @app.post(
-        f"{API}/claims", tags=["claims"], status_code=201, response_model=ClaimOut
-    )
-    async def file_claim(
-        claim: ClaimIn,
-        request: Request,
-        user: Annotated[User, Depends(require("field_agent"))],
-        idempotency_key: IdempotencyKey = None,
-    ) -> JSONResponse:
-        """File a claim (field agents)."""
-        if claim.event_date > datetime.now(UTC):
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, "event_date is in the future"
-            )
-        try:
-            amount = Money.parse(claim.amount, claim.currency)
-        except MoneyError as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"amount: {exc}"
-            ) from exc
-
-        def work(conn: Any) -> tuple[int, dict[str, Any]]:
-            record = claim_store.file(
-                policy_id=claim.policy_id,
-                farmer_id=claim.farmer_id,
-                subject_kind=claim.subject_kind,
-                subject_id=claim.subject_id,
-                event_date=claim.event_date,
-                amount=amount,
-                actor=user.username,
-                conn=conn,
-            )
-            return 201, _claim_out(record)
-
-        return await idempotent(request, user, idempotency_key, work)
-
-    @app.get(f"{API}/claims/{{claim_id}}", tags=["claims"])
-    def get_claim(
-        claim_id: str,
-        user: Annotated[
-            User, Depends(require("farmer", "adjuster", "field_agent", "admin"))
-        ],
-    ) -> ClaimOut:
-        """A claim (a farmer sees only their own)."""
-        record = claim_store.get(claim_id)
-        if user.role == "farmer" and record.farmer_id != user.farmer_id:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "this claim is not yours")
-        return ClaimOut(**_claim_out(record))
-
-    @app.post(
-        f"{API}/claims/{{claim_id}}/decision", tags=["claims"], response_model=ClaimOut
-    )
-    async def decide_claim(
-        claim_id: str,
-        decision: DecisionIn,
-        request: Request,
-        user: Annotated[User, Depends(require("adjuster"))],
-        idempotency_key: IdempotencyKey = None,
-    ) -> JSONResponse:
-        """Approve or reject a filed claim (adjusters)."""
-
-        def work(conn: Any) -> tuple[int, dict[str, Any]]:
-            record = claim_store.decide(
-                claim_id,
-                approve=decision.approve,
-                reason=decision.reason,
-                actor=user.username,
-                conn=conn,
-            )
-            return 200, _claim_out(record)
-
-        return await idempotent(request, user, idempotency_key, work)
-
-    @app.post(
-        f"{API}/claims/{{claim_id}}/payment", tags=["claims"], response_model=ClaimOut
-    )
-    async def pay_claim(
-        claim_id: str,
-        payment: PaymentIn,
-        request: Request,
-        user: Annotated[User, Depends(require("adjuster"))],
-        idempotency_key: IdempotencyKey = None,
-    ) -> JSONResponse:
-        """Pay an approved claim, exactly once (adjusters)."""
-
-        def work(conn: Any) -> tuple[int, dict[str, Any]]:
-            record, _ = claim_store.pay(
-                claim_id,
-                actor=user.username,
-                payment_ref=payment.payment_ref,
-                conn=conn,
-            )
-            return 200, _claim_out(record)
-
-        return await idempotent(request, user, idempotency_key, work)
+    deps = Deps(ctx, require)
+    app.include_router(records_router(deps))
+    app.include_router(claims_router(deps))
 
     return app

@@ -5,18 +5,23 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
+from shapely import Polygon, box
 from sqlalchemy import select, update
 
 from ledger import Event, verify_receipt
 from ledger.models import Receipt
+from remote_sensing import plots_from_geometries
 from server.api import create_app
 from server.auth import ROLES, AuthError, UserStore
 from server.context import AppContext
 from server.db import api_tokens, users
+from underwriting.money import Money
+from underwriting.products import CropProduct
 
 PASSWORD = "correct horse battery"
 
@@ -126,54 +131,111 @@ def test_openapi_schema_is_served(client: TestClient) -> None:
     assert "/api/v1/ledger/receipts/{index}" in doc["paths"]
 
 
-CLAIM = {
-    "policy_id": "P-1",
-    "farmer_id": "F-1",
-    "subject_kind": "animal",
-    "subject_id": "998230000006455",
-    "event_date": "2026-05-10T06:00:00Z",
-    "amount": "7500.00",
-}
-
-
 def events_of(app: AppContext, kind: str) -> int:
     return sum(
         json.loads(e.data)["type"] == kind for e in app.ledger.store.iter_entries()
     )
 
 
-def test_filing_a_claim_is_idempotent(client: TestClient, app: AppContext) -> None:
+def square(lon: float, lat: float, side_deg: float = 0.002) -> Polygon:
+    return box(lon, lat, lon + side_deg, lat + side_deg)
+
+
+@pytest.fixture
+def policy(app: AppContext) -> str:
+    """Farmer F-1 (the farmer user's records) holds a crop policy on plot P1."""
+    uw = app.underwriting
+    uw.register_farmer("F-1", "Wang", "Shaanxi", lat=34.30, lon=108.90, actor="admin")
+    uw.register_farmer("F-2", "Li", "Shaanxi", actor="admin")
+    uw.add_product(
+        CropProduct("WHEAT", Money.parse("900"), "mu", Decimal("0.06")), actor="admin"
+    )
+    today = datetime.now(UTC).date()
+    plots = plots_from_geometries([square(108.90, 34.30)], 4326, ids=["P1"])
+    application = uw.apply_crop(
+        "F-1",
+        "WHEAT",
+        plots,
+        start=today - timedelta(days=100),
+        end=today + timedelta(days=200),
+        actor="agent",
+    )
+    assert application.light == "amber"  # no declared area to compare
+    approved = uw.decide(application.id, "approve", actor="uw", reason="surveyed")
+    assert approved.policy_id is not None
+    return approved.policy_id
+
+
+def claim_body(policy_id: str) -> dict[str, object]:
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    return {
+        "policy_id": policy_id,
+        "farmer_id": "F-1",
+        "subject_kind": "plot",
+        "subject_id": "P1",
+        "event_date": yesterday.isoformat(),
+        "claimed_fraction": 0.5,
+    }
+
+
+def test_filing_a_claim_is_idempotent(
+    client: TestClient, app: AppContext, policy: str
+) -> None:
     agent = login(client, "field_agent") | {"Idempotency-Key": "phone-42-claim-1"}
-    first = client.post("/api/v1/claims", json=CLAIM, headers=agent)
+    body = claim_body(policy)
+    first = client.post("/api/v1/claims", json=body, headers=agent)
     assert first.status_code == 201, first.text
-    retry = client.post("/api/v1/claims", json=CLAIM, headers=agent)
-    assert (retry.status_code, retry.json()["id"]) == (201, first.json()["id"])
+    doc = first.json()
+    assert doc["light"] == "amber" and doc["status"] == "filed"
+    assert {c["code"]: c["light"] for c in doc["checks"]} == {
+        "notice": "green",
+        "cover": "green",
+        "covered": "green",
+        "duplicate_claim": "green",
+        "claimed_area": "green",
+        "measured_damage": "amber",
+    }
+    retry = client.post("/api/v1/claims", json=body, headers=agent)
+    assert (retry.status_code, retry.json()["id"]) == (201, doc["id"])
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert events_of(app, "claim.filed") == 1
     other = client.post(
-        "/api/v1/claims", json=CLAIM | {"amount": "9000"}, headers=agent
+        "/api/v1/claims", json=body | {"claimed_fraction": 0.9}, headers=agent
     )
     assert other.status_code == 422
     assert "used before with a different request" in other.json()["detail"]
+    # Without the key, the same claim again is a second claim: flagged as a duplicate.
+    second = client.post(
+        "/api/v1/claims", json=body, headers=login(client, "field_agent")
+    )
+    dup = {c["code"]: c for c in second.json()["checks"]}["duplicate_claim"]
+    assert dup["light"] == "red" and doc["id"][:8] in dup["reason"]
 
 
 def test_bad_claims_name_the_field_and_write_nothing(
-    client: TestClient, app: AppContext
+    client: TestClient, app: AppContext, policy: str
 ) -> None:
     agent = login(client, "field_agent")
-    future = client.post(
-        "/api/v1/claims",
-        json=CLAIM | {"event_date": "2099-01-01T00:00:00Z"},
-        headers=agent,
+    body = claim_body(policy)
+
+    def refused(payload: object, field: str, code: int = 422) -> str:
+        r = client.post("/api/v1/claims", json=payload, headers=agent)
+        assert r.status_code == code, r.text
+        assert field in r.text
+        return str(r.json()["detail"])
+
+    assert refused(body | {"event_date": "2099-01-01"}, "event_date") == (
+        "event_date is in the future"
     )
-    assert (future.status_code, future.json()["detail"]) == (
-        422,
-        "event_date is in the future",
+    assert "not a policy of farmer F-2" in refused(
+        body | {"farmer_id": "F-2"}, "policy_id"
     )
-    bad_amount = client.post(
-        "/api/v1/claims", json=CLAIM | {"amount": "lots"}, headers=agent
-    )
-    assert bad_amount.status_code == 422 and "amount" in bad_amount.json()["detail"]
+    assert "no policy" in refused(body | {"policy_id": "nope"}, "policy_id", 404)
+    assert "not in policy" in refused(body | {"subject_id": "P9"}, "subject_id")
+    refused(body | {"subject_kind": "animal", "market_value": "10"}, "subject_kind")
+    refused(body | {"claimed_fraction": 1.5}, "claimed_fraction")
+    refused(body | {"growth_stage": "flowering"}, "growth_stage")
+    refused({k: v for k, v in body.items() if k != "subject_id"}, "subject_id")
     malformed = client.post(
         "/api/v1/claims",
         content=b"{not json",
@@ -186,15 +248,9 @@ def test_bad_claims_name_the_field_and_write_nothing(
         headers=agent | {"content-type": "text/plain"},
     )
     assert wrong_type.status_code == 422
-    missing = client.post(
-        "/api/v1/claims",
-        json={k: v for k, v in CLAIM.items() if k != "subject_id"},
-        headers=agent,
-    )
-    assert missing.status_code == 422 and "subject_id" in missing.text
     assert (
         client.post(
-            "/api/v1/claims", json=CLAIM, headers=login(client, "farmer")
+            "/api/v1/claims", json=body, headers=login(client, "farmer")
         ).status_code
         == 403
     )
@@ -202,22 +258,34 @@ def test_bad_claims_name_the_field_and_write_nothing(
 
 
 def test_decide_and_pay_once_even_when_retried_or_concurrent(
-    client: TestClient, app: AppContext
+    client: TestClient, app: AppContext, policy: str
 ) -> None:
     claim_id = client.post(
-        "/api/v1/claims", json=CLAIM, headers=login(client, "field_agent")
+        "/api/v1/claims", json=claim_body(policy), headers=login(client, "field_agent")
     ).json()["id"]
     adjuster = login(client, "adjuster")
-    assert (
-        client.post(
-            f"/api/v1/claims/{claim_id}/payment",
-            json={"payment_ref": "X"},
-            headers=adjuster,
-        ).status_code
-        == 409
+    early = client.post(
+        f"/api/v1/claims/{claim_id}/payment",
+        json={"payment_ref": "X"},
+        headers=adjuster,
     )
+    assert early.status_code == 409
+    no_reason = client.post(
+        f"/api/v1/claims/{claim_id}/decision",
+        json={"decision": "reject"},
+        headers=adjuster,
+    )
+    assert (no_reason.status_code, no_reason.json()["field"]) == (409, "reason")
+    survey = client.post(
+        f"/api/v1/claims/{claim_id}/decision",
+        json={"decision": "survey", "reason": "hail: walk the field"},
+        headers=adjuster,
+    )
+    assert survey.json()["status"] == "survey"
     decision = client.post(
-        f"/api/v1/claims/{claim_id}/decision", json={"approve": True}, headers=adjuster
+        f"/api/v1/claims/{claim_id}/decision",
+        json={"decision": "approve"},
+        headers=adjuster,
     )
     assert decision.json()["status"] == "approved"
     results: list[int] = []
@@ -248,46 +316,197 @@ def test_decide_and_pay_once_even_when_retried_or_concurrent(
     assert client.get("/api/v1/claims/missing", headers=adjuster).status_code == 404
 
 
-# Which roles each endpoint admits; every other role must get 403.
-MATRIX = {
-    ("GET", "/api/v1/ledger/receipts/0"): {
-        "farmer",
-        "field_agent",
-        "underwriter",
-        "adjuster",
-        "admin",
-    },
+def test_concurrent_approvals_pay_once(
+    client: TestClient, app: AppContext, policy: str
+) -> None:
+    """Two adjusters approving and paying at the same moment: one payment."""
+    claim_id = client.post(
+        "/api/v1/claims", json=claim_body(policy), headers=login(client, "field_agent")
+    ).json()["id"]
+    adjuster = login(client, "adjuster")
+    codes: list[int] = []
+
+    def approve_and_pay(n: int) -> None:
+        r = client.post(
+            f"/api/v1/claims/{claim_id}/decision",
+            json={"decision": "approve"},
+            headers=adjuster,
+        )
+        codes.append(r.status_code)
+        client.post(
+            f"/api/v1/claims/{claim_id}/payment",
+            json={"payment_ref": f"PAY-{n}"},
+            headers=adjuster,
+        )
+
+    threads = [threading.Thread(target=approve_and_pay, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [200, 409, 409, 409]
+    assert events_of(app, "claim.approved") == 1
+    assert events_of(app, "claim.paid") == 1
+
+
+def test_lists_are_paginated_and_farmers_see_their_own(
+    client: TestClient, app: AppContext, policy: str
+) -> None:
+    agent = login(client, "field_agent")
+    body = claim_body(policy)
+    for i in range(5):
+        event = (
+            datetime.now(UTC).date() - timedelta(days=1 + 40 * (i % 2))
+        ).isoformat()
+        assert (
+            client.post(
+                "/api/v1/claims", json=body | {"event_date": event}, headers=agent
+            ).status_code
+            == 201
+        )
+    adjuster = login(client, "adjuster")
+    first = client.get("/api/v1/claims?limit=2", headers=adjuster).json()
+    second = client.get("/api/v1/claims?limit=2&offset=2", headers=adjuster).json()
+    assert (first["total"], len(first["items"]), len(second["items"])) == (5, 2, 2)
+    assert not {c["id"] for c in first["items"]} & {c["id"] for c in second["items"]}
+    assert client.get("/api/v1/claims?limit=500", headers=adjuster).status_code == 422
+    mine = client.get("/api/v1/claims", headers=login(client, "farmer")).json()
+    assert mine["total"] == 5
+    assert (
+        client.get("/api/v1/claims", headers=login(client, "other_farmer")).json()[
+            "total"
+        ]
+        == 0
+    )
+    policies = client.get("/api/v1/policies", headers=login(client, "farmer")).json()
+    assert [p["id"] for p in policies["items"]] == [policy]
+    assert policies["items"][0]["plots"] == ["P1"]
+    assert (
+        client.get("/api/v1/policies", headers=login(client, "other_farmer")).json()[
+            "items"
+        ]
+        == []
+    )
+    assert (
+        client.get(
+            f"/api/v1/policies/{policy}", headers=login(client, "other_farmer")
+        ).status_code
+        == 403
+    )
+    farmers = client.get("/api/v1/farmers?limit=1", headers=agent).json()
+    assert (farmers["total"], farmers["items"][0]["id"]) == (2, "F-1")
+
+
+ALL = set(ROLES)
+STAFF = {"admin", "underwriter", "adjuster", "field_agent"}
+CLAIM_READERS = {"farmer", "adjuster", "field_agent", "admin"}
+MATRIX: dict[tuple[str, str], set[str]] = {
+    ("GET", "/api/v1/ledger/receipts/0"): ALL,
+    ("POST", "/api/v1/farmers"): {"admin"},
+    ("GET", "/api/v1/farmers"): STAFF,
+    ("POST", "/api/v1/products"): {"admin"},
+    ("GET", "/api/v1/products"): ALL,
+    ("POST", "/api/v1/animals"): {"field_agent"},
+    ("POST", "/api/v1/applications/livestock"): {"field_agent"},
+    ("POST", "/api/v1/applications/crop"): {"field_agent"},
+    ("GET", "/api/v1/applications"): ALL,
+    ("GET", "/api/v1/applications/{application}"): ALL,
+    ("POST", "/api/v1/applications/{application}/decision"): {"underwriter"},
+    ("GET", "/api/v1/policies"): ALL,
+    ("GET", "/api/v1/policies/{policy}"): ALL,
     ("POST", "/api/v1/claims"): {"field_agent"},
-    ("GET", "/api/v1/claims/{claim}"): {"farmer", "adjuster", "field_agent", "admin"},
+    ("GET", "/api/v1/claims"): CLAIM_READERS,
+    ("GET", "/api/v1/claims/{claim}"): CLAIM_READERS,
+    ("POST", "/api/v1/claims/{claim}/evidence"): {"field_agent"},
+    ("POST", "/api/v1/claims/{claim}/assessment"): {"adjuster"},
     ("POST", "/api/v1/claims/{claim}/decision"): {"adjuster"},
     ("POST", "/api/v1/claims/{claim}/payment"): {"adjuster"},
     ("POST", "/api/v1/photos/check"): {"field_agent"},
 }
-BODIES = {
-    "/api/v1/claims": CLAIM,
-    "/api/v1/claims/{claim}/decision": {"approve": True},
-    "/api/v1/claims/{claim}/payment": {"payment_ref": "PAY-1"},
+MULTIPART = {
+    "/api/v1/animals",
+    "/api/v1/applications/crop",
+    "/api/v1/claims/{claim}/evidence",
+    "/api/v1/photos/check",
+}
+PATH_NAMES = {
+    "{claim}": "{claim_id}",
+    "{application}": "{application_id}",
+    "{policy}": "{policy_id}",
+    "receipts/0": "receipts/{index}",
 }
 
 
+def test_the_matrix_names_every_endpoint(client: TestClient) -> None:
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    served = {
+        (method.upper(), path)
+        for path, ops in paths.items()
+        for method in ops
+        if path not in ("/api/v1/health", "/api/v1/auth/token")
+    }
+    named = set()
+    for method, template in MATRIX:
+        for short, long in PATH_NAMES.items():
+            template = template.replace(short, long)
+        named.add((method, template))
+    assert served == named
+
+
 @pytest.mark.parametrize("role", ROLES)
-def test_role_endpoint_matrix(client: TestClient, role: str) -> None:
+def test_role_endpoint_matrix(
+    client: TestClient, app: AppContext, policy: str, role: str
+) -> None:
     claim_id = client.post(
-        "/api/v1/claims", json=CLAIM, headers=login(client, "field_agent")
+        "/api/v1/claims", json=claim_body(policy), headers=login(client, "field_agent")
     ).json()["id"]
+    application = app.underwriting.policy(policy).application_id
+    bodies: dict[str, object] = {
+        "/api/v1/farmers": {"id": f"F-{role}", "name": "n", "region": "r"},
+        "/api/v1/products": {
+            "kind": "crop",
+            "code": f"C-{role}",
+            "sum_insured_per_unit": "1",
+            "premium_rate": "0.1",
+        },
+        "/api/v1/applications/livestock": {
+            "farmer_id": "F-1",
+            "product_code": "WHEAT",
+            "start_date": "2025-01-01",
+            "end_date": "2025-12-31",
+            "animals": ["998230000006455"],
+        },
+        "/api/v1/applications/{application}/decision": {
+            "decision": "refer",
+            "reason": "look",
+        },
+        "/api/v1/claims": claim_body(policy),
+        "/api/v1/claims/{claim}/assessment": {
+            "before": "none.tif",
+            "after": "none.tif",
+        },
+        "/api/v1/claims/{claim}/decision": {"decision": "approve"},
+        "/api/v1/claims/{claim}/payment": {"payment_ref": "PAY-1"},
+    }
     headers = login(client, role)
     for (method, template), allowed in MATRIX.items():
-        path = template.replace("{claim}", claim_id)
-        if template == "/api/v1/photos/check":
+        path = (
+            template.replace("{claim}", claim_id)
+            .replace("{application}", application)
+            .replace("{policy}", policy)
+        )
+        if template in MULTIPART:
             r = client.post(
                 path,
+                data={"tag": "998230000006455", "farmer_id": "F-1"},
                 files=[("files", ("p.png", _dark_png(), "image/png"))],
                 headers=headers,
             )
         else:
-            r = client.request(method, path, json=BODIES.get(template), headers=headers)
+            r = client.request(method, path, json=bodies.get(template), headers=headers)
         if role in allowed:
             assert r.status_code != 403, (role, method, template, r.text)
+            assert r.status_code < 500, (role, method, template, r.text)
         else:
             assert r.status_code == 403, (role, method, template, r.status_code)
             assert f"role {role} may not do this" in r.json()["detail"]

@@ -1,0 +1,357 @@
+"""API routes of claims: intake, photo evidence, assessment by map, decision, payment.
+
+(No ``from __future__ import annotations``: see :mod:`server.api_deps`.)
+"""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from pydantic import BaseModel, Field, ValidationError
+
+from livestock import Photo
+from livestock.preprocess import MAX_BYTES
+from remote_sensing import DamageOptions, ImageSpec, parse_band_map
+from server.api_deps import (
+    API,
+    Deps,
+    IdempotencyKey,
+    Limit,
+    Offset,
+    PageOut,
+    fingerprint,
+    parse_json_field,
+    read_upload,
+)
+from server.api_records import CheckOut, check_out
+from server.auth import User
+from server.claims_service import EvidencePhoto
+from server.claims_store import ClaimRecord
+from server.errors import ForbiddenError, InvalidInputError
+from underwriting.money import Money
+
+__all__ = ["claims_router"]
+
+
+class ClaimIn(BaseModel):
+    """A claim as a field agent files it.
+
+    Livestock: ``market_value`` of the animal. Crops: ``claimed_fraction`` of
+    the plot lost, optionally ``loss_degree`` and ``growth_stage``.
+    """
+
+    policy_id: str = Field(min_length=1, max_length=64, examples=["9e5d806c-..."])
+    farmer_id: str = Field(min_length=1, max_length=64, examples=["F-0001"])
+    subject_kind: Literal["animal", "plot"] = Field(examples=["animal"])
+    subject_id: str = Field(min_length=1, max_length=128, examples=["998230000006730"])
+    event_date: date = Field(examples=["2025-04-13"])
+    market_value: str | None = Field(
+        None, description="Livestock: major units.", examples=["7600.00"]
+    )
+    currency: str = Field("CNY", min_length=3, max_length=3, examples=["CNY"])
+    claimed_fraction: float | None = Field(None, gt=0, le=1, examples=[0.8])
+    loss_degree: Decimal = Field(Decimal(1), gt=0, le=1)
+    growth_stage: str | None = Field(None, max_length=32, examples=["maturity"])
+
+
+class ClaimDecisionIn(BaseModel):
+    """An adjuster's decision: approve, reject (with a reason) or a field survey."""
+
+    decision: Literal["approve", "reject", "survey"]
+    reason: str | None = Field(
+        None, max_length=2000, examples=["photo matches the tag"]
+    )
+
+
+class PaymentIn(BaseModel):
+    """A payment instruction."""
+
+    payment_ref: str = Field(min_length=1, max_length=64, examples=["BANK-2025-000123"])
+
+
+class PhotoMeta(BaseModel):
+    """What the phone recorded for one photo (matched by file name)."""
+
+    name: str
+    captured_at: datetime | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+
+
+class AssessmentIn(BaseModel):
+    """A before/after pair from the scene catalogue (AGRI_IMAGERY_DIR)."""
+
+    before: str = Field(examples=["austria_T33UUP_2021-06-17_2021-09-25.tif"])
+    after: str = Field(examples=["austria_T33UUP_2021-06-17_2021-09-25.tif"])
+    before_bands: str = Field("red=1,nir=4", examples=["red=1,nir=4,blue=3"])
+    after_bands: str = Field("red=5,nir=8", examples=["red=5,nir=8,blue=7"])
+    scale: float = Field(0.0001, gt=0)
+    threshold: float = Field(0.3, gt=0, le=2)
+
+
+class ClaimOut(BaseModel):
+    """A claim, its checks, its traffic light and the indemnity breakdown."""
+
+    id: str
+    policy_id: str
+    farmer_id: str
+    subject_kind: str
+    subject_id: str
+    event_date: date | None
+    reported_at: datetime | None
+    status: str = Field(examples=["filed"])
+    light: str | None = Field(examples=["green"])
+    checks: list[CheckOut]
+    claimed: dict[str, Any]
+    amount: str = Field(examples=["7400.00"])
+    currency: str
+    indemnity: list[tuple[str, str]]
+    reason: str | None
+    payment_ref: str | None
+
+
+def claim_out(c: ClaimRecord) -> dict[str, Any]:
+    """A claim as JSON-ready values."""
+    return ClaimOut(
+        id=c.id,
+        policy_id=c.policy_id,
+        farmer_id=c.farmer_id,
+        subject_kind=c.subject_kind,
+        subject_id=c.subject_id,
+        event_date=c.event_date,
+        reported_at=c.reported_at,
+        status=c.status,
+        light=c.light,
+        checks=[check_out(x) for x in c.checks],
+        claimed=c.claimed,
+        amount=str(c.amount),
+        currency=c.amount.currency,
+        indemnity=list(c.indemnity),
+        reason=c.reason,
+        payment_ref=c.payment_ref,
+    ).model_dump(mode="json")
+
+
+def _scene(folder: Path, name: str, field: str) -> Path:
+    path = (folder / name).resolve()
+    if path.parent != folder.resolve() or not path.is_file():
+        raise InvalidInputError(
+            f"{name!r} is not a scene in the imagery catalogue", field=field
+        )
+    return path
+
+
+def claims_router(deps: Deps) -> APIRouter:
+    """Routes for claims."""
+    router = APIRouter(prefix=API)
+    cl = deps.ctx.claims
+    settings = deps.ctx.settings
+    readers = deps.roles("farmer", "adjuster", "field_agent", "admin")
+
+    @router.post("/claims", tags=["claims"], status_code=201, response_model=ClaimOut)
+    async def file_claim(
+        claim: ClaimIn,
+        request: Request,
+        user: Annotated[User, Depends(deps.roles("field_agent"))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """File a claim; the intake checks run at once (field agents).
+
+        An event date in the future, a policy of another farmer, an unknown
+        tag or a plot not in the policy are refused (422, the field named).
+        """
+        market_value = (
+            Money.parse(claim.market_value, claim.currency)
+            if claim.market_value is not None
+            else None
+        )
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            record = cl.file(
+                policy_id=claim.policy_id,
+                farmer_id=claim.farmer_id,
+                subject_kind=claim.subject_kind,
+                subject_id=claim.subject_id,
+                event_date=claim.event_date,
+                actor=user.username,
+                reported_at=datetime.now(UTC),
+                market_value=market_value,
+                claimed_fraction=claim.claimed_fraction,
+                loss_degree=claim.loss_degree,
+                growth_stage=claim.growth_stage,
+                conn=conn,
+            )
+            return 201, claim_out(record)
+
+        return await deps.idempotent(request, user, idempotency_key, work)
+
+    @router.post(
+        "/claims/{claim_id}/evidence", tags=["claims"], response_model=ClaimOut
+    )
+    async def add_evidence(
+        claim_id: str,
+        request: Request,
+        user: Annotated[User, Depends(deps.roles("field_agent"))],
+        files: Annotated[list[UploadFile], File(description="Photos of the animal.")],
+        meta: Annotated[
+            str | None,
+            Form(
+                description='JSON list of {"name", "captured_at", "lat", "lon"}, one per '
+                "photo, matched by file name."
+            ),
+        ] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Add photos to an animal claim: identity, reuse, GPS and capture-time checks."""
+        if not 1 <= len(files) <= 20:
+            raise InvalidInputError("send between 1 and 20 photos", field="files")
+        raw = parse_json_field(meta, "meta") or []
+        if not isinstance(raw, list):
+            raise InvalidInputError("meta must be a JSON list", field="meta")
+        try:
+            metas = {m.name: m for m in (PhotoMeta.model_validate(x) for x in raw)}
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InvalidInputError(f"{where}: {first['msg']}", field="meta") from exc
+        photos = []
+        for i, f in enumerate(files):
+            name = f.filename or f"photo-{i}"
+            m = metas.get(name)
+            photos.append(
+                EvidencePhoto(
+                    Photo(name, await read_upload(f, MAX_BYTES, "files")),
+                    m.captured_at if m else None,
+                    m.lat if m else None,
+                    m.lon if m else None,
+                )
+            )
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            return 200, claim_out(
+                cl.add_evidence(claim_id, photos, actor=user.username, conn=conn)
+            )
+
+        parts: list[bytes | str | None] = [meta]
+        for p in photos:
+            parts += [
+                p.photo.name,
+                p.photo.data if isinstance(p.photo.data, bytes) else b"",
+            ]
+        body = fingerprint(*parts)
+        return await deps.idempotent(request, user, idempotency_key, work, body)
+
+    @router.post(
+        "/claims/{claim_id}/assessment", tags=["claims"], response_model=ClaimOut
+    )
+    async def assess(
+        claim_id: str,
+        body: AssessmentIn,
+        request: Request,
+        user: Annotated[User, Depends(deps.roles("adjuster"))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Measure a crop claim's damage on a before/after pair; sets the indemnity."""
+        folder = settings.resolved_imagery_dir()
+        try:
+            before = ImageSpec(
+                _scene(folder, body.before, "before"),
+                parse_band_map(body.before_bands),
+                body.scale,
+            )
+            after = ImageSpec(
+                _scene(folder, body.after, "after"),
+                parse_band_map(body.after_bands),
+                body.scale,
+            )
+        except ValueError as exc:
+            raise InvalidInputError(str(exc), field="bands") from exc
+        options = DamageOptions(threshold=body.threshold)
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            record, _ = cl.assess_by_map(
+                claim_id, before, after, actor=user.username, options=options, conn=conn
+            )
+            return 200, claim_out(record)
+
+        return await deps.idempotent(request, user, idempotency_key, work)
+
+    @router.get("/claims", tags=["claims"])
+    def list_claims(
+        user: Annotated[User, Depends(readers)],
+        status: Literal["filed", "survey", "approved", "rejected", "paid"]
+        | None = None,
+        offset: Offset = 0,
+        limit: Limit = 50,
+    ) -> PageOut[ClaimOut]:
+        """Claims, newest first (a farmer sees only their own)."""
+        page = cl.claims(
+            farmer_id=user.farmer_id if user.role == "farmer" else None,
+            status=status,
+            offset=offset,
+            limit=limit,
+        )
+        return PageOut[ClaimOut](
+            items=[ClaimOut(**claim_out(c)) for c in page.items],
+            total=page.total,
+            offset=offset,
+            limit=limit,
+        )
+
+    @router.get("/claims/{claim_id}", tags=["claims"])
+    def get_claim(claim_id: str, user: Annotated[User, Depends(readers)]) -> ClaimOut:
+        """A claim with its checks (a farmer sees only their own)."""
+        record = cl.store.get(claim_id)
+        if user.role == "farmer" and record.farmer_id != user.farmer_id:
+            raise ForbiddenError("this claim is not yours")
+        return ClaimOut(**claim_out(record))
+
+    @router.post(
+        "/claims/{claim_id}/decision", tags=["claims"], response_model=ClaimOut
+    )
+    async def decide_claim(
+        claim_id: str,
+        decision: ClaimDecisionIn,
+        request: Request,
+        user: Annotated[User, Depends(deps.roles("adjuster"))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Approve, reject (with a reason) or send a claim for a field survey (adjusters)."""
+        approve = {"approve": True, "reject": False, "survey": None}[decision.decision]
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            record = cl.store.decide(
+                claim_id,
+                approve=approve,
+                reason=decision.reason,
+                actor=user.username,
+                conn=conn,
+            )
+            return 200, claim_out(record)
+
+        return await deps.idempotent(request, user, idempotency_key, work)
+
+    @router.post("/claims/{claim_id}/payment", tags=["claims"], response_model=ClaimOut)
+    async def pay_claim(
+        claim_id: str,
+        payment: PaymentIn,
+        request: Request,
+        user: Annotated[User, Depends(deps.roles("adjuster"))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Pay an approved claim, exactly once (adjusters)."""
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            record, _ = cl.store.pay(
+                claim_id,
+                actor=user.username,
+                payment_ref=payment.payment_ref,
+                conn=conn,
+            )
+            return 200, claim_out(record)
+
+        return await deps.idempotent(request, user, idempotency_key, work)
+
+    return router

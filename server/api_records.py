@@ -1,0 +1,513 @@
+"""API routes of underwriting: farmers, products, animal enrolment, applications, policies.
+
+(No ``from __future__ import annotations``: see :mod:`server.api_deps`.)
+"""
+
+import json
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from pydantic import BaseModel, Field
+
+from livestock import EnrolResult, Photo
+from livestock.preprocess import MAX_BYTES
+from remote_sensing import ValidationRules, read_plots
+from server.api_deps import (
+    API,
+    Deps,
+    IdempotencyKey,
+    Limit,
+    Offset,
+    PageOut,
+    fingerprint,
+    read_upload,
+)
+from server.auth import User
+from server.errors import ForbiddenError, InvalidInputError
+from server.underwriting_service import ApplicationRecord, FarmerRecord, PolicyRecord
+from underwriting.checks import Check
+from underwriting.products import product_from_dict, product_to_dict
+
+__all__ = ["records_router"]
+
+PLOT_SUFFIXES = {".geojson", ".json", ".gpkg", ".zip", ".kml"}
+
+
+class FarmerIn(BaseModel):
+    """A farmer to register; the farm's position anchors the photo-GPS check."""
+
+    id: str = Field(min_length=1, max_length=64, examples=["F-0001"])
+    name: str = Field(min_length=1, max_length=200, examples=["Liu Jun"])
+    region: str = Field(
+        min_length=1, max_length=200, examples=["Hohhot, Inner Mongolia"]
+    )
+    lat: float | None = Field(None, ge=-90, le=90, examples=[40.842])
+    lon: float | None = Field(None, ge=-180, le=180, examples=[111.749])
+
+
+class FarmerOut(FarmerIn):
+    """A registered farmer."""
+
+
+class CheckOut(BaseModel):
+    """One check: a stable code, its light and the reason in words."""
+
+    code: str = Field(examples=["plot_area"])
+    light: Literal["green", "amber", "red"]
+    reason: str = Field(
+        examples=["plot G-1: 2.1821 ha declared but 1.5594 ha measured"]
+    )
+
+
+class MatchOut(BaseModel):
+    """An enrolled animal the photos resemble."""
+
+    tag: str
+    farm: str
+    score: float
+    decision: str
+
+
+class EnrolmentOut(BaseModel):
+    """What enrolment did: ``enrolled``, or ``duplicate``/``needs_review`` (nothing stored)."""
+
+    status: Literal["enrolled", "duplicate", "needs_review"]
+    tag: str
+    match: MatchOut | None
+    reused_photos: list[str]
+
+
+class LivestockApplicationIn(BaseModel):
+    """A livestock application: animals already presented for enrolment."""
+
+    farmer_id: str = Field(min_length=1, max_length=64, examples=["F-0001"])
+    product_code: str = Field(min_length=1, max_length=64, examples=["COW-2025"])
+    start_date: date = Field(examples=["2025-04-01"])
+    end_date: date = Field(examples=["2026-03-31"])
+    animals: list[str] = Field(
+        min_length=1, max_length=5000, examples=[["998230000006730"]]
+    )
+
+
+class ApplicationOut(BaseModel):
+    """An application, its checks, and the decision."""
+
+    id: str
+    farmer_id: str
+    product_code: str
+    kind: str
+    start_date: date
+    end_date: date
+    status: str = Field(examples=["submitted"])
+    light: str = Field(examples=["red"])
+    recommendation: str = Field(examples=["decline"])
+    checks: list[CheckOut]
+    animals: list[str]
+    plots: list[str]
+    reason: str | None
+    decided_by: str | None
+    policy_id: str | None
+
+
+class ApplicationDecisionIn(BaseModel):
+    """The underwriter's decision (approving issues the policy)."""
+
+    decision: Literal["approve", "refer", "decline"]
+    reason: str | None = Field(None, max_length=2000, examples=["G-1 is over-declared"])
+
+
+class PolicyOut(BaseModel):
+    """An issued policy."""
+
+    id: str
+    farmer_id: str
+    product_code: str
+    application_id: str
+    kind: str
+    start_date: date
+    end_date: date
+    sum_insured: str = Field(examples=["48000.00"])
+    currency: str = Field(examples=["CNY"])
+    premium: dict[str, str]
+    animals: list[str]
+    plots: list[str]
+
+
+def check_out(c: Check) -> CheckOut:
+    """A check as the API shows it."""
+    return CheckOut(code=c.code, light=c.light, reason=c.reason)
+
+
+def _farmer(f: FarmerRecord) -> FarmerOut:
+    return FarmerOut(id=f.id, name=f.name, region=f.region, lat=f.lat, lon=f.lon)
+
+
+def _application(a: ApplicationRecord) -> ApplicationOut:
+    return ApplicationOut(
+        id=a.id,
+        farmer_id=a.farmer_id,
+        product_code=a.product_code,
+        kind=a.kind,
+        start_date=a.start_date,
+        end_date=a.end_date,
+        status=a.status,
+        light=a.light,
+        recommendation=a.recommendation,
+        checks=[check_out(c) for c in a.checks],
+        animals=list(a.animals),
+        plots=list(a.plots),
+        reason=a.reason,
+        decided_by=a.decided_by,
+        policy_id=a.policy_id,
+    )
+
+
+def _policy(p: PolicyRecord) -> PolicyOut:
+    return PolicyOut(
+        id=p.id,
+        farmer_id=p.farmer_id,
+        product_code=p.product_code,
+        application_id=p.application_id,
+        kind=p.kind,
+        start_date=p.start_date,
+        end_date=p.end_date,
+        sum_insured=str(p.sum_insured),
+        currency=p.sum_insured.currency,
+        premium=p.premium,
+        animals=list(p.animals),
+        plots=list(p.plots),
+    )
+
+
+def _enrolment(r: EnrolResult) -> EnrolmentOut:
+    m = r.match if r.status != "enrolled" else None
+    return EnrolmentOut(
+        status=r.status,
+        tag=r.tag,
+        match=MatchOut(
+            tag=m.tag, farm=m.farm, score=round(m.score, 4), decision=m.decision
+        )
+        if m
+        else None,
+        reused_photos=[p.photo for p in r.reused_photos],
+    )
+
+
+def _own(user: User, farmer_id: str, what: str) -> None:
+    if user.role == "farmer" and user.farmer_id != farmer_id:
+        raise ForbiddenError(f"this {what} is not yours")
+
+
+def records_router(deps: Deps) -> APIRouter:
+    """Routes for farmers, products, animals, applications and policies."""
+    router = APIRouter(prefix=API)
+    uw = deps.ctx.underwriting
+    settings = deps.ctx.settings
+    staff = deps.roles("admin", "underwriter", "adjuster", "field_agent")
+    everyone = deps.roles("admin", "underwriter", "adjuster", "field_agent", "farmer")
+
+    @router.post(
+        "/farmers", tags=["farmers"], status_code=201, response_model=FarmerOut
+    )
+    async def register_farmer(
+        farmer: FarmerIn,
+        request: Request,
+        user: Annotated[User, Depends(deps.roles("admin"))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Register a farmer (admins)."""
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            f = uw.register_farmer(
+                farmer.id,
+                farmer.name,
+                farmer.region,
+                lat=farmer.lat,
+                lon=farmer.lon,
+                actor=user.username,
+                conn=conn,
+            )
+            return 201, _farmer(f).model_dump()
+
+        return await deps.idempotent(request, user, idempotency_key, work)
+
+    @router.get("/farmers", tags=["farmers"])
+    def list_farmers(
+        _: Annotated[User, Depends(staff)], offset: Offset = 0, limit: Limit = 50
+    ) -> PageOut[FarmerOut]:
+        """Farmers in id order (staff)."""
+        page = uw.farmers(offset, limit)
+        return PageOut[FarmerOut](
+            items=[_farmer(f) for f in page.items],
+            total=page.total,
+            offset=offset,
+            limit=limit,
+        )
+
+    @router.post("/products", tags=["products"], status_code=201)
+    async def add_product(
+        request: Request,
+        user: Annotated[User, Depends(deps.roles("admin"))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Create a product from its terms (admins).
+
+        Crop: ``{"kind": "crop", "code", "currency", "sum_insured_per_unit",
+        "unit": "mu"|"ha", "premium_rate", "deductible_rate", "growth_stage_caps",
+        "subsidy": {"central", "provincial", "county"}}``. Livestock: ``{"kind":
+        "livestock", "code", "currency", "sum_insured_per_head", "premium_rate",
+        "deductible", "waiting_days", "whole_herd", "subsidy"}``. Amounts and
+        rates are strings of decimals.
+        """
+        try:
+            terms = json.loads(await request.body())
+        except ValueError:
+            terms = None
+        if not isinstance(terms, dict):
+            raise InvalidInputError(
+                "send the product's terms as a JSON object", field="body"
+            )
+        product = product_from_dict(terms)
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            uw.add_product(product, actor=user.username, conn=conn)
+            return 201, product_to_dict(product)
+
+        return await deps.idempotent(request, user, idempotency_key, work)
+
+    @router.get("/products", tags=["products"])
+    def list_products(_: Annotated[User, Depends(everyone)]) -> list[dict[str, Any]]:
+        """Every product and its terms."""
+        return [product_to_dict(p) for p in uw.products()]
+
+    @router.post("/animals", tags=["livestock"], response_model=EnrolmentOut)
+    async def enrol_animal(
+        request: Request,
+        user: Annotated[User, Depends(deps.roles("field_agent"))],
+        tag: Annotated[
+            str, Form(min_length=1, max_length=32, examples=["998230000006730"])
+        ],
+        farmer_id: Annotated[str, Form(min_length=1, max_length=64)],
+        files: Annotated[
+            list[UploadFile], File(description="Face photos, JPEG or PNG.")
+        ],
+        scheme: Annotated[Literal["iso11784", "cn"], Form()] = "iso11784",
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Enrol an animal from several face photos (field agents).
+
+        Returns ``enrolled``; or ``duplicate`` / ``needs_review`` with the
+        enrolled animal it matches, in which case nothing is stored. A photo
+        failing the quality gate is named with its reasons (422).
+        """
+        if not 1 <= len(files) <= 20:
+            raise InvalidInputError("send between 1 and 20 photos", field="files")
+        photos = [
+            Photo(f.filename or f"photo-{i}", await read_upload(f, MAX_BYTES, "files"))
+            for i, f in enumerate(files)
+        ]
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            result = uw.enrol_animal(
+                tag,
+                photos,
+                farmer_id=farmer_id,
+                scheme=scheme,
+                actor=user.username,
+                conn=conn,
+            )
+            code = 201 if result.status == "enrolled" else 200
+            return code, _enrolment(result).model_dump()
+
+        parts: list[bytes | str | None] = [tag, farmer_id, scheme]
+        for p in photos:
+            parts += [p.name, p.data if isinstance(p.data, bytes) else b""]
+        body = fingerprint(*parts)
+        return await deps.idempotent(request, user, idempotency_key, work, body)
+
+    @router.post(
+        "/applications/livestock",
+        tags=["applications"],
+        status_code=201,
+        response_model=ApplicationOut,
+    )
+    async def apply_livestock(
+        application: LivestockApplicationIn,
+        request: Request,
+        user: Annotated[User, Depends(deps.roles("field_agent"))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Submit a livestock application; its checks run at once (field agents)."""
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            a = uw.apply_livestock(
+                application.farmer_id,
+                application.product_code,
+                application.animals,
+                start=application.start_date,
+                end=application.end_date,
+                actor=user.username,
+                conn=conn,
+            )
+            return 201, _application(a).model_dump(mode="json")
+
+        return await deps.idempotent(request, user, idempotency_key, work)
+
+    @router.post(
+        "/applications/crop",
+        tags=["applications"],
+        status_code=201,
+        response_model=ApplicationOut,
+    )
+    async def apply_crop(
+        request: Request,
+        user: Annotated[User, Depends(deps.roles("field_agent"))],
+        farmer_id: Annotated[str, Form(min_length=1, max_length=64)],
+        product_code: Annotated[str, Form(min_length=1, max_length=64)],
+        start_date: Annotated[date, Form()],
+        end_date: Annotated[date, Form()],
+        file: Annotated[
+            UploadFile,
+            File(description="Plots: GeoJSON, GeoPackage, zipped Shapefile or KML."),
+        ],
+        id_column: Annotated[str | None, Form(max_length=64)] = None,
+        declared_column: Annotated[str | None, Form(max_length=64)] = None,
+        declared_unit: Annotated[Literal["ha", "mu", "m2"], Form()] = "ha",
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Submit a crop application with its plot file; the plot checks run at once.
+
+        Every plot is measured (geodesic area), compared with its declared
+        area, and searched for overlaps with plots of policies in force. One
+        bad plot does not sink the file: it is listed among the checks.
+        """
+        name = Path(file.filename or "plots.geojson").name
+        suffix = "".join(Path(name).suffixes[-2:]).lower()
+        if not any(suffix.endswith(s) for s in PLOT_SUFFIXES):
+            raise InvalidInputError(
+                f"{name}: send GeoJSON, GeoPackage, a zipped Shapefile or KML",
+                field="file",
+            )
+        data = await read_upload(file, settings.max_upload_mb << 20, "file")
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / name
+                path.write_bytes(data)
+                plot_set = read_plots(
+                    path,
+                    id_column=id_column,
+                    declared_column=declared_column,
+                    declared_unit=declared_unit,
+                    rules=ValidationRules(),
+                )
+            a = uw.apply_crop(
+                farmer_id,
+                product_code,
+                plot_set,
+                start=start_date,
+                end=end_date,
+                actor=user.username,
+                conn=conn,
+            )
+            return 201, _application(a).model_dump(mode="json")
+
+        body = fingerprint(
+            farmer_id,
+            product_code,
+            start_date.isoformat(),
+            end_date.isoformat(),
+            id_column,
+            declared_column,
+            declared_unit,
+            name,
+            data,
+        )
+        return await deps.idempotent(request, user, idempotency_key, work, body)
+
+    @router.get("/applications", tags=["applications"])
+    def list_applications(
+        user: Annotated[User, Depends(everyone)],
+        status: Literal["submitted", "referred", "approved", "declined"] | None = None,
+        offset: Offset = 0,
+        limit: Limit = 50,
+    ) -> PageOut[ApplicationOut]:
+        """Applications, newest first (a farmer sees only their own)."""
+        page = uw.applications(
+            status=status,
+            farmer_id=user.farmer_id if user.role == "farmer" else None,
+            offset=offset,
+            limit=limit,
+        )
+        return PageOut[ApplicationOut](
+            items=[_application(a) for a in page.items],
+            total=page.total,
+            offset=offset,
+            limit=limit,
+        )
+
+    @router.get("/applications/{application_id}", tags=["applications"])
+    def get_application(
+        application_id: str, user: Annotated[User, Depends(everyone)]
+    ) -> ApplicationOut:
+        """One application and its checks (a farmer sees only their own)."""
+        a = uw.application(application_id)
+        _own(user, a.farmer_id, "application")
+        return _application(a)
+
+    @router.post(
+        "/applications/{application_id}/decision",
+        tags=["applications"],
+        response_model=ApplicationOut,
+    )
+    async def decide_application(
+        application_id: str,
+        decision: ApplicationDecisionIn,
+        request: Request,
+        user: Annotated[User, Depends(deps.roles("underwriter"))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Approve (issues the policy), refer or decline an application (underwriters)."""
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            a = uw.decide(
+                application_id,
+                decision.decision,
+                actor=user.username,
+                reason=decision.reason,
+                conn=conn,
+            )
+            return 200, _application(a).model_dump(mode="json")
+
+        return await deps.idempotent(request, user, idempotency_key, work)
+
+    @router.get("/policies", tags=["policies"])
+    def list_policies(
+        user: Annotated[User, Depends(everyone)], offset: Offset = 0, limit: Limit = 50
+    ) -> PageOut[PolicyOut]:
+        """Policies, newest first (a farmer sees only their own)."""
+        page = uw.policies(
+            farmer_id=user.farmer_id if user.role == "farmer" else None,
+            offset=offset,
+            limit=limit,
+        )
+        return PageOut[PolicyOut](
+            items=[_policy(p) for p in page.items],
+            total=page.total,
+            offset=offset,
+            limit=limit,
+        )
+
+    @router.get("/policies/{policy_id}", tags=["policies"])
+    def get_policy(
+        policy_id: str, user: Annotated[User, Depends(everyone)]
+    ) -> PolicyOut:
+        """One policy (a farmer sees only their own)."""
+        p = uw.policy(policy_id)
+        _own(user, p.farmer_id, "policy")
+        return _policy(p)
+
+    return router
