@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pyogrio
+import pyogrio.raw
 import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
@@ -212,31 +213,41 @@ def read_plots(
         if id_column is None:
             id_column = next((c for c in _ID_CANDIDATES if c in columns), None)
         wanted_cols = [c for c in (id_column, declared_column) if c is not None]
-        frame = pyogrio.read_dataframe(path, layer=name, columns=wanted_cols)
+        # Raw WKB, decoded below plot by plot: one unreadable geometry (a ring
+        # of two points, say) must not sink the whole file.
+        read_meta, _, wkb, field_data = pyogrio.raw.read(
+            path, layer=name, columns=wanted_cols
+        )
     except PlotFileError:
         raise
     except Exception as exc:  # GDAL reports corrupt and unknown files many ways
         raise PlotFileError(f"{path.name}: cannot read plots ({exc})") from exc
-    if frame.crs is None:
+    if read_meta.get("crs") is None:
         raise PlotFileError(
             f"{path.name}: the file declares no coordinate reference system"
         )
-    crs = CRS.from_user_input(frame.crs)
-    n = len(frame)
+    crs = CRS.from_user_input(read_meta["crs"])
+    n = len(wkb)
+    fields = dict(zip([str(f) for f in read_meta["fields"]], field_data, strict=True))
     ids = (
-        [_id_text(v) for v in frame[id_column].tolist()]
+        [_id_text(v) for v in fields[id_column].tolist()]
         if id_column is not None
         else [str(i + 1) for i in range(n)]
     )
     declared = np.full(n, np.nan)
     if declared_column is not None:
-        values = frame[declared_column]
         declared = (
-            np.array([_as_float(v) for v in values.tolist()], dtype=float)
+            np.array(
+                [_as_float(v) for v in fields[declared_column].tolist()], dtype=float
+            )
             * AREA_UNITS[declared_unit]
         )
+    geometries = np.empty(n, dtype=object)
+    for i, raw in enumerate(wkb):
+        if raw is not None:
+            geometries[i] = shapely.from_wkb(raw, on_invalid="ignore")
     return plots_from_geometries(
-        np.asarray(frame.geometry.array, dtype=object),
+        geometries,
         crs,
         ids=ids,
         declared_m2=declared,

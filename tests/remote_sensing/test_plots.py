@@ -238,13 +238,26 @@ def test_one_bad_feature_in_a_geojson_file(tmp_path: Path) -> None:
                 },
             },
             {"type": "Feature", "properties": {"id": "none"}, "geometry": None},
+            {
+                "type": "Feature",
+                "properties": {"id": "two_points"},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[13.1, 48.2], [13.1, 48.2]]],
+                },
+            },
         ],
     }
     path = tmp_path / "mixed.geojson"
     path.write_text(json.dumps(doc))
     plots = read_plots(path)
-    assert plots.ids == ["ok", "bad", "none"]
-    assert [codes(plots, i) for i in range(3)] == [[], ["self_intersecting"], ["empty"]]
+    assert plots.ids == ["ok", "bad", "none", "two_points"]
+    assert [codes(plots, i) for i in range(4)] == [
+        [],
+        ["self_intersecting"],
+        ["empty"],
+        ["empty"],
+    ]
 
 
 @pytest.mark.parametrize("register", sorted(REGISTERS))

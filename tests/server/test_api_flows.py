@@ -1,0 +1,274 @@
+"""The API end to end, as phones and staff use it: uploads, retries, and refusals."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from livestock.data import scan_folder, split_enrol_query
+from server.api import create_app
+from server.auth import ROLES, UserStore
+from server.context import AppContext
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def client(app: AppContext) -> Iterator[TestClient]:
+    store = UserStore(app.engine)
+    for role in ROLES:
+        store.create(role, PASSWORD, role, "F-1" if role == "farmer" else None)
+    with TestClient(create_app(app), raise_server_exceptions=False) as c:
+        yield c
+
+
+def login(client: TestClient, username: str) -> dict[str, str]:
+    r = client.post(
+        "/api/v1/auth/token", json={"username": username, "password": PASSWORD}
+    )
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def events(app: AppContext, kind: str) -> int:
+    return sum(
+        json.loads(e.data)["type"] == kind for e in app.ledger.store.iter_entries()
+    )
+
+
+def setup_records(client: TestClient) -> None:
+    admin = login(client, "admin")
+    for fid, lat, lon in (("F-1", 40.842, 111.749), ("F-2", 48.29, 13.14)):
+        r = client.post(
+            "/api/v1/farmers",
+            json={"id": fid, "name": fid, "region": "r", "lat": lat, "lon": lon},
+            headers=admin,
+        )
+        assert r.status_code == 201, r.text
+    products = [
+        {
+            "kind": "livestock",
+            "code": "COW",
+            "sum_insured_per_head": "8000",
+            "premium_rate": "0.06",
+            "deductible": "200",
+            "waiting_days": 7,
+        },
+        {
+            "kind": "crop",
+            "code": "WHEAT",
+            "sum_insured_per_unit": "900",
+            "unit": "mu",
+            "premium_rate": "0.06",
+            "deductible_rate": "0.1",
+        },
+    ]
+    for p in products:
+        r = client.post("/api/v1/products", json=p, headers=admin)
+        assert r.status_code == 201, r.text
+    bad = client.post(
+        "/api/v1/products",
+        json=products[0] | {"code": "X", "premium_rate": "2"},
+        headers=admin,
+    )
+    assert bad.status_code == 422 and "premium_rate" in bad.json()["detail"]
+    assert bad.json()["field"] == "terms"
+
+
+def test_livestock_over_http_enrol_apply_claim_with_retries(
+    client: TestClient, app: AppContext, shared_data: Path
+) -> None:
+    setup_records(client)
+    held = sorted(app.registry().faceid.manifest.recipe["validation_animals"])[:2]
+    split = split_enrol_query(
+        [c for c in scan_folder(shared_data / "cattle_faces") if c.animal in held]
+    )
+    agent = login(client, "field_agent")
+    for tag in held:
+        files = [
+            ("files", (c.path.name, c.path.read_bytes(), "image/jpeg"))
+            for c in split.enrol[tag]
+        ]
+        key = {"Idempotency-Key": f"enrol-{tag}"}
+        r = client.post(
+            "/api/v1/animals",
+            data={"tag": tag, "farmer_id": "F-1"},
+            files=files,
+            headers=agent | key,
+        )
+        assert (r.status_code, r.json()["status"]) == (201, "enrolled"), r.text
+        retry = client.post(
+            "/api/v1/animals",
+            data={"tag": tag, "farmer_id": "F-1"},
+            files=files,
+            headers=agent | key,
+        )
+        assert retry.headers["Idempotent-Replayed"] == "true"
+    assert events(app, "animal.enrolled") == 2
+    bad_tag = client.post(
+        "/api/v1/animals",
+        data={"tag": "12345", "farmer_id": "F-1"},
+        files=files,
+        headers=agent,
+    )
+    assert (bad_tag.status_code, bad_tag.json()["field"]) == (422, "tag")
+    app_r = client.post(
+        "/api/v1/applications/livestock",
+        headers=agent,
+        json={
+            "farmer_id": "F-1",
+            "product_code": "COW",
+            "start_date": "2025-04-01",
+            "end_date": "2026-03-31",
+            "animals": held,
+        },
+    )
+    assert app_r.status_code == 201 and app_r.json()["light"] == "green", app_r.text
+    decided = client.post(
+        f"/api/v1/applications/{app_r.json()['id']}/decision",
+        json={"decision": "approve"},
+        headers=login(client, "underwriter"),
+    )
+    policy = decided.json()["policy_id"]
+    assert (
+        client.get(
+            f"/api/v1/policies/{policy}", headers=login(client, "farmer")
+        ).json()["animals"]
+        == held
+    )
+    later = [c for c in split.query[held[0]] if c.day is not None][:3]
+    day = later[0].day
+    assert day is not None
+    claim = client.post(
+        "/api/v1/claims",
+        headers=agent,
+        json={
+            "policy_id": policy,
+            "farmer_id": "F-1",
+            "subject_kind": "animal",
+            "subject_id": held[0],
+            "event_date": day.isoformat(),
+            "market_value": "9000",
+        },
+    ).json()
+    assert claim["amount"] == "7800.00"  # min(8000, 9000) - 200
+    meta = [
+        {
+            "name": c.path.name,
+            "captured_at": f"{day}T23:00:00Z",
+            "lat": 40.843,
+            "lon": 111.749,
+        }
+        for c in later
+    ]
+    files = [("files", (c.path.name, c.path.read_bytes(), "image/jpeg")) for c in later]
+    key = {"Idempotency-Key": "evidence-1"}
+    r = client.post(
+        f"/api/v1/claims/{claim['id']}/evidence",
+        files=files,
+        data={"meta": json.dumps(meta)},
+        headers=agent | key,
+    )
+    assert r.status_code == 200, r.text
+    checks = {c["code"]: c["light"] for c in r.json()["checks"]}
+    assert checks["photo_location"] == "green" and checks["capture_time"] == "green"
+    assert checks["photo_reuse"] == "green" and checks["identity"] != "red"
+    retry = client.post(
+        f"/api/v1/claims/{claim['id']}/evidence",
+        files=files,
+        data={"meta": json.dumps(meta)},
+        headers=agent | key,
+    )
+    assert retry.json() == r.json() and events(app, "claim.evidence_checked") == 1
+    broken = client.post(
+        f"/api/v1/claims/{claim['id']}/evidence",
+        files=[("files", ("x.jpg", b"\xff\xd8broken", "image/jpeg"))],
+        headers=agent,
+    )
+    assert broken.status_code == 422 and "x.jpg" in broken.json()["detail"]
+    bad_meta = client.post(
+        f"/api/v1/claims/{claim['id']}/evidence",
+        files=files,
+        data={"meta": '[{"name": 1, "lat": 300}]'},
+        headers=agent,
+    )
+    assert (bad_meta.status_code, bad_meta.json()["field"]) == (422, "meta")
+    assert events(app, "claim.evidence_checked") == 1
+
+
+def test_crop_application_upload_keeps_good_plots_and_names_the_bad_one(
+    client: TestClient, app: AppContext, tmp_path: Path
+) -> None:
+    setup_records(client)
+    agent = login(client, "field_agent")
+    good = shapely.box(13.10, 48.28, 13.103, 48.283)
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"plot_id": "A", "declared_ha": 5.0},
+            "geometry": json.loads(shapely.to_geojson(good)),
+        },
+        {
+            "type": "Feature",
+            "properties": {"plot_id": "B", "declared_ha": 1.0},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[13.1, 48.2], [13.1, 48.2]]],
+            },
+        },
+    ]
+    doc = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    form = {
+        "farmer_id": "F-2",
+        "product_code": "WHEAT",
+        "start_date": "2025-03-01",
+        "end_date": "2025-10-31",
+        "id_column": "plot_id",
+        "declared_column": "declared_ha",
+    }
+    r = client.post(
+        "/api/v1/applications/crop",
+        data=form,
+        files={"file": ("plots.geojson", doc, "application/geo+json")},
+        headers=agent,
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["plots"] == ["A"]
+    reasons = " | ".join(c["reason"] for c in body["checks"])
+    assert "plot B" in reasons and "plot A: 5.0000 ha declared" in reasons
+    assert body["recommendation"] == "decline"
+    wrong = client.post(
+        "/api/v1/applications/crop",
+        data=form,
+        files={"file": ("plots.csv", b"a,b", "text/csv")},
+        headers=agent,
+    )
+    assert (wrong.status_code, wrong.json()["field"]) == (422, "file")
+    garbage = client.post(
+        "/api/v1/applications/crop",
+        data=form,
+        files={"file": ("plots.geojson", b"{nope", "application/json")},
+        headers=agent,
+    )
+    assert garbage.status_code == 422 and "plots.geojson" in garbage.json()["detail"]
+    app.settings.max_upload_mb = 1
+    big = client.post(
+        "/api/v1/applications/crop",
+        data=form,
+        files={"file": ("big.geojson", b" " * (2 << 20), "application/json")},
+        headers=agent,
+    )
+    assert big.status_code == 413
+    unknown = client.post(
+        "/api/v1/applications/crop",
+        data=form | {"farmer_id": "F-9"},
+        files={"file": ("plots.geojson", doc, "application/json")},
+        headers=agent,
+    )
+    assert (unknown.status_code, unknown.json()["field"]) == (404, "farmer_id")
+    assert events(app, "application.submitted") == 1
