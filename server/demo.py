@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -131,7 +132,10 @@ def run_demo(data_dir: Path, shared: Path | None = None) -> int:
     """Run the story in ``data_dir`` (its database is recreated); return the exit code."""
     repo = Path(__file__).resolve().parent.parent
     try:
-        data = DemoData.locate(shared or repo.parent / "shared" / "data", repo)
+        default = Path(
+            os.environ.get("AGRI_SHARED_DATA", repo.parent / "shared" / "data")
+        )
+        data = DemoData.locate(shared or default, repo)
     except DemoDataError as exc:
         print(f"error: {exc}")
         return 2
