@@ -43,7 +43,13 @@ def check_notice(event: date, reported: datetime, max_days: int) -> Check:
             "amber",
             f"reported {days} days after the event; the limit is {max_days}",
         )
-    return Check("notice", "green", f"reported {days} days after the event")
+    if days == 0:
+        return Check("notice", "green", "reported on the day of the event")
+    return Check(
+        "notice",
+        "green",
+        f"reported {days} day{'s' if days != 1 else ''} after the event",
+    )
 
 
 def check_cover(event: date, start: date, end: date, waiting_days: int) -> Check:
