@@ -42,6 +42,7 @@ from server.errors import ConflictError, InvalidInputError, NotFoundError
 from server.ledger_service import LedgerService
 from underwriting.checks import (
     Check,
+    Recommendation,
     check_animal,
     check_double_insurance,
     check_plot_area,
@@ -525,25 +526,8 @@ class UnderwritingService:
                                 f"overlap by {o.area_ha:.2f} ha",
                             )
                         )
-            rec = recommend(checks)
-            app_id = str(uuid.uuid4())
-            now = _now()
-            conn.execute(
-                insert(applications).values(
-                    id=app_id,
-                    farmer_id=farmer_id,
-                    product_code=product_code,
-                    kind="crop",
-                    start_date=start,
-                    end_date=end,
-                    status="submitted",
-                    light=rec.light,
-                    recommendation=rec.outcome,
-                    checks=checks_json(checks),
-                    animals="[]",
-                    created_at=now,
-                    updated_at=now,
-                )
+            app_id, rec = self._insert_application(
+                conn, farmer_id, product_code, "crop", start, end, checks, ()
             )
             rows = []
             for i in found.tolist():
@@ -702,25 +686,8 @@ class UnderwritingService:
                         "the whole enrolled herd is in the application",
                     )
                 )
-            rec = recommend(checks)
-            app_id = str(uuid.uuid4())
-            now = _now()
-            conn.execute(
-                insert(applications).values(
-                    id=app_id,
-                    farmer_id=farmer_id,
-                    product_code=product_code,
-                    kind="livestock",
-                    start_date=start,
-                    end_date=end,
-                    status="submitted",
-                    light=rec.light,
-                    recommendation=rec.outcome,
-                    checks=checks_json(checks),
-                    animals=json.dumps(list(tags)),
-                    created_at=now,
-                    updated_at=now,
-                )
+            app_id, rec = self._insert_application(
+                conn, farmer_id, product_code, "livestock", start, end, checks, tags
             )
             self._event(
                 conn,
@@ -737,6 +704,40 @@ class UnderwritingService:
             )
             record = self._application(conn, app_id)
         return record
+
+    def _insert_application(
+        self,
+        conn: Connection,
+        farmer_id: str,
+        product_code: str,
+        kind: str,
+        start: date,
+        end: date,
+        checks: Sequence[Check],
+        tags: Sequence[str],
+    ) -> tuple[str, Recommendation]:
+        """Store a submitted application with its checks; (its id, the recommendation)."""
+        rec = recommend(checks)
+        app_id = str(uuid.uuid4())
+        now = _now()
+        conn.execute(
+            insert(applications).values(
+                id=app_id,
+                farmer_id=farmer_id,
+                product_code=product_code,
+                kind=kind,
+                start_date=start,
+                end_date=end,
+                status="submitted",
+                light=rec.light,
+                recommendation=rec.outcome,
+                checks=checks_json(checks),
+                animals=json.dumps(list(tags)),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return app_id, rec
 
     def _application(self, conn: Connection, app_id: str) -> ApplicationRecord:
         row = conn.execute(
