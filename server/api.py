@@ -35,7 +35,7 @@ from livestock.errors import (
 )
 from remote_sensing.errors import PlotFileError, RasterError, RemoteSensingError
 from server.api_claims import claims_router
-from server.api_deps import API, Deps
+from server.api_deps import API, Deps, Limit, Offset, PageOut
 from server.api_records import records_router
 from server.auth import AuthError, Role, User, UserStore
 from server.context import AppContext
@@ -67,6 +67,26 @@ class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_at: datetime
+
+
+class UserIn(BaseModel):
+    """A new API user (admins create them)."""
+
+    username: str = Field(min_length=1, max_length=64, examples=["li.wei"])
+    password: str = Field(
+        min_length=10, max_length=200, examples=["correct horse battery"]
+    )
+    role: Role = Field(examples=["field_agent"])
+    farmer_id: str | None = Field(None, max_length=64, examples=[None])
+
+
+class UserOut(BaseModel):
+    """An API user (never the password)."""
+
+    id: str
+    username: str
+    role: str
+    farmer_id: str | None
 
 
 class Health(BaseModel):
@@ -178,6 +198,39 @@ def create_app(ctx: AppContext) -> FastAPI:
         except AuthError as exc:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
         return Token(access_token=token, expires_at=expires)
+
+    @app.post(f"{API}/users", tags=["auth"], status_code=201)
+    def create_user(
+        new: UserIn, _: Annotated[User, Depends(require("admin"))]
+    ) -> UserOut:
+        """Create a user with a role (admins); farmers need the farmer id of their records."""
+        try:
+            u = user_store.create(new.username, new.password, new.role, new.farmer_id)
+        except AuthError as exc:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)
+            ) from exc
+        return UserOut(id=u.id, username=u.username, role=u.role, farmer_id=u.farmer_id)
+
+    @app.get(f"{API}/users", tags=["auth"])
+    def list_users(
+        _: Annotated[User, Depends(require("admin"))],
+        offset: Offset = 0,
+        limit: Limit = 50,
+    ) -> PageOut[UserOut]:
+        """Users by name (admins)."""
+        found, total = user_store.list(offset, limit)
+        return PageOut[UserOut](
+            items=[
+                UserOut(
+                    id=u.id, username=u.username, role=u.role, farmer_id=u.farmer_id
+                )
+                for u in found
+            ],
+            total=total,
+            offset=offset,
+            limit=limit,
+        )
 
     @app.get(f"{API}/ledger/receipts/{{index}}", tags=["ledger"])
     def receipt(

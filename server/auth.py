@@ -11,7 +11,7 @@ from typing import Literal, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from server.db import api_tokens, users
@@ -122,6 +122,15 @@ class UserStore:
         if expires <= datetime.now(UTC):
             return None
         return User(row.id, row.username, row.role, row.farmer_id)
+
+    def list(self, offset: int = 0, limit: int = 50) -> tuple[list[User], int]:
+        """Users by username, one page; (users, total)."""
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            total = conn.execute(select(func.count()).select_from(users)).scalar_one()
+            rows = conn.execute(
+                select(users).order_by(users.c.username).offset(offset).limit(limit)
+            ).all()
+        return [User(r.id, r.username, r.role, r.farmer_id) for r in rows], total
 
     def revoke(self, token: str) -> None:
         """Forget a token (logout)."""

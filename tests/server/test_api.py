@@ -113,6 +113,31 @@ def test_receipts_verify_offline_and_farmers_see_only_their_own(
     )
 
 
+def test_admins_create_users_over_http(client: TestClient) -> None:
+    admin = login(client, "admin")
+    r = client.post(
+        "/api/v1/users",
+        json={"username": "li.wei", "password": PASSWORD, "role": "field_agent"},
+        headers=admin,
+    )
+    assert r.status_code == 201 and "password" not in r.json()
+    assert login(client, "li.wei")
+    farmer = client.post(
+        "/api/v1/users",
+        json={"username": "f9", "password": PASSWORD, "role": "farmer"},
+        headers=admin,
+    )
+    assert farmer.status_code == 422 and "farmer id" in farmer.json()["detail"]
+    vet = client.post(
+        "/api/v1/users",
+        json={"username": "v", "password": PASSWORD, "role": "vet"},
+        headers=admin,
+    )
+    assert vet.status_code == 422 and "role" in vet.text
+    listed = client.get("/api/v1/users?limit=3", headers=admin).json()
+    assert listed["total"] == len(ROLES) + 2 and len(listed["items"]) == 3
+
+
 def test_users_are_validated(app: AppContext) -> None:
     store = UserStore(app.engine)
     with pytest.raises(AuthError, match="role 'vet'"):
@@ -402,6 +427,8 @@ STAFF = {"admin", "underwriter", "adjuster", "field_agent"}
 CLAIM_READERS = {"farmer", "adjuster", "field_agent", "admin"}
 MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/ledger/receipts/0"): ALL,
+    ("POST", "/api/v1/users"): {"admin"},
+    ("GET", "/api/v1/users"): {"admin"},
     ("POST", "/api/v1/farmers"): {"admin"},
     ("GET", "/api/v1/farmers"): STAFF,
     ("POST", "/api/v1/products"): {"admin"},
@@ -463,6 +490,11 @@ def test_role_endpoint_matrix(
     application = app.underwriting.policy(policy).application_id
     bodies: dict[str, object] = {
         "/api/v1/farmers": {"id": f"F-{role}", "name": "n", "region": "r"},
+        "/api/v1/users": {
+            "username": f"u-{role}",
+            "password": PASSWORD,
+            "role": "adjuster",
+        },
         "/api/v1/products": {
             "kind": "crop",
             "code": f"C-{role}",
