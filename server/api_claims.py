@@ -135,8 +135,9 @@ def claim_out(c: ClaimRecord) -> dict[str, Any]:
 
 
 def _scene(folder: Path, name: str, field: str) -> Path:
-    path = (folder / name).resolve()
-    if path.parent != folder.resolve() or not path.is_file():
+    """A file of the imagery catalogue by its name (no paths: nothing outside it)."""
+    path = folder / name
+    if Path(name).name != name or name.startswith(".") or not path.is_file():
         raise InvalidInputError(
             f"{name!r} is not a scene in the imagery catalogue", field=field
         )

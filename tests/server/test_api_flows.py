@@ -16,6 +16,7 @@ from server.auth import ROLES, UserStore
 from server.context import AppContext
 
 PASSWORD = "correct horse battery"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -272,3 +273,81 @@ def test_crop_application_upload_keeps_good_plots_and_names_the_bad_one(
     )
     assert (unknown.status_code, unknown.json()["field"]) == (404, "farmer_id")
     assert events(app, "application.submitted") == 1
+
+
+def test_adjuster_assesses_a_crop_claim_on_a_catalogue_scene(
+    client: TestClient, app: AppContext, shared_data: Path
+) -> None:
+    from datetime import date
+
+    from remote_sensing import read_plots
+
+    setup_records(client)
+    catalogue = app.settings.resolved_imagery_dir()
+    catalogue.mkdir(parents=True)
+    scene = "austria_T33UUP_2021-06-17_2021-09-25.tif"
+    (catalogue / scene).symlink_to(shared_data / "sentinel2" / scene)
+    fields = read_plots(
+        REPO / "tests/remote_sensing/data/austria_fields.gpkg", id_column="plot_id"
+    )
+    i = fields.ids.index("AT-0488")
+    uw = app.underwriting
+    from remote_sensing import plots_from_geometries
+
+    mine = plots_from_geometries(
+        fields.geometry[[i]], 4326, ids=["AT-0488"], declared_m2=fields.area_m2[[i]]
+    )
+    a = uw.apply_crop(
+        "F-2",
+        "WHEAT",
+        mine,
+        start=date(2021, 4, 1),
+        end=date(2021, 10, 31),
+        actor="agent",
+    )
+    policy = uw.decide(a.id, "approve", actor="uw").policy_id
+    claim = client.post(
+        "/api/v1/claims",
+        headers=login(client, "field_agent"),
+        json={
+            "policy_id": policy,
+            "farmer_id": "F-2",
+            "subject_kind": "plot",
+            "subject_id": "AT-0488",
+            "event_date": "2021-09-10",
+            "claimed_fraction": 0.8,
+        },
+    ).json()
+    adjuster = login(client, "adjuster")
+    body = {
+        "before": scene,
+        "after": scene,
+        "before_bands": "red=1,nir=4",
+        "after_bands": "red=5,nir=8",
+        "scale": 0.0001,
+    }
+    r = client.post(
+        f"/api/v1/claims/{claim['id']}/assessment", json=body, headers=adjuster
+    )
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert {c["code"]: c["light"] for c in doc["checks"]}["measured_damage"] == "green"
+    assert doc["amount"] != "0.00" and doc["indemnity"][-1][0] == "indemnity"
+    for bad in (
+        {"before": "../agri.db"},
+        {"after": "/etc/passwd"},
+        {"before": "none.tif"},
+    ):
+        r = client.post(
+            f"/api/v1/claims/{claim['id']}/assessment",
+            json=body | bad,
+            headers=adjuster,
+        )
+        assert r.status_code == 422 and r.json()["field"] in ("before", "after"), r.text
+    r = client.post(
+        f"/api/v1/claims/{claim['id']}/assessment",
+        json=body | {"before_bands": "red=1"},
+        headers=adjuster,
+    )
+    assert (r.status_code, r.json()["field"]) == (422, "bands")
+    assert events(app, "claim.assessed") == 1
