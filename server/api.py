@@ -14,7 +14,9 @@ string annotations cannot be resolved.)
 
 import json
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -109,11 +111,36 @@ _DOMAIN_FIELDS: tuple[tuple[type[Exception], str], ...] = (
 
 def create_app(ctx: AppContext) -> FastAPI:
     """The API on a wired application context."""
+    tick_s = min(60.0, ctx.settings.checkpoint_interval_s)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The checkpoint policy runs after appends; a quiet server still signs
+        # (and anchors) what was appended once the interval has passed. A
+        # thread, joined at shutdown, so no database work outlives the app.
+        stop = threading.Event()
+
+        def tick() -> None:
+            while not stop.wait(tick_s):
+                try:
+                    ctx.ledger.after_append()
+                except Exception:  # keep ticking; the next tick retries
+                    logger.exception("periodic checkpoint failed")
+
+        ticker = threading.Thread(target=tick, name="checkpoint-tick", daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            ticker.join()
+
     app = FastAPI(
         title="Agricultural insurance",
         version="1",
         openapi_url=f"{API}/openapi.json",
         docs_url=f"{API}/docs",
+        lifespan=lifespan,
     )
     user_store = UserStore(ctx.engine, ctx.settings.token_ttl_s)
 

@@ -586,3 +586,34 @@ def _dark_png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (100, 180), (3, 3, 3)).save(buf, "PNG")
     return buf.getvalue()
+
+
+def test_a_quiet_server_still_signs_due_checkpoints(make_settings, anchor) -> None:
+    import time
+
+    from server.chain import ChainContext
+    from server.context import build_context
+
+    ctx = build_context(
+        make_settings(checkpoint_interval_s=0.2),
+        chain=ChainContext(anchor, ephemeral=False, contract="mem"),
+    )
+    try:
+        event = Event(
+            "farmer.registered", {"farmer": "F-1"}, "admin", datetime.now(UTC), {}
+        )
+        ctx.ledger.append([event.to_canonical_bytes()])
+        ctx.ledger.checkpoint()
+        ctx.ledger.append([event.to_canonical_bytes()])
+        size = ctx.ledger.store.size()
+        with TestClient(create_app(ctx)):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                latest = ctx.ledger.store.latest_checkpoint()
+                if latest is not None and latest.size == size:
+                    break
+                time.sleep(0.1)
+        latest = ctx.ledger.store.latest_checkpoint()
+        assert latest is not None and latest.size == size
+    finally:
+        ctx.close()
