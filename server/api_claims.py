@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field, ValidationError
 
 from livestock import Photo
+from livestock.exif import read_metadata
 from livestock.preprocess import MAX_BYTES
 from remote_sensing import DamageOptions, ImageSpec, parse_band_map
 from server.api_deps import (
@@ -200,7 +201,7 @@ def claims_router(deps: Deps) -> APIRouter:
             str | None,
             Form(
                 description='JSON list of {"name", "captured_at", "lat", "lon"}, one per '
-                "photo, matched by file name."
+                "photo, matched by file name; where absent, the photo's EXIF is read."
             ),
         ] = None,
         idempotency_key: IdempotencyKey = None,
@@ -220,15 +221,18 @@ def claims_router(deps: Deps) -> APIRouter:
         photos = []
         for i, f in enumerate(files):
             name = f.filename or f"photo-{i}"
+            data = await read_upload(f, MAX_BYTES, "files")
             m = metas.get(name)
-            photos.append(
-                EvidencePhoto(
-                    Photo(name, await read_upload(f, MAX_BYTES, "files")),
-                    m.captured_at if m else None,
-                    m.lat if m else None,
-                    m.lon if m else None,
-                )
-            )
+            # What the app sent wins; the photo's own EXIF fills what it did not.
+            exif = read_metadata(data)
+            captured = m.captured_at if m and m.captured_at else exif.captured_at
+            lat: float | None
+            lon: float | None
+            if m and m.lat is not None and m.lon is not None:
+                lat, lon = m.lat, m.lon
+            else:
+                lat, lon = exif.lat, exif.lon
+            photos.append(EvidencePhoto(Photo(name, data), captured, lat, lon))
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
             return 200, claim_out(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,6 +192,38 @@ def test_livestock_over_http_enrol_apply_claim_with_retries(
         headers=agent,
     )
     assert broken.status_code == 422 and "x.jpg" in broken.json()["detail"]
+    # A photo sent without meta: capture time and GPS come from its EXIF.
+    from PIL import Image
+
+    img = Image.open(later[0].path)
+    exif = Image.Exif()
+    exif.get_ifd(0x8825).update(
+        {1: "N", 2: (41.0, 0.0, 0.0), 3: "E", 4: (111.0, 0.0, 0.0)}
+    )
+    exif.get_ifd(0x8769).update({0x9003: f"{day:%Y:%m:%d} 23:30:00"})
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif, quality=95)
+    second = client.post(
+        "/api/v1/claims",
+        headers=agent,
+        json={
+            "policy_id": policy,
+            "farmer_id": "F-1",
+            "subject_kind": "animal",
+            "subject_id": held[1],
+            "event_date": day.isoformat(),
+            "market_value": "9000",
+        },
+    ).json()
+    r = client.post(
+        f"/api/v1/claims/{second['id']}/evidence",
+        files=[("files", ("exif.jpg", buf.getvalue(), "image/jpeg"))],
+        headers=agent,
+    )
+    found = {c["code"]: c for c in r.json()["checks"]}
+    assert found["capture_time"]["light"] == "green"
+    assert found["photo_location"]["light"] == "red"  # 41N 111E is 20 km from the farm
+    assert "km from the site" in found["photo_location"]["reason"]
     bad_meta = client.post(
         f"/api/v1/claims/{claim['id']}/evidence",
         files=files,
@@ -198,7 +231,9 @@ def test_livestock_over_http_enrol_apply_claim_with_retries(
         headers=agent,
     )
     assert (bad_meta.status_code, bad_meta.json()["field"]) == (422, "meta")
-    assert events(app, "claim.evidence_checked") == 1
+    assert (
+        events(app, "claim.evidence_checked") == 2
+    )  # the claim above and the EXIF one
 
 
 def test_crop_application_upload_keeps_good_plots_and_names_the_bad_one(
