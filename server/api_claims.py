@@ -23,6 +23,7 @@ from server.api_deps import (
     Offset,
     PageOut,
     fingerprint,
+    page_of,
     parse_json_field,
     read_upload,
 )
@@ -298,12 +299,7 @@ def claims_router(deps: Deps) -> APIRouter:
             offset=offset,
             limit=limit,
         )
-        return PageOut[ClaimOut](
-            items=[ClaimOut(**claim_out(c)) for c in page.items],
-            total=page.total,
-            offset=offset,
-            limit=limit,
-        )
+        return page_of(ClaimOut, page, lambda c: ClaimOut(**claim_out(c)))
 
     @router.get("/claims/{claim_id}", tags=["claims"])
     def get_claim(claim_id: str, user: Annotated[User, Depends(readers)]) -> ClaimOut:

@@ -19,6 +19,7 @@ from server.auth import Role, User
 from server.context import AppContext
 from server.errors import InvalidInputError
 from server.idempotency import IdempotencyMismatch, run_idempotent
+from server.underwriting_service import Page
 
 __all__ = [
     "API",
@@ -28,6 +29,7 @@ __all__ = [
     "Offset",
     "PageOut",
     "fingerprint",
+    "page_of",
     "parse_json_field",
     "read_upload",
 ]
@@ -55,6 +57,16 @@ class PageOut(BaseModel, Generic[T]):
     total: int = Field(description="Items in the whole list.")
     offset: int
     limit: int
+
+
+def page_of(model: type[T], page: Page, convert: Callable[[Any], T]) -> "PageOut[T]":
+    """A service's page as the API's, each item converted to ``model``."""
+    return PageOut[model](  # type: ignore[valid-type]
+        items=[convert(x) for x in page.items],
+        total=page.total,
+        offset=page.offset,
+        limit=page.limit,
+    )
 
 
 @dataclass

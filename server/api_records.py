@@ -23,6 +23,7 @@ from server.api_deps import (
     Offset,
     PageOut,
     fingerprint,
+    page_of,
     read_upload,
 )
 from server.auth import User
@@ -240,12 +241,7 @@ def records_router(deps: Deps) -> APIRouter:
     ) -> PageOut[FarmerOut]:
         """Farmers in id order (staff)."""
         page = uw.farmers(offset, limit)
-        return PageOut[FarmerOut](
-            items=[_farmer(f) for f in page.items],
-            total=page.total,
-            offset=offset,
-            limit=limit,
-        )
+        return page_of(FarmerOut, page, _farmer)
 
     @router.post("/products", tags=["products"], status_code=201)
     async def add_product(
@@ -442,12 +438,7 @@ def records_router(deps: Deps) -> APIRouter:
             offset=offset,
             limit=limit,
         )
-        return PageOut[ApplicationOut](
-            items=[_application(a) for a in page.items],
-            total=page.total,
-            offset=offset,
-            limit=limit,
-        )
+        return page_of(ApplicationOut, page, _application)
 
     @router.get("/applications/{application_id}", tags=["applications"])
     def get_application(
@@ -494,12 +485,7 @@ def records_router(deps: Deps) -> APIRouter:
             offset=offset,
             limit=limit,
         )
-        return PageOut[PolicyOut](
-            items=[_policy(p) for p in page.items],
-            total=page.total,
-            offset=offset,
-            limit=limit,
-        )
+        return page_of(PolicyOut, page, _policy)
 
     @router.get("/policies/{policy_id}", tags=["policies"])
     def get_policy(
