@@ -188,6 +188,13 @@ class UnderwritingService:
         with self.engine.begin() as own:
             yield own
 
+    def _first(self, query: Any, conn: Connection | None) -> Any:
+        """The first row of ``query`` on ``conn``, or on a read connection of our own."""
+        if conn is not None:
+            return conn.execute(query).first()
+        with self._read() as c:
+            return c.execute(query).first()
+
     def _read(self) -> Connection:
         return self.engine.connect().execution_options(readonly=True)
 
@@ -250,12 +257,7 @@ class UnderwritingService:
         Raises:
             NotFoundError: no such farmer.
         """
-        query = select(farmers).where(farmers.c.id == farmer_id)
-        if conn is not None:
-            row = conn.execute(query).first()
-        else:
-            with self._read() as c:
-                row = c.execute(query).first()
+        row = self._first(select(farmers).where(farmers.c.id == farmer_id), conn)
         if row is None:
             raise NotFoundError(f"no farmer {farmer_id}", field="farmer_id")
         return FarmerRecord(row.id, row.name, row.region, row.lat, row.lon)
@@ -303,12 +305,8 @@ class UnderwritingService:
         Raises:
             NotFoundError: no such product.
         """
-        query = select(products.c.terms).where(products.c.code == code)
-        if conn is not None:
-            terms = conn.execute(query).scalar()
-        else:
-            with self._read() as c:
-                terms = c.execute(query).scalar()
+        row = self._first(select(products.c.terms).where(products.c.code == code), conn)
+        terms = row.terms if row is not None else None
         if terms is None:
             raise NotFoundError(f"no product {code}", field="product_code")
         return product_from_dict(json.loads(terms))
