@@ -8,6 +8,7 @@ changes anything: a bad photo or a duplicate animal stores nothing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -162,6 +163,10 @@ class Registry:
                 "the match threshold must not be below the review threshold"
             )
         self.max_hash_distance = max_hash_distance
+        # Guards the index, the hash table and the store's duplicate decision:
+        # requests may enrol and search from several threads at once. Photos
+        # are analysed (the slow part) outside it.
+        self._lock = threading.RLock()
         self._records: list[AnimalRecord] = []
         self._index: BruteForceIndex | IvfIndex | None = None
         self._hashes = np.empty(0, dtype=np.uint64)
@@ -172,6 +177,10 @@ class Registry:
 
     def rebuild_index(self) -> None:
         """Rebuild the search index and photo-hash table from the store."""
+        with self._lock:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
         self._records = list(self.store.all())
         vectors = (
             np.stack([r.template for r in self._records])
@@ -206,13 +215,15 @@ class Registry:
         return "no_match"
 
     def _search(self, query: npt.NDArray[np.float32], k: int) -> list[Match]:
-        if self._index is None:
-            return []
-        found = self._index.search(query[None, :], k)
+        with self._lock:
+            if self._index is None:
+                return []
+            found = self._index.search(query[None, :], k)
+            records = self._records
         return [
             Match(
-                self._records[int(i)].tag.value,
-                self._records[int(i)].farm,
+                records[int(i)].tag.value,
+                records[int(i)].farm,
                 float(s),
                 self._decide(float(s)),
             )
@@ -232,15 +243,15 @@ class Registry:
     def find_reused(self, analyses: Sequence[PhotoAnalysis]) -> list[ReusedPhoto]:
         """Photos that are near-copies (pHash) of any photo already stored."""
         out: list[ReusedPhoto] = []
-        if len(self._hashes) == 0:
+        with self._lock:
+            hashes, owners = self._hashes, self._hash_owner
+        if len(hashes) == 0:
             return out
         for a in analyses:
-            distances = hamming(a.phash, self._hashes)
+            distances = hamming(a.phash, hashes)
             best = int(np.argmin(distances))
             if distances[best] <= self.max_hash_distance:
-                out.append(
-                    ReusedPhoto(a.name, self._hash_owner[best], int(distances[best]))
-                )
+                out.append(ReusedPhoto(a.name, owners[best], int(distances[best])))
         return out
 
     def enrol(
@@ -269,6 +280,20 @@ class Registry:
             raise RegistryError(f"tag {parsed.value} is already enrolled")
         analyses = self._analyse(photos)
         template = FaceID.fuse(np.stack([a.embedding for a in analyses]))
+        with self._lock:  # decide and store as one step: no two identities at once
+            return self._enrol(parsed, analyses, template, farm, policy, allow_review)
+
+    def _enrol(
+        self,
+        parsed: Tag,
+        analyses: Sequence[PhotoAnalysis],
+        template: npt.NDArray[np.float32],
+        farm: str,
+        policy: str | None,
+        allow_review: bool,
+    ) -> EnrolResult:
+        if self.store.get(parsed.value) is not None:
+            raise RegistryError(f"tag {parsed.value} is already enrolled")
         reused = tuple(self.find_reused(analyses))
         candidates = self._search(template, 1)
         best = candidates[0] if candidates else None

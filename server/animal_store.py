@@ -9,6 +9,7 @@ ledger entry can share one transaction.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -53,25 +54,33 @@ class SqlTemplateStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._bound: Connection | None = None
+        # Per thread: the API serves requests from a thread pool, each with
+        # its own transaction.
+        self._local = threading.local()
+
+    @property
+    def _bound(self) -> Connection | None:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        return conn
 
     @contextmanager
     def bound(self, conn: Connection) -> Iterator[None]:
-        """Within the block, :meth:`add` and :meth:`get` use ``conn`` (its transaction).
+        """Within the block, this thread's :meth:`add` and :meth:`get` use ``conn``.
 
         The registry stores an enrolled animal through :meth:`add`; binding
         lets the animal and its ledger event commit or roll back together.
         """
-        self._bound = conn
+        self._local.conn = conn
         try:
             yield
         finally:
-            self._bound = None
+            self._local.conn = None
 
     def add(self, record: AnimalRecord) -> None:
         """Store a new animal (in the bound transaction, else in its own)."""
-        if self._bound is not None:
-            self.add_on(self._bound, record)
+        bound = self._bound
+        if bound is not None:
+            self.add_on(bound, record)
             return
         with self.engine.begin() as conn:
             self.add_on(conn, record)
@@ -83,8 +92,9 @@ class SqlTemplateStore:
     def get(self, tag: str) -> AnimalRecord | None:
         """The animal enrolled under ``tag``, if any."""
         query = select(animals).where(animals.c.tag == tag)
-        if self._bound is not None:
-            row = self._bound.execute(query).first()
+        bound = self._bound
+        if bound is not None:
+            row = bound.execute(query).first()
             return _record(row) if row is not None else None
         with self.engine.connect().execution_options(readonly=True) as conn:
             row = conn.execute(query).first()

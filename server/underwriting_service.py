@@ -342,13 +342,13 @@ class UnderwritingService:
             TagError, ImageError, RegistryError: from the registry (bad tag,
                 unusable photo, tag already enrolled).
         """
-        self.farmer(farmer_id)
         registry = self._registry()
         store = registry.store
         if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
             raise TypeError("the registry must store templates in the database")
         try:
             with self._tx(conn) as conn, store.bound(conn):
+                self.farmer(farmer_id, conn)
                 result = registry.enrol(tag, photos, farm=farmer_id, scheme=scheme)
                 match = result.match
                 conn.execute(

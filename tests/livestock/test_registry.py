@@ -164,3 +164,28 @@ def test_not_a_cow_face_is_refused(faceid: FaceID, shared_data: Path) -> None:
     )
     analyses = faceid.analyse_images(["field.png", "noise.png"], [field, noise])
     assert all("not_a_face" in a.quality.reasons for a in analyses)
+
+
+def test_concurrent_enrolments_of_one_cow_store_one_identity(
+    faceid: FaceID, validation
+) -> None:
+    """Two agents enrol the same cow under two tags at the same moment: one identity."""
+    import threading
+
+    reg = Registry(faceid, InMemoryTemplateStore())
+    animal = sorted(validation.enrol)[0]
+    results = []
+
+    def enrol(tag: str) -> None:
+        results.append(reg.enrol(tag, photos(validation.enrol[animal]), farm=tag))
+
+    threads = [
+        threading.Thread(target=enrol, args=(t,))
+        for t in ("276098001234570", "276098001234571")
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status for r in results) == ["duplicate", "enrolled"]
+    assert len(reg) == 1

@@ -70,3 +70,18 @@ def test_a_restarted_registry_finds_enrolled_animals(
     animal = animals[0]
     later = [Photo(c.path.name, c.path) for c in split.query[animal][:3]]
     assert restarted.identify(later)[0].tag == animal
+
+
+def test_a_binding_holds_for_its_own_thread_only(store: SqlTemplateStore) -> None:
+    """Requests run in a thread pool: one request's transaction is not another's."""
+    import threading
+
+    seen: list[object] = []
+    with store.engine.begin() as conn, store.bound(conn):
+        store.add(record("276098001234501", 1))
+        assert store.get("276098001234501") is not None  # visible in the transaction
+        other = threading.Thread(target=lambda: seen.append(store._bound))
+        other.start()
+        other.join()
+    assert seen == [None]
+    assert store.get("276098001234501") is not None  # committed with the transaction
