@@ -428,7 +428,7 @@ class ClaimsService:
             for p, a in zip(photos, exam.analyses, strict=True)
         ]
 
-        def write(c: Any) -> ClaimRecord:
+        with self.ledger.transaction(conn) as c:
             c.execute(insert(evidence), rows)
             return self.store.reassess(
                 claim_id,
@@ -443,13 +443,6 @@ class ClaimsService:
                 },
                 conn=c,
             )
-
-        if conn is not None:
-            return write(conn)
-        with self.engine.begin() as c:
-            record = write(c)
-        self.ledger.after_append()
-        return record
 
     # --- damage by map ---------------------------------------------------------------
 

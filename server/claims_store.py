@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -116,16 +115,6 @@ class ClaimStore:
         )
         self.ledger.append_events(conn, [event])
 
-    @contextmanager
-    def _transaction(self, conn: Connection | None) -> Iterator[Connection]:
-        """The caller's connection, or a transaction of our own (then the checkpoint policy)."""
-        if conn is not None:
-            yield conn
-            return
-        with self.engine.begin() as own:
-            yield own
-        self.ledger.after_append()
-
     def get(self, claim_id: str, conn: Connection | None = None) -> ClaimRecord:
         """The claim with ``claim_id``.
 
@@ -166,7 +155,7 @@ class ClaimStore:
         """
         claim_id = str(uuid.uuid4())
         now = datetime.now(UTC)
-        with self._transaction(conn) as conn:
+        with self.ledger.transaction(conn) as conn:
             conn.execute(
                 insert(claims).values(
                     id=claim_id,
@@ -217,7 +206,7 @@ class ClaimStore:
         Raises:
             ClaimStateError: the claim is already decided.
         """
-        with self._transaction(conn) as conn:
+        with self.ledger.transaction(conn) as conn:
             changed = conn.execute(
                 update(claims)
                 .where(
@@ -261,7 +250,7 @@ class ClaimStore:
         conn: Connection | None,
     ) -> tuple[ClaimRecord, bool]:
         """Move a claim ``from_status -> to_status`` with its event; (record, changed)."""
-        with self._transaction(conn) as conn:
+        with self.ledger.transaction(conn) as conn:
             changed = conn.execute(
                 update(claims)
                 .where(claims.c.id == claim_id, claims.c.status.in_(from_status))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -104,6 +105,21 @@ class LedgerService:
     def append_events(self, conn: Connection, events: Sequence[Event]) -> list[Entry]:
         """Append events in the caller's transaction (with its domain change)."""
         return self.store.append(conn, [e.to_canonical_bytes() for e in events])
+
+    @contextmanager
+    def transaction(self, conn: Connection | None = None) -> Iterator[Connection]:
+        """The caller's transaction, or one of our own; after our own commits, the policy runs.
+
+        Services write a change and its events inside; with ``conn`` they join
+        the caller's transaction (an idempotent request), whose owner applies
+        the checkpoint policy after it commits.
+        """
+        if conn is not None:
+            yield conn
+            return
+        with self.store.engine.begin() as own:
+            yield own
+        self.after_append()
 
     def append(self, items: Sequence[bytes]) -> list[Entry]:
         """Append entry bytes in their own transaction, then apply the policy."""

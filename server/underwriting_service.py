@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -179,15 +178,6 @@ class UnderwritingService:
         )
         return entry.index
 
-    @contextmanager
-    def _tx(self, conn: Connection | None) -> Iterator[Connection]:
-        """The caller's transaction, or our own (then the checkpoint policy runs)."""
-        if conn is not None:
-            yield conn
-            return
-        with self.engine.begin() as own:
-            yield own
-
     def _first(self, query: Any, conn: Connection | None) -> Any:
         """The first row of ``query`` on ``conn``, or on a read connection of our own."""
         if conn is not None:
@@ -227,7 +217,7 @@ class UnderwritingService:
             raise InvalidInputError(
                 f"({lat}, {lon}) is not a position in degrees", field="lat"
             )
-        with self._tx(conn) as conn:
+        with self.ledger.transaction(conn) as conn:
             if conn.execute(
                 select(farmers.c.id).where(farmers.c.id == farmer_id)
             ).first():
@@ -281,7 +271,7 @@ class UnderwritingService:
             ConflictError: the code is taken.
         """
         terms = product_to_dict(product)
-        with self._tx(conn) as conn:
+        with self.ledger.transaction(conn) as conn:
             if conn.execute(
                 select(products.c.code).where(products.c.code == product.code)
             ).first():
@@ -347,7 +337,7 @@ class UnderwritingService:
         if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
             raise TypeError("the registry must store templates in the database")
         try:
-            with self._tx(conn) as conn, store.bound(conn):
+            with self.ledger.transaction(conn) as conn, store.bound(conn):
                 self.farmer(farmer_id, conn)
                 result = registry.enrol(tag, photos, farm=farmer_id, scheme=scheme)
                 match = result.match
@@ -450,7 +440,7 @@ class UnderwritingService:
             plot_set, tolerance=self.tolerance, min_overlap_m2=self.min_overlap_m2
         )
         usable = plot_set.usable
-        with self._tx(conn) as conn:
+        with self.ledger.transaction(conn) as conn:
             self.farmer(farmer_id, conn)
             product = self.product(product_code, conn)
             if not isinstance(product, CropProduct):
@@ -604,7 +594,7 @@ class UnderwritingService:
             raise InvalidInputError("list at least one animal", field="animals")
         if len(set(tags)) != len(tags):
             raise InvalidInputError("a tag is listed twice", field="animals")
-        with self._tx(conn) as conn:
+        with self.ledger.transaction(conn) as conn:
             self.farmer(farmer_id, conn)
             product = self.product(product_code, conn)
             if not isinstance(product, LivestockProduct):
@@ -836,7 +826,7 @@ class UnderwritingService:
                 f"decision must be approve, refer or decline, not {decision!r}",
                 field="decision",
             )
-        with self._tx(conn) as conn:
+        with self.ledger.transaction(conn) as conn:
             app = self._application(conn, app_id)
             if decision != "approve" and not reason:
                 raise InvalidInputError(f"to {decision}, give a reason", field="reason")
