@@ -12,7 +12,8 @@ ledger event in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 import shapely
-from sqlalchemy import and_, func, insert, select, true
+from sqlalchemy import Connection, and_, func, insert, select, true
 
 from claims.checks import (
     check_capture_time,
@@ -93,12 +94,12 @@ def _worst(code: str, checks: Sequence[tuple[str, Check]]) -> Check:
     return Check(code, light, "; ".join(reasons))
 
 
-def _replace(old: Sequence[Check], new: Sequence[Check]) -> list[Check]:
-    codes = {c.code for c in new}
-    owned = {"identity", "photo_reuse", "photo_location", "capture_time", "evidence"}
-    if codes & {"measured_damage"}:
-        owned = {"measured_damage"}
-    return [c for c in old if c.code not in owned and c.code not in codes] + list(new)
+def _replace(
+    old: Sequence[Check], new: Sequence[Check], resolves: str | None = None
+) -> list[Check]:
+    """``old`` with ``new``'s checks replaced or added, and the placeholder ``resolves`` dropped."""
+    drop = {c.code for c in new} | {resolves}
+    return [c for c in old if c.code not in drop] + list(new)
 
 
 class ClaimsService:
@@ -119,6 +120,15 @@ class ClaimsService:
         self.rules = rules or ClaimRules()
         self.store = ClaimStore(ledger)
 
+    @contextmanager
+    def _reading(self, conn: Connection | None) -> Iterator[Connection]:
+        """The caller's connection (it sees its own transaction), or a read-only one."""
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.connect().execution_options(readonly=True) as own:
+            yield own
+
     # --- intake ----------------------------------------------------------------------
 
     def file(
@@ -135,7 +145,7 @@ class ClaimsService:
         claimed_fraction: float | None = None,
         loss_degree: Decimal = Decimal(1),
         growth_stage: str | None = None,
-        conn: Any = None,
+        conn: Connection | None = None,
     ) -> ClaimRecord:
         """File a claim and run the intake checks.
 
@@ -162,13 +172,13 @@ class ClaimsService:
         reported_at = reported_at or datetime.now(UTC)
         if event_date > reported_at.date():
             raise InvalidInputError("event_date is in the future", field="event_date")
-        policy = self.uw.policy(policy_id)
+        policy = self.uw.policy(policy_id, conn)
         if policy.farmer_id != farmer_id:
             raise InvalidInputError(
                 f"policy {policy_id} is not a policy of farmer {farmer_id}",
                 field="policy_id",
             )
-        product = self.uw.product(policy.product_code)
+        product = self.uw.product(policy.product_code, conn)
         checks = [
             check_notice(event_date, reported_at, self.rules.notice_days),
         ]
@@ -177,7 +187,7 @@ class ClaimsService:
             check_cover(event_date, policy.start_date, policy.end_date, waiting)
         )
         claimed: dict[str, Any] = {}
-        with self.engine.connect().execution_options(readonly=True) as read:
+        with self._reading(conn) as read:
             if subject_kind == "animal":
                 if not isinstance(product, LivestockProduct):
                     raise InvalidInputError(
@@ -330,7 +340,7 @@ class ClaimsService:
         photos: Sequence[EvidencePhoto],
         *,
         actor: str,
-        conn: Any = None,
+        conn: Connection | None = None,
     ) -> ClaimRecord:
         """Check the photos of an animal claim and keep their hashes as evidence.
 
@@ -340,7 +350,7 @@ class ClaimsService:
             ImageError: a photo is unreadable or fails the quality gate (named).
             ConflictError: the claim is already decided.
         """
-        claim = self.store.get(claim_id)
+        claim = self.store.get(claim_id, conn)
         if claim.subject_kind != "animal":
             raise InvalidInputError(
                 "photo evidence is checked on animal claims", field="claim_id"
@@ -368,7 +378,7 @@ class ClaimsService:
                 )
             )
         reused = [(r.photo, f"the enrolment of {r.tag}") for r in exam.reused]
-        with self.engine.connect().execution_options(readonly=True) as read:
+        with self._reading(conn) as read:
             earlier = read.execute(select(evidence.c.claim_id, evidence.c.phash)).all()
             farmer = self.uw.farmer(claim.farmer_id, read)
         if earlier:
@@ -413,7 +423,7 @@ class ClaimsService:
                 ],
             )
         )
-        new_checks = _replace(claim.checks, checks)
+        new_checks = _replace(claim.checks, checks, resolves="evidence")
         now = datetime.now(UTC)
         rows = [
             {
@@ -454,7 +464,7 @@ class ClaimsService:
         *,
         actor: str,
         options: DamageOptions | None = None,
-        conn: Any = None,
+        conn: Connection | None = None,
     ) -> tuple[ClaimRecord, DamageAssessment]:
         """Measure the damage of a crop claim's plot on a before/after pair; set the indemnity.
 
@@ -463,15 +473,15 @@ class ClaimsService:
             InvalidInputError: not a crop claim, or the imagery cannot be read.
             ConflictError: the claim is already decided.
         """
-        claim = self.store.get(claim_id)
+        claim = self.store.get(claim_id, conn)
         if claim.subject_kind != "plot":
             raise InvalidInputError(
                 "only crop claims are assessed by map", field="claim_id"
             )
-        policy = self.uw.policy(claim.policy_id)
-        product = self.uw.product(policy.product_code)
+        policy = self.uw.policy(claim.policy_id, conn)
+        product = self.uw.product(policy.product_code, conn)
         assert isinstance(product, CropProduct)
-        with self.engine.connect().execution_options(readonly=True) as read:
+        with self._reading(conn) as read:
             row = read.execute(
                 select(plots.c.geometry, plots.c.area_m2).where(
                     plots.c.policy_id == claim.policy_id,
