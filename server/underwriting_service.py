@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import shapely
@@ -66,6 +66,7 @@ __all__ = [
 ]
 
 Decision = Literal["approve", "refer", "decline"]
+P = TypeVar("P", CropProduct, LivestockProduct)
 
 
 @dataclass(frozen=True)
@@ -399,6 +400,19 @@ class UnderwritingService:
         ).all()
         return list(rows)
 
+    def _applicable(
+        self, conn: Connection, farmer_id: str, product_code: str, kind: type[P]
+    ) -> P:
+        """The product, checked to be of ``kind``, for a farmer that exists."""
+        self.farmer(farmer_id, conn)
+        product = self.product(product_code, conn)
+        if not isinstance(product, kind):
+            what = "crop" if kind is CropProduct else "livestock"
+            raise InvalidInputError(
+                f"{product_code} is not a {what} product", field="product_code"
+            )
+        return product
+
     def _validate_period(self, start: date, end: date) -> None:
         if end <= start:
             raise InvalidInputError(
@@ -441,12 +455,7 @@ class UnderwritingService:
         )
         usable = plot_set.usable
         with self.ledger.transaction(conn) as conn:
-            self.farmer(farmer_id, conn)
-            product = self.product(product_code, conn)
-            if not isinstance(product, CropProduct):
-                raise InvalidInputError(
-                    f"{product_code} is not a crop product", field="product_code"
-                )
+            self._applicable(conn, farmer_id, product_code, CropProduct)
             checks: list[Check] = []
             geoms = plot_set.geometry
             found = np.flatnonzero(usable)
@@ -595,12 +604,7 @@ class UnderwritingService:
         if len(set(tags)) != len(tags):
             raise InvalidInputError("a tag is listed twice", field="animals")
         with self.ledger.transaction(conn) as conn:
-            self.farmer(farmer_id, conn)
-            product = self.product(product_code, conn)
-            if not isinstance(product, LivestockProduct):
-                raise InvalidInputError(
-                    f"{product_code} is not a livestock product", field="product_code"
-                )
+            product = self._applicable(conn, farmer_id, product_code, LivestockProduct)
             checks: list[Check] = []
             for tag in tags:
                 attempt = conn.execute(
