@@ -37,7 +37,7 @@ from livestock.errors import (
 )
 from remote_sensing.errors import PlotFileError, RasterError, RemoteSensingError
 from server.api_claims import claims_router
-from server.api_deps import API, Deps, Limit, Offset, PageOut
+from server.api_deps import API, Deps, Limit, Offset, PageOut, read_photos
 from server.api_records import records_router
 from server.auth import AuthError, Role, User, UserStore
 from server.context import AppContext
@@ -310,29 +310,10 @@ def create_app(ctx: AppContext) -> FastAPI:
         blurred, not a cow face); unreadable files and files over the size limit
         are named with the problem.
         """
-        from livestock import ImageError, Photo
-        from livestock.preprocess import MAX_BYTES
+        from livestock import Photo
 
-        if not files or len(files) > 20:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, "send between 1 and 20 photos"
-            )
-        photos = []
-        for f in files:
-            data = await f.read(MAX_BYTES + 1)
-            name = f.filename or "upload"
-            if len(data) > MAX_BYTES:
-                raise HTTPException(
-                    status.HTTP_413_CONTENT_TOO_LARGE,
-                    f"{name}: over the limit of {MAX_BYTES:,} bytes",
-                )
-            photos.append(Photo(name, data))
-        try:
-            analyses = await run_in_threadpool(lambda: faceid().analyse(photos))
-        except ImageError as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)
-            ) from exc
+        photos = [Photo(name, data) for name, data in await read_photos(files)]
+        analyses = await run_in_threadpool(lambda: faceid().analyse(photos))
         return {
             "photos": [
                 {

@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field, ValidationError
 
 from livestock import Photo
 from livestock.exif import read_metadata
-from livestock.preprocess import MAX_BYTES
 from remote_sensing import DamageOptions, ImageSpec, parse_band_map
 from server.api_deps import (
     API,
@@ -25,7 +24,7 @@ from server.api_deps import (
     fingerprint,
     page_of,
     parse_json_field,
-    read_upload,
+    read_photos,
 )
 from server.api_records import CheckOut, check_out
 from server.auth import User
@@ -208,8 +207,7 @@ def claims_router(deps: Deps) -> APIRouter:
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Add photos to an animal claim: identity, reuse, GPS and capture-time checks."""
-        if not 1 <= len(files) <= 20:
-            raise InvalidInputError("send between 1 and 20 photos", field="files")
+        uploads = await read_photos(files)
         raw = parse_json_field(meta, "meta") or []
         if not isinstance(raw, list):
             raise InvalidInputError("meta must be a JSON list", field="meta")
@@ -220,9 +218,7 @@ def claims_router(deps: Deps) -> APIRouter:
             where = ".".join(str(p) for p in first["loc"])
             raise InvalidInputError(f"{where}: {first['msg']}", field="meta") from exc
         photos = []
-        for i, f in enumerate(files):
-            name = f.filename or f"photo-{i}"
-            data = await read_upload(f, MAX_BYTES, "files")
+        for name, data in uploads:
             m = metas.get(name)
             # What the app sent wins; the photo's own EXIF fills what it did not.
             exif = read_metadata(data)
@@ -241,11 +237,7 @@ def claims_router(deps: Deps) -> APIRouter:
             )
 
         parts: list[bytes | str | None] = [meta]
-        for p in photos:
-            parts += [
-                p.photo.name,
-                p.photo.data if isinstance(p.photo.data, bytes) else b"",
-            ]
+        parts += [x for upload in uploads for x in upload]
         body = fingerprint(*parts)
         return await deps.idempotent(request, user, idempotency_key, work, body)
 

@@ -6,7 +6,7 @@ the annotations of route functions at runtime.)
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -31,6 +31,7 @@ __all__ = [
     "fingerprint",
     "page_of",
     "parse_json_field",
+    "read_photos",
     "read_upload",
 ]
 
@@ -139,6 +140,20 @@ async def read_upload(upload: UploadFile, limit: int, field: str) -> bytes:
     return data
 
 
+async def read_photos(
+    files: list[UploadFile], most: int = 20
+) -> list[tuple[str, bytes]]:
+    """Each uploaded photo's name and bytes: 1 to ``most`` photos, each within the size limit."""
+    from livestock.preprocess import MAX_BYTES
+
+    if not 1 <= len(files) <= most:
+        raise InvalidInputError(f"send between 1 and {most} photos", field="files")
+    return [
+        (f.filename or f"photo-{i}", await read_upload(f, MAX_BYTES, "files"))
+        for i, f in enumerate(files)
+    ]
+
+
 def parse_json_field(text: str | None, field: str) -> Any:
     """A JSON value sent as a multipart form field."""
     if text is None or not text.strip():
@@ -147,6 +162,3 @@ def parse_json_field(text: str | None, field: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"not valid JSON: {exc.msg}", field=field) from exc
-
-
-AsyncWork = Callable[[], Awaitable[Any]]

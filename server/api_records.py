@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from livestock import EnrolResult, Photo
-from livestock.preprocess import MAX_BYTES
 from remote_sensing import ValidationRules, read_plots
 from server.api_deps import (
     API,
@@ -24,6 +23,7 @@ from server.api_deps import (
     PageOut,
     fingerprint,
     page_of,
+    read_photos,
     read_upload,
 )
 from server.auth import User
@@ -299,12 +299,8 @@ def records_router(deps: Deps) -> APIRouter:
         enrolled animal it matches, in which case nothing is stored. A photo
         failing the quality gate is named with its reasons (422).
         """
-        if not 1 <= len(files) <= 20:
-            raise InvalidInputError("send between 1 and 20 photos", field="files")
-        photos = [
-            Photo(f.filename or f"photo-{i}", await read_upload(f, MAX_BYTES, "files"))
-            for i, f in enumerate(files)
-        ]
+        uploads = await read_photos(files)
+        photos = [Photo(name, data) for name, data in uploads]
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
             result = uw.enrol_animal(
@@ -319,8 +315,7 @@ def records_router(deps: Deps) -> APIRouter:
             return code, _enrolment(result).model_dump()
 
         parts: list[bytes | str | None] = [tag, farmer_id, scheme]
-        for p in photos:
-            parts += [p.name, p.data if isinstance(p.data, bytes) else b""]
+        parts += [x for upload in uploads for x in upload]
         body = fingerprint(*parts)
         return await deps.idempotent(request, user, idempotency_key, work, body)
 
