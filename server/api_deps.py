@@ -19,7 +19,7 @@ from server.auth import Role, User
 from server.context import AppContext
 from server.errors import InvalidInputError
 from server.idempotency import IdempotencyMismatch, run_idempotent
-from server.underwriting_service import Page
+from server.pages import Page
 
 __all__ = [
     "API",

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 import shapely
-from sqlalchemy import Connection, and_, func, insert, select, true
+from sqlalchemy import Connection, and_, insert, select, true
 
 from claims.checks import (
     check_capture_time,
@@ -50,7 +50,8 @@ from server.claims_store import ClaimRecord, ClaimStore
 from server.db import animals, claims, evidence, plots
 from server.errors import InvalidInputError
 from server.ledger_service import LedgerService
-from server.underwriting_service import Page, UnderwritingService
+from server.pages import Page
+from server.underwriting_service import UnderwritingService
 from underwriting.checks import Check, Light
 from underwriting.money import Money
 from underwriting.products import CropProduct, LivestockProduct
@@ -557,21 +558,4 @@ class ClaimsService:
             where.append(claims.c.farmer_id == farmer_id)
         if status:
             where.append(claims.c.status == status)
-        cond = and_(*where) if where else true()
-        with self.engine.connect().execution_options(readonly=True) as conn:
-            total = conn.execute(
-                select(func.count()).select_from(claims).where(cond)
-            ).scalar_one()
-            ids = (
-                conn.execute(
-                    select(claims.c.id)
-                    .where(cond)
-                    .order_by(claims.c.reported_at.desc(), claims.c.id)
-                    .offset(offset)
-                    .limit(limit)
-                )
-                .scalars()
-                .all()
-            )
-            items = [self.store.get(i, conn) for i in ids]
-        return Page(items, total, offset, limit)
+        return self.store.page(and_(*where) if where else true(), offset, limit)

@@ -16,12 +16,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, insert, select, update
 
 from ledger import Event
 from server.db import claims
 from server.errors import ConflictError, NotFoundError
 from server.ledger_service import LedgerService
+from server.pages import Page, page_rows
 from underwriting.checks import Check, traffic_light
 from underwriting.money import Money
 
@@ -114,6 +115,18 @@ class ClaimStore:
             },
         )
         self.ledger.append_events(conn, [event])
+
+    def page(
+        self,
+        where: ColumnElement[bool],
+        offset: int,
+        limit: int,
+    ) -> Page:
+        """Claims matching ``where``, newest report first, one page."""
+        order = [claims.c.reported_at.desc(), claims.c.id]
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            rows, total = page_rows(conn, claims, where, order, offset, limit)
+        return Page([_record(r) for r in rows], total, offset, limit)
 
     def get(self, claim_id: str, conn: Connection | None = None) -> ClaimRecord:
         """The claim with ``claim_id``.

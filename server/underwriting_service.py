@@ -39,6 +39,7 @@ from server.db import (
 )
 from server.errors import ConflictError, InvalidInputError, NotFoundError
 from server.ledger_service import LedgerService
+from server.pages import Page, grouped, page_rows
 from underwriting.checks import (
     Check,
     Recommendation,
@@ -60,23 +61,12 @@ from underwriting.products import (
 __all__ = [
     "ApplicationRecord",
     "FarmerRecord",
-    "Page",
     "PolicyRecord",
     "UnderwritingService",
 ]
 
 Decision = Literal["approve", "refer", "decline"]
 P = TypeVar("P", CropProduct, LivestockProduct)
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a list: the items, the total count, and where the page starts."""
-
-    items: list[Any]
-    total: int
-    offset: int
-    limit: int
 
 
 @dataclass(frozen=True)
@@ -256,10 +246,9 @@ class UnderwritingService:
     def farmers(self, offset: int = 0, limit: int = 50) -> Page:
         """Farmers in id order, one page."""
         with self._read() as conn:
-            total = conn.execute(select(func.count()).select_from(farmers)).scalar_one()
-            rows = conn.execute(
-                select(farmers).order_by(farmers.c.id).offset(offset).limit(limit)
-            ).all()
+            rows, total = page_rows(
+                conn, farmers, true(), [farmers.c.id], offset, limit
+            )
         items = [FarmerRecord(r.id, r.name, r.region, r.lat, r.lon) for r in rows]
         return Page(items, total, offset, limit)
 
@@ -731,38 +720,44 @@ class UnderwritingService:
         )
         return app_id, rec
 
+    def _applications(
+        self, conn: Connection, rows: Sequence[Any]
+    ) -> list[ApplicationRecord]:
+        """Records for application rows, their plot ids fetched in one query."""
+        refs = grouped(
+            conn,
+            select(plots.c.application_id, plots.c.plot_ref)
+            .where(plots.c.application_id.in_([r.id for r in rows]))
+            .order_by(plots.c.plot_ref),
+        )
+        return [
+            ApplicationRecord(
+                row.id,
+                row.farmer_id,
+                row.product_code,
+                row.kind,
+                row.start_date,
+                row.end_date,
+                row.status,
+                row.light,
+                row.recommendation,
+                tuple(Check(**c) for c in json.loads(row.checks)),
+                tuple(json.loads(row.animals)),
+                tuple(refs.get(row.id, ())),
+                row.reason,
+                row.decided_by,
+                row.policy_id,
+            )
+            for row in rows
+        ]
+
     def _application(self, conn: Connection, app_id: str) -> ApplicationRecord:
         row = conn.execute(
             select(applications).where(applications.c.id == app_id)
         ).first()
         if row is None:
             raise NotFoundError(f"no application {app_id}", field="application_id")
-        refs = (
-            conn.execute(
-                select(plots.c.plot_ref)
-                .where(plots.c.application_id == app_id)
-                .order_by(plots.c.plot_ref)
-            )
-            .scalars()
-            .all()
-        )
-        return ApplicationRecord(
-            row.id,
-            row.farmer_id,
-            row.product_code,
-            row.kind,
-            row.start_date,
-            row.end_date,
-            row.status,
-            row.light,
-            row.recommendation,
-            tuple(Check(**c) for c in json.loads(row.checks)),
-            tuple(json.loads(row.animals)),
-            tuple(refs),
-            row.reason,
-            row.decided_by,
-            row.policy_id,
-        )
+        return self._applications(conn, [row])[0]
 
     def application(self, app_id: str) -> ApplicationRecord:
         """The application ``app_id`` with its checks.
@@ -788,22 +783,10 @@ class UnderwritingService:
         if farmer_id:
             where.append(applications.c.farmer_id == farmer_id)
         cond = and_(*where) if where else true()
+        order = [applications.c.created_at.desc(), applications.c.id]
         with self._read() as conn:
-            total = conn.execute(
-                select(func.count()).select_from(applications).where(cond)
-            ).scalar_one()
-            ids = (
-                conn.execute(
-                    select(applications.c.id)
-                    .where(cond)
-                    .order_by(applications.c.created_at.desc(), applications.c.id)
-                    .offset(offset)
-                    .limit(limit)
-                )
-                .scalars()
-                .all()
-            )
-            items = [self._application(conn, i) for i in ids]
+            rows, total = page_rows(conn, applications, cond, order, offset, limit)
+            items = self._applications(conn, rows)
         return Page(items, total, offset, limit)
 
     def decide(
@@ -945,38 +928,37 @@ class UnderwritingService:
 
     # --- policies --------------------------------------------------------------------
 
-    def _policy(self, conn: Connection, row: Any) -> PolicyRecord:
-        tags = (
-            conn.execute(
-                select(animals.c.tag)
-                .where(animals.c.policy == row.id)
-                .order_by(animals.c.tag)
+    def _policies(self, conn: Connection, rows: Sequence[Any]) -> list[PolicyRecord]:
+        """Records for policy rows, their animals and plots fetched in one query each."""
+        ids = [r.id for r in rows]
+        tags = grouped(
+            conn,
+            select(animals.c.policy, animals.c.tag)
+            .where(animals.c.policy.in_(ids))
+            .order_by(animals.c.tag),
+        )
+        refs = grouped(
+            conn,
+            select(plots.c.policy_id, plots.c.plot_ref)
+            .where(plots.c.policy_id.in_(ids))
+            .order_by(plots.c.plot_ref),
+        )
+        return [
+            PolicyRecord(
+                row.id,
+                row.farmer_id,
+                row.product_code,
+                row.application_id,
+                row.kind,
+                row.start_date,
+                row.end_date,
+                Money(int(row.sum_insured_minor), row.currency),
+                json.loads(row.premium),
+                tuple(tags.get(row.id, ())),
+                tuple(refs.get(row.id, ())),
             )
-            .scalars()
-            .all()
-        )
-        refs = (
-            conn.execute(
-                select(plots.c.plot_ref)
-                .where(plots.c.policy_id == row.id)
-                .order_by(plots.c.plot_ref)
-            )
-            .scalars()
-            .all()
-        )
-        return PolicyRecord(
-            row.id,
-            row.farmer_id,
-            row.product_code,
-            row.application_id,
-            row.kind,
-            row.start_date,
-            row.end_date,
-            Money(int(row.sum_insured_minor), row.currency),
-            json.loads(row.premium),
-            tuple(tags),
-            tuple(refs),
-        )
+            for row in rows
+        ]
 
     def policy(self, policy_id: str, conn: Connection | None = None) -> PolicyRecord:
         """The policy ``policy_id``.
@@ -989,7 +971,7 @@ class UnderwritingService:
             row = conn.execute(query).first()
             if row is None:
                 raise NotFoundError(f"no policy {policy_id}", field="policy_id")
-            return self._policy(conn, row)
+            return self._policies(conn, [row])[0]
         with self._read() as c:
             return self.policy(policy_id, c)
 
@@ -998,16 +980,8 @@ class UnderwritingService:
     ) -> Page:
         """Policies, newest first, optionally of one farmer."""
         cond = policies.c.farmer_id == farmer_id if farmer_id else true()
+        order = [policies.c.created_at.desc(), policies.c.id]
         with self._read() as conn:
-            total = conn.execute(
-                select(func.count()).select_from(policies).where(cond)
-            ).scalar_one()
-            rows = conn.execute(
-                select(policies)
-                .where(cond)
-                .order_by(policies.c.created_at.desc(), policies.c.id)
-                .offset(offset)
-                .limit(limit)
-            ).all()
-            items = [self._policy(conn, r) for r in rows]
+            rows, total = page_rows(conn, policies, cond, order, offset, limit)
+            items = self._policies(conn, rows)
         return Page(items, total, offset, limit)
