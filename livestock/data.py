@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 __all__ = [
     "Capture",
     "EnrolSplit",
+    "capture_day",
+    "capture_time",
     "scan_folder",
     "split_enrol_query",
     "validation_animals",
@@ -40,6 +42,21 @@ class Capture:
     day: date | None
 
 
+def capture_time(name: str) -> datetime | None:
+    """The time a file name's leading ``YYYYMMDDhhmmss`` stamp gives (taken as UTC), else None.
+
+    >>> capture_time("20250401093214_20250401093754_0018_cls0.jpg")
+    datetime.datetime(2025, 4, 1, 9, 32, 14, tzinfo=datetime.timezone.utc)
+    """
+    m = _STAMP.match(name)
+    if not m:
+        return None
+    try:
+        return datetime.strptime(m.group(1), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 def capture_day(name: str) -> date | None:
     """The day a file name's leading ``YYYYMMDDhhmmss`` stamp gives, else None.
 
@@ -48,13 +65,8 @@ def capture_day(name: str) -> date | None:
     >>> capture_day("331-2-5-3(1).jpg") is None
     True
     """
-    m = _STAMP.match(name)
-    if not m:
-        return None
-    try:
-        return datetime.strptime(m.group(1), "%Y%m%d%H%M%S").date()
-    except ValueError:
-        return None
+    when = capture_time(name)
+    return when.date() if when is not None else None
 
 
 def scan_folder(root: Path) -> list[Capture]:

@@ -183,10 +183,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         ):
             if isinstance(exc, kind):
                 code = kind_code
-        body: dict[str, Any] = {"detail": str(exc)}
-        if exc.field:
-            body["field"] = exc.field
-        return JSONResponse(body, status_code=code)
+        return JSONResponse(exc.body(), status_code=code)
 
     @app.exception_handler(LivestockError)
     @app.exception_handler(UnderwritingError)

@@ -30,7 +30,7 @@ import shapely
 
 from ledger import NoteVerifier, Receipt, verify_receipt
 from livestock import Photo
-from livestock.data import Capture, scan_folder, split_enrol_query
+from livestock.data import Capture, capture_time, scan_folder, split_enrol_query
 from remote_sensing import ImageSpec, plots_from_geometries, read_plots
 from server.auth import UserStore
 from server.chain import in_process_chain
@@ -109,7 +109,9 @@ def _photos(caps: Sequence[Capture]) -> list[Photo]:
 
 def _taken(c: Capture) -> datetime:
     """Capture time from the file name (YYYYMMDDhhmmss...), as the phone recorded it."""
-    return datetime.strptime(c.path.name[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    when = capture_time(c.path.name)
+    assert when is not None, c.path  # dated captures only
+    return when
 
 
 def _evidence(

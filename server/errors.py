@@ -24,9 +24,9 @@ class ServiceError(Exception):
         super().__init__(message)
         self.field = field
 
-    def detail(self) -> dict[str, str]:
-        """The JSON error body: the field (when known) and the problem."""
-        doc = {"problem": str(self)}
+    def body(self) -> dict[str, str]:
+        """The JSON error body: ``detail`` (the problem) and ``field`` (when known)."""
+        doc = {"detail": str(self)}
         if self.field:
             doc["field"] = self.field
         return doc

@@ -13,7 +13,7 @@ from PIL import Image
 
 from claims.indemnity import crop_indemnity
 from livestock import Photo
-from livestock.data import Capture, scan_folder, split_enrol_query
+from livestock.data import Capture, capture_time, scan_folder, split_enrol_query
 from remote_sensing import ImageSpec, plots_from_geometries, read_plots
 from server.claims_service import ClaimsService, EvidencePhoto
 from server.claims_store import ClaimRecord
@@ -42,7 +42,7 @@ def evidence(
     return [
         EvidencePhoto(
             Photo(c.path.name, c.path),
-            datetime.strptime(c.path.name[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC),
+            capture_time(c.path.name),
             near[0] + 0.001,
             near[1],
         )
