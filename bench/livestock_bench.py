@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import torch
 
 from livestock import FaceID
 from livestock.index import BruteForceIndex, IvfIndex
+
+
+def _top1_timed(index: Any, queries: np.ndarray) -> tuple[list[int], list[float]]:
+    """Each query's top-1 id, searched one at a time, and the seconds each took."""
+    top1, seconds = [], []
+    for i in range(len(queries)):
+        start = time.perf_counter()
+        top1.append(int(index.search(queries[i : i + 1], 5).ids[0, 0]))
+        seconds.append(time.perf_counter() - start)
+    return top1, seconds
 
 
 def _row(label: str, ours: str, ref: str, ratio: str = "") -> None:
@@ -58,18 +69,8 @@ def bench_search(n: int, queries: int, nprobe: int | None = None) -> None:
     ivf = IvfIndex(gallery, nprobe=nprobe)
     build = time.perf_counter() - start
     exact = BruteForceIndex(gallery)
-    times = []
-    ours = []
-    for i in range(queries):
-        start = time.perf_counter()
-        ours.append(ivf.search(q[i : i + 1], 5).ids[0, 0])
-        times.append(time.perf_counter() - start)
-    ref_times = []
-    ref = []
-    for i in range(queries):
-        start = time.perf_counter()
-        ref.append(exact.search(q[i : i + 1], 5).ids[0, 0])
-        ref_times.append(time.perf_counter() - start)
+    ours, times = _top1_timed(ivf, q)
+    ref, ref_times = _top1_timed(exact, q)
     same = float(np.mean(np.array(ours) == np.array(ref)))
     ms, ref_ms = np.median(times) * 1e3, np.median(ref_times) * 1e3
     _row(
