@@ -19,10 +19,10 @@ from ledger import (
     verify_consistency,
     verify_inclusion,
 )
-from server.db import make_engine
-from server.ledger_service import LedgerService
-from server.ledger_store import SqlLedgerStore
-from server.migrate import upgrade
+from server.storage.schema import make_engine
+from server.services.ledger import LedgerService
+from server.storage.ledger_store import SqlLedgerStore
+from server.storage.migrate import upgrade
 
 
 def _entries(n: int, seed: int = 7) -> list[bytes]:

@@ -86,3 +86,50 @@ def test_heavy_libraries_stay_in_their_corner(package: str) -> None:
         for lib in _imports(path) & HEAVY:
             allowed = ALLOWED[lib]
             assert package in allowed or rel in allowed, f"{rel} imports {lib}"
+
+
+def _server_imports(path: Path) -> set[str]:
+    """Full module names a server module imports (``from x.y import z`` gives ``x.y``)."""
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+# What each layer of server/ must never import (ARCHITECTURE.md, issue: server/ in layers).
+LAYER_FORBIDS = {
+    "storage": ("server.services", "server.http", "server.cli"),
+    "services": ("server.http", "server.cli"),
+    "http": ("server.storage", "server.cli"),
+    "cli": ("server.storage",),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(LAYER_FORBIDS))
+def test_server_layers_import_downwards(layer: str) -> None:
+    """storage <- services <- http, cli: no layer imports one above it or beside it."""
+    for path in _modules(f"server/{layer}"):
+        if "migrations" in path.parts and layer == "storage":
+            continue
+        for name in _server_imports(path):
+            for banned in LAYER_FORBIDS[layer]:
+                assert not (name + ".").startswith(banned + "."), (
+                    f"{path.relative_to(REPO)} imports {name}"
+                )
+
+
+def test_server_root_is_only_wiring() -> None:
+    """server/'s root holds config, context, chain wiring and errors, nothing else."""
+    root = {p.name for p in (REPO / "server").glob("*.py")}
+    assert root == {"__init__.py", "config.py", "context.py", "chain.py", "errors.py"}
+
+
+def test_each_layer_says_what_it_may_import() -> None:
+    """Every layer is a folder whose docstring names what it may import."""
+    for layer in LAYER_FORBIDS:
+        doc = ast.get_docstring(ast.parse((REPO / "server" / layer / "__init__.py").read_text()))
+        assert doc and "import" in doc, layer

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from server.cli import cli
+from server.cli.main import cli
 from server.config import Settings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()

@@ -13,9 +13,9 @@ from livestock import FaceID, Photo, Registry
 from livestock.data import scan_folder, split_enrol_query
 from livestock.registry import AnimalRecord
 from livestock.tags import parse_tag
-from server.animal_store import SqlTemplateStore
-from server.db import make_engine
-from server.migrate import upgrade
+from server.storage.animal_store import SqlTemplateStore
+from server.storage.schema import make_engine
+from server.storage.migrate import upgrade
 
 
 @pytest.fixture

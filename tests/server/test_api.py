@@ -16,10 +16,10 @@ from sqlalchemy import select, update
 from ledger import Event, verify_receipt
 from ledger.models import Receipt
 from remote_sensing import plots_from_geometries
-from server.api import create_app
-from server.auth import ROLES, AuthError, UserStore
+from server.http.app import create_app
+from server.services.auth import ROLES, AuthError, UserStore
 from server.context import AppContext
-from server.db import api_tokens, users
+from server.storage.schema import api_tokens, users
 from underwriting.money import Money
 from underwriting.products import CropProduct
 

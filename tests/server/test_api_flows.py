@@ -12,8 +12,8 @@ import shapely
 from fastapi.testclient import TestClient
 
 from livestock.data import scan_folder, split_enrol_query
-from server.api import create_app
-from server.auth import ROLES, UserStore
+from server.http.app import create_app
+from server.services.auth import ROLES, UserStore
 from server.context import AppContext
 
 PASSWORD = "correct horse battery"

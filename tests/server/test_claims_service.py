@@ -15,8 +15,8 @@ from claims.indemnity import crop_indemnity
 from livestock import Photo
 from livestock.data import Capture, capture_time, scan_folder, split_enrol_query
 from remote_sensing import ImageSpec, plots_from_geometries, read_plots
-from server.claims_service import ClaimsService, EvidencePhoto
-from server.claims_store import ClaimRecord
+from server.services.claims import ClaimsService, EvidencePhoto
+from server.storage.claims_store import ClaimRecord
 from server.context import AppContext
 from server.errors import ConflictError, InvalidInputError
 from underwriting.money import Money

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from server.claims_store import ClaimStateError, ClaimStore
+from server.storage.claims_store import ClaimStateError, ClaimStore
 from server.context import AppContext
 from server.errors import NotFoundError
 from underwriting import Money

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from server.cli import cli
+from server.cli.main import cli
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from server.cli import cli
+from server.cli.main import cli
 
 
 def run(*args: object):

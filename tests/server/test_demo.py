@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.demo import run_demo
+from server.cli.demo import run_demo
 
 
 def test_the_demo_story_runs_and_every_flag_fires(

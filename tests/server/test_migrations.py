@@ -1,12 +1,12 @@
-"""The Alembic migrations build exactly the schema that server.db declares."""
+"""The Alembic migrations build exactly the schema that server.storage.schema declares."""
 
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from server.db import make_engine, metadata
-from server.migrate import upgrade
+from server.storage.schema import make_engine, metadata
+from server.storage.migrate import upgrade
 
 
 def test_migrations_match_the_declared_schema(db_url: str) -> None:
@@ -26,7 +26,7 @@ def test_downgrade_then_upgrade_again(db_url: str) -> None:
         upgrade(engine)
         from alembic import command
 
-        from server.migrate import _config
+        from server.storage.migrate import _config
 
         cfg = _config()
         with engine.begin() as conn:

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from remote_sensing import plots_from_geometries
 from server.context import AppContext
-from server.db import applications, plots, policies
+from server.storage.schema import applications, plots, policies
 from server.errors import ConflictError, InvalidInputError, NotFoundError
-from server.underwriting_service import UnderwritingService
+from server.services.underwriting import UnderwritingService
 from underwriting.money import Money
 from underwriting.products import CropProduct, LivestockProduct, SubsidyShares
 

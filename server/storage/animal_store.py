@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from livestock.registry import AnimalRecord
 from livestock.tags import Tag
-from server.db import animals
+from server.storage.schema import animals
 
 __all__ = ["SqlTemplateStore"]
 

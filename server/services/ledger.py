@@ -30,7 +30,7 @@ from ledger import (
     sign_checkpoint,
 )
 from server.chain import ChainContext
-from server.ledger_store import CheckpointRecord, SqlLedgerStore
+from server.storage.ledger_store import CheckpointRecord, SqlLedgerStore
 
 __all__ = ["CheckpointPolicy", "LedgerService", "VerifyReport"]
 

@@ -32,10 +32,10 @@ from ledger import NoteVerifier, Receipt, verify_receipt
 from livestock import Photo
 from livestock.data import Capture, capture_time, scan_folder, split_enrol_query
 from remote_sensing import ImageSpec, plots_from_geometries, read_plots
-from server.auth import UserStore
+from server.services.auth import UserStore
 from server.chain import in_process_chain
-from server.claims_service import EvidencePhoto
-from server.claims_store import ClaimRecord
+from server.services.claims import EvidencePhoto
+from server.services.claims import ClaimRecord
 from server.config import Settings
 from server.context import AppContext, build_context
 from underwriting.checks import Check
@@ -585,7 +585,7 @@ def _farmer_receipt(app: AppContext, data_dir: Path, claim_id: str) -> bool:
     """Farmer F-0001 fetches the receipt of the payment over the API and verifies it offline."""
     from fastapi.testclient import TestClient
 
-    from server.api import create_app
+    from server.http.app import create_app
 
     def event(i: int) -> dict[str, Any]:
         doc: dict[str, Any] = json.loads(app.ledger.store.entry(i).data)

@@ -1,6 +1,6 @@
 """API routes of claims: intake, photo evidence, assessment by map, decision, payment.
 
-(No ``from __future__ import annotations``: see :mod:`server.api_deps`.)
+(No ``from __future__ import annotations``: see :mod:`server.http.deps`.)
 """
 
 from datetime import UTC, date, datetime
@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 from livestock import Photo
 from livestock.exif import read_metadata
 from remote_sensing import DamageOptions, ImageSpec, parse_band_map
-from server.api_deps import (
+from server.http.deps import (
     API,
     Deps,
     IdempotencyKey,
@@ -26,10 +26,10 @@ from server.api_deps import (
     parse_json_field,
     read_photos,
 )
-from server.api_records import CheckOut, check_out
-from server.auth import User
-from server.claims_service import EvidencePhoto
-from server.claims_store import ClaimRecord
+from server.http.records import CheckOut, check_out
+from server.services.auth import User
+from server.services.claims import EvidencePhoto
+from server.services.claims import ClaimRecord
 from server.errors import ForbiddenError, InvalidInputError
 from underwriting.money import Money
 

@@ -1,10 +1,10 @@
-"""Alembic environment: runs on the connection handed in by server.migrate."""
+"""Alembic environment: runs on the connection handed in by server.storage.migrate."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from server.db import make_engine, metadata
+from server.storage.schema import make_engine, metadata
 
 config = context.config
 target_metadata = metadata

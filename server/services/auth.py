@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from server.db import api_tokens, users
+from server.storage.schema import api_tokens, users
 
 __all__ = ["ROLES", "AuthError", "Role", "User", "UserStore"]
 

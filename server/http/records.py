@@ -1,6 +1,6 @@
 """API routes of underwriting: farmers, products, animal enrolment, applications, policies.
 
-(No ``from __future__ import annotations``: see :mod:`server.api_deps`.)
+(No ``from __future__ import annotations``: see :mod:`server.http.deps`.)
 """
 
 import json
@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from livestock import EnrolResult, Photo
 from remote_sensing import ValidationRules, read_plots
-from server.api_deps import (
+from server.http.deps import (
     API,
     Deps,
     IdempotencyKey,
@@ -26,9 +26,9 @@ from server.api_deps import (
     read_photos,
     read_upload,
 )
-from server.auth import User
+from server.services.auth import User
 from server.errors import ForbiddenError, InvalidInputError
-from server.underwriting_service import ApplicationRecord, FarmerRecord, PolicyRecord
+from server.services.underwriting import ApplicationRecord, FarmerRecord, PolicyRecord
 from underwriting.checks import Check
 from underwriting.products import product_from_dict, product_to_dict
 

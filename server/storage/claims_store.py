@@ -19,10 +19,10 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Connection, insert, select, update
 
 from ledger import Event
-from server.db import claims
+from server.storage.schema import claims
 from server.errors import ConflictError, NotFoundError
-from server.ledger_service import LedgerService
-from server.pages import Page, page_rows
+from server.services.ledger import LedgerService
+from server.storage.paging import Page, page_rows
 from underwriting.checks import Check, traffic_light
 from underwriting.money import Money
 

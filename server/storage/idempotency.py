@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from server.db import idempotency_keys
+from server.storage.schema import idempotency_keys
 
 __all__ = ["IdempotencyMismatch", "run_idempotent"]
 

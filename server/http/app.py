@@ -2,8 +2,8 @@
 
 Health, password login issuing expiring bearer tokens, roles, ledger
 receipts and the photo quality gate live here; farmers, products, animals,
-applications and policies in :mod:`server.api_records`; claims in
-:mod:`server.api_claims`. Every error is a JSON body ``{"detail": ...}``
+applications and policies in :mod:`server.http.records`; claims in
+:mod:`server.http.claims`. Every error is a JSON body ``{"detail": ...}``
 that names the problem (and ``"field"`` when one field is at fault); no
 stack trace reaches a client.
 
@@ -36,10 +36,10 @@ from livestock.errors import (
     TagError,
 )
 from remote_sensing.errors import PlotFileError, RasterError, RemoteSensingError
-from server.api_claims import claims_router
-from server.api_deps import API, Deps, Limit, Offset, PageOut, read_photos
-from server.api_records import records_router
-from server.auth import AuthError, Role, User, UserStore
+from server.http.claims import claims_router
+from server.http.deps import API, Deps, Limit, Offset, PageOut, read_photos
+from server.http.records import records_router
+from server.services.auth import AuthError, Role, User, UserStore
 from server.context import AppContext
 from server.errors import (
     ConflictError,

@@ -46,17 +46,17 @@ from remote_sensing import (
     assess_damage,
     plots_from_geometries,
 )
-from server.claims_store import ClaimRecord, ClaimStore
-from server.db import animals, claims, evidence, plots
+from server.storage.claims_store import ClaimRecord, ClaimStore
+from server.storage.schema import animals, claims, evidence, plots
 from server.errors import InvalidInputError
-from server.ledger_service import LedgerService
-from server.pages import Page
-from server.underwriting_service import UnderwritingService
+from server.services.ledger import LedgerService
+from server.storage.paging import Page
+from server.services.underwriting import UnderwritingService
 from underwriting.checks import Check, Light
 from underwriting.money import Money
 from underwriting.products import CropProduct, LivestockProduct
 
-__all__ = ["ClaimRules", "ClaimsService", "EvidencePhoto"]
+__all__ = ["ClaimRecord", "ClaimRules", "ClaimsService", "EvidencePhoto"]
 
 _ORDER: dict[Light, int] = {"green": 0, "amber": 1, "red": 2}
 

@@ -291,7 +291,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     """Start the HTTP API on the configured database (the demo's by default)."""
     import uvicorn
 
-    from server.api import create_app
+    from server.http.app import create_app
 
     app = _context(ctx, chain=True)
     uvicorn.run(create_app(app), host=host, port=port)
@@ -318,7 +318,7 @@ def users_add(
     ctx: click.Context, username: str, role: str, farmer_id: str | None, password: str
 ) -> None:
     """Create an API user (the password is stored as an argon2id hash)."""
-    from server.auth import AuthError, UserStore
+    from server.services.auth import AuthError, UserStore
 
     app = _context(ctx)
     try:
@@ -338,14 +338,14 @@ def users_add(
 )
 def demo(data_dir: Path) -> None:
     """Run the end-to-end story on embedded defaults (SQLite, in-process chain)."""
-    from server.demo import run_demo
+    from server.cli.demo import run_demo
 
     sys.exit(run_demo(data_dir))
 
 
 def _register_map_commands() -> None:
-    from server.cli_livestock import livestock
-    from server.cli_maps import damage, plots
+    from server.cli.livestock import livestock
+    from server.cli.maps import damage, plots
 
     cli.add_command(plots)
     cli.add_command(damage)

@@ -15,11 +15,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from server.auth import Role, User
+from server.services.auth import Role, User
 from server.context import AppContext
 from server.errors import InvalidInputError
-from server.idempotency import IdempotencyMismatch, run_idempotent
-from server.pages import Page
+from server.services import IdempotencyMismatch, Page, run_idempotent
 
 __all__ = [
     "API",

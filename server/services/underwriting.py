@@ -26,9 +26,9 @@ from livestock import EnrolResult, Photo, Registry
 from livestock.tags import Scheme
 from remote_sensing import PlotSet, Tolerance, check_plots, find_overlaps
 from remote_sensing.units import M2_PER_HA
-from server.animal_store import SqlTemplateStore
-from server.claims_store import checks_json
-from server.db import (
+from server.storage.animal_store import SqlTemplateStore
+from server.storage.claims_store import checks_json
+from server.storage.schema import (
     animals,
     applications,
     enrolments,
@@ -38,8 +38,8 @@ from server.db import (
     products,
 )
 from server.errors import ConflictError, InvalidInputError, NotFoundError
-from server.ledger_service import LedgerService
-from server.pages import Page, grouped, page_rows
+from server.services.ledger import LedgerService
+from server.storage.paging import Page, grouped, page_rows
 from underwriting.checks import (
     Check,
     Recommendation,

@@ -1,1 +1,0 @@
-"""Alembic migrations of the one schema, run with :func:`server.migrate.upgrade`."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the one schema, run with :func:`server.storage.migrate.upgrade`."""
