@@ -6,34 +6,86 @@ enrols each animal once, identifies photos 1:N, verifies a claimed tag 1:1,
 and catches reused photos by perceptual hash.
 """
 
-from livestock.errors import (
-    ImageError,
-    LivestockError,
-    ModelError,
-    RegistryError,
-    TagError,
-    UnknownAnimalError,
-)
-from livestock.faceid import FaceID, Photo, PhotoAnalysis
-from livestock.quality import QualityReport, QualityRules, check_quality, phash
-from livestock.registry import (
-    AnimalRecord,
-    EnrolResult,
-    Examination,
-    InMemoryTemplateStore,
-    Match,
-    Registry,
-    ReusedPhoto,
-    TemplateStore,
-)
-from livestock.tags import Tag, parse_tag
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from livestock.errors import (
+        ImageError,
+        LivestockError,
+        ModelError,
+        RegistryError,
+        TagError,
+        UnknownAnimalError,
+    )
+    from livestock.evaluate import evaluate_folder
+    from livestock.exif import read_metadata
+    from livestock.faceid import FaceID, Photo, PhotoAnalysis
+    from livestock.model import ImageNetBackbone
+    from livestock.preprocess import MAX_BYTES
+    from livestock.quality import (
+        QualityReport,
+        QualityRules,
+        check_quality,
+        hamming,
+        phash,
+    )
+    from livestock.registry import (
+        AnimalRecord,
+        EnrolResult,
+        Examination,
+        InMemoryTemplateStore,
+        Match,
+        Registry,
+        ReusedPhoto,
+        TemplateStore,
+    )
+    from livestock.tags import Scheme, Tag, parse_tag
+
+# Public name -> the submodule that defines it. Importing the package loads
+# nothing else; a name's submodule (and its libraries) loads on first use (PEP 562).
+_SUBMODULE = {
+    "MAX_BYTES": "livestock.preprocess",
+    "AnimalRecord": "livestock.registry",
+    "EnrolResult": "livestock.registry",
+    "Examination": "livestock.registry",
+    "FaceID": "livestock.faceid",
+    "ImageError": "livestock.errors",
+    "ImageNetBackbone": "livestock.model",
+    "InMemoryTemplateStore": "livestock.registry",
+    "LivestockError": "livestock.errors",
+    "Match": "livestock.registry",
+    "ModelError": "livestock.errors",
+    "Photo": "livestock.faceid",
+    "PhotoAnalysis": "livestock.faceid",
+    "QualityReport": "livestock.quality",
+    "QualityRules": "livestock.quality",
+    "Registry": "livestock.registry",
+    "RegistryError": "livestock.errors",
+    "ReusedPhoto": "livestock.registry",
+    "Scheme": "livestock.tags",
+    "Tag": "livestock.tags",
+    "TagError": "livestock.errors",
+    "TemplateStore": "livestock.registry",
+    "UnknownAnimalError": "livestock.errors",
+    "check_quality": "livestock.quality",
+    "evaluate_folder": "livestock.evaluate",
+    "hamming": "livestock.quality",
+    "parse_tag": "livestock.tags",
+    "phash": "livestock.quality",
+    "read_metadata": "livestock.exif",
+}
 
 __all__ = [
+    "MAX_BYTES",
     "AnimalRecord",
     "EnrolResult",
     "Examination",
     "FaceID",
     "ImageError",
+    "ImageNetBackbone",
     "InMemoryTemplateStore",
     "LivestockError",
     "Match",
@@ -45,11 +97,34 @@ __all__ = [
     "Registry",
     "RegistryError",
     "ReusedPhoto",
+    "Scheme",
     "Tag",
     "TagError",
     "TemplateStore",
     "UnknownAnimalError",
     "check_quality",
+    "evaluate_folder",
+    "hamming",
     "parse_tag",
     "phash",
+    "read_metadata",
 ]
+
+
+if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name
+
+    def __getattr__(name: str) -> Any:
+        """Import the submodule that defines ``name`` on first use, then keep it here."""
+        try:
+            module = _SUBMODULE[name]
+        except KeyError:
+            raise AttributeError(
+                f"module {__name__!r} has no attribute {name!r}"
+            ) from None
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        """The public names, loaded or not."""
+        return sorted(set(globals()) | set(__all__))
