@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError as DuplicateRowError
 
 from ledger import (
     AnchorError,
@@ -31,6 +33,7 @@ from ledger import (
 )
 from server.chain import ChainContext
 from server.storage.ledger_store import CheckpointRecord, SqlLedgerStore
+from server.storage.locks import session_lock
 
 __all__ = ["CheckpointPolicy", "LedgerService", "VerifyReport"]
 
@@ -94,6 +97,12 @@ class LedgerService:
         self.verifier = signer.verifier()
         self.chain = chain
         self.policy = policy or CheckpointPolicy()
+        # One anchorer at a time: this lock within the process, a session
+        # lock in the database across processes (PostgreSQL).
+        self._anchoring = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
 
     @property
     def origin(self) -> str:
@@ -128,7 +137,12 @@ class LedgerService:
         return entries
 
     def after_append(self) -> CheckpointRecord | None:
-        """Sign (and anchor) a checkpoint if the policy says one is due."""
+        """Sign a checkpoint if the policy says one is due, then have it anchored.
+
+        With the background anchorer running (the API server), anchoring is
+        handed to it and this returns at once: a request never waits on a chain.
+        Without it (the CLI, the demo), the checkpoint is anchored here.
+        """
         head = self.store.head()
         latest = self.store.latest_checkpoint()
         signed_size = latest.size if latest else 0
@@ -139,8 +153,53 @@ class LedgerService:
             >= self.policy.interval_s
         )
         if head.size - signed_size >= self.policy.every_n or overdue:
-            return self.checkpoint()
+            record = self.checkpoint(anchor=False)
+            self.request_anchor()
+            return record
         return None
+
+    # --- the background anchorer --------------------------------------------------
+
+    def request_anchor(self) -> None:
+        """Anchor the latest checkpoint: in the background if the anchorer runs, else now."""
+        if self._worker is not None and self._worker.is_alive():
+            self._wake.set()
+        else:
+            self.anchor_catch_up()
+
+    def start_background(self, tick_s: float = 60.0) -> None:
+        """Start the thread that applies the checkpoint policy and anchors.
+
+        It wakes every ``tick_s`` seconds (a quiet server still signs and
+        anchors due checkpoints) and whenever :meth:`request_anchor` asks.
+        Idempotent; :meth:`stop_background` joins it.
+        """
+        if self._worker is not None and self._worker.is_alive():
+            return
+        self._stop.clear()
+
+        def run() -> None:
+            while not self._stop.is_set():
+                self._wake.wait(tick_s)
+                self._wake.clear()
+                if self._stop.is_set():
+                    break
+                try:
+                    self.after_append()
+                    self.anchor_catch_up()
+                except Exception:  # keep going; the next tick retries
+                    logger.exception("background checkpoint or anchoring failed")
+
+        self._worker = threading.Thread(target=run, name="ledger-anchorer", daemon=True)
+        self._worker.start()
+
+    def stop_background(self) -> None:
+        """Stop and join the background anchorer (no database work outlives it)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            self._stop.set()
+            self._wake.set()
+            worker.join()
 
     # --- checkpoints --------------------------------------------------------------
 
@@ -195,7 +254,14 @@ class LedgerService:
         """
         if self.chain is None:
             return "anchoring disabled"
-        anchor = self.chain.anchor
+        with self._anchoring, session_lock(self.store.engine, "ledger:anchor") as held:
+            if not held:
+                return "another process is anchoring"
+            return self._anchor_catch_up(self.chain)
+
+    def _anchor_catch_up(self, chain: ChainContext) -> str:
+        """:meth:`anchor_catch_up`'s work, under the anchoring locks."""
+        anchor = chain.anchor
         log_id = log_id_for(self.origin)
         try:
             for rec in self.store.anchors(["pending"]):
@@ -227,7 +293,10 @@ class LedgerService:
             pending = anchor.prepare(
                 Checkpoint(self.origin, latest.size, latest.root_hash)
             )
-            self.store.record_pending_anchor(pending)
+            try:
+                self.store.record_pending_anchor(pending)
+            except DuplicateRowError:  # another anchorer recorded it first
+                return f"checkpoint {latest.size} already recorded for anchoring"
             receipt = anchor.submit(pending)
             self.store.finish_anchor(
                 latest.size,
@@ -265,7 +334,8 @@ class LedgerService:
             )
         latest = self.store.latest_checkpoint()
         if latest is None or latest.size <= index:
-            latest = self.checkpoint()
+            latest = self.checkpoint(anchor=False)
+            self.request_anchor()
         entry = self.store.entry(index)
         proof = inclusion_proof(self.store, index, latest.size)
         anchor_rec = self.store.anchor_for(latest.size)

@@ -11,15 +11,19 @@ database), so the lock is implicit and this is a no-op.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
-__all__ = ["lock"]
+__all__ = ["lock", "session_lock"]
 
 
 def _key(name: str) -> int:
     """A signed 64-bit key for ``name`` (PostgreSQL's advisory keys are bigint)."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    return int.from_bytes(
+        hashlib.sha256(name.encode()).digest()[:8], "big", signed=True
+    )
 
 
 def lock(conn: Connection, *names: str) -> None:
@@ -32,3 +36,28 @@ def lock(conn: Connection, *names: str) -> None:
         return
     for name in sorted(set(names)):
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _key(name)})
+
+
+@contextmanager
+def session_lock(engine: Engine, name: str) -> Iterator[bool]:
+    """Try to hold the named lock for a long piece of work outside any transaction.
+
+    Yields True when this process holds it for the ``with`` block, False when
+    another session holds it (the caller skips the work). On PostgreSQL a
+    session advisory lock on a connection of its own, released at the end; on
+    SQLite always True: callers serialise within the process themselves, and
+    a unique row settles a race between processes.
+    """
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    with engine.connect() as conn:
+        key = {"k": _key(name)}
+        held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), key).scalar())
+        conn.commit()
+        try:
+            yield held
+        finally:
+            if held:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), key)
+                conn.commit()
