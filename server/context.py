@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from ledger import LedgerError, NoteSigner, generate_key
-from server.storage.animal_store import SqlTemplateStore
 from server.chain import ChainContext, connect_chain
-from server.services.claims import ClaimRules, ClaimsService
 from server.config import Settings
-from server.storage.schema import make_engine
+from server.services.claims import ClaimRules, ClaimsService
 from server.services.ledger import CheckpointPolicy, LedgerService
+from server.services.underwriting import UnderwritingService
+from server.storage.animal_store import SqlTemplateStore
 from server.storage.ledger_store import SqlLedgerStore
 from server.storage.migrate import upgrade
-from server.services.underwriting import UnderwritingService
+from server.storage.schema import make_engine
 
 if TYPE_CHECKING:
     from livestock import Registry

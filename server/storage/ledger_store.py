@@ -13,7 +13,12 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from ledger import AnchorReceipt, Entry, EntryNotFoundError, Head, PendingAnchor
 from ledger import sequence as sequence_entries
-from server.storage.schema import ledger_anchors, ledger_checkpoints, ledger_entries, ledger_head
+from server.storage.schema import (
+    ledger_anchors,
+    ledger_checkpoints,
+    ledger_entries,
+    ledger_head,
+)
 
 __all__ = ["AnchorRecord", "CheckpointRecord", "SqlLedgerStore"]
 

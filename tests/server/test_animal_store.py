@@ -14,8 +14,8 @@ from livestock.data import scan_folder, split_enrol_query
 from livestock.registry import AnimalRecord
 from livestock.tags import parse_tag
 from server.storage.animal_store import SqlTemplateStore
-from server.storage.schema import make_engine
 from server.storage.migrate import upgrade
+from server.storage.schema import make_engine
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from ledger.adapters.memory import InMemoryAnchor
 from server.chain import ChainContext
 from server.config import Settings
 from server.context import AppContext, build_context
-from server.storage.schema import make_engine
 from server.storage.ledger_store import SqlLedgerStore
+from server.storage.schema import make_engine
 
 T = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from server.storage.schema import make_engine, metadata
 from server.storage.migrate import upgrade
+from server.storage.schema import make_engine, metadata
 
 
 def test_migrations_match_the_declared_schema(db_url: str) -> None:
