@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["AppContext", "build_context", "load_or_create_signer", "write_keypair"]
 
 logger = logging.getLogger(__name__)
+_REGISTRY_LOCK = threading.Lock()
 
 
 @dataclass
@@ -44,13 +46,18 @@ class AppContext:
     ledger: LedgerService
 
     def registry(self) -> Registry:
-        """The face-ID registry over the database's templates (built once)."""
-        if "_registry" not in self.__dict__:
-            from livestock import FaceID, Registry
+        """The face-ID registry over the database's templates (built once per process).
 
-            self.__dict__["_registry"] = Registry(
-                FaceID.load(), SqlTemplateStore(self.engine)
-            )
+        Thread-safe: concurrent first requests wait for one registry instead of
+        each loading the model and indexing the templates.
+        """
+        with _REGISTRY_LOCK:
+            if "_registry" not in self.__dict__:
+                from livestock import FaceID, Registry
+
+                self.__dict__["_registry"] = Registry(
+                    FaceID.load(), SqlTemplateStore(self.engine)
+                )
         registry: Registry = self.__dict__["_registry"]
         return registry
 
