@@ -11,23 +11,29 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import shapely
 from sqlalchemy import Connection, and_, func, insert, select, true, update
+from sqlalchemy.exc import IntegrityError
 
 from ledger import Event
 from livestock import EnrolResult, Photo, Registry
 from livestock.tags import Scheme
 from remote_sensing import PlotSet, Tolerance, check_plots, find_overlaps
-from remote_sensing.units import M2_PER_HA
+from server.errors import ConflictError, InvalidInputError, NotFoundError
+from server.services.ledger import LedgerService
 from server.storage.animal_store import SqlTemplateStore
 from server.storage.claims_store import checks_json
+from server.storage.locks import lock
+from server.storage.paging import Page, grouped, page_rows
 from server.storage.schema import (
     animals,
     applications,
@@ -35,27 +41,38 @@ from server.storage.schema import (
     farmers,
     plots,
     policies,
+    policy_animals,
     products,
 )
-from server.errors import ConflictError, InvalidInputError, NotFoundError
-from server.services.ledger import LedgerService
-from server.storage.paging import Page, grouped, page_rows
-from underwriting.checks import (
+from underwriting import (
+    DECIDABLE,
+    ApplicationError,
     Check,
-    Recommendation,
-    check_animal,
-    check_double_insurance,
-    check_plot_area,
-    recommend,
-)
-from underwriting.money import Money
-from underwriting.products import (
     CropProduct,
+    DecisionConflictError,
+    DoubleInsuranceError,
+    InsuredAnimal,
+    InsuredOverlap,
     LivestockProduct,
+    Money,
     Product,
+    Recommendation,
+    UnderwritingError,
+    check_animal_double_insurance,
+    check_enrolled_animal,
+    check_plot_area,
+    check_plot_double_insurance,
+    check_plot_geometry,
+    check_plot_overlaps,
+    check_whole_herd,
+    decide,
+    periods_overlap,
     premium_for,
     product_from_dict,
     product_to_dict,
+    recommend,
+    validate_period,
+    verify_no_double_insurance,
 )
 
 __all__ = [
@@ -65,7 +82,6 @@ __all__ = [
     "UnderwritingService",
 ]
 
-Decision = Literal["approve", "refer", "decline"]
 P = TypeVar("P", CropProduct, LivestockProduct)
 
 
@@ -125,6 +141,25 @@ def _now() -> datetime:
 def _bounds(g: shapely.Geometry) -> dict[str, float]:
     x0, y0, x1, y1 = shapely.bounds(g).tolist()
     return {"min_lon": x0, "min_lat": y0, "max_lon": x1, "max_lat": y1}
+
+
+APPROVE_LOCK = "underwriting:approve"
+"""Named lock of every approval: the double-insurance re-check and the issue are atomic."""
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """Translate the underwriting rules' refusals into service errors (422 / 409)."""
+    try:
+        yield
+    except ApplicationError as exc:
+        raise InvalidInputError(str(exc), field=exc.field) from exc
+    except DoubleInsuranceError as exc:
+        raise ConflictError(str(exc), field=exc.field) from exc
+    except DecisionConflictError as exc:
+        raise ConflictError(str(exc)) from exc
+    except UnderwritingError as exc:  # pragma: no cover - every rule error is above
+        raise InvalidInputError(str(exc)) from exc
 
 
 class UnderwritingService:
@@ -209,20 +244,23 @@ class UnderwritingService:
                 f"({lat}, {lon}) is not a position in degrees", field="lat"
             )
         with self.ledger.transaction(conn) as conn:
-            if conn.execute(
-                select(farmers.c.id).where(farmers.c.id == farmer_id)
-            ).first():
-                raise ConflictError(f"farmer {farmer_id} exists", field="farmer_id")
-            conn.execute(
-                insert(farmers).values(
-                    id=farmer_id,
-                    name=name,
-                    region=region,
-                    lat=lat,
-                    lon=lon,
-                    created_at=_now(),
-                )
-            )
+            # The primary key decides (a read first would race a concurrent insert).
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(farmers).values(
+                            id=farmer_id,
+                            name=name,
+                            region=region,
+                            lat=lat,
+                            lon=lon,
+                            created_at=_now(),
+                        )
+                    )
+            except IntegrityError as exc:
+                raise ConflictError(
+                    f"farmer {farmer_id} exists", field="farmer_id"
+                ) from exc
             self._event(
                 conn,
                 "farmer.registered",
@@ -262,18 +300,21 @@ class UnderwritingService:
         """
         terms = product_to_dict(product)
         with self.ledger.transaction(conn) as conn:
-            if conn.execute(
-                select(products.c.code).where(products.c.code == product.code)
-            ).first():
-                raise ConflictError(f"product {product.code} exists", field="code")
-            conn.execute(
-                insert(products).values(
-                    code=product.code,
-                    kind=terms["kind"],
-                    terms=json.dumps(terms),
-                    created_at=_now(),
-                )
-            )
+            # The primary key decides (a read first would race a concurrent insert).
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(products).values(
+                            code=product.code,
+                            kind=terms["kind"],
+                            terms=json.dumps(terms),
+                            created_at=_now(),
+                        )
+                    )
+            except IntegrityError as exc:
+                raise ConflictError(
+                    f"product {product.code} exists", field="code"
+                ) from exc
             self._event(
                 conn, "product.created", {"product": product.code}, actor, terms
             )
@@ -364,12 +405,35 @@ class UnderwritingService:
 
     # --- applications ----------------------------------------------------------------
 
-    def _insured_plots(
-        self, conn: Connection, start: date, end: date, bounds: tuple[float, ...]
-    ) -> list[Any]:
-        """Plots of policies in force during [start, end] whose boxes meet ``bounds``."""
-        x0, y0, x1, y1 = bounds
-        rows = conn.execute(
+    def _insured_overlaps(
+        self,
+        conn: Connection,
+        start: date,
+        end: date,
+        plot_ids: Sequence[str],
+        geoms: npt.NDArray[np.object_],
+        areas_m2: npt.NDArray[np.float64],
+    ) -> list[InsuredOverlap]:
+        """Overlaps of ``geoms`` with plots of policies in force during [start, end].
+
+        Args:
+            conn: the transaction to read in.
+            start: first day of the period.
+            end: last day of the period.
+            plot_ids: the plots' ids, one per geometry.
+            geoms: WGS84 geometries (None where a plot is unusable).
+            areas_m2: their geodesic areas in square metres.
+
+        Returns:
+            Every overlap above ``min_overlap_m2``, in plot order.
+        """
+        found = np.flatnonzero(~shapely.is_missing(geoms))
+        if not len(found):
+            return []
+        x0, y0, x1, y1 = shapely.bounds(shapely.union_all(geoms[found])).tolist()
+        # The SQL keeps the bounding-box prefilter (ix_plots_bounds); the period test
+        # is underwriting.periods_overlap's rule (both ends inclusive).
+        insured = conn.execute(
             select(
                 plots.c.plot_ref,
                 plots.c.geometry,
@@ -386,8 +450,49 @@ class UnderwritingService:
                 plots.c.max_lat >= y0,
                 plots.c.min_lat <= y1,
             )
+            .order_by(plots.c.policy_id, plots.c.plot_ref)
         ).all()
-        return list(rows)
+        if not insured:
+            return []
+        ov = find_overlaps(
+            geoms,
+            shapely.from_wkb([r.geometry for r in insured]),
+            min_overlap_m2=self.min_overlap_m2,
+            areas_m2=areas_m2,
+            other_areas_m2=np.array([r.area_m2 for r in insured]),
+        )
+        return [
+            InsuredOverlap(
+                plot_ids[a],
+                insured[b].plot_ref,
+                insured[b].policy_id,
+                insured[b].farmer_id,
+                area_m2,
+                share,
+            )
+            for a, b, area_m2, share in zip(
+                ov.left.tolist(),
+                ov.right.tolist(),
+                ov.area_m2.tolist(),
+                ov.share_left.tolist(),
+                strict=True,
+            )
+        ]
+
+    def _insured_animals(
+        self, conn: Connection, tags: Sequence[str], start: date, end: date
+    ) -> list[InsuredAnimal]:
+        """The animals of ``tags`` that a policy in force during [start, end] insures."""
+        rows = conn.execute(
+            select(policy_animals)
+            .where(policy_animals.c.tag.in_(list(tags)))
+            .order_by(policy_animals.c.tag, policy_animals.c.start_date)
+        ).all()
+        return [
+            InsuredAnimal(r.tag, r.policy_id, r.end_date)
+            for r in rows
+            if periods_overlap(start, end, r.start_date, r.end_date)
+        ]
 
     def _applicable(
         self, conn: Connection, farmer_id: str, product_code: str, kind: type[P]
@@ -402,16 +507,6 @@ class UnderwritingService:
             )
         return product
 
-    def _validate_period(self, start: date, end: date) -> None:
-        if end <= start:
-            raise InvalidInputError(
-                "end_date must be after start_date", field="end_date"
-            )
-        if (end - start).days > 731:
-            raise InvalidInputError(
-                "a policy period is at most two years", field="end_date"
-            )
-
     def apply_crop(
         self,
         farmer_id: str,
@@ -425,16 +520,18 @@ class UnderwritingService:
     ) -> ApplicationRecord:
         """Submit a crop application over validated plots and run its checks.
 
-        Checks per plot: problems of its geometry, geodesic area vs declared,
-        overlaps with plots of policies in force in the period (double
-        insurance) and with the other plots of the application. Plots with
-        a usable geometry are stored (``plot.surveyed`` each).
+        Checks per plot (the rules of :mod:`underwriting`): problems of its
+        geometry, geodesic area vs declared, overlaps with plots of policies
+        in force in the period (double insurance) and with the other plots of
+        the application. Plots with a usable geometry are stored
+        (``plot.surveyed`` each).
 
         Raises:
             NotFoundError: unknown farmer or product.
             InvalidInputError: not a crop product, a bad period, or no plot.
         """
-        self._validate_period(start, end)
+        with _refusals():
+            validate_period(start, end)
         if len(plot_set) == 0:
             raise InvalidInputError("the plot file holds no plots", field="plots")
         if len(set(plot_set.ids)) != len(plot_set.ids):
@@ -445,55 +542,16 @@ class UnderwritingService:
         usable = plot_set.usable
         with self.ledger.transaction(conn) as conn:
             self._applicable(conn, farmer_id, product_code, CropProduct)
-            checks: list[Check] = []
             geoms = plot_set.geometry
             found = np.flatnonzero(usable)
-            insured: list[Any] = []
-            if len(found):
-                box = shapely.bounds(shapely.union_all(geoms[found])).tolist()
-                insured = self._insured_plots(conn, start, end, tuple(box))
-            overlaps_with: list[list[tuple[str, float, float]]] = [
-                [] for _ in plot_set.ids
-            ]
-            if insured and len(found):
-                mine = geoms.copy()
-                mine[~usable] = None
-                other_geoms = shapely.from_wkb([r.geometry for r in insured])
-                ov = find_overlaps(
-                    mine,
-                    other_geoms,
-                    min_overlap_m2=self.min_overlap_m2,
-                    areas_m2=plot_set.area_m2,
-                    other_areas_m2=np.array([r.area_m2 for r in insured]),
-                )
-                for a, b, area, share in zip(
-                    ov.left.tolist(),
-                    ov.right.tolist(),
-                    ov.area_m2.tolist(),
-                    ov.share_left.tolist(),
-                    strict=True,
-                ):
-                    r = insured[b]
-                    label = f"{r.plot_ref} of policy {r.policy_id[:8]} ({r.farmer_id})"
-                    overlaps_with[a].append((label, area / M2_PER_HA, share))
+            mine = geoms.copy()
+            mine[~usable] = None
+            insured = self._insured_overlaps(
+                conn, start, end, plot_set.ids, mine, plot_set.area_m2
+            )
+            checks: list[Check] = []
             for i, row in enumerate(report.rows):
-                for p in row.problems:
-                    if p.severity == "error":
-                        checks.append(
-                            Check(
-                                "plot_geometry",
-                                "red",
-                                f"plot {row.plot_id}: {p.message}",
-                            )
-                        )
-                    elif p.severity == "warning":
-                        checks.append(
-                            Check(
-                                "plot_geometry",
-                                "amber",
-                                f"plot {row.plot_id}: {p.message}",
-                            )
-                        )
+                checks += check_plot_geometry(row.plot_id, row.problems)
                 if not usable[i]:
                     continue
                 checks.append(
@@ -501,17 +559,14 @@ class UnderwritingService:
                         row.plot_id, row.verdict, row.declared_ha, row.area_ha
                     )
                 )
-                checks.append(check_double_insurance(row.plot_id, overlaps_with[i]))
-                for o in row.overlaps:
-                    if row.plot_id < o.other_id:
-                        checks.append(
-                            Check(
-                                "plot_overlap",
-                                "amber",
-                                f"plots {row.plot_id} and {o.other_id} of this application "
-                                f"overlap by {o.area_ha:.2f} ha",
-                            )
-                        )
+                checks.append(
+                    check_plot_double_insurance(
+                        row.plot_id, insured, min_overlap_m2=self.min_overlap_m2
+                    )
+                )
+                checks += check_plot_overlaps(
+                    row.plot_id, [(o.other_id, o.area_ha) for o in row.overlaps]
+                )
             app_id, rec = self._insert_application(
                 conn, farmer_id, product_code, "crop", start, end, checks, ()
             )
@@ -576,24 +631,26 @@ class UnderwritingService:
     ) -> ApplicationRecord:
         """Submit a livestock application for enrolled animals and run its checks.
 
-        Checks per animal: its latest enrolment attempt (enrolled, or a
-        duplicate / possible duplicate of an animal enrolled elsewhere), that
-        it belongs to this farmer, and that no policy in force covers it.
-        With a whole-herd product, every enrolled animal of the farmer must
-        be in the application.
+        Checks per animal (the rules of :mod:`underwriting`): its latest
+        enrolment attempt (enrolled, or a duplicate / possible duplicate of an
+        animal enrolled elsewhere), that it is enrolled to this farmer, and
+        that no policy in force in the period insures it. With a whole-herd
+        product, every enrolled animal of the farmer must be in the application.
 
         Raises:
             NotFoundError: unknown farmer or product.
             InvalidInputError: not a livestock product, bad period, no animals,
                 a tag repeated, or a tag never presented for enrolment.
         """
-        self._validate_period(start, end)
+        with _refusals():
+            validate_period(start, end)
         if not tags:
             raise InvalidInputError("list at least one animal", field="animals")
         if len(set(tags)) != len(tags):
             raise InvalidInputError("a tag is listed twice", field="animals")
         with self.ledger.transaction(conn) as conn:
             product = self._applicable(conn, farmer_id, product_code, LivestockProduct)
+            insured = self._insured_animals(conn, tags, start, end)
             checks: list[Check] = []
             for tag in tags:
                 attempt = conn.execute(
@@ -607,66 +664,27 @@ class UnderwritingService:
                         f"animal {tag} was never presented for enrolment",
                         field="animals",
                     )
-                enrolled = conn.execute(
-                    select(animals).where(animals.c.tag == tag)
-                ).first()
-                if (
-                    attempt.status == "enrolled"
-                    and enrolled is not None
-                    and enrolled.farm != farmer_id
-                ):
-                    checks.append(
-                        Check(
-                            "animal",
-                            "red",
-                            f"animal {tag} is enrolled to {enrolled.farm}",
-                        )
-                    )
-                    continue
+                enrolled_farm = conn.execute(
+                    select(animals.c.farm).where(animals.c.tag == tag)
+                ).scalar()
                 checks.append(
-                    check_animal(
-                        tag, attempt.status, attempt.match_tag, attempt.match_farm
+                    check_enrolled_animal(
+                        tag,
+                        farmer_id,
+                        status=attempt.status,
+                        match_tag=attempt.match_tag,
+                        match_farm=attempt.match_farm,
+                        enrolled_farm=enrolled_farm,
                     )
                 )
-                if enrolled is not None and enrolled.policy:
-                    held = conn.execute(
-                        select(policies).where(
-                            policies.c.id == enrolled.policy,
-                            policies.c.start_date <= end,
-                            policies.c.end_date >= start,
-                        )
-                    ).first()
-                    if held is not None:
-                        checks.append(
-                            Check(
-                                "double_insurance",
-                                "red",
-                                f"animal {tag} is insured by policy {held.id[:8]} "
-                                f"until {held.end_date}",
-                            )
-                        )
+                held = check_animal_double_insurance(tag, insured)
+                if held is not None:
+                    checks.append(held)
             if product.whole_herd:
-                herd = {
-                    r.tag
-                    for r in conn.execute(
-                        select(animals.c.tag).where(animals.c.farm == farmer_id)
-                    ).all()
-                }
-                left_out = sorted(herd - set(tags))
-                checks.append(
-                    Check(
-                        "whole_herd",
-                        "amber",
-                        "the whole-herd rule: enrolled animals not in the "
-                        f"application: {', '.join(left_out)}",
-                    )
-                    if left_out
-                    else Check(
-                        "whole_herd",
-                        "green",
-                        "the whole enrolled herd is in the application",
-                    )
-                )
+                herd = conn.execute(
+                    select(animals.c.tag).where(animals.c.farm == farmer_id)
+                ).scalars()
+                checks.append(check_whole_herd(herd, tags))
             app_id, rec = self._insert_application(
                 conn, farmer_id, product_code, "livestock", start, end, checks, tags
             )
@@ -792,7 +810,7 @@ class UnderwritingService:
     def decide(
         self,
         app_id: str,
-        decision: Decision,
+        decision: str,
         *,
         actor: str,
         reason: str | None = None,
@@ -800,45 +818,49 @@ class UnderwritingService:
     ) -> ApplicationRecord:
         """The underwriter's decision; ``approve`` issues the policy in the same transaction.
 
-        A decline or a referral needs a reason, and so does an approval
-        against the checks' recommendation (the reason is on the ledger).
+        The rule is :func:`underwriting.decide`: a decline or a referral needs a
+        reason, and so does an approval against the checks' recommendation (the
+        reason is on the ledger). An approval re-runs the double-insurance check
+        under the named lock :data:`APPROVE_LOCK`, taken first: a plot of the
+        application overlapping (above ``min_overlap_m2``) a plot of a policy in
+        force in the period, or an animal of it insured by one, refuses the
+        approval and nothing is written. Policies issued since the application
+        was submitted count, so two pending applications over one field cannot
+        both be approved; the database refuses one animal in two policies in
+        force at once as well (``policy_animals``).
 
         Raises:
             NotFoundError: no such application.
-            ConflictError: already approved or declined.
-            InvalidInputError: a reason is missing.
+            ConflictError: already approved or declined; or, approving, a plot
+                (field ``plots``) or an animal (field ``animals``) is insured by
+                a policy in force in the period.
+            InvalidInputError: an unknown decision, or a reason is missing.
         """
-        if decision not in ("approve", "refer", "decline"):
-            raise InvalidInputError(
-                f"decision must be approve, refer or decline, not {decision!r}",
-                field="decision",
-            )
         with self.ledger.transaction(conn) as conn:
+            if decision == "approve":
+                lock(conn, APPROVE_LOCK)
             app = self._application(conn, app_id)
-            if decision != "approve" and not reason:
-                raise InvalidInputError(f"to {decision}, give a reason", field="reason")
-            if decision == "approve" and app.recommendation != "approve" and not reason:
-                raise InvalidInputError(
-                    f"the checks recommend {app.recommendation}: give a reason to approve",
-                    field="reason",
+            with _refusals():
+                to_status = decide(
+                    decision,
+                    status=app.status,
+                    recommendation=app.recommendation,
+                    reason=reason,
                 )
-            to_status = {
-                "approve": "approved",
-                "refer": "referred",
-                "decline": "declined",
-            }[decision]
+                if to_status == "approved":
+                    self._verify_not_insured(conn, app)
             changed = conn.execute(
                 update(applications)
                 .where(
                     applications.c.id == app_id,
-                    applications.c.status.in_(("submitted", "referred")),
+                    applications.c.status.in_(DECIDABLE),
                 )
                 .values(
                     status=to_status, reason=reason, decided_by=actor, updated_at=_now()
                 )
             ).rowcount
-            if not changed:
-                raise ConflictError(f"application {app_id} is already {app.status}")
+            if not changed:  # decided by a concurrent request since we read it
+                raise ConflictError(f"application {app_id} is already decided")
             self._event(
                 conn,
                 f"application.{to_status}",
@@ -850,10 +872,68 @@ class UnderwritingService:
                     "recommendation": app.recommendation,
                 },
             )
-            if decision == "approve":
+            if to_status == "approved":
                 self._issue(conn, app, actor)
             record = self._application(conn, app_id)
         return record
+
+    def _verify_not_insured(self, conn: Connection, app: ApplicationRecord) -> None:
+        """Raise DoubleInsuranceError if a policy in force insures a plot or animal of ``app``."""
+        rows = conn.execute(
+            select(plots.c.plot_ref, plots.c.geometry, plots.c.area_m2)
+            .where(plots.c.application_id == app.id)
+            .order_by(plots.c.plot_ref)
+        ).all()
+        overlaps: list[InsuredOverlap] = []
+        if rows:
+            overlaps = self._insured_overlaps(
+                conn,
+                app.start_date,
+                app.end_date,
+                [r.plot_ref for r in rows],
+                shapely.from_wkb([r.geometry for r in rows]),
+                np.array([r.area_m2 for r in rows], dtype=np.float64),
+            )
+        held = (
+            self._insured_animals(conn, app.animals, app.start_date, app.end_date)
+            if app.animals
+            else []
+        )
+        verify_no_double_insurance(overlaps, held, min_overlap_m2=self.min_overlap_m2)
+
+    def _insure_animals(
+        self, conn: Connection, policy_id: str, app: ApplicationRecord
+    ) -> None:
+        """Record the animals ``policy_id`` insures; the database refuses one insured twice.
+
+        Raises:
+            ConflictError: an animal is insured by another policy in force in the
+                period (the ``policy_animals`` trigger; field ``animals``).
+        """
+        for tag in sorted(app.animals):  # one order for every writer: no deadlock
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(policy_animals).values(
+                            policy_id=policy_id,
+                            tag=tag,
+                            start_date=app.start_date,
+                            end_date=app.end_date,
+                        )
+                    )
+            except IntegrityError as exc:
+                raise ConflictError(
+                    f"animal {tag} is insured by another policy in force between "
+                    f"{app.start_date} and {app.end_date}",
+                    field="animals",
+                ) from exc
+        # The animal's latest policy, kept for readers of animals.policy; the policy's
+        # animals are policy_animals (PolicyRecord.animals).
+        conn.execute(
+            update(animals)
+            .where(animals.c.tag.in_(app.animals))
+            .values(policy=policy_id)
+        )
 
     def _issue(self, conn: Connection, app: ApplicationRecord, actor: str) -> str:
         product = self.product(app.product_code, conn)
@@ -865,22 +945,12 @@ class UnderwritingService:
                 )
             ).scalar_one()
             split = premium_for(product, Decimal(str(round(float(area), 2))))
-            conn.execute(
-                update(plots)
-                .where(plots.c.application_id == app.id)
-                .values(policy_id=policy_id)
-            )
             covered: dict[str, Any] = {
                 "plots": list(app.plots),
                 "area_m2": round(float(area), 2),
             }
         else:
             split = premium_for(product, len(app.animals))
-            conn.execute(
-                update(animals)
-                .where(animals.c.tag.in_(app.animals))
-                .values(policy=policy_id)
-            )
             covered = {"animals": list(app.animals)}
         premium = {
             "total": str(split.total),
@@ -904,6 +974,14 @@ class UnderwritingService:
                 created_at=_now(),
             )
         )
+        if isinstance(product, CropProduct):
+            conn.execute(
+                update(plots)
+                .where(plots.c.application_id == app.id)
+                .values(policy_id=policy_id)
+            )
+        else:
+            self._insure_animals(conn, policy_id, app)
         conn.execute(
             update(applications)
             .where(applications.c.id == app.id)
@@ -933,9 +1011,9 @@ class UnderwritingService:
         ids = [r.id for r in rows]
         tags = grouped(
             conn,
-            select(animals.c.policy, animals.c.tag)
-            .where(animals.c.policy.in_(ids))
-            .order_by(animals.c.tag),
+            select(policy_animals.c.policy_id, policy_animals.c.tag)
+            .where(policy_animals.c.policy_id.in_(ids))
+            .order_by(policy_animals.c.tag),
         )
         refs = grouped(
             conn,

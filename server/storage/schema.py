@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Engine,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -38,10 +40,12 @@ __all__ = [
     "ledger_checkpoints",
     "ledger_entries",
     "ledger_head",
+    "login_failures",
     "make_engine",
     "metadata",
     "plots",
     "policies",
+    "policy_animals",
     "products",
     "users",
 ]
@@ -190,6 +194,18 @@ evidence = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# --- Claims constraints (migration 0008) --------------------------------------------
+# Who last decided a claim (the approver, once approved): the four-eyes rule at payment.
+claims.append_column(Column("decided_by", String(64), nullable=True))
+# Earlier claims of an animal or plot are read at every intake.
+Index("ix_claims_subject", claims.c.subject_kind, claims.c.subject_id)
+# Multi-index hashing of evidence pHashes (claims.photo_hashes): the four 16-bit
+# bands of each hash, most significant first, each indexed for exact lookups.
+for _band in range(4):
+    evidence.append_column(Column(f"band{_band}", Integer, nullable=False))
+    Index(f"ix_evidence_band{_band}", evidence.c[f"band{_band}"])
+# --- end of the claims constraints --------------------------------------------------
+
 
 # Farmers: the insured. Farm location is where claim photos are expected.
 farmers = Table(
@@ -276,6 +292,31 @@ plots = Table(
     Column("max_lat", Float, nullable=False),
 )
 
+# --- Underwriting constraints (migration 0007) ------------------------------------
+# The animals each policy insures, with the policy's period copied in, so that the
+# database refuses one animal in two policies in force on the same day: a trigger
+# on insert (migration 0007; on PostgreSQL it also takes a per-tag advisory lock,
+# so two concurrent issues of one animal serialise and the second sees the first).
+policy_animals = Table(
+    "policy_animals",
+    metadata,
+    Column("policy_id", String(36), ForeignKey("policies.id"), primary_key=True),
+    Column("tag", String(15), primary_key=True),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Index("ix_policy_animals_tag_period", "tag", "start_date", "end_date"),
+)
+
+# The bounding-box prefilter of the double-insurance search (plots of policies in force).
+Index(
+    "ix_plots_bounds",
+    plots.c.min_lon,
+    plots.c.min_lat,
+    plots.c.max_lon,
+    plots.c.max_lat,
+)
+# --- end of the underwriting constraints ------------------------------------------
+
 # Every enrolment attempt and its outcome (a duplicate stores no animal, but is on record).
 enrolments = Table(
     "enrolments",
@@ -304,16 +345,45 @@ idempotency_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# --- Login rate limit (migration 0009) --------------------------------------------
+# Failed logins, one row each, kept for the rate-limit window: counted per username
+# and client address, and per address, so every API worker sees the same count.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False),
+    Column("address", String(64), nullable=False),  # client IP (IPv6 fits in 45)
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_login_failures_user_address", "username", "address", "failed_at"),
+    Index("ix_login_failures_address", "address", "failed_at"),
+)
+# --- end of the login rate limit --------------------------------------------------
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy, not pysqlite, decide when transactions begin.
-    dbapi_connection.isolation_level = None
-    cur = dbapi_connection.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-    cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints under WAL
-    cur.execute("PRAGMA busy_timeout=60000")  # wait for the writer, up to 60 s
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
+
+_SQLITE_SYNCHRONOUS = ("EXTRA", "FULL", "NORMAL")
+"""The ``PRAGMA synchronous`` levels :func:`make_engine` accepts (OFF is never allowed)."""
+
+
+def _sqlite_pragmas(synchronous: str) -> Callable[[Any, Any], None]:
+    """The connect hook: WAL, ``synchronous``, busy timeout and foreign keys.
+
+    Under WAL, FULL syncs the log on every commit, so a committed transaction
+    survives a power loss; NORMAL syncs only at checkpoints and may lose the last
+    commits (never corrupts the file).
+    """
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA busy_timeout=60000")  # wait for the writer, up to 60 s
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return on_connect
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -326,19 +396,30 @@ def _sqlite_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) -> Engine:
     """Create an engine for ``url`` (SQLite file or PostgreSQL).
 
-    For SQLite the parent folder is created, WAL is enabled and every transaction
-    begins IMMEDIATE (holds the write lock), which serialises ledger appends
-    across threads and processes.
+    For SQLite the parent folder is created, WAL is enabled with
+    ``PRAGMA synchronous=<sqlite_synchronous>`` (FULL by default: every commit is
+    on disk before it returns; NORMAL is faster but may lose the last commits on
+    power loss), and every transaction begins IMMEDIATE (holds the write lock),
+    which serialises ledger appends across threads and processes.
+
+    Raises:
+        ValueError: ``sqlite_synchronous`` is not one of EXTRA, FULL or NORMAL.
     """
+    level = sqlite_synchronous.upper()
+    if level not in _SQLITE_SYNCHRONOUS:
+        raise ValueError(
+            f"sqlite_synchronous must be one of {', '.join(_SQLITE_SYNCHRONOUS)}, "
+            f"not {sqlite_synchronous!r}"
+        )
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(level))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)

@@ -1,21 +1,110 @@
-"""Schema changes for the underwriting rules and double insurance (issue 9).
+"""Underwriting constraints: one policy in force per animal, and an index on plot bounds.
+
+``policy_animals`` lists the animals each policy insures, with the policy's
+period copied in; a trigger refuses a row whose tag is already insured by a
+policy in force on any day of the new period (both ends inclusive). On
+PostgreSQL the trigger first takes a transaction advisory lock on the tag, so
+two transactions issuing one animal at once serialise, and the second sees
+the first's row once it commits (READ COMMITTED takes a new snapshot per
+statement). On SQLite one writer at a time makes the check atomic already.
+The rows are filled from ``animals.policy`` for policies issued before.
 
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-30
 """
 
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
 
+_SQLITE_TRIGGER = """
+CREATE TRIGGER policy_animals_one_policy_in_force
+BEFORE INSERT ON policy_animals
+FOR EACH ROW WHEN EXISTS (
+    SELECT 1 FROM policy_animals AS p
+    WHERE p.tag = NEW.tag
+      AND p.start_date <= NEW.end_date
+      AND p.end_date >= NEW.start_date
+)
+BEGIN
+    SELECT RAISE(ABORT, 'policy_animals: the animal is insured by another policy in force in the period');
+END
+"""
+
+_PG_FUNCTION = """
+CREATE FUNCTION policy_animals_one_policy_in_force() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    held text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('policy_animals'), hashtext(NEW.tag));
+    SELECT p.policy_id INTO held FROM policy_animals AS p
+    WHERE p.tag = NEW.tag
+      AND p.start_date <= NEW.end_date
+      AND p.end_date >= NEW.start_date
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'policy_animals: animal % is insured by policy % in the period', NEW.tag, held
+            USING ERRCODE = 'exclusion_violation';
+    END IF;
+    RETURN NEW;
+END
+$$
+"""
+
+_PG_TRIGGER = """
+CREATE TRIGGER policy_animals_one_policy_in_force
+BEFORE INSERT ON policy_animals
+FOR EACH ROW EXECUTE FUNCTION policy_animals_one_policy_in_force()
+"""
+
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "policy_animals",
+        sa.Column("policy_id", sa.String(length=36), nullable=False),
+        sa.Column("tag", sa.String(length=15), nullable=False),
+        sa.Column("start_date", sa.Date(), nullable=False),
+        sa.Column("end_date", sa.Date(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["policy_id"],
+            ["policies.id"],
+            name=op.f("fk_policy_animals_policy_id_policies"),
+        ),
+        sa.PrimaryKeyConstraint("policy_id", "tag", name=op.f("pk_policy_animals")),
+    )
+    op.create_index(
+        "ix_policy_animals_tag_period",
+        "policy_animals",
+        ["tag", "start_date", "end_date"],
+    )
+    op.execute(
+        "INSERT INTO policy_animals (policy_id, tag, start_date, end_date) "
+        "SELECT p.id, a.tag, p.start_date, p.end_date "
+        "FROM animals AS a JOIN policies AS p ON p.id = a.policy"
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_PG_FUNCTION)
+        op.execute(_PG_TRIGGER)
+    else:
+        op.execute(_SQLITE_TRIGGER)
+    op.create_index(
+        "ix_plots_bounds", "plots", ["min_lon", "min_lat", "max_lon", "max_lat"]
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_plots_bounds", table_name="plots")
+    op.execute(
+        "DROP TRIGGER IF EXISTS policy_animals_one_policy_in_force"
+        + (" ON policy_animals" if op.get_bind().dialect.name == "postgresql" else "")
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS policy_animals_one_policy_in_force()")
+    op.drop_index("ix_policy_animals_tag_period", table_name="policy_animals")
+    op.drop_table("policy_animals")

@@ -1,0 +1,315 @@
+"""The rules of an application, as tables: period, plots, animals, double insurance, decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+
+from underwriting import (
+    ApplicationError,
+    DecisionConflictError,
+    DoubleInsuranceError,
+    InsuredAnimal,
+    InsuredOverlap,
+    check_animal_double_insurance,
+    check_enrolled_animal,
+    check_plot_double_insurance,
+    check_plot_geometry,
+    check_plot_overlaps,
+    check_whole_herd,
+    decide,
+    periods_overlap,
+    validate_period,
+    verify_no_double_insurance,
+)
+
+D = date.fromisoformat
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: str
+    message: str
+
+
+# --- the policy period -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "refusal"),
+    [
+        ("2025-03-01", "2025-10-31", None),  # a season
+        ("2025-03-01", "2025-03-02", None),  # one day is a period
+        ("2024-01-01", "2025-12-31", None),  # two years (a leap year in them: 730 days)
+        ("2025-01-01", "2027-01-02", None),  # 731 days: the longest allowed
+        ("2025-01-01", "2027-01-03", "at most two years"),  # 732 days
+        ("2025-03-01", "2025-03-01", "end_date must be after start_date"),
+        ("2025-10-31", "2025-03-01", "end_date must be after start_date"),
+    ],
+)
+def test_a_policy_period_ends_after_it_starts_and_lasts_at_most_two_years(
+    start: str, end: str, refusal: str | None
+) -> None:
+    if refusal is None:
+        validate_period(D(start), D(end))
+        return
+    with pytest.raises(ApplicationError, match=refusal) as caught:
+        validate_period(D(start), D(end))
+    assert caught.value.field == "end_date"
+
+
+@pytest.mark.parametrize(
+    ("period", "other", "in_force"),
+    [
+        (("2025-03-01", "2025-10-31"), ("2025-01-01", "2025-12-31"), True),  # inside
+        (("2025-03-01", "2025-10-31"), ("2025-10-31", "2026-10-31"), True),  # last day
+        (("2025-03-01", "2025-10-31"), ("2024-03-01", "2025-03-01"), True),  # first day
+        (("2025-03-01", "2025-10-31"), ("2025-11-01", "2026-10-31"), False),  # after
+        (("2025-03-01", "2025-10-31"), ("2024-03-01", "2025-02-28"), False),  # before
+    ],
+)
+def test_a_policy_is_in_force_in_a_period_when_they_share_a_day(
+    period: tuple[str, str], other: tuple[str, str], in_force: bool
+) -> None:
+    start, end = map(D, period)
+    other_start, other_end = map(D, other)
+    assert periods_overlap(start, end, other_start, other_end) is in_force
+
+
+# --- plots ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("severity", "light"),
+    [
+        ("error", "red"),  # cannot be measured or insured as is (empty, invalid)
+        ("warning", "amber"),  # measured, but someone should look (repaired bow-tie)
+        ("info", None),  # fixed by itself (ring orientation): no check
+    ],
+)
+def test_a_geometry_problem_is_red_for_an_error_and_amber_for_a_warning(
+    severity: str, light: str | None
+) -> None:
+    checks = check_plot_geometry("B", [Problem(severity, "the geometry is empty")])
+    assert [c.light for c in checks] == ([light] if light else [])
+    for c in checks:
+        assert (c.code, c.reason) == ("plot_geometry", "plot B: the geometry is empty")
+
+
+@pytest.mark.parametrize(
+    ("plot_id", "other", "reported"),
+    [
+        ("A", "B", True),  # each pair once, by the plot whose id sorts first
+        ("B", "A", False),
+    ],
+)
+def test_plots_of_one_application_that_overlap_are_amber_once_per_pair(
+    plot_id: str, other: str, reported: bool
+) -> None:
+    checks = check_plot_overlaps(plot_id, [(other, 0.25)])
+    if not reported:
+        assert checks == []
+        return
+    (c,) = checks
+    assert (c.code, c.light) == ("plot_overlap", "amber")
+    assert c.reason == "plots A and B of this application overlap by 0.25 ha"
+
+
+def overlap(plot: str, area_m2: float, policy: str = "P-0000001") -> InsuredOverlap:
+    return InsuredOverlap(plot, "A", policy, "F-1", area_m2, area_m2 / 40_000)
+
+
+@pytest.mark.parametrize(
+    ("overlaps", "light", "reason"),
+    [
+        ([], "green", "plot X: no overlap with insured plots"),
+        ([overlap("X", 100.0)], "green", "plot X: no overlap with insured plots"),
+        (
+            [overlap("X", 26_800.0)],
+            "red",
+            "plot X overlaps insured plots: A of policy P-000000 (F-1) (2.68 ha, 67%)",
+        ),
+        ([overlap("Y", 26_800.0)], "green", "plot X: no overlap with insured plots"),
+    ],
+    ids=["none", "at-the-threshold", "over-an-insured-plot", "another-plot's"],
+)
+def test_a_plot_over_a_plot_of_a_policy_in_force_is_red(
+    overlaps: list[InsuredOverlap], light: str, reason: str
+) -> None:
+    c = check_plot_double_insurance("X", overlaps, min_overlap_m2=100.0)
+    assert (c.code, c.light, c.reason) == ("double_insurance", light, reason)
+
+
+# --- animals -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "match", "enrolled_farm", "light", "reason"),
+    [
+        ("enrolled", None, "F-1", "green", "enrolled, no match with insured animals"),
+        ("enrolled", None, "F-2", "red", "is enrolled to F-2"),
+        ("duplicate", ("T2", "F-2"), None, "red", "is already insured as T2 of F-2"),
+        ("needs_review", ("T2", None), None, "amber", "may be T2: review"),
+    ],
+)
+def test_an_animal_is_green_only_when_enrolled_to_the_applying_farmer(
+    status: str,
+    match: tuple[str, str | None] | None,
+    enrolled_farm: str | None,
+    light: str,
+    reason: str,
+) -> None:
+    c = check_enrolled_animal(
+        "T1",
+        "F-1",
+        status=status,
+        match_tag=match[0] if match else None,
+        match_farm=match[1] if match else None,
+        enrolled_farm=enrolled_farm,
+    )
+    assert (c.code, c.light) == ("animal", light)
+    assert reason in c.reason
+
+
+@pytest.mark.parametrize(
+    ("held", "reason"),
+    [
+        ([], None),
+        ([InsuredAnimal("T2", "P-0000001", D("2025-12-31"))], None),  # another animal
+        (
+            [InsuredAnimal("T1", "P-0000001abc", D("2025-12-31"))],
+            "animal T1 is insured by policy P-000000 until 2025-12-31",
+        ),
+    ],
+)
+def test_an_animal_insured_by_a_policy_in_force_is_red(
+    held: list[InsuredAnimal], reason: str | None
+) -> None:
+    c = check_animal_double_insurance("T1", held)
+    if reason is None:
+        assert c is None
+    else:
+        assert c is not None
+        assert (c.code, c.light, c.reason) == ("double_insurance", "red", reason)
+
+
+@pytest.mark.parametrize(
+    ("herd", "applied", "light", "reason"),
+    [
+        (
+            ["T1", "T2"],
+            ["T1", "T2"],
+            "green",
+            "the whole enrolled herd is in the application",
+        ),
+        (
+            ["T1"],
+            ["T1", "T9"],
+            "green",
+            "the whole enrolled herd is in the application",
+        ),
+        (
+            ["T3", "T1", "T2"],
+            ["T1"],
+            "amber",
+            "the whole-herd rule: enrolled animals not in the application: T2, T3",
+        ),
+    ],
+)
+def test_the_whole_herd_rule_names_every_animal_left_out(
+    herd: list[str], applied: list[str], light: str, reason: str
+) -> None:
+    c = check_whole_herd(herd, applied)
+    assert (c.code, c.light, c.reason) == ("whole_herd", light, reason)
+
+
+# --- the decision ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("decision", "status", "recommendation", "reason", "outcome"),
+    [
+        ("approve", "submitted", "approve", None, "approved"),
+        ("approve", "submitted", "refer", None, "reason: the checks recommend refer"),
+        (
+            "approve",
+            "submitted",
+            "decline",
+            "  ",
+            "reason: the checks recommend decline",
+        ),
+        ("approve", "referred", "decline", "seen on site", "approved"),
+        ("refer", "submitted", "approve", None, "reason: to refer, give a reason"),
+        ("refer", "submitted", "refer", "ask for the deed", "referred"),
+        ("refer", "referred", "refer", "still waiting", "referred"),
+        ("decline", "submitted", "approve", None, "reason: to decline, give a reason"),
+        ("decline", "submitted", "decline", "over-declared", "declined"),
+        ("approve", "approved", "approve", None, "conflict: already approved"),
+        ("decline", "declined", "decline", "again", "conflict: already declined"),
+        (
+            "accept",
+            "submitted",
+            "approve",
+            None,
+            "decision: must be approve, refer or decline",
+        ),
+    ],
+)
+def test_a_decision_moves_the_application_if_its_reasons_are_given(
+    decision: str, status: str, recommendation: str, reason: str | None, outcome: str
+) -> None:
+    if ":" not in outcome:
+        assert (
+            decide(
+                decision, status=status, recommendation=recommendation, reason=reason
+            )
+            == outcome
+        )
+        return
+    kind, message = outcome.split(": ", 1)
+    if kind == "conflict":
+        with pytest.raises(DecisionConflictError, match=message):
+            decide(
+                decision, status=status, recommendation=recommendation, reason=reason
+            )
+        return
+    with pytest.raises(ApplicationError, match=message) as caught:
+        decide(decision, status=status, recommendation=recommendation, reason=reason)
+    assert caught.value.field == kind
+
+
+@pytest.mark.parametrize(
+    ("overlaps", "animals", "field", "message"),
+    [
+        ([], [], None, None),
+        ([overlap("X", 100.0)], [], None, None),  # at the threshold: a shared boundary
+        (
+            [overlap("X", 26_800.0, "P-1234567890")],
+            [],
+            "plots",
+            "plot X overlaps A of policy P-123456 (F-1) by 2.68 ha (67%)",
+        ),
+        (
+            [],
+            [InsuredAnimal("T1", "P-1234567890", D("2025-12-31"))],
+            "animals",
+            "animal T1 is insured by policy P-123456 until 2025-12-31",
+        ),
+    ],
+)
+def test_a_policy_is_not_issued_over_what_a_policy_in_force_insures(
+    overlaps: list[InsuredOverlap],
+    animals: list[InsuredAnimal],
+    field: str | None,
+    message: str | None,
+) -> None:
+    if field is None:
+        verify_no_double_insurance(overlaps, animals, min_overlap_m2=100.0)
+        return
+    with pytest.raises(DoubleInsuranceError) as caught:
+        verify_no_double_insurance(overlaps, animals, min_overlap_m2=100.0)
+    assert caught.value.field == field
+    assert message is not None and message in str(caught.value)
+    assert caught.value.policy_id == "P-1234567890"
