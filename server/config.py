@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. "
         "Default: SQLite file agri.db in AGRI_DATA_DIR.",
     )
+    sqlite_synchronous: Literal["EXTRA", "FULL", "NORMAL"] = Field(
+        "FULL",
+        description="SQLite PRAGMA synchronous (WAL journal). FULL: every commit "
+        "is on disk before it returns. NORMAL is faster but may lose the last "
+        "committed transactions on power loss (the file stays consistent).",
+    )
     ledger_key_file: Path | None = Field(
         None,
         description="Signer key file of the ledger (PRIVATE+KEY+name+id+key, from "

@@ -15,16 +15,17 @@ from sqlalchemy import Engine
 from ledger import LedgerError, NoteSigner, generate_key
 from server.chain import ChainContext, connect_chain
 from server.config import Settings
-from server.services.claims import ClaimRules, ClaimsService
 from server.services.ledger import CheckpointPolicy, LedgerService
-from server.services.underwriting import UnderwritingService
-from server.storage.animal_store import SqlTemplateStore
 from server.storage.ledger_store import SqlLedgerStore
 from server.storage.migrate import upgrade
 from server.storage.schema import make_engine
 
 if TYPE_CHECKING:
+    # Imported where used: they load numpy, shapely, GDAL and torch, which the
+    # ledger-only commands of ``agri`` never need (fast start).
     from livestock import Registry
+    from server.services.claims import ClaimsService
+    from server.services.underwriting import UnderwritingService
 
 __all__ = ["AppContext", "build_context", "load_or_create_signer", "write_keypair"]
 
@@ -54,6 +55,7 @@ class AppContext:
         with _REGISTRY_LOCK:
             if "_registry" not in self.__dict__:
                 from livestock import FaceID, Registry
+                from server.storage.animal_store import SqlTemplateStore
 
                 self.__dict__["_registry"] = Registry(
                     FaceID.load(), SqlTemplateStore(self.engine)
@@ -64,11 +66,15 @@ class AppContext:
     @cached_property
     def underwriting(self) -> UnderwritingService:
         """Farmers, products, enrolment, applications and policies."""
+        from server.services.underwriting import UnderwritingService
+
         return UnderwritingService(self.ledger, self.registry)
 
     @cached_property
     def claims(self) -> ClaimsService:
         """Claims: intake, evidence, assessment by map, decisions and payment."""
+        from server.services.claims import ClaimRules, ClaimsService
+
         return ClaimsService(
             self.ledger,
             self.underwriting,
@@ -135,7 +141,10 @@ def build_context(
         migrate: bring the schema up to date first.
     """
     settings = settings or Settings()
-    engine = make_engine(settings.resolved_database_url())
+    engine = make_engine(
+        settings.resolved_database_url(),
+        sqlite_synchronous=settings.sqlite_synchronous,
+    )
     if migrate:
         upgrade(engine)
     chain_ctx: ChainContext | None

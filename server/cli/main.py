@@ -2,6 +2,10 @@
 
 Data goes to stdout (JSON where machine-readable), logs to stderr. Exit codes:
 0 success, 1 verification failed, 2 usage or input error.
+
+Startup stays fast: this module imports only click at the top; settings, the
+application context and every library a command needs are imported inside the
+command (``agri --help`` loads no settings, database, torch, web3 or GDAL).
 """
 
 from __future__ import annotations
@@ -11,21 +15,13 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ledger import (
-    Event,
-    LedgerError,
-    NoteVerifier,
-    Receipt,
-    ReceiptError,
-    generate_key,
-    verify_receipt,
-)
-from server.config import Settings
-from server.context import AppContext, build_context, write_keypair
+if TYPE_CHECKING:
+    from server.config import Settings
+    from server.context import AppContext
 
 __all__ = ["cli", "main"]
 
@@ -53,6 +49,9 @@ class Fail(click.ClickException):
 
 
 def _context(ctx: click.Context, *, chain: bool = False) -> AppContext:
+    from ledger import LedgerError
+    from server.context import build_context
+
     settings: Settings = ctx.obj["settings"]
     try:
         app = build_context(settings, chain=chain)
@@ -68,6 +67,8 @@ def _context(ctx: click.Context, *, chain: bool = False) -> AppContext:
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """Agricultural insurance: livestock face ID, plots by map, verifiable ledger."""
+    from server.config import Settings
+
     configure_logging(-1 if quiet else verbose)
     ctx.ensure_object(dict)
     try:
@@ -92,6 +93,9 @@ def ledger() -> None:
 )
 def keygen(name: str, out_dir: Path) -> None:
     """Generate an Ed25519 checkpoint key named NAME (the log's origin)."""
+    from ledger import LedgerError, generate_key
+    from server.context import write_keypair
+
     try:
         signer = generate_key(name)
     except LedgerError as exc:
@@ -127,6 +131,8 @@ def append(
     actor: str,
 ) -> None:
     """Append an operator event and print its index."""
+    from ledger import Event, LedgerError
+
     try:
         payload = json.loads(payload_file.read())
     except (ValueError, UnicodeDecodeError) as exc:
@@ -157,6 +163,8 @@ def append(
 @click.pass_context
 def checkpoint(ctx: click.Context) -> None:
     """Sign a checkpoint of the log now, and anchor it."""
+    from ledger import LedgerError
+
     app = _context(ctx, chain=True)
     try:
         record = app.ledger.checkpoint(anchor=False)
@@ -208,6 +216,8 @@ def proof(ctx: click.Context, index: int) -> None:
 )
 def verify_receipt_cmd(receipt_file: Any, key_file: Any) -> None:
     """Check a receipt offline, with no database. Exit 0 valid, 1 invalid."""
+    from ledger import LedgerError, NoteVerifier, Receipt, ReceiptError, verify_receipt
+
     try:
         verifier = NoteVerifier.parse(key_file.read())
     except LedgerError as exc:
@@ -258,6 +268,7 @@ def deploy_anchor(ctx: click.Context) -> None:
         raise click.UsageError("set AGRI_CHAIN_RPC_URL and AGRI_CHAIN_KEY_FILE first")
     from web3 import Web3
 
+    from ledger import LedgerError
     from ledger.adapters.evm import deploy_anchor_contract
 
     w3 = Web3(Web3.HTTPProvider(settings.chain_rpc_url.get_secret_value()))

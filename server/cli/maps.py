@@ -11,28 +11,12 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import shapely
 
-from remote_sensing import (
-    CloudMask,
-    DamageOptions,
-    ImageSpec,
-    Tolerance,
-    ValidationRules,
-    assess_damage,
-    check_plots,
-    damage_polygons,
-    loss_context,
-    ndvi_series,
-    parse_band_map,
-    read_dates,
-    read_plots,
-)
-from remote_sensing.errors import RemoteSensingError
-from remote_sensing.units import json_number
+if TYPE_CHECKING:
+    from remote_sensing import CloudMask, Tolerance
 
 __all__ = ["damage", "plots"]
 
@@ -44,25 +28,45 @@ def _fmt(value: float | None, digits: int) -> str:
 
 
 class _Parsed(click.ParamType):  # type: ignore[type-arg]
-    """A parameter parsed by a remote_sensing function; its errors become usage errors."""
+    """A parameter parsed by a remote_sensing function; its errors become usage errors.
 
-    def __init__(self, name: str, parse: Callable[[str], Any], parsed: type) -> None:
+    ``load`` returns the parse function and the type it gives; it runs on the first
+    value, so that defining the option imports no remote_sensing module (fast --help).
+    """
+
+    def __init__(
+        self, name: str, load: Callable[[], tuple[Callable[[str], Any], type]]
+    ) -> None:
         self.name = name
-        self._parse = parse
-        self._parsed = parsed
+        self._load = load
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> Any:
-        if isinstance(value, self._parsed):
+        from remote_sensing import RemoteSensingError
+
+        parse, parsed = self._load()
+        if isinstance(value, parsed):
             return value
         try:
-            return self._parse(str(value))
+            return parse(str(value))
         except RemoteSensingError as exc:
             self.fail(str(exc), param, ctx)
 
 
-TOLERANCE = _Parsed("tolerance", Tolerance.parse, Tolerance)
+def _tolerance() -> tuple[Callable[[str], Any], type]:
+    from remote_sensing import Tolerance
+
+    return Tolerance.parse, Tolerance
+
+
+def _band_map() -> tuple[Callable[[str], Any], type]:
+    from remote_sensing import parse_band_map
+
+    return parse_band_map, dict
+
+
+TOLERANCE = _Parsed("tolerance", _tolerance)
 INPUT = click.Path(exists=True, dir_okay=False, path_type=Path)
 PLOTS_OPTION = click.option(
     "--plots",
@@ -71,7 +75,7 @@ PLOTS_OPTION = click.option(
     type=INPUT,
     help="Plot file: GeoJSON, GeoPackage, zipped Shapefile or KML.",
 )
-BANDS = _Parsed("bands", parse_band_map, dict)
+BANDS = _Parsed("bands", _band_map)
 
 
 @click.group()
@@ -130,6 +134,13 @@ def plots_check(
 
     FILE is GeoJSON, GeoPackage, a zipped Shapefile or KML, in any declared CRS.
     """
+    from remote_sensing import (
+        RemoteSensingError,
+        ValidationRules,
+        check_plots,
+        read_plots,
+    )
+
     try:
         rules = ValidationRules(min_area_m2=min_area_m2, max_area_ha=max_area_ha)
         plot_set = read_plots(
@@ -197,6 +208,8 @@ def damage() -> None:
 
 def _cloud_mask(text: str | None) -> CloudMask | None:
     """``PATH[:BAND][=V1,V2]``, or ``band:N=V1,V2`` for a band of the image itself."""
+    from remote_sensing import CloudMask
+
     if not text:
         return None
     values = frozenset({1})
@@ -314,6 +327,17 @@ def damage_assess(
     progress: bool | None,
 ) -> None:
     """Assess crop damage per plot from a BEFORE and an AFTER image."""
+    import shapely
+
+    from remote_sensing import (
+        DamageOptions,
+        ImageSpec,
+        RemoteSensingError,
+        assess_damage,
+        damage_polygons,
+        read_plots,
+    )
+
     show_progress = sys.stderr.isatty() if progress is None else progress
     last = [-1]
 
@@ -445,6 +469,14 @@ def damage_series(
     as_json: bool,
 ) -> None:
     """NDVI around LOSS-DATE per plot, beside the same weeks of earlier seasons."""
+    from remote_sensing import (
+        RemoteSensingError,
+        loss_context,
+        ndvi_series,
+        read_dates,
+        read_plots,
+    )
+
     day = loss_date.date()
     try:
         plot_set = read_plots(plots_file, id_column=id_column)
@@ -469,6 +501,8 @@ def damage_series(
 
 
 def _context_json(c: Any) -> dict[str, Any]:
+    from remote_sensing import json_number
+
     def window(w: Any) -> dict[str, Any]:
         return {
             "year": w.year,
