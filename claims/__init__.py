@@ -1,21 +1,129 @@
-"""Claims: indemnity arithmetic (pure, ports only).
+"""Claims: how a claim is checked, decided and paid (pure rules, no I/O).
 
-Built so far: crop and livestock indemnities with their breakdown, and the
-claim checks with their traffic light. Intake, storage and decisions come with
-the underwriting and claims issue.
+* :mod:`claims.checks`: the intake and evidence checks (notice, cover, covered,
+  earlier claims and the same-event window, identity, photo reuse, place and
+  time of photos, measured damage), each a reason and a light; the traffic
+  light they add up to, and the worst of per-photo checks.
+* :mod:`claims.lifecycle`: the state machine (filed -> survey | approved |
+  rejected; survey -> approved | rejected; approved -> paid), which role may
+  take which action, the reasons a decision needs and the four-eyes rule.
+* :mod:`claims.indemnity`: crop and livestock indemnities with their breakdown,
+  and the damaged share paid (the lesser of claimed and measured).
+* :mod:`claims.dates`: the farm's calendar (time zone) that every date rule uses.
+* :mod:`claims.photo_hashes`: near-duplicate search of photo hashes by
+  multi-index hashing (bands, probes, confirmation).
+
+The server gathers the facts (policies, earlier claims, face-ID matches,
+stored hashes, imagery), calls these functions, and writes what they decide.
 """
 
-from claims.checks import Check, Light, traffic_light
-from claims.errors import ClaimsError, IndemnityError
-from claims.indemnity import Indemnity, crop_indemnity, livestock_indemnity
+from claims.checks import (
+    Check,
+    Light,
+    check_capture_time,
+    check_claimed_area,
+    check_cover,
+    check_covered,
+    check_earlier_claims,
+    check_identity,
+    check_measured_damage,
+    check_notice,
+    check_photo_location,
+    check_photo_reuse,
+    is_same_event,
+    traffic_light,
+    worst,
+)
+from claims.dates import DEFAULT_FARM_TIMEZONE, farm_zone, is_future_event, local_date
+from claims.errors import (
+    ClaimsError,
+    FourEyesError,
+    IndemnityError,
+    LifecycleError,
+    ReasonRequiredError,
+    TransitionError,
+)
+from claims.indemnity import (
+    Indemnity,
+    crop_indemnity,
+    livestock_indemnity,
+    payable_fraction,
+)
+from claims.lifecycle import (
+    ACTORS,
+    OPEN,
+    TRANSITIONS,
+    Action,
+    Decision,
+    Status,
+    can_move,
+    check_decision,
+    check_move,
+    check_payment,
+    decision_status,
+    may,
+    sources,
+)
+from claims.photo_hashes import (
+    BAND_BITS,
+    BANDS,
+    band_probes,
+    band_radius,
+    bands,
+    hamming,
+    near_duplicates,
+    probe_sets,
+)
 
 __all__ = [
+    "ACTORS",
+    "BANDS",
+    "BAND_BITS",
+    "DEFAULT_FARM_TIMEZONE",
+    "OPEN",
+    "TRANSITIONS",
+    "Action",
     "Check",
     "ClaimsError",
+    "Decision",
+    "FourEyesError",
     "Indemnity",
     "IndemnityError",
+    "LifecycleError",
     "Light",
+    "ReasonRequiredError",
+    "Status",
+    "TransitionError",
+    "band_probes",
+    "band_radius",
+    "bands",
+    "can_move",
+    "check_capture_time",
+    "check_claimed_area",
+    "check_cover",
+    "check_covered",
+    "check_decision",
+    "check_earlier_claims",
+    "check_identity",
+    "check_measured_damage",
+    "check_move",
+    "check_notice",
+    "check_payment",
+    "check_photo_location",
+    "check_photo_reuse",
     "crop_indemnity",
+    "decision_status",
+    "farm_zone",
+    "hamming",
+    "is_future_event",
+    "is_same_event",
     "livestock_indemnity",
+    "local_date",
+    "may",
+    "near_duplicates",
+    "payable_fraction",
+    "probe_sets",
+    "sources",
     "traffic_light",
+    "worst",
 ]

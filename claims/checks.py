@@ -4,14 +4,18 @@ The checks are pure functions over plain values that the server gathers from
 its ports (policies, earlier claims, the face-ID registry, photo hashes,
 imagery). ``green`` passed; ``amber`` needs a person's look; ``red`` is a
 reason to refuse or to suspect fraud.
+
+Every date rule counts the farm's days (see :mod:`claims.dates`): a check
+that compares an instant with a date takes the farm's time zone.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from collections.abc import Collection, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
+from claims.dates import local_date
 from underwriting.checks import Check, Light, traffic_light
 
 __all__ = [
@@ -20,19 +24,28 @@ __all__ = [
     "check_capture_time",
     "check_claimed_area",
     "check_cover",
+    "check_covered",
     "check_earlier_claims",
     "check_identity",
     "check_measured_damage",
     "check_notice",
     "check_photo_location",
     "check_photo_reuse",
+    "is_same_event",
     "traffic_light",
+    "worst",
 ]
 
+_SEVERITY: dict[Light, int] = {"green": 0, "amber": 1, "red": 2}
 
-def check_notice(event: date, reported: datetime, max_days: int) -> Check:
-    """The loss was reported within ``max_days`` of the event, and not before it."""
-    days = (reported.date() - event).days
+
+def check_notice(event: date, reported: datetime, max_days: int, zone: tzinfo) -> Check:
+    """The loss was reported within ``max_days`` of the event, and not before it.
+
+    Days are the farm's: ``reported`` (an instant) is turned into its date in
+    ``zone`` before counting.
+    """
+    days = (local_date(reported, zone) - event).days
     if days < 0:
         return Check(
             "notice", "red", f"reported {-days} days before the event date {event}"
@@ -68,6 +81,23 @@ def check_cover(event: date, start: date, end: date, waiting_days: int) -> Check
             f"the event date {event} is within the waiting period ending {waiting_ends}",
         )
     return Check("cover", "green", f"in force on {event}, past the waiting period")
+
+
+def check_covered(kind: str, subject_id: str, insured: Collection[str]) -> Check:
+    """The subject (an animal's tag, a plot's id) is one the policy insures.
+
+    ``insured`` is the policy's list of that kind (its animals or its plots).
+    """
+    if subject_id in insured:
+        return Check(
+            "covered", "green", f"{kind} {subject_id} is insured by this policy"
+        )
+    return Check("covered", "red", f"{kind} {subject_id} is not insured by this policy")
+
+
+def is_same_event(earlier: date, event: date, window_days: int) -> bool:
+    """Two losses on one plot within ``window_days`` of each other are one event."""
+    return abs((earlier - event).days) <= window_days
 
 
 def check_earlier_claims(earlier: Iterable[str]) -> Check:
@@ -153,15 +183,25 @@ def check_photo_location(
     return Check("photo_location", "green", f"taken {km:.2f} km from the site")
 
 
-def check_capture_time(captured: datetime | None, loss: datetime) -> Check:
-    """The photo was not taken before the reported loss."""
+def check_capture_time(
+    captured: datetime | None, loss_day: date, zone: tzinfo
+) -> Check:
+    """The photo was not taken before the day of the loss, on the farm's calendar.
+
+    ``captured`` is an instant (naive is taken as UTC); it is before the loss
+    when its date in ``zone`` is before ``loss_day``.
+    """
     if captured is None:
         return Check("capture_time", "amber", "the photo carries no capture time")
-    if captured < loss:
+    aware = captured if captured.tzinfo else captured.replace(tzinfo=UTC)
+    if local_date(aware, zone) < loss_day:
         return Check(
-            "capture_time", "red", f"taken {captured:%Y-%m-%d %H:%M}, before the loss"
+            "capture_time",
+            "red",
+            f"taken {aware.astimezone(zone):%Y-%m-%d %H:%M} farm time, "
+            f"before the day of the loss {loss_day}",
         )
-    return Check("capture_time", "green", "taken after the loss")
+    return Check("capture_time", "green", "taken on or after the day of the loss")
 
 
 def check_measured_damage(
@@ -201,3 +241,16 @@ def check_claimed_area(claimed_m2: float, insured_m2: float) -> Check:
             f"claimed {claimed_m2 / 10_000:.4f} ha, above the insured {insured_m2 / 10_000:.4f} ha",
         )
     return Check("claimed_area", "green", "claimed area within the insured area")
+
+
+def worst(code: str, per_photo: Sequence[tuple[str, Check]]) -> Check:
+    """One check from per-photo checks: the worst light, with the reasons of the worst.
+
+    Each reason is prefixed with its photo's name. Precondition: ``per_photo``
+    is not empty.
+    """
+    if not per_photo:
+        raise ValueError("worst() needs at least one photo's check")
+    light = max((c.light for _, c in per_photo), key=lambda x: _SEVERITY[x])
+    reasons = [f"{name}: {c.reason}" for name, c in per_photo if c.light == light]
+    return Check(code, light, "; ".join(reasons))

@@ -2,11 +2,22 @@
 
 * ClaimsError
   + IndemnityError (also ValueError)   the inputs of an indemnity are out of range
+  + LifecycleError                     a claim may not move as asked
+    + TransitionError                  its status does not allow the move
+    + ReasonRequiredError              the move needs a written reason
+    + FourEyesError                    the same person may not approve and pay
 """
 
 from __future__ import annotations
 
-__all__ = ["ClaimsError", "IndemnityError"]
+__all__ = [
+    "ClaimsError",
+    "FourEyesError",
+    "IndemnityError",
+    "LifecycleError",
+    "ReasonRequiredError",
+    "TransitionError",
+]
 
 
 class ClaimsError(Exception):
@@ -15,3 +26,19 @@ class ClaimsError(Exception):
 
 class IndemnityError(ClaimsError, ValueError):
     """An area, loss degree, stage or value given for an indemnity is out of range."""
+
+
+class LifecycleError(ClaimsError):
+    """A claim may not move where it was asked to (the subclass says why)."""
+
+
+class TransitionError(LifecycleError):
+    """The claim's status does not allow the move (already decided, not approved...)."""
+
+
+class ReasonRequiredError(LifecycleError):
+    """The decision needs a written reason (a rejection, a survey, an approval against a flag)."""
+
+
+class FourEyesError(LifecycleError):
+    """The person who approved a claim may not also record its payment."""

@@ -16,7 +16,7 @@ from claims.errors import IndemnityError
 from underwriting.money import Money
 from underwriting.products import CropProduct, LivestockProduct
 
-__all__ = ["Indemnity", "crop_indemnity", "livestock_indemnity"]
+__all__ = ["Indemnity", "crop_indemnity", "livestock_indemnity", "payable_fraction"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,23 @@ class Indemnity:
     def describe(self) -> str:
         """One line per step."""
         return "\n".join(f"{label}: {value}" for label, value in self.lines)
+
+
+def payable_fraction(claimed: float, measured: float) -> float:
+    """The damaged share of a plot that is paid: the lesser of claimed and measured.
+
+    A farmer is never paid for more than the imagery measures, nor for more
+    than they claimed. Both are shares of the plot in [0, 1].
+
+    Raises:
+        IndemnityError: a share outside [0, 1] (or NaN).
+    """
+    for name, value in (("claimed", claimed), ("measured", measured)):
+        if not 0.0 <= value <= 1.0:
+            raise IndemnityError(
+                f"the {name} damaged share must be in [0, 1], not {value}"
+            )
+    return min(claimed, measured)
 
 
 def crop_indemnity(

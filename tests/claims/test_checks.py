@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from claims.checks import (
     Check,
     check_capture_time,
     check_claimed_area,
     check_cover,
+    check_covered,
     check_earlier_claims,
     check_identity,
     check_measured_damage,
     check_notice,
     check_photo_location,
     check_photo_reuse,
+    is_same_event,
     traffic_light,
+    worst,
 )
 
 REVIEW, MATCH = 0.77, 0.81
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def test_traffic_light() -> None:
@@ -31,13 +38,15 @@ def test_traffic_light() -> None:
 
 def test_notice_and_cover() -> None:
     event = date(2026, 5, 10)
-    assert check_notice(event, datetime(2026, 5, 12, tzinfo=UTC), 3).light == "green"
-    late = check_notice(event, datetime(2026, 5, 20, tzinfo=UTC), 3)
+    assert (
+        check_notice(event, datetime(2026, 5, 12, tzinfo=UTC), 3, UTC).light == "green"
+    )
+    late = check_notice(event, datetime(2026, 5, 20, tzinfo=UTC), 3, UTC)
     assert (late.light, late.reason) == (
         "amber",
         "reported 10 days after the event; the limit is 3",
     )
-    assert check_notice(event, datetime(2026, 5, 1, tzinfo=UTC), 3).light == "red"
+    assert check_notice(event, datetime(2026, 5, 1, tzinfo=UTC), 3, UTC).light == "red"
     start, end = date(2026, 5, 1), date(2027, 4, 30)
     assert check_cover(event, start, end, waiting_days=5).light == "green"
     waiting = check_cover(event, start, end, waiting_days=20)
@@ -81,15 +90,16 @@ def test_photo_place_and_time() -> None:
     far = check_photo_location((48.40, 13.10), farm, 2)
     assert far.light == "red" and "11.1 km" in far.reason
     assert check_photo_location(None, farm, 2).light == "amber"
-    loss = datetime(2026, 5, 10, 6, 0, tzinfo=UTC)
+    loss = date(2026, 5, 10)
     assert (
-        check_capture_time(datetime(2026, 5, 10, 9, 0, tzinfo=UTC), loss).light
+        check_capture_time(datetime(2026, 5, 10, 9, 0, tzinfo=UTC), loss, UTC).light
         == "green"
     )
     assert (
-        check_capture_time(datetime(2026, 5, 9, 9, 0, tzinfo=UTC), loss).light == "red"
+        check_capture_time(datetime(2026, 5, 9, 9, 0, tzinfo=UTC), loss, UTC).light
+        == "red"
     )
-    assert check_capture_time(None, loss).light == "amber"
+    assert check_capture_time(None, loss, UTC).light == "amber"
 
 
 def test_crop_damage_against_imagery() -> None:
@@ -103,3 +113,95 @@ def test_crop_damage_against_imagery() -> None:
     assert cloudy.light == "amber" and "field survey" in cloudy.reason
     assert check_claimed_area(12_000, 10_000).light == "red"
     assert check_claimed_area(10_000, 10_000).light == "green"
+
+
+# Every date rule counts the farm's days: 2026-05-09 23:30 UTC is 07:30 on the
+# 10th in Shanghai (regression: UTC dates made a same-day report "before the event").
+@pytest.mark.parametrize(
+    ("reported", "zone", "light", "says"),
+    [
+        (datetime(2026, 5, 9, 23, 30, tzinfo=UTC), SHANGHAI, "green", "on the day"),
+        (datetime(2026, 5, 9, 23, 30, tzinfo=UTC), UTC, "red", "1 days before"),
+        (datetime(2026, 5, 10, 15, 59, tzinfo=UTC), SHANGHAI, "green", "on the day"),
+        (datetime(2026, 5, 10, 16, 0, tzinfo=UTC), SHANGHAI, "green", "1 day after"),
+        (datetime(2026, 5, 24, 15, 59, tzinfo=UTC), SHANGHAI, "green", "14 days"),
+        (datetime(2026, 5, 24, 16, 0, tzinfo=UTC), SHANGHAI, "amber", "15 days"),
+    ],
+)
+def test_notice_counts_the_farms_days(
+    reported: datetime, zone: ZoneInfo, light: str, says: str
+) -> None:
+    got = check_notice(date(2026, 5, 10), reported, 14, zone)
+    assert (got.light, says in got.reason) == (light, True), got.reason
+
+
+@pytest.mark.parametrize(
+    ("captured", "zone", "light"),
+    [
+        # 07:00 on the loss day in Shanghai is 23:00 UTC the day before.
+        (datetime(2026, 5, 9, 23, 0, tzinfo=UTC), SHANGHAI, "green"),
+        (datetime(2026, 5, 9, 23, 0, tzinfo=UTC), UTC, "red"),
+        (datetime(2026, 5, 9, 15, 59, tzinfo=UTC), SHANGHAI, "red"),
+        (datetime(2026, 5, 9, 16, 0), SHANGHAI, "green"),  # naive is UTC
+        (None, SHANGHAI, "amber"),
+    ],
+)
+def test_capture_time_against_the_farms_loss_day(
+    captured: datetime | None, zone: ZoneInfo, light: str
+) -> None:
+    assert check_capture_time(captured, date(2026, 5, 10), zone).light == light
+
+
+@pytest.mark.parametrize(
+    ("kind", "subject", "insured", "light"),
+    [
+        ("animal", "998230000006455", ("998230000006455", "x"), "green"),
+        ("animal", "998230000006455", ("998230000006712",), "red"),
+        ("animal", "998230000006455", (), "red"),
+        ("plot", "P1", ("P1", "P2"), "green"),
+        ("plot", "P3", ("P1", "P2"), "red"),
+    ],
+)
+def test_covered_means_the_policy_lists_the_subject(
+    kind: str, subject: str, insured: tuple[str, ...], light: str
+) -> None:
+    got = check_covered(kind, subject, insured)
+    assert (got.code, got.light) == ("covered", light)
+    assert f"{kind} {subject}" in got.reason
+
+
+@pytest.mark.parametrize(
+    ("earlier", "event", "window", "same"),
+    [
+        (date(2025, 9, 10), date(2025, 9, 10), 30, True),
+        (date(2025, 9, 10), date(2025, 10, 10), 30, True),
+        (date(2025, 9, 10), date(2025, 10, 11), 30, False),
+        (date(2025, 10, 11), date(2025, 9, 10), 30, False),
+        (date(2025, 9, 12), date(2025, 9, 10), 0, False),
+    ],
+)
+def test_same_event_window(earlier: date, event: date, window: int, same: bool) -> None:
+    assert is_same_event(earlier, event, window) is same
+
+
+@pytest.mark.parametrize(
+    ("lights", "light", "named"),
+    [
+        (("green", "green"), "green", ["a.jpg", "b.jpg"]),
+        (("green", "amber"), "amber", ["b.jpg"]),
+        (("red", "amber"), "red", ["a.jpg"]),
+        (("red", "red"), "red", ["a.jpg", "b.jpg"]),
+    ],
+)
+def test_worst_of_the_photos_names_the_worst(
+    lights: tuple[str, str], light: str, named: list[str]
+) -> None:
+    per_photo = [
+        (name, Check("x", lt, f"why {name}"))  # type: ignore[arg-type]
+        for name, lt in zip(("a.jpg", "b.jpg"), lights, strict=True)
+    ]
+    got = worst("capture_time", per_photo)
+    assert (got.code, got.light) == ("capture_time", light)
+    assert got.reason == "; ".join(f"{n}: why {n}" for n in named)
+    with pytest.raises(ValueError, match="at least one"):
+        worst("capture_time", [])

@@ -6,7 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from claims import IndemnityError, crop_indemnity, livestock_indemnity
+from claims import (
+    IndemnityError,
+    crop_indemnity,
+    livestock_indemnity,
+    payable_fraction,
+)
 from underwriting import CropProduct, LivestockProduct, Money
 
 MU = Decimal(10_000) / Decimal(15)
@@ -97,3 +102,26 @@ def test_livestock_indemnity_takes_the_lower_basis() -> None:
     )
     with pytest.raises(IndemnityError):
         livestock_indemnity(cow, market_value=Money(-1))
+
+
+@pytest.mark.parametrize(
+    ("claimed", "measured", "paid"),
+    [
+        (0.8, 0.95, 0.8),  # never more than claimed
+        (0.9, 0.2, 0.2),  # never more than measured
+        (0.5, 0.5, 0.5),
+        (1.0, 0.0, 0.0),
+    ],
+)
+def test_the_lesser_of_claimed_and_measured_is_paid(
+    claimed: float, measured: float, paid: float
+) -> None:
+    assert payable_fraction(claimed, measured) == paid
+
+
+@pytest.mark.parametrize(
+    ("claimed", "measured"), [(1.2, 0.5), (0.5, -0.1), (float("nan"), 0.5)]
+)
+def test_a_share_outside_zero_one_is_refused(claimed: float, measured: float) -> None:
+    with pytest.raises(IndemnityError, match="damaged share"):
+        payable_fraction(claimed, measured)
