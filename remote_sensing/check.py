@@ -15,7 +15,14 @@ from remote_sensing.declared import (
 )
 from remote_sensing.overlaps import Overlaps, find_overlaps
 from remote_sensing.plots import PlotSet, Problem
-from remote_sensing.units import M2_PER_HA, M2_PER_MU, json_number
+from remote_sensing.units import (
+    M2_PER_HA,
+    M2_PER_MU,
+    json_area_ha,
+    json_area_m2,
+    json_area_mu,
+    json_number,
+)
 
 __all__ = ["OverlapRef", "PlotCheck", "PlotCheckReport", "check_plots"]
 
@@ -45,13 +52,19 @@ class PlotCheck:
     overlaps: tuple[OverlapRef, ...]
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (NaN becomes null)."""
+        """A JSON-ready dict (NaN becomes null).
+
+        Areas keep the computation's precision: ``area_m2`` to 0.01 m2,
+        ``area_ha`` and ``declared_ha`` to 1e-6 ha, ``area_mu`` to 1e-5 mu.
+        """
+        area_m2 = self.area_ha * M2_PER_HA
         return {
             "plot_id": self.plot_id,
-            "area_ha": json_number(self.area_ha, 4),
-            "area_mu": json_number(self.area_mu, 3),
-            "perimeter_m": json_number(self.perimeter_m, 1),
-            "declared_ha": json_number(self.declared_ha, 4),
+            "area_m2": json_area_m2(area_m2),
+            "area_ha": json_area_ha(area_m2),
+            "area_mu": json_area_mu(area_m2),
+            "perimeter_m": json_number(self.perimeter_m, 2),
+            "declared_ha": json_area_ha(self.declared_ha * M2_PER_HA),
             "ratio": json_number(self.ratio, 4),
             "verdict": self.verdict,
             "problems": [
@@ -61,7 +74,8 @@ class PlotCheck:
             "overlaps": [
                 {
                     "plot_id": o.other_id,
-                    "area_ha": round(o.area_ha, 4),
+                    "area_m2": json_area_m2(o.area_ha * M2_PER_HA),
+                    "area_ha": json_area_ha(o.area_ha * M2_PER_HA),
                     "share_of_this": round(o.share_of_this, 4),
                     "share_of_other": round(o.share_of_other, 4),
                 }
@@ -93,7 +107,7 @@ class PlotCheckReport:
             "source": self.source,
             "plots": len(self.rows),
             "measured": sum(math.isfinite(r.area_ha) for r in self.rows),
-            "total_area_ha": round(total, 4),
+            "total_area_ha": json_area_ha(total * M2_PER_HA),
             "verdicts": dict(sorted(verdicts.items())),
             "problems": dict(sorted(problems.items())),
             "fixed": dict(sorted(fixed.items())),

@@ -35,7 +35,14 @@ from remote_sensing._zonal import DerivedLayer, zonal
 from remote_sensing.errors import ParameterError, RasterError
 from remote_sensing.imagery import Grid, ImageSpec, OpenImage, open_image
 from remote_sensing.plots import PlotSet
-from remote_sensing.units import M2_PER_HA, M2_PER_MU, json_number
+from remote_sensing.units import (
+    M2_PER_HA,
+    M2_PER_MU,
+    json_area_ha,
+    json_area_m2,
+    json_area_mu,
+    json_number,
+)
 
 __all__ = [
     "DamageAssessment",
@@ -125,18 +132,24 @@ class DamageAssessment:
         return self.damaged_area_m2 / M2_PER_MU
 
     def to_properties(self) -> dict[str, Any]:
-        """GeoJSON feature properties (NaN becomes null)."""
+        """GeoJSON feature properties (NaN becomes null).
+
+        Areas keep the computation's precision: ``*_m2`` to 0.01 m2, ``*_ha`` to
+        1e-6 ha, ``*_mu`` to 1e-5 mu; fractions and indices to 4 decimals.
+        """
         return {
             "plot_id": self.plot_id,
-            "area_ha": json_number(self.area_m2 / M2_PER_HA),
+            "area_m2": json_area_m2(self.area_m2),
+            "area_ha": json_area_ha(self.area_m2),
             "clear_fraction": json_number(self.clear_fraction),
             "ndvi_before": json_number(self.ndvi_before),
             "ndvi_after": json_number(self.ndvi_after),
             "evi_before": json_number(self.evi_before),
             "evi_after": json_number(self.evi_after),
             "damaged_fraction": json_number(self.damaged_fraction),
-            "damaged_area_ha": json_number(self.damaged_area_ha),
-            "damaged_area_mu": json_number(self.damaged_area_mu, 3),
+            "damaged_area_m2": json_area_m2(self.damaged_area_m2),
+            "damaged_area_ha": json_area_ha(self.damaged_area_m2),
+            "damaged_area_mu": json_area_mu(self.damaged_area_m2),
             "status": self.status,
             "reason": self.reason,
         }
@@ -468,12 +481,16 @@ def damage_polygons(
             if row.status != "assessed" or not row.damaged_fraction > 0:
                 continue
             plot = geoms[i]
-            win = (
-                window_from_bounds(*plot.bounds, transform=grid.transform)
-                .round_offsets(op="floor")
-                .round_lengths(op="ceil")
+            # Whole pixels covering the plot. Not round_offsets/round_lengths:
+            # rasterio 1.4 rounds them to the nearest pixel, which drops a plot
+            # narrower than half a pixel (an empty window) and clips edges.
+            raw = window_from_bounds(*plot.bounds, transform=grid.transform)
+            c0, r0 = math.floor(raw.col_off), math.floor(raw.row_off)
+            c1 = math.ceil(raw.col_off + raw.width)
+            r1 = math.ceil(raw.row_off + raw.height)
+            win = Window(c0, r0, c1 - c0, r1 - r0).intersection(
+                Window(0, 0, grid.width, grid.height)
             )
-            win = win.intersection(Window(0, 0, grid.width, grid.height))
             x0, y0, nx, ny = (
                 int(win.col_off),
                 int(win.row_off),
@@ -503,11 +520,13 @@ def damage_polygons(
             if not wgs.is_valid:  # reprojection can make touching parts cross
                 wgs = shapely.make_valid(wgs)
             wgs = shapely.orient_polygons(wgs)
+            damaged_m2 = geodesic_area(wgs)
             yield {
                 "type": "Feature",
                 "geometry": shapely.geometry.mapping(wgs),
                 "properties": {
                     "plot_id": row.plot_id,
-                    "damaged_area_ha": round(geodesic_area(wgs) / M2_PER_HA, 4),
+                    "damaged_area_m2": json_area_m2(damaged_m2),
+                    "damaged_area_ha": json_area_ha(damaged_m2),
                 },
             }

@@ -244,3 +244,110 @@ def test_damage_series_on_slovenia(shared_data: Path) -> None:
         "insufficient_data",
     }
     assert doc[0]["earlier"][0]["year"] == 2015
+
+
+def _tiny_plot_file(tmp_path: Path, width: float = 2.0, height: float = 2.3) -> Path:
+    """One WIDTH x HEIGHT m plot in UTM 33N (inside the pixel of ``_one_pixel_tif``).
+
+    Written as RFC 7946 GeoJSON; 2 m x 2.3 m by default (about 4.6 m2).
+    """
+    import numpy as np
+    import shapely
+    from pyproj import Transformer
+
+    utm = shapely.box(500_003.0, 4_999_996.0 - height, 500_003.0 + width, 4_999_996.0)
+    to_wgs = Transformer.from_crs("EPSG:32633", "EPSG:4326", always_xy=True)
+    wgs = shapely.transform(
+        utm, lambda xy: np.column_stack(to_wgs.transform(xy[:, 0], xy[:, 1]))
+    )
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"id": "tiny"},
+                "geometry": shapely.geometry.mapping(shapely.orient_polygons(wgs)),
+            }
+        ],
+    }
+    path = tmp_path / "tiny.geojson"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_plots_check_json_keeps_centimetres(tmp_path: Path) -> None:
+    """Regression: --json printed area_ha to 4 decimals, so 4.6 m2 read 5 m2."""
+    path = _tiny_plot_file(tmp_path)
+    r = run("plots", "check", path, "--min-area-m2", "0", "--json")
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.stdout)["plots"]
+    assert 4.59 <= row["area_m2"] <= 4.62
+    assert row["area_m2"] == round(row["area_m2"], 2)
+    assert row["area_ha"] == pytest.approx(row["area_m2"] / 10_000, abs=1e-6)
+    assert row["area_ha"] != round(row["area_ha"], 4)
+
+
+def _one_pixel_tif(path: Path, red: float, nir: float) -> Path:
+    """A 10 m pixel at (500000, 5000000) in UTM 33N with bands red and nir."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=1,
+        height=1,
+        count=2,
+        dtype="float32",
+        crs="EPSG:32633",
+        transform=from_origin(500_000.0, 5_000_000.0, 10.0, 10.0),
+    ) as ds:
+        ds.write(np.array([[[red]], [[nir]]], np.float32))
+    return path
+
+
+def test_damage_assess_outputs_keep_centimetres(tmp_path: Path) -> None:
+    """--json, --out and --polygons-out give m2 to 0.01 and ha to 1e-6.
+
+    The plot is 3 m x 3.63 m (about 10.9 m2, above the 10 m2 minimum of a plot
+    that can be assessed); the old output read 0.0011 ha, i.e. 11 m2.
+    """
+    plots_file = _tiny_plot_file(tmp_path, 3.0, 3.63)
+    before = _one_pixel_tif(tmp_path / "before.tif", red=0.05, nir=0.5)
+    after = _one_pixel_tif(tmp_path / "after.tif", red=0.3, nir=0.3)
+    out, polygons = tmp_path / "out.geojson", tmp_path / "damage.geojson"
+    r = run(
+        "damage",
+        "assess",
+        "--plots",
+        plots_file,
+        "--before",
+        before,
+        "--after",
+        after,
+        "--before-bands",
+        "red=1,nir=2",
+        "--min-clear",
+        "0.5",
+        "--out",
+        out,
+        "--polygons-out",
+        polygons,
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    (printed,) = json.loads(r.stdout)
+    (feature,) = json.loads(out.read_text())["features"]
+    for props in (printed, feature["properties"]):
+        assert props["status"] == "assessed", props
+        assert 10.88 <= props["area_m2"] <= 10.91
+        assert props["area_ha"] == pytest.approx(props["area_m2"] / 10_000, abs=1e-6)
+        assert props["area_ha"] != round(props["area_ha"], 4)
+        assert 10.8 <= props["damaged_area_m2"] <= 10.91
+    (damaged,) = json.loads(polygons.read_text())["features"]
+    assert 10.8 <= damaged["properties"]["damaged_area_m2"] <= 10.91
+    assert damaged["properties"]["damaged_area_ha"] != round(
+        damaged["properties"]["damaged_area_ha"], 4
+    )
