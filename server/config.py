@@ -99,6 +99,41 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(
         25, ge=1, description="Largest plot file accepted by an upload, in MiB."
     )
+    # --- HTTP limits: request bodies, photo pixels, login rate (issue 9) ---
+    max_request_mb: int = Field(
+        100,
+        ge=1,
+        description="Largest request body the API reads, in MiB (all files of one "
+        "upload together); refused with 413 before any parsing.",
+    )
+    max_photo_megapixels: float = Field(
+        40.0,
+        gt=0,
+        description="Most pixels (width x height, in millions) of one uploaded photo, "
+        "read from its header before decoding; more is refused with 413.",
+    )
+    max_request_megapixels: float = Field(
+        120.0,
+        gt=0,
+        description="Most pixels (in millions) of all photos of one request together, "
+        "which bounds the memory their decoding takes; more is refused with 413.",
+    )
+    login_max_failures: int = Field(
+        5,
+        ge=1,
+        description="Failed logins allowed per username and client address within "
+        "AGRI_LOGIN_WINDOW_S; then 429 with Retry-After.",
+    )
+    login_max_failures_per_address: int = Field(
+        50,
+        ge=1,
+        description="Failed logins allowed per client address (any username) within "
+        "AGRI_LOGIN_WINDOW_S; then 429 with Retry-After.",
+    )
+    login_window_s: int = Field(
+        900, ge=1, description="The login rate-limit window, in seconds."
+    )
+    # --- end of the HTTP limits ---
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:

@@ -1,11 +1,14 @@
-"""What every router of the API shares: roles, idempotent POSTs, pages, uploads.
+"""What every router of the API shares: roles, idempotent POSTs, pages, uploads, errors.
 
 (No ``from __future__ import annotations``: FastAPI reads dependencies from
 the annotations of route functions at runtime.)
 """
 
 import hashlib
+import io
 import json
+import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
@@ -15,23 +18,29 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from server.services.auth import Role, User
 from server.context import AppContext
 from server.errors import InvalidInputError
 from server.services import IdempotencyMismatch, Page, run_idempotent
+from server.services.auth import Role, User
 
 __all__ = [
     "API",
+    "MAX_OFFSET",
     "Deps",
+    "ErrorOut",
+    "FieldHTTPError",
     "IdempotencyKey",
     "Limit",
+    "NonFiniteNumberError",
     "Offset",
     "PageOut",
+    "PhotoLimits",
     "fingerprint",
     "page_of",
     "parse_json_field",
     "read_photos",
     "read_upload",
+    "strict_json_loads",
 ]
 
 API = "/api/v1"
@@ -46,8 +55,67 @@ IdempotencyKey = Annotated[
         "and nothing is done twice.",
     ),
 ]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+MAX_OFFSET = 2**31  # far beyond any list; keeps the SQL integer in range everywhere
+Offset = Annotated[
+    int,
+    Query(ge=0, le=MAX_OFFSET, description=f"Items to skip (at most {MAX_OFFSET})."),
+]
 Limit = Annotated[int, Query(ge=1, le=200, description="Items per page (at most 200).")]
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx answer of the API: what is wrong, and the input field at fault."""
+
+    detail: str = Field(examples=["lat: Input should be less than or equal to 90"])
+    field: str | None = Field(
+        None,
+        description="The field at fault (dotted path for nested JSON), when one is.",
+        examples=["lat"],
+    )
+
+
+class FieldHTTPError(HTTPException):
+    """An HTTP refusal that names the input field at fault (413 on ``files``...)."""
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code, detail, headers=headers)
+        self.field = field
+
+
+class NonFiniteNumberError(ValueError):
+    """A JSON text holds NaN, Infinity or a number too large for a float."""
+
+
+def _no_constant(name: str) -> Any:
+    raise NonFiniteNumberError(
+        f"{name} is not a JSON number (RFC 8259): send finite numbers"
+    )
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise NonFiniteNumberError(
+            f"{text} is too large for a number: send a finite one"
+        )
+    return value
+
+
+def strict_json_loads(data: bytes | str) -> Any:
+    """Parse JSON as RFC 8259 has it: ``NaN``, ``Infinity`` and overflowing numbers refused.
+
+    Raises:
+        NonFiniteNumberError: a non-finite number.
+        ValueError: not JSON at all (``json.JSONDecodeError``, ``UnicodeDecodeError``).
+    """
+    return json.loads(data, parse_constant=_no_constant, parse_float=_finite_float)
 
 
 class PageOut(BaseModel, Generic[T]):
@@ -69,12 +137,35 @@ def page_of(model: type[T], page: Page, convert: Callable[[Any], T]) -> "PageOut
     )
 
 
+@dataclass(frozen=True)
+class PhotoLimits:
+    """How many pixels the photos of one request may have, read from their headers.
+
+    Attributes:
+        max_pixels: pixels (width x height) of one photo.
+        max_total_pixels: pixels of all photos of the request together; it bounds
+            the memory their decoding takes (3 bytes a pixel in RGB).
+    """
+
+    max_pixels: int = 40_000_000
+    max_total_pixels: int = 120_000_000
+
+
 @dataclass
 class Deps:
     """The wired context and the role check, handed to each router."""
 
     ctx: AppContext
     require: Callable[..., Callable[..., User]]
+
+    @property
+    def photo_limits(self) -> PhotoLimits:
+        """The pixel limits of photo uploads, from the settings."""
+        settings = self.ctx.settings
+        return PhotoLimits(
+            max_pixels=int(settings.max_photo_megapixels * 1_000_000),
+            max_total_pixels=int(settings.max_request_megapixels * 1_000_000),
+        )
 
     def roles(self, *roles: Role) -> Any:
         """A dependency admitting only ``roles`` (403 for everyone else)."""
@@ -91,26 +182,30 @@ class Deps:
         """Run ``work(conn)`` in one transaction, once per Idempotency-Key.
 
         ``body`` is what identifies the request for the key (default: the raw
-        body); database and model work runs in the thread pool.
+        body). Database and model work, and the checkpoint policy after it
+        (signing), run in the thread pool: never on the event loop.
         """
         raw = body if body is not None else await request.body()
-        try:
-            (code, doc), replayed = await run_in_threadpool(
-                lambda: run_idempotent(
-                    self.ctx.engine,
-                    user_id=user.id,
-                    key=key,
-                    method=request.method,
-                    path=request.url.path,
-                    body=raw,
-                    work=work,
-                )
+
+        def run() -> tuple[tuple[int, dict[str, Any]], bool]:
+            done = run_idempotent(
+                self.ctx.engine,
+                user_id=user.id,
+                key=key,
+                method=request.method,
+                path=request.url.path,
+                body=raw,
+                work=work,
             )
+            self.ctx.ledger.after_append()
+            return done
+
+        try:
+            (code, doc), replayed = await run_in_threadpool(run)
         except IdempotencyMismatch as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)
+            raise FieldHTTPError(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc), field="Idempotency-Key"
             ) from exc
-        self.ctx.ledger.after_append()
         headers = {"Idempotent-Replayed": "true"} if replayed else {}
         return JSONResponse(doc, status_code=code, headers=headers)
 
@@ -132,25 +227,87 @@ async def read_upload(upload: UploadFile, limit: int, field: str) -> bytes:
     """The uploaded file's bytes, refusing more than ``limit`` bytes with 413."""
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        raise HTTPException(
+        raise FieldHTTPError(
             status.HTTP_413_CONTENT_TOO_LARGE,
             f"{upload.filename or field}: over the limit of {limit:,} bytes",
+            field=field,
         )
     return data
 
 
-async def read_photos(
-    files: list[UploadFile], most: int = 20
-) -> list[tuple[str, bytes]]:
-    """Each uploaded photo's name and bytes: 1 to ``most`` photos, each within the size limit."""
-    from livestock.preprocess import MAX_BYTES
+_BOMB = 2**63  # pixels of a header past Pillow's decompression-bomb limit
 
+
+def _pixels(data: bytes) -> int | None:
+    """Width x height from an image's header (nothing decoded); None if not an image.
+
+    A header claiming more pixels than Pillow's decompression-bomb limit counts
+    as too many (:data:`_BOMB`).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+    except Image.DecompressionBombError:
+        return _BOMB
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None  # the quality gate names it as unreadable
+    return width * height
+
+
+async def read_photos(
+    files: list[UploadFile], limits: PhotoLimits | None = None, most: int = 20
+) -> list[tuple[str, bytes]]:
+    """Each uploaded photo's name and bytes, within the byte and pixel limits.
+
+    Every photo's pixels are read from its header before anything is decoded:
+    one photo over ``limits.max_pixels``, or all together over
+    ``limits.max_total_pixels``, is refused with 413 naming the field ``files``
+    and the photo. Files that are not images pass: the quality gate names them.
+
+    Raises:
+        InvalidInputError: not 1 to ``most`` photos.
+        FieldHTTPError: 413, a photo over the byte or pixel limit, or the request
+            over its pixel budget.
+    """
+    from livestock import MAX_BYTES
+
+    limits = limits or PhotoLimits()
     if not 1 <= len(files) <= most:
         raise InvalidInputError(f"send between 1 and {most} photos", field="files")
-    return [
-        (f.filename or f"photo-{i}", await read_upload(f, MAX_BYTES, "files"))
-        for i, f in enumerate(files)
-    ]
+    photos: list[tuple[str, bytes]] = []
+    total = 0
+    for i, f in enumerate(files):
+        name = f.filename or f"photo-{i}"
+        data = await read_upload(f, MAX_BYTES, "files")
+        pixels = await run_in_threadpool(_pixels, data)
+        if pixels is not None:
+            if pixels > limits.max_pixels:
+                size = (
+                    "a decompression bomb by its header"
+                    if pixels == _BOMB
+                    else f"{pixels / 1e6:,.1f} megapixels"
+                )
+                raise FieldHTTPError(
+                    status.HTTP_413_CONTENT_TOO_LARGE,
+                    f"{name}: {size}, over the limit of "
+                    f"{limits.max_pixels / 1e6:,.1f} megapixels per photo",
+                    field="files",
+                )
+            total += pixels
+            if total > limits.max_total_pixels:
+                raise FieldHTTPError(
+                    status.HTTP_413_CONTENT_TOO_LARGE,
+                    f"{name}: the photos up to this one have {total / 1e6:,.1f} megapixels, "
+                    f"over the limit of {limits.max_total_pixels / 1e6:,.1f} per request: "
+                    "send fewer or smaller photos",
+                    field="files",
+                )
+        photos.append((name, data))
+    return photos
 
 
 def parse_json_field(text: str | None, field: str) -> Any:
@@ -158,6 +315,10 @@ def parse_json_field(text: str | None, field: str) -> Any:
     if text is None or not text.strip():
         return None
     try:
-        return json.loads(text)
+        return strict_json_loads(text)
+    except NonFiniteNumberError as exc:
+        raise InvalidInputError(f"not valid JSON: {exc}", field=field) from exc
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"not valid JSON: {exc.msg}", field=field) from exc
+    except RecursionError as exc:
+        raise InvalidInputError("not valid JSON: nested too deep", field=field) from exc

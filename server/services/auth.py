@@ -1,8 +1,16 @@
-"""Users, roles, argon2 password hashes and expiring access tokens."""
+"""Users, roles, argon2 password hashes, expiring access tokens and the login rate limit.
+
+Login takes the same time whether or not the username exists (an unknown user's
+password is verified against a dummy argon2 hash), and failed logins are counted
+in the database, per username and client address and per address, so every API
+worker applies one limit (:class:`LoginLimits`).
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import math
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -11,12 +19,20 @@ from typing import Literal, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from server.storage.schema import api_tokens, users
+from server.storage.schema import api_tokens, login_failures, users
 
-__all__ = ["ROLES", "AuthError", "Role", "User", "UserStore"]
+__all__ = [
+    "ROLES",
+    "AuthError",
+    "LoginLimits",
+    "Role",
+    "TooManyAttemptsError",
+    "User",
+    "UserStore",
+]
 
 Role = Literal["field_agent", "underwriter", "adjuster", "farmer", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -25,6 +41,44 @@ _HASHER = PasswordHasher()  # argon2id with the library's current parameters
 
 class AuthError(Exception):
     """A user cannot be created or authenticated (the message says why)."""
+
+
+class TooManyAttemptsError(AuthError):
+    """Too many failed logins from this address (for this username): wait and retry.
+
+    Attributes:
+        retry_after_s: seconds until one more attempt is allowed (>= 1).
+    """
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """How many failed logins are allowed within a sliding window.
+
+    Attributes:
+        max_failures: failures per (username, client address) within the window.
+        max_failures_per_address: failures per client address, any username.
+        window_s: the window, in seconds; a failure older than this is forgotten.
+    """
+
+    max_failures: int = 5
+    max_failures_per_address: int = 50
+    window_s: int = 900
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Verified against when the username is unknown, so that path costs one
+    # argon2 verification too and timing does not tell which usernames exist.
+    return _HASHER.hash(secrets.token_urlsafe(24))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -44,9 +98,16 @@ def _token_hash(token: str) -> bytes:
 class UserStore:
     """Users and tokens in the database."""
 
-    def __init__(self, engine: Engine, token_ttl_s: int = 8 * 3600) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        token_ttl_s: int = 8 * 3600,
+        limits: LoginLimits | None = None,
+    ) -> None:
         self.engine = engine
         self.token_ttl = timedelta(seconds=token_ttl_s)
+        self.limits = limits or LoginLimits()
+        _dummy_hash()  # hashed now, so that no login pays for it
 
     def create(
         self, username: str, password: str, role: str, farmer_id: str | None = None
@@ -80,21 +141,49 @@ class UserStore:
             raise AuthError(f"username {username!r} is taken") from exc
         return user
 
-    def login(self, username: str, password: str) -> tuple[str, datetime]:
+    def login(
+        self, username: str, password: str, address: str = "unknown"
+    ) -> tuple[str, datetime]:
         """Check the password and issue a token; returns (token, expiry).
 
+        Takes one argon2 verification whether or not ``username`` exists. A
+        failure is recorded for (``username``, ``address``); a success forgets
+        that pair's failures. Concurrent attempts may each pass the limit check
+        before any is recorded, so the limit can be exceeded by the number of
+        requests in flight at once.
+
+        Args:
+            username: as typed (at most 64 characters are kept).
+            password: as typed.
+            address: the client's address (IP), for the rate limit.
+
         Raises:
+            TooManyAttemptsError: the rate limit is reached; nothing was checked.
             AuthError: unknown user or wrong password (one message for both).
         """
+        username = username[:64]
+        address = address[:64]
+        now = datetime.now(UTC)
         with self.engine.connect().execution_options(readonly=True) as conn:
-            row = conn.execute(
-                select(users).where(users.c.username == username)
-            ).first()
+            retry_after = self._retry_after(conn, username, address, now)
+            row = (
+                None
+                if retry_after
+                else conn.execute(
+                    select(users).where(users.c.username == username)
+                ).first()
+            )
+        if retry_after:
+            raise TooManyAttemptsError(
+                f"too many failed logins: try again in {retry_after} s",
+                retry_after_s=retry_after,
+            )
         try:
-            if row is None:
+            _HASHER.verify(row.password_hash if row else _dummy_hash(), password)
+            if row is None:  # the dummy hash's password is random: never here
                 raise VerificationError("unknown user")
-            _HASHER.verify(row.password_hash, password)
         except (VerificationError, InvalidHashError) as exc:
+            self._record_failure(username, address, now)
             raise AuthError("wrong username or password") from exc
         token = secrets.token_urlsafe(32)
         expires = datetime.now(UTC) + self.token_ttl
@@ -104,7 +193,58 @@ class UserStore:
                     token_hash=_token_hash(token), user_id=row.id, expires_at=expires
                 )
             )
+            conn.execute(
+                delete(login_failures).where(
+                    login_failures.c.username == username,
+                    login_failures.c.address == address,
+                )
+            )
         return token, expires
+
+    def _retry_after(
+        self, conn: Connection, username: str, address: str, now: datetime
+    ) -> int:
+        """Seconds until the next attempt is allowed; 0 if it is allowed now."""
+        since = now - timedelta(seconds=self.limits.window_s)
+        waits = [0.0]
+        for where, most in (
+            (
+                (
+                    login_failures.c.username == username,
+                    login_failures.c.address == address,
+                ),
+                self.limits.max_failures,
+            ),
+            (
+                (login_failures.c.address == address,),
+                self.limits.max_failures_per_address,
+            ),
+        ):
+            # The most-th newest failure in the window: once it ages out, one more try.
+            oldest_counted = conn.execute(
+                select(login_failures.c.failed_at)
+                .where(*where, login_failures.c.failed_at > since)
+                .order_by(login_failures.c.failed_at.desc())
+                .offset(most - 1)
+                .limit(1)
+            ).scalar()
+            if oldest_counted is not None:
+                waits.append((_utc(oldest_counted) - since).total_seconds())
+        wait = max(waits)
+        return max(1, math.ceil(wait)) if wait > 0 else 0
+
+    def _record_failure(self, username: str, address: str, now: datetime) -> None:
+        """Record a failed login and forget failures older than the window."""
+        since = now - timedelta(seconds=self.limits.window_s)
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(login_failures).where(login_failures.c.failed_at <= since)
+            )
+            conn.execute(
+                insert(login_failures).values(
+                    username=username, address=address, failed_at=now
+                )
+            )
 
     def user_for(self, token: str) -> User | None:
         """The user a live token belongs to, or None (unknown or expired)."""
@@ -116,9 +256,7 @@ class UserStore:
             ).first()
         if row is None:
             return None
-        expires = row.expires_at
-        if expires.tzinfo is None:  # SQLite returns naive UTC
-            expires = expires.replace(tzinfo=UTC)
+        expires = _utc(row.expires_at)  # SQLite returns naive UTC
         if expires <= datetime.now(UTC):
             return None
         return User(row.id, row.username, row.role, row.farmer_id)
