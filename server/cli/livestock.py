@@ -46,6 +46,8 @@ def livestock_train(
     data_dir: Path, out_dir: Path, name: str, epochs: int, seed: int
 ) -> None:
     """Reproduce the shipped weights: train, then calibrate thresholds on held-out animals."""
+    # The training script is a tool module, not part of the package's public names
+    # (``livestock.train`` would clash with a ``train`` function exported there).
     from livestock.train import Recipe, calibrate, train
 
     start = time.monotonic()
@@ -108,9 +110,7 @@ def livestock_evaluate(
     Reports top-1/top-5 identification, mAP, and open-set TAR at FAR 1 % and
     0.1 % for the shipped model (and the ImageNet backbone for reference).
     """
-    from livestock import FaceID, LivestockError
-    from livestock.evaluate import evaluate_folder
-    from livestock.model import ImageNetBackbone
+    from livestock import FaceID, ImageNetBackbone, LivestockError, evaluate_folder
 
     try:
         faceid = FaceID.load(weights_name)
