@@ -12,6 +12,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from livestock.data import (
+        Capture,
+        capture_day,
+        capture_time,
+        scan_folder,
+        split_enrol_query,
+    )
     from livestock.errors import (
         ImageError,
         LivestockError,
@@ -47,6 +54,11 @@ if TYPE_CHECKING:
 # Public name -> the submodule that defines it. Importing the package loads
 # nothing else; a name's submodule (and its libraries) loads on first use (PEP 562).
 _SUBMODULE = {
+    "Capture": "livestock.data",
+    "capture_day": "livestock.data",
+    "capture_time": "livestock.data",
+    "scan_folder": "livestock.data",
+    "split_enrol_query": "livestock.data",
     "MAX_BYTES": "livestock.preprocess",
     "AnimalRecord": "livestock.registry",
     "EnrolResult": "livestock.registry",
@@ -81,6 +93,7 @@ _SUBMODULE = {
 __all__ = [
     "MAX_BYTES",
     "AnimalRecord",
+    "Capture",
     "EnrolResult",
     "Examination",
     "FaceID",
@@ -102,12 +115,16 @@ __all__ = [
     "TagError",
     "TemplateStore",
     "UnknownAnimalError",
+    "capture_day",
+    "capture_time",
     "check_quality",
     "evaluate_folder",
     "hamming",
     "parse_tag",
     "phash",
     "read_metadata",
+    "scan_folder",
+    "split_enrol_query",
 ]
 
 

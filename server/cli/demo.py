@@ -29,8 +29,7 @@ import numpy as np
 import shapely
 
 from ledger import NoteVerifier, Receipt, verify_receipt
-from livestock import Photo
-from livestock.data import Capture, capture_time, scan_folder, split_enrol_query
+from livestock import Capture, Photo, capture_time, scan_folder, split_enrol_query
 from remote_sensing import ImageSpec, plots_from_geometries, read_plots
 from server.services.auth import UserStore
 from server.chain import in_process_chain

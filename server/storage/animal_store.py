@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, insert, select
 
-from livestock.registry import AnimalRecord
-from livestock.tags import Tag
+from livestock import AnimalRecord, Tag
 from server.storage.schema import animals
 
 __all__ = ["SqlTemplateStore"]
