@@ -199,7 +199,7 @@ def check_capture_time(
             "capture_time",
             "red",
             f"taken {aware.astimezone(zone):%Y-%m-%d %H:%M} farm time, "
-            f"before the day of the loss {loss_day}",
+            f"before the loss on {loss_day}",
         )
     return Check("capture_time", "green", "taken on or after the day of the loss")
 

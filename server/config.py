@@ -91,6 +91,25 @@ class Settings(BaseSettings):
         gt=0,
         description="Claim photos must be taken within this distance (km) of the farm.",
     )
+    # --- Claims: the farm's calendar and the four-eyes rule (issue 9) ---
+    farm_timezone: str = Field(
+        "Asia/Shanghai",
+        description="IANA time zone of the farms' calendar: every claim date rule "
+        "(notice, an event in the future, photos taken before the loss day) counts "
+        "local days there.",
+    )
+    farm_timezones: dict[str, str] = Field(
+        default_factory=dict,
+        description='Per-region time zones, JSON {"<farmer region>": "<IANA zone>"}; '
+        "a farmer whose region is not listed uses AGRI_FARM_TIMEZONE.",
+    )
+    four_eyes_above_minor: int = Field(
+        0,
+        ge=0,
+        description="Above this indemnity (minor units: fen, cents) the adjuster who "
+        "approved a claim may not record its payment (0: every payment).",
+    )
+    # --- end of the claims settings ---
     imagery_dir: Path | None = Field(
         None,
         description="Folder of the scenes adjusters may assess claims on (GeoTIFF/COG). "

@@ -82,6 +82,9 @@ class AppContext:
             ClaimRules(
                 notice_days=self.settings.claim_notice_days,
                 max_photo_km=self.settings.photo_max_km,
+                farm_timezone=self.settings.farm_timezone,
+                farm_timezones=self.settings.farm_timezones,
+                four_eyes_above_minor=self.settings.four_eyes_above_minor,
             ),
         )
 

@@ -31,12 +31,12 @@ import shapely
 from ledger import NoteVerifier, Receipt, verify_receipt
 from livestock import Capture, Photo, capture_time, scan_folder, split_enrol_query
 from remote_sensing import ImageSpec, plots_from_geometries, read_plots
-from server.services.auth import UserStore
 from server.chain import in_process_chain
-from server.services.claims import EvidencePhoto
-from server.services.claims import ClaimRecord
 from server.config import Settings
 from server.context import AppContext, build_context
+from server.errors import ForbiddenError
+from server.services.auth import UserStore
+from server.services.claims import ClaimRecord, EvidencePhoto
 from underwriting.checks import Check
 from underwriting.money import Money
 from underwriting.products import CropProduct, LivestockProduct, SubsidyShares
@@ -175,6 +175,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         ("admin", "admin", None),
         ("zhang.min", "underwriter", None),
         ("wang.fang", "adjuster", None),
+        ("zhao.lei", "adjuster", None),
         ("li.wei", "field_agent", None),
     ] + [(f.lower(), "farmer", f) for f in FARMS]
     for name, role, farmer in people:
@@ -384,7 +385,10 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     )
 
     # --- livestock claims -------------------------------------------------------------
-    _say("Claims: field agent li.wei files, the checks run, adjuster wang.fang decides")
+    _say(
+        "Claims: field agent li.wei files, the checks run, adjuster wang.fang decides, "
+        "a second adjuster pays (four-eyes)"
+    )
     farm1 = FARMS["F-0001"][2:]
     farm2 = FARMS["F-0002"][2:]
     value = Money.parse("7600")
@@ -420,20 +424,23 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         _evidence(_on_day(split.query[a1], date(2025, 4, 14)), farm1),
     )
     print("   indemnity: " + "; ".join(f"{k} {v}" for k, v in genuine.indemnity))
-    approved = cl.store.decide(genuine.id, approve=True, actor="wang.fang", reason=None)
-    paid, first = cl.store.pay(
-        approved.id, actor="wang.fang", payment_ref="BANK-2025-0001"
-    )
-    again, second = cl.store.pay(
-        approved.id, actor="wang.fang", payment_ref="BANK-2025-0001"
-    )
+    approved = cl.decide(genuine.id, "approve", actor="wang.fang")
+    try:
+        cl.pay(approved.id, actor="wang.fang", payment_ref="BANK-2025-0001")
+        four_eyes = False
+    except ForbiddenError as exc:
+        four_eyes = True
+        print(f"   wang.fang approved it, then tries to pay it: refused ({exc})")
+    paid, first = cl.pay(approved.id, actor="zhao.lei", payment_ref="BANK-2025-0001")
+    again, second = cl.pay(approved.id, actor="zhao.lei", payment_ref="BANK-2025-0001")
     print(
-        f"   approved and paid {paid.amount} CNY ({paid.payment_ref}); a retried payment "
-        f"pays {'again!' if second else 'nothing more'}"
+        f"   a second adjuster, zhao.lei, pays {paid.amount} CNY ({paid.payment_ref}); "
+        f"a retried payment pays {'again!' if second else 'nothing more'}"
     )
     flags["genuine claim paid once"] = (
         genuine.light == "green" and first and not second and again.status == "paid"
     )
+    flags["four-eyes: the approver may not pay"] = four_eyes
 
     dup_claim = animal_claim(
         f"2. the same cow {a1} claimed again, photos of 2025-04-16",
@@ -482,7 +489,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         (reuse, "the photo is the enrolment photo"),
         (waiting, "the loss is within the waiting period"),
     ):
-        cl.store.decide(c.id, approve=False, actor="wang.fang", reason=why)
+        cl.decide(c.id, "reject", actor="wang.fang", reason=why)
     print("   adjuster wang.fang rejects claims 2-5, each with its reason")
 
     # --- crop claims by map -----------------------------------------------------------
@@ -516,17 +523,15 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         )
         print("   indemnity: " + "; ".join(f"{k} {v}" for k, v in c.indemnity))
         if c.light == "green":
-            cl.store.decide(c.id, approve=True, actor="wang.fang")
-            done, _ = cl.store.pay(
-                c.id, actor="wang.fang", payment_ref="BANK-2021-0007"
-            )
+            cl.decide(c.id, "approve", actor="wang.fang")
+            done, _ = cl.pay(c.id, actor="zhao.lei", payment_ref="BANK-2021-0007")
             crop_paid = done.status == "paid"
-            print(f"   approved and paid {done.amount} CNY")
+            print(f"   wang.fang approves, zhao.lei pays {done.amount} CNY")
             flags["crop claim measured and paid"] = crop_paid
         else:
-            cl.store.decide(
+            cl.decide(
                 c.id,
-                approve=None,
+                "survey",
                 actor="wang.fang",
                 reason="imagery does not support the claimed damage",
             )

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 from livestock import Photo
 from livestock.exif import read_metadata
 from remote_sensing import DamageOptions, ImageSpec, parse_band_map
+from server.errors import ForbiddenError, InvalidInputError
 from server.http.deps import (
     API,
     Deps,
@@ -28,9 +29,7 @@ from server.http.deps import (
 )
 from server.http.records import CheckOut, check_out
 from server.services.auth import User
-from server.services.claims import EvidencePhoto
-from server.services.claims import ClaimRecord
-from server.errors import ForbiddenError, InvalidInputError
+from server.services.claims import ClaimRecord, EvidencePhoto
 from underwriting.money import Money
 
 __all__ = ["claims_router"]
@@ -58,7 +57,11 @@ class ClaimIn(BaseModel):
 
 
 class ClaimDecisionIn(BaseModel):
-    """An adjuster's decision: approve, reject (with a reason) or a field survey."""
+    """An adjuster's decision: approve, reject or a field survey.
+
+    ``reason`` is required to reject, to ask for a survey, and to approve a
+    claim whose traffic light is amber or red.
+    """
 
     decision: Literal["approve", "reject", "survey"]
     reason: str | None = Field(
@@ -296,7 +299,7 @@ def claims_router(deps: Deps) -> APIRouter:
     @router.get("/claims/{claim_id}", tags=["claims"])
     def get_claim(claim_id: str, user: Annotated[User, Depends(readers)]) -> ClaimOut:
         """A claim with its checks (a farmer sees only their own)."""
-        record = cl.store.get(claim_id)
+        record = cl.claim(claim_id)
         if user.role == "farmer" and record.farmer_id != user.farmer_id:
             raise ForbiddenError("this claim is not yours")
         return ClaimOut(**claim_out(record))
@@ -311,13 +314,17 @@ def claims_router(deps: Deps) -> APIRouter:
         user: Annotated[User, Depends(deps.roles("adjuster"))],
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
-        """Approve, reject (with a reason) or send a claim for a field survey (adjusters)."""
-        approve = {"approve": True, "reject": False, "survey": None}[decision.decision]
+        """Approve, reject or send a claim for a field survey (adjusters).
+
+        A rejection, a survey request, and an approval of a claim whose light
+        is amber or red need a ``reason`` (422 naming it without one). A
+        decided claim is not decided again (409).
+        """
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
-            record = cl.store.decide(
+            record = cl.decide(
                 claim_id,
-                approve=approve,
+                decision.decision,
                 reason=decision.reason,
                 actor=user.username,
                 conn=conn,
@@ -334,10 +341,14 @@ def claims_router(deps: Deps) -> APIRouter:
         user: Annotated[User, Depends(deps.roles("adjuster"))],
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
-        """Pay an approved claim, exactly once (adjusters)."""
+        """Pay an approved claim, exactly once (adjusters); a retry changes nothing.
+
+        Four-eyes: above AGRI_FOUR_EYES_ABOVE_MINOR the adjuster who approved
+        the claim may not record its payment (403 naming the rule).
+        """
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
-            record, _ = cl.store.pay(
+            record, _ = cl.pay(
                 claim_id,
                 actor=user.username,
                 payment_ref=payment.payment_ref,

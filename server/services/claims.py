@@ -1,43 +1,72 @@
-"""Claims in the database: intake with its checks, photo evidence, damage by map.
+"""Claims: intake with its checks, photo evidence, damage by map, decisions and payment.
 
-Intake checks what the claim itself says (notice, cover and waiting period,
-the subject covered, earlier claims, claimed area). Photo evidence adds the
-face-ID checks (1:1 against the claimed tag, 1:N against everyone), reuse of
-earlier photos (perceptual hash over enrolment photos and all earlier claim
-evidence), GPS distance and capture time. A crop claim is assessed on
-imagery (damaged and clear fractions, then the indemnity). Each step
-replaces the checks it owns, recomputes the traffic light, and appends its
-ledger event in the same transaction.
+Orchestration only: the rules live in ``claims`` (checks, lifecycle, dates,
+indemnities, photo-hash search); the SQL in ``server.storage.claims_store``.
+Each step reads what the rules need, calls them, writes the change and
+appends its ledger event in one transaction.
+
+Races: intake takes a named lock per subject (``claim:animal:<tag>``,
+``claim:plot:<policy>:<ref>``) at the start of its transaction and reads the
+earlier claims after it, so two concurrent claims on one animal cannot both
+pass ``duplicate_claim``. Evidence computes the face embeddings first, with
+no lock held, then takes one named lock per probed pHash band value
+(``claim:photo:<band>:<value>``; two near-duplicate photos always probe a
+common value, see ``claims.photo_hashes``) and searches the stored hashes
+inside the same transaction that stores the new ones. Decisions and payment
+lock the claim's row, check the lifecycle rules on it and move it with a
+conditional UPDATE.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
-import numpy as np
 import shapely
-from sqlalchemy import Connection, and_, insert, select, true
+from sqlalchemy import Connection, and_, true
 
-from claims.checks import (
+from claims import (
+    BANDS,
+    DEFAULT_FARM_TIMEZONE,
+    OPEN,
+    Check,
+    Decision,
+    FourEyesError,
+    IndemnityError,
+    ReasonRequiredError,
+    TransitionError,
     check_capture_time,
     check_claimed_area,
     check_cover,
+    check_covered,
+    check_decision,
     check_earlier_claims,
     check_identity,
     check_measured_damage,
+    check_move,
     check_notice,
+    check_payment,
     check_photo_location,
     check_photo_reuse,
+    crop_indemnity,
+    decision_status,
+    farm_zone,
+    is_future_event,
+    is_same_event,
+    livestock_indemnity,
+    near_duplicates,
+    payable_fraction,
+    probe_sets,
+    sources,
+    worst,
 )
-from claims.errors import IndemnityError
-from claims.indemnity import crop_indemnity, livestock_indemnity
+from ledger import Event
 from livestock import Photo, Registry
-from livestock.quality import hamming
 from remote_sensing import (
     DamageAssessment,
     DamageOptions,
@@ -46,19 +75,31 @@ from remote_sensing import (
     assess_damage,
     plots_from_geometries,
 )
-from server.storage.claims_store import ClaimRecord, ClaimStore
-from server.storage.schema import animals, claims, evidence, plots
-from server.errors import InvalidInputError
+from server.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+)
 from server.services.ledger import LedgerService
-from server.storage.paging import Page
 from server.services.underwriting import UnderwritingService
-from underwriting.checks import Check, Light
-from underwriting.money import Money
-from underwriting.products import CropProduct, LivestockProduct
+from server.storage.claims_store import ClaimRecord, ClaimStore, EvidenceRow
+from server.storage.locks import lock
+from server.storage.paging import Page
+from server.storage.schema import claims
+from underwriting import CropProduct, LivestockProduct, Money
 
-__all__ = ["ClaimRecord", "ClaimRules", "ClaimsService", "EvidencePhoto"]
+__all__ = [
+    "ClaimRecord",
+    "ClaimRules",
+    "ClaimStateError",
+    "ClaimsService",
+    "EvidencePhoto",
+]
 
-_ORDER: dict[Light, int] = {"green": 0, "amber": 1, "red": 2}
+
+class ClaimStateError(ConflictError):
+    """The claim is not in a state that allows the operation (the message says which)."""
 
 
 @dataclass(frozen=True)
@@ -70,12 +111,36 @@ class ClaimRules:
         max_photo_km: photos must be taken within this distance of the farm or plot.
         same_event_days: two claims on one plot within this many days are one event.
         hash_distance: pHash Hamming distance at or below which a photo is reused.
+        farm_timezone: IANA zone of the farms' calendar (every date rule).
+        farm_timezones: zones by farmer region, overriding ``farm_timezone``.
+        four_eyes_above_minor: above this indemnity (minor units) the approver
+            may not record the payment (0: every payment).
     """
 
     notice_days: int = 14
     max_photo_km: float = 5.0
     same_event_days: int = 30
     hash_distance: int = 6
+    farm_timezone: str = DEFAULT_FARM_TIMEZONE
+    farm_timezones: Mapping[str, str] = field(default_factory=dict)
+    four_eyes_above_minor: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse unknown zones at start rather than at the first claim.
+
+        Raises:
+            ValueError: a zone is not an IANA time zone, or a negative threshold.
+        """
+        for name in (self.farm_timezone, *self.farm_timezones.values()):
+            farm_zone(name)
+        if self.four_eyes_above_minor < 0:
+            raise ValueError("four_eyes_above_minor must be >= 0")
+
+    def zone(self, region: str | None) -> ZoneInfo:
+        """The time zone of a farm in ``region``."""
+        return farm_zone(
+            self.farm_timezone, region=region, by_region=self.farm_timezones
+        )
 
 
 @dataclass(frozen=True)
@@ -88,19 +153,17 @@ class EvidencePhoto:
     lon: float | None = None
 
 
-def _worst(code: str, checks: Sequence[tuple[str, Check]]) -> Check:
-    """One check from per-photo checks: the worst light, reasons of the worst named."""
-    light = max((c.light for _, c in checks), key=lambda x: _ORDER[x])
-    reasons = [f"{name}: {c.reason}" for name, c in checks if c.light == light]
-    return Check(code, light, "; ".join(reasons))
-
-
 def _replace(
     old: Sequence[Check], new: Sequence[Check], resolves: str | None = None
 ) -> list[Check]:
     """``old`` with ``new``'s checks replaced or added, and the placeholder ``resolves`` dropped."""
     drop = {c.code for c in new} | {resolves}
     return [c for c in old if c.code not in drop] + list(new)
+
+
+def _photo_locks(probes: Sequence[frozenset[int]]) -> list[str]:
+    """Lock names of the probed band values (near-duplicates share at least one)."""
+    return [f"claim:photo:{i}:{v}" for i in range(BANDS) for v in probes[i]]
 
 
 class ClaimsService:
@@ -119,7 +182,7 @@ class ClaimsService:
         self.uw = underwriting
         self._registry = registry
         self.rules = rules or ClaimRules()
-        self.store = ClaimStore(ledger)
+        self.store = ClaimStore(self.engine)
 
     @contextmanager
     def _reading(self, conn: Connection | None) -> Iterator[Connection]:
@@ -129,6 +192,101 @@ class ClaimsService:
             return
         with self.engine.connect().execution_options(readonly=True) as own:
             yield own
+
+    def _event(
+        self,
+        conn: Connection,
+        kind: str,
+        claim: ClaimRecord,
+        actor: str,
+        **payload: Any,
+    ) -> None:
+        """Append ``kind`` about ``claim`` in ``conn``'s transaction."""
+        event = Event(
+            kind,
+            {"claim": claim.id, "farmer": claim.farmer_id, "policy": claim.policy_id},
+            actor,
+            datetime.now(UTC),
+            {
+                "amount_minor": claim.amount.minor,
+                "currency": claim.amount.currency,
+                **payload,
+            },
+        )
+        self.ledger.append_events(conn, [event])
+
+    def _reassess(
+        self,
+        conn: Connection,
+        claim: ClaimRecord,
+        *,
+        checks: Sequence[Check],
+        amount: Money,
+        indemnity: Sequence[tuple[str, str]],
+        actor: str,
+        event: str,
+        payload: dict[str, Any],
+    ) -> ClaimRecord:
+        """Write new checks and indemnity of an open claim, with its event."""
+        if not self.store.reassess(
+            conn,
+            claim.id,
+            open_statuses=OPEN,
+            checks=checks,
+            amount=amount,
+            indemnity=indemnity,
+        ):  # pragma: no cover - the caller holds the row and checked it is open
+            raise ClaimStateError(f"claim {claim.id} can no longer be assessed")
+        record = self.store.get(claim.id, conn)
+        self._event(
+            conn,
+            event,
+            record,
+            actor,
+            light=record.light,
+            checks={c.code: c.light for c in checks},
+            **payload,
+        )
+        return record
+
+    def _open_for_update(self, conn: Connection, claim_id: str) -> ClaimRecord:
+        """The claim, its row locked; refused unless it still awaits a decision.
+
+        Raises:
+            ClaimStateError: the claim is already decided.
+        """
+        claim = self.store.get(claim_id, conn, for_update=True)
+        if claim.status not in OPEN:
+            raise ClaimStateError(
+                f"claim {claim_id} is {claim.status}: it can no longer be assessed"
+            )
+        return claim
+
+    # --- reads -----------------------------------------------------------------------
+
+    def claim(self, claim_id: str) -> ClaimRecord:
+        """The claim ``claim_id``.
+
+        Raises:
+            NotFoundError: no such claim.
+        """
+        return self.store.get(claim_id)
+
+    def claims(
+        self,
+        *,
+        farmer_id: str | None = None,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> Page:
+        """Claims, newest first, optionally of one farmer or in one status."""
+        where = []
+        if farmer_id:
+            where.append(claims.c.farmer_id == farmer_id)
+        if status:
+            where.append(claims.c.status == status)
+        return self.store.page(and_(*where) if where else true(), offset, limit)
 
     # --- intake ----------------------------------------------------------------------
 
@@ -155,82 +313,105 @@ class ClaimsService:
             farmer_id: whose it is (must be the policy holder).
             subject_kind: ``animal`` or ``plot``.
             subject_id: an animal's tag, or a plot's id in the policy.
-            event_date: the day of the loss.
+            event_date: the day of the loss, on the farm's calendar.
             reported_at: when it was reported (default now; a replay passes its clock).
             market_value: livestock: the declared market value of the animal.
             claimed_fraction: crops: the share of the plot the farmer says was lost.
-            loss_degree: crops: the degree of loss on the damaged area (0-1).
+            loss_degree: crops: the degree of loss on the damaged area (0-1].
             growth_stage: crops: the stage at the loss (its cap applies).
             actor: who files it (for the ledger).
             conn: a connection whose transaction to write in (idempotent requests).
 
         Raises:
             NotFoundError: unknown policy.
-            InvalidInputError: the policy is another farmer's, the event lies in
-                the future, the subject does not fit the policy, an unknown tag or
-                plot, or a missing market value / claimed fraction.
+            InvalidInputError: the policy is another farmer's, the event lies
+                after the farm's date of the report, the subject does not fit
+                the policy, an unknown tag or plot, or a missing market value /
+                claimed fraction.
         """
         reported_at = reported_at or datetime.now(UTC)
-        if event_date > reported_at.date():
-            raise InvalidInputError("event_date is in the future", field="event_date")
+        if subject_kind not in ("animal", "plot"):
+            raise InvalidInputError(
+                "subject_kind must be animal or plot", field="subject_kind"
+            )
         policy = self.uw.policy(policy_id, conn)
         if policy.farmer_id != farmer_id:
             raise InvalidInputError(
                 f"policy {policy_id} is not a policy of farmer {farmer_id}",
                 field="policy_id",
             )
+        farmer = self.uw.farmer(farmer_id, conn)
+        zone = self.rules.zone(farmer.region)
+        if is_future_event(event_date, reported_at, zone):
+            raise InvalidInputError("event_date is in the future", field="event_date")
         product = self.uw.product(policy.product_code, conn)
+        if subject_kind == "animal":
+            if not isinstance(product, LivestockProduct):
+                raise InvalidInputError(
+                    f"policy {policy_id} insures crops, not animals",
+                    field="subject_kind",
+                )
+            if market_value is None:
+                raise InvalidInputError(
+                    "a livestock claim needs the animal's market value",
+                    field="market_value",
+                )
+            if market_value.minor < 0:
+                raise InvalidInputError(
+                    "the market value must be >= 0", field="market_value"
+                )
+            subject_lock = f"claim:animal:{subject_id}"
+        else:
+            if not isinstance(product, CropProduct):
+                raise InvalidInputError(
+                    f"policy {policy_id} insures animals, not plots",
+                    field="subject_kind",
+                )
+            if claimed_fraction is None or not 0 < claimed_fraction <= 1:
+                raise InvalidInputError(
+                    "a crop claim needs the claimed damaged fraction, in (0, 1]",
+                    field="claimed_fraction",
+                )
+            if not Decimal(0) < loss_degree <= Decimal(1):
+                raise InvalidInputError(
+                    "loss_degree must be in (0, 1]", field="loss_degree"
+                )
+            if (
+                growth_stage is not None
+                and growth_stage not in product.growth_stage_caps
+            ):
+                raise InvalidInputError(
+                    f"growth stage {growth_stage!r} is not one of "
+                    f"{', '.join(sorted(product.growth_stage_caps)) or 'the product'}",
+                    field="growth_stage",
+                )
+            subject_lock = f"claim:plot:{policy_id}:{subject_id}"
         checks = [
-            check_notice(event_date, reported_at, self.rules.notice_days),
+            check_notice(event_date, reported_at, self.rules.notice_days, zone),
+            check_cover(
+                event_date,
+                policy.start_date,
+                policy.end_date,
+                product.waiting_days if isinstance(product, LivestockProduct) else 0,
+            ),
         ]
-        waiting = product.waiting_days if isinstance(product, LivestockProduct) else 0
-        checks.append(
-            check_cover(event_date, policy.start_date, policy.end_date, waiting)
-        )
-        claimed: dict[str, Any] = {}
-        with self._reading(conn) as read:
-            if subject_kind == "animal":
-                if not isinstance(product, LivestockProduct):
-                    raise InvalidInputError(
-                        f"policy {policy_id} insures crops, not animals",
-                        field="subject_kind",
-                    )
-                if market_value is None:
-                    raise InvalidInputError(
-                        "a livestock claim needs the animal's market value",
-                        field="market_value",
-                    )
-                animal = read.execute(
-                    select(animals).where(animals.c.tag == subject_id)
-                ).first()
-                if animal is None:
+        with self.ledger.transaction(conn) as c:
+            # The subject's lock first: the earlier claims read below stay true
+            # until this claim is written (no duplicate passes the check twice).
+            lock(c, subject_lock)
+            claimed: dict[str, Any]
+            if isinstance(product, LivestockProduct):
+                assert market_value is not None  # checked above; narrows for mypy
+                if not self.store.is_enrolled(c, subject_id):
                     raise InvalidInputError(
                         f"no animal is enrolled under tag {subject_id}",
                         field="subject_id",
                     )
-                checks.append(
-                    Check(
-                        "covered",
-                        "green",
-                        f"animal {subject_id} is insured by this policy",
-                    )
-                    if animal.policy == policy_id
-                    else Check(
-                        "covered",
-                        "red",
-                        f"animal {subject_id} is not insured by this policy",
-                    )
-                )
-                earlier = read.execute(
-                    select(claims.c.id, claims.c.status).where(
-                        claims.c.subject_kind == "animal",
-                        claims.c.subject_id == subject_id,
-                        claims.c.status != "rejected",
-                    )
-                ).all()
+                checks.append(check_covered("animal", subject_id, policy.animals))
+                earlier = self.store.earlier_claims(c, "animal", subject_id)
                 checks.append(
                     check_earlier_claims(
-                        f"claim {r.id[:8]} ({r.status})" for r in earlier
+                        f"claim {e.id[:8]} ({e.status})" for e in earlier
                     )
                 )
                 checks.append(
@@ -242,63 +423,29 @@ class ClaimsService:
                     "market_value": str(market_value),
                     "currency": market_value.currency,
                 }
-            elif subject_kind == "plot":
-                if not isinstance(product, CropProduct):
-                    raise InvalidInputError(
-                        f"policy {policy_id} insures animals, not plots",
-                        field="subject_kind",
-                    )
-                if claimed_fraction is None or not 0 < claimed_fraction <= 1:
-                    raise InvalidInputError(
-                        "a crop claim needs the claimed damaged fraction, in (0, 1]",
-                        field="claimed_fraction",
-                    )
-                if not Decimal(0) < loss_degree <= Decimal(1):
-                    raise InvalidInputError(
-                        "loss_degree must be in (0, 1]", field="loss_degree"
-                    )
-                if (
-                    growth_stage is not None
-                    and growth_stage not in product.growth_stage_caps
-                ):
-                    raise InvalidInputError(
-                        f"growth stage {growth_stage!r} is not one of "
-                        f"{', '.join(sorted(product.growth_stage_caps)) or 'the product'}",
-                        field="growth_stage",
-                    )
-                plot = read.execute(
-                    select(plots.c.area_m2).where(
-                        plots.c.policy_id == policy_id, plots.c.plot_ref == subject_id
-                    )
-                ).first()
+            else:
+                assert claimed_fraction is not None  # checked above; narrows for mypy
+                plot = self.store.insured_plot(c, policy_id, subject_id)
                 if plot is None:
                     raise InvalidInputError(
                         f"plot {subject_id} is not in policy {policy_id}",
                         field="subject_id",
                     )
-                checks.append(
-                    Check("covered", "green", f"plot {subject_id} is insured")
+                checks.append(check_covered("plot", subject_id, policy.plots))
+                earlier = self.store.earlier_claims(
+                    c, "plot", subject_id, policy_id=policy_id
                 )
-                window = timedelta(days=self.rules.same_event_days)
-                same_plot = read.execute(
-                    select(claims.c.id, claims.c.event_date, claims.c.status).where(
-                        claims.c.subject_kind == "plot",
-                        claims.c.policy_id == policy_id,
-                        claims.c.subject_id == subject_id,
-                        claims.c.status != "rejected",
-                    )
-                ).all()
                 checks.append(
                     check_earlier_claims(
-                        f"claim {r.id[:8]} of {r.event_date.date()}"
-                        for r in same_plot
-                        if abs(r.event_date.date() - event_date) <= window
+                        f"claim {e.id[:8]} of {e.event_date}"
+                        for e in earlier
+                        if is_same_event(
+                            e.event_date, event_date, self.rules.same_event_days
+                        )
                     )
                 )
                 checks.append(
-                    check_claimed_area(
-                        claimed_fraction * float(plot.area_m2), float(plot.area_m2)
-                    )
+                    check_claimed_area(claimed_fraction * plot.area_m2, plot.area_m2)
                 )
                 checks.append(
                     Check(
@@ -314,24 +461,31 @@ class ClaimsService:
                     "loss_degree": str(loss_degree),
                     "growth_stage": growth_stage,
                 }
-            else:
-                raise InvalidInputError(
-                    "subject_kind must be animal or plot", field="subject_kind"
-                )
-        return self.store.file(
-            policy_id=policy_id,
-            farmer_id=farmer_id,
-            subject_kind=subject_kind,
-            subject_id=subject_id,
-            event_date=datetime.combine(event_date, time(), UTC),
-            amount=amount,
-            actor=actor,
-            conn=conn,
-            reported_at=reported_at,
-            claimed=claimed,
-            checks=checks,
-            indemnity=lines,
-        )
+            record = self.store.insert(
+                c,
+                policy_id=policy_id,
+                farmer_id=farmer_id,
+                subject_kind=subject_kind,
+                subject_id=subject_id,
+                event_date=event_date,
+                amount=amount,
+                reported_at=reported_at,
+                claimed=claimed,
+                checks=checks,
+                indemnity=lines,
+            )
+            self._event(
+                c,
+                "claim.filed",
+                record,
+                actor,
+                subject={subject_kind: subject_id},
+                event_date=event_date.isoformat(),
+                claimed=claimed,
+                light=record.light,
+                checks={x.code: x.light for x in checks},
+            )
+        return record
 
     # --- photo evidence --------------------------------------------------------------
 
@@ -344,6 +498,11 @@ class ClaimsService:
         conn: Connection | None = None,
     ) -> ClaimRecord:
         """Check the photos of an animal claim and keep their hashes as evidence.
+
+        The face embeddings are computed before any lock is taken; the reuse
+        search over earlier claims' evidence and the insert of the new hashes
+        run in one transaction under the hashes' locks. Photos already stored
+        for this same claim (a photo sent twice) are not reuse.
 
         Raises:
             NotFoundError: no such claim.
@@ -358,6 +517,10 @@ class ClaimsService:
             )
         if not photos:
             raise InvalidInputError("send at least one photo", field="photos")
+        if claim.status not in OPEN:
+            raise ClaimStateError(
+                f"claim {claim_id} is {claim.status}: it can no longer be assessed"
+            )
         registry = self._registry()
         exam = registry.examine(claim.subject_id, [p.photo for p in photos])
         checks: list[Check] = []
@@ -378,81 +541,70 @@ class ClaimsService:
                     registry.match_threshold,
                 )
             )
-        reused = [(r.photo, f"the enrolment of {r.tag}") for r in exam.reused]
-        with self._reading(conn) as read:
-            earlier = read.execute(select(evidence.c.claim_id, evidence.c.phash)).all()
-            farmer = self.uw.farmer(claim.farmer_id, read)
-        if earlier:
-            hashes = np.array([int(r.phash, 16) for r in earlier], dtype=np.uint64)
-            for a in exam.analyses:
-                d = hamming(a.phash, hashes)
-                i = int(np.argmin(d))
-                if d[i] <= self.rules.hash_distance:
-                    reused.append((a.name, f"claim {earlier[i].claim_id[:8]}"))
-        checks.append(check_photo_reuse(reused))
-        loss = datetime.combine(claim.event_date or date.min, time(), UTC)
+        farmer = self.uw.farmer(claim.farmer_id, conn)
+        zone = self.rules.zone(farmer.region)
         if farmer.lat is not None and farmer.lon is not None:
             site = (farmer.lat, farmer.lon)
-            checks.append(
-                _worst(
-                    "photo_location",
-                    [
-                        (
-                            p.photo.name,
-                            check_photo_location(
-                                (p.lat, p.lon)
-                                if p.lat is not None and p.lon is not None
-                                else None,
-                                site,
-                                self.rules.max_photo_km,
-                            ),
-                        )
-                        for p in photos
-                    ],
-                )
-            )
-        else:
-            checks.append(
-                Check("photo_location", "amber", "the farm has no recorded position")
-            )
-        checks.append(
-            _worst(
-                "capture_time",
+            location = worst(
+                "photo_location",
                 [
-                    (p.photo.name, check_capture_time(p.captured_at, loss))
+                    (
+                        p.photo.name,
+                        check_photo_location(
+                            (p.lat, p.lon)
+                            if p.lat is not None and p.lon is not None
+                            else None,
+                            site,
+                            self.rules.max_photo_km,
+                        ),
+                    )
                     for p in photos
                 ],
             )
+        else:
+            location = Check(
+                "photo_location", "amber", "the farm has no recorded position"
+            )
+        loss_day = claim.event_date or date.min
+        capture = worst(
+            "capture_time",
+            [
+                (p.photo.name, check_capture_time(p.captured_at, loss_day, zone))
+                for p in photos
+            ],
         )
-        new_checks = _replace(claim.checks, checks, resolves="evidence")
-        now = datetime.now(UTC)
         rows = [
-            {
-                "claim_id": claim_id,
-                "name": p.photo.name[:255],
-                "phash": f"{a.phash:016x}",
-                "captured_at": p.captured_at,
-                "lat": p.lat,
-                "lon": p.lon,
-                "created_at": now,
-            }
+            EvidenceRow(p.photo.name, a.phash, p.captured_at, p.lat, p.lon)
             for p, a in zip(photos, exam.analyses, strict=True)
         ]
-
+        probes = probe_sets([r.phash for r in rows], self.rules.hash_distance)
         with self.ledger.transaction(conn) as c:
-            c.execute(insert(evidence), rows)
-            return self.store.reassess(
-                claim_id,
-                checks=new_checks,
-                amount=claim.amount,
-                indemnity=claim.indemnity,
+            lock(c, *_photo_locks(probes))
+            current = self._open_for_update(c, claim_id)
+            others = [
+                (s.phash, s.claim_id)
+                for s in self.store.similar_evidence(c, probes)
+                if s.claim_id != claim_id
+            ]
+            reused = [(r.photo, f"the enrolment of {r.tag}") for r in exam.reused]
+            for row in rows:
+                near = near_duplicates(row.phash, others, self.rules.hash_distance)
+                if near:
+                    reused.append((row.name, f"claim {near[0][1][:8]}"))
+            checks += [check_photo_reuse(reused), location, capture]
+            self.store.add_evidence(c, claim_id, rows)
+            return self._reassess(
+                c,
+                current,
+                checks=_replace(current.checks, checks, resolves="evidence"),
+                amount=current.amount,
+                indemnity=current.indemnity,
                 actor=actor,
                 event="claim.evidence_checked",
                 payload={
-                    "photos": [r["phash"] for r in rows],
+                    "photos": [f"{r.phash:016x}" for r in rows],
                     "best_match": exam.candidates[0].tag if exam.candidates else None,
                 },
-                conn=c,
             )
 
     # --- damage by map ---------------------------------------------------------------
@@ -469,8 +621,11 @@ class ClaimsService:
     ) -> tuple[ClaimRecord, DamageAssessment]:
         """Measure the damage of a crop claim's plot on a before/after pair; set the indemnity.
 
+        The indemnity pays the lesser of the claimed and the measured damaged
+        share of the plot.
+
         Raises:
-            NotFoundError: no such claim.
+            NotFoundError: no such claim, or its plot is no longer on record.
             InvalidInputError: not a crop claim, or the imagery cannot be read.
             ConflictError: the claim is already decided.
         """
@@ -481,16 +636,20 @@ class ClaimsService:
             )
         policy = self.uw.policy(claim.policy_id, conn)
         product = self.uw.product(policy.product_code, conn)
-        assert isinstance(product, CropProduct)
+        if not isinstance(product, CropProduct):
+            raise InvalidInputError(
+                f"policy {policy.id} insures animals: its claims are not assessed by map",
+                field="claim_id",
+            )
         with self._reading(conn) as read:
-            row = read.execute(
-                select(plots.c.geometry, plots.c.area_m2).where(
-                    plots.c.policy_id == claim.policy_id,
-                    plots.c.plot_ref == claim.subject_id,
-                )
-            ).one()
+            plot = self.store.insured_plot(read, claim.policy_id, claim.subject_id)
+        if plot is None:
+            raise NotFoundError(
+                f"plot {claim.subject_id} of policy {claim.policy_id} is not on record",
+                field="subject_id",
+            )
         plot_set = plots_from_geometries(
-            [shapely.from_wkb(row.geometry)],
+            [shapely.from_wkb(plot.geometry)],
             4326,
             ids=[claim.subject_id],
             source="policy",
@@ -511,51 +670,128 @@ class ClaimsService:
             ("indemnity", f"none: the imagery gave no measurement ({result.status})"),
         )
         if result.status == "assessed":
-            # Pay what is both claimed and measured: never more than either.
-            damaged = min(result.damaged_fraction, claimed_fraction) * float(
-                row.area_m2
-            )
             try:
+                share = payable_fraction(claimed_fraction, result.damaged_fraction)
                 indemnity = crop_indemnity(
                     product,
-                    damaged_area_m2=Decimal(str(round(damaged, 2))),
-                    insured_area_m2=Decimal(str(round(float(row.area_m2), 2))),
+                    damaged_area_m2=Decimal(str(round(share * plot.area_m2, 2))),
+                    insured_area_m2=Decimal(str(round(plot.area_m2, 2))),
                     loss_degree=Decimal(str(claim.claimed.get("loss_degree", "1"))),
                     growth_stage=claim.claimed.get("growth_stage"),
                 )
             except IndemnityError as exc:  # pragma: no cover - validated at intake
                 raise InvalidInputError(str(exc), field="claim_id") from exc
             amount, lines = indemnity.amount, indemnity.lines
-        record = self.store.reassess(
-            claim_id,
-            checks=_replace(claim.checks, [check]),
-            amount=amount,
-            indemnity=lines,
-            actor=actor,
-            event="claim.assessed",
-            payload={
-                "before": before.path.name,
-                "after": after.path.name,
-                **{k: v for k, v in result.to_properties().items() if k != "plot_id"},
-            },
-            conn=conn,
-        )
+        with self.ledger.transaction(conn) as c:
+            current = self._open_for_update(c, claim_id)
+            record = self._reassess(
+                c,
+                current,
+                checks=_replace(current.checks, [check]),
+                amount=amount,
+                indemnity=lines,
+                actor=actor,
+                event="claim.assessed",
+                payload={
+                    "before": before.path.name,
+                    "after": after.path.name,
+                    **{
+                        k: v
+                        for k, v in result.to_properties().items()
+                        if k != "plot_id"
+                    },
+                },
+            )
         return record, result
 
-    # --- decisions and lists ---------------------------------------------------------
+    # --- decisions and payment -------------------------------------------------------
 
-    def claims(
+    def decide(
         self,
+        claim_id: str,
+        decision: Decision,
         *,
-        farmer_id: str | None = None,
-        status: str | None = None,
-        offset: int = 0,
-        limit: int = 50,
-    ) -> Page:
-        """Claims, newest first, optionally of one farmer or in one status."""
-        where = []
-        if farmer_id:
-            where.append(claims.c.farmer_id == farmer_id)
-        if status:
-            where.append(claims.c.status == status)
-        return self.store.page(and_(*where) if where else true(), offset, limit)
+        actor: str,
+        reason: str | None = None,
+        conn: Connection | None = None,
+    ) -> ClaimRecord:
+        """Approve, reject or send a claim for a field survey (``claims.lifecycle``).
+
+        A rejection and a survey request need a reason, and so does approving
+        a claim whose light is amber or red. The decider is recorded: once
+        approved, the four-eyes rule keeps them from recording the payment.
+
+        Raises:
+            NotFoundError: no such claim.
+            ClaimStateError: the claim is already decided.
+            InvalidInputError: a reason is needed and missing (field ``reason``).
+        """
+        target = decision_status(decision)
+        with self.ledger.transaction(conn) as c:
+            claim = self.store.get(claim_id, c, for_update=True)
+            try:
+                check_move(claim_id, claim.status, target)
+                check_decision(decision, light=claim.light, reason=reason)
+            except TransitionError as exc:
+                raise ClaimStateError(str(exc)) from exc
+            except ReasonRequiredError as exc:
+                raise InvalidInputError(str(exc), field="reason") from exc
+            if not self.store.move(
+                c,
+                claim_id,
+                from_status=sources(target),
+                to_status=target,
+                values={"reason": reason, "decided_by": actor},
+            ):  # pragma: no cover - the row is locked and was checked above
+                raise ClaimStateError(f"claim {claim_id} changed meanwhile")
+            record = self.store.get(claim_id, c)
+            kind = "claim.survey_requested" if target == "survey" else f"claim.{target}"
+            self._event(c, kind, record, actor, reason=reason)
+        return record
+
+    def pay(
+        self,
+        claim_id: str,
+        *,
+        actor: str,
+        payment_ref: str,
+        conn: Connection | None = None,
+    ) -> tuple[ClaimRecord, bool]:
+        """Pay an approved claim exactly once; returns (record, whether this call paid).
+
+        A retried or concurrent call on a claim already paid returns it
+        unchanged. Four-eyes: above the configured amount, the adjuster who
+        approved may not record the payment.
+
+        Raises:
+            NotFoundError: no such claim.
+            ClaimStateError: the claim is neither approved nor paid.
+            ForbiddenError: the four-eyes rule (the payer approved the claim).
+        """
+        with self.ledger.transaction(conn) as c:
+            claim = self.store.get(claim_id, c, for_update=True)
+            if claim.status == "paid":
+                return claim, False
+            try:
+                check_move(claim_id, claim.status, "paid")
+                check_payment(
+                    approver=claim.decided_by,
+                    payer=actor,
+                    amount_minor=claim.amount.minor,
+                    four_eyes_above_minor=self.rules.four_eyes_above_minor,
+                )
+            except TransitionError as exc:
+                raise ClaimStateError(str(exc)) from exc
+            except FourEyesError as exc:
+                raise ForbiddenError(str(exc)) from exc
+            if not self.store.move(
+                c,
+                claim_id,
+                from_status=sources("paid"),
+                to_status="paid",
+                values={"payment_ref": payment_ref},
+            ):  # pragma: no cover - the row is locked and was checked above
+                raise ClaimStateError(f"claim {claim_id} changed meanwhile")
+            record = self.store.get(claim_id, c)
+            self._event(c, "claim.paid", record, actor, payment_ref=payment_ref)
+        return record, True

@@ -1,38 +1,48 @@
-"""Claims in the database: every state change and its ledger event in one transaction.
+"""Claims in the database: rows in, records out, conditional UPDATEs.
 
-Payment happens exactly once: the transition ``approved -> paid`` is a
-conditional UPDATE (``WHERE status = 'approved'``) in the same transaction as
-the ``claim.paid`` ledger entry. Two adjusters paying at the same moment, or a
-retried request, find the row already paid: the second transaction changes
-nothing and appends nothing, and gets the existing payment back.
+SQL only: the service (``server.services.claims``) decides what may happen
+(the rules of ``claims``), opens the transaction, takes the named locks and
+appends the ledger event in the same transaction as the change written here.
+
+Every state change is a conditional UPDATE (``WHERE status IN (...)``): a move
+whose claim is no longer where the caller saw it changes nothing and says so
+(rowcount 0), so payment happens exactly once even when two adjusters pay at
+the same moment. :meth:`ClaimStore.get` with ``for_update`` also locks the
+claim's row (PostgreSQL; SQLite's write transactions are serialised already),
+so the rules checked on the record hold until the transaction ends.
+
+Evidence photos keep their pHash and its four 16-bit bands (indexed):
+:meth:`ClaimStore.similar_evidence` finds near-duplicates by probing the band
+indexes (multi-index hashing, see ``claims.photo_hashes``) instead of reading
+every stored hash.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, insert, or_, select, update
 
-from ledger import Event
-from server.storage.schema import claims
-from server.errors import ConflictError, NotFoundError
-from server.services.ledger import LedgerService
+from claims import Check, Status, bands, traffic_light
+from server.errors import NotFoundError
 from server.storage.paging import Page, page_rows
-from underwriting.checks import Check, traffic_light
-from underwriting.money import Money
+from server.storage.schema import animals, claims, evidence, plots
+from underwriting import Money
 
-__all__ = ["ClaimRecord", "ClaimStateError", "ClaimStore", "checks_json"]
-
-Status = Literal["filed", "survey", "approved", "rejected", "paid"]
-
-
-class ClaimStateError(ConflictError):
-    """The claim is not in a state that allows the operation (the message says which)."""
+__all__ = [
+    "ClaimRecord",
+    "ClaimStore",
+    "EarlierClaim",
+    "EvidenceRow",
+    "InsuredPlot",
+    "StoredHash",
+    "checks_json",
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,43 @@ class ClaimRecord:
     light: str | None = None
     checks: tuple[Check, ...] = ()
     indemnity: tuple[tuple[str, str], ...] = ()
+    decided_by: str | None = None
+
+
+@dataclass(frozen=True)
+class EarlierClaim:
+    """An earlier claim of the same subject: its id, loss day and status."""
+
+    id: str
+    event_date: date
+    status: str
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    """One evidence photo to store: its name, pHash, capture time (UTC) and GPS."""
+
+    name: str
+    phash: int
+    captured_at: datetime | None
+    lat: float | None
+    lon: float | None
+
+
+@dataclass(frozen=True)
+class InsuredPlot:
+    """A plot of a policy: its geometry (WKB, WGS84 lon/lat) and geodesic area in m2."""
+
+    geometry: bytes
+    area_m2: float
+
+
+@dataclass(frozen=True)
+class StoredHash:
+    """A stored evidence hash found by a band lookup, and the claim it belongs to."""
+
+    phash: int
+    claim_id: str
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -80,6 +127,7 @@ def _record(row: Any) -> ClaimRecord:
         row.light,
         tuple(Check(**c) for c in json.loads(row.checks)) if row.checks else (),
         tuple((a, b) for a, b in json.loads(row.indemnity)) if row.indemnity else (),
+        row.decided_by,
     )
 
 
@@ -88,53 +136,41 @@ def checks_json(checks: Sequence[Check]) -> str:
     return json.dumps([asdict(c) for c in checks])
 
 
+def _day(value: date) -> datetime:
+    """A loss day as stored: midnight UTC of that calendar date (the column is a timestamp)."""
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
 class ClaimStore:
-    """File, decide and pay claims; each change appends its ledger event atomically."""
+    """Rows of ``claims`` and ``evidence``; every write runs in the caller's transaction."""
 
-    def __init__(self, ledger: LedgerService) -> None:
-        self.ledger = ledger
-        self.engine = ledger.store.engine
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
-    def _event(
-        self,
-        conn: Connection,
-        kind: str,
-        claim: ClaimRecord,
-        actor: str,
-        **payload: Any,
-    ) -> None:
-        event = Event(
-            kind,
-            {"claim": claim.id, "farmer": claim.farmer_id, "policy": claim.policy_id},
-            actor,
-            datetime.now(UTC),
-            {
-                "amount_minor": claim.amount.minor,
-                "currency": claim.amount.currency,
-                **payload,
-            },
-        )
-        self.ledger.append_events(conn, [event])
+    # --- reads ----------------------------------------------------------------------
 
-    def page(
-        self,
-        where: ColumnElement[bool],
-        offset: int,
-        limit: int,
-    ) -> Page:
+    def page(self, where: ColumnElement[bool], offset: int, limit: int) -> Page:
         """Claims matching ``where``, newest report first, one page."""
         order = [claims.c.reported_at.desc(), claims.c.id]
         with self.engine.connect().execution_options(readonly=True) as conn:
             rows, total = page_rows(conn, claims, where, order, offset, limit)
         return Page([_record(r) for r in rows], total, offset, limit)
 
-    def get(self, claim_id: str, conn: Connection | None = None) -> ClaimRecord:
-        """The claim with ``claim_id``.
+    def get(
+        self,
+        claim_id: str,
+        conn: Connection | None = None,
+        *,
+        for_update: bool = False,
+    ) -> ClaimRecord:
+        """The claim with ``claim_id``; ``for_update`` locks its row until ``conn`` commits.
 
         Raises:
             NotFoundError: no such claim.
         """
         query = select(claims).where(claims.c.id == claim_id)
+        if for_update:
+            query = query.with_for_update()
         if conn is not None:
             row = conn.execute(query).first()
         else:
@@ -144,206 +180,174 @@ class ClaimStore:
             raise NotFoundError(f"no claim {claim_id}", field="claim_id")
         return _record(row)
 
-    def file(
+    def earlier_claims(
         self,
+        conn: Connection,
+        subject_kind: str,
+        subject_id: str,
+        *,
+        policy_id: str | None = None,
+    ) -> list[EarlierClaim]:
+        """Claims of a subject that were not rejected, oldest loss first.
+
+        Plots are named within their policy (``policy_id``); animals by tag alone.
+        """
+        query = select(claims.c.id, claims.c.event_date, claims.c.status).where(
+            claims.c.subject_kind == subject_kind,
+            claims.c.subject_id == subject_id,
+            claims.c.status != "rejected",
+        )
+        if policy_id is not None:
+            query = query.where(claims.c.policy_id == policy_id)
+        rows = conn.execute(query.order_by(claims.c.event_date, claims.c.id)).all()
+        return [EarlierClaim(r.id, r.event_date.date(), r.status) for r in rows]
+
+    def similar_evidence(
+        self, conn: Connection, probes: Sequence[Collection[int]]
+    ) -> list[StoredHash]:
+        """Stored evidence hashes whose band ``i`` is one of ``probes[i]``, for any ``i``.
+
+        ``probes`` holds one collection of 16-bit values per band (see
+        ``claims.photo_hashes.probe_sets``); each band's lookup uses its index.
+        The caller confirms the full Hamming distance of what comes back.
+        """
+        terms = [
+            evidence.c[f"band{i}"].in_(sorted(values))
+            for i, values in enumerate(probes)
+            if values
+        ]
+        if not terms:
+            return []
+        rows = conn.execute(
+            select(evidence.c.phash, evidence.c.claim_id).where(or_(*terms))
+        ).all()
+        return [StoredHash(int(r.phash, 16), r.claim_id) for r in rows]
+
+    # --- writes (in the caller's transaction) -----------------------------------------
+
+    def insert(
+        self,
+        conn: Connection,
         *,
         policy_id: str,
         farmer_id: str,
-        subject_kind: Literal["animal", "plot"],
+        subject_kind: str,
         subject_id: str,
-        event_date: datetime,
+        event_date: date,
         amount: Money,
-        actor: str,
-        conn: Connection | None = None,
-        reported_at: datetime | None = None,
-        claimed: dict[str, Any] | None = None,
-        checks: Sequence[Check] = (),
-        indemnity: Sequence[tuple[str, str]] = (),
+        reported_at: datetime,
+        claimed: dict[str, Any],
+        checks: Sequence[Check],
+        indemnity: Sequence[tuple[str, str]],
     ) -> ClaimRecord:
-        """Record a new claim (status ``filed``) and its ``claim.filed`` event.
-
-        With ``conn``, both are written in the caller's transaction. The
-        checks run at intake, their traffic light and the indemnity breakdown
-        are stored with the claim and summarised in the event.
-        """
+        """Insert a new claim in status ``filed``; returns it as stored."""
         claim_id = str(uuid.uuid4())
-        now = datetime.now(UTC)
-        with self.ledger.transaction(conn) as conn:
-            conn.execute(
-                insert(claims).values(
-                    id=claim_id,
-                    policy_id=policy_id,
-                    farmer_id=farmer_id,
-                    subject_kind=subject_kind,
-                    subject_id=subject_id,
-                    event_date=event_date,
-                    status="filed",
-                    amount_minor=amount.minor,
-                    currency=amount.currency,
-                    updated_at=now,
-                    reported_at=reported_at or now,
-                    claimed=json.dumps(claimed or {}),
-                    light=traffic_light(checks) if checks else None,
-                    checks=checks_json(checks),
-                    indemnity=json.dumps([list(x) for x in indemnity]),
-                )
+        conn.execute(
+            insert(claims).values(
+                id=claim_id,
+                policy_id=policy_id,
+                farmer_id=farmer_id,
+                subject_kind=subject_kind,
+                subject_id=subject_id,
+                event_date=_day(event_date),
+                status="filed",
+                amount_minor=amount.minor,
+                currency=amount.currency,
+                updated_at=datetime.now(UTC),
+                reported_at=reported_at,
+                claimed=json.dumps(claimed),
+                light=traffic_light(checks) if checks else None,
+                checks=checks_json(checks),
+                indemnity=json.dumps([list(x) for x in indemnity]),
             )
-            record = self.get(claim_id, conn)
-            self._event(
-                conn,
-                "claim.filed",
-                record,
-                actor,
-                subject={subject_kind: subject_id},
-                event_date=event_date.date().isoformat(),
-                claimed=claimed or {},
-                light=record.light,
-                checks={c.code: c.light for c in checks},
-            )
-        return record
+        )
+        return self.get(claim_id, conn)
 
     def reassess(
         self,
+        conn: Connection,
         claim_id: str,
         *,
+        open_statuses: Collection[Status],
         checks: Sequence[Check],
         amount: Money,
         indemnity: Sequence[tuple[str, str]],
-        actor: str,
-        event: str,
-        payload: dict[str, Any],
-        conn: Connection | None = None,
-    ) -> ClaimRecord:
-        """Replace a claim's checks, light and indemnity while it awaits a decision.
+    ) -> bool:
+        """Replace the checks, light, amount and indemnity if the claim is still open.
 
-        Raises:
-            ClaimStateError: the claim is already decided.
+        Returns whether the row changed (False: no longer in ``open_statuses``).
         """
-        with self.ledger.transaction(conn) as conn:
-            changed = conn.execute(
-                update(claims)
-                .where(
-                    claims.c.id == claim_id, claims.c.status.in_(("filed", "survey"))
-                )
-                .values(
-                    checks=checks_json(checks),
-                    light=traffic_light(checks),
-                    amount_minor=amount.minor,
-                    currency=amount.currency,
-                    indemnity=json.dumps([list(x) for x in indemnity]),
-                    updated_at=datetime.now(UTC),
-                )
-            ).rowcount
-            record = self.get(claim_id, conn)
-            if not changed:
-                raise ClaimStateError(
-                    f"claim {claim_id} is {record.status}: it can no longer be assessed"
-                )
-            self._event(
-                conn,
-                event,
-                record,
-                actor,
-                light=record.light,
-                checks={c.code: c.light for c in checks},
-                **payload,
+        changed = conn.execute(
+            update(claims)
+            .where(claims.c.id == claim_id, claims.c.status.in_(sorted(open_statuses)))
+            .values(
+                checks=checks_json(checks),
+                light=traffic_light(checks),
+                amount_minor=amount.minor,
+                currency=amount.currency,
+                indemnity=json.dumps([list(x) for x in indemnity]),
+                updated_at=datetime.now(UTC),
             )
-        return record
+        ).rowcount
+        return bool(changed)
 
-    def _transition(
+    def move(
         self,
+        conn: Connection,
         claim_id: str,
         *,
-        from_status: tuple[Status, ...],
+        from_status: Collection[Status],
         to_status: Status,
-        actor: str,
-        event: str,
         values: dict[str, Any],
-        payload: dict[str, Any],
-        conn: Connection | None,
-    ) -> tuple[ClaimRecord, bool]:
-        """Move a claim ``from_status -> to_status`` with its event; (record, changed)."""
-        with self.ledger.transaction(conn) as conn:
-            changed = conn.execute(
-                update(claims)
-                .where(claims.c.id == claim_id, claims.c.status.in_(from_status))
-                .values(status=to_status, updated_at=datetime.now(UTC), **values)
-            ).rowcount
-            record = self.get(claim_id, conn)
-            if changed:
-                self._event(conn, event, record, actor, **payload)
-        return record, bool(changed)
+    ) -> bool:
+        """Move the claim ``from_status -> to_status``, setting ``values``; whether it moved."""
+        changed = conn.execute(
+            update(claims)
+            .where(claims.c.id == claim_id, claims.c.status.in_(sorted(from_status)))
+            .values(status=to_status, updated_at=datetime.now(UTC), **values)
+        ).rowcount
+        return bool(changed)
 
-    def decide(
-        self,
-        claim_id: str,
-        *,
-        approve: bool | None,
-        actor: str,
-        reason: str | None = None,
-        conn: Connection | None = None,
-    ) -> ClaimRecord:
-        """Approve (True), reject (False) or send for a field survey (None).
+    def add_evidence(
+        self, conn: Connection, claim_id: str, photos: Sequence[EvidenceRow]
+    ) -> None:
+        """Store evidence photos of a claim with their hash bands."""
+        now = datetime.now(UTC)
+        conn.execute(
+            insert(evidence),
+            [
+                {
+                    "claim_id": claim_id,
+                    "name": p.name[:255],
+                    "phash": f"{p.phash:016x}",
+                    "captured_at": p.captured_at,
+                    "lat": p.lat,
+                    "lon": p.lon,
+                    "created_at": now,
+                    **{f"band{i}": b for i, b in enumerate(bands(p.phash))},
+                }
+                for p in photos
+            ],
+        )
 
-        A claim awaiting a survey can then be approved or rejected. A
-        rejection and a survey request need a reason.
+    # --- what a claim names, as stored by underwriting ------------------------------
 
-        Raises:
-            ClaimStateError: the claim is already decided, or a reason is missing.
-        """
-        if approve is not True and not reason:
-            raise ClaimStateError(
-                "a rejection or a survey request needs a reason", field="reason"
+    def is_enrolled(self, conn: Connection, tag: str) -> bool:
+        """True when an animal is enrolled under ``tag``."""
+        return (
+            conn.execute(select(animals.c.tag).where(animals.c.tag == tag)).first()
+            is not None
+        )
+
+    def insured_plot(
+        self, conn: Connection, policy_id: str, plot_ref: str
+    ) -> InsuredPlot | None:
+        """The plot ``plot_ref`` of policy ``policy_id`` (WKB geometry, area), or None."""
+        row = conn.execute(
+            select(plots.c.geometry, plots.c.area_m2).where(
+                plots.c.policy_id == policy_id, plots.c.plot_ref == plot_ref
             )
-        to_status: Status = {True: "approved", False: "rejected", None: "survey"}[
-            approve
-        ]  # type: ignore[assignment]
-        allowed: tuple[Status, ...] = (
-            ("filed",) if approve is None else ("filed", "survey")
-        )
-        record, changed = self._transition(
-            claim_id,
-            from_status=allowed,
-            to_status=to_status,
-            actor=actor,
-            event="claim.survey_requested"
-            if to_status == "survey"
-            else f"claim.{to_status}",
-            values={"reason": reason},
-            payload={"reason": reason},
-            conn=conn,
-        )
-        if not changed:
-            raise ClaimStateError(
-                f"claim {claim_id} is {record.status}: it is already decided"
-            )
-        return record
-
-    def pay(
-        self,
-        claim_id: str,
-        *,
-        actor: str,
-        payment_ref: str,
-        conn: Connection | None = None,
-    ) -> tuple[ClaimRecord, bool]:
-        """Pay an approved claim exactly once; returns (record, whether this call paid).
-
-        A retried or concurrent call on a claim already paid returns it unchanged.
-
-        Raises:
-            ClaimStateError: the claim is neither approved nor paid.
-        """
-        record, changed = self._transition(
-            claim_id,
-            from_status=("approved",),
-            to_status="paid",
-            actor=actor,
-            event="claim.paid",
-            values={"payment_ref": payment_ref},
-            payload={"payment_ref": payment_ref},
-            conn=conn,
-        )
-        if not changed and record.status != "paid":
-            raise ClaimStateError(f"claim {claim_id} is {record.status}, not approved")
-        return record, changed
+        ).first()
+        if row is None:
+            return None
+        return InsuredPlot(bytes(row.geometry), float(row.area_m2))

@@ -15,10 +15,10 @@ from claims.indemnity import crop_indemnity
 from livestock import Photo
 from livestock.data import Capture, capture_time, scan_folder, split_enrol_query
 from remote_sensing import ImageSpec, plots_from_geometries, read_plots
-from server.services.claims import ClaimsService, EvidencePhoto
-from server.storage.claims_store import ClaimRecord
 from server.context import AppContext
 from server.errors import ConflictError, InvalidInputError
+from server.services.claims import ClaimsService, EvidencePhoto
+from server.services.claims import ClaimRecord
 from underwriting.money import Money
 from underwriting.products import CropProduct, LivestockProduct
 
@@ -231,7 +231,7 @@ def test_bad_claims_are_refused_and_decided_claims_stay_decided(
     assert app.ledger.store.size() == size
     other = file(cl, herd["F-1"], tags[2], date(2025, 4, 13))
     assert lights(other)["covered"] == "red"  # F-2's cow under F-1's policy
-    cl.store.decide(other.id, approve=False, actor="adj", reason="not covered")
+    cl.decide(other.id, "reject", actor="adj", reason="not covered")
     with pytest.raises(ConflictError, match="can no longer be assessed"):
         cl.add_evidence(other.id, evidence(later[tags[2]], FARM_1, 1), actor="agent")
 
