@@ -2,9 +2,15 @@
 
 Every state change writes its rows and its ledger event in one transaction:
 a farmer registered, a product created, an animal enrolled, an application
-submitted (with each plot surveyed), decided, and a policy issued. The checks
-are the pure functions of :mod:`underwriting.checks` over measurements from
-:mod:`remote_sensing` (plots) and :mod:`livestock` (the face-ID registry).
+submitted (with each plot surveyed), decided, and a policy issued. The rules
+are the pure functions of :mod:`underwriting` (checks, period, decision,
+double insurance) over measurements from :mod:`remote_sensing` (plots) and
+:mod:`livestock` (the face-ID registry); this module gathers their inputs,
+calls them, and writes. Uniqueness is the database's: a taken farmer id or
+product code fails on its primary key, and an animal insured by two policies
+in force at once fails on the ``policy_animals`` trigger (both 409). Every
+approval takes the named lock :data:`APPROVE_LOCK` first, so its
+double-insurance re-check and the policy it issues are atomic.
 """
 
 from __future__ import annotations

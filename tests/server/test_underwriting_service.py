@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from remote_sensing import plots_from_geometries
 from server.context import AppContext
-from server.storage.schema import applications, plots, policies
 from server.errors import ConflictError, InvalidInputError, NotFoundError
 from server.services.underwriting import UnderwritingService
+from server.storage.schema import applications, plots, policies
 from underwriting.money import Money
 from underwriting.products import CropProduct, LivestockProduct, SubsidyShares
 
