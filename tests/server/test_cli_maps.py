@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -20,7 +21,7 @@ FIELDS = (
 )
 
 
-def run(*args: str):
+def run(*args: object) -> Any:
     return CliRunner().invoke(cli, [str(a) for a in args], obj={})
 
 
