@@ -17,8 +17,7 @@ from livestock.data import Capture, capture_time, scan_folder, split_enrol_query
 from remote_sensing import ImageSpec, plots_from_geometries, read_plots
 from server.context import AppContext
 from server.errors import ConflictError, InvalidInputError
-from server.services.claims import ClaimsService, EvidencePhoto
-from server.services.claims import ClaimRecord
+from server.services.claims import ClaimRecord, ClaimsService, EvidencePhoto
 from underwriting.money import Money
 from underwriting.products import CropProduct, LivestockProduct
 
