@@ -16,9 +16,9 @@ from sqlalchemy import select, update
 from ledger import Event, verify_receipt
 from ledger.models import Receipt
 from remote_sensing import plots_from_geometries
+from server.context import AppContext
 from server.http.app import create_app
 from server.services.auth import ROLES, AuthError, UserStore
-from server.context import AppContext
 from server.storage.schema import api_tokens, users
 from underwriting.money import Money
 from underwriting.products import CropProduct
@@ -282,6 +282,12 @@ def test_bad_claims_name_the_field_and_write_nothing(
     assert events_of(app, "claim.filed") == 0
 
 
+def second_adjuster(client: TestClient, app: AppContext) -> dict[str, str]:
+    """Another adjuster: the four-eyes rule keeps the approver from paying."""
+    UserStore(app.engine).create("adjuster-2", PASSWORD, "adjuster")
+    return login(client, "adjuster-2")
+
+
 def test_decide_and_pay_once_even_when_retried_or_concurrent(
     client: TestClient, app: AppContext, policy: str
 ) -> None:
@@ -300,26 +306,34 @@ def test_decide_and_pay_once_even_when_retried_or_concurrent(
         json={"decision": "reject"},
         headers=adjuster,
     )
-    assert (no_reason.status_code, no_reason.json()["field"]) == (409, "reason")
+    assert (no_reason.status_code, no_reason.json()["field"]) == (422, "reason")
     survey = client.post(
         f"/api/v1/claims/{claim_id}/decision",
         json={"decision": "survey", "reason": "hail: walk the field"},
         headers=adjuster,
     )
     assert survey.json()["status"] == "survey"
-    decision = client.post(
+    # The claim is amber (damage not yet measured): approving it needs a reason.
+    unexplained = client.post(
         f"/api/v1/claims/{claim_id}/decision",
         json={"decision": "approve"},
         headers=adjuster,
     )
+    assert (unexplained.status_code, unexplained.json()["field"]) == (422, "reason")
+    decision = client.post(
+        f"/api/v1/claims/{claim_id}/decision",
+        json={"decision": "approve", "reason": "surveyed: hail damage confirmed"},
+        headers=adjuster,
+    )
     assert decision.json()["status"] == "approved"
     results: list[int] = []
+    second = second_adjuster(client, app)
 
     def pay(n: int) -> None:
         r = client.post(
             f"/api/v1/claims/{claim_id}/payment",
             json={"payment_ref": f"PAY-{n}"},
-            headers=adjuster,
+            headers=second,
         )
         results.append(r.status_code)
 
@@ -354,7 +368,7 @@ def test_concurrent_approvals_pay_once(
     def approve_and_pay(n: int) -> None:
         r = client.post(
             f"/api/v1/claims/{claim_id}/decision",
-            json={"decision": "approve"},
+            json={"decision": "approve", "reason": "damage seen on site"},
             headers=adjuster,
         )
         codes.append(r.status_code)

@@ -436,3 +436,46 @@ def test_assessing_a_claim_whose_plot_is_gone_is_not_found(
     with pytest.raises(NotFoundError, match="plot P1 of policy") as missing:
         app.claims.assess_by_map(c.id, scene, scene, actor="adj-1")
     assert missing.value.field == "subject_id"
+
+
+def test_over_http_an_unexplained_approval_is_422_and_the_approver_paying_is_403(
+    app: AppContext, herd: str, today: date
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from server.http.app import create_app
+    from server.services.auth import UserStore
+
+    users = UserStore(app.engine)
+    for name in ("adj-1", "adj-2"):
+        users.create(name, "correct horse battery", "adjuster")
+    c = animal_claim(app.claims, herd, TAGS[0], today - timedelta(days=1))
+    with TestClient(create_app(app), raise_server_exceptions=False) as client:
+
+        def as_(name: str) -> dict[str, str]:
+            r = client.post(
+                "/api/v1/auth/token",
+                json={"username": name, "password": "correct horse battery"},
+            )
+            return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        url = f"/api/v1/claims/{c.id}"
+        r = client.post(
+            f"{url}/decision", json={"decision": "approve"}, headers=as_("adj-1")
+        )
+        assert (r.status_code, r.json()["field"]) == (422, "reason")
+        assert "amber needs a reason" in r.json()["detail"]
+        r = client.post(
+            f"{url}/decision",
+            json={"decision": "approve", "reason": "vet certificate seen"},
+            headers=as_("adj-1"),
+        )
+        assert r.status_code == 200, r.text
+        r = client.post(
+            f"{url}/payment", json={"payment_ref": "PAY-1"}, headers=as_("adj-1")
+        )
+        assert r.status_code == 403 and "four-eyes rule" in r.json()["detail"]
+        r = client.post(
+            f"{url}/payment", json={"payment_ref": "PAY-1"}, headers=as_("adj-2")
+        )
+        assert (r.status_code, r.json()["status"]) == (200, "paid")
