@@ -6,6 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 __all__ = ["upgrade"]
@@ -18,8 +20,18 @@ def _config() -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply every migration up to ``revision`` (idempotent)."""
+    """Apply every migration up to ``revision`` (idempotent).
+
+    A database already at the head is only read (one query): every ``agri``
+    command opens the database, and running Alembic's machinery for nothing
+    cost each of them about half a second.
+    """
     cfg = _config()
     with engine.begin() as conn:
+        if revision == "head":
+            heads = set(ScriptDirectory.from_config(cfg).get_heads())
+            current = set(MigrationContext.configure(conn).get_current_heads())
+            if current == heads:
+                return
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
