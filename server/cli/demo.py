@@ -131,7 +131,7 @@ def _on_day(caps: Sequence[Capture], day: date, n: int = 3) -> list[Capture]:
 
 def run_demo(data_dir: Path, shared: Path | None = None) -> int:
     """Run the story in ``data_dir`` (its database is recreated); return the exit code."""
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]  # server/cli/demo.py -> the repository
     try:
         default = Path(
             os.environ.get("AGRI_SHARED_DATA", repo.parent / "shared" / "data")
@@ -526,7 +526,9 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
             cl.decide(c.id, "approve", actor="wang.fang")
             done, _ = cl.pay(c.id, actor="zhao.lei", payment_ref="BANK-2021-0007")
             crop_paid = done.status == "paid"
-            print(f"   wang.fang approves, zhao.lei pays {done.amount} CNY")
+            print(
+                f"   approved and paid {done.amount} CNY (wang.fang approves, zhao.lei pays)"
+            )
             flags["crop claim measured and paid"] = crop_paid
         else:
             cl.decide(

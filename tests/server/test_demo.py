@@ -19,6 +19,7 @@ def test_the_demo_story_runs_and_every_flag_fires(
         "RED   plot_area",
         "RED   double_insurance",
         "a retried payment pays nothing more",
+        "refused (four-eyes rule",
         "RED   duplicate_claim",
         "suspected fraud",
         "RED   photo_reuse",
@@ -31,7 +32,7 @@ def test_the_demo_story_runs_and_every_flag_fires(
     ):
         assert line in out, line
     flags = out.split("Every flag")[1].split("== Try it yourself")[0]
-    assert "NO " not in flags and flags.count("yes") == 10
+    assert "NO " not in flags and flags.count("yes") == 12
     assert (tmp_path / "receipt.json").exists()
 
 
