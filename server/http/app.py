@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
 from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile, status
 from fastapi import Path as PathParam
@@ -70,6 +71,7 @@ from server.http.deps import (
     NonFiniteNumberError,
     Offset,
     PageOut,
+    nul_field,
     read_photos,
     strict_json_loads,
 )
@@ -191,7 +193,9 @@ class RequestGuard:
     413 as soon as it passes ``max_bytes``, so no parser (multipart included)
     ever holds more. A JSON body is read whole (within the limit) and refused
     with 422 when it holds ``NaN``, ``Infinity`` or a number overflowing a
-    float, which no JSON parser downstream may then turn into a 500.
+    float, which no JSON parser downstream may then turn into a 500. A NUL
+    character in the path, a query parameter, a JSON string or a URL-encoded
+    form is refused with 422 naming the field (PostgreSQL cannot store it).
 
     Args:
         app: the application.
@@ -216,8 +220,14 @@ class RequestGuard:
         if declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send, 413, self._too_large())
             return
+        nul = _nul_in_url(scope)
+        if nul is not None:
+            await self._refuse(scope, receive, send, 422, _error(*nul))
+            return
         guarded = self._counting(receive)
-        if not _is_json(headers.get("content-type")):
+        content_type = headers.get("content-type")
+        form = (content_type or "").startswith("application/x-www-form-urlencoded")
+        if not (_is_json(content_type) or form):
             try:
                 await self.app(scope, guarded, send)
             except _BodyTooLargeError:
@@ -229,9 +239,9 @@ class RequestGuard:
         except _BodyTooLargeError:
             await self._refuse(scope, receive, send, 413, self._too_large())
             return
-        problem = _json_problem(body)
+        problem = _form_problem(body) if form else _json_problem(body)
         if problem is not None:
-            await self._refuse(scope, receive, send, 422, _error(problem, "body"))
+            await self._refuse(scope, receive, send, 422, _error(*problem))
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -276,16 +286,42 @@ class RequestGuard:
         await JSONResponse(body, status_code=code)(scope, receive, send)
 
 
-def _json_problem(body: bytes) -> str | None:
-    """Why a JSON body is refused before the app sees it, or None to let it pass."""
+_NUL = "\x00"
+_NUL_DETAIL = "holds a NUL character (U+0000), which no text field may hold"
+
+
+def _nul_in_url(scope: Scope) -> tuple[str, str] | None:
+    """(detail, field) if the path or a query parameter holds NUL, else None."""
+    if _NUL in scope.get("path", ""):
+        return f"the path {_NUL_DETAIL}", "path"
+    query = scope.get("query_string", b"").decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if _NUL in name or _NUL in value:
+            field = name.replace(_NUL, "")
+            return f"{field}: {_NUL_DETAIL}", field
+    return None
+
+
+def _json_problem(body: bytes) -> tuple[str, str] | None:
+    """(detail, field) if a JSON body is refused before the app sees it, else None."""
     try:
-        strict_json_loads(body)
+        doc = strict_json_loads(body)
     except NonFiniteNumberError as exc:
-        return f"body: {exc}"
+        return f"body: {exc}", "body"
     except RecursionError:
-        return "body: the JSON is nested too deep"
+        return "body: the JSON is nested too deep", "body"
     except ValueError:
         return None  # malformed JSON: the route's validation names the position
+    field = nul_field(doc)
+    return (f"{field}: {_NUL_DETAIL}", field) if field is not None else None
+
+
+def _form_problem(body: bytes) -> tuple[str, str] | None:
+    """(detail, field) if a URL-encoded form holds NUL, else None."""
+    for name, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True):
+        if _NUL in name or _NUL in value:
+            field = name.replace(_NUL, "") or "body"
+            return f"{field}: {_NUL_DETAIL}", field
     return None
 
 

@@ -26,6 +26,7 @@ from server.services.auth import Role, User
 __all__ = [
     "API",
     "MAX_OFFSET",
+    "NO_NUL",
     "Deps",
     "ErrorOut",
     "FieldHTTPError",
@@ -36,6 +37,7 @@ __all__ = [
     "PageOut",
     "PhotoLimits",
     "fingerprint",
+    "nul_field",
     "page_of",
     "parse_json_field",
     "read_photos",
@@ -55,6 +57,7 @@ IdempotencyKey = Annotated[
         "and nothing is done twice.",
     ),
 ]
+NO_NUL = r"^[^\x00]*$"  # a Form field's pattern: PostgreSQL text cannot hold U+0000
 MAX_OFFSET = 2**31  # far beyond any list; keeps the SQL integer in range everywhere
 Offset = Annotated[
     int,
@@ -224,7 +227,16 @@ def fingerprint(*parts: bytes | str | None) -> bytes:
 
 
 async def read_upload(upload: UploadFile, limit: int, field: str) -> bytes:
-    """The uploaded file's bytes, refusing more than ``limit`` bytes with 413."""
+    """The uploaded file's bytes, refusing more than ``limit`` bytes with 413.
+
+    Raises:
+        InvalidInputError: the file name holds a NUL character.
+        FieldHTTPError: 413, over ``limit``.
+    """
+    if "\x00" in (upload.filename or ""):
+        raise InvalidInputError(
+            "the file name holds a NUL character (U+0000)", field=field
+        )
     data = await upload.read(limit + 1)
     if len(data) > limit:
         raise FieldHTTPError(
@@ -235,14 +247,12 @@ async def read_upload(upload: UploadFile, limit: int, field: str) -> bytes:
     return data
 
 
-_BOMB = 2**63  # pixels of a header past Pillow's decompression-bomb limit
+def _size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from an image's header, nothing decoded; None if not an image.
 
-
-def _pixels(data: bytes) -> int | None:
-    """Width x height from an image's header (nothing decoded); None if not an image.
-
-    A header claiming more pixels than Pillow's decompression-bomb limit counts
-    as too many (:data:`_BOMB`).
+    Raises:
+        Image.DecompressionBombError: the header claims more than twice Pillow's
+            ``MAX_IMAGE_PIXELS``.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -252,10 +262,10 @@ def _pixels(data: bytes) -> int | None:
             with Image.open(io.BytesIO(data)) as img:
                 width, height = img.size
     except Image.DecompressionBombError:
-        return _BOMB
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return None  # the quality gate names it as unreadable
-    return width * height
+    return width, height
 
 
 async def read_photos(
@@ -273,6 +283,8 @@ async def read_photos(
         FieldHTTPError: 413, a photo over the byte or pixel limit, or the request
             over its pixel budget.
     """
+    from PIL.Image import DecompressionBombError
+
     from livestock import MAX_BYTES
 
     limits = limits or PhotoLimits()
@@ -283,31 +295,55 @@ async def read_photos(
     for i, f in enumerate(files):
         name = f.filename or f"photo-{i}"
         data = await read_upload(f, MAX_BYTES, "files")
-        pixels = await run_in_threadpool(_pixels, data)
-        if pixels is not None:
+        try:
+            size = await run_in_threadpool(_size, data)
+        except DecompressionBombError as exc:
+            raise FieldHTTPError(
+                status.HTTP_413_CONTENT_TOO_LARGE,
+                f"{name}: its header claims too many pixels to decode safely "
+                f"(a decompression bomb?); the limit is {limits.max_pixels:,} per photo",
+                field="files",
+            ) from exc
+        if size is not None:
+            width, height = size
+            pixels = width * height
             if pixels > limits.max_pixels:
-                size = (
-                    "a decompression bomb by its header"
-                    if pixels == _BOMB
-                    else f"{pixels / 1e6:,.1f} megapixels"
-                )
                 raise FieldHTTPError(
                     status.HTTP_413_CONTENT_TOO_LARGE,
-                    f"{name}: {size}, over the limit of "
-                    f"{limits.max_pixels / 1e6:,.1f} megapixels per photo",
+                    f"{name}: {width} x {height} = {pixels:,} pixels, over the limit "
+                    f"of {limits.max_pixels:,} per photo (AGRI_MAX_PHOTO_MEGAPIXELS)",
                     field="files",
                 )
             total += pixels
             if total > limits.max_total_pixels:
                 raise FieldHTTPError(
                     status.HTTP_413_CONTENT_TOO_LARGE,
-                    f"{name}: the photos up to this one have {total / 1e6:,.1f} megapixels, "
-                    f"over the limit of {limits.max_total_pixels / 1e6:,.1f} per request: "
-                    "send fewer or smaller photos",
+                    f"{name}: the photos up to this one have {total:,} pixels, over "
+                    f"the limit of {limits.max_total_pixels:,} per request "
+                    "(AGRI_MAX_REQUEST_MEGAPIXELS): send fewer or smaller photos",
                     field="files",
                 )
         photos.append((name, data))
     return photos
+
+
+def nul_field(doc: Any, where: str = "") -> str | None:
+    """The dotted path of the first string (or key) of ``doc`` holding NUL, or None."""
+    if isinstance(doc, str):
+        return (where or "body") if "\x00" in doc else None
+    items: Any = ()
+    if isinstance(doc, dict):
+        items = doc.items()
+    elif isinstance(doc, list):
+        items = enumerate(doc)
+    for key, value in items:
+        here = f"{where}.{key}" if where else str(key)
+        if "\x00" in str(key):
+            return here.replace("\x00", "")
+        found = nul_field(value, here)
+        if found is not None:
+            return found
+    return None
 
 
 def parse_json_field(text: str | None, field: str) -> Any:
@@ -315,10 +351,15 @@ def parse_json_field(text: str | None, field: str) -> Any:
     if text is None or not text.strip():
         return None
     try:
-        return strict_json_loads(text)
+        doc = strict_json_loads(text)
     except NonFiniteNumberError as exc:
         raise InvalidInputError(f"not valid JSON: {exc}", field=field) from exc
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"not valid JSON: {exc.msg}", field=field) from exc
     except RecursionError as exc:
         raise InvalidInputError("not valid JSON: nested too deep", field=field) from exc
+    if nul_field(doc) is not None:
+        raise InvalidInputError(
+            "holds a NUL character (U+0000), which no text field may hold", field=field
+        )
+    return doc

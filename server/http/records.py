@@ -3,7 +3,6 @@
 (No ``from __future__ import annotations``: see :mod:`server.http.deps`.)
 """
 
-import json
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -14,8 +13,10 @@ from pydantic import BaseModel, Field
 
 from livestock import EnrolResult, Photo
 from remote_sensing import ValidationRules, read_plots
+from server.errors import ForbiddenError, InvalidInputError
 from server.http.deps import (
     API,
+    NO_NUL,
     Deps,
     IdempotencyKey,
     Limit,
@@ -25,9 +26,9 @@ from server.http.deps import (
     page_of,
     read_photos,
     read_upload,
+    strict_json_loads,
 )
 from server.services.auth import User
-from server.errors import ForbiddenError, InvalidInputError
 from server.services.underwriting import ApplicationRecord, FarmerRecord, PolicyRecord
 from underwriting.checks import Check
 from underwriting.products import product_from_dict, product_to_dict
@@ -259,8 +260,8 @@ def records_router(deps: Deps) -> APIRouter:
         rates are strings of decimals.
         """
         try:
-            terms = json.loads(await request.body())
-        except ValueError:
+            terms = strict_json_loads(await request.body())
+        except (ValueError, RecursionError):
             terms = None
         if not isinstance(terms, dict):
             raise InvalidInputError(
@@ -284,9 +285,15 @@ def records_router(deps: Deps) -> APIRouter:
         request: Request,
         user: Annotated[User, Depends(deps.roles("field_agent"))],
         tag: Annotated[
-            str, Form(min_length=1, max_length=32, examples=["998230000006730"])
+            str,
+            Form(
+                pattern=NO_NUL,
+                min_length=1,
+                max_length=32,
+                examples=["998230000006730"],
+            ),
         ],
-        farmer_id: Annotated[str, Form(min_length=1, max_length=64)],
+        farmer_id: Annotated[str, Form(pattern=NO_NUL, min_length=1, max_length=64)],
         files: Annotated[
             list[UploadFile], File(description="Face photos, JPEG or PNG.")
         ],
@@ -299,7 +306,7 @@ def records_router(deps: Deps) -> APIRouter:
         enrolled animal it matches, in which case nothing is stored. A photo
         failing the quality gate is named with its reasons (422).
         """
-        uploads = await read_photos(files)
+        uploads = await read_photos(files, deps.photo_limits)
         photos = [Photo(name, data) for name, data in uploads]
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
@@ -356,16 +363,18 @@ def records_router(deps: Deps) -> APIRouter:
     async def apply_crop(
         request: Request,
         user: Annotated[User, Depends(deps.roles("field_agent"))],
-        farmer_id: Annotated[str, Form(min_length=1, max_length=64)],
-        product_code: Annotated[str, Form(min_length=1, max_length=64)],
+        farmer_id: Annotated[str, Form(pattern=NO_NUL, min_length=1, max_length=64)],
+        product_code: Annotated[str, Form(pattern=NO_NUL, min_length=1, max_length=64)],
         start_date: Annotated[date, Form()],
         end_date: Annotated[date, Form()],
         file: Annotated[
             UploadFile,
             File(description="Plots: GeoJSON, GeoPackage, zipped Shapefile or KML."),
         ],
-        id_column: Annotated[str | None, Form(max_length=64)] = None,
-        declared_column: Annotated[str | None, Form(max_length=64)] = None,
+        id_column: Annotated[str | None, Form(pattern=NO_NUL, max_length=64)] = None,
+        declared_column: Annotated[
+            str | None, Form(pattern=NO_NUL, max_length=64)
+        ] = None,
         declared_unit: Annotated[Literal["ha", "mu", "m2"], Form()] = "ha",
         idempotency_key: IdempotencyKey = None,
     ) -> Any:

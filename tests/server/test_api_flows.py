@@ -12,9 +12,9 @@ import shapely
 from fastapi.testclient import TestClient
 
 from livestock.data import scan_folder, split_enrol_query
+from server.context import AppContext
 from server.http.app import create_app
 from server.services.auth import ROLES, UserStore
-from server.context import AppContext
 
 PASSWORD = "correct horse battery"
 REPO = Path(__file__).resolve().parents[2]
