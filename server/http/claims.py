@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from livestock import Photo
 from livestock.exif import read_metadata
@@ -210,7 +211,7 @@ def claims_router(deps: Deps) -> APIRouter:
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Add photos to an animal claim: identity, reuse, GPS and capture-time checks."""
-        uploads = await read_photos(files)
+        uploads = await read_photos(files, deps.photo_limits)
         raw = parse_json_field(meta, "meta") or []
         if not isinstance(raw, list):
             raise InvalidInputError("meta must be a JSON list", field="meta")
@@ -224,7 +225,7 @@ def claims_router(deps: Deps) -> APIRouter:
         for name, data in uploads:
             m = metas.get(name)
             # What the app sent wins; the photo's own EXIF fills what it did not.
-            exif = read_metadata(data)
+            exif = await run_in_threadpool(read_metadata, data)  # EXIF: off the loop
             captured = m.captured_at if m and m.captured_at else exif.captured_at
             lat: float | None
             lon: float | None
