@@ -912,6 +912,10 @@ class UnderwritingService:
     ) -> None:
         """Record the animals ``policy_id`` insures; the database refuses one insured twice.
 
+        ``policy_animals`` is the one record of cover (``PolicyRecord.animals``);
+        ``animals.policy`` is no longer written (it held one policy per animal,
+        so a renewal took the animal from the earlier policy).
+
         Raises:
             ConflictError: an animal is insured by another policy in force in the
                 period (the ``policy_animals`` trigger; field ``animals``).
@@ -933,13 +937,6 @@ class UnderwritingService:
                     f"{app.start_date} and {app.end_date}",
                     field="animals",
                 ) from exc
-        # The animal's latest policy, kept for readers of animals.policy; the policy's
-        # animals are policy_animals (PolicyRecord.animals).
-        conn.execute(
-            update(animals)
-            .where(animals.c.tag.in_(app.animals))
-            .values(policy=policy_id)
-        )
 
     def _issue(self, conn: Connection, app: ApplicationRecord, actor: str) -> str:
         product = self.product(app.product_code, conn)
