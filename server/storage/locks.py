@@ -29,13 +29,21 @@ def _key(name: str) -> int:
 def lock(conn: Connection, *names: str) -> None:
     """Hold the named locks until ``conn``'s transaction ends.
 
-    Preconditions: ``conn`` is inside a write transaction. Names are taken in
-    sorted order so that two transactions naming the same set cannot deadlock.
+    Preconditions: ``conn`` is inside a write transaction. Keys are taken in
+    ascending order, in one statement, so that two transactions naming
+    overlapping sets cannot deadlock.
     """
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql" or not names:
         return
-    for name in sorted(set(names)):
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _key(name)})
+    keys = sorted({_key(name) for name in names})
+    # One round trip, the keys locked in ascending order (the subquery's order).
+    conn.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM "
+            "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered"
+        ),
+        {"keys": keys},
+    )
 
 
 @contextmanager
