@@ -37,9 +37,7 @@ from server.context import AppContext, build_context
 from server.errors import ForbiddenError
 from server.services.auth import UserStore
 from server.services.claims import ClaimRecord, EvidencePhoto
-from underwriting.checks import Check
-from underwriting.money import Money
-from underwriting.products import CropProduct, LivestockProduct, SubsidyShares
+from underwriting import Check, CropProduct, LivestockProduct, Money, SubsidyShares
 
 __all__ = ["DemoDataError", "run_demo"]
 

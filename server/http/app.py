@@ -44,16 +44,16 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from claims.errors import ClaimsError
+from claims import ClaimsError
 from ledger import EntryNotFoundError
-from livestock.errors import (
+from livestock import (
     ImageError,
     LivestockError,
     ModelError,
     RegistryError,
     TagError,
 )
-from remote_sensing.errors import PlotFileError, RasterError, RemoteSensingError
+from remote_sensing import PlotFileError, RasterError, RemoteSensingError
 from server.context import AppContext
 from server.errors import (
     ConflictError,
@@ -84,7 +84,7 @@ from server.services.auth import (
     User,
     UserStore,
 )
-from underwriting.errors import MoneyError, ProductError, UnderwritingError
+from underwriting import MoneyError, ProductError, UnderwritingError
 
 __all__ = ["RequestGuard", "create_app"]
 

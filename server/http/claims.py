@@ -12,8 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from livestock import Photo
-from livestock.exif import read_metadata
+from livestock import Photo, read_metadata
 from remote_sensing import DamageOptions, ImageSpec, parse_band_map
 from server.errors import ForbiddenError, InvalidInputError
 from server.http.deps import (
@@ -31,7 +30,7 @@ from server.http.deps import (
 from server.http.records import CheckOut, check_out
 from server.services.auth import User
 from server.services.claims import ClaimRecord, EvidencePhoto
-from underwriting.money import Money
+from underwriting import Money
 
 __all__ = ["claims_router"]
 

@@ -30,8 +30,7 @@ from server.http.deps import (
 )
 from server.services.auth import User
 from server.services.underwriting import ApplicationRecord, FarmerRecord, PolicyRecord
-from underwriting.checks import Check
-from underwriting.products import product_from_dict, product_to_dict
+from underwriting import Check, product_from_dict, product_to_dict
 
 __all__ = ["records_router"]
 

@@ -31,8 +31,7 @@ from sqlalchemy import Connection, and_, func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from ledger import Event
-from livestock import EnrolResult, Photo, Registry
-from livestock.tags import Scheme
+from livestock import EnrolResult, Photo, Registry, Scheme
 from remote_sensing import PlotSet, Tolerance, check_plots, find_overlaps
 from server.errors import ConflictError, InvalidInputError, NotFoundError
 from server.services.ledger import LedgerService
