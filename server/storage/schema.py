@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "animals",
     "api_tokens",
     "applications",
+    "claim_assessments",
     "claims",
     "enrolments",
     "evidence",
@@ -40,9 +42,11 @@ __all__ = [
     "ledger_checkpoints",
     "ledger_entries",
     "ledger_head",
+    "ledger_subjects",
     "login_failures",
     "make_engine",
     "metadata",
+    "photos",
     "plots",
     "policies",
     "policy_animals",
@@ -359,6 +363,59 @@ login_failures = Table(
     Index("ix_login_failures_address", "address", "failed_at"),
 )
 # --- end of the login rate limit --------------------------------------------------
+
+# --- Records for the pages (migration 0011) ---------------------------------------
+# Photos kept (claim evidence, enrolment photos): the bytes are content-addressed
+# files (server.storage.photo_store), one row per photo and what it belongs to.
+photos = Table(
+    "photos",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("owner_kind", String(16), nullable=False),  # claim | animal
+    Column("owner_id", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False),  # lower-case hex of the bytes
+    Column("name", String(255), nullable=False),
+    Column("media_type", String(32), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("captured_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("owner_kind", "owner_id", "sha256", name="uq_photos_owner_sha"),
+    Index("ix_photos_sha256", "sha256"),
+)
+
+# The last assessment by map of a crop claim: its scenes, their dates, the plot's
+# mean NDVI on each, and the damage polygons (a GeoJSON FeatureCollection, WGS84).
+claim_assessments = Table(
+    "claim_assessments",
+    metadata,
+    Column("claim_id", String(36), ForeignKey("claims.id"), primary_key=True),
+    Column("before_scene", String(255), nullable=False),
+    Column("after_scene", String(255), nullable=False),
+    Column("before_date", Date, nullable=True),
+    Column("after_date", Date, nullable=True),
+    Column("ndvi_before", Float, nullable=True),
+    Column("ndvi_after", Float, nullable=True),
+    Column("damage", Text, nullable=False),
+    Column("assessed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Ledger entries by subject: one row per (kind, id) an entry's event names,
+# written with the entry (SqlLedgerStore.append), for a record's history.
+ledger_subjects = Table(
+    "ledger_subjects",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("subject_id", String(255), primary_key=True),
+    Column(
+        "idx",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+)
+# --- end of the records for the pages ---------------------------------------------
 
 
 _SQLITE_SYNCHRONOUS = ("EXTRA", "FULL", "NORMAL")
