@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from livestock import EnrolResult, Photo
 from remote_sensing import ValidationRules, read_plots
@@ -47,10 +47,6 @@ class FarmerIn(BaseModel):
     )
     lat: float | None = Field(None, ge=-90, le=90, examples=[40.842])
     lon: float | None = Field(None, ge=-180, le=180, examples=[111.749])
-
-
-class FarmerOut(FarmerIn):
-    """A registered farmer."""
 
 
 class CheckOut(BaseModel):
@@ -93,26 +89,6 @@ class LivestockApplicationIn(BaseModel):
     )
 
 
-class ApplicationOut(BaseModel):
-    """An application, its checks, and the decision."""
-
-    id: str
-    farmer_id: str
-    product_code: str
-    kind: str
-    start_date: date
-    end_date: date
-    status: str = Field(examples=["submitted"])
-    light: str = Field(examples=["red"])
-    recommendation: str = Field(examples=["decline"])
-    checks: list[CheckOut]
-    animals: list[str]
-    plots: list[str]
-    reason: str | None
-    decided_by: str | None
-    policy_id: str | None
-
-
 class ApplicationDecisionIn(BaseModel):
     """The underwriter's decision (approving issues the policy)."""
 
@@ -142,28 +118,9 @@ def check_out(c: Check) -> CheckOut:
     return CheckOut(code=c.code, light=c.light, reason=c.reason)
 
 
-def _farmer(f: FarmerRecord) -> FarmerOut:
-    return FarmerOut(id=f.id, name=f.name, region=f.region, lat=f.lat, lon=f.lon)
-
-
-def _application(a: ApplicationRecord) -> ApplicationOut:
-    return ApplicationOut(
-        id=a.id,
-        farmer_id=a.farmer_id,
-        product_code=a.product_code,
-        kind=a.kind,
-        start_date=a.start_date,
-        end_date=a.end_date,
-        status=a.status,
-        light=a.light,
-        recommendation=a.recommendation,
-        checks=[check_out(c) for c in a.checks],
-        animals=list(a.animals),
-        plots=list(a.plots),
-        reason=a.reason,
-        decided_by=a.decided_by,
-        policy_id=a.policy_id,
-    )
+def as_json(record: Any) -> Any:
+    """A service record (a dataclass) as JSON-ready values, as its response model shows it."""
+    return TypeAdapter(type(record)).dump_python(record, mode="json")
 
 
 def _policy(p: PolicyRecord) -> PolicyOut:
@@ -211,7 +168,7 @@ def records_router(deps: Deps) -> APIRouter:
     everyone = deps.roles("admin", "underwriter", "adjuster", "field_agent", "farmer")
 
     @router.post(
-        "/farmers", tags=["farmers"], status_code=201, response_model=FarmerOut
+        "/farmers", tags=["farmers"], status_code=201, response_model=FarmerRecord
     )
     async def register_farmer(
         farmer: FarmerIn,
@@ -231,17 +188,17 @@ def records_router(deps: Deps) -> APIRouter:
                 actor=user.username,
                 conn=conn,
             )
-            return 201, _farmer(f).model_dump()
+            return 201, as_json(f)
 
         return await deps.idempotent(request, user, idempotency_key, work)
 
     @router.get("/farmers", tags=["farmers"])
     def list_farmers(
         _: Annotated[User, Depends(staff)], offset: Offset = 0, limit: Limit = 50
-    ) -> PageOut[FarmerOut]:
+    ) -> PageOut[FarmerRecord]:
         """Farmers in id order (staff)."""
         page = uw.farmers(offset, limit)
-        return page_of(FarmerOut, page, _farmer)
+        return page_of(FarmerRecord, page, lambda f: f)
 
     @router.post("/products", tags=["products"], status_code=201)
     async def add_product(
@@ -329,7 +286,7 @@ def records_router(deps: Deps) -> APIRouter:
         "/applications/livestock",
         tags=["applications"],
         status_code=201,
-        response_model=ApplicationOut,
+        response_model=ApplicationRecord,
     )
     async def apply_livestock(
         application: LivestockApplicationIn,
@@ -349,7 +306,7 @@ def records_router(deps: Deps) -> APIRouter:
                 actor=user.username,
                 conn=conn,
             )
-            return 201, _application(a).model_dump(mode="json")
+            return 201, as_json(a)
 
         return await deps.idempotent(request, user, idempotency_key, work)
 
@@ -357,7 +314,7 @@ def records_router(deps: Deps) -> APIRouter:
         "/applications/crop",
         tags=["applications"],
         status_code=201,
-        response_model=ApplicationOut,
+        response_model=ApplicationRecord,
     )
     async def apply_crop(
         request: Request,
@@ -412,7 +369,7 @@ def records_router(deps: Deps) -> APIRouter:
                 actor=user.username,
                 conn=conn,
             )
-            return 201, _application(a).model_dump(mode="json")
+            return 201, as_json(a)
 
         body = fingerprint(
             farmer_id,
@@ -433,7 +390,7 @@ def records_router(deps: Deps) -> APIRouter:
         status: Literal["submitted", "referred", "approved", "declined"] | None = None,
         offset: Offset = 0,
         limit: Limit = 50,
-    ) -> PageOut[ApplicationOut]:
+    ) -> PageOut[ApplicationRecord]:
         """Applications, newest first (a farmer sees only their own)."""
         page = uw.applications(
             status=status,
@@ -441,21 +398,21 @@ def records_router(deps: Deps) -> APIRouter:
             offset=offset,
             limit=limit,
         )
-        return page_of(ApplicationOut, page, _application)
+        return page_of(ApplicationRecord, page, lambda a: a)
 
     @router.get("/applications/{application_id}", tags=["applications"])
     def get_application(
         application_id: str, user: Annotated[User, Depends(everyone)]
-    ) -> ApplicationOut:
+    ) -> ApplicationRecord:
         """One application and its checks (a farmer sees only their own)."""
         a = uw.application(application_id)
         _own(user, a.farmer_id, "application")
-        return _application(a)
+        return a
 
     @router.post(
         "/applications/{application_id}/decision",
         tags=["applications"],
-        response_model=ApplicationOut,
+        response_model=ApplicationRecord,
     )
     async def decide_application(
         application_id: str,
@@ -474,7 +431,7 @@ def records_router(deps: Deps) -> APIRouter:
                 reason=decision.reason,
                 conn=conn,
             )
-            return 200, _application(a).model_dump(mode="json")
+            return 200, as_json(a)
 
         return await deps.idempotent(request, user, idempotency_key, work)
 
