@@ -2,8 +2,10 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+NPM    := web/node_modules/.installed
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup demo test check bench contract clean
+.PHONY: setup demo serve test check bench contract clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -11,10 +13,38 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv and install the project with its dev extras
+# The pages' npm packages (leaflet, chart.js, axe-core), exactly as the lock file has them.
+$(NPM): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is missing: install Node.js and npm" >&2; exit 1; }
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
+	touch $(NPM)
 
-demo: setup  ## the main job on embedded defaults: SQLite, in-process chain
+# The browser tests drive Debian's Chromium (Playwright's own download cannot work here).
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; \
+	  else \
+	    echo "note: no $(CHROMIUM): the browser tests fail until 'sudo apt-get install -y chromium'"; \
+	  fi; \
+	fi
+
+setup: $(STAMP) $(NPM) chromium  ## .venv with the dev extras, the pages' npm packages, Chromium
+
+demo: setup  ## the main job on embedded defaults: SQLite, in-process chain; then the pages' logins
 	$(VENV)/bin/agri demo
+	@echo ""
+	@echo "== The pages: run 'make serve', then open http://127.0.0.1:8000/"
+	@echo "   password for every user: $$($(PY) -c 'from server.cli.demo import PASSWORD; print(PASSWORD)')"
+	@echo "   admin                 administrator: users and products"
+	@echo "   zhang.min             underwriter: applications on the map"
+	@echo "   wang.fang, zhao.lei   claims adjusters: claims on the map (one approves, the other pays)"
+	@echo "   f-0001 ... f-0006     farmers: own policies and claims, receipts verified in the browser"
+
+serve: setup  ## the API and the pages on the demo's database: http://127.0.0.1:8000/
+	$(VENV)/bin/agri serve
 
 test: setup  ## lint, type checks, then the whole test suite
 	scripts/check
@@ -31,4 +61,4 @@ contract:  ## recompile ledger/contracts/LedgerAnchor.sol with npm's solc
 	$(PY) ledger/contracts/build.py build/solc/node_modules/.bin/solcjs
 
 clean:
-	rm -rf var build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var build .pytest_cache .mypy_cache .ruff_cache web/node_modules

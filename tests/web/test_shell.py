@@ -1,0 +1,80 @@
+"""The app shell in a real browser: pages served, login per role, routing, language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.web.conftest import HOME, USERS, login, set_lang, wait_idle
+
+
+def test_the_pages_and_their_packages_are_served(page_as: Any, new_page: Any) -> None:
+    page = new_page()
+    for path in (
+        "/",
+        "/js/app.js",
+        "/css/app.css",
+        "/vendor/leaflet/dist/leaflet.js",
+        "/vendor/chart.js/dist/chart.umd.min.js",
+        "/vendor/axe-core/axe.min.js",
+    ):
+        assert page.request.get(path).status == 200, path
+    for path in (
+        "/vendor/@kurkle/color/package.json",
+        "/node_modules/leaflet/package.json",
+        "/package-lock.json",
+        "/vendor/nothing/x.js",
+    ):
+        assert page.request.get(path).status == 404, path
+
+
+@pytest.mark.parametrize("role", ["admin", "underwriter", "adjuster", "farmer"])
+def test_each_role_lands_on_its_page(new_page: Any, role: str) -> None:
+    page = new_page()
+    assert page.get_by_label("Username").is_visible()
+    assert page.get_by_label("Password").is_visible()
+    login(page, USERS[role])
+    page.wait_for_url(f"**/#/{HOME[role]}")
+    wait_idle(page)
+    me = page.evaluate("() => JSON.parse(sessionStorage.getItem('agri.user'))")
+    assert me["username"] == USERS[role]
+    assert me["role"] == role
+    assert page.locator("#who").inner_text().startswith(USERS[role])
+    assert page.errors == [] or role in ("underwriter", "adjuster"), page.errors
+
+
+def test_the_language_switch_is_remembered(new_page: Any) -> None:
+    page = new_page(lang="en")
+    assert page.locator("#login-title").inner_text() == "Log in"
+    set_lang(page, "zh")
+    assert page.locator("#login-title").inner_text() == "登录"
+    assert page.evaluate("() => document.documentElement.lang") == "zh-CN"
+    assert page.locator("[data-lang=zh]").get_attribute("aria-pressed") == "true"
+    page.reload()
+    wait_idle(page)
+    assert page.locator("#login-title").inner_text() == "登录"
+    login(page, USERS["farmer"])
+    page.wait_for_url("**/#/farmer")
+    assert page.locator("#logout").inner_text() == "退出登录"
+    set_lang(page, "en")
+    assert page.locator("#logout").inner_text() == "Log out"
+    assert page.evaluate("() => localStorage.getItem('agri.lang')") == "en"
+
+
+def test_a_page_not_written_yet_says_so(page_as: Any) -> None:
+    page = page_as("farmer")
+    page.goto("/#/nowhere")
+    wait_idle(page)
+    assert "not available" in page.locator("main").inner_text()
+    page.goto("/#/admin")
+    wait_idle(page)
+    assert "may not open this page" in page.locator("main").inner_text()
+
+
+def test_logging_out_shows_the_login_form(page_as: Any) -> None:
+    page = page_as("admin")
+    page.locator("#logout").click()
+    wait_idle(page)
+    assert page.get_by_label("Username").is_visible()
+    assert page.evaluate("() => sessionStorage.getItem('agri.token')") is None
