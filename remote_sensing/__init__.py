@@ -12,6 +12,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from remote_sensing.catalogue import (
+        BAND_ROLES,
+        Scene,
+        SceneCatalogue,
+        SceneExistsError,
+        SceneNotFoundError,
+        check_scene_name,
+    )
     from remote_sensing.check import OverlapRef, PlotCheck, PlotCheckReport, check_plots
     from remote_sensing.damage import (
         DamageAssessment,
@@ -38,6 +46,15 @@ if TYPE_CHECKING:
         ValidationRules,
         plots_from_geometries,
         read_plots,
+    )
+    from remote_sensing.tiles import (
+        LAYERS,
+        TILE_FORMATS,
+        Layer,
+        TileSource,
+        layer_roles,
+        render_tile,
+        tile_ndvi,
     )
     from remote_sensing.timeseries import (
         LossContext,
@@ -93,11 +110,27 @@ _SUBMODULE = {
     "plots_from_geometries": "remote_sensing.plots",
     "read_dates": "remote_sensing.timeseries",
     "read_plots": "remote_sensing.plots",
+    "BAND_ROLES": "remote_sensing.catalogue",
+    "Scene": "remote_sensing.catalogue",
+    "SceneCatalogue": "remote_sensing.catalogue",
+    "SceneExistsError": "remote_sensing.catalogue",
+    "SceneNotFoundError": "remote_sensing.catalogue",
+    "check_scene_name": "remote_sensing.catalogue",
+    "LAYERS": "remote_sensing.tiles",
+    "TILE_FORMATS": "remote_sensing.tiles",
+    "Layer": "remote_sensing.tiles",
+    "TileSource": "remote_sensing.tiles",
+    "layer_roles": "remote_sensing.tiles",
+    "render_tile": "remote_sensing.tiles",
+    "tile_ndvi": "remote_sensing.tiles",
 }
 
 __all__ = [
+    "BAND_ROLES",
+    "LAYERS",
     "M2_PER_HA",
     "M2_PER_MU",
+    "TILE_FORMATS",
     "BandError",
     "CloudMask",
     "DamageAssessment",
@@ -105,6 +138,7 @@ __all__ = [
     "DeclaredSummary",
     "GridMismatchError",
     "ImageSpec",
+    "Layer",
     "LossContext",
     "OverlapRef",
     "Overlaps",
@@ -117,25 +151,34 @@ __all__ = [
     "Problem",
     "RasterError",
     "RemoteSensingError",
+    "Scene",
+    "SceneCatalogue",
+    "SceneExistsError",
+    "SceneNotFoundError",
     "SeasonWindow",
     "SeriesPoint",
+    "TileSource",
     "Tolerance",
     "UnsafeArchiveError",
     "ValidationRules",
     "assess_damage",
     "check_plots",
+    "check_scene_name",
     "compare_declared",
     "damage_polygons",
     "find_overlaps",
     "geodesic_area",
     "geodesic_area_perimeter",
     "json_number",
+    "layer_roles",
     "loss_context",
     "ndvi_series",
     "parse_band_map",
     "plots_from_geometries",
     "read_dates",
     "read_plots",
+    "render_tile",
+    "tile_ndvi",
 ]
 
 

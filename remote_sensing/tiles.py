@@ -1,0 +1,261 @@
+"""Web map tiles of scenes with rio-tiler: true colour, NDVI and the damage mask.
+
+Tiles are 256 x 256 pixel tiles of the Web Mercator quad (``WebMercatorQuad``,
+the XYZ scheme of OpenStreetMap, Leaflet and TiTiler), read from a scene's COG
+with :class:`rio_tiler.io.Reader` (nearest-neighbour reprojection of the
+overview level that fits the zoom) and encoded as PNG (or lossless WebP) with
+an alpha band: transparent where the scene has no data.
+
+Layers, each from reflectance (``DN x scale + offset``):
+
+* ``truecolor``: red, green, blue, each stretched linearly from reflectance
+  :data:`TRUECOLOR_STRETCH` ``(0.0, 0.3)`` to 0..255 (clipped). 0.3 keeps
+  vegetation and soil (reflectance 0.02-0.25 in the visible) bright without
+  saturating them; only clouds, snow and roofs clip to white.
+* ``ndvi``: ``(nir - red) / (nir + red)`` from :data:`NDVI_RANGE`
+  ``(-0.2, 0.9)`` mapped to 0..255 through rio-tiler's ``rdylgn`` colormap
+  (red bare, yellow sparse, green dense vegetation).
+* ``damage``: the NDVI drop from a ``before`` scene to this one, both read for
+  the same tile: red (:data:`DAMAGE_RGBA`, semi-transparent) where the drop is
+  at least :data:`DAMAGE_THRESHOLD` (0.3, as the damage assessment's default),
+  transparent elsewhere and wherever either scene has no data.
+
+A tile that does not intersect the scene (for ``damage``: both scenes) is not
+rendered: :func:`render_tile` returns ``None``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from remote_sensing.errors import ParameterError, RasterError
+
+__all__ = [
+    "DAMAGE_RGBA",
+    "DAMAGE_THRESHOLD",
+    "LAYERS",
+    "MAX_ZOOM",
+    "NDVI_COLORMAP",
+    "NDVI_RANGE",
+    "TILE_FORMATS",
+    "TRUECOLOR_STRETCH",
+    "Layer",
+    "TileSource",
+    "layer_roles",
+    "render_tile",
+    "tile_ndvi",
+]
+
+Layer = Literal["truecolor", "ndvi", "damage"]
+LAYERS: tuple[Layer, ...] = ("truecolor", "ndvi", "damage")
+TRUECOLOR_STRETCH = (0.0, 0.3)
+NDVI_RANGE = (-0.2, 0.9)
+NDVI_COLORMAP = "rdylgn"
+DAMAGE_THRESHOLD = 0.3
+DAMAGE_RGBA = (215, 25, 28, 160)
+TILE_FORMATS = {"png": "image/png", "webp": "image/webp"}
+MAX_ZOOM = 24  # the deepest level of WebMercatorQuad
+_ROLES: dict[Layer, tuple[str, ...]] = {
+    "truecolor": ("red", "green", "blue"),
+    "ndvi": ("red", "nir"),
+    "damage": ("red", "nir"),
+}
+
+
+@dataclass(frozen=True)
+class TileSource:
+    """A raster to tile and how to read reflectance from it.
+
+    Attributes:
+        path: a (Cloud-Optimised) GeoTIFF with a CRS.
+        bands: role (red, green, blue, nir) -> 1-based band number.
+        scale: reflectance = DN x scale + offset.
+        offset: see ``scale``.
+    """
+
+    path: Path
+    bands: Mapping[str, int]
+    scale: float = 1.0
+    offset: float = 0.0
+
+
+def layer_roles(layer: str) -> tuple[str, ...]:
+    """The band roles ``layer`` reads (of both scenes, for ``damage``).
+
+    Raises:
+        ParameterError: an unknown layer.
+    """
+    try:
+        return _ROLES[layer]  # type: ignore[index]
+    except KeyError:
+        raise ParameterError(
+            f"layer {layer!r}: use one of {', '.join(LAYERS)}"
+        ) from None
+
+
+def _check_tile(z: int, x: int, y: int) -> None:
+    if not 0 <= z <= MAX_ZOOM:
+        raise ParameterError(f"zoom {z}: use 0..{MAX_ZOOM}")
+    n = 1 << z
+    if not (0 <= x < n and 0 <= y < n):
+        raise ParameterError(f"tile {z}/{x}/{y}: x and y run 0..{n - 1} at zoom {z}")
+
+
+def _indexes(source: TileSource, roles: tuple[str, ...], layer: str) -> list[int]:
+    missing = [r for r in roles if r not in source.bands]
+    if missing:
+        raise ParameterError(
+            f"{source.path.name}: the {layer} layer needs the {', '.join(missing)} "
+            "band(s), which the scene does not have"
+        )
+    return [source.bands[r] for r in roles]
+
+
+def _read(
+    source: TileSource, indexes: list[int], z: int, x: int, y: int, tilesize: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None:
+    """Reflectance of ``indexes`` on tile z/x/y and where it is invalid (None: outside)."""
+    from rasterio.errors import RasterioError
+    from rio_tiler.errors import RioTilerError, TileOutsideBounds
+    from rio_tiler.io import Reader
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # NoOverviewWarning on small scenes
+            with Reader(str(source.path)) as src:
+                if not src.tile_exists(x, y, z):
+                    return None
+                img = src.tile(x, y, z, tilesize=tilesize, indexes=indexes)
+    except TileOutsideBounds:
+        return None
+    except (RioTilerError, RasterioError, OSError) as exc:
+        raise RasterError(
+            f"{source.path.name}: cannot read tile {z}/{x}/{y}: {exc}"
+        ) from exc
+    data = img.array.data.astype(np.float32) * np.float32(source.scale) + np.float32(
+        source.offset
+    )
+    invalid = np.ma.getmaskarray(img.array).any(axis=0) | ~np.isfinite(data).all(axis=0)
+    return data, invalid
+
+
+def tile_ndvi(
+    source: TileSource, z: int, x: int, y: int, *, tilesize: int = 256
+) -> np.ma.MaskedArray[Any, np.dtype[np.float32]] | None:
+    """NDVI on tile z/x/y, masked where there is no data (None: the tile misses the scene).
+
+    Raises:
+        ParameterError: a bad tile address, or the source lacks red or nir.
+        RasterError: the file cannot be read.
+    """
+    _check_tile(z, x, y)
+    read = _read(source, _indexes(source, ("red", "nir"), "ndvi"), z, x, y, tilesize)
+    if read is None:
+        return None
+    (red, nir), invalid = read
+    total = nir + red
+    invalid = invalid | ~(total > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ndvi = np.where(invalid, np.float32(0), (nir - red) / total).astype(np.float32)
+    return np.ma.MaskedArray(ndvi, mask=invalid)
+
+
+def _stretch(
+    values: npt.NDArray[np.float32], lo: float, hi: float
+) -> npt.NDArray[np.uint8]:
+    scaled = (np.clip(values, lo, hi) - np.float32(lo)) * np.float32(255 / (hi - lo))
+    out: npt.NDArray[np.uint8] = np.rint(scaled).astype(np.uint8)
+    return out
+
+
+def _encode(
+    data: npt.NDArray[np.uint8],
+    alpha: npt.NDArray[np.uint8],
+    fmt: str,
+    colormap: Any = None,
+) -> bytes:
+    from rio_tiler.utils import render
+
+    options: dict[str, Any] = {"LOSSLESS": "TRUE"} if fmt == "webp" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NotGeoreferencedWarning: tiles carry no CRS
+        return render(data, alpha, img_format=fmt.upper(), colormap=colormap, **options)
+
+
+def render_tile(
+    source: TileSource,
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    before: TileSource | None = None,
+    fmt: str = "png",
+    tilesize: int = 256,
+    threshold: float = DAMAGE_THRESHOLD,
+) -> bytes | None:
+    """Tile z/x/y of ``layer`` as PNG or WebP bytes; None where the tile misses the scene.
+
+    Args:
+        source: the scene.
+        layer: ``truecolor``, ``ndvi`` or ``damage``.
+        z: zoom, 0..24.
+        x: column, 0..2**z - 1.
+        y: row, 0..2**z - 1 (from the north).
+        before: the earlier scene ``damage`` compares with (required for it,
+            ignored otherwise).
+        fmt: ``png`` or ``webp`` (lossless).
+        tilesize: pixels on a side.
+        threshold: the NDVI drop marked as damage.
+
+    Raises:
+        ParameterError: bad layer, tile address or format; a band the layer
+            needs is missing; ``damage`` without ``before``.
+        RasterError: a file cannot be read.
+    """
+    roles = layer_roles(layer)
+    _check_tile(z, x, y)
+    if fmt not in TILE_FORMATS:
+        raise ParameterError(f"format {fmt!r}: use {' or '.join(TILE_FORMATS)}")
+    if not (math.isfinite(threshold) and threshold > 0):
+        raise ParameterError(f"threshold {threshold}: must be > 0")
+    if layer == "truecolor":
+        read = _read(source, _indexes(source, roles, layer), z, x, y, tilesize)
+        if read is None:
+            return None
+        refl, invalid = read
+        rgb = _stretch(refl, *TRUECOLOR_STRETCH)
+        rgb[:, invalid] = 0
+        return _encode(rgb, np.where(invalid, 0, 255).astype(np.uint8), fmt)
+    if layer == "ndvi":
+        ndvi = tile_ndvi(source, z, x, y, tilesize=tilesize)
+        if ndvi is None:
+            return None
+        from rio_tiler.colormap import cmap
+
+        index = _stretch(ndvi.filled(NDVI_RANGE[0]), *NDVI_RANGE)[np.newaxis]
+        alpha = np.where(np.ma.getmaskarray(ndvi), 0, 255).astype(np.uint8)
+        return _encode(index, alpha, fmt, cmap.get(NDVI_COLORMAP))
+    if before is None:
+        raise ParameterError("the damage layer needs a before scene")
+    _indexes(before, roles, layer)
+    after_ndvi = tile_ndvi(source, z, x, y, tilesize=tilesize)
+    if after_ndvi is None:
+        return None
+    before_ndvi = tile_ndvi(before, z, x, y, tilesize=tilesize)
+    if before_ndvi is None:
+        return None
+    drop = before_ndvi.filled(np.nan) - after_ndvi.filled(np.nan)
+    with np.errstate(invalid="ignore"):
+        damaged = drop >= np.float32(threshold)
+    rgba = np.zeros((4, tilesize, tilesize), dtype=np.uint8)
+    rgba[:, damaged] = np.array(DAMAGE_RGBA, dtype=np.uint8)[:, np.newaxis]
+    return _encode(rgba[:3], rgba[3], fmt)
