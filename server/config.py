@@ -153,6 +153,30 @@ class Settings(BaseSettings):
         900, ge=1, description="The login rate-limit window, in seconds."
     )
     # --- end of the HTTP limits ---
+    # --- Records for the pages: kept photos, NDVI time series (issue 11) ---
+    photo_dir: Path | None = Field(
+        None,
+        description="Folder of the kept photos (claim evidence, enrolment), "
+        "content-addressed by SHA-256. Default: photos/ in AGRI_DATA_DIR.",
+    )
+    ndvi_stack: Path | None = Field(
+        None,
+        description="A multi-date NDVI GeoTIFF (one band per date) for the NDVI "
+        "series of crop claims; unset: the series is the assessment's two dates.",
+    )
+    ndvi_clouds: Path | None = Field(
+        None,
+        description="The cloud mask stack on the NDVI stack's grid (1 = cloud).",
+    )
+    ndvi_dates: Path | None = Field(
+        None,
+        description="JSON list of the NDVI stack's band dates (ISO); default: the "
+        "stack's band descriptions.",
+    )
+    ndvi_scale: float = Field(
+        1.0, gt=0, description="NDVI = the stack's stored value x this scale."
+    )
+    # --- end of the records for the pages ---
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
@@ -181,6 +205,10 @@ class Settings(BaseSettings):
                     "production requires " + ", ".join(missing) + " to be set"
                 )
         return self
+
+    def resolved_photo_dir(self) -> Path:
+        """The kept photos' folder."""
+        return self.photo_dir or self.data_dir / "photos"
 
     def resolved_imagery_dir(self) -> Path:
         """The scene catalogue folder."""

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     # ledger-only commands of ``agri`` never need (fast start).
     from livestock import Registry
     from server.services.claims import ClaimsService
+    from server.services.photos import PhotoService
     from server.services.underwriting import UnderwritingService
 
 __all__ = ["AppContext", "build_context", "load_or_create_signer", "write_keypair"]
@@ -64,11 +65,19 @@ class AppContext:
         return registry
 
     @cached_property
+    def photos(self) -> PhotoService:
+        """Kept photos (AGRI_PHOTO_DIR): written when received, shown by role."""
+        from server.services.photos import PhotoService
+        from server.storage.photo_store import PhotoFiles
+
+        return PhotoService(self.engine, PhotoFiles(self.settings.resolved_photo_dir()))
+
+    @cached_property
     def underwriting(self) -> UnderwritingService:
         """Farmers, products, enrolment, applications and policies."""
         from server.services.underwriting import UnderwritingService
 
-        return UnderwritingService(self.ledger, self.registry)
+        return UnderwritingService(self.ledger, self.registry, photos=self.photos)
 
     @cached_property
     def claims(self) -> ClaimsService:

@@ -75,7 +75,10 @@ from server.http.deps import (
     read_photos,
     strict_json_loads,
 )
+from server.http.history import history_router
+from server.http.maps import maps_router
 from server.http.pages import mount_pages, pages_router
+from server.http.photos import photos_router
 from server.http.records import records_router
 from server.services.auth import (
     AuthError,
@@ -651,6 +654,9 @@ def create_app(ctx: AppContext) -> FastAPI:
 
     app.include_router(records_router(deps))
     app.include_router(claims_router(deps))
+    app.include_router(photos_router(deps))
+    app.include_router(maps_router(deps))
+    app.include_router(history_router(deps))
     app.include_router(pages_router(deps))
     mount_pages(app)  # after every API route: the pages at /, npm packages at /vendor/
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

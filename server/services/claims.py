@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -60,6 +60,7 @@ from claims import (
     is_same_event,
     livestock_indemnity,
     near_duplicates,
+    on_farm_clock,
     payable_fraction,
     probe_sets,
     sources,
@@ -73,6 +74,7 @@ from remote_sensing import (
     ImageSpec,
     RemoteSensingError,
     assess_damage,
+    damage_polygons,
     plots_from_geometries,
 )
 from server.errors import (
@@ -82,6 +84,7 @@ from server.errors import (
     NotFoundError,
 )
 from server.services.ledger import LedgerService
+from server.services.maps import store_assessment
 from server.services.underwriting import UnderwritingService
 from server.storage.claims_store import ClaimRecord, ClaimStore, EvidenceRow
 from server.storage.locks import lock
@@ -543,6 +546,13 @@ class ClaimsService:
             )
         farmer = self.uw.farmer(claim.farmer_id, conn)
         zone = self.rules.zone(farmer.region)
+        # A capture time without an offset is the farm's wall clock.
+        photos = [
+            replace(p, captured_at=on_farm_clock(p.captured_at, zone))
+            if p.captured_at is not None
+            else p
+            for p in photos
+        ]
         if farmer.lat is not None and farmer.lon is not None:
             site = (farmer.lat, farmer.lon)
             location = worst(
@@ -578,6 +588,15 @@ class ClaimsService:
             for p, a in zip(photos, exam.analyses, strict=True)
         ]
         probes = probe_sets([r.phash for r in rows], self.rules.hash_distance)
+        photo_files = self.uw.photos
+        # The photos' files before the transaction that names them (no lock held).
+        kept = (
+            photo_files.keep(
+                [(p.photo.name, p.photo.data, p.captured_at) for p in photos]
+            )
+            if photo_files
+            else []
+        )
         with self.ledger.transaction(conn) as c:
             lock(c, *_photo_locks(probes))
             current = self._open_for_update(c, claim_id)
@@ -593,6 +612,8 @@ class ClaimsService:
                     reused.append((row.name, f"claim {near[0][1][:8]}"))
             checks += [check_photo_reuse(reused), location, capture]
             self.store.add_evidence(c, claim_id, rows)
+            if photo_files:
+                photo_files.link(c, "claim", claim_id, kept)
             return self._reassess(
                 c,
                 current,
@@ -656,6 +677,8 @@ class ClaimsService:
         )
         try:
             (result,) = assess_damage(plot_set, before, after, options)
+            # The damage polygons the map shows, stored with the assessment below.
+            damage = list(damage_polygons(plot_set, [result], before, after, options))
         except RemoteSensingError as exc:
             raise InvalidInputError(f"imagery: {exc}", field="imagery") from exc
         claimed_fraction = float(claim.claimed.get("damaged_fraction", 0.0))
@@ -684,6 +707,15 @@ class ClaimsService:
             amount, lines = indemnity.amount, indemnity.lines
         with self.ledger.transaction(conn) as c:
             current = self._open_for_update(c, claim_id)
+            store_assessment(
+                c,
+                claim_id,
+                before_scene=before.path.name,
+                after_scene=after.path.name,
+                ndvi_before=result.ndvi_before,
+                ndvi_after=result.ndvi_after,
+                features=damage,
+            )
             record = self._reassess(
                 c,
                 current,

@@ -35,6 +35,7 @@ from livestock import EnrolResult, Photo, Registry, Scheme
 from remote_sensing import PlotSet, Tolerance, check_plots, find_overlaps
 from server.errors import ConflictError, InvalidInputError, NotFoundError
 from server.services.ledger import LedgerService
+from server.services.photos import PhotoService
 from server.storage.animal_store import SqlTemplateStore
 from server.storage.claims_store import checks_json
 from server.storage.locks import lock
@@ -177,6 +178,7 @@ class UnderwritingService:
         *,
         tolerance: Tolerance | None = None,
         min_overlap_m2: float = 100.0,
+        photos: PhotoService | None = None,
     ) -> None:
         """Wire the service.
 
@@ -186,8 +188,11 @@ class UnderwritingService:
                 (called on first livestock use: loading the model takes a second).
             tolerance: declared-vs-measured rule (default: EU IACS).
             min_overlap_m2: overlaps with insured plots above this are flagged.
+            photos: where enrolment (and claim evidence) photos are kept; None
+                keeps none.
         """
         self.ledger = ledger
+        self.photos = photos
         self.engine = ledger.store.engine
         self._registry = registry
         self.tolerance = tolerance or Tolerance()
@@ -372,6 +377,12 @@ class UnderwritingService:
         store = registry.store
         if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
             raise TypeError("the registry must store templates in the database")
+        # The files first (before any lock): linked below only if enrolled.
+        kept = (
+            self.photos.keep([(p.name, p.data, None) for p in photos])
+            if self.photos
+            else []
+        )
         try:
             with self.ledger.transaction(conn) as conn, store.bound(conn):
                 self.farmer(farmer_id, conn)
@@ -396,6 +407,8 @@ class UnderwritingService:
                     )
                 )
                 if result.status == "enrolled":
+                    if self.photos:
+                        self.photos.link(conn, "animal", result.tag, kept)
                     self._event(
                         conn,
                         "animal.enrolled",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from server.storage.schema import (
     ledger_head,
 )
 
-__all__ = ["AnchorRecord", "CheckpointRecord", "SqlLedgerStore"]
+__all__ = ["AnchorRecord", "CheckpointRecord", "SqlLedgerStore", "subject_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,9 @@ class SqlLedgerStore:
         """Append ``items`` within the caller's transaction and return the entries.
 
         The caller commits; a rollback undoes the entries together with whatever
-        domain change the transaction made.
+        domain change the transaction made. Each entry's subjects (its event's
+        ``subjects``) are indexed in ``ledger_subjects`` in the same transaction,
+        for a record's history.
         """
         head = self.lock_head(conn)
         entries, new_head = sequence_entries(head, items)
@@ -103,6 +106,9 @@ class SqlLedgerStore:
         # Entries are tuples in column order: bound as they are, through the
         # driver's executemany (SQLAlchemy's per-row processing costs 3x here).
         conn.exec_driver_sql(_insert_sql(conn), entries)
+        subjects = [row for e in entries for row in subject_rows(e.index, e.data)]
+        if subjects:
+            conn.exec_driver_sql(_insert_subjects_sql(conn), subjects)
         conn.execute(
             update(ledger_head)
             .where(ledger_head.c.id == 1)
@@ -294,6 +300,43 @@ class SqlLedgerStore:
                 select(ledger_anchors).where(ledger_anchors.c.tree_size == tree_size)
             ).one_or_none()
         return None if r is None else _anchor(r)
+
+
+MAX_SUBJECT_KIND = 32
+MAX_SUBJECT_ID = 255
+"""Longest subject kind and id indexed in ``ledger_subjects`` (the services' ids are shorter)."""
+
+
+def subject_rows(index: int, data: bytes) -> list[tuple[str, str, int]]:
+    """The ``ledger_subjects`` rows of one entry: ``(kind, id, index)`` per subject.
+
+    ``data`` is an event's canonical JSON (``ledger.Event``); entry bytes that
+    are not an event document, and subjects longer than the columns, give no row.
+    """
+    if not data.startswith(b"{"):
+        return []
+    try:
+        found = json.loads(data).get("subjects")
+    except (ValueError, AttributeError, RecursionError):
+        return []
+    if not isinstance(found, dict):
+        return []
+    return [
+        (kind, value, index)
+        for kind, value in found.items()
+        if isinstance(kind, str)
+        and isinstance(value, str)
+        and 0 < len(kind) <= MAX_SUBJECT_KIND
+        and 0 < len(value) <= MAX_SUBJECT_ID
+    ]
+
+
+def _insert_subjects_sql(conn: Connection) -> str:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return (
+        "INSERT INTO ledger_subjects (kind, subject_id, idx) "
+        f"VALUES ({mark}, {mark}, {mark})"
+    )
 
 
 def _insert_sql(conn: Connection) -> str:

@@ -1,0 +1,230 @@
+"""Evidence and enrolment photos: kept when received, shown to the roles that may see them.
+
+Writes: :meth:`PhotoService.keep` writes each photo's file and thumbnail
+(content-addressed, atomic) BEFORE the transaction that records them, and
+:meth:`PhotoService.link` records, in that transaction, that they belong to
+a claim (evidence) or an animal (enrolment). Reads check the caller's role:
+
+* staff (underwriter, adjuster, admin) see every photo;
+* a farmer sees the photos of his own claims and animals;
+* a field agent sees enrolment photos (of animals), not claim evidence.
+
+A photo the caller may not see answers like one that does not exist (404),
+so a hash never tells whether someone else's photo is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import Connection, Engine, select
+
+from livestock import read_metadata
+from server.errors import ForbiddenError, NotFoundError
+from server.storage.photo_store import (
+    THUMB_MEDIA_TYPE,
+    PhotoFileError,
+    PhotoFiles,
+    PhotoRow,
+    StoredFile,
+    is_sha256,
+    link_photos,
+    photo_rows,
+    photos_by_sha,
+)
+from server.storage.schema import animals, claims
+
+__all__ = [
+    "STAFF",
+    "KeptPhoto",
+    "OwnerKind",
+    "PhotoFile",
+    "PhotoService",
+    "Viewer",
+]
+
+OwnerKind = Literal["claim", "animal"]
+STAFF = frozenset({"underwriter", "adjuster", "admin"})
+"""Roles that see every photo."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks: a role and, for a farmer, the farmer id."""
+
+    role: str
+    farmer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class KeptPhoto:
+    """A photo written to the folder, waiting to be linked to its owner."""
+
+    name: str
+    file: StoredFile
+    captured_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PhotoFile:
+    """A file to send: where it lies, its media type, and its entity tag."""
+
+    path: Path
+    media_type: str
+    etag: str
+
+
+class PhotoService:
+    """Keep photos and show them by role.
+
+    Args:
+        engine: the database.
+        files: the photo folder.
+    """
+
+    def __init__(self, engine: Engine, files: PhotoFiles) -> None:
+        self.engine = engine
+        self.files = files
+
+    # --- writes -----------------------------------------------------------------------
+
+    def keep(
+        self,
+        photos: Sequence[tuple[str, bytes | Path, datetime | None]],
+    ) -> list[KeptPhoto]:
+        """Write each photo ``(name, bytes or path, captured_at)`` and its thumbnail.
+
+        Call before the transaction that links them (a file without a row is
+        harmless; a row without a file is not). Without ``captured_at`` the
+        photo's EXIF capture time is used, where it has one. Files of images that cannot
+        be kept (not a readable JPEG/PNG/WebP...) are skipped: the face-ID
+        quality gate has already refused unreadable photos.
+
+        Raises:
+            OSError: the photo folder cannot be written.
+        """
+        kept = []
+        for name, data, captured_at in photos:
+            try:
+                stored = self.files.put(data)
+            except PhotoFileError:
+                continue
+            if captured_at is None:  # what the phone recorded, where it did
+                captured_at = read_metadata(data).captured_at
+            kept.append(KeptPhoto(name, stored, captured_at))
+        return kept
+
+    def link(
+        self,
+        conn: Connection,
+        owner_kind: OwnerKind,
+        owner_id: str,
+        kept: Sequence[KeptPhoto],
+    ) -> int:
+        """Record in ``conn``'s transaction that ``kept`` belong to the owner; rows added."""
+        return link_photos(
+            conn,
+            [
+                PhotoRow(
+                    owner_kind,
+                    owner_id,
+                    k.file.sha256,
+                    k.name,
+                    k.file.media_type,
+                    k.file.size_bytes,
+                    k.file.width,
+                    k.file.height,
+                    k.captured_at,
+                )
+                for k in kept
+            ],
+        )
+
+    # --- reads ------------------------------------------------------------------------
+
+    def _read(self) -> Connection:
+        return self.engine.connect().execution_options(readonly=True)
+
+    @staticmethod
+    def _owner_farmer(conn: Connection, kind: str, owner_id: str) -> str | None:
+        """The farmer a claim or an animal belongs to; None if there is no such record."""
+        if kind == "claim":
+            query = select(claims.c.farmer_id).where(claims.c.id == owner_id)
+        else:
+            query = select(animals.c.farm).where(animals.c.tag == owner_id)
+        found: str | None = conn.execute(query).scalar()
+        return found
+
+    @staticmethod
+    def _may_see(viewer: Viewer, kind: str, farmer: str | None) -> bool:
+        if viewer.role in STAFF:
+            return True
+        if viewer.role == "farmer":
+            return farmer is not None and farmer == viewer.farmer_id
+        return viewer.role == "field_agent" and kind == "animal"
+
+    def photos_of(
+        self, viewer: Viewer, owner_kind: OwnerKind, owner_id: str
+    ) -> list[PhotoRow]:
+        """The photos of a claim or an animal, in the order they were kept.
+
+        Raises:
+            NotFoundError: no such claim or animal.
+            ForbiddenError: the viewer may not see this record's photos.
+        """
+        with self._read() as conn:
+            farmer = self._owner_farmer(conn, owner_kind, owner_id)
+            if farmer is None:
+                field = "claim_id" if owner_kind == "claim" else "tag"
+                raise NotFoundError(f"no {owner_kind} {owner_id}", field=field)
+            if not self._may_see(viewer, owner_kind, farmer):
+                raise ForbiddenError(
+                    f"role {viewer.role} may not see the photos of this {owner_kind}"
+                    + (" (not yours)" if viewer.role == "farmer" else "")
+                )
+            return photo_rows(conn, owner_kind, owner_id)
+
+    def photo_file(self, viewer: Viewer, sha256: str, *, thumb: bool) -> PhotoFile:
+        """The file of a kept photo (or its thumbnail) the viewer may see.
+
+        Args:
+            viewer: who asks.
+            sha256: the photo's SHA-256, 64 hex digits (nothing else reaches the disk).
+            thumb: the thumbnail (JPEG) instead of the photo.
+
+        Raises:
+            NotFoundError: not a digest, not kept, not visible to the viewer, or
+                its file is missing (the same answer for each).
+        """
+        digest = sha256.lower()
+        missing = NotFoundError(f"no photo {sha256[:64]}", field="sha256")
+        if not is_sha256(digest):
+            raise missing
+        with self._read() as conn:
+            rows = photos_by_sha(conn, digest)
+            visible = [
+                r
+                for r in rows
+                if self._may_see(
+                    viewer,
+                    r.owner_kind,
+                    self._owner_farmer(conn, r.owner_kind, r.owner_id)
+                    if viewer.role == "farmer"
+                    else None,
+                )
+            ]
+        if not visible:
+            raise missing
+        media = THUMB_MEDIA_TYPE if thumb else visible[0].media_type
+        path = (
+            self.files.thumb_path(digest)
+            if thumb
+            else self.files.path(digest, visible[0].media_type)
+        )
+        if not path.is_file():
+            raise missing
+        return PhotoFile(path, media, f'"{digest}{"-thumb" if thumb else ""}"')

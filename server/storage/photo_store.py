@@ -1,0 +1,291 @@
+"""Kept photos: content-addressed files on disk, and the rows that say what they belong to.
+
+A photo's bytes are stored once, under its SHA-256: ``<root>/ab/cd/<sha256>.<ext>``
+(``ab``, ``cd``: the first two pairs of hex digits), with a JPEG thumbnail
+beside it (``<sha256>.thumb.jpg``, longest side :data:`THUMB_PX`). Files are
+written atomically (a temporary file in the same folder, flushed, then
+renamed over the final name) and always BEFORE the database transaction that
+names them commits: a file without a row is harmless (nothing shows it), a
+row without a file is not. The same bytes sent twice, for any record, are one
+file; each record they belong to is one row of ``photos``.
+
+Paths are built only from a validated lower-case hex digest (:func:`is_sha256`),
+never from anything else a request carries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import Connection, insert, select
+
+from server.storage.schema import photos
+
+__all__ = [
+    "MEDIA_TYPES",
+    "THUMB_MEDIA_TYPE",
+    "THUMB_PX",
+    "PhotoFileError",
+    "PhotoFiles",
+    "PhotoRow",
+    "StoredFile",
+    "is_sha256",
+    "link_photos",
+    "photo_rows",
+    "photos_by_sha",
+]
+
+THUMB_PX = 256
+"""Longest side of a thumbnail, in pixels."""
+
+THUMB_MEDIA_TYPE = "image/jpeg"
+
+MEDIA_TYPES: dict[str, tuple[str, str]] = {
+    "JPEG": ("image/jpeg", "jpg"),
+    "PNG": ("image/png", "png"),
+    "WEBP": ("image/webp", "webp"),
+    "GIF": ("image/gif", "gif"),
+    "BMP": ("image/bmp", "bmp"),
+    "TIFF": ("image/tiff", "tif"),
+}
+"""Pillow format -> (media type, file extension) of the photos kept."""
+
+_EXTENSIONS = dict(MEDIA_TYPES.values())
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class PhotoFileError(ValueError):
+    """The bytes are not an image the store keeps (the message says why)."""
+
+
+def is_sha256(text: str) -> bool:
+    """True for exactly 64 lower-case hex digits (the only names used on disk)."""
+    return _SHA256.fullmatch(text) is not None
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A photo's file on disk: its digest, media type, size in bytes and pixels."""
+
+    sha256: str
+    media_type: str
+    size_bytes: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    """A kept photo and what it belongs to (a row of ``photos``).
+
+    Attributes:
+        owner_kind: ``claim`` (evidence) or ``animal`` (enrolment).
+        owner_id: the claim's id or the animal's tag.
+        name: the file name it was sent under.
+        captured_at: when the phone took it (UTC), if known.
+        created_at: when it was kept (UTC); set on insert when None.
+    """
+
+    owner_kind: str
+    owner_id: str
+    sha256: str
+    name: str
+    media_type: str
+    size_bytes: int
+    width: int
+    height: int
+    captured_at: datetime | None = None
+    created_at: datetime | None = None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a flushed temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _thumbnail(img: Image.Image, px: int) -> bytes:
+    """A JPEG no larger than ``px`` on its longest side, upright per EXIF."""
+    upright = ImageOps.exif_transpose(img)
+    if upright.mode not in ("RGB", "L"):
+        upright = upright.convert("RGB")
+    upright.thumbnail((px, px), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    upright.save(out, "JPEG", quality=85, optimize=True)
+    return out.getvalue()
+
+
+class PhotoFiles:
+    """The photo folder: put bytes in, find a photo's or thumbnail's path by digest.
+
+    Args:
+        root: the folder (``AGRI_PHOTO_DIR``); created on first write.
+        thumb_px: longest side of thumbnails, in pixels.
+    """
+
+    def __init__(self, root: Path, thumb_px: int = THUMB_PX) -> None:
+        if thumb_px < 1:
+            raise ValueError("thumb_px must be >= 1")
+        self.root = root
+        self.thumb_px = thumb_px
+
+    def _folder(self, sha256: str) -> Path:
+        if not is_sha256(sha256):
+            raise PhotoFileError(f"{sha256!r} is not a SHA-256 hex digest")
+        return self.root / sha256[:2] / sha256[2:4]
+
+    def path(self, sha256: str, media_type: str) -> Path:
+        """Where the photo with digest ``sha256`` lies.
+
+        Raises:
+            PhotoFileError: not a lower-case hex digest, or an unknown media type.
+        """
+        ext = _EXTENSIONS.get(media_type)
+        if ext is None:
+            raise PhotoFileError(f"media type {media_type!r} is not kept")
+        return self._folder(sha256) / f"{sha256}.{ext}"
+
+    def thumb_path(self, sha256: str) -> Path:
+        """Where the thumbnail (JPEG) of the photo ``sha256`` lies.
+
+        Raises:
+            PhotoFileError: not a lower-case hex digest.
+        """
+        return self._folder(sha256) / f"{sha256}.thumb.jpg"
+
+    def put(self, data: bytes | Path) -> StoredFile:
+        """Keep a photo's bytes and its thumbnail; the same bytes are written once.
+
+        Call it before the transaction that links the photo commits.
+
+        Raises:
+            PhotoFileError: the bytes are not an image of a kept format.
+            OSError: the folder cannot be written.
+        """
+        raw = data.read_bytes() if isinstance(data, Path) else data
+        sha = hashlib.sha256(raw).hexdigest()
+        try:
+            with Image.open(io.BytesIO(raw)) as img:
+                kind = MEDIA_TYPES.get(img.format or "")
+                if kind is None:
+                    raise PhotoFileError(
+                        f"{img.format or 'unknown'} images are not kept: "
+                        "send JPEG, PNG or WebP"
+                    )
+                width, height = img.size
+                stored = StoredFile(sha, kind[0], len(raw), width, height)
+                path = self.path(sha, kind[0])
+                thumb = self.thumb_path(sha)
+                if not thumb.exists():
+                    img.load()
+                    _write_atomic(thumb, _thumbnail(img, self.thumb_px))
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise  # a file-system error, not a bad image
+            raise PhotoFileError(f"not a readable image: {exc}") from exc
+        if not path.exists():
+            _write_atomic(path, raw)
+        return stored
+
+
+def link_photos(conn: Connection, rows: Sequence[PhotoRow]) -> int:
+    """Record that each photo belongs to its owner; return the rows added.
+
+    A photo already linked to the same owner (sent twice) is not added
+    again, nor is one repeated within ``rows``. Run it in the transaction
+    that records the owner's change, after the files are written.
+    """
+    if not rows:
+        return 0
+    keys = {(r.owner_kind, r.owner_id) for r in rows}
+    have: set[tuple[str, str, str]] = set()
+    for kind, owner in keys:
+        have |= {
+            (kind, owner, sha)
+            for sha in conn.execute(
+                select(photos.c.sha256).where(
+                    photos.c.owner_kind == kind, photos.c.owner_id == owner
+                )
+            ).scalars()
+        }
+    now = datetime.now(UTC)
+    new = []
+    for r in rows:
+        key = (r.owner_kind, r.owner_id, r.sha256)
+        if key in have:
+            continue
+        have.add(key)
+        new.append(
+            {
+                "owner_kind": r.owner_kind,
+                "owner_id": r.owner_id,
+                "sha256": r.sha256,
+                "name": r.name[:255],
+                "media_type": r.media_type,
+                "size_bytes": r.size_bytes,
+                "width": r.width,
+                "height": r.height,
+                "captured_at": r.captured_at,
+                "created_at": r.created_at or now,
+            }
+        )
+    if new:
+        conn.execute(insert(photos), new)
+    return len(new)
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes for timezone-aware columns; they are UTC.
+    return ts if ts is None or ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _row(r: Any) -> PhotoRow:
+    return PhotoRow(
+        r.owner_kind,
+        r.owner_id,
+        r.sha256,
+        r.name,
+        r.media_type,
+        int(r.size_bytes),
+        int(r.width),
+        int(r.height),
+        _aware(r.captured_at),
+        _aware(r.created_at),
+    )
+
+
+def photo_rows(conn: Connection, owner_kind: str, owner_id: str) -> list[PhotoRow]:
+    """The photos of one owner, in the order they were kept."""
+    rows = conn.execute(
+        select(photos)
+        .where(photos.c.owner_kind == owner_kind, photos.c.owner_id == owner_id)
+        .order_by(photos.c.id)
+    )
+    return [_row(r) for r in rows]
+
+
+def photos_by_sha(conn: Connection, sha256: str) -> list[PhotoRow]:
+    """Every owner's row of the photo ``sha256`` (empty when it is not kept)."""
+    rows = conn.execute(
+        select(photos).where(photos.c.sha256 == sha256).order_by(photos.c.id)
+    )
+    return [_row(r) for r in rows]
