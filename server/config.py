@@ -115,6 +115,20 @@ class Settings(BaseSettings):
         description="Folder of the scenes adjusters may assess claims on (GeoTIFF/COG). "
         "Default: imagery/ in AGRI_DATA_DIR.",
     )
+    # --- Imagery tiles (issue 11) ---
+    tile_cache_mb: int = Field(
+        64,
+        ge=0,
+        description="Memory for rendered map tiles (PNG/WebP bytes), in MiB, "
+        "least recently used dropped first; 0 turns the cache off.",
+    )
+    tile_max_age_s: int = Field(
+        86400,
+        ge=0,
+        description="Cache-Control max-age of map tiles, in seconds "
+        "(a scene's tiles never change while its name is registered).",
+    )
+    # --- end of the imagery tiles settings ---
     max_upload_mb: int = Field(
         25, ge=1, description="Largest plot file accepted by an upload, in MiB."
     )

@@ -355,12 +355,14 @@ def demo(data_dir: Path) -> None:
 
 
 def _register_map_commands() -> None:
+    from server.cli.imagery import imagery
     from server.cli.livestock import livestock
     from server.cli.maps import damage, plots
 
     cli.add_command(plots)
     cli.add_command(damage)
     cli.add_command(livestock)
+    cli.add_command(imagery)
 
 
 _register_map_commands()

@@ -80,6 +80,7 @@ from server.http.maps import maps_router
 from server.http.pages import mount_pages, pages_router
 from server.http.photos import photos_router
 from server.http.records import records_router
+from server.http.scenes import scenes_router
 from server.services.auth import (
     AuthError,
     LoginLimits,
@@ -657,6 +658,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(photos_router(deps))
     app.include_router(maps_router(deps))
     app.include_router(history_router(deps))
+    app.include_router(scenes_router(deps))
     app.include_router(pages_router(deps))
     mount_pages(app)  # after every API route: the pages at /, npm packages at /vendor/
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -111,7 +111,12 @@ def test_registration_writes_a_valid_cog_of_the_named_bands_only_and_records_it(
     assert scene.bands == {"nir": 1, "red": 2}
     assert scene.source_bands == {"nir": 4, "red": 1}
     assert scene.bounds == pytest.approx(expected, abs=1e-6)
-    assert (scene.crs, scene.scale, scene.width, scene.height) == (UTM33, 1e-4, 100, 100)
+    assert (scene.crs, scene.scale, scene.width, scene.height) == (
+        UTM33,
+        1e-4,
+        100,
+        100,
+    )
     doc = json.loads((tmp_path / "imagery" / "catalogue.json").read_text())
     (entry,) = doc["scenes"]
     import hashlib
@@ -141,7 +146,11 @@ def test_registering_the_same_file_again_is_a_no_op_and_another_is_refused(
         ("name ../x", ParameterError, r"scene name '\.\./x'"),
         ("name a.tif", ParameterError, r"scene name 'a\.tif'"),
         ("name empty", ParameterError, "scene name ''"),
-        ("band swir", ParameterError, "band 'swir': the roles are red, green, blue, nir"),
+        (
+            "band swir",
+            ParameterError,
+            "band 'swir': the roles are red, green, blue, nir",
+        ),
         ("band 0", ParameterError, "band red=0"),
         ("band 9", BandError, "nir is band 9, but the raster has 4 bands"),
         ("same band twice", ParameterError, "each role needs its own band"),
@@ -228,7 +237,9 @@ def pair(
     b = catalogue.register(
         write_scene(tmp_path / "b.tif", nir_right=4500), "b", date(2021, 6, 17), BANDS
     )
-    a = catalogue.register(write_scene(tmp_path / "a.tif"), "a", date(2021, 9, 25), BANDS)
+    a = catalogue.register(
+        write_scene(tmp_path / "a.tif"), "a", date(2021, 9, 25), BANDS
+    )
     src = [TileSource(catalogue.path(s), s.bands, 1e-4) for s in (b, a)]
     lon, lat = b.center
     return src[0], src[1], _tile_at(lon, lat, 18)  # a tile inside, ~0.4 m pixels
@@ -237,7 +248,7 @@ def pair(
 def test_a_tile_outside_the_scene_is_not_rendered(
     pair: tuple[TileSource, TileSource, morecantile.Tile],
 ) -> None:
-    before, after, t = pair
+    before, after, _ = pair
     far = _tile_at(0.0, 0.0, 15)
     for layer in ("truecolor", "ndvi", "damage"):
         assert render_tile(after, layer, far.z, far.x, far.y, before=before) is None
@@ -267,7 +278,7 @@ def test_ndvi_tiles_colour_each_pixel_by_its_ndvi(
     lo, hi = NDVI_RANGE
     for row, col in ((10, 10), (128, 128), (250, 250), (5, 200)):
         index = round((float(ndvi[row, col]) - lo) / (hi - lo) * 255)
-        assert tuple(rgba[row, col]) == tuple(colours[index])[:3] + (255,)
+        assert tuple(rgba[row, col]) == (*tuple(colours[index])[:3], 255)
 
 
 def test_damage_is_red_where_ndvi_dropped_by_0_3_and_transparent_elsewhere(
@@ -279,7 +290,9 @@ def test_damage_is_red_where_ndvi_dropped_by_0_3_and_transparent_elsewhere(
         y = (ds.bounds.bottom + ds.bounds.top) / 2
     lons, lats = transform(UTM33, "EPSG:4326", xs, [y, y])
     left, right = (_tile_at(lon, lat, 17) for lon, lat in zip(lons, lats, strict=True))
-    kept = _decode(render_tile(after, "damage", left.z, left.x, left.y, before=before) or b"")
+    kept = _decode(
+        render_tile(after, "damage", left.z, left.x, left.y, before=before) or b""
+    )
     lost = _decode(
         render_tile(after, "damage", right.z, right.x, right.y, before=before) or b""
     )
