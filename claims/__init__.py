@@ -34,7 +34,13 @@ from claims.checks import (
     traffic_light,
     worst,
 )
-from claims.dates import DEFAULT_FARM_TIMEZONE, farm_zone, is_future_event, local_date
+from claims.dates import (
+    DEFAULT_FARM_TIMEZONE,
+    farm_zone,
+    is_future_event,
+    local_date,
+    on_farm_clock,
+)
 from claims.errors import (
     ClaimsError,
     FourEyesError,
@@ -121,6 +127,7 @@ __all__ = [
     "local_date",
     "may",
     "near_duplicates",
+    "on_farm_clock",
     "payable_fraction",
     "probe_sets",
     "sources",

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
-from claims.dates import local_date
+from claims.dates import local_date, on_farm_clock
 from underwriting.checks import Check, Light, traffic_light
 
 __all__ = [
@@ -188,12 +188,13 @@ def check_capture_time(
 ) -> Check:
     """The photo was not taken before the day of the loss, on the farm's calendar.
 
-    ``captured`` is an instant (naive is taken as UTC); it is before the loss
-    when its date in ``zone`` is before ``loss_day``.
+    ``captured`` is an instant, or a naive wall-clock time of the farm (a phone's
+    EXIF without an offset); it is before the loss when its date in ``zone`` is
+    before ``loss_day``.
     """
     if captured is None:
         return Check("capture_time", "amber", "the photo carries no capture time")
-    aware = captured if captured.tzinfo else captured.replace(tzinfo=UTC)
+    aware = on_farm_clock(captured, zone)
     if local_date(aware, zone) < loss_day:
         return Check(
             "capture_time",

@@ -9,7 +9,7 @@ date (IANA zone, e.g. ``Asia/Shanghai``) before any comparison with a date.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
@@ -41,10 +41,18 @@ def farm_zone(
         raise ValueError(f"{chosen!r} is not an IANA time zone") from exc
 
 
+def on_farm_clock(at: datetime, zone: tzinfo) -> datetime:
+    """``at`` as an aware instant: a naive time is the farm's wall clock in ``zone``.
+
+    Phones write EXIF times without an offset, and a capture app may send one:
+    such a time was read off a clock at the farm, never in UTC.
+    """
+    return at if at.tzinfo is not None else at.replace(tzinfo=zone)
+
+
 def local_date(at: datetime, zone: tzinfo) -> date:
-    """The farm's calendar date at the instant ``at`` (naive ``at`` is taken as UTC)."""
-    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-    return aware.astimezone(zone).date()
+    """The farm's calendar date at ``at`` (a naive ``at`` is the farm's wall clock)."""
+    return on_farm_clock(at, zone).astimezone(zone).date()
 
 
 def is_future_event(event: date, reported: datetime, zone: tzinfo) -> bool:

@@ -24,7 +24,11 @@ _DATETIME_ORIGINAL, _OFFSET_ORIGINAL, _DATETIME = 0x9003, 0x9011, 0x0132
 
 @dataclass(frozen=True)
 class PhotoMetadata:
-    """Capture time (aware; UTC when the photo names no offset) and position in degrees."""
+    """Capture time and position in degrees.
+
+    ``captured_at`` is aware (UTC) when the photo names its offset, else the
+    camera's naive wall-clock time.
+    """
 
     captured_at: datetime | None = None
     lat: float | None = None
@@ -40,13 +44,14 @@ def _degrees(value: Any, ref: Any, negative: str) -> float | None:
     return -deg if str(ref).upper().startswith(negative) else deg
 
 
-def _offset(text: Any) -> timezone:
+def _offset(text: Any) -> timezone | None:
+    """The EXIF offset (``+08:00``) as a time zone, or None when absent or malformed."""
     try:
         sign = -1 if str(text)[0] == "-" else 1
         hours, minutes = str(text)[1:].split(":")
         return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
     except (ValueError, IndexError):
-        return UTC
+        return None
 
 
 def read_metadata(source: bytes | Path) -> PhotoMetadata:
@@ -68,9 +73,14 @@ def read_metadata(source: bytes | Path) -> PhotoMetadata:
     if isinstance(stamp, str):
         try:
             local = datetime.strptime(stamp.strip(), "%Y:%m:%d %H:%M:%S")
-            captured = local.replace(
-                tzinfo=_offset(details.get(_OFFSET_ORIGINAL))
-            ).astimezone(UTC)
+            offset = _offset(details.get(_OFFSET_ORIGINAL))
+            # Without an offset the stamp is the camera's wall clock: left naive,
+            # for the caller who knows where the photo was taken.
+            captured = (
+                local
+                if offset is None
+                else local.replace(tzinfo=offset).astimezone(UTC)
+            )
         except ValueError:
             captured = None
     gps = exif.get_ifd(_GPS_IFD)

@@ -142,7 +142,9 @@ def test_notice_counts_the_farms_days(
         (datetime(2026, 5, 9, 23, 0, tzinfo=UTC), SHANGHAI, "green"),
         (datetime(2026, 5, 9, 23, 0, tzinfo=UTC), UTC, "red"),
         (datetime(2026, 5, 9, 15, 59, tzinfo=UTC), SHANGHAI, "red"),
-        (datetime(2026, 5, 9, 16, 0), SHANGHAI, "green"),  # naive is UTC
+        # naive is the farm's wall clock: 16:00 on the 9th is the day before
+        (datetime(2026, 5, 9, 16, 0), SHANGHAI, "red"),
+        (datetime(2026, 5, 10, 0, 5), SHANGHAI, "green"),
         (None, SHANGHAI, "amber"),
     ],
 )

@@ -18,7 +18,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
         (datetime(2026, 5, 9, 23, 30, tzinfo=UTC), SHANGHAI, date(2026, 5, 10)),
         (datetime(2026, 5, 9, 15, 59, tzinfo=UTC), SHANGHAI, date(2026, 5, 9)),
         (datetime(2026, 5, 9, 23, 30, tzinfo=UTC), UTC, date(2026, 5, 9)),
-        (datetime(2026, 5, 9, 23, 30), SHANGHAI, date(2026, 5, 10)),  # naive: UTC
+        (datetime(2026, 5, 9, 23, 30), SHANGHAI, date(2026, 5, 9)),  # naive: farm clock
+        (datetime(2026, 5, 9, 0, 30), SHANGHAI, date(2026, 5, 9)),  # not 8 h later
         (
             datetime(2026, 7, 1, 1, 0, tzinfo=UTC),
             ZoneInfo("Europe/Vienna"),

@@ -332,6 +332,26 @@ def test_a_photo_taken_early_on_the_loss_day_in_china_is_not_before_the_loss(
     assert "before the loss" in reason(c2, "capture_time")
 
 
+def test_a_phone_time_without_offset_is_the_farms_clock_not_utc(
+    app: AppContext, herd: str, today: date, cow_photo: bytes
+) -> None:
+    """20:00 the evening before the loss, stamped without an offset, is before the loss.
+
+    Read as UTC it would be 04:00 on the loss day in Hohhot and pass.
+    """
+    day = today - timedelta(days=3)
+    c = animal_claim(app.claims, herd, TAGS[0], day)
+    evening = datetime.combine(day - timedelta(days=1), datetime.min.time()).replace(
+        hour=20
+    )
+    assert evening.tzinfo is None
+    c = app.claims.add_evidence(
+        c.id, [EvidencePhoto(Photo("eve.jpg", cow_photo), evening)], actor="agent"
+    )
+    assert lights(c)["capture_time"] == "red", reason(c, "capture_time")
+    assert "20:00 farm time" in reason(c, "capture_time")
+
+
 # --- defect 6: decisions without controls --------------------------------------------
 
 
