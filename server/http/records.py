@@ -341,17 +341,18 @@ def records_router(deps: Deps) -> APIRouter:
         bad plot does not sink the file: it is listed among the checks.
         """
         name = Path(file.filename or "plots.geojson").name
-        suffix = "".join(Path(name).suffixes[-2:]).lower()
-        if not any(suffix.endswith(s) for s in PLOT_SUFFIXES):
+        kind = next((s for s in PLOT_SUFFIXES if name.lower().endswith(s)), None)
+        if kind is None:
             raise InvalidInputError(
-                f"{name}: send GeoJSON, GeoPackage, a zipped Shapefile or KML",
+                f"{name[:120]}: send GeoJSON, GeoPackage, a zipped Shapefile or KML",
                 field="file",
             )
         data = await read_upload(file, settings.max_upload_mb << 20, "file")
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
             with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / name
+                # The client's name is never a path: only the kind of file is kept.
+                path = Path(tmp) / f"plots{kind}"
                 path.write_bytes(data)
                 plot_set = read_plots(
                     path,

@@ -292,6 +292,14 @@ def test_crop_application_upload_keeps_good_plots_and_names_the_bad_one(
         headers=agent,
     )
     assert garbage.status_code == 422 and "plots.geojson" in garbage.json()["detail"]
+    # The client's file name is never a path: a 300-character name is no 500.
+    long_name = client.post(
+        "/api/v1/applications/crop",
+        data=form,
+        files={"file": ("a" * 300 + ".geojson", b"{nope", "application/json")},
+        headers=agent,
+    )
+    assert (long_name.status_code, long_name.json()["field"]) == (422, "file")
     app.settings.max_upload_mb = 1
     big = client.post(
         "/api/v1/applications/crop",
