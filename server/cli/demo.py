@@ -494,6 +494,13 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     _say(
         "Crop claims by map: the real Sentinel-2 pair (2021-06-17 before, 2021-09-25 after)"
     )
+    from server.cli.imagery import register_demo_scenes
+
+    folder = app.settings.resolved_imagery_dir()
+    scenes = register_demo_scenes(folder, data.scene)
+    print(
+        f"   scenes {', '.join(s.name for s in scenes)}: COGs in {folder} (map tiles)"
+    )
     before = ImageSpec(data.scene, {"red": 1, "nir": 4, "blue": 3}, 0.0001)
     after = ImageSpec(data.scene, {"red": 5, "nir": 8, "blue": 7}, 0.0001)
     crop_paid = False
