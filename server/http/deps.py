@@ -200,7 +200,7 @@ class Deps:
                 body=raw,
                 work=work,
             )
-            self.ctx.ledger.after_append()
+            self.ctx.ledger.after_commit()
             return done
 
         try:

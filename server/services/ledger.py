@@ -128,13 +128,26 @@ class LedgerService:
             return
         with self.store.engine.begin() as own:
             yield own
-        self.after_append()
+        self.after_commit()
 
     def append(self, items: Sequence[bytes]) -> list[Entry]:
         """Append entry bytes in their own transaction, then apply the policy."""
         entries = self.store.append_many(items)
         self.after_append()
         return entries
+
+    def after_commit(self) -> None:
+        """Apply the checkpoint policy after a change committed; never raises.
+
+        The change is on record whatever happens here: a failure to sign (a
+        locked database, a chain error) is logged and left to the background
+        anchorer's next tick, so the caller is not told that its committed
+        change failed (and does not retry it).
+        """
+        try:
+            self.after_append()
+        except Exception:
+            logger.exception("signing a due checkpoint failed; the next tick retries")
 
     def after_append(self) -> CheckpointRecord | None:
         """Sign a checkpoint if the policy says one is due, then have it anchored.

@@ -15,6 +15,7 @@ import httpx2
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy.exc import OperationalError
 
 from ledger import AnchorReceipt, PendingAnchor
 from ledger.adapters.memory import InMemoryAnchor
@@ -247,3 +248,26 @@ def test_threads_of_the_pool_do_the_anchoring(
     assert asyncio.run(scenario()) == 201
     ctx.close()
     assert seen and loop_thread[0] not in seen
+
+
+def test_a_failure_to_sign_after_the_commit_does_not_fail_the_request(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change is on record: the client gets its 201, not a 500 that invites a retry."""
+    ctx = build_context(make_settings(checkpoint_every=1), chain=False)
+    UserStore(ctx.engine).create("admin", PASSWORD, "admin")
+
+    def locked(*_: Any, **__: Any) -> None:
+        raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(ctx.ledger, "checkpoint", locked)
+    with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+        admin = login(client, "admin")
+        r = client.post(
+            "/api/v1/farmers",
+            json={"id": "F-1", "name": "Liu", "region": "Hohhot"},
+            headers=admin,
+        )
+        assert r.status_code == 201, r.text
+        assert client.get("/api/v1/farmers", headers=admin).json()["total"] == 1
+    ctx.close()
