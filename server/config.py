@@ -163,6 +163,18 @@ class Settings(BaseSettings):
         description="Failed logins allowed per client address (any username) within "
         "AGRI_LOGIN_WINDOW_S; then 429 with Retry-After.",
     )
+    login_max_failures_per_user: int = Field(
+        20,
+        ge=1,
+        description="Failed logins allowed per username from any address within "
+        "AGRI_LOGIN_WINDOW_S (guessing spread over many addresses); then 429.",
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Addresses of the reverse proxies whose X-Forwarded-For names the "
+        "client (comma-separated, or * behind a trusted load balancer only); the login "
+        "rate limit counts per client address.",
+    )
     login_window_s: int = Field(
         900, ge=1, description="The login rate-limit window, in seconds."
     )

@@ -305,7 +305,13 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     from server.http.app import create_app
 
     app = _context(ctx, chain=True)
-    uvicorn.run(create_app(app), host=host, port=port)
+    uvicorn.run(
+        create_app(app),
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips=app.settings.forwarded_allow_ips,
+    )
 
 
 @cli.group()

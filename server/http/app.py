@@ -401,6 +401,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         LoginLimits(
             max_failures=settings.login_max_failures,
             max_failures_per_address=settings.login_max_failures_per_address,
+            max_failures_per_user=settings.login_max_failures_per_user,
             window_s=settings.login_window_s,
         ),
     )

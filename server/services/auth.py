@@ -62,12 +62,16 @@ class LoginLimits:
     Attributes:
         max_failures: failures per (username, client address) within the window.
         max_failures_per_address: failures per client address, any username.
+        max_failures_per_user: failures per username, from any address: it bounds
+            guessing spread over many addresses (at the price that anyone can hold
+            a username off for one window by failing on purpose).
         window_s: the window, in seconds; a failure older than this is forgotten.
     """
 
     max_failures: int = 5
     max_failures_per_address: int = 50
     window_s: int = 900
+    max_failures_per_user: int = 20
 
 
 @functools.cache
@@ -218,6 +222,10 @@ class UserStore:
             (
                 (login_failures.c.address == address,),
                 self.limits.max_failures_per_address,
+            ),
+            (
+                (login_failures.c.username == username,),
+                self.limits.max_failures_per_user,
             ),
         ):
             # The most-th newest failure in the window: once it ages out, one more try.

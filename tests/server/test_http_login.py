@@ -16,7 +16,12 @@ from server.chain import ChainContext
 from server.config import Settings
 from server.context import AppContext, build_context
 from server.http.app import create_app
-from server.services.auth import LoginLimits, TooManyAttemptsError, UserStore
+from server.services.auth import (
+    AuthError,
+    LoginLimits,
+    TooManyAttemptsError,
+    UserStore,
+)
 from server.storage.schema import login_failures
 
 PASSWORD = "correct horse battery"
@@ -111,6 +116,20 @@ def test_failed_logins_are_limited_per_address_whatever_the_username(
         assert r.status_code == 401
     r = client.post(TOKEN, json={"username": "bob", "password": PASSWORD})
     assert r.status_code == 429 and "Retry-After" in r.headers
+
+
+def test_failed_logins_are_limited_per_username_across_addresses(
+    ctx: AppContext,
+) -> None:
+    """Guesses spread over many addresses still meet a limit on the username."""
+    store = UserStore(ctx.engine, limits=LoginLimits(3, 50, 600, 4))
+    for i in range(4):
+        with pytest.raises(AuthError):
+            store.login("alice", "a guess", f"198.51.100.{i}")
+    with pytest.raises(TooManyAttemptsError):
+        store.login("alice", PASSWORD, "203.0.113.9")
+    token, _ = store.login("bob", PASSWORD, "203.0.113.9")
+    assert token
 
 
 def test_a_success_forgets_the_pairs_failures(
