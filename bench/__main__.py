@@ -13,6 +13,7 @@ GROUPS = {
     "remote_sensing": "bench.remote_sensing_bench",
     "livestock": "bench.livestock_bench",
     "photo_hash": "bench.photo_hash_bench",
+    "tiles": "bench.tiles_bench",
 }
 
 

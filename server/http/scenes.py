@@ -187,7 +187,10 @@ def scenes_router(deps: Deps, imagery: ImageryService | None = None) -> APIRoute
         x: Annotated[int, PathParam(ge=0, description="Column, 0..2**z - 1.")],
         y: Annotated[int, PathParam(ge=0, description="Row from the north.")],
         format: Annotated[
-            Literal["png", "webp"], PathParam(description="png or webp (lossless).")
+            Literal["png", "webp"],
+            PathParam(
+                description="png (exact) or webp (lossy, quality 90: an eighth of the bytes)."
+            ),
         ],
         layer: LayerQuery = "truecolor",
         before: BeforeQuery = None,
