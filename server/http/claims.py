@@ -153,13 +153,13 @@ def claims_router(deps: Deps) -> APIRouter:
     router = APIRouter(prefix=API)
     cl = deps.ctx.claims
     settings = deps.ctx.settings
-    readers = deps.roles("farmer", "adjuster", "field_agent", "admin")
+    readers = deps.may("read")
 
     @router.post("/claims", tags=["claims"], status_code=201, response_model=ClaimOut)
     async def file_claim(
         claim: ClaimIn,
         request: Request,
-        user: Annotated[User, Depends(deps.roles("field_agent"))],
+        user: Annotated[User, Depends(deps.may("file"))],
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """File a claim; the intake checks run at once (field agents).
@@ -198,7 +198,7 @@ def claims_router(deps: Deps) -> APIRouter:
     async def add_evidence(
         claim_id: str,
         request: Request,
-        user: Annotated[User, Depends(deps.roles("field_agent"))],
+        user: Annotated[User, Depends(deps.may("add_evidence"))],
         files: Annotated[list[UploadFile], File(description="Photos of the animal.")],
         meta: Annotated[
             str | None,
@@ -251,7 +251,7 @@ def claims_router(deps: Deps) -> APIRouter:
         claim_id: str,
         body: AssessmentIn,
         request: Request,
-        user: Annotated[User, Depends(deps.roles("adjuster"))],
+        user: Annotated[User, Depends(deps.may("assess"))],
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Measure a crop claim's damage on a before/after pair; sets the indemnity."""
@@ -311,7 +311,7 @@ def claims_router(deps: Deps) -> APIRouter:
         claim_id: str,
         decision: ClaimDecisionIn,
         request: Request,
-        user: Annotated[User, Depends(deps.roles("adjuster"))],
+        user: Annotated[User, Depends(deps.may("decide"))],
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Approve, reject or send a claim for a field survey (adjusters).
@@ -338,7 +338,7 @@ def claims_router(deps: Deps) -> APIRouter:
         claim_id: str,
         payment: PaymentIn,
         request: Request,
-        user: Annotated[User, Depends(deps.roles("adjuster"))],
+        user: Annotated[User, Depends(deps.may("pay"))],
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Pay an approved claim, exactly once (adjusters); a retry changes nothing.

@@ -11,13 +11,15 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, get_args
 
 from fastapi import Header, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from claims import ACTORS
+from claims import Action as ClaimAction
 from server.context import AppContext
 from server.errors import InvalidInputError
 from server.services import IdempotencyMismatch, Page, run_idempotent
@@ -173,6 +175,15 @@ class Deps:
     def roles(self, *roles: Role) -> Any:
         """A dependency admitting only ``roles`` (403 for everyone else)."""
         return self.require(*roles)
+
+    def may(self, action: ClaimAction) -> Any:
+        """A dependency admitting the roles the claim lifecycle lets take ``action``."""
+        known = set(get_args(Role))
+        allowed = sorted(ACTORS[action])
+        unknown = set(allowed) - known
+        if unknown:  # pragma: no cover - a rule naming a role the API lacks
+            raise ValueError(f"claims.ACTORS names unknown roles {sorted(unknown)}")
+        return self.require(*allowed)
 
     async def idempotent(
         self,
