@@ -7,7 +7,7 @@ PostgreSQL the trigger first takes a transaction advisory lock on the tag, so
 two transactions issuing one animal at once serialise, and the second sees
 the first's row once it commits (READ COMMITTED takes a new snapshot per
 statement). On SQLite one writer at a time makes the check atomic already.
-The rows are filled from ``animals.policy`` for policies issued before.
+The rows are filled from each earlier policy's ``policy.issued`` ledger event.
 
 Revision ID: 0007
 Revises: 0006
@@ -83,11 +83,7 @@ def upgrade() -> None:
         "policy_animals",
         ["tag", "start_date", "end_date"],
     )
-    op.execute(
-        "INSERT INTO policy_animals (policy_id, tag, start_date, end_date) "
-        "SELECT p.id, a.tag, p.start_date, p.end_date "
-        "FROM animals AS a JOIN policies AS p ON p.id = a.policy"
-    )
+    _backfill_from_the_ledger()
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_PG_FUNCTION)
         op.execute(_PG_TRIGGER)
@@ -96,6 +92,56 @@ def upgrade() -> None:
     op.create_index(
         "ix_plots_bounds", "plots", ["min_lon", "min_lat", "max_lon", "max_lat"]
     )
+
+
+def _backfill_from_the_ledger() -> None:
+    """Each issued policy's animals, from its ``policy.issued`` event.
+
+    Not from ``animals.policy``: that column is what the old code overwrote
+    when a second policy took an animal, so it forgets the first policy's
+    cover. The ledger keeps every policy's own list. Rows are inserted before
+    the trigger exists: animals already insured twice are recorded as they
+    are, for the underwriter to resolve.
+    """
+    import json
+    from datetime import date
+
+    bind = op.get_bind()
+    policy_ids = {r[0] for r in bind.execute(sa.text("SELECT id FROM policies"))}
+    if not policy_ids:
+        return
+    rows = []
+    entries = bind.execute(
+        sa.text("SELECT data FROM ledger_entries ORDER BY idx").execution_options(
+            yield_per=5000
+        )
+    )
+    for (data,) in entries:
+        try:
+            event = json.loads(bytes(data))
+        except ValueError:
+            continue
+        if not isinstance(event, dict) or event.get("type") != "policy.issued":
+            continue
+        payload = event.get("payload") or {}
+        policy_id = (event.get("subjects") or {}).get("policy")
+        if policy_id not in policy_ids or not payload.get("animals"):
+            continue
+        start = date.fromisoformat(payload["start"])
+        end = date.fromisoformat(payload["end"])
+        rows += [
+            {"policy_id": policy_id, "tag": tag, "start_date": start, "end_date": end}
+            for tag in payload["animals"]
+        ]
+    if rows:
+        table = sa.table(
+            "policy_animals",
+            sa.column("policy_id", sa.String),
+            sa.column("tag", sa.String),
+            sa.column("start_date", sa.Date),
+            sa.column("end_date", sa.Date),
+        )
+        op.bulk_insert(table, rows)
 
 
 def downgrade() -> None:
