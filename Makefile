@@ -19,15 +19,17 @@ $(NPM): web/package.json web/package-lock.json
 	npm ci --prefix web --no-audit --no-fund --loglevel=error
 	touch $(NPM)
 
-# The browser tests drive Debian's Chromium (Playwright's own download cannot work here).
+# The browser tests drive Debian's Chromium (Playwright's own download cannot work here);
+# a CJK font draws the Chinese pages in their screenshots.
 chromium:
-	@if [ ! -x "$(CHROMIUM)" ]; then \
+	@if [ ! -x "$(CHROMIUM)" ] || ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian's chromium for the browser tests"; \
+	    echo "installing Debian's chromium and a Chinese font for the browser tests"; \
 	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; \
+	    apt-get install -y -q chromium fonts-wqy-microhei || \
+	      { apt-get update -q && apt-get install -y -q chromium fonts-wqy-microhei; }; \
 	  else \
-	    echo "note: no $(CHROMIUM): the browser tests fail until 'sudo apt-get install -y chromium'"; \
+	    echo "note: no $(CHROMIUM): the browser tests fail until 'sudo apt-get install -y chromium fonts-wqy-microhei'"; \
 	  fi; \
 	fi
 

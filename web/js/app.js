@@ -128,7 +128,7 @@ async function show(seq, focus) {
   if (!user) {
     replace(main, loginForm(sessionStorage.getItem("agri.expired") ? t("login.expired") : ""));
     sessionStorage.removeItem("agri.expired");
-    main.querySelector("input")?.focus();
+    if (focus) main.querySelector("input")?.focus();
     return;
   }
   const r = parseRoute();
@@ -169,7 +169,7 @@ async function show(seq, focus) {
     console.error(err);
     replace(root, h("p", { class: "error", role: "alert" }, t("app.error", { detail: err.message })));
   }
-  if (focus && seq === renderSeq) main.focus({ preventScroll: true });
+  if (focus === true && seq === renderSeq) main.focus({ preventScroll: true });
 }
 
 for (const b of document.querySelectorAll("[data-lang]")) {
@@ -188,4 +188,4 @@ window.addEventListener("unauthorized", () => {
 });
 
 setLang(getLang()); // sets <html lang>
-route({ focus: false });
+route({ focus: "login" }); // on first load only the login form takes the focus
