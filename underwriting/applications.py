@@ -38,6 +38,7 @@ __all__ = [
     "check_plot_overlaps",
     "check_whole_herd",
     "decide",
+    "insured_twice",
     "periods_overlap",
     "validate_period",
     "verify_no_double_insurance",
@@ -183,18 +184,35 @@ def _label(o: InsuredOverlap) -> str:
     return f"{o.other_plot} of policy {o.policy_id[:8]} ({o.farmer_id})"
 
 
-def check_plot_double_insurance(
-    plot_id: str, overlaps: Iterable[InsuredOverlap], *, min_overlap_m2: float
-) -> Check:
-    """Red if the plot overlaps a plot of a policy in force by more than ``min_overlap_m2``.
+def insured_twice(
+    overlap: InsuredOverlap, *, min_overlap_m2: float, min_share: float = 0.5
+) -> bool:
+    """True when an overlap with an insured plot is double insurance.
 
-    Overlaps of ``min_overlap_m2`` or less (a shared boundary, digitising
-    noise) are not double insurance. Overlaps of other plots are ignored.
+    It is when it covers more than ``min_overlap_m2`` square metres, or at least
+    ``min_share`` (0-1) of the plot: a small plot lying mostly inside an insured
+    one is insured twice even when the overlap is under the area floor. Smaller
+    overlaps are a shared boundary or digitising noise.
+    """
+    return overlap.area_m2 > min_overlap_m2 or overlap.share >= min_share
+
+
+def check_plot_double_insurance(
+    plot_id: str,
+    overlaps: Iterable[InsuredOverlap],
+    *,
+    min_overlap_m2: float,
+    min_share: float = 0.5,
+) -> Check:
+    """Red if the plot overlaps a plot of a policy in force (:func:`insured_twice`).
+
+    Overlaps of other plots of the application are ignored.
     """
     found = [
         (_label(o), o.area_m2 / _M2_PER_HA, o.share)
         for o in overlaps
-        if o.plot_id == plot_id and o.area_m2 > min_overlap_m2
+        if o.plot_id == plot_id
+        and insured_twice(o, min_overlap_m2=min_overlap_m2, min_share=min_share)
     ]
     return check_double_insurance(plot_id, found)
 
@@ -310,6 +328,7 @@ def verify_no_double_insurance(
     animals: Sequence[InsuredAnimal],
     *,
     min_overlap_m2: float,
+    min_share: float = 0.5,
 ) -> None:
     """Refuse to issue a policy over a plot or an animal a policy in force insures.
 
@@ -319,13 +338,19 @@ def verify_no_double_insurance(
     Args:
         overlaps: the application's plots over plots of policies in force.
         animals: the application's animals insured by policies in force.
-        min_overlap_m2: overlaps of this many square metres or less are allowed.
+        min_overlap_m2: overlaps of this many square metres or less are allowed,
+            unless they cover ``min_share`` of the plot (:func:`insured_twice`).
+        min_share: the share of a plot (0-1) whose overlap is always refused.
 
     Raises:
         DoubleInsuranceError: naming the first plot (field ``plots``) or else the
             first animal (field ``animals``), its policy, and every other conflict.
     """
-    clash = [o for o in overlaps if o.area_m2 > min_overlap_m2]
+    clash = [
+        o
+        for o in overlaps
+        if insured_twice(o, min_overlap_m2=min_overlap_m2, min_share=min_share)
+    ]
     if clash:
         first = clash[0]
         detail = "; ".join(

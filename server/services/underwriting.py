@@ -178,6 +178,7 @@ class UnderwritingService:
         *,
         tolerance: Tolerance | None = None,
         min_overlap_m2: float = 100.0,
+        min_overlap_share: float = 0.5,
         photos: PhotoService | None = None,
     ) -> None:
         """Wire the service.
@@ -188,6 +189,8 @@ class UnderwritingService:
                 (called on first livestock use: loading the model takes a second).
             tolerance: declared-vs-measured rule (default: EU IACS).
             min_overlap_m2: overlaps with insured plots above this are flagged.
+            min_overlap_share: and so is any overlap covering this share (0-1) of
+                the plot, however small (a small plot inside an insured one).
             photos: where enrolment (and claim evidence) photos are kept; None
                 keeps none.
         """
@@ -197,6 +200,7 @@ class UnderwritingService:
         self._registry = registry
         self.tolerance = tolerance or Tolerance()
         self.min_overlap_m2 = min_overlap_m2
+        self.min_overlap_share = min_overlap_share
 
     # --- plumbing --------------------------------------------------------------------
 
@@ -443,7 +447,7 @@ class UnderwritingService:
             areas_m2: their geodesic areas in square metres.
 
         Returns:
-            Every overlap above ``min_overlap_m2``, in plot order.
+            Every overlap above 1 m2 (the rules decide which count), in plot order.
         """
         found = np.flatnonzero(~shapely.is_missing(geoms))
         if not len(found):
@@ -475,7 +479,8 @@ class UnderwritingService:
         ov = find_overlaps(
             geoms,
             shapely.from_wkb([r.geometry for r in insured]),
-            min_overlap_m2=self.min_overlap_m2,
+            # Small overlaps reach the rule too: it flags them by share.
+            min_overlap_m2=min(self.min_overlap_m2, 1.0),
             areas_m2=areas_m2,
             other_areas_m2=np.array([r.area_m2 for r in insured]),
         )
@@ -579,7 +584,10 @@ class UnderwritingService:
                 )
                 checks.append(
                     check_plot_double_insurance(
-                        row.plot_id, insured, min_overlap_m2=self.min_overlap_m2
+                        row.plot_id,
+                        insured,
+                        min_overlap_m2=self.min_overlap_m2,
+                        min_share=self.min_overlap_share,
                     )
                 )
                 checks += check_plot_overlaps(
@@ -917,7 +925,12 @@ class UnderwritingService:
             if app.animals
             else []
         )
-        verify_no_double_insurance(overlaps, held, min_overlap_m2=self.min_overlap_m2)
+        verify_no_double_insurance(
+            overlaps,
+            held,
+            min_overlap_m2=self.min_overlap_m2,
+            min_share=self.min_overlap_share,
+        )
 
     def _insure_animals(
         self, conn: Connection, policy_id: str, app: ApplicationRecord

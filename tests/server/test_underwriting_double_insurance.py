@@ -298,3 +298,27 @@ def test_two_approvals_at_once_issue_exactly_one_policy(
         if json.loads(e.data)["type"] == "policy.issued"
     ]
     assert len(issued) == 1
+
+
+def test_a_small_plot_inside_an_insured_field_is_insured_twice(
+    uw: UnderwritingService,
+) -> None:
+    """A 60 m2 garden plot inside an insured field: under the 100 m2 floor, still red."""
+    first = uw.apply_crop(
+        "F-1", "WHEAT", field_plots(["A"]), start=SPRING, end=AUTUMN, actor="agent"
+    )
+    uw.decide(first.id, "approve", actor="uw")
+    lon, lat = 108.901, 34.301
+    small = shapely.box(lon, lat, lon + 0.00009, lat + 0.00006)  # about 8 m x 7 m
+    measured = plots_from_geometries([small], 4326, ids=["G"])
+    assert measured.area_m2[0] < 100
+    plots = plots_from_geometries(
+        [small], 4326, ids=["G"], declared_m2=measured.area_m2
+    )
+    second = uw.apply_crop(
+        "F-2", "WHEAT", plots, start=SPRING, end=AUTUMN, actor="agent"
+    )
+    lights = {c.code: c.light for c in second.checks}
+    assert lights["double_insurance"] == "red"
+    with pytest.raises(ConflictError, match="double insurance"):
+        uw.decide(second.id, "approve", actor="uw", reason="looks fine")

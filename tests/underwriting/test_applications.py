@@ -20,6 +20,7 @@ from underwriting import (
     check_plot_overlaps,
     check_whole_herd,
     decide,
+    insured_twice,
     periods_overlap,
     validate_period,
     verify_no_double_insurance,
@@ -140,6 +141,24 @@ def test_a_plot_over_a_plot_of_a_policy_in_force_is_red(
 ) -> None:
     c = check_plot_double_insurance("X", overlaps, min_overlap_m2=100.0)
     assert (c.code, c.light, c.reason) == ("double_insurance", light, reason)
+
+
+@pytest.mark.parametrize(
+    ("area_m2", "share", "twice"),
+    [
+        (100.0, 0.01, False),  # at the area floor, a sliver of a big plot
+        (100.5, 0.01, True),  # over the floor
+        (90.0, 0.9, True),  # a small plot lying inside an insured one
+        (20.0, 0.49, False),  # under the floor and under half the plot
+        (20.0, 0.5, True),  # half the plot
+    ],
+    ids=["floor", "over-floor", "small-plot-inside", "edge-noise", "half"],
+)
+def test_double_insurance_is_a_large_overlap_or_most_of_the_plot(
+    area_m2: float, share: float, twice: bool
+) -> None:
+    o = InsuredOverlap("X", "A", "P-1", "F-1", area_m2, share)
+    assert insured_twice(o, min_overlap_m2=100.0, min_share=0.5) is twice
 
 
 # --- animals -------------------------------------------------------------------------
