@@ -49,14 +49,24 @@ export function makeMap(el, opts = {}) {
     preferCanvas: true,
     renderer: L.canvas({ padding: 0.2 }),
     zoomSnap: 0.25,
+    zoomAnimation: false, // a page re-rendered mid-animation leaves Leaflet without its panes
     keyboard: true,
     attributionControl: true,
   });
   map.attributionControl.setPrefix(false);
+  map.on('unload', () => {
+    map.gone = true;
+  });
   map.setView([0, 0], 2);
   // A map laid out while hidden or resized has the wrong size until told.
   if (typeof ResizeObserver !== 'undefined') {
-    new ResizeObserver(() => map.invalidateSize()).observe(el);
+    let alive = true;
+    const ro = new ResizeObserver(() => alive && el.isConnected && map.invalidateSize({ pan: false }));
+    ro.observe(el);
+    map.on('unload', () => {
+      alive = false;
+      ro.disconnect();
+    });
   }
   return map;
 }
@@ -93,14 +103,35 @@ export async function sceneLayer(scene, layer, opts = {}) {
   }
   const tl = L.tileLayer(tj.tiles[0], options);
   tl.tilejson = tj;
+  // Tiles in flight count as pending requests, like api.js's (the browser tests wait for 0).
+  let pending = false;
+  const start = () => {
+    if (!pending) {
+      pending = true;
+      window.__agriPending = (window.__agriPending || 0) + 1;
+    }
+  };
+  const end = () => {
+    if (pending) {
+      pending = false;
+      window.__agriPending -= 1;
+    }
+  };
+  tl.on('loading', start);
+  tl.on('load remove', end);
   return tl;
 }
 
 /** sceneLayer, added to `map`. */
 export async function addSceneLayer(map, scene, layer, opts = {}) {
   const tl = await sceneLayer(scene, layer, opts);
-  tl.addTo(map);
+  if (isLive(map)) tl.addTo(map);
   return tl;
+}
+
+/** Whether the map is still on the page (not removed while a request was in flight). */
+export function isLive(map) {
+  return !map.gone;
 }
 
 /**
@@ -122,7 +153,8 @@ export async function addGeoJSON(map, url, style, opts = {}) {
         if (text) lyr.bindTooltip(text, { sticky: true });
       }
     },
-  }).addTo(map);
+  });
+  if (isLive(map)) layer.addTo(map);
   return { layer, data };
 }
 

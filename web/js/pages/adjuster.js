@@ -1,0 +1,807 @@
+// The adjuster's pages: the queue of claims with their lights and filters, and one claim
+// with the field before and after the loss (two maps kept in step), NDVI and damage
+// layers, the damage polygons, the NDVI series around the loss date, the claim photos
+// beside the animal's enrolment photos, every check's reason, the indemnity, the ledger
+// history, the decision and the payment.
+//
+// Routes: #/adjuster (the queue) and #/adjuster/claim/<id>.
+
+import { api } from '../api.js';
+import { lineChart } from '../chart.js';
+import { fmtDate, fmtDateTime, fmtMoney, fmtNumber, getLang, registerStrings, t } from '../i18n.js';
+import {
+  L,
+  addSceneLayer,
+  isLive,
+  fitBox,
+  geojsonBounds,
+  layerSwitch,
+  linkStaffStyles,
+  listScenes,
+  makeMap,
+  scenesMeeting,
+  syncMaps,
+} from '../map.js';
+import { field, h, newId, replace, table, toast } from '../ui.js';
+import {
+  checkList,
+  clearErrors,
+  decisionForm,
+  errorSlot,
+  imageryControl,
+  lightBadge,
+  photoStrip,
+  refusalText,
+  releasePhotos,
+  sceneHas,
+  shortId,
+  showApiError,
+  summary,
+} from './underwriter.js';
+
+registerStrings({
+  en: {
+    'adj.queue': 'Claims',
+    'adj.queue_caption': 'Claims, newest first',
+    'adj.filters': 'Filter the claims',
+    'adj.f.status': 'Status',
+    'adj.f.light': 'Light',
+    'adj.f.region': 'County / region',
+    'adj.f.kind': 'Peril',
+    'adj.f.from': 'Event from',
+    'adj.f.to': 'Event to',
+    'adj.all': 'All',
+    'adj.status.filed': 'Filed',
+    'adj.status.survey': 'Sent for survey',
+    'adj.status.approved': 'Approved',
+    'adj.status.rejected': 'Rejected',
+    'adj.status.paid': 'Paid',
+    'adj.kind.animal': 'Livestock death',
+    'adj.kind.plot': 'Crop loss',
+    'adj.col.id': 'Claim',
+    'adj.col.farmer': 'Farmer',
+    'adj.col.region': 'Region',
+    'adj.col.subject': 'Animal / plot',
+    'adj.col.event': 'Event',
+    'adj.col.light': 'Light',
+    'adj.col.status': 'Status',
+    'adj.col.amount': 'Indemnity',
+    'adj.showing': '{n} of {total} claims match',
+    'adj.truncated': 'Only the newest {n} claims are filtered.',
+    'adj.prev': 'Previous',
+    'adj.next': 'Next',
+    'adj.pages': 'Pages of the claims',
+    'adj.back': 'Back to the claims',
+    'adj.title': 'Claim {id}',
+    'adj.policy': 'Policy',
+    'adj.subject': 'Subject',
+    'adj.reported': 'Reported',
+    'adj.reason': 'Reason',
+    'adj.payment_ref': 'Payment reference',
+    'adj.checks': 'Checks',
+    'adj.imagery': 'The field before and after the loss',
+    'adj.before': 'Before: {scene} ({date})',
+    'adj.after': 'After: {scene} ({date})',
+    'adj.before_label': 'Map of the field before the loss',
+    'adj.after_label': 'Map of the field after the loss',
+    'adj.layer_before': 'Before',
+    'adj.layer_after': 'After',
+    'adj.no_scene': 'No satellite scene covers this plot around the loss date.',
+    'adj.not_assessed': 'The claim has not been assessed on the map yet: no damage polygons.',
+    'adj.damage_count': '{n} damaged areas from the assessment by map.',
+    'adj.legend.plot': 'The claimed plot',
+    'adj.legend.damage': 'Damage (NDVI drop above the threshold)',
+    'adj.series': 'NDVI around the loss date',
+    'adj.series_label': 'Chart of the plot’s NDVI around the loss date, beside earlier seasons',
+    'adj.series_none': 'No NDVI series: {reason}',
+    'adj.series_table': 'The chart’s values',
+    'adj.loss': 'loss',
+    'adj.days': 'Days from the loss date',
+    'adj.this_season': 'This season ({year})',
+    'adj.season': 'Season {year}',
+    'adj.assessment': 'Assessment by map',
+    'adj.col.date': 'Date',
+    'adj.col.series': 'Series',
+    'adj.col.day': 'Day',
+    'adj.col.ndvi': 'NDVI',
+    'adj.typical_drop': 'Typical drop in earlier seasons: {drop}',
+    'adj.photos': 'Photos',
+    'adj.claim_photos': 'Claim photos',
+    'adj.enrol_photos': 'Enrolment photos of {tag}',
+    'adj.no_photos': 'No photos.',
+    'adj.identity': 'Identity check',
+    'adj.identity_none': 'The identity check has not run (no photos).',
+    'adj.indemnity': 'Indemnity',
+    'adj.indemnity_caption': 'How the indemnity is computed',
+    'adj.col.item': 'Item',
+    'adj.col.value': 'Value',
+    'adj.history': 'Ledger history',
+    'adj.history_caption': 'Ledger entries of this claim, oldest first',
+    'adj.col.index': 'Entry',
+    'adj.col.type': 'Event',
+    'adj.col.actor': 'By',
+    'adj.col.time': 'Time',
+    'adj.col.receipt': 'Receipt',
+    'adj.receipt': 'Receipt {index}',
+    'adj.decision': 'Decision',
+    'adj.decide.approve': 'Approve',
+    'adj.decide.reject': 'Reject',
+    'adj.decide.survey': 'Send for a field survey',
+    'adj.decision_reason': 'Reason',
+    'adj.decision_hint': 'Needed to reject, to send for survey, and to approve an amber or red claim.',
+    'adj.need_reason': 'This claim’s light is {light}: give a reason to approve it.',
+    'adj.submit': 'Record the decision',
+    'adj.decided': 'The claim is {status}.',
+    'adj.payment': 'Payment',
+    'adj.pay_hint': 'The bank transfer’s reference. Four-eyes rule: the adjuster who approved the claim may not record its payment.',
+    'adj.pay': 'Record the payment',
+    'adj.paid': 'Payment {ref} recorded.',
+    'adj.closed': 'This claim is {status}: nothing more to decide.',
+    'adj.not_found': 'No such claim.',
+  },
+  zh: {
+    'adj.queue': '理赔案件',
+    'adj.queue_caption': '理赔案件（最新在前）',
+    'adj.filters': '筛选理赔案件',
+    'adj.f.status': '状态',
+    'adj.f.light': '信号灯',
+    'adj.f.region': '县 / 地区',
+    'adj.f.kind': '险种',
+    'adj.f.from': '出险日期自',
+    'adj.f.to': '出险日期至',
+    'adj.all': '全部',
+    'adj.status.filed': '已报案',
+    'adj.status.survey': '待现场查勘',
+    'adj.status.approved': '已批准',
+    'adj.status.rejected': '已拒赔',
+    'adj.status.paid': '已赔付',
+    'adj.kind.animal': '牲畜死亡',
+    'adj.kind.plot': '作物损失',
+    'adj.col.id': '案件',
+    'adj.col.farmer': '农户',
+    'adj.col.region': '地区',
+    'adj.col.subject': '牲畜 / 地块',
+    'adj.col.event': '出险日期',
+    'adj.col.light': '信号灯',
+    'adj.col.status': '状态',
+    'adj.col.amount': '赔款',
+    'adj.showing': '符合条件 {n} 件，共 {total} 件',
+    'adj.truncated': '只筛选最新的 {n} 件案件。',
+    'adj.prev': '上一页',
+    'adj.next': '下一页',
+    'adj.pages': '理赔案件分页',
+    'adj.back': '返回理赔案件列表',
+    'adj.title': '理赔案件 {id}',
+    'adj.policy': '保单',
+    'adj.subject': '标的',
+    'adj.reported': '报案时间',
+    'adj.reason': '理由',
+    'adj.payment_ref': '支付凭证号',
+    'adj.checks': '核查结果',
+    'adj.imagery': '出险前后的地块影像',
+    'adj.before': '出险前：{scene}（{date}）',
+    'adj.after': '出险后：{scene}（{date}）',
+    'adj.before_label': '出险前的地块地图',
+    'adj.after_label': '出险后的地块地图',
+    'adj.layer_before': '出险前',
+    'adj.layer_after': '出险后',
+    'adj.no_scene': '出险日期前后没有覆盖此地块的卫星影像。',
+    'adj.not_assessed': '此案件尚未进行遥感定损：没有受损区域。',
+    'adj.damage_count': '遥感定损得出 {n} 处受损区域。',
+    'adj.legend.plot': '报损地块',
+    'adj.legend.damage': '受损区域（NDVI 下降超过阈值）',
+    'adj.series': '出险日期前后的 NDVI',
+    'adj.series_label': '地块出险日期前后 NDVI 与往年同期对照图',
+    'adj.series_none': '没有 NDVI 时间序列：{reason}',
+    'adj.series_table': '图中数值',
+    'adj.loss': '出险',
+    'adj.days': '距出险日期的天数',
+    'adj.this_season': '本季（{year}）',
+    'adj.season': '{year} 年同期',
+    'adj.assessment': '遥感定损',
+    'adj.col.date': '日期',
+    'adj.col.series': '序列',
+    'adj.col.day': '天',
+    'adj.col.ndvi': 'NDVI',
+    'adj.typical_drop': '往年同期的典型下降：{drop}',
+    'adj.photos': '照片',
+    'adj.claim_photos': '理赔照片',
+    'adj.enrol_photos': '{tag} 的建档照片',
+    'adj.no_photos': '没有照片。',
+    'adj.identity': '身份核验',
+    'adj.identity_none': '尚未进行身份核验（没有照片）。',
+    'adj.indemnity': '赔款计算',
+    'adj.indemnity_caption': '赔款如何计算',
+    'adj.col.item': '项目',
+    'adj.col.value': '数值',
+    'adj.history': '账本记录',
+    'adj.history_caption': '本案件的账本记录（最早在前）',
+    'adj.col.index': '条目',
+    'adj.col.type': '事件',
+    'adj.col.actor': '操作人',
+    'adj.col.time': '时间',
+    'adj.col.receipt': '回执',
+    'adj.receipt': '回执 {index}',
+    'adj.decision': '理赔决定',
+    'adj.decide.approve': '批准',
+    'adj.decide.reject': '拒赔',
+    'adj.decide.survey': '转现场查勘',
+    'adj.decision_reason': '理由',
+    'adj.decision_hint': '拒赔、转现场查勘，以及批准黄灯或红灯案件时必须填写。',
+    'adj.need_reason': '此案件为{light}：批准需填写理由。',
+    'adj.submit': '记录决定',
+    'adj.decided': '理赔案件已{status}。',
+    'adj.payment': '赔款支付',
+    'adj.pay_hint': '银行转账的凭证号。四眼原则：批准此案件的理赔员不能登记其支付。',
+    'adj.pay': '登记支付',
+    'adj.paid': '已登记支付 {ref}。',
+    'adj.closed': '此案件{status}：无需再作决定。',
+    'adj.not_found': '没有这个理赔案件。',
+  },
+});
+
+const STATUSES = ['filed', 'survey', 'approved', 'rejected', 'paid'];
+const LIGHTS = ['green', 'amber', 'red'];
+const PLOT_STYLE = { color: '#ffd600', weight: 3, fill: false };
+const DAMAGE_STYLE = { color: '#ff6d00', weight: 2, fillColor: '#ff6d00', fillOpacity: 0.45 };
+const PAGE = 20;
+const MAX_FILTERED = 2000; // the queue filters at most this many claims in the browser
+
+let cleanup = [];
+const filters = { status: '', light: '', region: '', kind: '', from: '', to: '', offset: 0 };
+
+/** Remove the maps, charts and photos of the page on screen (the shell calls it). */
+export function destroy() {
+  releasePhotos();
+  for (const fn of cleanup.splice(0)) {
+    try {
+      fn();
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Render the queue or one claim into `root` (route: the shell's {name, parts, query, user}). */
+export async function render(root, route) {
+  linkStaffStyles();
+  root.classList.add('staff');
+  const parts = route?.parts || [];
+  if (parts[0] === 'claim' && parts[1]) await renderClaim(root, parts[1], route);
+  else await renderQueue(root);
+}
+
+function statusText(s) {
+  return STATUSES.includes(s) ? t(`adj.status.${s}`) : s;
+}
+
+async function allPages(path, params, max) {
+  const items = [];
+  let total = 0;
+  for (let offset = 0; offset < max; ) {
+    const page = await api.get(path, { ...params, offset, limit: 200 });
+    items.push(...page.items);
+    total = page.total;
+    offset += page.items.length;
+    if (!page.items.length || offset >= total) break;
+  }
+  return { items, total };
+}
+
+// --- the queue ------------------------------------------------------------------------
+
+async function renderQueue(root) {
+  const [claims, farmers] = await Promise.all([
+    allPages('/api/v1/claims', { status: filters.status || null }, MAX_FILTERED),
+    allPages('/api/v1/farmers', {}, MAX_FILTERED).catch(() => ({ items: [] })),
+  ]);
+  const region = new Map(farmers.items.map((f) => [f.id, f.region]));
+  const regions = [...new Set(farmers.items.map((f) => f.region))].sort();
+
+  const select = (name, options, value) => {
+    const s = h(
+      'select',
+      { name },
+      h('option', { value: '' }, t('adj.all')),
+      options.map(([v, label]) => h('option', { value: v, selected: v === value }, label)),
+    );
+    s.value = value;
+    return s;
+  };
+  const status = select('status', STATUSES.map((s) => [s, statusText(s)]), filters.status);
+  const light = select('light', LIGHTS.map((l) => [l, t(`light.${l}`)]), filters.light);
+  const area = select('region', regions.map((r) => [r, r]), filters.region);
+  const kind = select('kind', ['animal', 'plot'].map((k) => [k, t(`adj.kind.${k}`)]), filters.kind);
+  const from = h('input', { type: 'date', name: 'from', value: filters.from });
+  const to = h('input', { type: 'date', name: 'to', value: filters.to });
+  const results = h('div');
+
+  const show = () => {
+    const rows = claims.items.filter(
+      (c) =>
+        (!filters.light || c.light === filters.light) &&
+        (!filters.region || region.get(c.farmer_id) === filters.region) &&
+        (!filters.kind || c.subject_kind === filters.kind) &&
+        (!filters.from || (c.event_date && c.event_date >= filters.from)) &&
+        (!filters.to || (c.event_date && c.event_date <= filters.to)),
+    );
+    filters.offset = Math.min(filters.offset, Math.max(0, rows.length - 1));
+    filters.offset -= filters.offset % PAGE;
+    const pageRows = rows.slice(filters.offset, filters.offset + PAGE);
+    const columns = [
+      {
+        label: t('adj.col.id'),
+        render: (c) => h('a', { href: `#/adjuster/claim/${encodeURIComponent(c.id)}` }, shortId(c.id)),
+      },
+      { label: t('adj.col.farmer'), render: (c) => c.farmer_id },
+      { label: t('adj.col.region'), render: (c) => region.get(c.farmer_id) || '' },
+      { label: t('adj.col.subject'), render: (c) => `${t(`adj.kind.${c.subject_kind}`)}: ${c.subject_id}` },
+      { label: t('adj.col.event'), render: (c) => fmtDate(c.event_date) },
+      { label: t('adj.col.light'), render: (c) => lightBadge(c.light) },
+      { label: t('adj.col.status'), render: (c) => statusText(c.status) },
+      { label: t('adj.col.amount'), class: 'num', render: (c) => fmtMoney(c.amount, c.currency) },
+    ];
+    const prev = h(
+      'button',
+      { type: 'button', disabled: filters.offset === 0, onclick: () => { filters.offset -= PAGE; show(); } },
+      t('adj.prev'),
+    );
+    const next = h(
+      'button',
+      { type: 'button', disabled: filters.offset + PAGE >= rows.length, onclick: () => { filters.offset += PAGE; show(); } },
+      t('adj.next'),
+    );
+    replace(
+      results,
+      h('p', { role: 'status' }, t('adj.showing', { n: rows.length, total: claims.total })),
+      claims.total > claims.items.length ? h('p', { class: 'note' }, t('adj.truncated', { n: claims.items.length })) : null,
+      h('div', { class: 'table-scroll' }, table(columns, pageRows, { caption: t('adj.queue_caption') })),
+      h('nav', { class: 'pager', 'aria-label': t('adj.pages') }, prev, next),
+    );
+  };
+  const onChange = (key, el) =>
+    el.addEventListener('change', async () => {
+      filters[key] = el.value;
+      filters.offset = 0;
+      if (key === 'status') {
+        await renderQueue(root); // the server filters by status
+      } else {
+        show();
+      }
+    });
+  onChange('status', status);
+  onChange('light', light);
+  onChange('region', area);
+  onChange('kind', kind);
+  onChange('from', from);
+  onChange('to', to);
+  replace(
+    root,
+    h('h1', {}, t('adj.queue')),
+    h(
+      'form',
+      { class: 'filters', 'aria-label': t('adj.filters'), onsubmit: (e) => e.preventDefault() },
+      field(t('adj.f.status'), status),
+      field(t('adj.f.light'), light),
+      field(t('adj.f.region'), area),
+      field(t('adj.f.kind'), kind),
+      field(t('adj.f.from'), from),
+      field(t('adj.f.to'), to),
+    ),
+    results,
+  );
+  show();
+  if (document.activeElement === document.body && filters.status) status.focus();
+}
+
+// --- one claim ------------------------------------------------------------------------
+
+async function renderClaim(root, id, route) {
+  let claim;
+  try {
+    claim = await api.get(`/api/v1/claims/${encodeURIComponent(id)}`);
+  } catch (err) {
+    replace(
+      root,
+      h('p', {}, h('a', { href: '#/adjuster' }, t('adj.back'))),
+      h('p', { class: 'error', role: 'alert' }, err.status === 404 ? t('adj.not_found') : refusalText(err)),
+    );
+    return;
+  }
+  replace(
+    root,
+    h('p', {}, h('a', { href: '#/adjuster' }, t('adj.back'))),
+    h('h1', {}, t('adj.title', { id: shortId(claim.id) })),
+    summary([
+      [t('adj.col.farmer'), claim.farmer_id],
+      [t('adj.policy'), shortId(claim.policy_id)],
+      [t('adj.subject'), `${t(`adj.kind.${claim.subject_kind}`)}: ${claim.subject_id}`],
+      [t('adj.col.event'), fmtDate(claim.event_date)],
+      [t('adj.reported'), fmtDateTime(claim.reported_at)],
+      [t('adj.col.light'), lightBadge(claim.light)],
+      [t('adj.col.status'), statusText(claim.status)],
+      [t('adj.col.amount'), fmtMoney(claim.amount, claim.currency)],
+      claim.reason ? [t('adj.reason'), claim.reason] : null,
+      claim.payment_ref ? [t('adj.payment_ref'), claim.payment_ref] : null,
+    ]),
+    h('h2', {}, t('adj.checks')),
+    checkList(claim.checks),
+  );
+  const work = [];
+  if (claim.subject_kind === 'plot') {
+    work.push(renderImagery(root, claim), renderSeries(root, claim));
+  } else {
+    work.push(renderPhotos(root, claim));
+  }
+  await Promise.all(work);
+  root.append(indemnityTable(claim));
+  await renderHistory(root, claim);
+  renderActions(root, claim, route);
+}
+
+function sceneNear(scenes, ref, day, after) {
+  if (ref?.scene) {
+    const named = scenes.find((s) => s.name === ref.scene || s.file === ref.scene || s.source === ref.scene);
+    if (named && (!ref.date || String(named.date) === ref.date)) return named;
+  }
+  const target = ref?.date || day;
+  if (!target) return null;
+  if (after) return scenes.find((s) => String(s.date) >= target) || null;
+  return [...scenes].reverse().find((s) => String(s.date) <= target) || null;
+}
+
+async function renderImagery(root, claim) {
+  const section = h('section', { 'aria-labelledby': 'imagery-title' }, h('h2', { id: 'imagery-title' }, t('adj.imagery')));
+  root.append(section);
+  const [plots, damage] = await Promise.all([
+    api.get(`/api/v1/policies/${encodeURIComponent(claim.policy_id)}/plots.geojson`),
+    api.get(`/api/v1/claims/${encodeURIComponent(claim.id)}/damage.geojson`),
+  ]);
+  const plot = {
+    type: 'FeatureCollection',
+    features: (plots.features || []).filter(
+      (f) => (f.properties?.plot_id ?? f.id) === claim.subject_id,
+    ),
+  };
+  const box = geojsonBounds(plot) || geojsonBounds(damage);
+  const scenes = scenesMeeting(await listScenes(), box);
+  const before = sceneNear(scenes, damage.before, claim.event_date, false);
+  const after = sceneNear(scenes, damage.after, claim.event_date, true);
+
+  const pane = (label, caption) => {
+    const el = h('div', { class: 'map', tabindex: '0' });
+    const tools = h('div', { class: 'map-tools' });
+    const fig = h('figure', {}, h('figcaption', {}, caption), tools, el);
+    return { el, tools, fig, label };
+  };
+  const left = pane(
+    t('adj.before_label'),
+    before ? t('adj.before', { scene: before.name, date: fmtDate(before.date) }) : t('adj.layer_before'),
+  );
+  const right = pane(
+    t('adj.after_label'),
+    after ? t('adj.after', { scene: after.name, date: fmtDate(after.date) }) : t('adj.layer_after'),
+  );
+  section.append(
+    h(
+      'p',
+      { class: 'legend' },
+      h('span', { class: 'plot' }, t('adj.legend.plot')),
+      h('span', { class: 'damage' }, t('adj.legend.damage')),
+    ),
+    h('div', { class: 'maps' }, left.fig, right.fig),
+    h(
+      'p',
+      { class: 'note', 'aria-live': 'polite' },
+      !before && !after ? t('adj.no_scene') : '',
+      ' ',
+      damage.assessed ? t('adj.damage_count', { n: (damage.features || []).length }) : t('adj.not_assessed'),
+    ),
+  );
+  const maps = [left, right].map((p) => {
+    const m = makeMap(p.el, { label: p.label });
+    cleanup.push(() => m.remove());
+    return m;
+  });
+  if (!maps.every(isLive)) return;
+  syncMaps(...maps);
+  for (const m of maps) {
+    L.geoJSON(damage, { style: DAMAGE_STYLE }).addTo(m);
+    L.geoJSON(plot, { style: PLOT_STYLE }).addTo(m);
+  }
+  fitBox(maps[0], box);
+  const jobs = [];
+  if (before) {
+    jobs.push(imageryControl(maps[0], before, t('adj.layer_before')).then((c) => left.tools.append(c)));
+  }
+  if (after) {
+    jobs.push(
+      afterControl(maps[1], after, before).then((c) => right.tools.append(c)),
+    );
+  }
+  await Promise.all(jobs.map((j) => j.catch((err) => toast(refusalText(err), 'error'))));
+}
+
+// The after map offers the damage layer too (NDVI drop from the before scene).
+async function afterControl(map, after, before) {
+  const choices = ['truecolor', 'ndvi'].filter((l) => sceneHas(after, l));
+  if (before && sceneHas(after, 'ndvi') && sceneHas(before, 'ndvi')) choices.push('damage');
+  let current = null;
+  const show = async (layer) => {
+    if (!isLive(map)) return;
+    if (current) map.removeLayer(current);
+    current = null;
+    if (layer === 'damage') {
+      // The damage mask over the after scene's true colour (or NDVI), so the field shows through.
+      const base = await addSceneLayer(map, after.name, choices[0], { zIndex: 1 });
+      const mask = await addSceneLayer(map, after.name, 'damage', { before: before.name, zIndex: 2, opacity: 0.8 });
+      current = L.layerGroup([base, mask]);
+      if (isLive(map)) current.addTo(map);
+    } else if (layer !== 'none') {
+      current = await addSceneLayer(map, after.name, layer, { zIndex: 1 });
+    }
+  };
+  const control = layerSwitch(
+    t('adj.layer_after'),
+    [...choices, 'none'].map((v) => ({ value: v, label: v === 'damage' ? t('adj.legend.damage') : t(`uw.layer.${v}`) })),
+    choices[0] || 'none',
+    (v) => show(v).catch((err) => toast(refusalText(err), 'error')),
+  );
+  await show(choices[0] || 'none');
+  return control;
+}
+
+async function renderSeries(root, claim) {
+  const section = h('section', { 'aria-labelledby': 'series-title' }, h('h2', { id: 'series-title' }, t('adj.series')));
+  root.append(section);
+  let s;
+  try {
+    s = await api.get(`/api/v1/claims/${encodeURIComponent(claim.id)}/series`);
+  } catch (err) {
+    section.append(h('p', { class: 'note' }, refusalText(err)));
+    return;
+  }
+  const loss = s.loss_date || claim.event_date;
+  const dayOf = (iso) => Math.round((Date.parse(iso) - Date.parse(loss)) / 86400000);
+  const series = [];
+  if (s.source === 'stack' && s.season) {
+    series.push({
+      label: t('adj.this_season', { year: s.season.year }),
+      points: s.season.points.map((p) => ({ x: p.day ?? dayOf(p.date), y: p.ndvi, date: p.date })),
+    });
+    for (const w of s.earlier || []) {
+      series.push({
+        label: t('adj.season', { year: w.year }),
+        points: w.points.map((p) => ({ x: p.day, y: p.ndvi, date: p.date })),
+      });
+    }
+  } else if ((s.points || []).length) {
+    series.push({
+      label: t('adj.assessment'),
+      points: s.points.filter((p) => p.date).map((p) => ({ x: dayOf(p.date), y: p.ndvi, date: p.date })),
+    });
+  }
+  if (!series.length || !series.some((x) => x.points.length)) {
+    section.append(h('p', { class: 'note' }, t('adj.series_none', { reason: s.reason || '' })));
+    return;
+  }
+  const canvas = h('canvas', { role: 'img', 'aria-label': t('adj.series_label') });
+  section.append(
+    h('div', { class: 'chart-box' }, canvas),
+    s.typical_drop !== undefined && s.typical_drop !== null
+      ? h('p', { class: 'note' }, t('adj.typical_drop', { drop: fmtNumber(s.typical_drop, 3) }))
+      : null,
+    h(
+      'details',
+      {},
+      h('summary', {}, t('adj.series_table')),
+      table(
+        [
+          { label: t('adj.col.series'), render: (r) => r.series },
+          { label: t('adj.col.date'), render: (r) => fmtDate(r.date) },
+          { label: t('adj.col.day'), class: 'num', render: (r) => fmtNumber(r.x, 0) },
+          { label: t('adj.col.ndvi'), class: 'num', render: (r) => (r.y === null ? '—' : fmtNumber(r.y, 3)) },
+        ],
+        series.flatMap((x) => x.points.map((p) => ({ ...p, series: x.label }))),
+        { caption: t('adj.series_table') },
+      ),
+    ),
+  );
+  const chart = await lineChart(canvas, series, {
+    xLabel: t('adj.days'),
+    yLabel: 'NDVI',
+    marker: { x: 0, label: t('adj.loss') },
+    lang: getLang(),
+  });
+  cleanup.push(() => chart.destroy());
+}
+
+async function renderPhotos(root, claim) {
+  const tag = claim.subject_id;
+  const [mine, enrolled] = await Promise.all([
+    api.get(`/api/v1/claims/${encodeURIComponent(claim.id)}/photos`).catch(() => []),
+    api.get(`/api/v1/animals/${encodeURIComponent(tag)}/photos`).catch(() => []),
+  ]);
+  const list = (x) => (Array.isArray(x) ? x : x?.items || []);
+  const identity = (claim.checks || []).find((c) => c.code === 'identity');
+  root.append(
+    h(
+      'section',
+      { 'aria-labelledby': 'photos-title' },
+      h('h2', { id: 'photos-title' }, t('adj.photos')),
+      h(
+        'p',
+        {},
+        h('strong', {}, `${t('adj.identity')}: `),
+        identity ? [lightBadge(identity.light), ' ', identity.reason] : t('adj.identity_none'),
+      ),
+      h(
+        'div',
+        { class: 'evidence' },
+        h(
+          'div',
+          {},
+          h('h3', {}, t('adj.claim_photos')),
+          list(mine).length ? photoStrip(list(mine), shortId(claim.id)) : h('p', { class: 'note' }, t('adj.no_photos')),
+        ),
+        h(
+          'div',
+          {},
+          h('h3', {}, t('adj.enrol_photos', { tag })),
+          list(enrolled).length ? photoStrip(list(enrolled), tag) : h('p', { class: 'note' }, t('adj.no_photos')),
+        ),
+      ),
+    ),
+  );
+}
+
+function indemnityTable(claim) {
+  const rows = (claim.indemnity || []).map(([item, value]) => ({ item, value }));
+  return h(
+    'section',
+    { 'aria-labelledby': 'indemnity-title' },
+    h('h2', { id: 'indemnity-title' }, t('adj.indemnity')),
+    h(
+      'div',
+      { class: 'table-wrap' },
+      table(
+        [
+          { label: t('adj.col.item'), render: (r) => r.item },
+          { label: t('adj.col.value'), class: 'num', render: (r) => r.value },
+        ],
+        rows,
+        { caption: t('adj.indemnity_caption') },
+      ),
+    ),
+  );
+}
+
+async function renderHistory(root, claim) {
+  const section = h('section', { 'aria-labelledby': 'history-title' }, h('h2', { id: 'history-title' }, t('adj.history')));
+  root.append(section);
+  let page;
+  try {
+    page = await api.get(`/api/v1/history/claim/${encodeURIComponent(claim.id)}`, { limit: 200 });
+  } catch (err) {
+    section.append(h('p', { class: 'note' }, refusalText(err)));
+    return;
+  }
+  const items = Array.isArray(page) ? page : page.items || [];
+  section.append(
+    h(
+      'div',
+      { class: 'table-wrap' },
+      table(
+        [
+          { label: t('adj.col.index'), class: 'num', render: (e) => String(e.index) },
+          { label: t('adj.col.type'), render: (e) => e.type },
+          { label: t('adj.col.actor'), render: (e) => e.actor },
+          { label: t('adj.col.time'), render: (e) => fmtDateTime(e.timestamp || e.time) },
+          {
+            label: t('adj.col.receipt'),
+            render: (e) =>
+              h(
+                'button',
+                {
+                  type: 'button',
+                  onclick: async () => {
+                    try {
+                      const r = await api.get(e.receipt || `/api/v1/ledger/receipts/${e.index}`);
+                      const blob = new Blob([JSON.stringify(r, null, 2)], { type: 'application/json' });
+                      window.open(URL.createObjectURL(blob), '_blank');
+                    } catch (err) {
+                      toast(refusalText(err), 'error');
+                    }
+                  },
+                },
+                t('adj.receipt', { index: e.index }),
+              ),
+          },
+        ],
+        items,
+        { caption: t('adj.history_caption') },
+      ),
+    ),
+  );
+}
+
+function renderActions(root, claim, route) {
+  const isAdjuster = route?.user?.role === 'adjuster';
+  const reload = async (message) => {
+    toast(message, 'ok');
+    destroy();
+    await renderClaim(root, claim.id, route);
+  };
+  if (claim.status === 'filed' || claim.status === 'survey') {
+    root.append(h('h2', { id: 'decision-title' }, t('adj.decision')));
+    if (!isAdjuster) return;
+    const needs = claim.light === 'amber' || claim.light === 'red';
+    root.append(
+      needs ? h('p', { class: 'warning' }, t('adj.need_reason', { light: t(`light.${claim.light}`) })) : null,
+      decisionForm({
+        labelledBy: 'decision-title',
+        legend: t('adj.decision'),
+        choices: ['approve', 'reject', 'survey'].map((d) => ({ value: d, label: t(`adj.decide.${d}`) })),
+        initial: claim.light === 'green' ? 'approve' : null,
+        reasonLabel: t('adj.decision_reason'),
+        reasonHint: t('adj.decision_hint'),
+        submitLabel: t('adj.submit'),
+        async submit({ decision, reason }) {
+          const done = await api.post(`/api/v1/claims/${encodeURIComponent(claim.id)}/decision`, {
+            decision,
+            reason: reason || null,
+          });
+          await reload(t('adj.decided', { status: statusText(done.status) }));
+        },
+      }),
+    );
+  } else if (claim.status === 'approved') {
+    root.append(h('h2', { id: 'payment-title' }, t('adj.payment')));
+    if (isAdjuster) root.append(paymentForm(claim, reload));
+  } else {
+    root.append(h('p', { role: 'status' }, t('adj.closed', { status: statusText(claim.status) })));
+  }
+}
+
+function paymentForm(claim, reload) {
+  const refId = newId('payment-ref');
+  const input = h('input', {
+    id: refId,
+    name: 'payment_ref',
+    type: 'text',
+    required: true,
+    maxlength: 64,
+    autocomplete: 'off',
+    'aria-describedby': `${refId}-hint ${refId}-error`,
+  });
+  const button = h('button', { type: 'submit', class: 'primary' }, t('adj.pay'));
+  const form = h(
+    'form',
+    { class: 'decision', novalidate: true, 'aria-labelledby': 'payment-title' },
+    h(
+      'div',
+      {},
+      h('label', { for: refId }, t('adj.payment_ref')),
+      h('p', { class: 'note', id: `${refId}-hint` }, t('adj.pay_hint')),
+      input,
+      errorSlot('payment_ref', `${refId}-error`),
+    ),
+    h('div', {}, button, errorSlot('_form', newId('pay-error'))),
+  );
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    button.disabled = true;
+    try {
+      const done = await api.post(`/api/v1/claims/${encodeURIComponent(claim.id)}/payment`, {
+        payment_ref: input.value.trim(),
+      });
+      await reload(t('adj.paid', { ref: done.payment_ref }));
+    } catch (err) {
+      showApiError(form, err);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return form;
+}
