@@ -67,18 +67,20 @@ def photos_router(deps: Deps) -> APIRouter:
     """Routes for kept photos."""
     router = APIRouter(prefix=API)
     everyone = deps.roles("admin", "underwriter", "adjuster", "field_agent", "farmer")
+    evidence_viewers = deps.roles("admin", "underwriter", "adjuster", "farmer")
 
     def photos() -> Any:
         return deps.ctx.photos
 
     @router.get("/claims/{claim_id}/photos", tags=["photos"])
     def claim_photos(
-        claim_id: str, user: Annotated[User, Depends(everyone)]
+        claim_id: str, user: Annotated[User, Depends(evidence_viewers)]
     ) -> list[PhotoOut]:
         """The evidence photos of a claim, in the order received.
 
         Staff (underwriters, adjusters, admins) see any claim's; a farmer only
-        his own claims' (403 otherwise); field agents see enrolment photos only.
+        his own claims' (403 otherwise); field agents see enrolment photos only
+        (403 here).
         """
         return [_out(r) for r in photos().photos_of(_viewer(user), "claim", claim_id)]
 

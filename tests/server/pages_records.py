@@ -40,7 +40,7 @@ USERS = (
 def add_users(app: AppContext) -> None:
     store = UserStore(app.engine)
     for name, role, farmer in USERS:
-        store.create(name, PASSWORD, role, farmer)  # type: ignore[arg-type]
+        store.create(name, PASSWORD, role, farmer)
 
 
 def login(client: TestClient, username: str) -> dict[str, str]:
@@ -101,7 +101,9 @@ def insure_herd(app: AppContext, cows: Cows) -> Herd:
         photos = [Photo(c.path.name, c.path) for c in cows.enrol[tag]]
         result = uw.enrol_animal(tag, photos, farmer_id=farmer, actor="agent")
         assert result.status == "enrolled"
-        a = uw.apply_livestock(farmer, "COW", [tag], start=START, end=END, actor="agent")
+        a = uw.apply_livestock(
+            farmer, "COW", [tag], start=START, end=END, actor="agent"
+        )
         policies[farmer] = uw.decide(a.id, "approve", actor="uw").policy_id or ""
     return Herd(policies)
 
@@ -171,7 +173,7 @@ def crop_policy(
     fields = read_plots(AUSTRIA_FIELDS, id_column="plot_id")
     idx = [fields.ids.index(i) for i in ids]
     mine = plots_from_geometries(
-        fields.geometry[idx], 4326, ids=ids, declared_m2=fields.area_m2[idx] * 1.1
+        fields.geometry[idx], 4326, ids=ids, declared_m2=fields.area_m2[idx] * 1.5
     )
     a = uw.apply_crop(
         farmer,

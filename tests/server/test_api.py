@@ -463,6 +463,17 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/claims/{claim}/decision"): {"adjuster"},
     ("POST", "/api/v1/claims/{claim}/payment"): {"adjuster"},
     ("POST", "/api/v1/photos/check"): {"field_agent"},
+    # Records for the pages: every role; a farmer's are refused record by record.
+    ("GET", "/api/v1/claims/{claim}/photos"): ALL - {"field_agent"},
+    ("GET", "/api/v1/animals/{tag}/photos"): ALL,
+    ("GET", "/api/v1/photos/{sha256}"): ALL,
+    ("GET", "/api/v1/photos/{sha256}/thumb"): ALL,
+    ("GET", "/api/v1/applications/{application}/plots.geojson"): ALL,
+    ("GET", "/api/v1/policies/{policy}/plots.geojson"): ALL,
+    ("GET", "/api/v1/plots.geojson"): ALL,
+    ("GET", "/api/v1/claims/{claim}/damage.geojson"): ALL,
+    ("GET", "/api/v1/claims/{claim}/series"): ALL,
+    ("GET", "/api/v1/history/{kind}/{subject_id}"): ALL,
 }
 MULTIPART = {
     "/api/v1/animals",

@@ -152,7 +152,9 @@ def test_claim_and_enrolment_photos_are_kept_and_shown_by_role(
     farmer = login(client, "farmer")
     assert client.get(f"/api/v1/claims/{claim.id}/photos", headers=farmer).json()
     assert client.get(listed[0]["url"], headers=farmer).status_code == 200
-    assert client.get(f"/api/v1/animals/{tag}/photos", headers=farmer).status_code == 200
+    assert (
+        client.get(f"/api/v1/animals/{tag}/photos", headers=farmer).status_code == 200
+    )
     theirs = client.get(f"/api/v1/claims/{other.id}/photos", headers=adjuster).json()
     denied = client.get(f"/api/v1/claims/{other.id}/photos", headers=farmer)
     assert denied.status_code == 403 and "not yours" in denied.json()["detail"]
@@ -172,12 +174,17 @@ def test_claim_and_enrolment_photos_are_kept_and_shown_by_role(
     assert client.get(f"/api/v1/animals/{tag}/photos", headers=agent).status_code == 200
     enrol_url = enrolled[0]["url"]
     assert client.get(enrol_url, headers=agent).status_code == 200
-    assert client.get(f"/api/v1/claims/{claim.id}/photos", headers=agent).status_code == 403
+    assert (
+        client.get(f"/api/v1/claims/{claim.id}/photos", headers=agent).status_code
+        == 403
+    )
     assert client.get(listed[0]["url"], headers=agent).status_code == 404
 
     # Unknown records and hashes; nothing from the path reaches the disk.
     assert client.get("/api/v1/claims/nope/photos", headers=adjuster).status_code == 404
-    assert client.get("/api/v1/animals/nope/photos", headers=adjuster).status_code == 404
+    assert (
+        client.get("/api/v1/animals/nope/photos", headers=adjuster).status_code == 404
+    )
     for digest in ("f" * 64, "z" * 64, "A" * 64, "..."):
         r = client.get(f"/api/v1/photos/{digest}", headers=adjuster)
         assert r.status_code == 404, (digest, r.text)
@@ -196,9 +203,12 @@ def test_the_same_photo_is_one_file_however_often_it_is_sent(
     folder = app.settings.resolved_photo_dir()
     tag = cows.tags[0]
     # Enrolment kept one file (and one thumbnail) per distinct photo.
-    distinct = {hashlib.sha256(c.path.read_bytes()).hexdigest() for c in cows.enrol[tag]}
+    distinct = {
+        hashlib.sha256(c.path.read_bytes()).hexdigest() for c in cows.enrol[tag]
+    }
     distinct |= {
-        hashlib.sha256(c.path.read_bytes()).hexdigest() for c in cows.enrol[cows.tags[1]]
+        hashlib.sha256(c.path.read_bytes()).hexdigest()
+        for c in cows.enrol[cows.tags[1]]
     }
     assert len(files_under(folder)) == 2 * len(distinct)
     claim, caps = animal_claim(app, cows, herd, "F-1", n=2)
