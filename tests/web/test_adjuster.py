@@ -24,7 +24,10 @@ from tests.web.test_underwriter import (
 
 
 def _claims(page: Any) -> list[dict[str, Any]]:
-    return api_call(page, "GET", "/api/v1/claims?limit=200", USERS["adjuster"])["items"]
+    items: list[dict[str, Any]] = api_call(
+        page, "GET", "/api/v1/claims?limit=200", USERS["adjuster"]
+    )["items"]
+    return items
 
 
 def test_the_queue_filters_by_light_region_and_peril(
