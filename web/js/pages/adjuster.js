@@ -24,6 +24,7 @@ import {
 } from '../map.js';
 import { field, h, newId, replace, table, toast } from '../ui.js';
 import {
+  add,
   checkList,
   clearErrors,
   decisionForm,
@@ -434,7 +435,7 @@ async function renderClaim(root, id, route) {
     work.push(renderPhotos(root, claim));
   }
   await Promise.all(work);
-  root.append(indemnityTable(claim));
+  add(root, indemnityTable(claim));
   await renderHistory(root, claim);
   renderActions(root, claim, route);
 }
@@ -452,7 +453,7 @@ function sceneNear(scenes, ref, day, after) {
 
 async function renderImagery(root, claim) {
   const section = h('section', { 'aria-labelledby': 'imagery-title' }, h('h2', { id: 'imagery-title' }, t('adj.imagery')));
-  root.append(section);
+  add(root, section);
   const [plots, damage] = await Promise.all([
     api.get(`/api/v1/policies/${encodeURIComponent(claim.policy_id)}/plots.geojson`),
     api.get(`/api/v1/claims/${encodeURIComponent(claim.id)}/damage.geojson`),
@@ -482,7 +483,7 @@ async function renderImagery(root, claim) {
     t('adj.after_label'),
     after ? t('adj.after', { scene: after.name, date: fmtDate(after.date) }) : t('adj.layer_after'),
   );
-  section.append(
+  add(section, 
     h(
       'p',
       { class: 'legend' },
@@ -553,12 +554,12 @@ async function afterControl(map, after, before) {
 
 async function renderSeries(root, claim) {
   const section = h('section', { 'aria-labelledby': 'series-title' }, h('h2', { id: 'series-title' }, t('adj.series')));
-  root.append(section);
+  add(root, section);
   let s;
   try {
     s = await api.get(`/api/v1/claims/${encodeURIComponent(claim.id)}/series`);
   } catch (err) {
-    section.append(h('p', { class: 'note' }, refusalText(err)));
+    add(section, h('p', { class: 'note' }, refusalText(err)));
     return;
   }
   const loss = s.loss_date || claim.event_date;
@@ -582,11 +583,11 @@ async function renderSeries(root, claim) {
     });
   }
   if (!series.length || !series.some((x) => x.points.length)) {
-    section.append(h('p', { class: 'note' }, t('adj.series_none', { reason: s.reason || '' })));
+    add(section, h('p', { class: 'note' }, t('adj.series_none', { reason: s.reason || '' })));
     return;
   }
   const canvas = h('canvas', { role: 'img', 'aria-label': t('adj.series_label') });
-  section.append(
+  add(section, 
     h('div', { class: 'chart-box' }, canvas),
     s.typical_drop !== undefined && s.typical_drop !== null
       ? h('p', { class: 'note' }, t('adj.typical_drop', { drop: fmtNumber(s.typical_drop, 3) }))
@@ -624,7 +625,7 @@ async function renderPhotos(root, claim) {
   ]);
   const list = (x) => (Array.isArray(x) ? x : x?.items || []);
   const identity = (claim.checks || []).find((c) => c.code === 'identity');
-  root.append(
+  add(root, 
     h(
       'section',
       { 'aria-labelledby': 'photos-title' },
@@ -678,16 +679,16 @@ function indemnityTable(claim) {
 
 async function renderHistory(root, claim) {
   const section = h('section', { 'aria-labelledby': 'history-title' }, h('h2', { id: 'history-title' }, t('adj.history')));
-  root.append(section);
+  add(root, section);
   let page;
   try {
     page = await api.get(`/api/v1/history/claim/${encodeURIComponent(claim.id)}`, { limit: 200 });
   } catch (err) {
-    section.append(h('p', { class: 'note' }, refusalText(err)));
+    add(section, h('p', { class: 'note' }, refusalText(err)));
     return;
   }
   const items = Array.isArray(page) ? page : page.items || [];
-  section.append(
+  add(section, 
     h(
       'div',
       { class: 'table-wrap' },
@@ -733,10 +734,10 @@ function renderActions(root, claim, route) {
     await renderClaim(root, claim.id, route);
   };
   if (claim.status === 'filed' || claim.status === 'survey') {
-    root.append(h('h2', { id: 'decision-title' }, t('adj.decision')));
+    add(root, h('h2', { id: 'decision-title' }, t('adj.decision')));
     if (!isAdjuster) return;
     const needs = claim.light === 'amber' || claim.light === 'red';
-    root.append(
+    add(root, 
       needs ? h('p', { class: 'warning' }, t('adj.need_reason', { light: t(`light.${claim.light}`) })) : null,
       decisionForm({
         labelledBy: 'decision-title',
@@ -756,10 +757,10 @@ function renderActions(root, claim, route) {
       }),
     );
   } else if (claim.status === 'approved') {
-    root.append(h('h2', { id: 'payment-title' }, t('adj.payment')));
-    if (isAdjuster) root.append(paymentForm(claim, reload));
+    add(root, h('h2', { id: 'payment-title' }, t('adj.payment')));
+    if (isAdjuster) add(root, paymentForm(claim, reload));
   } else {
-    root.append(h('p', { role: 'status' }, t('adj.closed', { status: statusText(claim.status) })));
+    add(root, h('p', { role: 'status' }, t('adj.closed', { status: statusText(claim.status) })));
   }
 }
 

@@ -280,9 +280,9 @@ async function renderApplication(root, id, route) {
   if ((app.animals || []).length) {
     await renderAnimals(root, app);
   }
-  root.append(h('h2', { id: 'decision-title' }, t('uw.decision')));
+  add(root, h('h2', { id: 'decision-title' }, t('uw.decision')));
   if (open && route?.user?.role === 'underwriter') {
-    root.append(
+    add(root, 
       decisionForm({
         labelledBy: 'decision-title',
         legend: t('uw.decision'),
@@ -303,7 +303,7 @@ async function renderApplication(root, id, route) {
       }),
     );
   } else {
-    root.append(h('p', { role: 'status' }, t('uw.decided_already', { status: statusText(app.status) })));
+    add(root, h('p', { role: 'status' }, t('uw.decided_already', { status: statusText(app.status) })));
   }
 }
 
@@ -351,7 +351,7 @@ async function renderPlots(root, app) {
   const note = h('p', { class: 'note', 'aria-live': 'polite' });
   const insuredNote = h('p', { class: 'note', 'aria-live': 'polite' });
   const tableHolder = h('div', { class: 'table-wrap' });
-  root.append(
+  add(root, 
     h('h2', {}, t('uw.map')),
     tools,
     h(
@@ -534,7 +534,7 @@ function plotTable(features) {
 
 async function renderAnimals(root, app) {
   const section = h('section', { 'aria-labelledby': 'animals-title' }, h('h2', { id: 'animals-title' }, t('uw.animals')));
-  root.append(section);
+  add(root, section);
   const warnings = (app.checks || []).filter((c) => c.light !== 'green' && /duplicate|double|reuse/.test(c.code));
   const lists = await Promise.all(
     app.animals.map((tag) =>
@@ -544,7 +544,7 @@ async function renderAnimals(root, app) {
   app.animals.forEach((tag, i) => {
     const photos = Array.isArray(lists[i]) ? lists[i] : lists[i]?.items || [];
     const mine = warnings.filter((c) => c.reason.includes(tag));
-    section.append(
+    add(section, 
       h('h3', {}, t('uw.animal', { tag })),
       mine.map((c) => h('p', { class: 'warning', role: 'note' }, h('strong', {}, `${t('uw.duplicate')}: `), c.reason)),
       photos.length ? photoStrip(photos, tag) : h('p', { class: 'note' }, t('uw.no_photos')),
@@ -580,6 +580,14 @@ registerStrings({
     'staff.saving': '正在保存…',
   },
 });
+
+/** Append children to `parent`, as h() does: arrays flattened, null/false/undefined skipped. */
+export function add(parent, ...children) {
+  for (const c of children.flat(Infinity)) {
+    if (c !== null && c !== undefined && c !== false) parent.append(c);
+  }
+  return parent;
+}
 
 /** The first eight characters of a UUID, enough to tell records apart on screen. */
 export function shortId(id) {
