@@ -414,6 +414,7 @@ ledger_subjects = Table(
         primary_key=True,
         autoincrement=False,
     ),
+    sqlite_with_rowid=False,  # one B-tree (the key), not a rowid table and an index
 )
 # --- end of the records for the pages ---------------------------------------------
 

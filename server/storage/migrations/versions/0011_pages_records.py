@@ -123,6 +123,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "kind", "subject_id", "idx", name=op.f("pk_ledger_subjects")
         ),
+        sqlite_with_rowid=False,
     )
     _backfill(op.get_bind())
 
