@@ -195,6 +195,12 @@ def test_claim_and_enrolment_photos_are_kept_and_shown_by_role(
     assert too_long.status_code == 422 and too_long.json()["field"] == "sha256"
     assert client.get(listed[0]["url"]).status_code == 401
 
+    # An animal claim has photos, not a map: no damage polygons, no NDVI series.
+    damage = client.get(f"/api/v1/claims/{claim.id}/damage.geojson", headers=adjuster)
+    assert (damage.json()["features"], damage.json()["assessed"]) == ([], False)
+    series = client.get(f"/api/v1/claims/{claim.id}/series", headers=adjuster).json()
+    assert series["points"] == [] and "only crop claims" in series["reason"]
+
 
 def test_the_same_photo_is_one_file_however_often_it_is_sent(
     app: AppContext, cows: Cows
