@@ -474,6 +474,12 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/claims/{claim}/damage.geojson"): ALL,
     ("GET", "/api/v1/claims/{claim}/series"): ALL,
     ("GET", "/api/v1/history/{kind}/{subject_id}"): ALL,
+    # The pages: who is logged in, the key receipts are checked against, imagery.
+    ("GET", "/api/v1/me"): ALL,
+    ("GET", "/api/v1/ledger/key"): ALL,
+    ("GET", "/api/v1/scenes"): ALL,
+    ("GET", "/api/v1/scenes/{scene}/tilejson.json"): ALL,
+    ("GET", "/api/v1/scenes/{scene}/tiles/{z}/{x}/{y}.{format}"): ALL,
 }
 MULTIPART = {
     "/api/v1/animals",
