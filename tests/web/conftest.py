@@ -248,6 +248,15 @@ def take_screenshots(page: Any, name: str) -> list[Path]:
             path = SCREENSHOTS / f"{name}-{lang}-{size['width']}.png"
             page.screenshot(path=str(path), full_page=True, animations="disabled")
             written.append(path)
+            if size == PHONE:  # readable at 360 px: nothing wider than the screen
+                wide = page.evaluate(
+                    "() => document.documentElement.scrollWidth > window.innerWidth"
+                    " ? [...document.querySelectorAll('body *')]"
+                    ".filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)"
+                    ".slice(-3).map(e => e.tagName + '.' + e.className + ': '"
+                    " + (e.textContent || '').slice(0, 60)) : []"
+                )
+                assert not wide, f"{name} ({lang}) is wider than 360 px: {wide}"
     set_lang(page, was_lang)
     page.set_viewport_size(was_size)
     return written
