@@ -25,7 +25,8 @@ def _claims(page: Any) -> list[dict[str, Any]]:
 
 
 def _paid_card(page: Any) -> Any:
-    return page.locator("li[data-status=paid]").first
+    """The demo's genuine claim, paid with BANK-2025-0001 (other tests may pay more)."""
+    return page.locator("li[data-status=paid]", has_text="BANK-2025-0001")
 
 
 def test_the_farmer_sees_own_policies_and_claims_in_plain_words(

@@ -623,8 +623,50 @@ export function checkList(checks) {
   return h(
     'ul',
     { class: 'checks' },
-    checks.map((c) => h('li', {}, lightBadge(c.light), h('code', {}, c.code), h('span', {}, c.reason))),
+    checks.map((c) =>
+      h(
+        'li',
+        {},
+        lightBadge(c.light),
+        h('span', { class: 'check-name' }, checkName(c.code), ' ', h('code', {}, c.code)),
+        h('span', {}, c.reason),
+      ),
+    ),
   );
+}
+
+const CHECK_NAMES = {
+  en: {
+    plot_geometry: 'Plot geometry', plot_area: 'Plot area', double_insurance: 'Double insurance',
+    plot_overlap: 'Plots overlap', animal: 'Animal', whole_herd: 'Whole herd', notice: 'Notice',
+    cover: 'Cover', waiting_period: 'Waiting period', covered: 'Covered', duplicate_claim: 'Duplicate claim',
+    claimed_area: 'Claimed area', identity: 'Identity', photo_reuse: 'Photo reuse',
+    photo_location: 'Photo location', capture_time: 'Capture time', measured_damage: 'Measured damage',
+    evidence: 'Evidence',
+  },
+  zh: {
+    plot_geometry: '地块几何', plot_area: '地块面积', double_insurance: '重复投保',
+    plot_overlap: '地块重叠', animal: '牲畜', whole_herd: '全群投保', notice: '报案时效',
+    cover: '保险期间', waiting_period: '等待期', covered: '承保标的', duplicate_claim: '重复理赔',
+    claimed_area: '报损面积', identity: '身份核验', photo_reuse: '照片重复使用',
+    photo_location: '拍摄地点', capture_time: '拍摄时间', measured_damage: '遥感测定损失',
+    evidence: '证据',
+  },
+};
+registerStrings(
+  Object.fromEntries(
+    Object.entries(CHECK_NAMES).map(([lang, names]) => [
+      lang,
+      Object.fromEntries(Object.entries(names).map(([code, name]) => [`check.${code}`, name])),
+    ]),
+  ),
+);
+
+/** A check's name in the page's language (its code when the page does not know it). */
+function checkName(code) {
+  const key = `check.${code}`;
+  const name = t(key);
+  return name === key ? code : name;
 }
 
 const blobUrls = new Set();
