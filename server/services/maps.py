@@ -45,6 +45,7 @@ from remote_sensing import (
 from server.errors import ForbiddenError, InvalidInputError, NotFoundError
 from server.services.photos import Viewer
 from server.storage.claims_store import ClaimRecord, ClaimStore
+from server.storage.plots_store import insured_plots_meeting
 from server.storage.schema import (
     applications,
     claim_assessments,
@@ -304,27 +305,13 @@ class MapsService:
         if not rows:
             return {}
         geoms = shapely.from_wkb([bytes(r.geometry) for r in rows])
-        x0, y0, x1, y1 = shapely.bounds(shapely.union_all(geoms)).tolist()
-        insured = conn.execute(
-            select(
-                plots.c.plot_ref,
-                plots.c.geometry,
-                plots.c.area_m2,
-                policies.c.farmer_id,
-                policies.c.id.label("policy_id"),
-            )
-            .join(policies, policies.c.id == plots.c.policy_id)
-            .where(
-                plots.c.application_id != app.id,
-                policies.c.start_date <= app.end_date,
-                policies.c.end_date >= app.start_date,
-                plots.c.max_lon >= x0,
-                plots.c.min_lon <= x1,
-                plots.c.max_lat >= y0,
-                plots.c.min_lat <= y1,
-            )
-            .order_by(plots.c.policy_id, plots.c.plot_ref)
-        ).all()
+        insured = insured_plots_meeting(
+            conn,
+            app.start_date,
+            app.end_date,
+            tuple(shapely.bounds(shapely.union_all(geoms)).tolist()),
+            except_application=app.id,
+        )
         out: dict[str, list[dict[str, Any]]] = {}
         if not insured:
             return out

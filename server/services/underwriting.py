@@ -40,6 +40,7 @@ from server.storage.animal_store import SqlTemplateStore
 from server.storage.claims_store import checks_json
 from server.storage.locks import lock
 from server.storage.paging import Page, grouped, page_rows
+from server.storage.plots_store import insured_plots_meeting
 from server.storage.schema import (
     animals,
     applications,
@@ -452,28 +453,12 @@ class UnderwritingService:
         found = np.flatnonzero(~shapely.is_missing(geoms))
         if not len(found):
             return []
-        x0, y0, x1, y1 = shapely.bounds(shapely.union_all(geoms[found])).tolist()
-        # The SQL keeps the bounding-box prefilter (ix_plots_bounds); the period test
-        # is underwriting.periods_overlap's rule (both ends inclusive).
-        insured = conn.execute(
-            select(
-                plots.c.plot_ref,
-                plots.c.geometry,
-                plots.c.area_m2,
-                policies.c.farmer_id,
-                policies.c.id.label("policy_id"),
-            )
-            .join(policies, policies.c.id == plots.c.policy_id)
-            .where(
-                policies.c.start_date <= end,
-                policies.c.end_date >= start,
-                plots.c.max_lon >= x0,
-                plots.c.min_lon <= x1,
-                plots.c.max_lat >= y0,
-                plots.c.min_lat <= y1,
-            )
-            .order_by(plots.c.policy_id, plots.c.plot_ref)
-        ).all()
+        insured = insured_plots_meeting(
+            conn,
+            start,
+            end,
+            tuple(shapely.bounds(shapely.union_all(geoms[found])).tolist()),
+        )
         if not insured:
             return []
         ov = find_overlaps(
