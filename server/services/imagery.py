@@ -47,6 +47,10 @@ __all__ = [
     "TileCache",
 ]
 
+# Zoom levels past a scene's native maximum that are still rendered (maps scale
+# the native tiles beyond it themselves: the pages set maxNativeZoom).
+OVERZOOM = 2
+
 MIB = 1 << 20
 RENDER_VERSION = "1"  # bump when the rendering of a layer changes: new ETags
 ATTRIBUTION = "Contains modified Copernicus Sentinel data"
@@ -308,6 +312,14 @@ class ImageryService:
         if not (0 <= z <= 24 and 0 <= x < n and 0 <= y < n):
             raise InvalidInputError(
                 f"tile {z}/{x}/{y}: zoom 0..24, x and y 0..2**zoom - 1", field="z"
+            )
+        if z > scene.maxzoom + OVERZOOM:
+            # Beyond the scene's pixels a tile shows nothing new; refusing it keeps
+            # anonymous requests from rendering unbounded numbers of tiles.
+            raise InvalidInputError(
+                f"tile {z}/{x}/{y}: {scene.name} has no detail beyond zoom "
+                f"{scene.maxzoom} (at most {scene.maxzoom + OVERZOOM})",
+                field="z",
             )
         key = "|".join(
             (

@@ -224,6 +224,8 @@ def test_a_tile_outside_the_scene_is_204_with_no_body(client: TestClient) -> Non
         (f"/scenes/{AFTER}/tilejson.json?layer=infrared", 422, "layer", "layer"),
         (f"/scenes/{AFTER}/tiles/2/4/0.png", 422, "z", "tile 2/4/0"),
         (f"/scenes/{AFTER}/tiles/25/0/0.png", 422, "z", "less than or equal to 24"),
+        # Past the scene's detail (maxzoom 13, two levels of overzoom): not rendered.
+        (f"/scenes/{AFTER}/tiles/16/35160/22700.png", 422, "z", "no detail beyond"),
         (f"/scenes/{AFTER}/tiles/13/4395/2837.gif", 422, "format", "png"),
     ],
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -173,3 +174,20 @@ def test_a_tampered_receipt_is_invalid(
     assert verdict.get_attribute("data-valid") == "false"
     assert "Not valid" in verdict.inner_text()
     assert reason in verdict.inner_text()
+
+
+def test_a_genuine_receipt_of_another_entry_is_not_valid_for_this_record(
+    page_as: Any,
+) -> None:
+    """A real receipt, signed and proved, but of entry 0: it proves nothing about this claim."""
+    page = page_as("farmer", viewport=PHONE)
+
+    def swapped(route: Any) -> None:
+        url = re.sub(r"/receipts/\d+", "/receipts/0", route.request.url)
+        response = route.fetch(url=url)
+        route.fulfill(response=response)
+
+    page.route("**/api/v1/ledger/receipts/*", swapped)
+    verdict = _verify(page)
+    assert verdict.get_attribute("data-valid") == "false"
+    assert "for ledger entry #0, not #" in verdict.inner_text()

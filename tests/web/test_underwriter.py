@@ -257,3 +257,57 @@ def test_a_decision_needs_its_reason_then_is_recorded(
     assert decided["status"] == "declined"
     assert decided["decided_by"] == USERS["underwriter"]
     assert unexpected(page.errors) == [], page.errors
+
+
+def test_a_plot_id_from_a_farmers_file_is_shown_as_text_not_run(
+    page_as: Any, tmp_path: Path
+) -> None:
+    """A plot id holding HTML shows as text in the map's tooltip; its script never runs."""
+    page = page_as("underwriter")
+    payload = '<img src=x onerror="window.__xss=1">'
+    field = {
+        "type": "Feature",
+        "properties": {"plot_id": payload, "declared_ha": 1.0},
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [
+                [
+                    [13.20, 48.30],
+                    [13.2013, 48.30],
+                    [13.2013, 48.3009],
+                    [13.20, 48.3009],
+                    [13.20, 48.30],
+                ]
+            ],
+        },
+    }
+    doc = json.dumps({"type": "FeatureCollection", "features": [field]}).encode()
+    app = api_call(
+        page,
+        "POST",
+        "/api/v1/applications/crop",
+        USERS["field_agent"],
+        form={
+            "farmer_id": "F-0004",
+            "product_code": "WHEAT-2025",
+            "start_date": "2027-03-01",
+            "end_date": "2027-10-31",
+            "id_column": "plot_id",
+            "declared_column": "declared_ha",
+            "file": {
+                "name": "plots.geojson",
+                "mimeType": "application/geo+json",
+                "buffer": doc,
+            },
+        },
+    )
+    page.goto(f"/#/underwriter/application/{app['id']}")
+    wait_idle(page)
+    box = page.locator(".page-underwriter .map").first.bounding_box()
+    assert box is not None
+    # The map fits the one plot: its middle is under the map's centre.
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tooltip = page.locator(".leaflet-tooltip")
+    tooltip.first.wait_for(timeout=5_000)
+    assert payload in tooltip.first.inner_text()
+    assert page.evaluate("() => window.__xss") is None

@@ -143,6 +143,18 @@ export function isLive(map) {
  * @param {{params?: object, tooltip?: Function}} opts query parameters; tooltip(feature) -> text.
  * @returns {Promise<{layer: L.GeoJSON, data: object}>}
  */
+/**
+ * A tooltip's content as text, never HTML: Leaflet writes a string tooltip with
+ * innerHTML, and plot ids come from farmers' files.
+ * @param {string} text what to show.
+ * @returns {HTMLElement}
+ */
+export function textNode(text) {
+  const span = document.createElement('span');
+  span.textContent = String(text);
+  return span;
+}
+
 export async function addGeoJSON(map, url, style, opts = {}) {
   const data = await api.get(url, opts.params);
   const layer = L.geoJSON(data, {
@@ -150,7 +162,7 @@ export async function addGeoJSON(map, url, style, opts = {}) {
     onEachFeature(feature, lyr) {
       if (opts.tooltip) {
         const text = opts.tooltip(feature);
-        if (text) lyr.bindTooltip(text, { sticky: true });
+        if (text) lyr.bindTooltip(textNode(text), { sticky: true });
       }
     },
   });

@@ -21,6 +21,17 @@ export class ReceiptInvalid extends Error {
   }
 }
 
+/**
+ * The browser cannot check a receipt at all (no WebCrypto in this context, no Ed25519):
+ * not a verdict on the receipt, which may well be valid.
+ */
+export class CannotCheck extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "CannotCheck";
+  }
+}
+
 /** Standard base64 to bytes (throws ReceiptInvalid naming `what` if it is not base64). */
 export function b64decode(text, what = "value") {
   if (typeof text !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4) {
@@ -56,7 +67,7 @@ function equal(a, b) {
 
 function subtle() {
   if (!globalThis.crypto || !crypto.subtle) {
-    throw new ReceiptInvalid(
+    throw new CannotCheck(
       "this browser offers no WebCrypto here: open the page over https or on localhost",
     );
   }
@@ -156,7 +167,13 @@ export async function openNote(note, verifier) {
   if (split < 0) throw new ReceiptInvalid("the checkpoint has no signatures");
   const text = note.slice(0, split + 1);
   const lines = note.slice(split + 2, -1).split("\n");
-  const key = await subtle().importKey("raw", verifier.publicKey, { name: "Ed25519" }, false, ["verify"]);
+  let key;
+  try {
+    key = await subtle().importKey("raw", verifier.publicKey, { name: "Ed25519" }, false, ["verify"]);
+  } catch (err) {
+    if (err instanceof CannotCheck) throw err;
+    throw new CannotCheck(`this browser cannot verify Ed25519 signatures (${err.name})`);
+  }
   let signed = false;
   for (const line of lines) {
     if (!line.startsWith(SIG_PREFIX)) throw new ReceiptInvalid("a signature line of the checkpoint is malformed");
@@ -188,6 +205,10 @@ export function parseCheckpoint(text) {
  * Check a receipt (the JSON of GET /api/v1/ledger/receipts/{index}) against a verifier key.
  * Returns {valid: true, index, treeSize, origin, keyName, keyId, event} or
  * {valid: false, reason}; never throws for a bad receipt.
+ */
+/**
+ * Check a receipt: `{valid: true, index, event, ...}`, `{valid: false, reason}` when it
+ * does not verify, or `{valid: null, reason}` when this browser cannot check it.
  */
 export async function verifyReceipt(receipt, verifierKeyText) {
   try {
@@ -227,6 +248,7 @@ export async function verifyReceipt(receipt, verifierKeyText) {
       event,
     };
   } catch (err) {
+    if (err instanceof CannotCheck) return { valid: null, reason: err.message };
     if (err instanceof ReceiptInvalid) return { valid: false, reason: err.message };
     return { valid: false, reason: `the receipt could not be checked: ${err.message}` };
   }

@@ -59,6 +59,8 @@ registerStrings({
     "receipt.checking": "Checking…",
     "receipt.valid": "Valid: entry #{index} is in the ledger {origin} (tree size {size}), signed by key {key} {id}.",
     "receipt.invalid": "Not valid: this receipt does not match the ledger. {reason}",
+    "receipt.cannot": "This browser cannot check receipts: {reason}. The receipt itself may be valid; check it on another device or with agri ledger verify-receipt.",
+    "receipt.other_entry": "the receipt is for ledger entry #{got}, not #{want} shown here",
     "event.policy.issued": "policy issued",
     "event.claim.filed": "claim filed",
     "event.claim.evidence_checked": "photos checked",
@@ -120,6 +122,8 @@ registerStrings({
     "receipt.checking": "校验中…",
     "receipt.valid": "有效：第 {index} 条记录在账本 {origin} 中（账本规模 {size}），由公钥 {key} {id} 签名。",
     "receipt.invalid": "无效：此回执与账本不符。{reason}",
+    "receipt.cannot": "此浏览器无法校验回执：{reason}。回执本身可能有效，请在其他设备上或用 agri ledger verify-receipt 校验。",
+    "receipt.other_entry": "此回执属于账本第 {got} 条记录，而非此处显示的第 {want} 条",
     "event.policy.issued": "保单签发",
     "event.claim.filed": "报案",
     "event.claim.evidence_checked": "照片核验",
@@ -184,7 +188,17 @@ function receiptBox(entries, key, recordName) {
     } catch (err) {
       result = { valid: false, reason: err.message };
     }
-    if (result.valid) {
+    if (result.valid && (result.index !== latest.index || result.event?.type !== latest.type)) {
+      // A genuine receipt, but of another entry than the one this record shows.
+      result = {
+        valid: false,
+        reason: t("receipt.other_entry", { got: result.index, want: latest.index }),
+      };
+    }
+    if (result.valid === null) {
+      verdict.className = "verdict";
+      verdict.replaceChildren(t("receipt.cannot", { reason: result.reason }));
+    } else if (result.valid) {
       verdict.className = "verdict verdict-valid";
       verdict.replaceChildren(
         h("span", { "aria-hidden": "true" }, "✔ "),

@@ -19,6 +19,7 @@ import {
   listScenes,
   makeMap,
   scenesMeeting,
+  textNode,
 } from '../map.js';
 import { badge, field, h, newId, pagedTable, replace, toast } from '../ui.js';
 
@@ -391,7 +392,7 @@ async function renderPlots(root, app) {
         })),
       ),
     },
-    { style: OVERLAP_STYLE, onEachFeature: (f, lyr) => lyr.bindTooltip(f.properties.plot_id, { sticky: true }) },
+    { style: OVERLAP_STYLE, onEachFeature: (f, lyr) => lyr.bindTooltip(textNode(f.properties.plot_id), { sticky: true }) },
   ).addTo(map);
   const box = geojsonBounds(data);
   fitBox(map, box);
@@ -447,7 +448,7 @@ async function renderPlots(root, app) {
       { type: 'FeatureCollection', features: others },
       {
         style: (f) => (overlapped.has(`${f.properties?.policy_id}/${plotId(f)}`) ? OVERLAP_STYLE : INSURED_STYLE),
-        onEachFeature: (f, lyr) => lyr.bindTooltip(plotId(f), { sticky: true }),
+        onEachFeature: (f, lyr) => lyr.bindTooltip(textNode(plotId(f)), { sticky: true }),
       },
     ).addTo(map);
     plotsLayer.bringToFront();
