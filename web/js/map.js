@@ -61,7 +61,16 @@ export function makeMap(el, opts = {}) {
   // A map laid out while hidden or resized has the wrong size until told.
   if (typeof ResizeObserver !== 'undefined') {
     let alive = true;
-    const ro = new ResizeObserver(() => alive && el.isConnected && map.invalidateSize({ pan: false }));
+    // A map showing a fitted box (the plots) refits it, say when a phone turns, unless
+    // the user has moved it; otherwise its centre stays.
+    const ro = new ResizeObserver(() => {
+      if (!alive || !el.isConnected) return;
+      map.invalidateSize();
+      if (map.fittedBox && !map.userMoved) fitBox(map, map.fittedBox);
+    });
+    map.on('dragstart', () => {
+      map.userMoved = true;
+    });
     ro.observe(el);
     map.on('unload', () => {
       alive = false;
@@ -199,7 +208,9 @@ export function boxesMeet(a, b) {
 
 /** Fit the map to [w, s, e, n] (a little padding). */
 export function fitBox(map, box) {
-  if (box) map.fitBounds(L.latLngBounds([box[1], box[0]], [box[3], box[2]]), { padding: [16, 16] });
+  if (!box) return;
+  map.fittedBox = box;
+  map.fitBounds(L.latLngBounds([box[1], box[0]], [box[3], box[2]]), { padding: [16, 16] });
 }
 
 /** Every registered scene (all pages of GET /api/v1/scenes). */
