@@ -357,7 +357,8 @@ class MapsService:
         checks about this plot), ``light`` (the worst of them), ``overlaps``
         (plots of other policies in force in the period that it overlaps by
         more than the rule's minimum: their plot, policy, farmer, overlap area,
-        share of this plot and the overlap's geometry).
+        share of this plot and the overlap's geometry; for a farmer, another
+        farmer's plot is only its overlap area and share, ``other_farmer`` true).
 
         Raises:
             NotFoundError: no such application.
@@ -378,6 +379,13 @@ class MapsService:
                 .order_by(plots.c.plot_ref)
             ).all()
             overlaps = self._overlaps(conn, app, rows)
+        if viewer.role == "farmer":
+            # A farmer learns that his plot overlaps insured land, and by how much,
+            # not whose it is nor its shape.
+            overlaps = {
+                ref: [_for_a_farmer(o, viewer.farmer_id) for o in found]
+                for ref, found in overlaps.items()
+            }
         checks = [Check(**c) for c in json.loads(app.checks)]
         features = []
         for r in rows:
@@ -602,3 +610,13 @@ class MapsService:
             "excess_drop": json_number(ctx.excess_drop),
             "verdict": ctx.verdict,
         }
+
+
+def _for_a_farmer(overlap: dict[str, Any], farmer_id: str | None) -> dict[str, Any]:
+    """An overlap as a farmer may see it: another farmer's plot reduced to its size."""
+    if overlap["farmer_id"] == farmer_id:
+        return overlap
+    hidden = ("plot_id", "policy_id", "farmer_id", "geometry")
+    return {k: v for k, v in overlap.items() if k not in hidden} | {
+        "other_farmer": True
+    }

@@ -181,6 +181,22 @@ def test_application_plots_carry_areas_checks_light_and_insured_overlaps(
     assert decimals(overlap["area_m2"]) <= 2 and decimals(overlap["area_ha"]) <= 6
     assert shape(overlap["geometry"]).is_valid
 
+    # The applying farmer learns that his plot overlaps insured land and how much,
+    # not whose it is nor its shape.
+    mine = client.get(
+        f"/api/v1/applications/{second.id}/plots.geojson",
+        headers=login(client, "farmer"),
+    )
+    assert mine.status_code == 200, mine.text
+    (seen,) = mine.json()["features"][0]["properties"]["overlaps"]
+    assert seen == {
+        "area_m2": overlap["area_m2"],
+        "area_ha": overlap["area_ha"],
+        **({"area_mu": overlap["area_mu"]} if "area_mu" in overlap else {}),
+        "share": overlap["share"],
+        "other_farmer": True,
+    }
+
     r = client.get(f"/api/v1/policies/{policy}/plots.geojson", headers=underwriter)
     doc = r.json()
     assert_rfc7946(doc)
