@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile, status
@@ -593,9 +593,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         index: Annotated[int, PathParam(ge=0, le=MAX_INDEX)],
         user: Annotated[
             User,
-            Depends(
-                require("farmer", "field_agent", "underwriter", "adjuster", "admin")
-            ),
+            Depends(require(*get_args(Role))),
         ],
     ) -> dict[str, Any]:
         """The receipt of ledger entry ``index``: verifiable offline with the verifier key.

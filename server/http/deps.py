@@ -176,6 +176,10 @@ class Deps:
         """A dependency admitting only ``roles`` (403 for everyone else)."""
         return self.require(*roles)
 
+    def everyone(self) -> Any:
+        """A dependency admitting any logged-in user, whatever the role (401 without login)."""
+        return self.require(*get_args(Role))
+
     def may(self, action: ClaimAction) -> Any:
         """A dependency admitting the roles the claim lifecycle lets take ``action``."""
         known = set(get_args(Role))

@@ -39,7 +39,7 @@ def maps_router(deps: Deps) -> APIRouter:
     """Routes for plots, damage polygons and NDVI series."""
     router = APIRouter(prefix=API)
     settings = deps.ctx.settings
-    everyone = deps.roles("admin", "underwriter", "adjuster", "field_agent", "farmer")
+    everyone = deps.everyone()
     stack = (
         NdviStack(
             settings.ndvi_stack,

@@ -66,7 +66,7 @@ Digest = Annotated[
 def photos_router(deps: Deps) -> APIRouter:
     """Routes for kept photos."""
     router = APIRouter(prefix=API)
-    everyone = deps.roles("admin", "underwriter", "adjuster", "field_agent", "farmer")
+    everyone = deps.everyone()
     evidence_viewers = deps.roles("admin", "underwriter", "adjuster", "farmer")
 
     def photos() -> Any:

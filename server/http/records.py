@@ -176,7 +176,7 @@ def records_router(deps: Deps) -> APIRouter:
     uw = deps.ctx.underwriting
     settings = deps.ctx.settings
     staff = deps.roles("admin", "underwriter", "adjuster", "field_agent")
-    everyone = deps.roles("admin", "underwriter", "adjuster", "field_agent", "farmer")
+    everyone = deps.everyone()
 
     @router.post(
         "/farmers", tags=["farmers"], status_code=201, response_model=FarmerRecord
