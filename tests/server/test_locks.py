@@ -48,10 +48,3 @@ def test_a_named_lock_holds_until_the_transaction_ends(
     engine.dispose()
     assert waited and waited[0] >= 0.3
 
-
-def test_no_names_takes_no_lock(db_url: str) -> None:
-    """Calling with no names is harmless on both databases."""
-    engine = create_engine(db_url)
-    with engine.begin() as conn:
-        lock(conn)
-    engine.dispose()
