@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from ledger.adapters.memory import InMemoryAnchor
 from server.chain import ChainContext
 from server.config import Settings
 from server.context import AppContext, build_context, write_keypair
+from server.services.underwriting import UnderwritingService
+from underwriting import CropProduct, LivestockProduct, Money, SubsidyShares
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -91,3 +94,30 @@ def app(
     )
     yield ctx
     ctx.close()
+
+
+@pytest.fixture
+def uw(app: AppContext) -> UnderwritingService:
+    """The underwriting service with farmers F-1, F-2 and products WHEAT (per mu) and COW."""
+    service = app.underwriting
+    for fid in ("F-1", "F-2"):
+        service.register_farmer(fid, f"farmer {fid}", "Shaanxi", actor="admin")
+    service.add_product(
+        CropProduct(
+            "WHEAT",
+            Money.parse("900"),
+            "mu",
+            Decimal("0.06"),
+            Decimal("0.1"),
+            {"maturity": Decimal("1")},
+            SubsidyShares(Decimal("0.4"), Decimal("0.25"), Decimal("0.15")),
+        ),
+        actor="admin",
+    )
+    service.add_product(
+        LivestockProduct(
+            "COW", Money.parse("8000"), Decimal("0.06"), Money.parse("200"), 7
+        ),
+        actor="admin",
+    )
+    return service

@@ -47,4 +47,3 @@ def test_a_named_lock_holds_until_the_transaction_ends(
         t.join()
     engine.dispose()
     assert waited and waited[0] >= 0.3
-

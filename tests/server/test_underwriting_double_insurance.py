@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -29,7 +28,6 @@ from server.storage.schema import (
     policies,
     policy_animals,
 )
-from underwriting import CropProduct, LivestockProduct, Money, SubsidyShares
 
 SPRING, AUTUMN = date(2025, 3, 1), date(2025, 10, 31)
 NEXT_SPRING, NEXT_AUTUMN = date(2026, 3, 1), date(2026, 10, 31)
@@ -72,31 +70,11 @@ def count(engine: Engine, table: object) -> int:
 
 
 @pytest.fixture
-def uw(app: AppContext) -> UnderwritingService:
-    service = app.underwriting
-    for fid in ("F-1", "F-2"):
-        service.register_farmer(fid, f"farmer {fid}", "Shaanxi", actor="admin")
-    service.add_product(
-        CropProduct(
-            "WHEAT",
-            Money.parse("900"),
-            "mu",
-            Decimal("0.06"),
-            Decimal("0.1"),
-            {"maturity": Decimal("1")},
-            SubsidyShares(Decimal("0.4"), Decimal("0.25"), Decimal("0.15")),
-        ),
-        actor="admin",
-    )
-    service.add_product(
-        LivestockProduct(
-            "COW", Money.parse("8000"), Decimal("0.06"), Money.parse("200"), 7
-        ),
-        actor="admin",
-    )
+def uw(app: AppContext, uw: UnderwritingService) -> UnderwritingService:
+    """The shared service (tests/server/conftest.py) with F-1's cow and calf enrolled."""
     enrol(app, COW, "F-1")
     enrol(app, CALF, "F-1")
-    return service
+    return uw
 
 
 def two_crop_applications(uw: UnderwritingService) -> tuple[str, str]:

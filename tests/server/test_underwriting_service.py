@@ -17,7 +17,6 @@ from server.errors import ConflictError, InvalidInputError, NotFoundError
 from server.services.underwriting import UnderwritingService
 from server.storage.schema import applications, plots, policies
 from underwriting.money import Money
-from underwriting.products import CropProduct, LivestockProduct, SubsidyShares
 
 SPRING, AUTUMN = date(2025, 3, 1), date(2025, 10, 31)
 
@@ -35,32 +34,6 @@ def plot_set(geoms, ids, declared_factor: float | None = 1.0):
 
 def events(app: AppContext) -> list[dict]:
     return [json.loads(e.data) for e in app.ledger.store.iter_entries()]
-
-
-@pytest.fixture
-def uw(app: AppContext) -> UnderwritingService:
-    service = app.underwriting
-    for fid in ("F-1", "F-2"):
-        service.register_farmer(fid, f"farmer {fid}", "Shaanxi", actor="admin")
-    service.add_product(
-        CropProduct(
-            "WHEAT",
-            Money.parse("900"),
-            "mu",
-            Decimal("0.06"),
-            Decimal("0.1"),
-            {"maturity": Decimal("1")},
-            SubsidyShares(Decimal("0.4"), Decimal("0.25"), Decimal("0.15")),
-        ),
-        actor="admin",
-    )
-    service.add_product(
-        LivestockProduct(
-            "COW", Money.parse("8000"), Decimal("0.06"), Money.parse("200"), 7
-        ),
-        actor="admin",
-    )
-    return service
 
 
 def test_a_clean_application_is_approved_and_issues_a_policy(
