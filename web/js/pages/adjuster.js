@@ -33,7 +33,7 @@ import {
   lightBadge,
   photoStrip,
   refusalText,
-  releasePhotos,
+  runCleanup,
   sceneHas,
   shortId,
   showApiError,
@@ -248,19 +248,12 @@ const DAMAGE_STYLE = { color: '#ff6d00', weight: 2, fillColor: '#ff6d00', fillOp
 const PAGE = 20;
 const MAX_FILTERED = 2000; // the queue filters at most this many claims in the browser
 
-let cleanup = [];
+const cleanup = [];
 const filters = { status: '', light: '', region: '', kind: '', from: '', to: '', offset: 0 };
 
 /** Remove the maps, charts and photos of the page on screen (the shell calls it). */
 export function destroy() {
-  releasePhotos();
-  for (const fn of cleanup.splice(0)) {
-    try {
-      fn();
-    } catch {
-      // already gone
-    }
-  }
+  runCleanup(cleanup);
 }
 
 /** Render the queue or one claim into `root` (route: the shell's {name, parts, query, user}). */

@@ -165,18 +165,26 @@ const PLOT_STYLE = { color: '#ffd600', weight: 3, fillOpacity: 0.08 };
 const OVERLAP_STYLE = { color: '#d50000', weight: 4, fillColor: '#d50000', fillOpacity: 0.35, dashArray: '6 4' };
 const INSURED_STYLE = { color: '#1565c0', weight: 2, fillOpacity: 0.05 };
 
-let cleanup = [];
+const cleanup = [];
 
-/** Remove the maps and listeners of the page on screen (the shell calls it before the next). */
-export function destroy() {
+/**
+ * Run and forget `fns` (maps, charts, timers of the page on screen): a staff page's
+ * destroy(), which the shell calls before the next page.
+ */
+export function runCleanup(fns) {
   releasePhotos();
-  for (const fn of cleanup.splice(0)) {
+  for (const fn of fns.splice(0)) {
     try {
       fn();
     } catch {
-      // a map already gone
+      // already gone
     }
   }
+}
+
+/** Remove the maps and listeners of the page on screen (the shell calls it before the next). */
+export function destroy() {
+  runCleanup(cleanup);
 }
 
 /** Render the queue or one application into `root` (route: the shell's {name, parts, query, user}). */
