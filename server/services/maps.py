@@ -52,7 +52,7 @@ from server.storage.schema import (
     plots,
     policies,
 )
-from underwriting import Check
+from underwriting import Check, traffic_light
 
 __all__ = [
     "NO_SERIES",
@@ -212,13 +212,6 @@ def _concerns(check: Check, ref: str) -> bool:
     return r.startswith((f"plot {ref}:", f"plot {ref} ", f"plots {ref} and ")) or (
         r.startswith("plots ") and f" and {ref} of this application" in r
     )
-
-
-def _worst(lights: Sequence[str]) -> str | None:
-    for light in ("red", "amber", "green"):
-        if light in lights:
-            return light
-    return None
 
 
 def _point(p: SeriesPoint, anchor: date | None = None) -> dict[str, Any]:
@@ -393,7 +386,7 @@ class MapsService:
             features.append(
                 self._feature(
                     r,
-                    light=_worst([c.light for c in mine]),
+                    light=traffic_light(mine) if mine else None,
                     checks=[
                         {"code": c.code, "light": c.light, "reason": c.reason}
                         for c in mine
