@@ -81,10 +81,6 @@ def _dummy_hash() -> str:
     return _HASHER.hash(secrets.token_urlsafe(24))
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 @dataclass(frozen=True)
 class User:
     """An API user: one role; a farmer also has the farmer id their records carry."""
@@ -237,7 +233,7 @@ class UserStore:
                 .limit(1)
             ).scalar()
             if oldest_counted is not None:
-                waits.append((_utc(oldest_counted) - since).total_seconds())
+                waits.append((oldest_counted - since).total_seconds())
         wait = max(waits)
         return max(1, math.ceil(wait)) if wait > 0 else 0
 
@@ -264,7 +260,7 @@ class UserStore:
             ).first()
         if row is None:
             return None
-        expires = _utc(row.expires_at)  # SQLite returns naive UTC
+        expires = row.expires_at
         if expires <= datetime.now(UTC):
             return None
         return User(row.id, row.username, row.role, row.farmer_id)

@@ -103,13 +103,6 @@ class StoredHash:
     claim_id: str
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _record(row: Any) -> ClaimRecord:
     return ClaimRecord(
         row.id,
@@ -122,7 +115,7 @@ def _record(row: Any) -> ClaimRecord:
         row.reason,
         row.payment_ref,
         row.event_date.date() if row.event_date is not None else None,
-        _utc(row.reported_at),
+        row.reported_at,
         json.loads(row.claimed) if row.claimed else {},
         row.light,
         tuple(Check(**c) for c in json.loads(row.checks)) if row.checks else (),

@@ -354,13 +354,8 @@ def _anchor(r: Any) -> AnchorRecord:
     )
 
 
-def _aware(ts: datetime) -> datetime:
-    # SQLite returns naive datetimes for timezone-aware columns; they are UTC.
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
 def _checkpoint(r: Any) -> CheckpointRecord:
-    return CheckpointRecord(r.size, r.root_hash, r.note, _aware(r.signed_at))
+    return CheckpointRecord(r.size, r.root_hash, r.note, r.signed_at)
 
 
 class _BoundReader:

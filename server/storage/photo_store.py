@@ -253,11 +253,6 @@ def link_photos(conn: Connection, rows: Sequence[PhotoRow]) -> int:
     return len(new)
 
 
-def _aware(ts: datetime | None) -> datetime | None:
-    # SQLite returns naive datetimes for timezone-aware columns; they are UTC.
-    return ts if ts is None or ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
 def _row(r: Any) -> PhotoRow:
     return PhotoRow(
         r.owner_kind,
@@ -268,8 +263,8 @@ def _row(r: Any) -> PhotoRow:
         int(r.size_bytes),
         int(r.width),
         int(r.height),
-        _aware(r.captured_at),
-        _aware(r.created_at),
+        r.captured_at,
+        r.created_at,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     create_engine,
     event,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 
 __all__ = [
     "animals",
@@ -53,6 +55,24 @@ __all__ = [
     "products",
     "users",
 ]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp with time zone that always reads back aware, in UTC.
+
+    PostgreSQL returns aware values; SQLite stores the UTC text and hands it back
+    naive. Every store therefore gets aware UTC datetimes from one place.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Naive values (SQLite) are UTC: make them aware."""
+        if value is None or value.tzinfo is not None:
+            return value  # type: ignore[no-any-return]
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +119,7 @@ ledger_checkpoints = Table(
     Column("size", BigInteger, primary_key=True, autoincrement=False),
     Column("root_hash", LargeBinary, nullable=False),
     Column("note", Text, nullable=False),
-    Column("signed_at", DateTime(timezone=True), nullable=False),
+    Column("signed_at", UTCDateTime(), nullable=False),
 )
 
 ledger_anchors = Table(
@@ -118,8 +138,8 @@ ledger_anchors = Table(
     Column("status", String(16), nullable=False),  # pending | mined | rejected
     Column("block_number", BigInteger, nullable=True),
     Column("detail", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 
@@ -134,7 +154,7 @@ animals = Table(
     Column("template", LargeBinary, nullable=False),  # float32, little-endian
     Column("photos", Integer, nullable=False),
     Column("photo_hashes", Text, nullable=False),  # JSON list of 16-hex-digit pHashes
-    Column("enrolled_at", DateTime(timezone=True), nullable=False),
+    Column("enrolled_at", UTCDateTime(), nullable=False),
 )
 
 
@@ -147,7 +167,7 @@ users = Table(
     Column("password_hash", Text, nullable=False),  # argon2id, PHC string
     Column("role", String(16), nullable=False),
     Column("farmer_id", String(64), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 # Access tokens: only their SHA-256 is stored; a token expires and can be revoked.
@@ -156,7 +176,7 @@ api_tokens = Table(
     metadata,
     Column("token_hash", LargeBinary, primary_key=True),
     Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
 )
 
 
@@ -169,15 +189,15 @@ claims = Table(
     Column("farmer_id", String(64), nullable=False),
     Column("subject_kind", String(16), nullable=False),  # animal | plot
     Column("subject_id", String(64), nullable=False),
-    Column("event_date", DateTime(timezone=True), nullable=False),
+    Column("event_date", UTCDateTime(), nullable=False),
     Column("status", String(16), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("reason", Text, nullable=True),
     Column("payment_ref", String(64), nullable=True),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
     # Added in 0006: what was claimed, when reported, the checks and the indemnity.
-    Column("reported_at", DateTime(timezone=True), nullable=True),
+    Column("reported_at", UTCDateTime(), nullable=True),
     Column("claimed", Text, nullable=True),  # JSON: market value or damage claimed
     Column("light", String(8), nullable=True),  # green | amber | red
     Column("checks", Text, nullable=True),  # JSON list of {code, light, reason}
@@ -192,10 +212,10 @@ evidence = Table(
     Column("claim_id", String(36), ForeignKey("claims.id"), nullable=False, index=True),
     Column("name", String(255), nullable=False),
     Column("phash", String(16), nullable=False),
-    Column("captured_at", DateTime(timezone=True), nullable=True),
+    Column("captured_at", UTCDateTime(), nullable=True),
     Column("lat", Float, nullable=True),
     Column("lon", Float, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 # --- Claims constraints (migration 0008) --------------------------------------------
@@ -220,7 +240,7 @@ farmers = Table(
     Column("region", String(200), nullable=False),
     Column("lat", Float, nullable=True),
     Column("lon", Float, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 # Insurance products; their terms as JSON (underwriting.products codec).
@@ -230,7 +250,7 @@ products = Table(
     Column("code", String(64), primary_key=True),
     Column("kind", String(16), nullable=False),  # crop | livestock
     Column("terms", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 # Applications: submitted -> approved | referred | declined (referred may be decided later).
@@ -251,8 +271,8 @@ applications = Table(
     Column("reason", Text, nullable=True),
     Column("decided_by", String(64), nullable=True),
     Column("policy_id", String(36), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 # Policies issued from approved applications.
@@ -269,7 +289,7 @@ policies = Table(
     Column("sum_insured_minor", BigInteger, nullable=False),
     Column("premium", Text, nullable=False),  # JSON: total and each payer's part
     Column("currency", String(3), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 # Plots of applications (and, once approved, of policies), in WGS84.
@@ -333,7 +353,7 @@ enrolments = Table(
     Column("match_farm", String(64), nullable=True),
     Column("score", Float, nullable=True),
     Column("detail", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 
@@ -346,7 +366,7 @@ idempotency_keys = Table(
     Column("request_hash", LargeBinary, nullable=False),
     Column("status_code", Integer, nullable=False),
     Column("response", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 # --- Login rate limit (migration 0009) --------------------------------------------
@@ -358,7 +378,7 @@ login_failures = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("username", String(64), nullable=False),
     Column("address", String(64), nullable=False),  # client IP (IPv6 fits in 45)
-    Column("failed_at", DateTime(timezone=True), nullable=False),
+    Column("failed_at", UTCDateTime(), nullable=False),
     Index("ix_login_failures_user_address", "username", "address", "failed_at"),
     Index("ix_login_failures_address", "address", "failed_at"),
 )
@@ -379,8 +399,8 @@ photos = Table(
     Column("size_bytes", BigInteger, nullable=False),
     Column("width", Integer, nullable=False),
     Column("height", Integer, nullable=False),
-    Column("captured_at", DateTime(timezone=True), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("captured_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("owner_kind", "owner_id", "sha256", name="uq_photos_owner_sha"),
     Index("ix_photos_sha256", "sha256"),
 )
@@ -398,7 +418,7 @@ claim_assessments = Table(
     Column("ndvi_before", Float, nullable=True),
     Column("ndvi_after", Float, nullable=True),
     Column("damage", Text, nullable=False),
-    Column("assessed_at", DateTime(timezone=True), nullable=False),
+    Column("assessed_at", UTCDateTime(), nullable=False),
 )
 
 # Ledger entries by subject: one row per (kind, id) an entry's event names,
