@@ -9,6 +9,8 @@
   take which action, the reasons a decision needs and the four-eyes rule.
 * :mod:`claims.indemnity`: crop and livestock indemnities with their breakdown,
   and the damaged share paid (the lesser of claimed and measured).
+* :mod:`claims.capture`: signed captures: device keys (EC P-256 JWK, RFC 7638
+  thumbprint), the signed message, the signature check and each photo's verdict.
 * :mod:`claims.dates`: the farm's calendar (time zone) that every date rule uses.
 * :mod:`claims.photo_hashes`: near-duplicate search of photo hashes by
   multi-index hashing (bands, probes, confirmation).
@@ -17,9 +19,20 @@ The server gathers the facts (policies, earlier claims, face-ID matches,
 stored hashes, imagery), calls these functions, and writes what they decide.
 """
 
+from claims.capture import (
+    CaptureVerdict,
+    DeviceKey,
+    SignedCapture,
+    capture_verdict,
+    jwk_thumbprint,
+    parse_public_jwk,
+    parse_signed_capture,
+    verify_signature,
+)
 from claims.checks import (
     Check,
     Light,
+    check_capture_signature,
     check_capture_time,
     check_claimed_area,
     check_cover,
@@ -42,7 +55,9 @@ from claims.dates import (
     on_farm_clock,
 )
 from claims.errors import (
+    CaptureMessageError,
     ClaimsError,
+    DeviceKeyError,
     FourEyesError,
     IndemnityError,
     LifecycleError,
@@ -89,21 +104,28 @@ __all__ = [
     "OPEN",
     "TRANSITIONS",
     "Action",
+    "CaptureMessageError",
+    "CaptureVerdict",
     "Check",
     "ClaimsError",
     "Decision",
+    "DeviceKey",
+    "DeviceKeyError",
     "FourEyesError",
     "Indemnity",
     "IndemnityError",
     "LifecycleError",
     "Light",
     "ReasonRequiredError",
+    "SignedCapture",
     "Status",
     "TransitionError",
     "band_probes",
     "band_radius",
     "bands",
     "can_move",
+    "capture_verdict",
+    "check_capture_signature",
     "check_capture_time",
     "check_claimed_area",
     "check_cover",
@@ -123,14 +145,18 @@ __all__ = [
     "hamming",
     "is_future_event",
     "is_same_event",
+    "jwk_thumbprint",
     "livestock_indemnity",
     "local_date",
     "may",
     "near_duplicates",
     "on_farm_clock",
+    "parse_public_jwk",
+    "parse_signed_capture",
     "payable_fraction",
     "probe_sets",
     "sources",
     "traffic_light",
+    "verify_signature",
     "worst",
 ]

@@ -21,6 +21,7 @@ from underwriting.checks import Check, Light, traffic_light
 __all__ = [
     "Check",
     "Light",
+    "check_capture_signature",
     "check_capture_time",
     "check_claimed_area",
     "check_cover",
@@ -203,6 +204,37 @@ def check_capture_time(
             f"before the loss on {loss_day}",
         )
     return Check("capture_time", "green", "taken on or after the day of the loss")
+
+
+def check_capture_signature(photos: Sequence[tuple[str, Light, str]]) -> Check:
+    """The photos were signed at capture by a registered device of the agent who sent them.
+
+    ``photos`` lists each photo's (name, light, reason) from
+    :func:`claims.capture.capture_verdict`. Red when any photo is red (its
+    reasons, prefixed with the photo's name), amber when any is unsigned and
+    none red, green when every photo is green. Precondition: ``photos`` is
+    not empty.
+    """
+    if not photos:
+        raise ValueError("check_capture_signature() needs at least one photo")
+    red = [f"{name}: {reason}" for name, light, reason in photos if light == "red"]
+    if red:
+        return Check("capture_signature", "red", "; ".join(red))
+    unsigned = [name for name, light, _ in photos if light == "amber"]
+    if unsigned:
+        return Check(
+            "capture_signature",
+            "amber",
+            f"{len(unsigned)} of {len(photos)} photo{'s' if len(photos) != 1 else ''} "
+            f"not signed by a registered device: {', '.join(unsigned)}",
+        )
+    n = len(photos)
+    return Check(
+        "capture_signature",
+        "green",
+        f"{'all ' if n > 1 else ''}{n} photo{'s' if n != 1 else ''} signed at capture "
+        "on a registered device of the agent",
+    )
 
 
 def check_measured_damage(

@@ -6,12 +6,16 @@
     + TransitionError                  its status does not allow the move
     + ReasonRequiredError              the move needs a written reason
     + FourEyesError                    the same person may not approve and pay
+  + DeviceKeyError (also ValueError)   a device key is not an EC P-256 public JWK
+  + CaptureMessageError (also ValueError) a signed capture message is malformed
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CaptureMessageError",
     "ClaimsError",
+    "DeviceKeyError",
     "FourEyesError",
     "IndemnityError",
     "LifecycleError",
@@ -42,3 +46,11 @@ class ReasonRequiredError(LifecycleError):
 
 class FourEyesError(LifecycleError):
     """The person who approved a claim may not also record its payment."""
+
+
+class DeviceKeyError(ClaimsError, ValueError):
+    """A device's public key is not an EC P-256 public JWK (the message names the member)."""
+
+
+class CaptureMessageError(ClaimsError, ValueError):
+    """A signed capture message is not in the form version 1 requires."""

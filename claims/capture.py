@@ -1,0 +1,407 @@
+"""Signed captures: the field agent's phone signs each photo it takes; the server checks it.
+
+The phone holds a non-extractable WebCrypto key pair (ECDSA P-256); its
+public key (a JWK) is registered as a device of the agent. At capture time
+it signs a small JSON message naming the agent, the device, the instant,
+the place and the SHA-256 of the photo's exact bytes. The server then knows
+that the photo it received is the one taken then and there, on a device of
+the agent who sends it.
+
+The message is the UTF-8 bytes of a JSON object with its keys in sorted
+order, no whitespace, and every value a string or ``null``
+(``accuracy_m``, ``agent``, ``captured_at``, ``device``, ``lat``, ``lon``,
+``photo_sha256``, ``v``): JavaScript's ``JSON.stringify`` of a key-sorted
+object and RFC 8785 write such an object identically, so the phone and the
+server agree on the bytes without a canonicalisation library. The signature
+is WebCrypto's: IEEE P1363 ``r || s`` (64 bytes), base64url without padding.
+
+Everything here is pure but the signature check, which calls
+``cryptography``. :func:`capture_verdict` gives each photo its light:
+``green`` (signed on an active device of the sending agent, bytes, time and
+place as signed), ``amber`` (not signed), ``red`` (anything else).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from claims.errors import CaptureMessageError, DeviceKeyError
+from underwriting.checks import Light
+
+__all__ = [
+    "MAX_PLACE_DIFFERENCE_DEG",
+    "MAX_TIME_DIFFERENCE_S",
+    "MESSAGE_KEYS",
+    "MESSAGE_VERSION",
+    "CaptureVerdict",
+    "DeviceKey",
+    "SignedCapture",
+    "capture_verdict",
+    "jwk_thumbprint",
+    "parse_public_jwk",
+    "parse_signed_capture",
+    "verify_signature",
+]
+
+MESSAGE_VERSION = "1"
+MESSAGE_KEYS = (
+    "accuracy_m",
+    "agent",
+    "captured_at",
+    "device",
+    "lat",
+    "lon",
+    "photo_sha256",
+    "v",
+)
+_NULLABLE = {"accuracy_m", "lat", "lon"}
+MAX_TIME_DIFFERENCE_S = 1.0
+"""A capture time also sent unsigned may differ from the signed one by this much (s)."""
+MAX_PLACE_DIFFERENCE_DEG = 1e-5
+"""A position also sent unsigned may differ from the signed one by this much (degrees, ~1 m)."""
+
+_B64URL_32 = re.compile(r"^[A-Za-z0-9_-]{43}$")  # 32 bytes, base64url, no padding
+_B64URL_64 = re.compile(r"^[A-Za-z0-9_-]{86}$")  # 64 bytes, base64url, no padding
+_HEX_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _b64url_text(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+# --- device keys ---------------------------------------------------------------------
+
+
+def parse_public_jwk(jwk: object) -> dict[str, str]:
+    """The members of an EC P-256 public JWK that define it (kty, crv, x, y).
+
+    Other members WebCrypto's ``exportKey("jwk")`` adds (``ext``, ``key_ops``,
+    ``alg``) are allowed and dropped. The point must lie on the curve.
+
+    Raises:
+        DeviceKeyError: not a JSON object, a private key (``d``), another key
+            type or curve, ``x``/``y`` not base64url of 32 bytes, or a point
+            not on P-256 (the message names the member).
+    """
+    if not isinstance(jwk, Mapping):
+        raise DeviceKeyError("public_key must be a JWK object")
+    if "d" in jwk:
+        raise DeviceKeyError(
+            "public_key holds a private key (member d): send only the public key"
+        )
+    if jwk.get("kty") != "EC":
+        raise DeviceKeyError(f"public_key: kty must be EC, not {jwk.get('kty')!r}")
+    if jwk.get("crv") != "P-256":
+        raise DeviceKeyError(f"public_key: crv must be P-256, not {jwk.get('crv')!r}")
+    for member in ("x", "y"):
+        value = jwk.get(member)
+        if not isinstance(value, str) or not _B64URL_32.match(value):
+            raise DeviceKeyError(
+                f"public_key: {member} must be 32 bytes in base64url without padding"
+            )
+    key = {"crv": "P-256", "kty": "EC", "x": str(jwk["x"]), "y": str(jwk["y"])}
+    try:
+        _public_key(key)
+    except ValueError as exc:
+        raise DeviceKeyError("public_key: the point (x, y) is not on P-256") from exc
+    return key
+
+
+def _public_key(jwk: Mapping[str, str]) -> ec.EllipticCurvePublicKey:
+    """The P-256 public key of a JWK already checked by :func:`parse_public_jwk`."""
+    x = int.from_bytes(_b64url(jwk["x"]), "big")
+    y = int.from_bytes(_b64url(jwk["y"]), "big")
+    return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+
+
+def jwk_thumbprint(jwk: Mapping[str, str]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of an EC public JWK, base64url without padding.
+
+    The hash is over the required members (crv, kty, x, y) in that order,
+    no whitespace: the same key always has the same thumbprint, whatever
+    else its JWK carries.
+    """
+    doc = json.dumps(
+        {m: jwk[m] for m in ("crv", "kty", "x", "y")},
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    return _b64url_text(hashlib.sha256(doc.encode("utf-8")).digest())
+
+
+@dataclass(frozen=True)
+class DeviceKey:
+    """A registered device as the verdict needs it.
+
+    Attributes:
+        device_id: ``dev_...``.
+        agent: the username of the field agent it belongs to.
+        public_key: its EC P-256 public JWK (kty, crv, x, y).
+        status: ``active`` or ``revoked``.
+        revoked_at: when it was revoked (aware), if it was.
+    """
+
+    device_id: str
+    agent: str
+    public_key: Mapping[str, str]
+    status: Literal["active", "revoked"]
+    revoked_at: datetime | None = None
+
+
+def verify_signature(
+    public_key: Mapping[str, str], message: bytes, signature: str
+) -> bool:
+    """True when ``signature`` (P1363 ``r||s``, base64url) signs ``message`` with the key.
+
+    ECDSA P-256 with SHA-256, as WebCrypto signs. A signature that is not 64
+    bytes of base64url is simply not valid.
+    """
+    if not _B64URL_64.match(signature):
+        return False
+    raw = _b64url(signature)
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    try:
+        _public_key(public_key).verify(
+            encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256())
+        )
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+# --- the signed message ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedCapture:
+    """What a signed message says about one photo.
+
+    Attributes:
+        agent: the username that signed.
+        device: the device id that signed.
+        captured_at: the capture instant (aware).
+        lat: degrees north, or None when the phone had no position.
+        lon: degrees east, or None.
+        accuracy_m: the position's accuracy in metres, or None.
+        photo_sha256: lower-case hex SHA-256 of the photo's bytes.
+        message: the exact text that was signed.
+    """
+
+    agent: str
+    device: str
+    captured_at: datetime
+    lat: float | None
+    lon: float | None
+    accuracy_m: float | None
+    photo_sha256: str
+    message: str
+
+
+def _number(doc: Mapping[str, Any], key: str, low: float, high: float) -> float | None:
+    value = doc[key]
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _DECIMAL.match(value):
+        raise CaptureMessageError(f"{key} must be a decimal number as a string or null")
+    number = float(value)
+    if not (math.isfinite(number) and low <= number <= high):
+        raise CaptureMessageError(f"{key} {value} is outside [{low:g}, {high:g}]")
+    return number
+
+
+def parse_signed_capture(message: str) -> SignedCapture:
+    """Read a signed capture message (version 1), refusing anything but its exact form.
+
+    The message must be the canonical JSON: keys sorted, no whitespace,
+    every value a string (``lat``, ``lon``, ``accuracy_m`` may be null), the
+    eight keys of :data:`MESSAGE_KEYS` and no other.
+
+    Raises:
+        CaptureMessageError: the problem, in words.
+    """
+    try:
+        doc = json.loads(message)
+    except (ValueError, RecursionError) as exc:
+        raise CaptureMessageError("the signed message is not JSON") from exc
+    if not isinstance(doc, dict):
+        raise CaptureMessageError("the signed message is not a JSON object")
+    if sorted(doc) != list(MESSAGE_KEYS):
+        raise CaptureMessageError(
+            f"the signed message must have exactly the keys {', '.join(MESSAGE_KEYS)}"
+        )
+    for key, value in doc.items():
+        if not (isinstance(value, str) or (value is None and key in _NULLABLE)):
+            raise CaptureMessageError(f"{key} in the signed message must be a string")
+    canonical = json.dumps(
+        doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    if canonical != message:
+        raise CaptureMessageError(
+            "the signed message is not in canonical form (sorted keys, no whitespace)"
+        )
+    if doc["v"] != MESSAGE_VERSION:
+        raise CaptureMessageError(f"unknown signed message version {doc['v']!r}")
+    if not _HEX_SHA256.match(doc["photo_sha256"]):
+        raise CaptureMessageError("photo_sha256 must be 64 lower-case hex digits")
+    try:
+        captured = datetime.fromisoformat(doc["captured_at"])
+    except ValueError as exc:
+        raise CaptureMessageError(
+            f"captured_at {doc['captured_at']!r} is not an ISO 8601 instant"
+        ) from exc
+    if captured.tzinfo is None:
+        raise CaptureMessageError("captured_at must carry its offset (Z for UTC)")
+    lat = _number(doc, "lat", -90, 90)
+    lon = _number(doc, "lon", -180, 180)
+    if (lat is None) != (lon is None):
+        raise CaptureMessageError("lat and lon must both be given or both be null")
+    return SignedCapture(
+        agent=doc["agent"],
+        device=doc["device"],
+        captured_at=captured,
+        lat=lat,
+        lon=lon,
+        accuracy_m=_number(doc, "accuracy_m", 0, 1e7),
+        photo_sha256=doc["photo_sha256"],
+        message=message,
+    )
+
+
+# --- the verdict ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaptureVerdict:
+    """One photo's capture signature: its light and why.
+
+    Attributes:
+        light: ``green``, ``amber`` (unsigned) or ``red``.
+        reason: in words.
+        device: the device id the message names (None when unsigned or unreadable).
+        signature: the signature sent (None when unsigned).
+        capture: the signed message as read (None when unsigned or unreadable):
+            its time and place win over any the upload states.
+    """
+
+    light: Light
+    reason: str
+    device: str | None = None
+    signature: str | None = None
+    capture: SignedCapture | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        """What the ledger and the evidence record keep: light, reason, device, signature."""
+        return {
+            "light": self.light,
+            "reason": self.reason,
+            "device": self.device,
+            "signature": self.signature,
+        }
+
+
+_UNSIGNED = "not signed by a registered device"
+
+
+def capture_verdict(
+    *,
+    signed: str | None,
+    signature: str | None,
+    photo_sha256: str,
+    agent: str,
+    device: DeviceKey | None,
+    stated_at: datetime | None = None,
+    stated_place: tuple[float, float] | None = None,
+) -> CaptureVerdict:
+    """The light of one photo's capture signature.
+
+    Args:
+        signed: the exact signed message sent with the photo, or None.
+        signature: its signature (P1363, base64url), or None.
+        photo_sha256: lower-case hex SHA-256 of the bytes the server received.
+        agent: the username of the logged-in agent sending the photo.
+        device: the registered device the message names (looked up by the
+            caller from the message's ``device``), or None if there is none.
+        stated_at: a capture time the upload also states unsigned, if any.
+        stated_place: a (lat, lon) the upload also states unsigned, if any.
+
+    Returns:
+        ``amber`` when nothing is signed; ``red`` for a signature without a
+        message or the reverse, an unreadable message, an unknown device,
+        another agent's device or message, a signature that does not verify,
+        bytes that differ from the signed hash, a revoked device, or a stated
+        time or place that differs from the signed one; else ``green``.
+    """
+    if signed is None and signature is None:
+        return CaptureVerdict("amber", _UNSIGNED)
+    if signed is None:
+        return CaptureVerdict(
+            "red", "a signature without its signed message", None, signature
+        )
+    if signature is None:
+        return CaptureVerdict("red", "a signed message without its signature")
+    try:
+        capture = parse_signed_capture(signed)
+    except CaptureMessageError as exc:
+        return CaptureVerdict("red", str(exc), None, signature)
+
+    def red(reason: str) -> CaptureVerdict:
+        return CaptureVerdict("red", reason, capture.device, signature, capture)
+
+    if device is None or device.device_id != capture.device:
+        return red(f"device {capture.device} is not registered")
+    if device.agent != agent:
+        return red(f"device {capture.device} belongs to another agent")
+    if capture.agent != agent:
+        return red(f"signed by agent {capture.agent}, sent by {agent}")
+    if not verify_signature(device.public_key, signed.encode("utf-8"), signature):
+        return red("the signature does not verify with the device's key")
+    if capture.photo_sha256 != photo_sha256:
+        return red("the photo bytes differ from the signed hash")
+    if device.status != "active":
+        when = (
+            f" on {device.revoked_at:%Y-%m-%d %H:%M} UTC" if device.revoked_at else ""
+        )
+        return red(f"device {capture.device} was revoked{when}")
+    if stated_at is not None and stated_at.tzinfo is not None:
+        delta = abs((stated_at - capture.captured_at).total_seconds())
+        if delta > MAX_TIME_DIFFERENCE_S:
+            return red(
+                f"the signed time {capture.captured_at.isoformat()} differs from the time "
+                f"sent ({delta:.0f} s apart)"
+            )
+    if stated_place is not None:
+        if capture.lat is None or capture.lon is None:
+            return red("a place was sent but the signed message has none")
+        if (
+            abs(stated_place[0] - capture.lat) > MAX_PLACE_DIFFERENCE_DEG
+            or abs(stated_place[1] - capture.lon) > MAX_PLACE_DIFFERENCE_DEG
+        ):
+            return red(
+                f"the signed place ({capture.lat:.6f}, {capture.lon:.6f}) differs from "
+                f"the place sent ({stated_place[0]:.6f}, {stated_place[1]:.6f})"
+            )
+    return CaptureVerdict(
+        "green",
+        f"signed on device {capture.device} of {agent}",
+        capture.device,
+        signature,
+        capture,
+    )
