@@ -3,6 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NPM    := web/node_modules/.installed
+EDGE_NPM := edge/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: setup demo serve test check bench contract clean chromium
@@ -19,6 +20,12 @@ $(NPM): web/package.json web/package-lock.json
 	npm ci --prefix web --no-audit --no-fund --loglevel=error
 	touch $(NPM)
 
+# The field agent's app's npm package (onnxruntime-web, one exact version), as its lock file has it.
+$(EDGE_NPM): edge/package.json edge/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is missing: install Node.js and npm" >&2; exit 1; }
+	npm ci --prefix edge --no-audit --no-fund --loglevel=error
+	touch $(EDGE_NPM)
+
 # The browser tests drive Debian's Chromium (Playwright's own download cannot work here);
 # a CJK font draws the Chinese pages in their screenshots.
 chromium:
@@ -33,7 +40,7 @@ chromium:
 	  fi; \
 	fi
 
-setup: $(STAMP) $(NPM) chromium  ## .venv with the dev extras, the pages' npm packages, Chromium
+setup: $(STAMP) $(NPM) $(EDGE_NPM) chromium  ## .venv with the dev extras, the pages' and the agent app's npm packages, Chromium
 
 demo: setup  ## the main job on embedded defaults: SQLite, in-process chain; then the pages' logins
 	$(VENV)/bin/agri demo
@@ -63,4 +70,4 @@ contract:  ## recompile ledger/contracts/LedgerAnchor.sol with npm's solc
 	$(PY) ledger/contracts/build.py build/solc/node_modules/.bin/solcjs
 
 clean:
-	rm -rf var build .pytest_cache .mypy_cache .ruff_cache web/node_modules
+	rm -rf var build .pytest_cache .mypy_cache .ruff_cache web/node_modules edge/node_modules

@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from server.http.agent import mount_agent
 from server.http.deps import API, Deps
 from server.services.auth import User
 
@@ -72,8 +73,10 @@ def mount_pages(app: FastAPI, web_dir: Path = WEB_DIR) -> None:
     """Serve the pages and their npm packages on ``app`` (after the API's routes).
 
     A package not installed yet (``npm ci --prefix web`` not run) answers 404
-    naming the command, and is logged once at start.
+    naming the command, and is logged once at start. The field agent's app is
+    served at ``/agent/`` beside them (:func:`server.http.agent.mount_agent`).
     """
+    mount_agent(app)
     if not (web_dir / "index.html").is_file():
         logger.warning("no pages at %s: only the API is served", web_dir)
         return

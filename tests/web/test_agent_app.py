@@ -1,0 +1,531 @@
+"""The field agent's app (/agent/) in a real browser: offline capture, signed photos, sync.
+
+The demo's field agent logs in; the phone registers its own ECDSA P-256 key; real cow
+photos go through the file input while the browser is offline; the on-device model
+checks each photo and the capture waits, signed, in the IndexedDB queue; a reload
+offline is served by the service worker; back online the queue is sent with one
+Idempotency-Key per capture. An upload cut off midway (after the server committed,
+or before it heard anything) is retried and still makes exactly one animal. A capture
+altered after signing, or signed by a revoked device, is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.web.conftest import (
+    DESKTOP,
+    PHONE,
+    USERS,
+    login,
+    set_lang,
+    take_screenshots,
+    wait_idle,
+)
+
+FARM = {"latitude": 47.1234, "longitude": 13.5678, "accuracy": 12}
+PHOTOS = 3  # photos per capture: enough for a session template, quick to embed
+ISOLATED = {
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-embedder-policy": "require-corp",
+}
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def agent_page(browser: Any, server_url: str) -> Iterator[Callable[..., Any]]:
+    """``agent_page(viewport=PHONE, lang="en")``: a fresh phone (own storage) at /agent/.
+
+    Each page is its own browser context, so its own IndexedDB: its own device key.
+    Geolocation is granted and set to a farm's position.
+    """
+    contexts: list[Any] = []
+
+    def open_page(viewport: dict[str, int] | None = None, lang: str = "en") -> Any:
+        context = browser.new_context(
+            viewport=viewport or PHONE,
+            base_url=server_url,
+            locale="en-GB",
+            geolocation=FARM,
+            permissions=["geolocation"],
+            service_workers="allow",
+        )
+        context.add_init_script(
+            f"try {{ if (!localStorage.getItem('agri.lang')) "
+            f"localStorage.setItem('agri.lang', '{lang}'); }} catch (e) {{}}"
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+        page.goto("/agent/")
+        wait_idle(page)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def _agent(page: Any) -> None:
+    """Log in as the demo's field agent; wait for the device, the caches and the worker."""
+    login(page, USERS["field_agent"])
+    page.wait_for_function("() => document.documentElement.dataset.cachedAt")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    wait_idle(page)
+
+
+def _api(page: Any, method: str, path: str, data: Any = None) -> Any:
+    """Call the API with the page's own login (bearer token); the parsed JSON."""
+    token = page.evaluate("() => sessionStorage.getItem('agri.token')")
+    headers = {"Authorization": f"Bearer {token}"}
+    fetch = page.request.get if method == "GET" else page.request.post
+    kwargs: dict[str, Any] = {"headers": headers}
+    if data is not None:
+        kwargs["data"] = data
+    response = fetch(f"/api/v1{path}", **kwargs)
+    assert response.ok, f"{method} {path}: {response.status} {response.text()}"
+    return response.json()
+
+
+def _gallery_tags(page: Any) -> list[str]:
+    """Every enrolled animal's tag, as the server's gallery lists them (one per animal)."""
+    tags: list[str] = []
+    cursor = ""
+    while True:
+        doc = _api(page, "GET", f"/agent/gallery?limit=1000&cursor={cursor}")
+        tags += [a["tag"] for a in doc["animals"]]
+        if not doc["next"]:
+            return tags
+        cursor = doc["next"]
+
+
+def _cow_photos(shared_data: Path, tag: str, last: bool = False) -> list[Path]:
+    files = sorted((shared_data / "cattle_faces" / tag).glob("*.jpg"))
+    return files[-PHOTOS:] if last else files[:PHOTOS]
+
+
+def _new_cows(shared_data: Path, page: Any, count: int) -> list[str]:
+    """Cows of the photo set that are not enrolled (their folder name is their tag)."""
+    enrolled = set(_gallery_tags(page))
+    folders = sorted(p.name for p in (shared_data / "cattle_faces").iterdir())
+    return [f for f in folders if f not in enrolled][-count:]
+
+
+def _capture(page: Any, photos: list[Path]) -> None:
+    """Give the photos to the file input; wait for the on-device checks and the verdict."""
+    page.set_input_files("#capture-files", [str(p) for p in photos])
+    page.wait_for_function(
+        "n => document.querySelectorAll('.frame').length === n && "
+        "![...document.querySelectorAll('.frame')].some(f => f.dataset.state === 'checking')"
+        " && document.querySelector('.verdict')?.dataset.settled === 'true'",
+        arg=len(photos),
+        timeout=60_000,
+    )
+
+
+def _enrol(page: Any, tag: str, farmer: str, photos: list[Path]) -> dict[str, Any]:
+    """Fill the enrolment form, capture, save to the queue; the stored capture."""
+    page.goto("/agent/#/enrol")
+    wait_idle(page)
+    page.get_by_label("Ear tag").fill(tag)
+    page.get_by_label("Farmer").fill(farmer)
+    _capture(page, photos)
+    before = {c["id"] for c in _queue(page)}
+    page.get_by_role("button", name="Save to the queue").click()
+    page.wait_for_function(
+        "() => document.querySelector('.frames').children.length === 0"
+    )
+    added = [c for c in _queue(page) if c["id"] not in before]
+    assert len(added) == 1
+    return added[0]
+
+
+def _queue(page: Any) -> list[dict[str, Any]]:
+    """The captures in the page's IndexedDB queue (photos as their count and metas)."""
+    return page.evaluate(
+        """() => new Promise((resolve, reject) => {
+          const req = indexedDB.open('agri-agent');
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => {
+            const tx = req.result.transaction('captures');
+            const all = tx.objectStore('captures').getAll();
+            all.onsuccess = () => resolve(all.result.map(c => ({
+              ...c, photos: c.photos.map(p => ({name: p.name, meta: p.meta,
+                signature: p.signature, size: p.blob.size}))})));
+          };
+        })"""
+    )
+
+
+def _edit_capture(page: Any, capture_id: str, js_patch: str) -> None:
+    """Change a stored capture in IndexedDB: js_patch is a function body on ``c``."""
+    page.evaluate(
+        """([id, body]) => new Promise((resolve, reject) => {
+          const patch = new Function('c', body);
+          const req = indexedDB.open('agri-agent');
+          req.onsuccess = () => {
+            const tx = req.result.transaction('captures', 'readwrite');
+            const store = tx.objectStore('captures');
+            store.get(id).onsuccess = async (ev) => {
+              const c = ev.target.result;
+              await null;
+              patch(c);
+              const tx2 = req.result.transaction('captures', 'readwrite');
+              tx2.objectStore('captures').put(c);
+              tx2.oncomplete = () => resolve(true);
+              tx2.onerror = () => reject(tx2.error);
+            };
+          };
+        })""",
+        [capture_id, js_patch],
+    )
+
+
+def _sync(page: Any) -> None:
+    """Press Sync now on the queue and wait for the run to end."""
+    page.goto("/agent/#/queue")
+    wait_idle(page)
+    runs = page.evaluate("() => Number(document.documentElement.dataset.syncs || 0)")
+    page.locator("#sync").click()
+    page.wait_for_function(
+        "n => Number(document.documentElement.dataset.syncs || 0) > n", arg=runs
+    )
+    wait_idle(page)
+
+
+def _item(page: Any, capture_id: str) -> Any:
+    return page.locator(f"li.capture-item[data-id='{capture_id}']")
+
+
+def _status(page: Any, capture_id: str) -> str:
+    statuses = {c["id"]: c["status"] for c in _queue(page)}
+    return str(statuses[capture_id])
+
+
+# --- serving -------------------------------------------------------------------------------
+
+
+def test_the_app_is_served_cross_origin_isolated(agent_page: Any) -> None:
+    page = agent_page(viewport=DESKTOP)
+    for path in (
+        "/agent/",
+        "/agent/sw.js",
+        "/agent/manifest.webmanifest",
+        "/agent/src/app.js",
+        "/agent/src/faceid.js",
+        "/agent/model/cowface.json",
+        "/agent/vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm",
+    ):
+        response = page.request.get(path)
+        assert response.status == 200, path
+        headers = response.headers
+        for name, value in ISOLATED.items():
+            assert headers.get(name) == value, (path, name)
+        assert "cache-control" in headers, path
+    assert page.request.get("/agent").url.endswith("/agent/")
+    worker = page.request.get("/agent/sw.js").headers
+    assert worker["service-worker-allowed"] == "/agent/"
+    assert "javascript" in worker["content-type"]
+    manifest = page.request.get("/agent/manifest.webmanifest")
+    assert manifest.headers["content-type"].startswith("application/manifest+json")
+    assert manifest.json()["scope"] == "/agent/"
+    for path in (
+        "/agent/package.json",
+        "/agent/package-lock.json",
+        "/agent/node_modules/onnxruntime-web/package.json",
+        "/agent/vendor/onnxruntime-common/package.json",
+    ):
+        assert page.request.get(path).status == 404, path
+    assert page.evaluate("() => crossOriginIsolated") is True
+    assert (
+        page.request.get("/api/v1/agent/gallery").status == 401
+    )  # the API needs a login
+
+
+# --- the whole offline round -------------------------------------------------------------
+
+
+def test_offline_capture_then_sync_makes_one_animal_even_when_cut_off(
+    agent_page: Any, shared_data: Path
+) -> None:
+    page = agent_page()
+    _agent(page)
+    page.goto("/agent/#/settings")
+    wait_idle(page)
+    device_id = page.locator("#device-id").inner_text()
+    assert device_id.startswith("dev_")
+    mine = _api(page, "GET", "/devices")["items"]
+    assert [(d["device_id"], d["status"]) for d in mine] == [(device_id, "active")]
+    cow_a, cow_b = _new_cows(shared_data, page, 2)
+
+    page.context.set_offline(True)
+    a = _enrol(page, cow_a, "F-0003", _cow_photos(shared_data, cow_a))
+    # what the phone found, before any network: usable photos, embeddings, a verdict
+    assert a["status"] == "pending"
+    assert a["local"]["code"] == "new", a["local"]
+    assert len(a["photos"]) >= 2
+    meta = a["photos"][0]["meta"]
+    assert (round(meta["lat"], 4), round(meta["lon"], 4)) == (47.1234, 13.5678)
+    assert meta["accuracy_m"] == 12
+    assert len(a["id"]) == 36  # crypto.randomUUID(): the Idempotency-Key
+    b = _enrol(page, cow_b, "F-0003", _cow_photos(shared_data, cow_b))
+
+    # offline reload: the service worker serves the app, the queue is still there
+    response = page.reload()
+    assert response is not None and response.from_service_worker
+    wait_idle(page)
+    page.goto("/agent/#/queue")
+    wait_idle(page)
+    assert _item(page, a["id"]).get_attribute("data-status") == "pending"
+    assert _item(page, b["id"]).get_attribute("data-status") == "pending"
+    assert "Offline" in page.locator("#netbar").inner_text()
+
+    # back online: the first upload of A reaches the server, its answer is lost;
+    # the first upload of B never reaches it
+    cut: dict[str, int] = {cow_a: 0, cow_b: 0}
+    replayed: list[str] = []
+
+    def cut_off(route: Any) -> None:
+        body = route.request.post_data_buffer or b""
+        tag = cow_a if cow_a.encode() in body else cow_b
+        cut[tag] += 1
+        if cut[tag] > 1:
+            route.continue_()
+        elif tag == cow_a:
+            route.fetch()  # the server commits the enrolment...
+            route.abort("connectionreset")  # ...and the phone never hears of it
+        else:
+            route.abort("internetdisconnected")
+
+    page.route("**/api/v1/animals", cut_off)
+    page.on(
+        "response",
+        lambda r: (
+            replayed.append(r.headers.get("idempotent-replayed", ""))
+            if r.url.endswith("/api/v1/animals")
+            else None
+        ),
+    )
+    runs = page.evaluate("() => Number(document.documentElement.dataset.syncs || 0)")
+    page.context.set_offline(False)  # the 'online' event syncs by itself
+    page.wait_for_function(
+        "n => Number(document.documentElement.dataset.syncs || 0) > n", arg=runs
+    )
+    assert _status(page, a["id"]) == "pending"  # not answered: kept for a retry
+    assert cut[cow_a] == 1
+    _sync(page)
+    if _status(page, b["id"]) == "pending":  # the first run stopped at A's failure
+        _sync(page)
+    for capture in (a, b):
+        assert _status(page, capture["id"]) == "done"
+        assert _item(page, capture["id"]).get_attribute("data-status") == "done"
+    assert cut == {cow_a: 2, cow_b: 2}
+    assert "true" in replayed  # A's retry got the first answer back
+    tags = _gallery_tags(page)
+    assert tags.count(cow_a) == 1 and tags.count(cow_b) == 1
+    assert "Enrolled" in _item(page, a["id"]).inner_text()
+    assert page.errors == [], page.errors
+
+
+def test_a_capture_altered_after_signing_is_refused(
+    agent_page: Any, shared_data: Path
+) -> None:
+    page = agent_page()
+    _agent(page)
+    cow_c, cow_d = _new_cows(shared_data, page, 4)[:2]
+    page.context.set_offline(True)
+    moved = _enrol(page, cow_c, "F-0003", _cow_photos(shared_data, cow_c))
+    swapped = _enrol(page, cow_d, "F-0003", _cow_photos(shared_data, cow_d))
+    # the time and place of one photo changed; the bytes of another photo replaced
+    _edit_capture(
+        page,
+        moved["id"],
+        "c.photos[0].meta.captured_at = '2025-04-01T08:00:00.000Z';"
+        " c.photos[0].meta.lat = 30.5;",
+    )
+    _edit_capture(
+        page,
+        swapped["id"],
+        "c.photos[0].blob = new Blob([c.photos[0].blob.slice(0, 1000),"
+        " new Uint8Array(8), c.photos[0].blob.slice(1008)], {type: 'image/jpeg'});",
+    )
+    page.context.set_offline(False)
+    _sync(page)
+    for capture, tag in ((moved, cow_c), (swapped, cow_d)):
+        assert _status(page, capture["id"]) == "refused"
+        item = _item(page, capture["id"])
+        assert item.get_attribute("data-status") == "refused"
+        assert "refused" in item.inner_text().lower()
+        assert tag not in _gallery_tags(page)
+    reasons = {c["id"]: c["error"] for c in _queue(page)}
+    assert "signature" in reasons[moved["id"]].lower(), reasons
+    assert page.errors == [], page.errors
+
+
+def test_a_revoked_device_is_refused_and_a_new_key_can_be_registered(
+    agent_page: Any, shared_data: Path
+) -> None:
+    page = agent_page()
+    _agent(page)
+    cow = _new_cows(shared_data, page, 6)[0]
+    page.context.set_offline(True)
+    capture = _enrol(page, cow, "F-0003", _cow_photos(shared_data, cow))
+    page.context.set_offline(False)
+    page.route("**/api/v1/animals", lambda route: route.abort())  # hold the queue
+    page.goto("/agent/#/settings")
+    wait_idle(page)
+    old = page.locator("#device-id").inner_text()
+    page.once("dialog", lambda d: d.accept())
+    page.locator("#revoke").click()
+    page.wait_for_selector("text=Register a new key")
+    assert _api(page, "GET", "/devices")["items"][0]["status"] == "revoked"
+    page.unroute("**/api/v1/animals")
+    _sync(page)
+    assert _status(page, capture["id"]) == "refused"
+    assert cow not in _gallery_tags(page)
+    page.goto("/agent/#/settings")
+    wait_idle(page)
+    page.get_by_role("button", name="Register a new key").click()
+    page.wait_for_function(
+        "old => (document.getElementById('device-id')?.textContent || old) !== old",
+        arg=old,
+    )
+    statuses = {
+        d["device_id"]: d["status"] for d in _api(page, "GET", "/devices")["items"]
+    }
+    assert statuses[old] == "revoked"
+    assert statuses[page.locator("#device-id").inner_text()] == "active"
+
+
+def test_claim_evidence_matches_the_claimed_animal_and_is_signed(
+    agent_page: Any, shared_data: Path, axe: Any
+) -> None:
+    page = agent_page()
+    _agent(page)
+    policy = next(
+        p
+        for p in _api(page, "GET", "/policies?limit=200")["items"]
+        if p["farmer_id"] == "F-0001" and p["kind"] == "livestock"
+    )
+    claimed = {c["subject_id"] for c in _api(page, "GET", "/claims?limit=200")["items"]}
+    tag = next(t for t in policy["animals"] if t not in claimed)
+    other = next(t for t in policy["animals"] if t != tag)
+    claim = _api(
+        page,
+        "POST",
+        "/claims",
+        {
+            "policy_id": policy["id"],
+            "farmer_id": "F-0001",
+            "subject_kind": "animal",
+            "subject_id": tag,
+            "event_date": "2025-05-20",
+            "market_value": "7600.00",
+        },
+    )
+    _agent_refresh(page)
+    page.context.set_offline(True)
+    page.goto("/agent/#/evidence")
+    wait_idle(page)
+    page.get_by_label("Claim").fill(claim["id"])
+    page.get_by_label("Claim").dispatch_event("change")
+    page.wait_for_selector(f".claimed[data-tag='{tag}']")
+    # another cow's photos: the phone says so at once
+    _capture(page, _cow_photos(shared_data, other, last=True))
+    assert page.locator(".verdict").get_attribute("data-code") == "no_match"
+    assert "Does not match" in page.locator(".verdict").inner_text()
+    page.get_by_role("button", name="Start again").click()
+    _capture(page, _cow_photos(shared_data, tag, last=True))
+    assert page.locator(".verdict").get_attribute("data-code") == "matches"
+    page.get_by_role("button", name="Save to the queue").click()
+    page.wait_for_function(
+        "() => document.querySelector('.frames').children.length === 0"
+    )
+    (capture,) = [c for c in _queue(page) if c["kind"] == "evidence"]
+    page.context.set_offline(False)
+    _sync(page)
+    assert _status(page, capture["id"]) == "done"
+    signature = _item(page, capture["id"]).locator(".signature")
+    assert signature.get_attribute("data-light") == "green"
+    checks = {
+        c["code"]: c["light"]
+        for c in _api(page, "GET", f"/claims/{claim['id']}")["checks"]
+    }
+    assert checks["capture_signature"] == "green"
+    assert axe(page) == []
+    take_screenshots(page, "agent-queue")
+    page.goto("/agent/#/evidence")
+    wait_idle(page)
+    set_lang(page, "en")
+
+
+def _agent_refresh(page: Any) -> None:
+    """Reload online so the app caches the newest claims and gallery."""
+    page.evaluate("() => { delete document.documentElement.dataset.cachedAt; }")
+    page.reload()
+    page.wait_for_function("() => document.documentElement.dataset.cachedAt")
+    wait_idle(page)
+
+
+# --- languages, widths, accessibility --------------------------------------------------------
+
+
+def test_every_view_in_both_languages_at_both_widths(
+    agent_page: Any, shared_data: Path, axe: Any
+) -> None:
+    page = agent_page(viewport=DESKTOP)
+    for lang in ("en", "zh"):
+        set_lang(page, lang)
+        for size in (DESKTOP, PHONE):
+            page.set_viewport_size(size)
+            assert axe(page) == [], f"login ({lang}, {size['width']} px)"
+    take_screenshots(page, "agent-login")
+    _agent(page)
+    cow = _new_cows(shared_data, page, 8)[0]
+    page.goto("/agent/#/enrol")
+    wait_idle(page)
+    page.get_by_label("Ear tag").fill(cow)
+    page.get_by_label("Farmer").fill("F-0003")
+    page.context.set_offline(True)
+    _capture(page, _cow_photos(shared_data, cow))
+    for name in ("enrol", "evidence", "queue", "settings"):
+        if name == "evidence":  # the enrolment goes into the queue (never sent)
+            set_lang(page, "en")
+            page.goto("/agent/#/enrol")
+            wait_idle(page)
+            assert page.locator(".frame").count() == PHOTOS  # kept across languages
+            page.get_by_role("button", name="Save to the queue").click()
+            page.wait_for_function(
+                "() => document.querySelector('.frames').children.length === 0"
+            )
+        page.goto(f"/agent/#/{name}")
+        wait_idle(page)
+        small = page.evaluate(
+            "() => [...document.querySelectorAll('button, a.tab, label.button, summary')]"
+            ".filter(e => e.offsetParent !== null)"
+            ".filter(e => { const r = e.getBoundingClientRect();"
+            " return r.height < 44 || r.width < 44; })"
+            ".map(e => e.outerHTML.slice(0, 80))"
+        )
+        assert small == [], f"touch targets under 44 px on {name}: {small}"
+        for lang in ("en", "zh"):
+            set_lang(page, lang)
+            for size in (DESKTOP, PHONE):
+                page.set_viewport_size(size)
+                assert axe(page) == [], f"{name} ({lang}, {size['width']} px)"
+        take_screenshots(page, f"agent-{name}")
+    set_lang(page, "zh")
+    page.goto("/agent/#/enrol")
+    wait_idle(page)
+    assert page.locator("h1").inner_text() == "登记牲畜"
+    page.reload()
+    wait_idle(page)
+    assert page.evaluate("() => localStorage.getItem('agri.lang')") == "zh"
+    assert page.locator("h1").inner_text() == "登记牲畜"
