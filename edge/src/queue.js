@@ -3,12 +3,13 @@
 // A capture (store "captures", key = its Idempotency-Key, a UUID made at capture time):
 //   {id, kind: "enrol" | "evidence", created_at, agent, device_id,
 //    tag, farmer_id (enrol) | claim_id, claimed_tag (evidence),
-//    photos: [{name, blob, meta: {captured_at, lat, lon, accuracy_m}, signature}],
+//    photos: [{name, blob, meta: {captured_at, lat, lon, accuracy_m}, signed, signature}],
 //    local: {light, verdict, score, match_tag}     (the on-device verdict at capture time)
 //    status: "pending" | "sending" | "done" | "conflict" | "refused",
 //    result (the server's answer), error (its reason), attempts, updated_at}
-// The signed message is rebuilt from what is stored when the capture is sent, so a photo,
-// time or place altered after signing no longer matches its signature (the server says red).
+// Each photo is sent with its signed message (made and signed at capture time) beside the
+// time and place as stored: a photo, time or place altered after signing no longer agrees
+// with its signed message, and the server says red, naming what differs.
 //
 // sync() sends the pending captures one by one with their Idempotency-Key. A dropped
 // connection or a server error leaves a capture pending (the retry gets the first answer:
@@ -27,7 +28,7 @@ export async function addCapture({ kind, device, agent, photos, fields, local })
     const ext = p.blob.type === "image/png" ? "png" : "jpg";
     const name = `${id.slice(0, 8)}-${i + 1}.${ext}`;
     const message = signedMessage({ agent, device: device.device_id, photoSha256: await sha256Hex(p.blob), meta: p.meta });
-    signed.push({ name, blob: p.blob, meta: p.meta, signature: await sign(device, message) });
+    signed.push({ name, blob: p.blob, meta: p.meta, signed: message, signature: await sign(device, message) });
   }
   const now = new Date().toISOString();
   const capture = {
@@ -73,22 +74,16 @@ async function setStatus(id, patch) {
 }
 
 /** The multipart body of a capture, each photo's meta carrying its signed message. */
-export async function formOf(capture) {
+export function formOf(capture) {
   const form = new FormData();
   const meta = [];
   for (const p of capture.photos) {
-    const message = signedMessage({
-      agent: capture.agent,
-      device: capture.device_id,
-      photoSha256: await sha256Hex(p.blob),
-      meta: p.meta,
-    });
     meta.push({
       name: p.name,
       captured_at: p.meta.captured_at,
       lat: p.meta.lat,
       lon: p.meta.lon,
-      signed: message,
+      signed: p.signed,
       signature: p.signature,
     });
     form.append("files", p.blob, p.name);
@@ -134,7 +129,7 @@ async function run() {
   for (const row of rows) {
     await setStatus(row.id, { status: "sending", attempts: (row.attempts || 0) + 1 });
     try {
-      const result = await api.post(pathOf(row), await formOf(row), { "Idempotency-Key": row.id });
+      const result = await api.post(pathOf(row), formOf(row), { "Idempotency-Key": row.id });
       await setStatus(row.id, { status: statusOf(row, result), result, error: null });
       summary.sent += 1;
     } catch (err) {

@@ -20,6 +20,7 @@ import pytest
 from tests.web.conftest import (
     DESKTOP,
     PHONE,
+    REPO,
     USERS,
     login,
     set_lang,
@@ -27,6 +28,7 @@ from tests.web.conftest import (
     wait_idle,
 )
 
+EDGE = REPO / "edge"
 FARM = {"latitude": 47.1234, "longitude": 13.5678, "accuracy": 12}
 PHOTOS = 3  # photos per capture: enough for a session template, quick to embed
 ISOLATED = {
@@ -45,6 +47,11 @@ def agent_page(browser: Any, server_url: str) -> Iterator[Callable[..., Any]]:
     Each page is its own browser context, so its own IndexedDB: its own device key.
     Geolocation is granted and set to a farm's position.
     """
+    if not (EDGE / "node_modules" / "onnxruntime-web" / "dist").is_dir():
+        pytest.fail(
+            "the npm package onnxruntime-web is missing: run `make setup` "
+            "(npm ci --prefix edge)"
+        )
     contexts: list[Any] = []
 
     def open_page(viewport: dict[str, int] | None = None, lang: str = "en") -> Any:
@@ -149,7 +156,7 @@ def _enrol(page: Any, tag: str, farmer: str, photos: list[Path]) -> dict[str, An
 
 def _queue(page: Any) -> list[dict[str, Any]]:
     """The captures in the page's IndexedDB queue (photos as their count and metas)."""
-    return page.evaluate(
+    rows: list[dict[str, Any]] = page.evaluate(
         """() => new Promise((resolve, reject) => {
           const req = indexedDB.open('agri-agent');
           req.onerror = () => reject(req.error);
@@ -162,6 +169,7 @@ def _queue(page: Any) -> list[dict[str, Any]]:
           };
         })"""
     )
+    return rows
 
 
 def _edit_capture(page: Any, capture_id: str, js_patch: str) -> None:
@@ -278,6 +286,8 @@ def test_offline_capture_then_sync_makes_one_animal_even_when_cut_off(
     b = _enrol(page, cow_b, "F-0003", _cow_photos(shared_data, cow_b))
 
     # offline reload: the service worker serves the app, the queue is still there
+    probe = "() => fetch('/agent/src/not-kept.js').then(r => r.status, e => 'failed')"
+    assert page.evaluate(probe) == "failed"  # the worker cannot reach the server either
     response = page.reload()
     assert response is not None and response.from_service_worker
     wait_idle(page)
@@ -365,7 +375,10 @@ def test_a_capture_altered_after_signing_is_refused(
         assert "refused" in item.inner_text().lower()
         assert tag not in _gallery_tags(page)
     reasons = {c["id"]: c["error"] for c in _queue(page)}
-    assert "signature" in reasons[moved["id"]].lower(), reasons
+    assert "signed time" in reasons[moved["id"]], (
+        reasons
+    )  # the server names what differs
+    assert "bytes differ" in reasons[swapped["id"]], reasons
     assert page.errors == [], page.errors
 
 
