@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from livestock.evaluate import evaluate_folder
     from livestock.exif import read_metadata
+    from livestock.export import EdgeManifest, ExportCheck, check_export, export_onnx
     from livestock.faceid import FaceID, Photo, PhotoAnalysis
     from livestock.model import ImageNetBackbone
     from livestock.preprocess import MAX_BYTES
@@ -62,7 +63,9 @@ _SUBMODULE = {
     "MAX_BYTES": "livestock.preprocess",
     "AnimalRecord": "livestock.registry",
     "EnrolResult": "livestock.registry",
+    "EdgeManifest": "livestock.export",
     "Examination": "livestock.registry",
+    "ExportCheck": "livestock.export",
     "FaceID": "livestock.faceid",
     "ImageError": "livestock.errors",
     "ImageNetBackbone": "livestock.model",
@@ -82,8 +85,10 @@ _SUBMODULE = {
     "TagError": "livestock.errors",
     "TemplateStore": "livestock.registry",
     "UnknownAnimalError": "livestock.errors",
+    "check_export": "livestock.export",
     "check_quality": "livestock.quality",
     "evaluate_folder": "livestock.evaluate",
+    "export_onnx": "livestock.export",
     "hamming": "livestock.quality",
     "parse_tag": "livestock.tags",
     "phash": "livestock.quality",
@@ -94,8 +99,10 @@ __all__ = [
     "MAX_BYTES",
     "AnimalRecord",
     "Capture",
+    "EdgeManifest",
     "EnrolResult",
     "Examination",
+    "ExportCheck",
     "FaceID",
     "ImageError",
     "ImageNetBackbone",
@@ -117,8 +124,10 @@ __all__ = [
     "UnknownAnimalError",
     "capture_day",
     "capture_time",
+    "check_export",
     "check_quality",
     "evaluate_folder",
+    "export_onnx",
     "hamming",
     "parse_tag",
     "phash",

@@ -361,6 +361,7 @@ def demo(data_dir: Path) -> None:
 
 
 def _register_map_commands() -> None:
+    from server.cli.edge import edge
     from server.cli.imagery import imagery
     from server.cli.livestock import livestock
     from server.cli.maps import damage, plots
@@ -369,6 +370,7 @@ def _register_map_commands() -> None:
     cli.add_command(damage)
     cli.add_command(livestock)
     cli.add_command(imagery)
+    cli.add_command(edge)
 
 
 _register_map_commands()
