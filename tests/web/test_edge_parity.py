@@ -1,0 +1,294 @@
+"""The phone computes what the server computes: preprocessing, embeddings, quality verdicts.
+
+Real cow photos (day, infrared night, undated series, and one large phone-style
+JPEG with an EXIF rotation made from a real photo) go through
+``edge/src/preprocess.js`` and ``edge/src/faceid.js`` in headless Chromium,
+served by the real app at ``/agent/`` (cross-origin isolated, onnxruntime-web
+from ``edge/node_modules``), and through ``livestock/preprocess.py`` and
+onnxruntime in Python.
+
+The float32 model is 15 MB and not in git: when ``edge/model`` lacks it (a fresh
+clone before ``make edge-model``), the test exports the model into a temporary
+folder and the browser's requests for ``/agent/model/*`` are answered from there.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from livestock.data import capture_time, scan_folder
+from livestock.export import EdgeManifest, OnnxEmbedder, export_onnx
+from livestock.model import sha256_file
+from livestock.preprocess import load_image, to_array
+from livestock.quality import QualityRules, check_quality
+from tests.web.conftest import REPO, _Server
+
+EDGE_MODEL = REPO / "edge" / "model"
+HARNESS = "/agent/__parity__.html"  # answered by the test: a blank, isolated page
+ISOLATED = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+}
+PIXEL = 1 / 127.5  # one grey level in the model's input scale
+
+
+def _is_night(path: Path) -> bool:
+    when = capture_time(path.name)
+    return when is not None and (when.hour >= 19 or when.hour < 6)
+
+
+@pytest.fixture(scope="module")
+def photos(shared_data: Path) -> list[tuple[str, bytes]]:
+    """12 real photos of 6 animals (4 at night, 2 undated) and a large rotated JPEG."""
+    captures = scan_folder(shared_data / "cattle_faces")
+    animals = sorted({c.animal for c in captures})[::10][:6]
+    chosen: list[Path] = []
+    for animal in animals:
+        own = [c.path for c in captures if c.animal == animal]
+        night = [p for p in own if _is_night(p)]
+        day = [p for p in own if not _is_night(p)]
+        chosen += (night[:1] + day[:1]) if night else day[:2]
+    out = [(f"{p.parent.name}/{p.name}", p.read_bytes()) for p in chosen]
+    # A phone photo: large, stored sideways with EXIF orientation 6 (rotate 90 CW to view).
+    upright = load_image(chosen[0]).resize((900, 1800), Image.Resampling.BICUBIC)
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", quality=92, exif=exif)
+    out.append(("large-exif-rotated.jpg", buf.getvalue()))
+    assert sum(_is_night(Path(name)) for name, _ in out) >= 1
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_dir(
+    tmp_path_factory: pytest.TempPathFactory, shared_data: Path
+) -> tuple[Path, bool]:
+    """(folder with both models and the manifest, whether it is a fresh export)."""
+    manifest = EdgeManifest.read(EDGE_MODEL)
+    f32 = EDGE_MODEL / manifest.files["float32"].path
+    if f32.is_file() and sha256_file(f32) == manifest.files["float32"].sha256:
+        return EDGE_MODEL, False
+    out = tmp_path_factory.mktemp("edge-model")
+    export_onnx(out, calibrate=shared_data / "cattle_faces")
+    return out, True
+
+
+@pytest.fixture(scope="module")
+def agent_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real app (an empty database) serving /agent/, at http://127.0.0.1:<port>."""
+    from server.config import Settings
+    from server.context import build_context
+    from server.http.app import create_app
+
+    data = tmp_path_factory.mktemp("edge-app")
+    settings = Settings(
+        data_dir=data, database_url=None, anchor_enabled=False, imagery_dir=data / "im"
+    )
+    ctx = build_context(settings, chain=False)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    thread = _Server(create_app(ctx), sock)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not thread.server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the app did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        thread.stop()
+        sock.close()
+        ctx.close()
+
+
+def open_harness(browser: Any, base_url: str, model: tuple[Path, bool]) -> Any:
+    """A blank cross-origin-isolated page at /agent/ that can import the app's modules."""
+    folder, fresh = model
+    context = browser.new_context(base_url=base_url)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.route(
+        f"**{HARNESS}",
+        lambda route: route.fulfill(
+            status=200,
+            headers={**ISOLATED, "Content-Type": "text/html; charset=utf-8"},
+            body="<!doctype html><html lang='en'><title>parity</title></html>",
+        ),
+    )
+    if fresh:
+
+        def serve_model(route: Any) -> None:
+            name = route.request.url.split("/agent/model/", 1)[1].split("?")[0]
+            path = folder / name
+            if not path.is_file():
+                route.fulfill(status=404, headers=ISOLATED, body="")
+                return
+            kind = (
+                "application/json"
+                if name.endswith(".json")
+                else "application/octet-stream"
+            )
+            route.fulfill(
+                status=200,
+                headers={**ISOLATED, "Content-Type": kind},
+                body=path.read_bytes(),
+            )
+
+        page.route("**/agent/model/*", serve_model)
+    page.goto(HARNESS)
+    assert page.evaluate("() => crossOriginIsolated"), "the page is not isolated"
+    return page
+
+
+RUN = """
+async ({photos, precision}) => {
+  const { loadModel } = await import("/agent/src/faceid.js");
+  const { decode, toTensor } = await import("/agent/src/preprocess.js");
+  const model = await loadModel("/agent/", { precision });
+  const out = [];
+  for (const p of photos) {
+    const bytes = Uint8Array.from(atob(p.b64), (c) => c.charCodeAt(0));
+    const blob = new Blob([bytes], { type: "image/jpeg" });
+    const image = await decode(blob);
+    const tensor = toTensor(image);
+    const quality = await model.quality(blob);
+    const embedding = await model.embed(blob);
+    out.push({
+      width: image.width, height: image.height,
+      plane: Array.from(tensor.subarray(0, 224 * 112)),
+      channelsEqual: tensor.subarray(0, 224 * 112).every(
+        (v, i) => v === tensor[224 * 112 + i] && v === tensor[2 * 224 * 112 + i]),
+      quality, embedding: Array.from(embedding),
+    });
+  }
+  return out;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def browser_results(
+    browser: Any,
+    agent_url: str,
+    model_dir: tuple[Path, bool],
+    photos: list[tuple[str, bytes]],
+) -> dict[str, list[dict[str, Any]]]:
+    """What the browser computes for every photo, with the float32 and the int8 model."""
+    page = open_harness(browser, agent_url, model_dir)
+    payload = [{"b64": base64.b64encode(data).decode()} for _, data in photos]
+    try:
+        results = {
+            precision: page.evaluate(RUN, {"photos": payload, "precision": precision})
+            for precision in ("float32", "int8")
+        }
+        assert not page.errors, page.errors
+        return results
+    finally:
+        page.context.close()
+
+
+def test_preprocessing_matches_python(
+    photos: list[tuple[str, bytes]], browser_results: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Same decoded size, same grey levels (JPEG decoders may differ by a level)."""
+    worst = []
+    for (name, data), got in zip(photos, browser_results["float32"], strict=True):
+        img = load_image(data, name)
+        assert (got["width"], got["height"]) == img.size, name
+        expected = to_array(img)
+        assert got["channelsEqual"], name
+        diff = np.abs(
+            np.asarray(got["plane"], np.float32).reshape(224, 112) - expected[0]
+        )
+        worst.append((float(diff.max()), float(diff.mean()), name))
+    assert max(w[0] for w in worst) <= 2 * PIXEL + 1e-6, worst
+    assert max(w[1] for w in worst) <= 0.05 * PIXEL, worst
+
+
+def test_embeddings_match_python_onnx(
+    photos: list[tuple[str, bytes]],
+    browser_results: dict[str, list[dict[str, Any]]],
+    model_dir: tuple[Path, bool],
+) -> None:
+    """Browser (onnxruntime-web, WebAssembly) and Python (onnxruntime) embed alike."""
+    folder, _ = model_dir
+    manifest = EdgeManifest.read(folder)
+    batch = np.stack([to_array(load_image(data, name)) for name, data in photos])
+    floors = {"float32": 0.999, "int8": 0.999}
+    for precision, floor in floors.items():
+        expected = OnnxEmbedder(manifest.model_path(precision))(batch)
+        got = np.asarray(
+            [r["embedding"] for r in browser_results[precision]], np.float32
+        )
+        assert got.shape == (len(photos), 128)
+        np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+        cosines = np.sum(got * expected, axis=1)
+        assert cosines.min() >= floor, (
+            precision,
+            dict(zip([n for n, _ in photos], cosines, strict=True)),
+        )
+
+
+def test_quality_verdicts_match_python(
+    photos: list[tuple[str, bytes]], browser_results: dict[str, list[dict[str, Any]]]
+) -> None:
+    """The on-device gate gives the server's reasons, brightness and sharpness."""
+    rules = QualityRules()
+    for (name, data), got in zip(photos, browser_results["float32"], strict=True):
+        report = check_quality(load_image(data, name), rules)
+        assert got["quality"]["reasons"] == list(report.reasons), name
+        assert got["quality"]["ok"] == report.passed, name
+        assert abs(got["quality"]["brightness"] - report.brightness) <= 0.5, name
+        assert got["quality"]["sharpness"] == pytest.approx(
+            report.sharpness, rel=0.03
+        ), name
+
+
+def test_a_dark_and_a_tiny_photo_fail_the_gate_on_the_phone(
+    browser: Any, agent_url: str, model_dir: tuple[Path, bool]
+) -> None:
+    """The gate's reasons on the phone for photos the server would refuse."""
+    dark = Image.new("RGB", (120, 240), (3, 3, 3))
+    tiny = Image.new("RGB", (40, 40), (128, 128, 128))
+    cases = []
+    for img in (dark, tiny):
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        cases.append({"b64": base64.b64encode(buf.getvalue()).decode()})
+    page = open_harness(browser, agent_url, model_dir)
+    try:
+        reasons = page.evaluate(
+            """async (cases) => {
+              const { loadModel } = await import("/agent/src/faceid.js");
+              const model = await loadModel("/agent/");
+              const out = [];
+              for (const c of cases) {
+                const bytes = Uint8Array.from(atob(c.b64), (ch) => ch.charCodeAt(0));
+                out.push((await model.quality(new Blob([bytes]))).reasons);
+              }
+              return out;
+            }""",
+            cases,
+        )
+    finally:
+        page.context.close()
+    assert reasons == [
+        list(check_quality(dark).reasons),
+        list(check_quality(tiny).reasons),
+    ]
+    assert reasons[0] == ["too_dark", "blurred"]
+    assert "too_small" in reasons[1]
