@@ -5,8 +5,9 @@ STAMP  := $(VENV)/.installed
 NPM    := web/node_modules/.installed
 EDGE_NPM := edge/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
+EDGE_DATA ?= $(or $(AGRI_SHARED_DATA),../shared/data)/cattle_faces
 
-.PHONY: setup demo serve test check bench contract clean chromium
+.PHONY: setup demo serve test check bench contract clean chromium edge-model
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -64,6 +65,9 @@ check: setup  ## lint and type checks only
 
 bench: setup  ## speed figures beside their references, in one run
 	$(PY) -m bench
+
+edge-model: setup  ## re-export the phone's face-ID model (edge/model) from the shipped livestock weights
+	$(VENV)/bin/agri edge export --out edge/model --calibrate $(EDGE_DATA) --check $(EDGE_DATA)
 
 contract:  ## recompile ledger/contracts/LedgerAnchor.sol with npm's solc
 	mkdir -p build/solc && cd build/solc && npm install --no-save --silent solc@0.8.28

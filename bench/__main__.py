@@ -13,6 +13,7 @@ GROUPS = {
     "livestock": "bench.livestock_bench",
     "photo_hash": "bench.photo_hash_bench",
     "tiles": "bench.tiles_bench",
+    "edge": "bench.edge_bench",
 }
 
 
