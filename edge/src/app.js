@@ -47,10 +47,6 @@ function getModel() {
   return modelPromise;
 }
 
-function sessionThreshold(model) {
-  const th = model.manifest.thresholds || {};
-  return (th.session || th.photo || {}).match;
-}
 
 // --- cached server data: gallery, farmers, claims ----------------------------------
 
@@ -243,7 +239,7 @@ async function localVerdict(kind, frames, subject) {
   const model = await getModel();
   const template = model.fuse(good.map((f) => f.embedding));
   const animals = await galleryAnimals();
-  const threshold = sessionThreshold(model);
+  const threshold = model.thresholds(good.length).match; // one photo: the photo threshold
   return kind === "enrol"
     ? enrolVerdict(template, animals, subject, threshold)
     : claimVerdict(template, animals, subject, threshold);
@@ -447,6 +443,18 @@ function serverOutcome(c) {
   );
 }
 
+/** Where the first photo was taken, as signed (or that the phone had no position). */
+function placeOf(c) {
+  let signed = null;
+  try {
+    signed = JSON.parse(c.photos[0].signed);
+  } catch {
+    return "";
+  }
+  if (signed.lat === null) return t("capture.no_place");
+  return t("capture.place", { lat: Number(signed.lat).toFixed(5), lon: Number(signed.lon).toFixed(5), acc: signed.accuracy_m ?? "?" });
+}
+
 const STATUS_LIGHT = { pending: "none", sending: "none", done: "green", conflict: "amber", refused: "red" };
 
 async function queueView(view) {
@@ -479,6 +487,7 @@ async function queueView(view) {
       { class: "card capture-item", dataset: { id: c.id, status: c.status, kind: c.kind } },
       h("div", { class: "item-head" }, h("h2", {}, title), badge(STATUS_LIGHT[c.status], t(`queue.status.${c.status}`))),
       h("p", { class: "hint" }, t("queue.photos", { count: c.photos.length, when: fmtDateTime(c.created_at) })),
+      h("p", { class: "hint" }, placeOf(c)),
       c.local ? h("p", { class: "local" }, `${t("verdict.title")}: `, verdictBox(c.local)) : null,
       serverOutcome(c),
       forget ? h("div", { class: "actions" }, forget) : null,

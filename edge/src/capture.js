@@ -99,16 +99,16 @@ export function capturePanel({ getModel, onChange, state = { frames: [], place: 
           f.state = "unchecked";
           continue;
         }
-        const q = await model.quality(f.blob);
-        if (!q.ok) {
+        const { quality, embedding } = await model.analyse(f.blob);
+        if (!quality.ok) {
           f.state = "bad";
-          f.reasons = q.reasons || [];
+          f.reasons = quality.reasons || [];
         } else {
-          f.embedding = await model.embed(f.blob);
+          f.embedding = embedding;
           f.state = "ok";
         }
       } catch (err) {
-        f.state = "bad";
+        f.state = "bad"; // not decodable, or the model failed on it
         f.reasons = [err.message || String(err)];
       } finally {
         render();
@@ -124,7 +124,10 @@ export function capturePanel({ getModel, onChange, state = { frames: [], place: 
         if (f.state === "checking") status = h("span", { class: "hint" }, t("capture.checking"));
         else if (f.state === "ok")
           status = [badge("green", t("capture.quality_ok")), h("span", { class: "hint embedding" }, t("capture.embedding", { dim: f.embedding.length }))];
-        else if (f.state === "bad") status = badge("red", t("capture.quality_bad", { reasons: f.reasons.join("; ") }));
+        else if (f.state === "bad") {
+          const reasons = f.reasons.map((r) => (t(`quality.${r}`) === `quality.${r}` ? r : t(`quality.${r}`)));
+          status = badge("red", t("capture.quality_bad", { reasons: reasons.join("; ") }));
+        }
         else status = badge("none", t("capture.no_model"));
         return h(
           "li",

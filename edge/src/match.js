@@ -2,21 +2,11 @@
 // the session template of this capture against each enrolled animal's templates.
 //
 // An animal's score is its best template's cosine similarity; a score at or above the
-// model manifest's session match threshold is a match (the same rule as the server's
+// model's match threshold (FaceModel.thresholds(photos): the session pair for two or more
+// photos, the photo pair for one) is a match (the same rule as the server's
 // registry, so the phone's verdict foretells the server's).
 
-/** Cosine similarity of two vectors (1 for equal directions). */
-export function cosine(a, b) {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i += 1) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return na && nb ? dot / Math.sqrt(na * nb) : 0;
-}
+import { cosine } from "./faceid.js";
 
 /** The animals ranked by score: [{tag, farmer_id, score}], best first. */
 export function rank(template, animals) {

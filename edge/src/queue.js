@@ -3,13 +3,13 @@
 // A capture (store "captures", key = its Idempotency-Key, a UUID made at capture time):
 //   {id, kind: "enrol" | "evidence", created_at, agent, device_id,
 //    tag, farmer_id (enrol) | claim_id, claimed_tag (evidence),
-//    photos: [{name, blob, meta: {captured_at, lat, lon, accuracy_m}, signed, signature}],
-//    local: {light, verdict, score, match_tag}     (the on-device verdict at capture time)
+//    photos: [{name, blob, signed, signature}],
+//    local: {light, code, tag, score}     (the on-device verdict at capture time)
 //    status: "pending" | "sending" | "done" | "conflict" | "refused",
 //    result (the server's answer), error (its reason), attempts, updated_at}
-// Each photo is sent with its signed message (made and signed at capture time) beside the
-// time and place as stored: a photo, time or place altered after signing no longer agrees
-// with its signed message, and the server says red, naming what differs.
+// A photo's time and place are kept in one place only: its signed message (made and signed
+// at capture time, see device.js), sent as it is. A photo, time or place altered after
+// signing no longer agrees with its signature or its hash, and the server says red.
 //
 // sync() sends the pending captures one by one with their Idempotency-Key. A dropped
 // connection or a server error leaves a capture pending (the retry gets the first answer:
@@ -20,7 +20,10 @@ import { api, ApiError } from "/js/api.js";
 import * as db from "./db.js";
 import { sha256Hex, sign, signedMessage } from "./device.js";
 
-/** Record a capture: sign each photo, store it all, return the stored capture. */
+/**
+ * Record a capture: sign each photo (photos: [{blob, meta: {captured_at, lat, lon,
+ * accuracy_m}}]), store it all, return the stored capture.
+ */
 export async function addCapture({ kind, device, agent, photos, fields, local }) {
   const id = crypto.randomUUID();
   const signed = [];
@@ -28,7 +31,7 @@ export async function addCapture({ kind, device, agent, photos, fields, local })
     const ext = p.blob.type === "image/png" ? "png" : "jpg";
     const name = `${id.slice(0, 8)}-${i + 1}.${ext}`;
     const message = signedMessage({ agent, device: device.device_id, photoSha256: await sha256Hex(p.blob), meta: p.meta });
-    signed.push({ name, blob: p.blob, meta: p.meta, signed: message, signature: await sign(device, message) });
+    signed.push({ name, blob: p.blob, signed: message, signature: await sign(device, message) });
   }
   const now = new Date().toISOString();
   const capture = {
@@ -78,14 +81,7 @@ export function formOf(capture) {
   const form = new FormData();
   const meta = [];
   for (const p of capture.photos) {
-    meta.push({
-      name: p.name,
-      captured_at: p.meta.captured_at,
-      lat: p.meta.lat,
-      lon: p.meta.lon,
-      signed: p.signed,
-      signature: p.signature,
-    });
+    meta.push({ name: p.name, signed: p.signed, signature: p.signature }); // signed wins
     form.append("files", p.blob, p.name);
   }
   if (capture.kind === "enrol") {

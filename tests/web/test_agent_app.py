@@ -11,12 +11,15 @@ altered after signing, or signed by a revoked device, is refused.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from livestock.data import EnrolSplit, scan_folder, split_enrol_query
 from tests.web.conftest import (
     DESKTOP,
     PHONE,
@@ -113,16 +116,31 @@ def _gallery_tags(page: Any) -> list[str]:
         cursor = doc["next"]
 
 
-def _cow_photos(shared_data: Path, tag: str, last: bool = False) -> list[Path]:
-    files = sorted((shared_data / "cattle_faces" / tag).glob("*.jpg"))
-    return files[-PHOTOS:] if last else files[:PHOTOS]
+@functools.cache
+def _split(folder: Path) -> EnrolSplit:
+    return split_enrol_query(scan_folder(folder))
+
+
+def _cow_photos(shared_data: Path, tag: str, later: bool = False) -> list[Path]:
+    """Photos of one cow: of its first capture day, or (later) of the day after those."""
+    split = _split(shared_data / "cattle_faces")
+    if not later:
+        return [c.path for c in split.enrol[tag][:PHOTOS]]
+    day = split.query[tag][0].day
+    return [c.path for c in split.query[tag] if c.day == day][:PHOTOS]
+
+
+_HANDED_OUT: set[str] = set()
 
 
 def _new_cows(shared_data: Path, page: Any, count: int) -> list[str]:
-    """Cows of the photo set that are not enrolled (their folder name is their tag)."""
-    enrolled = set(_gallery_tags(page))
+    """Cows of the photo set not enrolled yet and not used by another test (folder = tag)."""
+    enrolled = set(_gallery_tags(page)) | _HANDED_OUT
     folders = sorted(p.name for p in (shared_data / "cattle_faces").iterdir())
-    return [f for f in folders if f not in enrolled][-count:]
+    cows = [f for f in folders if f not in enrolled][-count:]
+    assert len(cows) == count, "the photo set has too few cows left"
+    _HANDED_OUT.update(cows)
+    return cows
 
 
 def _capture(page: Any, photos: list[Path]) -> None:
@@ -164,7 +182,7 @@ def _queue(page: Any) -> list[dict[str, Any]]:
             const tx = req.result.transaction('captures');
             const all = tx.objectStore('captures').getAll();
             all.onsuccess = () => resolve(all.result.map(c => ({
-              ...c, photos: c.photos.map(p => ({name: p.name, meta: p.meta,
+              ...c, photos: c.photos.map(p => ({name: p.name, signed: p.signed,
                 signature: p.signature, size: p.blob.size}))})));
           };
         })"""
@@ -279,9 +297,15 @@ def test_offline_capture_then_sync_makes_one_animal_even_when_cut_off(
     assert a["status"] == "pending"
     assert a["local"]["code"] == "new", a["local"]
     assert len(a["photos"]) >= 2
-    meta = a["photos"][0]["meta"]
-    assert (round(meta["lat"], 4), round(meta["lon"], 4)) == (47.1234, 13.5678)
-    assert meta["accuracy_m"] == 12
+    signed = json.loads(a["photos"][0]["signed"])  # time and place, as signed
+    assert (signed["lat"], signed["lon"], signed["accuracy_m"]) == (
+        "47.123400",
+        "13.567800",
+        "12",
+    )
+    assert (signed["agent"], signed["v"]) == (USERS["field_agent"], "1")
+    assert signed["device"] == device_id
+    assert len(a["photos"][0]["signature"]) == 86  # 64 bytes r||s, base64url
     assert len(a["id"]) == 36  # crypto.randomUUID(): the Idempotency-Key
     b = _enrol(page, cow_b, "F-0003", _cow_photos(shared_data, cow_b))
 
@@ -349,7 +373,7 @@ def test_a_capture_altered_after_signing_is_refused(
 ) -> None:
     page = agent_page()
     _agent(page)
-    cow_c, cow_d = _new_cows(shared_data, page, 4)[:2]
+    cow_c, cow_d = _new_cows(shared_data, page, 2)
     page.context.set_offline(True)
     moved = _enrol(page, cow_c, "F-0003", _cow_photos(shared_data, cow_c))
     swapped = _enrol(page, cow_d, "F-0003", _cow_photos(shared_data, cow_d))
@@ -357,8 +381,9 @@ def test_a_capture_altered_after_signing_is_refused(
     _edit_capture(
         page,
         moved["id"],
-        "c.photos[0].meta.captured_at = '2025-04-01T08:00:00.000Z';"
-        " c.photos[0].meta.lat = 30.5;",
+        "const m = JSON.parse(c.photos[0].signed);"
+        " m.captured_at = '2025-04-01T08:00:00.000Z'; m.lat = '30.500000';"
+        " c.photos[0].signed = JSON.stringify(m);",
     )
     _edit_capture(
         page,
@@ -375,10 +400,10 @@ def test_a_capture_altered_after_signing_is_refused(
         assert "refused" in item.inner_text().lower()
         assert tag not in _gallery_tags(page)
     reasons = {c["id"]: c["error"] for c in _queue(page)}
-    assert "signed time" in reasons[moved["id"]], (
-        reasons
-    )  # the server names what differs
-    assert "bytes differ" in reasons[swapped["id"]], reasons
+    # the server says why, naming the photo
+    assert "1.jpg: " in reasons[moved["id"]], reasons
+    assert "signature does not verify" in reasons[moved["id"]], reasons
+    assert "photo bytes differ from the signed hash" in reasons[swapped["id"]], reasons
     assert page.errors == [], page.errors
 
 
@@ -387,7 +412,7 @@ def test_a_revoked_device_is_refused_and_a_new_key_can_be_registered(
 ) -> None:
     page = agent_page()
     _agent(page)
-    cow = _new_cows(shared_data, page, 6)[0]
+    (cow,) = _new_cows(shared_data, page, 1)
     page.context.set_offline(True)
     capture = _enrol(page, cow, "F-0003", _cow_photos(shared_data, cow))
     page.context.set_offline(False)
@@ -451,11 +476,11 @@ def test_claim_evidence_matches_the_claimed_animal_and_is_signed(
     page.get_by_label("Claim").dispatch_event("change")
     page.wait_for_selector(f".claimed[data-tag='{tag}']")
     # another cow's photos: the phone says so at once
-    _capture(page, _cow_photos(shared_data, other, last=True))
+    _capture(page, _cow_photos(shared_data, other, later=True))
     assert page.locator(".verdict").get_attribute("data-code") == "no_match"
     assert "Does not match" in page.locator(".verdict").inner_text()
     page.get_by_role("button", name="Start again").click()
-    _capture(page, _cow_photos(shared_data, tag, last=True))
+    _capture(page, _cow_photos(shared_data, tag, later=True))
     assert page.locator(".verdict").get_attribute("data-code") == "matches"
     page.get_by_role("button", name="Save to the queue").click()
     page.wait_for_function(
@@ -500,8 +525,9 @@ def test_every_view_in_both_languages_at_both_widths(
             page.set_viewport_size(size)
             assert axe(page) == [], f"login ({lang}, {size['width']} px)"
     take_screenshots(page, "agent-login")
+    set_lang(page, "en")
     _agent(page)
-    cow = _new_cows(shared_data, page, 8)[0]
+    (cow,) = _new_cows(shared_data, page, 1)
     page.goto("/agent/#/enrol")
     wait_idle(page)
     page.get_by_label("Ear tag").fill(cow)
