@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     # ledger-only commands of ``agri`` never need (fast start).
     from livestock import Registry
     from server.services.claims import ClaimsService
+    from server.services.devices import DeviceService
     from server.services.photos import PhotoService
     from server.services.underwriting import UnderwritingService
 
@@ -73,11 +74,20 @@ class AppContext:
         return PhotoService(self.engine, PhotoFiles(self.settings.resolved_photo_dir()))
 
     @cached_property
+    def devices(self) -> DeviceService:
+        """Field agents' devices, and the capture signatures of their photos."""
+        from server.services.devices import DeviceService
+
+        return DeviceService(self.ledger)
+
+    @cached_property
     def underwriting(self) -> UnderwritingService:
         """Farmers, products, enrolment, applications and policies."""
         from server.services.underwriting import UnderwritingService
 
-        return UnderwritingService(self.ledger, self.registry, photos=self.photos)
+        return UnderwritingService(
+            self.ledger, self.registry, photos=self.photos, devices=self.devices
+        )
 
     @cached_property
     def claims(self) -> ClaimsService:
@@ -95,6 +105,7 @@ class AppContext:
                 farm_timezones=self.settings.farm_timezones,
                 four_eyes_above_minor=self.settings.four_eyes_above_minor,
             ),
+            devices=self.devices,
         )
 
     def close(self) -> None:

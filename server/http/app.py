@@ -75,6 +75,7 @@ from server.http.deps import (
     read_photos,
     strict_json_loads,
 )
+from server.http.devices import devices_router
 from server.http.history import history_router
 from server.http.maps import maps_router
 from server.http.pages import mount_pages, pages_router
@@ -658,6 +659,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(maps_router(deps))
     app.include_router(history_router(deps))
     app.include_router(scenes_router(deps))
+    app.include_router(devices_router(deps))
     app.include_router(pages_router(deps))
     mount_pages(app)  # after every API route: the pages at /, npm packages at /vendor/
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from livestock import Photo, read_metadata
@@ -24,7 +24,7 @@ from server.http.deps import (
     PageOut,
     fingerprint,
     page_of,
-    parse_json_field,
+    parse_photo_meta,
     read_photos,
 )
 from server.http.records import CheckOut, check_out
@@ -73,15 +73,6 @@ class PaymentIn(BaseModel):
     """A payment instruction."""
 
     payment_ref: str = Field(min_length=1, max_length=64, examples=["BANK-2025-000123"])
-
-
-class PhotoMeta(BaseModel):
-    """What the phone recorded for one photo (matched by file name)."""
-
-    name: str
-    captured_at: datetime | None = None
-    lat: float | None = Field(None, ge=-90, le=90)
-    lon: float | None = Field(None, ge=-180, le=180)
 
 
 class AssessmentIn(BaseModel):
@@ -203,26 +194,40 @@ def claims_router(deps: Deps) -> APIRouter:
         meta: Annotated[
             str | None,
             Form(
-                description='JSON list of {"name", "captured_at", "lat", "lon"}, one per '
-                "photo, matched by file name; where absent, the photo's EXIF is read."
+                description='JSON list of {"name", "captured_at", "lat", "lon", "signed", '
+                '"signature"}, one per photo, matched by file name; where absent, the '
+                "photo's EXIF is read. With a capture signature (signed, signature) the "
+                "signed time and place win."
             ),
         ] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
-        """Add photos to an animal claim: identity, reuse, GPS and capture-time checks."""
+        """Add photos to an animal claim: identity, reuse, GPS, capture-time and signature checks.
+
+        Each photo's capture signature is judged (green: signed on an active
+        device of the sending agent; amber: unsigned; red: anything else) and
+        kept with the evidence; once any photo of the claim is signed, the
+        claim has a ``capture_signature`` check.
+        """
         uploads = await read_photos(files, deps.photo_limits)
-        raw = parse_json_field(meta, "meta") or []
-        if not isinstance(raw, list):
-            raise InvalidInputError("meta must be a JSON list", field="meta")
-        try:
-            metas = {m.name: m for m in (PhotoMeta.model_validate(x) for x in raw)}
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InvalidInputError(f"{where}: {first['msg']}", field="meta") from exc
+        metas = parse_photo_meta(meta)
         photos = []
         for name, data in uploads:
             m = metas.get(name)
+            if m is not None and (m.signed is not None or m.signature is not None):
+                # Signed: the signed time and place win; what is sent beside
+                # them must agree with them, and EXIF is not read.
+                photos.append(
+                    EvidencePhoto(
+                        Photo(name, data),
+                        m.captured_at,
+                        m.lat if m.lon is not None else None,
+                        m.lon if m.lat is not None else None,
+                        signed=m.signed,
+                        signature=m.signature,
+                    )
+                )
+                continue
             # What the app sent wins; the photo's own EXIF fills what it did not.
             exif = await run_in_threadpool(read_metadata, data)  # EXIF: off the loop
             captured = m.captured_at if m and m.captured_at else exif.captured_at

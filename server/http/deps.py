@@ -11,11 +11,12 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar, get_args
 
 from fastapi import Header, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from claims import ACTORS
@@ -38,10 +39,12 @@ __all__ = [
     "Offset",
     "PageOut",
     "PhotoLimits",
+    "PhotoMeta",
     "fingerprint",
     "nul_field",
     "page_of",
     "parse_json_field",
+    "parse_photo_meta",
     "read_photos",
     "read_upload",
     "strict_json_loads",
@@ -378,3 +381,38 @@ def parse_json_field(text: str | None, field: str) -> Any:
             "holds a NUL character (U+0000), which no text field may hold", field=field
         )
     return doc
+
+
+class PhotoMeta(BaseModel):
+    """What the phone recorded for one photo (matched by file name).
+
+    ``signed`` and ``signature`` are the capture signature the agent's app
+    made on the phone (the exact signed message, and its ECDSA P-256
+    signature as P1363 ``r||s`` in base64url): the signed time and place win
+    over ``captured_at``, ``lat``, ``lon`` and EXIF.
+    """
+
+    name: str = Field(max_length=255)
+    captured_at: datetime | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    signed: str | None = Field(None, max_length=2048)
+    signature: str | None = Field(None, max_length=128)
+
+
+def parse_photo_meta(text: str | None) -> dict[str, PhotoMeta]:
+    """The ``meta`` form field of a photo upload: a JSON list of :class:`PhotoMeta`, by name.
+
+    Raises:
+        InvalidInputError: not JSON, not a list, or an entry that does not fit
+            (its position and problem named; field ``meta``).
+    """
+    raw = parse_json_field(text, "meta") or []
+    if not isinstance(raw, list):
+        raise InvalidInputError("meta must be a JSON list", field="meta")
+    try:
+        return {m.name: m for m in (PhotoMeta.model_validate(x) for x in raw)}
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidInputError(f"{where}: {first['msg']}", field="meta") from exc

@@ -24,6 +24,7 @@ from server.http.deps import (
     PageOut,
     fingerprint,
     page_of,
+    parse_photo_meta,
     read_photos,
     read_upload,
     strict_json_loads,
@@ -265,16 +266,31 @@ def records_router(deps: Deps) -> APIRouter:
             list[UploadFile], File(description="Face photos, JPEG or PNG.")
         ],
         scheme: Annotated[Literal["iso11784", "cn"], Form()] = "iso11784",
+        meta: Annotated[
+            str | None,
+            Form(
+                description='JSON list of {"name", "signed", "signature"}, one per photo, '
+                "matched by file name: the capture signatures the agent's app made."
+            ),
+        ] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Enrol an animal from several face photos (field agents).
 
         Returns ``enrolled``; or ``duplicate`` / ``needs_review`` with the
         enrolled animal it matches, in which case nothing is stored. A photo
-        failing the quality gate is named with its reasons (422).
+        failing the quality gate is named with its reasons (422), and so is a
+        photo whose capture signature is red (422, field ``meta``: nothing is
+        stored); unsigned photos are accepted. The verdicts are recorded with
+        the attempt and in the ``animal.enrolled`` ledger event.
         """
         uploads = await read_photos(files, deps.photo_limits)
         photos = [Photo(name, data) for name, data in uploads]
+        metas = parse_photo_meta(meta)
+        signatures = [
+            (m.signed, m.signature) if m is not None else (None, None)
+            for m in (metas.get(name) for name, _ in uploads)
+        ]
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
             result = uw.enrol_animal(
@@ -283,6 +299,7 @@ def records_router(deps: Deps) -> APIRouter:
                 farmer_id=farmer_id,
                 scheme=scheme,
                 actor=user.username,
+                signatures=signatures,
                 conn=conn,
             )
             code = 201 if result.status == "enrolled" else 200
@@ -290,6 +307,8 @@ def records_router(deps: Deps) -> APIRouter:
 
         parts: list[bytes | str | None] = [tag, farmer_id, scheme]
         parts += [x for upload in uploads for x in upload]
+        if meta is not None:  # last, so keys stored before meta existed still match
+            parts.append(meta)
         body = fingerprint(*parts)
         return await deps.idempotent(request, user, idempotency_key, work, body)
 

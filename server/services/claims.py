@@ -34,12 +34,14 @@ from claims import (
     BANDS,
     DEFAULT_FARM_TIMEZONE,
     OPEN,
+    CaptureVerdict,
     Check,
     Decision,
     FourEyesError,
     IndemnityError,
     ReasonRequiredError,
     TransitionError,
+    check_capture_signature,
     check_capture_time,
     check_claimed_area,
     check_cover,
@@ -83,6 +85,7 @@ from server.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from server.services.devices import DeviceService, SignedPhoto
 from server.services.ledger import LedgerService
 from server.services.maps import store_assessment
 from server.services.underwriting import UnderwritingService
@@ -148,12 +151,20 @@ class ClaimRules:
 
 @dataclass(frozen=True)
 class EvidencePhoto:
-    """A claim photo with what the phone recorded: capture time (UTC) and GPS (degrees)."""
+    """A claim photo with what the phone recorded: capture time (UTC) and GPS (degrees).
+
+    ``signed`` and ``signature`` are the photo's capture signature, when the
+    agent's app signed it (``claims.capture``): the signed time and place
+    then win over ``captured_at``/``lat``/``lon``, which, when given, must
+    agree with them.
+    """
 
     photo: Photo
     captured_at: datetime | None = None
     lat: float | None = None
     lon: float | None = None
+    signed: str | None = None
+    signature: str | None = None
 
 
 def _replace(
@@ -178,9 +189,11 @@ class ClaimsService:
         underwriting: UnderwritingService,
         registry: Callable[[], Registry],
         rules: ClaimRules | None = None,
+        devices: DeviceService | None = None,
     ) -> None:
         """Wire the service over the ledger's database and the underwriting records."""
         self.ledger = ledger
+        self.devices = devices or DeviceService(ledger)
         self.engine = ledger.store.engine
         self.uw = underwriting
         self._registry = registry
@@ -553,6 +566,7 @@ class ClaimsService:
             else p
             for p in photos
         ]
+        photos, verdicts = self._signatures(photos, actor, conn)
         if farmer.lat is not None and farmer.lon is not None:
             site = (farmer.lat, farmer.lon)
             location = worst(
@@ -584,8 +598,19 @@ class ClaimsService:
             ],
         )
         rows = [
-            EvidenceRow(p.photo.name, a.phash, p.captured_at, p.lat, p.lon)
-            for p, a in zip(photos, exam.analyses, strict=True)
+            EvidenceRow(
+                p.photo.name,
+                a.phash,
+                p.captured_at,
+                p.lat,
+                p.lon,
+                capture_light=v.light,
+                capture_reason=v.reason,
+                device_id=v.device,
+                signed=p.signed,
+                signature=v.signature,
+            )
+            for p, a, v in zip(photos, exam.analyses, verdicts, strict=True)
         ]
         probes = probe_sets([r.phash for r in rows], self.rules.hash_distance)
         photo_files = self.uw.photos
@@ -612,6 +637,9 @@ class ClaimsService:
                     reused.append((row.name, f"claim {near[0][1][:8]}"))
             checks += [check_photo_reuse(reused), location, capture]
             self.store.add_evidence(c, claim_id, rows)
+            signature = self._signature_check(c, claim_id)
+            if signature is not None:
+                checks.append(signature)
             if photo_files:
                 photo_files.link(c, "claim", claim_id, kept)
             return self._reassess(
@@ -625,8 +653,73 @@ class ClaimsService:
                 payload={
                     "photos": [f"{r.phash:016x}" for r in rows],
                     "best_match": exam.candidates[0].tag if exam.candidates else None,
+                    "captures": [
+                        {"photo": p.photo.name, **v.to_json()}
+                        for p, v in zip(photos, verdicts, strict=True)
+                    ],
                 },
             )
+
+    def _signatures(
+        self,
+        photos: Sequence[EvidencePhoto],
+        actor: str,
+        conn: Connection | None,
+    ) -> tuple[list[EvidencePhoto], list[CaptureVerdict]]:
+        """Each photo's capture signature verdict, and the photos with the signed time and place.
+
+        A readable signed message's time and place replace the photo's
+        (whatever its light: a red photo keeps what it claimed to be).
+        """
+        with self._reading(conn) as read:
+            verdicts = self.devices.verdicts(
+                read,
+                actor,
+                [
+                    SignedPhoto(
+                        p.photo.data,
+                        p.signed,
+                        p.signature,
+                        p.captured_at,
+                        (p.lat, p.lon)
+                        if p.lat is not None and p.lon is not None
+                        else None,
+                    )
+                    for p in photos
+                ],
+            )
+        signed = [
+            replace(
+                p,
+                captured_at=v.capture.captured_at,
+                lat=v.capture.lat,
+                lon=v.capture.lon,
+            )
+            if v.capture is not None
+            else p
+            for p, v in zip(photos, verdicts, strict=True)
+        ]
+        return signed, verdicts
+
+    def _signature_check(self, conn: Connection, claim_id: str) -> Check | None:
+        """``capture_signature`` over every evidence photo of the claim, once any is signed.
+
+        A claim none of whose photos is signed (photos sent from the staff
+        pages or by the API without the agent's app) gets no such check: its
+        light stays what the other checks make it, as before devices existed.
+        Once one photo is signed, every photo counts, an unsigned one amber.
+        """
+        stored = self.store.capture_lights(conn, claim_id)
+        if not any(light in ("green", "red") for _, light, _ in stored):
+            return None
+        return check_capture_signature(
+            [
+                (name, "green" if light == "green" else "red", reason or "")
+                if light in ("green", "red")
+                else (name, "amber", reason or "not signed by a registered device")
+                for name, light, reason in stored
+            ]
+        )
 
     # --- damage by map ---------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from ledger import Event
 from livestock import EnrolResult, Photo, Registry, Scheme
 from remote_sensing import PlotSet, Tolerance, check_plots, find_overlaps
 from server.errors import ConflictError, InvalidInputError, NotFoundError
+from server.services.devices import DeviceService, SignedPhoto
 from server.services.ledger import LedgerService
 from server.services.photos import PhotoService
 from server.storage.animal_store import SqlTemplateStore
@@ -181,6 +182,7 @@ class UnderwritingService:
         min_overlap_m2: float = 100.0,
         min_overlap_share: float = 0.5,
         photos: PhotoService | None = None,
+        devices: DeviceService | None = None,
     ) -> None:
         """Wire the service.
 
@@ -194,9 +196,12 @@ class UnderwritingService:
                 the plot, however small (a small plot inside an insured one).
             photos: where enrolment (and claim evidence) photos are kept; None
                 keeps none.
+            devices: the agents' devices, which judge capture signatures
+                (default: one over the ledger's database).
         """
         self.ledger = ledger
         self.photos = photos
+        self.devices = devices or DeviceService(ledger)
         self.engine = ledger.store.engine
         self._registry = registry
         self.tolerance = tolerance or Tolerance()
@@ -365,6 +370,7 @@ class UnderwritingService:
         farmer_id: str,
         scheme: Scheme = "iso11784",
         actor: str,
+        signatures: Sequence[tuple[str | None, str | None]] | None = None,
         conn: Connection | None = None,
     ) -> EnrolResult:
         """Enrol an animal through the face-ID registry; every attempt is on record.
@@ -373,18 +379,59 @@ class UnderwritingService:
         not stored: the result is ``duplicate`` or ``needs_review`` with the
         match, and the attempt is recorded for the underwriter to see.
 
+        Args:
+            tag: the animal's ear tag.
+            photos: its face photos.
+            farmer_id: the farmer it belongs to.
+            scheme: the tag's numbering scheme.
+            actor: the logged-in agent (for the ledger and the signatures).
+            signatures: per photo, in order, its capture signature (signed
+                message, signature), or (None, None) when unsigned; None when
+                no photo is signed. The verdicts are recorded with the attempt
+                and in the ``animal.enrolled`` event.
+            conn: a connection whose transaction to write in (idempotent requests).
+
         Raises:
             NotFoundError: unknown farmer.
+            InvalidInputError: a photo's capture signature is red (the photo
+                and the reason named; field ``meta``): nothing is stored.
             TagError, ImageError, RegistryError: from the registry (bad tag,
                 unusable photo, tag already enrolled).
         """
+        if signatures is not None and len(signatures) != len(photos):
+            raise ValueError("signatures must name one (signed, signature) per photo")
+        pairs = signatures or [(None, None)] * len(photos)
+        signed = [
+            SignedPhoto(p.data, s, sig)
+            for p, (s, sig) in zip(photos, pairs, strict=True)
+        ]
+        if conn is not None:
+            verdicts = self.devices.verdicts(conn, actor, signed)
+        else:
+            with self._read() as read:
+                verdicts = self.devices.verdicts(read, actor, signed)
+        for p, v in zip(photos, verdicts, strict=True):
+            if v.light == "red":
+                raise InvalidInputError(
+                    f"{p.name}: the capture signature is refused: {v.reason}",
+                    field="meta",
+                )
+        captures = [
+            {"photo": p.name, **v.to_json()}
+            for p, v in zip(photos, verdicts, strict=True)
+        ]
         registry = self._registry()
         store = registry.store
         if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
             raise TypeError("the registry must store templates in the database")
         # The files first (before any lock): linked below only if enrolled.
         kept = (
-            self.photos.keep([(p.name, p.data, None) for p in photos])
+            self.photos.keep(
+                [
+                    (p.name, p.data, v.capture.captured_at if v.capture else None)
+                    for p, v in zip(photos, verdicts, strict=True)
+                ]
+            )
             if self.photos
             else []
         )
@@ -406,7 +453,12 @@ class UnderwritingService:
                         else None,
                         score=match.score if match else None,
                         detail=json.dumps(
-                            {"reused_photos": [r.photo for r in result.reused_photos]}
+                            {
+                                "reused_photos": [
+                                    r.photo for r in result.reused_photos
+                                ],
+                                "captures": captures,
+                            }
                         ),
                         created_at=_now(),
                     )
@@ -419,7 +471,11 @@ class UnderwritingService:
                         "animal.enrolled",
                         {"animal": result.tag, "farmer": farmer_id},
                         actor,
-                        {"scheme": scheme, "photos": len(photos)},
+                        {
+                            "scheme": scheme,
+                            "photos": len(photos),
+                            "captures": captures,
+                        },
                     )
         except BaseException:
             registry.rebuild_index()  # the index may hold an animal that was rolled back

@@ -99,6 +99,24 @@ class SqlTemplateStore:
             row = conn.execute(query).first()
         return _record(row) if row is not None else None
 
+    def page_after(
+        self, cursor: str | None, limit: int
+    ) -> tuple[list[AnimalRecord], str | None]:
+        """Enrolled animals in tag order after ``cursor`` (a tag), and the next cursor.
+
+        Returns:
+            At most ``limit`` animals, and the last one's tag when more follow
+            (None on the last page).
+        """
+        query = select(animals).order_by(animals.c.tag).limit(limit + 1)
+        if cursor is not None:
+            query = query.where(animals.c.tag > cursor)
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            rows = conn.execute(query).all()
+        records = [_record(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return records, records[-1].tag.value if more and records else None
+
     def all(self) -> Sequence[AnimalRecord]:
         """Every enrolled animal, in enrolment order."""
         with self.engine.connect().execution_options(readonly=True) as conn:

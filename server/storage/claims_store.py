@@ -78,13 +78,23 @@ class EarlierClaim:
 
 @dataclass(frozen=True)
 class EvidenceRow:
-    """One evidence photo to store: its name, pHash, capture time (UTC) and GPS."""
+    """One evidence photo to store: its name, pHash, capture time (UTC) and GPS.
+
+    With its capture signature (migration 0012): the light and reason of the
+    verdict, the device that signed, the signed message and the signature
+    (all None for an unsigned photo but the light and reason).
+    """
 
     name: str
     phash: int
     captured_at: datetime | None
     lat: float | None
     lon: float | None
+    capture_light: str | None = None
+    capture_reason: str | None = None
+    device_id: str | None = None
+    signed: str | None = None
+    signature: str | None = None
 
 
 @dataclass(frozen=True)
@@ -316,12 +326,31 @@ class ClaimStore:
                     "captured_at": p.captured_at,
                     "lat": p.lat,
                     "lon": p.lon,
+                    "capture_light": p.capture_light,
+                    "capture_reason": p.capture_reason,
+                    "device_id": p.device_id,
+                    "signed": p.signed,
+                    "signature": p.signature,
                     "created_at": now,
                     **{f"band{i}": b for i, b in enumerate(bands(p.phash))},
                 }
                 for p in photos
             ],
         )
+
+    def capture_lights(
+        self, conn: Connection, claim_id: str
+    ) -> list[tuple[str, str | None, str | None]]:
+        """Each evidence photo of a claim: (name, capture light, reason), in upload order.
+
+        Light and reason are None for evidence stored before capture signatures.
+        """
+        rows = conn.execute(
+            select(evidence.c.name, evidence.c.capture_light, evidence.c.capture_reason)
+            .where(evidence.c.claim_id == claim_id)
+            .order_by(evidence.c.id)
+        ).all()
+        return [(r.name, r.capture_light, r.capture_reason) for r in rows]
 
     # --- what a claim names, as stored by underwriting ------------------------------
 

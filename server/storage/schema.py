@@ -36,6 +36,7 @@ __all__ = [
     "applications",
     "claim_assessments",
     "claims",
+    "devices",
     "enrolments",
     "evidence",
     "farmers",
@@ -437,6 +438,32 @@ ledger_subjects = Table(
     sqlite_with_rowid=False,  # one B-tree (the key), not a rowid table and an index
 )
 # --- end of the records for the pages ---------------------------------------------
+
+# --- Devices and signed captures (migration 0012) ---------------------------------
+# Field agents' phones: an EC P-256 public key (JWK, JSON) each, unique by its
+# RFC 7638 thumbprint; active until revoked (by an admin or the agent).
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(36), primary_key=True),  # dev_ + 32 hex digits
+    Column("agent", String(64), nullable=False),  # the field agent's username
+    Column("public_key", Text, nullable=False),  # JWK: {"crv","kty","x","y"}
+    Column("thumbprint", String(43), nullable=False, unique=True),
+    Column("label", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # active | revoked
+    Column("registered_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("revoked_by", String(64), nullable=True),
+    Index("ix_devices_agent", "agent", "registered_at"),
+)
+# Each evidence photo's capture signature: its light and reason, the device
+# that signed, the signed message and the signature (null before 0012).
+evidence.append_column(Column("capture_light", String(8), nullable=True))
+evidence.append_column(Column("capture_reason", Text, nullable=True))
+evidence.append_column(Column("device_id", String(36), nullable=True))
+evidence.append_column(Column("signed", Text, nullable=True))
+evidence.append_column(Column("signature", String(128), nullable=True))
+# --- end of the devices and signed captures -----------------------------------------
 
 
 _SQLITE_SYNCHRONOUS = ("EXTRA", "FULL", "NORMAL")

@@ -480,6 +480,11 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/scenes"): ALL,
     ("GET", "/api/v1/scenes/{scene}/tilejson.json"): ALL,
     ("GET", "/api/v1/scenes/{scene}/tiles/{z}/{x}/{y}.{format}"): ALL,
+    # The field agent's phone: its devices and the gallery it matches offline.
+    ("POST", "/api/v1/devices"): {"field_agent"},
+    ("GET", "/api/v1/devices"): {"admin", "field_agent"},
+    ("POST", "/api/v1/devices/{device}/revoke"): {"admin", "field_agent"},
+    ("GET", "/api/v1/agent/gallery"): {"field_agent"},
 }
 MULTIPART = {
     "/api/v1/animals",
@@ -491,6 +496,7 @@ PATH_NAMES = {
     "{claim}": "{claim_id}",
     "{application}": "{application_id}",
     "{policy}": "{policy_id}",
+    "{device}": "{device_id}",
     "receipts/0": "receipts/{index}",
 }
 
