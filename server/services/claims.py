@@ -520,6 +520,13 @@ class ClaimsService:
         run in one transaction under the hashes' locks. Photos already stored
         for this same claim (a photo sent twice) are not reuse.
 
+        Each photo's capture signature is judged (``claims.capture``; the
+        devices are read in the caller's transaction when one is given): a
+        readable signed message's time and place replace the photo's, and the
+        verdict, device, message and signature are stored with the evidence and
+        in the ``claim.evidence_checked`` event. The claim gets
+        ``capture_signature`` once any of its photos is signed.
+
         Raises:
             NotFoundError: no such claim.
             InvalidInputError: not an animal claim, or no photos.

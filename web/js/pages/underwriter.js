@@ -651,7 +651,7 @@ const CHECK_NAMES = {
     cover: 'Cover', waiting_period: 'Waiting period', covered: 'Covered', duplicate_claim: 'Duplicate claim',
     claimed_area: 'Claimed area', identity: 'Identity', photo_reuse: 'Photo reuse',
     photo_location: 'Photo location', capture_time: 'Capture time', measured_damage: 'Measured damage',
-    evidence: 'Evidence',
+    evidence: 'Evidence', capture_signature: 'Capture signature',
   },
   zh: {
     plot_geometry: '地块几何', plot_area: '地块面积', double_insurance: '重复投保',
@@ -659,7 +659,7 @@ const CHECK_NAMES = {
     cover: '保险期间', waiting_period: '等待期', covered: '承保标的', duplicate_claim: '重复理赔',
     claimed_area: '报损面积', identity: '身份核验', photo_reuse: '照片重复使用',
     photo_location: '拍摄地点', capture_time: '拍摄时间', measured_damage: '遥感测定损失',
-    evidence: '证据',
+    evidence: '证据', capture_signature: '拍摄签名',
   },
 };
 registerStrings(
