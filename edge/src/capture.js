@@ -74,10 +74,10 @@ export function capturePanel({ getModel, onChange, state = { frames: [], place: 
     return place;
   }
 
-  async function add(blobs) {
-    const at = new Date().toISOString();
+  /** Add photos: shots [{blob, at (ISO time it was taken)}]. */
+  async function add(shots) {
     const p = await locate();
-    const added = blobs.map((blob) => ({
+    const added = shots.map(({ blob, at }) => ({
       blob,
       url: URL.createObjectURL(blob),
       meta: { captured_at: at, lat: p.lat, lon: p.lon, accuracy_m: p.accuracy_m },
@@ -141,9 +141,10 @@ export function capturePanel({ getModel, onChange, state = { frames: [], place: 
   }
 
   fileInput.addEventListener("change", async () => {
+    const at = new Date().toISOString(); // chosen now: the time the app can vouch for
     const files = [...fileInput.files];
     fileInput.value = "";
-    if (files.length) await add(files);
+    if (files.length) await add(files.map((blob) => ({ blob, at })));
   });
 
   burst.addEventListener("click", async () => {
@@ -157,13 +158,14 @@ export function capturePanel({ getModel, onChange, state = { frames: [], place: 
         await video.play();
       }
       burst.disabled = true;
-      const blobs = [];
+      const shots = [];
       for (let i = 0; i < BURST_FRAMES; i += 1) {
         if (i) await sleep(BURST_GAP_MS);
-        const b = await grab(video, canvas);
-        if (b) blobs.push(b);
+        const at = new Date().toISOString();
+        const blob = await grab(video, canvas);
+        if (blob) shots.push({ blob, at });
       }
-      await add(blobs);
+      await add(shots);
     } catch (err) {
       cameraMsg.textContent = t("capture.no_camera", { detail: err.message || String(err) });
       cameraMsg.hidden = false;

@@ -21,6 +21,8 @@ import pytest
 
 from livestock.data import EnrolSplit, scan_folder, split_enrol_query
 from tests.web.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     DESKTOP,
     PHONE,
     REPO,
@@ -498,7 +500,7 @@ def test_claim_evidence_matches_the_claimed_animal_and_is_signed(
     }
     assert checks["capture_signature"] == "green"
     assert axe(page) == []
-    take_screenshots(page, "agent-queue")
+    take_screenshots(page, "agent-queue-evidence")
     page.goto("/agent/#/evidence")
     wait_idle(page)
     set_lang(page, "en")
@@ -568,3 +570,75 @@ def test_every_view_in_both_languages_at_both_widths(
     wait_idle(page)
     assert page.evaluate("() => localStorage.getItem('agri.lang')") == "zh"
     assert page.locator("h1").inner_text() == "登记牲畜"
+
+
+# --- the camera ---------------------------------------------------------------------------------
+
+
+def _y4m(photo: Path, out: Path, frames: int = 30) -> Path:
+    """A short Y4M video of one photo: what Chromium's fake camera will show."""
+    from PIL import Image
+
+    image = Image.open(photo).convert("RGB")
+    w, h = image.width // 2 * 2, image.height // 2 * 2
+    y, cb, cr = image.crop((0, 0, w, h)).convert("YCbCr").split()
+    half = (w // 2, h // 2)
+    frame = (
+        b"FRAME\n" + y.tobytes() + cb.resize(half).tobytes() + cr.resize(half).tobytes()
+    )
+    header = f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode()
+    out.write_bytes(header + frame * frames)
+    return out
+
+
+def test_a_camera_burst_of_an_enrolled_cow_says_already_enrolled(
+    browser: Any, server_url: str, shared_data: Path, tmp_path: Path
+) -> None:
+    """getUserMedia (Chromium's fake camera showing a cow) gives 5 frames, each checked."""
+    split = _split(shared_data / "cattle_faces")
+    video = tmp_path / "cow.y4m"
+    chromium = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+        ],
+    )
+    try:
+        context = chromium.new_context(
+            viewport=PHONE,
+            base_url=server_url,
+            geolocation=FARM,
+            permissions=["geolocation", "camera"],
+        )
+        page = context.new_page()
+        page.goto("/agent/")
+        wait_idle(page)
+        _agent(page)
+        enrolled = sorted(set(_gallery_tags(page)) & set(split.query))
+        probe = enrolled[0]
+        _y4m(_cow_photos(shared_data, probe, later=True)[0], video)
+        page.goto("/agent/#/enrol")
+        wait_idle(page)
+        page.get_by_label("Ear tag").fill("156010000000099")
+        page.get_by_label("Farmer").fill("F-0006")
+        page.get_by_role("button", name="Take a burst (5 photos)").click()
+        page.wait_for_function(
+            "() => document.querySelectorAll('.frame').length === 5 && "
+            "document.querySelector('.verdict')?.dataset.settled === 'true'",
+            timeout=60_000,
+        )
+        states = page.eval_on_selector_all(
+            ".frame", "els => els.map(e => e.dataset.state)"
+        )
+        assert states == ["ok"] * 5
+        verdict = page.locator(".verdict")
+        assert verdict.get_attribute("data-code") == "already_enrolled"
+        assert f"Already enrolled as {probe}" in verdict.inner_text()
+        assert page.locator("video.preview").is_visible()  # the camera's preview
+        context.close()
+    finally:
+        chromium.close()
