@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from livestock.exif import read_metadata
     from livestock.export import EdgeManifest, ExportCheck, check_export, export_onnx
     from livestock.faceid import FaceID, Photo, PhotoAnalysis
-    from livestock.model import ImageNetBackbone
+    from livestock.model import DEFAULT_WEIGHTS, WEIGHTS_DIR, ImageNetBackbone
     from livestock.preprocess import MAX_BYTES
     from livestock.quality import (
         QualityReport,
@@ -69,6 +69,8 @@ _SUBMODULE = {
     "FaceID": "livestock.faceid",
     "ImageError": "livestock.errors",
     "ImageNetBackbone": "livestock.model",
+    "DEFAULT_WEIGHTS": "livestock.model",
+    "WEIGHTS_DIR": "livestock.model",
     "InMemoryTemplateStore": "livestock.registry",
     "LivestockError": "livestock.errors",
     "Match": "livestock.registry",
@@ -96,7 +98,9 @@ _SUBMODULE = {
 }
 
 __all__ = [
+    "DEFAULT_WEIGHTS",
     "MAX_BYTES",
+    "WEIGHTS_DIR",
     "AnimalRecord",
     "Capture",
     "EdgeManifest",

@@ -17,6 +17,7 @@ __all__ = [
     "Capture",
     "EnrolSplit",
     "capture_day",
+    "capture_session",
     "capture_time",
     "scan_folder",
     "split_enrol_query",
@@ -40,6 +41,11 @@ class Capture:
     path: Path
     animal: str
     day: date | None
+
+    @property
+    def session(self) -> str:
+        """The capture session (one camera clip or one series) this photo belongs to."""
+        return capture_session(self.path.name)
 
 
 def capture_time(name: str) -> datetime | None:
@@ -67,6 +73,29 @@ def capture_day(name: str) -> date | None:
     """
     when = capture_time(name)
     return when.date() if when is not None else None
+
+
+_SERIES = re.compile(r"^(.*?)\s*\(\d+\)$")
+
+
+def capture_session(name: str) -> str:
+    """The capture session a file name belongs to: the frames of one clip share it.
+
+    A stamped name's session is its start and end stamps (the clip); an
+    undated name ``SERIES(k).jpg`` belongs to ``SERIES``; any other name is a
+    session of its own.
+
+    >>> capture_session("20250401093214_20250401093754_0018_cls0.jpg")
+    '20250401093214_20250401093754'
+    >>> capture_session("331-2-5-3(4).jpg")
+    '331-2-5-3'
+    """
+    stem = Path(name).stem
+    parts = stem.split("_")
+    if len(parts) >= 2 and _STAMP.match(parts[0]) and _STAMP.match(parts[1]):
+        return f"{parts[0][:14]}_{parts[1][:14]}"
+    series = _SERIES.match(stem)
+    return series.group(1) if series else stem
 
 
 def scan_folder(root: Path) -> list[Capture]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from livestock.data import Capture, scan_folder, split_enrol_query
+from livestock.data import Capture, capture_time, scan_folder, split_enrol_query
 from livestock.errors import LivestockError
 from livestock.preprocess import load_image, to_array
 
@@ -48,26 +48,34 @@ class Metrics:
     top1: float
     top5: float
     map: float
-    tar_at_far: dict[float, float]
-    thresholds: dict[float, float]
+    tar_at_far: dict[float, float | None]
+    thresholds: dict[float, float | None]
     genuine_queries: int
     impostor_queries: int
     animals: int
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """The report's JSON keys."""
-        return {
+        """The report's JSON keys; a FAR below 1 / impostor_queries is ``null`` (not measurable)."""
+
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(v, 4)
+
+        out: dict[str, Any] = {
             "top1": round(self.top1, 4),
             "top5": round(self.top5, 4),
             "map": round(self.map, 4),
-            "tar_at_far_1e-2": round(self.tar_at_far[1e-2], 4),
-            "tar_at_far_1e-3": round(self.tar_at_far[1e-3], 4),
-            "threshold_at_far_1e-2": round(self.thresholds[1e-2], 4),
-            "threshold_at_far_1e-3": round(self.thresholds[1e-3], 4),
+            "tar_at_far_1e-2": r(self.tar_at_far[1e-2]),
+            "tar_at_far_1e-3": r(self.tar_at_far[1e-3]),
+            "threshold_at_far_1e-2": r(self.thresholds[1e-2]),
+            "threshold_at_far_1e-3": r(self.thresholds[1e-3]),
             "genuine_queries": self.genuine_queries,
             "impostor_queries": self.impostor_queries,
             "animals": self.animals,
         }
+        for key, (low, high) in self.intervals.items():
+            out[f"{key}_ci95"] = [round(low, 4), round(high, 4)]
+        return out
 
 
 def threshold_at_far(impostor_scores: npt.NDArray[np.float64], far: float) -> float:
@@ -135,8 +143,16 @@ def evaluate_embeddings(
         masked = scores.copy()
         masked[np.arange(len(labels)), labels] = -np.inf
         impostor_scores = masked.max(axis=1)
-    thresholds = {far: threshold_at_far(impostor_scores, far) for far in fars}
-    tar = {far: float(np.mean(correct & (best >= t))) for far, t in thresholds.items()}
+    thresholds: dict[float, float | None] = {
+        far: threshold_at_far(impostor_scores, far)
+        if measurable(far, len(impostor_scores))
+        else None
+        for far in fars
+    }
+    tar: dict[float, float | None] = {
+        far: None if t is None else float(np.mean(correct & (best >= t)))
+        for far, t in thresholds.items()
+    }
     return Metrics(
         top1=top1,
         top5=top5,
@@ -162,26 +178,42 @@ def embed_captures(
     return np.concatenate(out) if out else np.empty((0, 0), np.float32)
 
 
-def _by_animal(
-    captures: list[Capture], vectors: npt.NDArray[np.float32]
-) -> dict[str, npt.NDArray[np.float32]]:
-    groups: dict[str, list[npt.NDArray[np.float32]]] = defaultdict(list)
-    for c, v in zip(captures, vectors, strict=True):
-        groups[c.animal].append(v)
-    return {a: np.stack(v) for a, v in groups.items()}
+def metrics_from_trials(
+    trials: Trials, fars: Sequence[float] = (1e-2, 1e-3)
+) -> Metrics:
+    """Figures of one protocol run, with 95 % intervals by animal.
 
-
-def _fused_by_session(
-    captures: list[Capture], vectors: npt.NDArray[np.float32]
-) -> dict[str, npt.NDArray[np.float32]]:
-    """One query per (animal, capture day): the mean of that session's photos."""
-    groups: dict[tuple[str, Any], list[npt.NDArray[np.float32]]] = defaultdict(list)
-    for c, v in zip(captures, vectors, strict=True):
-        groups[(c.animal, c.day)].append(v)
-    per_animal: dict[str, list[npt.NDArray[np.float32]]] = defaultdict(list)
-    for (animal, _), vs in groups.items():
-        per_animal[animal].append(_normalise(np.stack(vs)).mean(axis=0))
-    return {a: np.stack(v) for a, v in per_animal.items()}
+    TAR at a FAR is read at the threshold that gives that FAR on these
+    impostor trials (a point of the ROC curve); a FAR that allows no false
+    accept among them is not measurable and reported as ``None``.
+    """
+    thresholds: dict[float, float | None] = {}
+    tar: dict[float, float | None] = {}
+    intervals = {
+        "top1": bootstrap_by_animal(trials.animal, (trials.rank == 0).astype(float)),
+        "top5": bootstrap_by_animal(trials.animal, (trials.rank < 5).astype(float)),
+    }
+    for far in fars:
+        if not measurable(far, len(trials.impostor)):
+            thresholds[far] = tar[far] = None
+            continue
+        t = threshold_at_far(trials.impostor, far)
+        thresholds[far] = t
+        hits = (trials.rank == 0) & (trials.genuine >= t)
+        tar[far] = float(np.mean(hits))
+        key = f"tar_at_far_{far:.0e}".replace("e-0", "e-")
+        intervals[key] = bootstrap_by_animal(trials.animal, hits.astype(float))
+    return Metrics(
+        top1=float(np.mean(trials.rank == 0)),
+        top5=float(np.mean(trials.rank < 5)),
+        map=float(np.mean(trials.ap)),
+        tar_at_far=tar,
+        thresholds=thresholds,
+        genuine_queries=len(trials),
+        impostor_queries=len(trials.impostor),
+        animals=trials.gallery,
+        intervals=intervals,
+    )
 
 
 def evaluate_folder(
@@ -191,35 +223,388 @@ def evaluate_folder(
     *,
     fuse_sessions: bool = False,
 ) -> Metrics:
-    """Enrol each animal of ``root`` on its first day and query with the other days.
+    """Enrol each animal of ``root`` on its first day and query with its other visits.
 
     Args:
         root: one folder per animal (folder name = tag).
         embed: preprocessed batch -> embeddings.
         impostors: a folder of animals that are never enrolled (their every
-            image is an impostor query); default leave-one-animal-out.
-        fuse_sessions: one query per capture session, the mean of its photos
-            (a claim carries several photos).
+            photo or session is an impostor query); default leave-one-animal-out.
+        fuse_sessions: one query per capture session (a visit's photos, at most
+            :data:`MAX_SESSION_FRAMES`, fused), as a claim sends them.
     """
     captures = scan_folder(root)
-    split = split_enrol_query(captures)
-    enrol_caps = [c for a in sorted(split.enrol) for c in split.enrol[a]]
-    query_caps = [c for a in sorted(split.query) for c in split.query[a]]
-    enrol = _by_animal(enrol_caps, embed_captures(enrol_caps, embed))
-    q_vectors = embed_captures(query_caps, embed)
-    query = (
-        _fused_by_session(query_caps, q_vectors)
-        if fuse_sessions
-        else _by_animal(query_caps, q_vectors)
-    )
-    impostor_vectors = None
+    vectors = embed_captures(captures, embed)
+    outside = None
     if impostors is not None:
         imp_caps = scan_folder(impostors)
-        vectors = embed_captures(imp_caps, embed)
-        if fuse_sessions:
-            impostor_vectors = np.concatenate(
-                list(_fused_by_session(imp_caps, vectors).values())
-            )
-        else:
-            impostor_vectors = vectors
-    return evaluate_embeddings(enrol, query, impostor_vectors)
+        outside = (imp_caps, embed_captures(imp_caps, embed))
+    unit: Unit = "session" if fuse_sessions else "photo"
+    return metrics_from_trials(
+        protocol_trials(captures, vectors, unit, impostors=outside)
+    )
+
+
+# --- The k-fold protocol: trials, out-of-fold thresholds, intervals by animal -------------
+
+Unit = Literal["photo", "session"]
+MAX_SESSION_FRAMES = 10
+"""A claim's capture session is scored on at most this many frames."""
+
+
+def visit(capture: Capture) -> str:
+    """The visit a photo was taken on: its capture day, or its series when undated."""
+    return capture.day.isoformat() if capture.day is not None else capture.session
+
+
+def condition(capture: Capture) -> str:
+    """``night`` (infrared: 19:00-06:00 by the file's stamp), ``day``, or ``unknown`` (no stamp)."""
+    when = capture_time(capture.path.name)
+    if when is None:
+        return "unknown"
+    return "night" if when.hour >= 19 or when.hour < 6 else "day"
+
+
+def fuse_frames(embeddings: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """A session's template from its frames' unit embeddings: their normalised mean."""
+    mean = _normalise(np.asarray(embeddings, dtype=np.float32)).mean(axis=0)
+    out: npt.NDArray[np.float32] = _normalise(mean[None])[0]
+    return out
+
+
+@dataclass(frozen=True)
+class Trials:
+    """Each query of one protocol run, scored against the gallery of its animals.
+
+    Every query is a genuine trial for its own animal and, with its own animal
+    left out of the gallery, an impostor trial (its best score over the others).
+
+    Attributes:
+        animal: the query's animal.
+        condition: ``day``, ``night`` or ``unknown`` (a session's first frame's).
+        rank: the rank of its own animal (0 = first).
+        genuine: its score against its own animal.
+        impostor: impostor trials' best scores: each query's best score over the
+            other animals, or with outside impostors, each outside query's
+            best score over the whole gallery.
+        impostor_animal: the animal of each impostor trial.
+        ap: each query's average precision over every enrolment photo.
+        gallery: animals in the gallery.
+    """
+
+    animal: npt.NDArray[np.str_]
+    condition: npt.NDArray[np.str_]
+    rank: npt.NDArray[np.int64]
+    genuine: npt.NDArray[np.float64]
+    impostor: npt.NDArray[np.float64]
+    impostor_animal: npt.NDArray[np.str_]
+    ap: npt.NDArray[np.float64]
+    gallery: int
+
+    def __len__(self) -> int:
+        return len(self.animal)
+
+    @staticmethod
+    def concat(parts: Sequence[Trials]) -> Trials:
+        """Trials of several runs (e.g. folds) side by side."""
+        return Trials(
+            np.concatenate([p.animal for p in parts]),
+            np.concatenate([p.condition for p in parts]),
+            np.concatenate([p.rank for p in parts]),
+            np.concatenate([p.genuine for p in parts]),
+            np.concatenate([p.impostor for p in parts]),
+            np.concatenate([p.impostor_animal for p in parts]),
+            np.concatenate([p.ap for p in parts]),
+            min(p.gallery for p in parts),
+        )
+
+    def tar(self, threshold: float) -> float:
+        """Share of queries identified as their own animal with a score >= ``threshold``."""
+        return float(np.mean((self.rank == 0) & (self.genuine >= threshold)))
+
+    def far(self, threshold: float) -> float:
+        """Share of impostor trials whose best score is >= ``threshold``."""
+        return float(np.mean(self.impostor >= threshold))
+
+
+def _units(
+    captures: Sequence[Capture], rows: Sequence[int], unit: Unit, max_frames: int
+) -> list[list[int]]:
+    """Query units of one animal's photos: single photos, or visits cut into sessions."""
+    if unit == "photo":
+        return [[r] for r in rows]
+    by_visit: dict[str, list[int]] = defaultdict(list)
+    for r in rows:
+        by_visit[visit(captures[r])].append(r)
+    return [
+        v[i : i + max_frames]
+        for v in by_visit.values()
+        for i in range(0, len(v), max_frames)
+    ]
+
+
+def protocol_trials(
+    captures: Sequence[Capture],
+    embeddings: npt.NDArray[np.float32],
+    unit: Unit = "photo",
+    max_frames: int = MAX_SESSION_FRAMES,
+    impostors: tuple[Sequence[Capture], npt.NDArray[np.float32]] | None = None,
+) -> Trials:
+    """Enrol each animal on its first day, query with its other visits.
+
+    The gallery keeps one template per enrolment visit and scores an animal by
+    its best template. A ``photo`` query is one photo; a ``session`` query is
+    up to ``max_frames`` consecutive photos of one visit, fused
+    (:func:`fuse_frames`). ``embeddings`` are unit rows in ``captures`` order,
+    all from one model. Impostor trials: each query with its own animal left
+    out of the gallery, or every photo / session of ``impostors`` (animals
+    never enrolled, with their embeddings by the same model).
+    """
+    index = {id(c): i for i, c in enumerate(captures)}
+    split = split_enrol_query(list(captures))
+    animals = sorted(a for a in split.enrol if split.enrol[a])
+    if not animals:
+        raise LivestockError("nothing to evaluate: no animal was enrolled")
+    templates: list[npt.NDArray[np.float32]] = []
+    owner: list[int] = []
+    for k, a in enumerate(animals):
+        by_visit: dict[str, list[int]] = defaultdict(list)
+        for c in split.enrol[a]:
+            by_visit[visit(c)].append(index[id(c)])
+        for rows in by_visit.values():
+            templates.append(fuse_frames(embeddings[rows]))
+            owner.append(k)
+    gallery = np.stack(templates)
+    owner_arr = np.array(owner)
+    queries: list[tuple[int, list[int]]] = []
+    for k, a in enumerate(animals):
+        rows = [index[id(c)] for c in split.query.get(a, [])]
+        queries += [(k, u) for u in _units(captures, rows, unit, max_frames)]
+    if not queries:
+        raise LivestockError("nothing to evaluate: no query images on other days")
+    q = np.stack([fuse_frames(embeddings[rows]) for _, rows in queries])
+    by_template = q @ gallery.T
+    scores = np.full((len(queries), len(animals)), -np.inf)
+    for k in range(len(animals)):
+        scores[:, k] = by_template[:, owner_arr == k].max(axis=1)
+    labels = np.array([k for k, _ in queries])
+    genuine = scores[np.arange(len(labels)), labels]
+    rank = (scores > genuine[:, None]).sum(axis=1)
+    if impostors is None:
+        masked = scores.copy()
+        masked[np.arange(len(labels)), labels] = -np.inf
+        impostor = (
+            masked.max(axis=1) if len(animals) > 1 else np.full(len(labels), -1.0)
+        )
+        impostor_animal = np.array([animals[k] for k in labels])
+    else:
+        outside, vectors = impostors
+        by_animal: dict[str, list[int]] = defaultdict(list)
+        for i, c in enumerate(outside):
+            by_animal[c.animal].append(i)
+        units = [
+            (a, u)
+            for a, rows in sorted(by_animal.items())
+            for u in _units(outside, rows, unit, max_frames)
+        ]
+        if not units:
+            raise LivestockError("the impostor folder holds no photos")
+        iq = np.stack([fuse_frames(vectors[u]) for _, u in units])
+        impostor = (iq @ gallery.T).max(axis=1)
+        impostor_animal = np.array([a for a, _ in units])
+    # Average precision of each query over every enrolment photo.
+    photo_rows = [index[id(c)] for a in animals for c in split.enrol[a]]
+    photo_owner = np.array([k for k, a in enumerate(animals) for _ in split.enrol[a]])
+    photo_scores = q @ _normalise(embeddings[photo_rows]).T
+    relevant = photo_owner[np.argsort(-photo_scores, axis=1)] == labels[:, None]
+    hits = np.cumsum(relevant, axis=1)
+    positions = np.arange(1, relevant.shape[1] + 1)
+    ap = (relevant * hits / positions).sum(axis=1) / np.maximum(relevant.sum(axis=1), 1)
+    return Trials(
+        np.array([animals[k] for k in labels]),
+        np.array([condition(captures[rows[0]]) for _, rows in queries]),
+        rank.astype(np.int64),
+        genuine.astype(np.float64),
+        impostor.astype(np.float64),
+        impostor_animal,
+        ap.astype(np.float64),
+        len(animals),
+    )
+
+
+def measurable(far: float, impostor_trials: int) -> bool:
+    """A false-accept rate can be measured only when it allows at least one false accept."""
+    return far * impostor_trials >= 1.0
+
+
+def bootstrap_by_animal(
+    animals: npt.NDArray[np.str_],
+    values: npt.NDArray[np.float64],
+    *,
+    rounds: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """A percentile interval of the mean of per-query ``values``, resampling whole animals.
+
+    Queries of one animal are correlated (same face, same barn); resampling
+    animals with replacement gives an interval that reflects how the figure
+    would move on other animals.
+    """
+    names, inverse = np.unique(animals, return_inverse=True)
+    sums = np.bincount(inverse, weights=np.asarray(values, dtype=np.float64))
+    counts = np.bincount(inverse).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(names), (rounds, len(names)))
+    means = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def _rate(animals: npt.NDArray[np.str_], hits: npt.NDArray[np.bool_]) -> dict[str, Any]:
+    """A rate with its count and its 95 % interval by animal."""
+    low, high = bootstrap_by_animal(animals, hits.astype(np.float64))
+    return {
+        "rate": round(float(np.mean(hits)), 4),
+        "n": len(hits),
+        "ci95": [round(low, 4), round(high, 4)],
+    }
+
+
+def out_of_fold_trials(
+    captures: Sequence[Capture],
+    embeddings: npt.NDArray[np.float32],
+    folds: npt.NDArray[np.int64],
+    unit: Unit,
+) -> list[Trials]:
+    """One run of the protocol per fold, on that fold's animals and its model's embeddings."""
+    out = []
+    for k in sorted({int(f) for f in folds if f >= 0}):
+        rows = np.flatnonzero(folds == k)
+        out.append(
+            protocol_trials([captures[int(i)] for i in rows], embeddings[rows], unit)
+        )
+    return out
+
+
+def cross_fold_report(
+    captures: Sequence[Capture],
+    embeddings: npt.NDArray[np.float32],
+    folds: npt.NDArray[np.int64],
+    fars: Sequence[float] = (1e-2, 1e-3),
+) -> dict[str, Any]:
+    """Out-of-fold figures for photos and sessions, with intervals by animal.
+
+    Each fold's thresholds come from the impostor scores of the other folds
+    (animals disjoint from the fold's), so no reported figure is fitted on the
+    animals it is reported on. A FAR whose calibration set allows no false
+    accept (fewer than 1/FAR impostor trials) is reported as not measurable.
+    """
+    report: dict[str, Any] = {}
+    units: tuple[Unit, ...] = ("photo", "session")
+    for unit in units:
+        per_fold = out_of_fold_trials(captures, embeddings, folds, unit)
+        pooled = Trials.concat(per_fold)
+        entry: dict[str, Any] = {
+            "folds": len(per_fold),
+            "gallery_per_fold": [t.gallery for t in per_fold],
+            "queries": len(pooled),
+            "top1": _rate(pooled.animal, pooled.rank == 0),
+            "top5": _rate(pooled.animal, pooled.rank < 5),
+        }
+        for far in fars:
+            key = f"{far:.0e}".replace("e-0", "e-")
+            accepted, false_accepts, thresholds = [], [], []
+            ok = True
+            for k, t in enumerate(per_fold):
+                others = np.concatenate(
+                    [o.impostor for j, o in enumerate(per_fold) if j != k]
+                )
+                if not measurable(far, len(others)):
+                    ok = False
+                    break
+                thr = threshold_at_far(others, far)
+                thresholds.append(round(thr, 4))
+                accepted.append((t.rank == 0) & (t.genuine >= thr))
+                false_accepts.append(t.impostor >= thr)
+            impostor_animals = np.concatenate([t.impostor_animal for t in per_fold])
+            if not ok:
+                entry[f"far_{key}"] = {
+                    "measurable": False,
+                    "why": f"fewer than {1 / far:.0f} impostor trials to calibrate on",
+                }
+                continue
+            entry[f"far_{key}"] = {
+                "measurable": True,
+                "thresholds": thresholds,
+                "tar": _rate(pooled.animal, np.concatenate(accepted)),
+                "far_realised": _rate(impostor_animals, np.concatenate(false_accepts)),
+            }
+        for cond in ("day", "night", "unknown"):
+            mask = pooled.condition == cond
+            if mask.any():
+                entry[f"top1_{cond}"] = _rate(
+                    pooled.animal[mask], pooled.rank[mask] == 0
+                )
+        report[unit] = entry
+    return report
+
+
+def fit_calibration(trials: Trials) -> tuple[float, float]:
+    """Logistic map score -> P(same animal), at equal priors: ``(slope, intercept)``.
+
+    Positives are the genuine scores of correctly ranked queries, negatives the
+    best impostor scores; classes are weighted equally, so the probability reads
+    as the chance that the best match is the same animal when an enrolled and
+    an unenrolled animal are equally likely to be photographed.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    pos = trials.genuine[trials.rank == 0]
+    neg = trials.impostor
+    x = np.concatenate([pos, neg])[:, None]
+    y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
+    model = LogisticRegression(class_weight="balanced", C=1e4).fit(x, y)
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
+def calibrate_out_of_fold(oof: Any) -> dict[str, Any]:
+    """The manifest's decision thresholds and calibration maps from out-of-fold scores.
+
+    ``oof`` is a :class:`livestock.train.OutOfFold`. Photos: review at FAR 1 %,
+    match at FAR 0.1 %. Sessions (fewer trials): review at FAR 5 %, match at
+    FAR 1 %. Every threshold is taken on the pooled impostor scores of all
+    folds (each scored by a model that never saw the animal).
+    """
+    out: dict[str, Any] = {}
+    settings: dict[Unit, tuple[float, float]] = {
+        "photo": (1e-2, 1e-3),
+        "session": (5e-2, 1e-2),
+    }
+    counts = {}
+    for unit, (review_far, match_far) in settings.items():
+        pooled = Trials.concat(
+            out_of_fold_trials(oof.captures, oof.embeddings, oof.folds, unit)
+        )
+        n = len(pooled)
+        for far in (review_far, match_far):
+            if not measurable(far, n):
+                raise LivestockError(
+                    f"{unit}: {n} impostor trials cannot calibrate FAR {far:g}"
+                )
+        review = threshold_at_far(pooled.impostor, review_far)
+        match = threshold_at_far(pooled.impostor, match_far)
+        slope, intercept = fit_calibration(pooled)
+        prefix = "" if unit == "photo" else "session_"
+        out[f"{prefix}threshold"] = round(review, 4)
+        out[f"{prefix}threshold_far"] = review_far
+        out[f"{prefix}match_threshold"] = round(match, 4)
+        out[f"{prefix}match_threshold_far"] = match_far
+        out.setdefault("calibration", {})[unit] = {
+            "slope": round(slope, 4),
+            "intercept": round(intercept, 4),
+        }
+        counts[unit] = {"genuine": int(np.sum(pooled.rank == 0)), "impostor": n}
+    out["calibration_trials"] = counts
+    out["out_of_fold"] = cross_fold_report(oof.captures, oof.embeddings, oof.folds)
+    return out

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,23 @@ class Manifest:
     face_prototype: tuple[float, ...]
     face_similarity_floor: float
     recipe: dict[str, Any]
+    session_threshold: float = math.nan
+    session_match_threshold: float = math.nan
+    calibration: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A manifest without session thresholds judges sessions like photos.
+        if math.isnan(self.session_threshold):
+            object.__setattr__(self, "session_threshold", self.threshold)
+        if math.isnan(self.session_match_threshold):
+            object.__setattr__(self, "session_match_threshold", self.match_threshold)
+
+    def probability(self, score: float, basis: str) -> float | None:
+        """P(same animal | cosine ``score``) by the out-of-fold logistic map of ``basis``."""
+        if basis not in self.calibration:
+            return None
+        slope, intercept = self.calibration[basis]
+        return 1.0 / (1.0 + math.exp(-(slope * score + intercept)))
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
@@ -203,6 +221,14 @@ class Manifest:
                 face_prototype=tuple(float(v) for v in doc.get("face_prototype", ())),
                 face_similarity_floor=float(doc.get("face_similarity_floor", -1.0)),
                 recipe=dict(doc.get("recipe", {})),
+                session_threshold=float(doc.get("session_threshold", math.nan)),
+                session_match_threshold=float(
+                    doc.get("session_match_threshold", math.nan)
+                ),
+                calibration={
+                    str(k): (float(v["slope"]), float(v["intercept"]))
+                    for k, v in doc.get("calibration", {}).items()
+                },
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: unreadable weights manifest ({exc})") from exc

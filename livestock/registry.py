@@ -1,5 +1,14 @@
 """The enrolment registry: one identity per animal, 1:N identification, 1:1 verification.
 
+Each animal's gallery is a list of session templates: the enrolment's, then
+one per verified later capture session added with :meth:`Registry.add_session`
+(cross-day matching is what a single enrolment day lacks). An animal scores
+by its best session template.
+
+Decisions use the thresholds that fit what was given: a single photo is
+judged with the photo thresholds, several photos of one session (fused) with
+the session thresholds; both were calibrated on animals the model never saw.
+
 Storage is a port (:class:`TemplateStore`); :class:`InMemoryTemplateStore`
 serves tests and tools, and ``server/`` persists templates in the database and
 rebuilds the search index at start. Every call checks all photos before it
@@ -10,8 +19,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -24,9 +33,11 @@ from livestock.tags import Scheme, Tag, parse_tag
 
 __all__ = [
     "AnimalRecord",
+    "Basis",
     "Decision",
     "EnrolResult",
     "Examination",
+    "GrowingTemplateStore",
     "InMemoryTemplateStore",
     "Match",
     "Registry",
@@ -35,11 +46,20 @@ __all__ = [
 ]
 
 Decision = Literal["match", "needs_review", "no_match"]
+Basis = Literal["photo", "session"]
+"""Which thresholds judged a score: one photo's, or a fused session's."""
 
 
 @dataclass(frozen=True)
 class AnimalRecord:
-    """An enrolled animal: its tag, where it is insured, its template and photo hashes."""
+    """An enrolled animal: its tag, where it is insured, its gallery and photo hashes.
+
+    Attributes:
+        template: the enrolment session's template (unit vector).
+        photos: how many photos enrolled it.
+        photo_hashes: perceptual hashes of every stored photo.
+        sessions: templates of verified later sessions, oldest first.
+    """
 
     tag: Tag
     farm: str
@@ -47,6 +67,16 @@ class AnimalRecord:
     template: npt.NDArray[np.float32]
     photos: int
     photo_hashes: tuple[int, ...] = ()
+    sessions: tuple[npt.NDArray[np.float32], ...] = ()
+
+    @property
+    def gallery(self) -> npt.NDArray[np.float32]:
+        """Every session template, enrolment first: (sessions, dim)."""
+        return np.stack([self.template, *self.sessions])
+
+    def score(self, query: npt.NDArray[np.float32]) -> float:
+        """Cosine score of a unit ``query``: its best session template."""
+        return float(np.max(self.gallery @ query))
 
 
 class TemplateStore(Protocol):
@@ -60,6 +90,16 @@ class TemplateStore(Protocol):
 
     def all(self) -> Sequence[AnimalRecord]:
         """Every enrolled animal."""
+
+
+@runtime_checkable
+class GrowingTemplateStore(TemplateStore, Protocol):
+    """A store whose animals' galleries can grow by verified later sessions."""
+
+    def add_session(
+        self, tag: str, template: npt.NDArray[np.float32], photo_hashes: Sequence[int]
+    ) -> AnimalRecord:
+        """Append a session template (and its photos' hashes) to an enrolled animal."""
 
 
 @dataclass
@@ -80,15 +120,39 @@ class InMemoryTemplateStore:
         """Every enrolled animal, in enrolment order."""
         return list(self.records.values())
 
+    def add_session(
+        self, tag: str, template: npt.NDArray[np.float32], photo_hashes: Sequence[int]
+    ) -> AnimalRecord:
+        """Append a session template to the animal enrolled under ``tag``."""
+        old = self.records[tag]
+        new = replace(
+            old,
+            sessions=(*old.sessions, template),
+            photo_hashes=(*old.photo_hashes, *photo_hashes),
+        )
+        self.records[tag] = new
+        return new
+
 
 @dataclass(frozen=True)
 class Match:
-    """A scored candidate: the enrolled tag, its farm, cosine score and decision."""
+    """A scored candidate.
+
+    Attributes:
+        tag, farm: the enrolled animal.
+        score: cosine score against its best session template.
+        decision: by the thresholds of ``basis``.
+        basis: ``photo`` (one photo) or ``session`` (several photos, fused).
+        probability: the calibrated chance that it is the same animal (equal
+            priors), or ``None`` when the model ships no calibration.
+    """
 
     tag: str
     farm: str
     score: float
     decision: Decision
+    basis: Basis = "photo"
+    probability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -128,11 +192,14 @@ class EnrolResult:
 
 
 class Registry:
-    """Enrol, identify and verify animals against one gallery of templates.
+    """Enrol, identify and verify animals against one gallery of session templates.
 
-    Decisions use two calibrated thresholds from the weights manifest:
-    ``match`` at or above ``match_threshold`` (FAR 0.1 % on held-out animals),
-    ``needs_review`` from ``review_threshold`` (FAR 1 %), else ``no_match``.
+    Decisions use calibrated thresholds from the weights manifest, one pair
+    per basis: ``match`` at or above the match threshold, ``needs_review``
+    from the review threshold, else ``no_match``. Photos: match at FAR 0.1 %,
+    review at FAR 1 %; sessions: match at FAR 1 %, review at FAR 5 % (all on
+    animals the model never trained on). ``review_threshold`` and
+    ``match_threshold`` override both bases (tests and tools).
     """
 
     def __init__(
@@ -148,26 +215,33 @@ class Registry:
         self.store: TemplateStore = (
             store if store is not None else InMemoryTemplateStore()
         )
-        self.review_threshold = (
-            review_threshold
-            if review_threshold is not None
-            else faceid.manifest.threshold
-        )
-        self.match_threshold = (
-            match_threshold
-            if match_threshold is not None
-            else faceid.manifest.match_threshold
-        )
-        if self.match_threshold < self.review_threshold:
-            raise RegistryError(
-                "the match threshold must not be below the review threshold"
-            )
+        m = faceid.manifest
+        self.thresholds: dict[Basis, tuple[float, float]] = {
+            "photo": (
+                review_threshold if review_threshold is not None else m.threshold,
+                match_threshold if match_threshold is not None else m.match_threshold,
+            ),
+            "session": (
+                review_threshold
+                if review_threshold is not None
+                else m.session_threshold,
+                match_threshold
+                if match_threshold is not None
+                else m.session_match_threshold,
+            ),
+        }
+        for basis, (review, match) in self.thresholds.items():
+            if match < review:
+                raise RegistryError(
+                    f"{basis}: the match threshold must not be below the review threshold"
+                )
         self.max_hash_distance = max_hash_distance
         # Guards the index, the hash table and the store's duplicate decision:
         # requests may enrol and search from several threads at once. Photos
         # are analysed (the slow part) outside it.
         self._lock = threading.RLock()
         self._records: list[AnimalRecord] = []
+        self._owner: list[int] = []  # index row -> position in _records
         self._index: BruteForceIndex | IvfIndex | None = None
         self._hashes = np.empty(0, dtype=np.uint64)
         self._hash_owner: list[str] = []
@@ -180,10 +254,21 @@ class Registry:
         with self._lock:
             self._rebuild()
 
+    @property
+    def review_threshold(self) -> float:
+        """The photo review threshold (FAR 1 %)."""
+        return self.thresholds["photo"][0]
+
+    @property
+    def match_threshold(self) -> float:
+        """The photo match threshold (FAR 0.1 %)."""
+        return self.thresholds["photo"][1]
+
     def _rebuild(self) -> None:
         self._records = list(self.store.all())
+        self._owner = [i for i, r in enumerate(self._records) for _ in r.gallery]
         vectors = (
-            np.stack([r.template for r in self._records])
+            np.concatenate([r.gallery for r in self._records])
             if self._records
             else np.empty((0, self.faceid.manifest.embedding_dim), np.float32)
         )
@@ -195,10 +280,11 @@ class Registry:
     def _index_record(self, record: AnimalRecord) -> None:
         """Add one newly stored animal to the index and hash table (no rebuild)."""
         self._records.append(record)
+        self._owner += [len(self._records) - 1] * len(record.gallery)
         if self._index is None:
-            self._index = make_index(record.template[None, :])
+            self._index = make_index(record.gallery)
         else:
-            self._index.add(record.template[None, :])
+            self._index.add(record.gallery)
         self._hashes = np.concatenate(
             [self._hashes, np.array(record.photo_hashes, dtype=np.uint64)]
         )
@@ -207,29 +293,46 @@ class Registry:
     def __len__(self) -> int:
         return len(self._records)
 
-    def _decide(self, score: float) -> Decision:
-        if score >= self.match_threshold:
+    def _decide(self, score: float, basis: Basis) -> Decision:
+        review, match = self.thresholds[basis]
+        if score >= match:
             return "match"
-        if score >= self.review_threshold:
+        if score >= review:
             return "needs_review"
         return "no_match"
 
-    def _search(self, query: npt.NDArray[np.float32], k: int) -> list[Match]:
+    def _match(self, record: AnimalRecord, score: float, basis: Basis) -> Match:
+        return Match(
+            record.tag.value,
+            record.farm,
+            score,
+            self._decide(score, basis),
+            basis,
+            self.faceid.manifest.probability(score, basis),
+        )
+
+    def _search(
+        self, query: npt.NDArray[np.float32], k: int, basis: Basis
+    ) -> list[Match]:
         with self._lock:
             if self._index is None:
                 return []
-            found = self._index.search(query[None, :], k)
-            records = self._records
-        return [
-            Match(
-                records[int(i)].tag.value,
-                records[int(i)].farm,
-                float(s),
-                self._decide(float(s)),
-            )
-            for i, s in zip(found.ids[0], found.scores[0], strict=True)
-            if i >= 0
-        ]
+            # Several templates per animal: ask for more rows, keep each animal's best.
+            rows = min(len(self._owner), k * 4 + 8)
+            found = self._index.search(query[None, :], rows)
+            records, owner = self._records, self._owner
+        best: dict[int, float] = {}
+        for i, s in zip(found.ids[0], found.scores[0], strict=True):
+            if i >= 0:
+                animal = owner[int(i)]
+                best[animal] = max(best.get(animal, -2.0), float(s))
+        ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
+        return [self._match(records[a], s, basis) for a, s in ranked]
+
+    @staticmethod
+    def basis_of(photos: int) -> Basis:
+        """``session`` for two or more photos fused, ``photo`` for one."""
+        return "session" if photos >= 2 else "photo"
 
     # --- operations ---------------------------------------------------------------------
 
@@ -295,7 +398,7 @@ class Registry:
         if self.store.get(parsed.value) is not None:
             raise RegistryError(f"tag {parsed.value} is already enrolled")
         reused = tuple(self.find_reused(analyses))
-        candidates = self._search(template, 1)
+        candidates = self._search(template, 1, self.basis_of(len(analyses)))
         best = candidates[0] if candidates else None
         if best is not None and best.decision == "match":
             return EnrolResult("duplicate", parsed.value, best, reused)
@@ -318,7 +421,8 @@ class Registry:
     def identify(self, photos: Sequence[Photo], k: int = 5) -> list[Match]:
         """The ``k`` enrolled animals most like the photos (fused), best first."""
         analyses = self._analyse(photos)
-        return self._search(FaceID.fuse(np.stack([a.embedding for a in analyses])), k)
+        query = FaceID.fuse(np.stack([a.embedding for a in analyses]))
+        return self._search(query, k, self.basis_of(len(analyses)))
 
     def examine(self, tag: str, photos: Sequence[Photo], k: int = 3) -> Examination:
         """Verify, identify and look for reused photos in one pass over the photos.
@@ -329,14 +433,14 @@ class Registry:
         """
         analyses = self._analyse(photos)
         query = FaceID.fuse(np.stack([a.embedding for a in analyses]))
+        basis = self.basis_of(len(analyses))
         record = self.store.get(tag)
         claimed = None
         if record is not None:
-            score = float(query @ record.template)
-            claimed = Match(record.tag.value, record.farm, score, self._decide(score))
+            claimed = self._match(record, record.score(query), basis)
         return Examination(
             claimed,
-            tuple(self._search(query, k)),
+            tuple(self._search(query, k, basis)),
             tuple(self.find_reused(analyses)),
             tuple(analyses),
         )
@@ -352,5 +456,27 @@ class Registry:
             raise UnknownAnimalError(f"no animal is enrolled under tag {tag}")
         analyses = self._analyse(photos)
         query = FaceID.fuse(np.stack([a.embedding for a in analyses]))
-        score = float(query @ record.template)
-        return Match(record.tag.value, record.farm, score, self._decide(score))
+        return self._match(record, record.score(query), self.basis_of(len(analyses)))
+
+    def add_session(self, tag: str, analyses: Sequence[PhotoAnalysis]) -> AnimalRecord:
+        """Add a verified later capture session to the animal's gallery.
+
+        The caller has verified the session (an approved inspection or claim);
+        its fused template joins the animal's gallery and its photos' hashes
+        the reuse table.
+
+        Raises:
+            UnknownAnimalError: nothing is enrolled under ``tag``.
+            RegistryError: no photos, or a store that cannot add sessions.
+        """
+        if not analyses:
+            raise RegistryError("at least one photo is needed")
+        template = FaceID.fuse(np.stack([a.embedding for a in analyses]))
+        if not isinstance(self.store, GrowingTemplateStore):
+            raise RegistryError("this registry's store cannot add sessions")
+        with self._lock:
+            if self.store.get(tag) is None:
+                raise UnknownAnimalError(f"no animal is enrolled under tag {tag}")
+            record = self.store.add_session(tag, template, [a.phash for a in analyses])
+            self._rebuild()
+        return record
