@@ -84,8 +84,9 @@ class GalleryAnimal:
     Attributes:
         tag: its ear tag.
         farmer_id: the farmer it is enrolled to.
-        templates: its face templates (L2-normalised, 128 floats each), one per
-            enrolment the registry keeps (today one mean template per animal).
+        templates: its face templates (L2-normalised, 128 floats each): the
+            registry's gallery of the animal, the enrolment session's template
+            first, then one per verified later session.
     """
 
     tag: str
@@ -128,11 +129,8 @@ def gallery(registry: Registry, cursor: str | None, limit: int) -> Gallery:
             GalleryAnimal(
                 r.tag.value,
                 r.farm,
-                # The enrolment's template, then any later session's the store keeps.
-                [
-                    [float(x) for x in np.asarray(t, dtype=np.float32).tolist()]
-                    for t in (r.template, *getattr(r, "sessions", ()))
-                ],
+                # The enrolment's template, then each verified later session's.
+                [[float(x) for x in t] for t in r.gallery.astype(np.float32).tolist()],
             )
             for r in records
         ],
