@@ -94,6 +94,9 @@ async function refreshStatusLine() {
   const pending = (await queue.captures()).filter((c) => c.status === "pending" || c.status === "sending").length;
   const parts = [navigator.onLine ? t("net.online") : t("net.offline")];
   if (pending) parts.push(t("net.pending", { count: pending }));
+  if (device && api.user()) {
+    parts.push(t("net.device", { id: device.device_id, status: t(`device.status.${device.status}`) }));
+  }
   netbar.textContent = parts.join(" · ");
   netbar.dataset.online = String(navigator.onLine);
   const tab = document.querySelector('[data-tab="queue"]');

@@ -591,7 +591,7 @@ def _y4m(photo: Path, out: Path, frames: int = 30) -> Path:
     return out
 
 
-def test_a_camera_burst_of_an_enrolled_cow_says_already_enrolled(
+def test_a_camera_burst_of_an_enrolled_cow_is_a_conflict(
     browser: Any, server_url: str, shared_data: Path, tmp_path: Path
 ) -> None:
     """getUserMedia (Chromium's fake camera showing a cow) gives 5 frames, each checked."""
@@ -639,6 +639,13 @@ def test_a_camera_burst_of_an_enrolled_cow_says_already_enrolled(
         assert verdict.get_attribute("data-code") == "already_enrolled"
         assert f"Already enrolled as {probe}" in verdict.inner_text()
         assert page.locator("video.preview").is_visible()  # the camera's preview
+        # saved anyway: online, it is sent at once; the server's duplicate is a conflict
+        page.get_by_role("button", name="Save to the queue").click()
+        page.goto("/agent/#/queue")
+        page.wait_for_selector("li.capture-item[data-status=conflict]", timeout=60_000)
+        item = page.locator("li.capture-item[data-status=conflict]").inner_text()
+        assert f"already enrolled as {probe}" in item, item
+        assert "156010000000099" not in _gallery_tags(page)
         context.close()
     finally:
         chromium.close()
