@@ -119,8 +119,10 @@ export function sync() {
 
 async function run() {
   const summary = { sent: 0, failed: 0, offline: false, unauthorized: false };
+  const user = api.user();
   const rows = (await db.all("captures"))
     .filter((c) => c.status === "pending" || c.status === "sending")
+    .filter((c) => user && c.agent === user.username) // each agent sends their own
     .sort((a, b) => (a.created_at < b.created_at ? -1 : 1));
   for (const row of rows) {
     await setStatus(row.id, { status: "sending", attempts: (row.attempts || 0) + 1 });

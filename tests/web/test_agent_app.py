@@ -417,8 +417,8 @@ def test_a_revoked_device_is_refused_and_a_new_key_can_be_registered(
     (cow,) = _new_cows(shared_data, page, 1)
     page.context.set_offline(True)
     capture = _enrol(page, cow, "F-0003", _cow_photos(shared_data, cow))
-    page.context.set_offline(False)
     page.route("**/api/v1/animals", lambda route: route.abort())  # hold the queue
+    page.context.set_offline(False)
     page.goto("/agent/#/settings")
     wait_idle(page)
     old = page.locator("#device-id").inner_text()
