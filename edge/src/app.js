@@ -83,9 +83,22 @@ async function refreshCaches() {
   document.documentElement.dataset.cachedAt = new Date().toISOString();
 }
 
+/**
+ * The animals to match against on the phone: the cached gallery, and the animals this phone
+ * has enrolled since (queued or sent, not refused or in conflict), each with the template
+ * of its capture, so the same cow enrolled twice offline is caught at once.
+ */
 async function galleryAnimals() {
   const g = await db.cached("gallery");
-  return g ? g.value.animals : [];
+  const animals = g ? [...g.value.animals] : [];
+  const known = new Set(animals.map((a) => a.tag));
+  for (const c of await queue.captures()) {
+    if (c.kind !== "enrol" || !c.template || known.has(c.tag)) continue;
+    if (c.status === "refused" || c.status === "conflict") continue;
+    animals.push({ tag: c.tag, farmer_id: c.farmer_id, templates: [c.template] });
+    known.add(c.tag);
+  }
+  return animals;
 }
 
 // --- the status line ------------------------------------------------------------------
@@ -146,6 +159,7 @@ function loginForm(message) {
     status.hidden = true;
     try {
       await api.login(username.value.trim(), password.value);
+      navigator.storage?.persist?.().catch(() => {}); // ask the browser to keep the queue
       await render();
       onlineWork();
     } catch (err) {
@@ -235,7 +249,10 @@ function score(x) {
   return x === null || x === undefined ? "" : fmtNumber(x, 3, 3);
 }
 
-/** The on-device verdict of the usable photos: {light, code, tag, score} or null. */
+/**
+ * The on-device verdict of the usable photos: {light, code, tag, score, template (the
+ * session template, as a plain array)} or null.
+ */
 async function localVerdict(kind, frames, subject) {
   const good = frames.filter((f) => f.state === "ok");
   if (!good.length) return null;
@@ -243,9 +260,11 @@ async function localVerdict(kind, frames, subject) {
   const template = model.fuse(good.map((f) => f.embedding));
   const animals = await galleryAnimals();
   const threshold = model.thresholds(good.length).match; // one photo: the photo threshold
-  return kind === "enrol"
-    ? enrolVerdict(template, animals, subject, threshold)
-    : claimVerdict(template, animals, subject, threshold);
+  const verdict =
+    kind === "enrol"
+      ? enrolVerdict(template, animals, subject, threshold)
+      : claimVerdict(template, animals, subject, threshold);
+  return { ...verdict, template: Array.from(template) };
 }
 
 function verdictBox(v) {
@@ -307,8 +326,8 @@ function taskCapture(kind, view, { ready, subject, fields }) {
         device,
         agent: user.username,
         photos: usable.map((f) => ({ blob: f.blob, meta: f.meta })),
-        fields: fields(),
-        local: last,
+        fields: { ...fields(), template: last ? last.template : null },
+        local: last ? { light: last.light, code: last.code, tag: last.tag, score: last.score } : null,
       });
       toast(t("capture.saved", { count: usable.length }), "ok");
       panel.clear();

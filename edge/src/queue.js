@@ -3,6 +3,7 @@
 // A capture (store "captures", key = its Idempotency-Key, a UUID made at capture time):
 //   {id, kind: "enrol" | "evidence", created_at, agent, device_id,
 //    tag, farmer_id (enrol) | claim_id, claimed_tag (evidence),
+//    template (the session template made on the phone: 128 numbers, or null),
 //    photos: [{name, blob, signed, signature}],
 //    local: {light, code, tag, score}     (the on-device verdict at capture time)
 //    status: "pending" | "sending" | "done" | "conflict" | "refused",

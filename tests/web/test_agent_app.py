@@ -546,6 +546,13 @@ def test_every_view_in_both_languages_at_both_widths(
             page.wait_for_function(
                 "() => document.querySelector('.frames').children.length === 0"
             )
+            # the same cow again under another tag: the queued enrolment is known
+            page.get_by_label("Ear tag").fill("156010000000042")
+            _capture(page, _cow_photos(shared_data, cow))
+            verdict = page.locator(".verdict")
+            assert verdict.get_attribute("data-code") == "already_enrolled"
+            assert f"Already enrolled as {cow}" in verdict.inner_text()
+            page.get_by_role("button", name="Start again").click()
         page.goto(f"/agent/#/{name}")
         wait_idle(page)
         small = page.evaluate(
