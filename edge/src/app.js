@@ -329,7 +329,6 @@ function taskCapture(kind, view, { ready, subject, fields }) {
         fields: { ...fields(), template: last ? last.template : null },
         local: last ? { light: last.light, code: last.code, tag: last.tag, score: last.score } : null,
       });
-      toast(t("capture.saved", { count: usable.length }), "ok");
       panel.clear();
       message.textContent = t("capture.saved", { count: usable.length });
       await refreshStatusLine();
@@ -458,7 +457,7 @@ function serverOutcome(c) {
     sig ? h("p", { class: "signature", dataset: { light: sig.light } }, `${t("queue.signature")}: `, badge(sig.light, sig.reason)) : null,
     h(
       "details",
-      {},
+      { open: r.light === "red" || r.light === "amber" }, // what is wrong, shown at once
       h("summary", {}, `${t("queue.checks")} `, badge(r.light || "none")),
       h("ul", { class: "checks" }, checks.map((x) => h("li", {}, badge(x.light, x.code), " ", x.reason || ""))),
     ),
