@@ -27,7 +27,7 @@ if TYPE_CHECKING:
         TagError,
         UnknownAnimalError,
     )
-    from livestock.evaluate import evaluate_folder
+    from livestock.evaluate import cross_fold_report, evaluate_folder
     from livestock.exif import read_metadata
     from livestock.export import EdgeManifest, ExportCheck, check_export, export_onnx
     from livestock.faceid import FaceID, Photo, PhotoAnalysis
@@ -90,6 +90,7 @@ _SUBMODULE = {
     "check_export": "livestock.export",
     "check_quality": "livestock.quality",
     "evaluate_folder": "livestock.evaluate",
+    "cross_fold_report": "livestock.evaluate",
     "export_onnx": "livestock.export",
     "hamming": "livestock.quality",
     "parse_tag": "livestock.tags",
@@ -130,6 +131,7 @@ __all__ = [
     "capture_time",
     "check_export",
     "check_quality",
+    "cross_fold_report",
     "evaluate_folder",
     "export_onnx",
     "hamming",

@@ -75,7 +75,7 @@ def livestock_train(
     model trains on every animal. Prints the out-of-fold report (JSON).
     """
     # The training script is a tool module, not part of the package's public names.
-    from livestock.evaluate import cross_fold_report
+    from livestock import cross_fold_report
     from livestock.train import Recipe, cross_validate, train_final
 
     start = time.monotonic()
