@@ -191,6 +191,11 @@ async function draw(seq, focus) {
   await refreshStatusLine();
   if (currentPanel) currentPanel.stop();
   currentPanel = null;
+  if (!window.isSecureContext) {
+    // no WebCrypto keys, service worker or camera: say so instead of failing later
+    replace(main, h("p", { class: "error", role: "alert" }, t("agent.insecure", { origin: location.origin })));
+    return;
+  }
   const user = api.user();
   if (!user) {
     replace(main, loginForm(sessionStorage.getItem("agri.expired") ? t("login.expired") : ""));

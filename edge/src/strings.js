@@ -7,6 +7,7 @@ registerStrings({
   en: {
     "agent.title": "Field agent",
     "agent.only_agents": "This app is for field agents; you are logged in as {role}.",
+    "agent.insecure": "This app needs a secure address: open it over HTTPS (or on this computer at localhost). At {origin} the phone cannot keep its signing key, work offline or use the camera.",
     "agent.tabs": "Tasks",
     "tab.enrol": "Enrol an animal",
     "tab.evidence": "Claim evidence",
@@ -109,6 +110,7 @@ registerStrings({
   zh: {
     "agent.title": "协保员",
     "agent.only_agents": "此应用供协保员使用；您当前以{role}身份登录。",
+    "agent.insecure": "此应用需要安全地址：请通过 HTTPS 打开（或在本机用 localhost）。在 {origin}，手机无法保存签名密钥、离线工作或使用相机。",
     "agent.tabs": "任务",
     "tab.enrol": "登记牲畜",
     "tab.evidence": "理赔取证",

@@ -656,3 +656,25 @@ def test_a_camera_burst_of_an_enrolled_cow_is_a_conflict(
         context.close()
     finally:
         chromium.close()
+
+
+def test_an_insecure_address_is_told_to_use_https(
+    browser: Any, server_url: str
+) -> None:
+    """Over plain http on a LAN name the browser gives no keys, worker or camera: say so."""
+    port = server_url.rsplit(":", 1)[1]
+    chromium = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP farm-office.test 127.0.0.1"],
+    )
+    try:
+        page = chromium.new_page(locale="en-GB")
+        page.goto(f"http://farm-office.test:{port}/agent/")
+        wait_idle(page)
+        assert page.evaluate("() => isSecureContext") is False
+        alert = page.get_by_role("alert").inner_text()
+        assert "needs a secure address" in alert and "HTTPS" in alert
+        assert page.locator("form.login").count() == 0
+    finally:
+        chromium.close()
