@@ -47,7 +47,6 @@ function getModel() {
   return modelPromise;
 }
 
-
 // --- cached server data: gallery, farmers, claims ----------------------------------
 
 async function fetchAll(path, params = {}) {
@@ -655,6 +654,7 @@ window.addEventListener("hashchange", () => render({ focus: false }));
 window.addEventListener("langchange", () => render());
 window.addEventListener("unauthorized", () => {
   sessionStorage.setItem("agri.expired", "1");
+  render({ focus: true }); // the login form; the queue and the photos on screen stay
 });
 window.addEventListener("online", () => {
   refreshStatusLine();
