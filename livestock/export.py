@@ -332,7 +332,7 @@ def _export_float32(model: Any, path: Path) -> None:
             output_names=["embedding"],
             opset_version=OPSET,
             dynamo=True,
-            dynamic_shapes={"x": {0: Dim("batch", min=1, max=4096)}},
+            dynamic_shapes=({0: Dim("batch", min=1, max=4096)},),
             optimize=True,
             verify=False,
         )
@@ -428,8 +428,6 @@ def export_onnx(
             calibration folder holds no photos.
         ImageError: a calibration photo cannot be read (named).
     """
-    import torch
-
     started = time.monotonic()
     log(f"loading {weights} from {weights_dir}")
     model, manifest = load_embedder(weights, weights_dir)
@@ -443,7 +441,6 @@ def export_onnx(
         f32 = work / f"{EDGE_NAME}.float32.onnx"
         i8 = work / f"{EDGE_NAME}.int8.onnx"
         log(f"exporting float32 ONNX (opset {OPSET}, dynamic batch)")
-        torch.manual_seed(0)
         _export_float32(model, f32)
         log(f"quantising to int8 (static QDQ, per channel, {len(calibration)} photos)")
         _quantize(f32, i8, calibration, work)

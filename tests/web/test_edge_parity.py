@@ -175,7 +175,14 @@ async ({photos, precision}) => {
       quality, embedding: Array.from(embedding),
     });
   }
-  return out;
+  const embeddings = out.map((r) => Float32Array.from(r.embedding));
+  const weights = embeddings.map((_, i) => i + 1);
+  return {
+    photos: out,
+    fused: Array.from(model.fuse(embeddings)),
+    weighted: Array.from(model.fuse(embeddings, weights)),
+    thresholds: [model.thresholds(1), model.thresholds(2)],
+  };
 }
 """
 
@@ -186,8 +193,11 @@ def browser_results(
     agent_url: str,
     model_dir: tuple[Path, bool],
     photos: list[tuple[str, bytes]],
-) -> dict[str, list[dict[str, Any]]]:
-    """What the browser computes for every photo, with the float32 and the int8 model."""
+) -> dict[str, Any]:
+    """What the browser computes for every photo, with the float32 and the int8 model.
+
+    ``session``: the float32 run's fused templates and thresholds.
+    """
     page = open_harness(browser, agent_url, model_dir)
     payload = [{"b64": base64.b64encode(data).decode()} for _, data in photos]
     try:
@@ -195,6 +205,9 @@ def browser_results(
             precision: page.evaluate(RUN, {"photos": payload, "precision": precision})
             for precision in ("float32", "int8")
         }
+        results["session"] = results["float32"]
+        for precision in ("float32", "int8"):
+            results[precision] = results[precision]["photos"]
         assert not page.errors, page.errors
         return results
     finally:
@@ -256,6 +269,25 @@ def test_quality_verdicts_match_python(
         assert got["quality"]["sharpness"] == pytest.approx(
             report.sharpness, rel=0.03
         ), name
+
+
+def test_fusion_and_thresholds_are_the_servers(
+    browser_results: dict[str, Any], model_dir: tuple[Path, bool]
+) -> None:
+    """fuse() is FaceID.fuse (weighted: the weighted mean); one photo vs a session."""
+    from livestock.faceid import FaceID
+
+    session = browser_results["session"]
+    embeddings = np.asarray(
+        [r["embedding"] for r in browser_results["float32"]], np.float32
+    )
+    np.testing.assert_allclose(session["fused"], FaceID.fuse(embeddings), atol=1e-6)
+    weights = np.arange(1, len(embeddings) + 1, dtype=np.float32)[:, None]
+    weighted = (embeddings * weights).sum(axis=0)
+    weighted /= np.linalg.norm(weighted)
+    np.testing.assert_allclose(session["weighted"], weighted, atol=1e-6)
+    thresholds = EdgeManifest.read(model_dir[0]).doc["thresholds"]
+    assert session["thresholds"] == [thresholds["photo"], thresholds["session"]]
 
 
 def test_a_dark_and_a_tiny_photo_fail_the_gate_on_the_phone(
