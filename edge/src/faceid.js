@@ -134,11 +134,10 @@ export class FaceModel {
     return this.qualityOf(image);
   }
 
-  /** quality() on decoded pixels. */
-  qualityOf(image) {
+  /** quality() on decoded pixels (gray: luma(image.rgba), when already computed). */
+  qualityOf(image, gray = luma(image.rgba)) {
     const rules = this.manifest.quality;
     const { width, height } = image;
-    const gray = luma(image.rgba);
     const reasons = [];
     if (Math.min(width, height) < rules.min_side_px) reasons.push("too_small");
     let total = 0;
@@ -160,8 +159,10 @@ export class FaceModel {
    */
   async analyse(source, { force = false } = {}) {
     const image = await decode(source);
-    const quality = this.qualityOf(image);
-    const embedding = quality.ok || force ? (await this.embedTensors([toTensor(image)]))[0] : null;
+    const gray = luma(image.rgba);
+    const quality = this.qualityOf(image, gray);
+    const embedding =
+      quality.ok || force ? (await this.embedTensors([toTensor(image, gray)]))[0] : null;
     return { quality, embedding };
   }
 

@@ -178,10 +178,10 @@ export function resizeGray(gray, width, height, outWidth, outHeight) {
  * The model input from decoded pixels: Float32Array(3 * 224 * 112), NCHW, in [-1, 1].
  *
  * @param {{width: number, height: number, rgba: Uint8ClampedArray}} image from decode()
+ * @param {Uint8Array} [gray] luma(image.rgba), when already computed
  * @returns {Float32Array}
  */
-export function toTensor(image) {
-  const gray = luma(image.rgba);
+export function toTensor(image, gray = luma(image.rgba)) {
   const small = resizeGray(gray, image.width, image.height, INPUT_WIDTH, INPUT_HEIGHT);
   const plane = INPUT_WIDTH * INPUT_HEIGHT;
   const out = new Float32Array(3 * plane);

@@ -167,7 +167,10 @@ async ({photos, precision}) => {
     const tensor = toTensor(image);
     const quality = await model.quality(blob);
     const embedding = await model.embed(blob);
+    const analysed = await model.analyse(blob, { force: true });
     out.push({
+      analysedSame: analysed.embedding.every((v, i) => v === embedding[i])
+        && JSON.stringify(analysed.quality) === JSON.stringify(quality),
       width: image.width, height: image.height,
       plane: Array.from(tensor.subarray(0, 224 * 112)),
       channelsEqual: tensor.subarray(0, 224 * 112).every(
@@ -248,6 +251,7 @@ def test_embeddings_match_python_onnx(
             [r["embedding"] for r in browser_results[precision]], np.float32
         )
         assert got.shape == (len(photos), 128)
+        assert all(r["analysedSame"] for r in browser_results[precision])
         np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
         cosines = np.sum(got * expected, axis=1)
         assert cosines.min() >= floor, (
