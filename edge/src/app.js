@@ -449,9 +449,18 @@ function serverOutcome(c) {
   }
   if (!r) return null;
   if (c.kind === "enrol") {
-    if (r.status === "enrolled") return badge("green", t("queue.enrolled"));
     const m = r.match || {};
-    return badge(r.status === "duplicate" ? "red" : "amber", t(`queue.${r.status}`, { tag: m.tag || "", farm: m.farm || "", score: score(m.score) }));
+    const verdict =
+      r.status === "enrolled"
+        ? badge("green", t("queue.enrolled"))
+        : badge(r.status === "duplicate" ? "red" : "amber", t(`queue.${r.status}`, { tag: m.tag || "", farm: m.farm || "", score: score(m.score) }));
+    const reused = r.reused_photos || [];
+    return h(
+      "div",
+      { class: "outcome" },
+      verdict,
+      reused.length ? h("p", { class: "reason" }, badge("amber", t("queue.reused", { photos: reused.join(", ") }))) : null,
+    );
   }
   const checks = r.checks || [];
   const sig = checks.find((x) => x.code === "capture_signature");
