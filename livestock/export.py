@@ -424,8 +424,8 @@ def export_onnx(
         log: progress messages (one line per step).
 
     Raises:
-        ModelError: the weights are missing or fail their checksum, or the
-            calibration folder holds no photos.
+        ModelError: the weights are missing or fail their checksum, the
+            calibration folder holds no photos, or ``out_dir`` cannot be written.
         ImageError: a calibration photo cannot be read (named).
     """
     started = time.monotonic()
@@ -435,8 +435,11 @@ def export_onnx(
     held_out = set(manifest.recipe.get("validation_animals", []))
     log(f"reading {calibration_images} calibration photos from {calibrate}")
     calibration = _calibration_batch(calibrate, held_out, calibration_images)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{EDGE_NAME}-", dir=out_dir))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{EDGE_NAME}-", dir=out_dir))
+    except OSError as exc:
+        raise ModelError(f"{out_dir}: cannot write the export there ({exc})") from exc
     try:
         f32 = work / f"{EDGE_NAME}.float32.onnx"
         i8 = work / f"{EDGE_NAME}.int8.onnx"

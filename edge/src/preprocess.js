@@ -26,14 +26,19 @@ const ONE = 1 << PRECISION_BITS;
  * @returns {Promise<{width: number, height: number, rgba: Uint8ClampedArray}>}
  */
 export async function decode(source) {
-  const bitmap =
-    source instanceof Blob
-      ? await createImageBitmap(source, {
-          imageOrientation: "from-image",
-          colorSpaceConversion: "none",
-          premultiplyAlpha: "none",
-        })
-      : source;
+  let bitmap = source;
+  if (source instanceof Blob) {
+    try {
+      bitmap = await createImageBitmap(source, {
+        imageOrientation: "from-image",
+        colorSpaceConversion: "none",
+        premultiplyAlpha: "none",
+      });
+    } catch (err) {
+      const name = source.name || "the photo";
+      throw new Error(`${name}: not an image this browser can decode (${err.message})`);
+    }
+  }
   const { width, height } = bitmap;
   if (!width || !height) throw new Error("the image has no pixels");
   const canvas =

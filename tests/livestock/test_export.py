@@ -183,6 +183,15 @@ def test_a_calibration_folder_without_photos_is_a_model_error(tmp_path: Path) ->
         export_onnx(tmp_path / "out", calibrate=tmp_path / "empty")
 
 
+def test_an_output_folder_that_is_a_file_is_a_model_error(
+    tmp_path: Path, cattle: Path
+) -> None:
+    blocker = tmp_path / "out"
+    blocker.write_text("a file")
+    with pytest.raises(ModelError, match="cannot write the export there"):
+        export_onnx(blocker, calibrate=cattle, calibration_images=4)
+
+
 def test_a_changed_model_file_fails_verification(
     exported: EdgeManifest, tmp_path: Path
 ) -> None:

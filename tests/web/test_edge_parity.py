@@ -297,7 +297,7 @@ def test_fusion_and_thresholds_are_the_servers(
 def test_a_dark_and_a_tiny_photo_fail_the_gate_on_the_phone(
     browser: Any, agent_url: str, model_dir: tuple[Path, bool]
 ) -> None:
-    """The gate's reasons on the phone for photos the server would refuse."""
+    """The gate's reasons on the phone for photos the server would refuse; a non-image is named."""
     dark = Image.new("RGB", (120, 240), (3, 3, 3))
     tiny = Image.new("RGB", (40, 40), (128, 128, 128))
     cases = []
@@ -316,12 +316,16 @@ def test_a_dark_and_a_tiny_photo_fail_the_gate_on_the_phone(
                 const bytes = Uint8Array.from(atob(c.b64), (ch) => ch.charCodeAt(0));
                 out.push((await model.quality(new Blob([bytes]))).reasons);
               }
-              return out;
+              const text = new File(["not a photo"], "note.txt", { type: "text/plain" });
+              const refused = await model.embed(text).then(() => "", (e) => e.message);
+              return [out, refused];
             }""",
             cases,
         )
     finally:
         page.context.close()
+    reasons, refused = reasons
+    assert refused.startswith("note.txt: not an image this browser can decode"), refused
     assert reasons == [
         list(check_quality(dark).reasons),
         list(check_quality(tiny).reasons),
