@@ -458,25 +458,76 @@ class Registry:
         query = FaceID.fuse(np.stack([a.embedding for a in analyses]))
         return self._match(record, record.score(query), self.basis_of(len(analyses)))
 
-    def add_session(self, tag: str, analyses: Sequence[PhotoAnalysis]) -> AnimalRecord:
-        """Add a verified later capture session to the animal's gallery.
+    def add_session(
+        self, tag: str, photos: Sequence[Photo]
+    ) -> tuple[AnimalRecord, Match]:
+        """Add a later capture session of an enrolled animal to its gallery.
 
-        The caller has verified the session (an approved inspection or claim);
-        its fused template joins the animal's gallery and its photos' hashes
-        the reuse table.
+        The session must verify as the animal (a ``match`` by the session
+        thresholds, or the photo thresholds for one photo) and hold no near-copy
+        of a stored photo: later-day photos are what cross-day matching lacks,
+        and a copy adds nothing. Its fused template joins the animal's gallery
+        and its photos' hashes the reuse table.
+
+        Returns:
+            The animal's record with the new session, and the verification.
 
         Raises:
             UnknownAnimalError: nothing is enrolled under ``tag``.
-            RegistryError: no photos, or a store that cannot add sessions.
+            ImageError: a photo is unreadable or fails the quality gate.
+            RegistryError: the photos do not match the animal, a photo is a
+                near-copy of a stored one, no photos, or a store that cannot
+                add sessions.
         """
-        if not analyses:
-            raise RegistryError("at least one photo is needed")
-        template = FaceID.fuse(np.stack([a.embedding for a in analyses]))
         if not isinstance(self.store, GrowingTemplateStore):
             raise RegistryError("this registry's store cannot add sessions")
+        if self.store.get(tag) is None:
+            raise UnknownAnimalError(f"no animal is enrolled under tag {tag}")
+        analyses = self._analyse(photos)
+        template = FaceID.fuse(np.stack([a.embedding for a in analyses]))
+        hashes = [a.phash for a in analyses]
         with self._lock:
-            if self.store.get(tag) is None:
+            record = self.store.get(tag)
+            if record is None:
                 raise UnknownAnimalError(f"no animal is enrolled under tag {tag}")
-            record = self.store.add_session(tag, template, [a.phash for a in analyses])
-            self._rebuild()
-        return record
+            match = self._match(
+                record, record.score(template), self.basis_of(len(analyses))
+            )
+            if match.decision != "match":
+                raise RegistryError(
+                    f"the photos do not match the animal enrolled under {tag} "
+                    f"(score {match.score:.3f}, {match.decision} by the "
+                    f"{match.basis} thresholds): not added"
+                )
+            reused = self.find_reused(analyses)
+            if reused:
+                names = ", ".join(f"{r.photo} (of {r.tag})" for r in reused)
+                raise RegistryError(f"near-copies of stored photos: {names}")
+            grown = self.store.add_session(tag, template, hashes)
+            self._index_session(grown, template, hashes)
+        return grown, match
+
+    def _index_session(
+        self,
+        record: AnimalRecord,
+        template: npt.NDArray[np.float32],
+        photo_hashes: Sequence[int],
+    ) -> None:
+        """Add one animal's new session to the index and hash table (no store read).
+
+        The store may write in a transaction that other connections do not see
+        yet; a caller whose transaction rolls back calls :meth:`rebuild_index`.
+        """
+        pos = next(
+            i for i, r in enumerate(self._records) if r.tag.value == record.tag.value
+        )
+        self._records[pos] = record
+        self._owner.append(pos)
+        if self._index is None:
+            self._index = make_index(template[None, :])
+        else:
+            self._index.add(template[None, :])
+        self._hashes = np.concatenate(
+            [self._hashes, np.array(photo_hashes, dtype=np.uint64)]
+        )
+        self._hash_owner += [record.tag.value] * len(photo_hashes)

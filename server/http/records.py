@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, TypeAdapter
 
-from livestock import EnrolResult, Photo
+from livestock import EnrolResult, Match, Photo
 from remote_sensing import ValidationRules, read_plots
 from server.errors import ForbiddenError, InvalidInputError
 from server.http.deps import (
@@ -67,6 +68,34 @@ class MatchOut(BaseModel):
     farm: str
     score: float
     decision: str
+    basis: Literal["photo", "session"] = Field(
+        "photo", description="Judged by one photo's thresholds or a session's."
+    )
+    probability: float | None = Field(
+        None, description="Calibrated chance it is the same animal (equal priors)."
+    )
+
+
+class SessionOut(BaseModel):
+    """An enrolled animal's gallery after a verified later session was added."""
+
+    tag: str
+    sessions: int = Field(
+        description="Session templates in the gallery, enrolment included."
+    )
+    match: MatchOut
+
+
+def match_out(m: Match) -> MatchOut:
+    """A registry match as the API shows it."""
+    return MatchOut(
+        tag=m.tag,
+        farm=m.farm,
+        score=round(m.score, 4),
+        decision=m.decision,
+        basis=m.basis,
+        probability=None if m.probability is None else round(m.probability, 4),
+    )
 
 
 class EnrolmentOut(BaseModel):
@@ -157,11 +186,7 @@ def _enrolment(r: EnrolResult) -> EnrolmentOut:
     return EnrolmentOut(
         status=r.status,
         tag=r.tag,
-        match=MatchOut(
-            tag=m.tag, farm=m.farm, score=round(m.score, 4), decision=m.decision
-        )
-        if m
-        else None,
+        match=match_out(m) if m else None,
         reused_photos=[p.photo for p in r.reused_photos],
     )
 
@@ -309,6 +334,45 @@ def records_router(deps: Deps) -> APIRouter:
         parts += [x for upload in uploads for x in upload]
         if meta is not None:  # last, so keys stored before meta existed still match
             parts.append(meta)
+        body = fingerprint(*parts)
+        return await deps.idempotent(request, user, idempotency_key, work, body)
+
+    @router.post(
+        "/animals/{tag}/sessions",
+        tags=["livestock"],
+        status_code=201,
+        response_model=SessionOut,
+    )
+    async def add_animal_session(
+        tag: Annotated[str, PathParam(pattern=NO_NUL, min_length=1, max_length=32)],
+        request: Request,
+        user: Annotated[User, Depends(deps.roles("field_agent"))],
+        files: Annotated[
+            list[UploadFile], File(description="Face photos of one later visit.")
+        ],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Add a later capture session (an inspection) to an enrolled animal's gallery.
+
+        The photos must verify as the animal and be new photos; the gallery
+        then matches the animal by its best session, which is what later
+        claims are compared with. 404 for an unknown tag; 422 when the photos
+        do not match or repeat a stored photo (nothing stored).
+        """
+        uploads = await read_photos(files, deps.photo_limits)
+        photos = [Photo(name, data) for name, data in uploads]
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            record, match = uw.add_animal_session(
+                tag, photos, actor=user.username, conn=conn
+            )
+            out = SessionOut(
+                tag=tag, sessions=len(record.sessions) + 1, match=match_out(match)
+            )
+            return 201, out.model_dump()
+
+        parts: list[bytes | str | None] = [tag]
+        parts += [x for upload in uploads for x in upload]
         body = fingerprint(*parts)
         return await deps.idempotent(request, user, idempotency_key, work, body)
 

@@ -31,7 +31,15 @@ from sqlalchemy import Connection, and_, func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from ledger import Event
-from livestock import EnrolResult, Photo, Registry, Scheme
+from livestock import (
+    AnimalRecord,
+    EnrolResult,
+    Match,
+    Photo,
+    Registry,
+    Scheme,
+    UnknownAnimalError,
+)
 from remote_sensing import PlotSet, Tolerance, check_plots, find_overlaps
 from server.errors import ConflictError, InvalidInputError, NotFoundError
 from server.services.devices import DeviceService, SignedPhoto
@@ -481,6 +489,62 @@ class UnderwritingService:
             registry.rebuild_index()  # the index may hold an animal that was rolled back
             raise
         return result
+
+    def add_animal_session(
+        self,
+        tag: str,
+        photos: Sequence[Photo],
+        *,
+        actor: str,
+        conn: Connection | None = None,
+    ) -> tuple[AnimalRecord, Match]:
+        """Grow an enrolled animal's gallery by a later capture session (an inspection).
+
+        The photos must verify as the animal (``match`` by the thresholds of a
+        session, or of a photo for one photo) and be new (no near-copy of a
+        stored photo); their fused template joins the animal's gallery, their
+        files are kept with the animal, and ``animal.session_added`` goes on the
+        ledger in the same transaction.
+
+        Raises:
+            NotFoundError: nothing is enrolled under ``tag``.
+            ImageError: a photo is unreadable or fails the quality gate.
+            RegistryError: the photos do not match the animal, or reuse a stored photo.
+        """
+        registry = self._registry()
+        store = registry.store
+        if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
+            raise TypeError("the registry must store templates in the database")
+        kept = (
+            self.photos.keep([(p.name, p.data, None) for p in photos])
+            if self.photos
+            else []
+        )
+        try:
+            with self.ledger.transaction(conn) as conn, store.bound(conn):
+                lock(conn, f"animal:{tag}")
+                try:
+                    record, match = registry.add_session(tag, photos)
+                except UnknownAnimalError as exc:
+                    raise NotFoundError(str(exc)) from exc
+                if self.photos:
+                    self.photos.link(conn, "animal", tag, kept)
+                self._event(
+                    conn,
+                    "animal.session_added",
+                    {"animal": tag},
+                    actor,
+                    {
+                        "photos": len(photos),
+                        "score": round(match.score, 4),
+                        "basis": match.basis,
+                        "sessions": len(record.sessions) + 1,
+                    },
+                )
+        except BaseException:
+            registry.rebuild_index()  # the index may hold a session that was rolled back
+            raise
+        return record, match
 
     # --- applications ----------------------------------------------------------------
 

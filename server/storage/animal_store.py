@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, insert, select
+import numpy.typing as npt
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from livestock import AnimalRecord, Tag
 from server.storage.schema import animals
@@ -37,14 +38,21 @@ def _row(record: AnimalRecord) -> dict[str, Any]:
     }
 
 
+def _sessions(blob: bytes, dim: int) -> tuple[npt.NDArray[np.float32], ...]:
+    flat = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+    return tuple(flat.reshape(-1, dim)) if len(flat) else ()
+
+
 def _record(row: Any) -> AnimalRecord:
+    template = np.frombuffer(row.template, dtype="<f4").astype(np.float32)
     return AnimalRecord(
         tag=Tag(row.scheme, row.tag),
         farm=row.farm,
         policy=row.policy,
-        template=np.frombuffer(row.template, dtype="<f4").astype(np.float32),
+        template=template,
         photos=row.photos,
         photo_hashes=tuple(int(h, 16) for h in json.loads(row.photo_hashes)),
+        sessions=_sessions(bytes(row.sessions or b""), len(template)),
     )
 
 
@@ -87,6 +95,43 @@ class SqlTemplateStore:
     def add_on(self, conn: Connection, record: AnimalRecord) -> None:
         """Store a new animal on the caller's connection (and transaction)."""
         conn.execute(insert(animals).values(**_row(record)))
+
+    def add_session(
+        self, tag: str, template: npt.NDArray[np.float32], photo_hashes: Sequence[int]
+    ) -> AnimalRecord:
+        """Append a session template and its photos' hashes to an animal (bound transaction).
+
+        Raises:
+            KeyError: nothing is enrolled under ``tag``.
+        """
+        bound = self._bound
+        if bound is None:
+            with self.engine.begin() as conn:
+                return self._add_session_on(conn, tag, template, photo_hashes)
+        return self._add_session_on(bound, tag, template, photo_hashes)
+
+    def _add_session_on(
+        self,
+        conn: Connection,
+        tag: str,
+        template: npt.NDArray[np.float32],
+        photo_hashes: Sequence[int],
+    ) -> AnimalRecord:
+        # The row is locked (PostgreSQL) so two additions to one animal never lose one.
+        row = conn.execute(
+            select(animals).where(animals.c.tag == tag).with_for_update()
+        ).first()
+        if row is None:
+            raise KeyError(tag)
+        hashes = [*json.loads(row.photo_hashes), *(f"{h:016x}" for h in photo_hashes)]
+        blob = bytes(row.sessions or b"") + np.asarray(template, dtype="<f4").tobytes()
+        conn.execute(
+            update(animals)
+            .where(animals.c.tag == tag)
+            .values(sessions=blob, photo_hashes=json.dumps(hashes))
+        )
+        new = conn.execute(select(animals).where(animals.c.tag == tag)).one()
+        return _record(new)
 
     def get(self, tag: str) -> AnimalRecord | None:
         """The animal enrolled under ``tag``, if any."""

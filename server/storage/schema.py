@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Dialect, make_url
 
@@ -156,6 +157,8 @@ animals = Table(
     Column("photos", Integer, nullable=False),
     Column("photo_hashes", Text, nullable=False),  # JSON list of 16-hex-digit pHashes
     Column("enrolled_at", UTCDateTime(), nullable=False),
+    # Templates of verified later sessions, float32 little-endian, concatenated.
+    Column("sessions", LargeBinary, nullable=False, server_default=text("''")),
 )
 
 
