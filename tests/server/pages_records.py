@@ -19,6 +19,7 @@ from remote_sensing import ImageSpec, plots_from_geometries, read_plots
 from server.context import AppContext
 from server.services.auth import UserStore
 from server.services.claims import ClaimRecord, EvidencePhoto
+from tests.cattle import sample_animals
 from underwriting import CropProduct, LivestockProduct, Money
 
 PASSWORD = "correct horse battery"
@@ -61,9 +62,8 @@ class Cows:
 
 
 def pick_cows(shared_data: Path) -> Cows:
-    from livestock import FaceID
 
-    held = sorted(FaceID.load().manifest.recipe["validation_animals"])
+    held = sample_animals(shared_data)
     split = split_enrol_query(
         [c for c in scan_folder(shared_data / "cattle_faces") if c.animal in held]
     )

@@ -16,6 +16,7 @@ from livestock.tags import parse_tag
 from server.storage.animal_store import SqlTemplateStore
 from server.storage.migrate import upgrade
 from server.storage.schema import make_engine
+from tests.cattle import sample_animals
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def test_a_restarted_registry_finds_enrolled_animals(
     store: SqlTemplateStore, shared_data: Path
 ) -> None:
     faceid = FaceID.load()
-    held_out = set(faceid.manifest.recipe["validation_animals"])
+    held_out = set(sample_animals(shared_data))
     split = split_enrol_query(
         [c for c in scan_folder(shared_data / "cattle_faces") if c.animal in held_out]
     )

@@ -15,6 +15,7 @@ from livestock.data import scan_folder, split_enrol_query
 from server.context import AppContext
 from server.http.app import create_app
 from server.services.auth import ROLES, UserStore
+from tests.cattle import sample_animals
 
 PASSWORD = "correct horse battery"
 REPO = Path(__file__).resolve().parents[2]
@@ -85,7 +86,7 @@ def test_livestock_over_http_enrol_apply_claim_with_retries(
     client: TestClient, app: AppContext, shared_data: Path
 ) -> None:
     setup_records(client)
-    held = sorted(app.registry().faceid.manifest.recipe["validation_animals"])[:2]
+    held = sample_animals(shared_data)[:2]
     split = split_enrol_query(
         [c for c in scan_folder(shared_data / "cattle_faces") if c.animal in held]
     )

@@ -18,6 +18,7 @@ from remote_sensing import ImageSpec, plots_from_geometries, read_plots
 from server.context import AppContext
 from server.errors import ConflictError, InvalidInputError
 from server.services.claims import ClaimRecord, ClaimsService, EvidencePhoto
+from tests.cattle import sample_animals
 from underwriting.money import Money
 from underwriting.products import CropProduct, LivestockProduct
 
@@ -52,9 +53,8 @@ def evidence(
 @pytest.fixture(scope="module")
 def cows(shared_data: Path):
     """Four cows the model never trained on: enrolment photos and dated later photos."""
-    from livestock import FaceID
 
-    held = sorted(FaceID.load().manifest.recipe["validation_animals"])
+    held = sample_animals(shared_data)
     split = split_enrol_query(
         [c for c in scan_folder(shared_data / "cattle_faces") if c.animal in held]
     )
