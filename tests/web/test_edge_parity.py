@@ -275,6 +275,60 @@ def test_quality_verdicts_match_python(
         ), name
 
 
+# (width, height): upscaling, mild and strong downscaling, either pass first in Pillow 13.
+SIZES = [
+    (97, 181),
+    (112, 224),
+    (60, 90),
+    (150, 300),
+    (1200, 900),
+    (500, 3000),
+    (200, 1600),
+]
+
+
+def test_grey_and_resize_are_pillows_bit_for_bit(
+    browser: Any, agent_url: str, model_dir: tuple[Path, bool]
+) -> None:
+    """luma() is convert("L") and resizeGray() is resize(BILINEAR), on random pixels."""
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    rgba = np.concatenate([rgb, np.full((300, 200, 1), 255, np.uint8)], axis=2)
+    gray_of_rgb = np.asarray(Image.fromarray(rgb, "RGB").convert("L"))
+    cases, expected = [], []
+    for width, height in SIZES:
+        gray = rng.integers(0, 256, (height, width), dtype=np.uint8)
+        small = Image.fromarray(gray, "L").resize((112, 224), Image.Resampling.BILINEAR)
+        expected.append(np.asarray(small))
+        cases.append(
+            {"w": width, "h": height, "b64": base64.b64encode(gray.tobytes()).decode()}
+        )
+    page = open_harness(browser, agent_url, model_dir)
+    try:
+        got_gray, got_small = page.evaluate(
+            """async ([rgba, cases]) => {
+              const { luma, resizeGray } = await import("/agent/src/preprocess.js");
+              const bytes = (b64) => Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+              return [
+                Array.from(luma(bytes(rgba))),
+                cases.map((c) => Array.from(resizeGray(bytes(c.b64), c.w, c.h, 112, 224))),
+              ];
+            }""",
+            [base64.b64encode(rgba.tobytes()).decode(), cases],
+        )
+    finally:
+        page.context.close()
+    np.testing.assert_array_equal(
+        np.asarray(got_gray, np.uint8).reshape(300, 200), gray_of_rgb
+    )
+    for (width, height), want, resized in zip(SIZES, expected, got_small, strict=True):
+        np.testing.assert_array_equal(
+            np.asarray(resized, np.uint8).reshape(224, 112),
+            want,
+            err_msg=f"{width}x{height}",
+        )
+
+
 def test_fusion_and_thresholds_are_the_servers(
     browser_results: dict[str, Any], model_dir: tuple[Path, bool]
 ) -> None:
