@@ -117,12 +117,16 @@ def check_identity(
     best_farm_is_other: bool,
     review_threshold: float,
     match_threshold: float,
+    basis: str = "photo",
 ) -> Check:
     """The photos match the claimed animal 1:1 and no other animal better 1:N.
 
     Another animal matching better is a mismatch (red), suspected fraud when
-    that animal belongs to another farmer.
+    that animal belongs to another farmer. ``basis`` names the thresholds
+    given: those of one ``photo`` or of a ``session`` of several photos fused;
+    the reason says which.
     """
+    judged = f"{basis} thresholds"
     if best_tag is not None and best_tag != claimed_tag and best_score > claimed_score:
         who = "another farmer's animal" if best_farm_is_other else "another animal"
         # Another animal scoring above the claimed one is always red: either
@@ -136,18 +140,20 @@ def check_identity(
         )
     if claimed_score >= match_threshold:
         return Check(
-            "identity", "green", f"the photos match {claimed_tag} ({claimed_score:.3f})"
+            "identity",
+            "green",
+            f"the photos match {claimed_tag} ({claimed_score:.3f}, {judged})",
         )
     if claimed_score >= review_threshold:
         return Check(
             "identity",
             "amber",
-            f"the photos may be {claimed_tag} ({claimed_score:.3f}): review",
+            f"the photos may be {claimed_tag} ({claimed_score:.3f}, {judged}): review",
         )
     return Check(
         "identity",
         "red",
-        f"the photos do not match {claimed_tag} ({claimed_score:.3f})",
+        f"the photos do not match {claimed_tag} ({claimed_score:.3f}, {judged})",
     )
 
 

@@ -560,8 +560,8 @@ class ClaimsService:
                     best.tag if best else None,
                     best.score if best else -1.0,
                     bool(best and best.farm != claim.farmer_id),
-                    registry.review_threshold,
-                    registry.match_threshold,
+                    *registry.thresholds[exam.claimed.basis],
+                    basis=exam.claimed.basis,
                 )
             )
         farmer = self.uw.farmer(claim.farmer_id, conn)

@@ -207,3 +207,12 @@ def test_worst_of_the_photos_names_the_worst(
     assert got.reason == "; ".join(f"{n}: why {n}" for n in named)
     with pytest.raises(ValueError, match="at least one"):
         worst("capture_time", [])
+
+
+def test_identity_says_which_thresholds_judged_it() -> None:
+    tag = "998230000006455"
+    one = check_identity(tag, 0.9, tag, 0.9, False, REVIEW, MATCH)
+    assert one.reason == f"the photos match {tag} (0.900, photo thresholds)"
+    # A session of several photos is judged by the session thresholds it was given.
+    session = check_identity(tag, 0.6, tag, 0.6, False, 0.55, 0.58, basis="session")
+    assert session.light == "green" and "session thresholds" in session.reason
