@@ -204,9 +204,10 @@ export class FaceModel {
  * Load the manifest and the model from `${baseUrl}model/`, checking the file's SHA-256.
  *
  * @param {string} [baseUrl] where the app is served, ending in "/"
- * @param {{precision?: "int8"|"float32", numThreads?: number}} [options] numThreads: the
- *   WebAssembly threads (default: onnxruntime-web's choice when the page is cross-origin
- *   isolated, else 1); it holds for the whole page, fixed by the first model loaded.
+ * @param {{precision?: "int8"|"float32", numThreads?: number, sessionOptions?: object}}
+ *   [options] numThreads: the WebAssembly threads (default: onnxruntime-web's choice when
+ *   the page is cross-origin isolated, else 1); it holds for the whole page, fixed by the
+ *   first model loaded. sessionOptions: extra onnxruntime-web session options.
  * @returns {Promise<FaceModel>}
  */
 export async function loadModel(baseUrl = "/agent/", options = {}) {
@@ -230,6 +231,7 @@ export async function loadModel(baseUrl = "/agent/", options = {}) {
   const session = await ort.InferenceSession.create(new Uint8Array(bytes), {
     executionProviders: ["wasm"],
     graphOptimizationLevel: "all",
+    ...(options.sessionOptions || {}),
   });
   return new FaceModel(ort, session, manifest, precision);
 }
