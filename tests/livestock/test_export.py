@@ -137,12 +137,15 @@ def test_the_shipped_model_was_exported_from_the_shipped_weights() -> None:
     assert sha256_file(int8) == shipped.files["int8"].sha256
 
 
-def test_export_is_reproducible(exported: EdgeManifest) -> None:
-    """The same weights and photos give the same files (the manifest's checksums hold)."""
+def test_float32_export_is_reproducible(exported: EdgeManifest) -> None:
+    """The same weights give the same float32 file as the shipped manifest lists.
+
+    (int8 is left out: its ranges come from onnxruntime's kernels on this CPU,
+    which may round differently on another.)
+    """
     shipped = EdgeManifest.read(SHIPPED)
     if shipped.source_sha256 != exported.source_sha256:
         pytest.skip("edge/model is from other weights (see the test above)")
-    assert shipped.files["int8"].sha256 == exported.files["int8"].sha256
     assert shipped.files["float32"].sha256 == exported.files["float32"].sha256
 
 
