@@ -68,7 +68,7 @@ class Recipe:
     """Every knob of a training run (recorded in the weights manifest)."""
 
     seed: int = 20261130
-    epochs: int = 14
+    epochs: int = 8
     batch_size: int = 48
     lr_backbone: float = 8e-4
     lr_head: float = 3e-3

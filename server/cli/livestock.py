@@ -49,7 +49,7 @@ def livestock() -> None:
 )
 @click.option("--name", default="cowface-v2", show_default=True)
 @click.option("--folds", type=click.IntRange(min=2), default=4, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=14, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--seed", type=int, default=20261130, show_default=True)
 @click.option(
     "--only-fold",
