@@ -178,6 +178,20 @@ export class FaceModel {
   }
 
   /**
+   * P(same animal | cosine score) by the weights' calibration map for one photo or a fused
+   * session (livestock Manifest.probability); null when the manifest has no map.
+   *
+   * @param {number} score cosine similarity
+   * @param {number} count photos fused into the template that scored it
+   * @returns {number|null}
+   */
+  probability(score, count) {
+    const map = (this.manifest.calibration || {})[count >= 2 ? "session" : "photo"];
+    if (!map) return null;
+    return 1 / (1 + Math.exp(-(map.slope * score + map.intercept)));
+  }
+
+  /**
    * One template for several photos of one animal, the server's rule (FaceID.fuse): the
    * mean of the unit embeddings, renormalised; with weights, their weighted mean.
    *

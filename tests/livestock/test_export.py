@@ -110,6 +110,7 @@ def test_the_manifest_carries_what_the_app_needs(exported: EdgeManifest) -> None
     assert doc["thresholds"]["session"]["match"] == weights.get(
         "session_match_threshold", match
     )
+    assert doc["calibration"] == weights.get("calibration", {})
     rules = QualityRules()
     quality = doc["quality"]
     assert (quality["min_side_px"], quality["min_sharpness"]) == (

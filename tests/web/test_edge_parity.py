@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from PIL import Image
 
 from livestock.data import capture_time, scan_folder
 from livestock.export import EdgeManifest, OnnxEmbedder, export_onnx
-from livestock.model import sha256_file
+from livestock.model import DEFAULT_WEIGHTS, WEIGHTS_DIR, sha256_file
 from livestock.preprocess import load_image, to_array
 from livestock.quality import QualityRules, check_quality
 from tests.web.conftest import REPO, _Server
@@ -346,6 +347,46 @@ def test_fusion_and_thresholds_are_the_servers(
     np.testing.assert_allclose(session["weighted"], weighted, atol=1e-6)
     thresholds = EdgeManifest.read(model_dir[0]).doc["thresholds"]
     assert session["thresholds"] == [thresholds["photo"], thresholds["session"]]
+
+
+def test_probabilities_follow_the_weights_calibration_map(
+    browser: Any, agent_url: str, model_dir: tuple[Path, bool], tmp_path: Path
+) -> None:
+    """probability() is livestock's Manifest.probability for photo and session scores."""
+    from livestock.model import Manifest
+
+    calibration = {
+        "photo": {"slope": 31.5, "intercept": -24.0},
+        "session": {"slope": 40.0, "intercept": -31.0},
+    }
+    page = open_harness(browser, agent_url, model_dir)
+    try:
+        got = page.evaluate(
+            """async (calibration) => {
+              const { FaceModel } = await import("/agent/src/faceid.js");
+              const stub = { input: {}, output: {}, calibration };
+              const model = new FaceModel(null, null, stub, "int8");
+              const bare = new FaceModel(null, null, { input: {}, output: {} }, "int8");
+              return [[0.6, 0.75, 0.9].flatMap((s) => [model.probability(s, 1),
+                                                       model.probability(s, 3)]),
+                      bare.probability(0.8, 1)];
+            }""",
+            calibration,
+        )
+    finally:
+        page.context.close()
+    doc = json.loads((WEIGHTS_DIR / f"{DEFAULT_WEIGHTS}.json").read_text())
+    path = tmp_path / "weights.json"
+    path.write_text(json.dumps(doc | {"calibration": calibration}))
+    manifest = Manifest.read(path)
+    expected = [
+        manifest.probability(score, basis)
+        for score in (0.6, 0.75, 0.9)
+        for basis in ("photo", "session")
+    ]
+    assert None not in expected
+    np.testing.assert_allclose(got[0], np.asarray(expected, np.float64), rtol=1e-12)
+    assert got[1] is None
 
 
 def test_a_dark_and_a_tiny_photo_fail_the_gate_on_the_phone(
