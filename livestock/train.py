@@ -456,8 +456,6 @@ def train_final(
     animals each fold model never saw), never from the animals' own final
     model; the face prototype comes from the ImageNet backbone's features.
     """
-    from livestock.evaluate import calibrate_out_of_fold
-
     recipe = recipe or Recipe()
     cache = ViewCache.build(data_dir, recipe, cache_dir, log)
     animals = sorted({c.animal for c in cache.captures})
@@ -466,8 +464,24 @@ def train_final(
     seconds = round(time.monotonic() - start)
     weights = out_dir / f"{name}.pt"
     _save_weights(model, weights)
+    write_manifest(weights, oof, recipe, cache.captures, seconds, log)
+    return weights
+
+
+def write_manifest(
+    weights: Path,
+    oof: OutOfFold,
+    recipe: Recipe,
+    captures: list[Capture],
+    seconds: int,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Write ``NAME.json`` beside ``NAME.pt``: checksum, out-of-fold calibration, face prototype."""
+    from livestock.evaluate import calibrate_out_of_fold
+
+    name = weights.stem
     calibration = calibrate_out_of_fold(oof)
-    prototype, floor = _face_prototype(cache.captures)
+    prototype, floor = _face_prototype(captures)
     manifest = {
         "name": name,
         "sha256": sha256_file(weights),
@@ -478,18 +492,21 @@ def train_final(
         "face_similarity_floor": round(floor, 4),
         "recipe": asdict(recipe)
         | {
-            "train_animals": len(animals),
-            "train_images": len(cache.captures),
+            "train_animals": len({c.animal for c in captures}),
+            "train_images": len(captures),
             "train_seconds": seconds,
             "torch": torch.__version__,
         },
     }
-    (out_dir / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    path = weights.with_suffix(".json")
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
     log(
-        f"{name}: photo threshold {calibration['match_threshold']} and session "
-        f"threshold {calibration['session_threshold']} at FAR 1 % (out-of-fold)"
+        f"{name}: photo thresholds {calibration['threshold']} / "
+        f"{calibration['match_threshold']} (FAR 1 % / 0.1 %), session thresholds "
+        f"{calibration['session_threshold']} / {calibration['session_match_threshold']} "
+        "(FAR 5 % / 1 %), all out-of-fold"
     )
-    return weights
+    return path
 
 
 def _face_prototype(captures: list[Capture]) -> tuple[npt.NDArray[np.float32], float]:
