@@ -20,6 +20,9 @@ stored hashes, imagery), calls these functions, and writes what they decide.
 """
 
 from claims.capture import (
+    AWAITING_APPROVAL,
+    FROM_FILES,
+    SOURCES,
     CaptureVerdict,
     DeviceKey,
     SignedCapture,
@@ -27,6 +30,7 @@ from claims.capture import (
     jwk_thumbprint,
     parse_public_jwk,
     parse_signed_capture,
+    unsigned_reason,
     verify_signature,
 )
 from claims.checks import (
@@ -98,10 +102,13 @@ from claims.photo_hashes import (
 
 __all__ = [
     "ACTORS",
+    "AWAITING_APPROVAL",
     "BANDS",
     "BAND_BITS",
     "DEFAULT_FARM_TIMEZONE",
+    "FROM_FILES",
     "OPEN",
+    "SOURCES",
     "TRANSITIONS",
     "Action",
     "CaptureMessageError",
@@ -157,6 +164,7 @@ __all__ = [
     "probe_sets",
     "sources",
     "traffic_light",
+    "unsigned_reason",
     "verify_signature",
     "worst",
 ]

@@ -10,15 +10,23 @@ the agent who sends it.
 The message is the UTF-8 bytes of a JSON object with its keys in sorted
 order, no whitespace, and every value a string or ``null``
 (``accuracy_m``, ``agent``, ``captured_at``, ``device``, ``lat``, ``lon``,
-``photo_sha256``, ``v``): JavaScript's ``JSON.stringify`` of a key-sorted
+``photo_sha256``, ``source``, ``v``): JavaScript's ``JSON.stringify`` of a key-sorted
 object and RFC 8785 write such an object identically, so the phone and the
 server agree on the bytes without a canonicalisation library. The signature
 is WebCrypto's: IEEE P1363 ``r || s`` (64 bytes), base64url without padding.
 
+``source`` says how the photo came to the app: ``camera`` (taken by the
+app's camera: the signed time and place are the capture's) or ``file``
+(picked from the phone's files: the app signs it when it is picked, so the
+signed time and place say nothing about when and where it was taken).
+
 Everything here is pure but the signature check, which calls
 ``cryptography``. :func:`capture_verdict` gives each photo its light:
-``green`` (signed on an active device of the sending agent, bytes, time and
-place as signed), ``amber`` (not signed), ``red`` (anything else).
+``green`` (taken by the app's camera and signed on an active device of the
+sending agent, bytes, time and place as signed), ``amber`` (not signed;
+signed but picked from the phone's files; signed on a device awaiting an
+admin's approval), ``red`` (anything else). Only a green photo's signed time
+and place are its capture's (:attr:`CaptureVerdict.attested`).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,10 +51,13 @@ from claims.errors import CaptureMessageError, DeviceKeyError
 from underwriting.checks import Light
 
 __all__ = [
+    "AWAITING_APPROVAL",
+    "FROM_FILES",
     "MAX_PLACE_DIFFERENCE_DEG",
     "MAX_TIME_DIFFERENCE_S",
     "MESSAGE_KEYS",
     "MESSAGE_VERSION",
+    "SOURCES",
     "CaptureVerdict",
     "DeviceKey",
     "SignedCapture",
@@ -53,6 +65,7 @@ __all__ = [
     "jwk_thumbprint",
     "parse_public_jwk",
     "parse_signed_capture",
+    "unsigned_reason",
     "verify_signature",
 ]
 
@@ -65,8 +78,13 @@ MESSAGE_KEYS = (
     "lat",
     "lon",
     "photo_sha256",
+    "source",
     "v",
 )
+SOURCES = ("camera", "file")
+"""How a photo came to the app: taken by its camera, or picked from the phone's files."""
+MAX_AGENT_CHARS = 64
+"""The longest username a signed message may name (the users table's limit)."""
 _NULLABLE = {"accuracy_m", "lat", "lon"}
 MAX_TIME_DIFFERENCE_S = 1.0
 """A capture time also sent unsigned may differ from the signed one by this much (s)."""
@@ -77,6 +95,7 @@ _B64URL_32 = re.compile(r"^[A-Za-z0-9_-]{43}$")  # 32 bytes, base64url, no paddi
 _B64URL_64 = re.compile(r"^[A-Za-z0-9_-]{86}$")  # 64 bytes, base64url, no padding
 _HEX_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+_DEVICE_ID = re.compile(r"^dev_[0-9a-f]{32}$")  # DeviceStore.new_id()
 
 
 def _b64url(text: str) -> bytes:
@@ -113,7 +132,7 @@ def parse_public_jwk(jwk: object) -> dict[str, str]:
         raise DeviceKeyError(f"public_key: crv must be P-256, not {jwk.get('crv')!r}")
     for member in ("x", "y"):
         value = jwk.get(member)
-        if not isinstance(value, str) or not _B64URL_32.match(value):
+        if not isinstance(value, str) or not _B64URL_32.fullmatch(value):
             raise DeviceKeyError(
                 f"public_key: {member} must be 32 bytes in base64url without padding"
             )
@@ -155,14 +174,14 @@ class DeviceKey:
         device_id: ``dev_...``.
         agent: the username of the field agent it belongs to.
         public_key: its EC P-256 public JWK (kty, crv, x, y).
-        status: ``active`` or ``revoked``.
+        status: ``active``, ``pending`` (awaiting an admin's approval) or ``revoked``.
         revoked_at: when it was revoked (aware), if it was.
     """
 
     device_id: str
     agent: str
     public_key: Mapping[str, str]
-    status: Literal["active", "revoked"]
+    status: Literal["active", "pending", "revoked"]
     revoked_at: datetime | None = None
 
 
@@ -174,7 +193,7 @@ def verify_signature(
     ECDSA P-256 with SHA-256, as WebCrypto signs. A signature that is not 64
     bytes of base64url is simply not valid.
     """
-    if not _B64URL_64.match(signature):
+    if not _B64URL_64.fullmatch(signature):
         return False
     raw = _b64url(signature)
     r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
@@ -202,6 +221,9 @@ class SignedCapture:
         lon: degrees east, or None.
         accuracy_m: the position's accuracy in metres, or None.
         photo_sha256: lower-case hex SHA-256 of the photo's bytes.
+        source: ``camera`` (taken by the app: time and place are the
+            capture's) or ``file`` (picked from the phone's files: time and
+            place are when and where it was picked).
         message: the exact text that was signed.
     """
 
@@ -212,6 +234,7 @@ class SignedCapture:
     lon: float | None
     accuracy_m: float | None
     photo_sha256: str
+    source: Literal["camera", "file"]
     message: str
 
 
@@ -219,7 +242,7 @@ def _number(doc: Mapping[str, Any], key: str, low: float, high: float) -> float 
     value = doc[key]
     if value is None:
         return None
-    if not isinstance(value, str) or not _DECIMAL.match(value):
+    if not isinstance(value, str) or not _DECIMAL.fullmatch(value):
         raise CaptureMessageError(f"{key} must be a decimal number as a string or null")
     number = float(value)
     if not (math.isfinite(number) and low <= number <= high):
@@ -232,7 +255,11 @@ def parse_signed_capture(message: str) -> SignedCapture:
 
     The message must be the canonical JSON: keys sorted, no whitespace,
     every value a string (``lat``, ``lon``, ``accuracy_m`` may be null), the
-    eight keys of :data:`MESSAGE_KEYS` and no other.
+    nine keys of :data:`MESSAGE_KEYS` and no other. ``device`` must be a
+    device id as the server makes them (``dev_`` and 32 lower-case hex
+    digits), ``agent`` a username (1 to 64 characters, no control
+    character), ``source`` one of :data:`SOURCES` (required: there is no
+    default).
 
     Raises:
         CaptureMessageError: the problem, in words.
@@ -259,7 +286,22 @@ def parse_signed_capture(message: str) -> SignedCapture:
         )
     if doc["v"] != MESSAGE_VERSION:
         raise CaptureMessageError(f"unknown signed message version {doc['v']!r}")
-    if not _HEX_SHA256.match(doc["photo_sha256"]):
+    if not _DEVICE_ID.fullmatch(doc["device"]):
+        raise CaptureMessageError(
+            f"device {doc['device'][:40]!r} is not a device id (dev_ and 32 hex digits)"
+        )
+    agent = doc["agent"]
+    if not 1 <= len(agent) <= MAX_AGENT_CHARS:
+        raise CaptureMessageError(
+            f"agent must be 1 to {MAX_AGENT_CHARS} characters, not {len(agent)}"
+        )
+    if any(unicodedata.category(ch) == "Cc" for ch in agent):
+        raise CaptureMessageError("agent holds a control character")
+    if doc["source"] not in SOURCES:
+        raise CaptureMessageError(
+            f"source must be one of {', '.join(SOURCES)}, not {doc['source'][:20]!r}"
+        )
+    if not _HEX_SHA256.fullmatch(doc["photo_sha256"]):
         raise CaptureMessageError("photo_sha256 must be 64 lower-case hex digits")
     try:
         captured = datetime.fromisoformat(doc["captured_at"])
@@ -281,6 +323,7 @@ def parse_signed_capture(message: str) -> SignedCapture:
         lon=lon,
         accuracy_m=_number(doc, "accuracy_m", 0, 1e7),
         photo_sha256=doc["photo_sha256"],
+        source=doc["source"],
         message=message,
     )
 
@@ -297,8 +340,9 @@ class CaptureVerdict:
         reason: in words.
         device: the device id the message names (None when unsigned or unreadable).
         signature: the signature sent (None when unsigned).
-        capture: the signed message as read (None when unsigned or unreadable):
-            its time and place win over any the upload states.
+        capture: the signed message as read (None when unsigned or unreadable).
+        agent_has_device: for an unsigned photo, whether its sender has a
+            registered device (then an unsigned photo is a choice, and counts).
     """
 
     light: Light
@@ -306,6 +350,33 @@ class CaptureVerdict:
     device: str | None = None
     signature: str | None = None
     capture: SignedCapture | None = None
+    agent_has_device: bool = False
+
+    @property
+    def counts(self) -> bool:
+        """Whether this photo brings its claim a ``capture_signature`` check.
+
+        A photo sent with anything signed does, and so does an unsigned one
+        from an agent who has a registered device (active, pending or
+        revoked: leaving photos unsigned must not avoid the check). An
+        unsigned photo from staff or from an agent without a device does not.
+        """
+        return (
+            self.light != "amber"
+            or self.signature is not None
+            or (self.agent_has_device)
+        )
+
+    @property
+    def attested(self) -> SignedCapture | None:
+        """The signed message when its time and place are the capture's, else None.
+
+        Only a green photo's: taken by the app's camera and signed on an
+        active device of the sending agent. A photo picked from the phone's
+        files, signed on a device awaiting approval, or red keeps the time
+        and place the upload states or its EXIF holds.
+        """
+        return self.capture if self.light == "green" else None
 
     def to_json(self) -> dict[str, str | None]:
         """What the ledger and the evidence record keep: light, reason, device, signature."""
@@ -318,6 +389,20 @@ class CaptureVerdict:
 
 
 _UNSIGNED = "not signed by a registered device"
+FROM_FILES = (
+    "signed on a registered device, but picked from the phone's files: "
+    "time and place not attested"
+)
+"""The reason of a photo signed on the agent's device but picked from its files (amber)."""
+AWAITING_APPROVAL = "device awaiting approval"
+"""The reason of a photo signed on a device an admin has not approved yet (amber)."""
+
+
+def unsigned_reason(agent: str, has_device: bool) -> str:
+    """Why an unsigned photo is amber: plainly unsigned, or unsigned by an agent with a phone."""
+    if has_device:
+        return f"not signed, though agent {agent} has a registered phone"
+    return _UNSIGNED
 
 
 def capture_verdict(
@@ -329,6 +414,7 @@ def capture_verdict(
     device: DeviceKey | None,
     stated_at: datetime | None = None,
     stated_place: tuple[float, float] | None = None,
+    agent_has_device: bool = False,
 ) -> CaptureVerdict:
     """The light of one photo's capture signature.
 
@@ -341,16 +427,25 @@ def capture_verdict(
             caller from the message's ``device``), or None if there is none.
         stated_at: a capture time the upload also states unsigned, if any.
         stated_place: a (lat, lon) the upload also states unsigned, if any.
+        agent_has_device: whether ``agent`` has any registered device
+            (active, pending or revoked): an unsigned photo's reason says so.
 
     Returns:
-        ``amber`` when nothing is signed; ``red`` for a signature without a
-        message or the reverse, an unreadable message, an unknown device,
-        another agent's device or message, a signature that does not verify,
-        bytes that differ from the signed hash, a revoked device, or a stated
-        time or place that differs from the signed one; else ``green``.
+        ``amber`` when nothing is signed, when a valid signature is of a
+        photo picked from the phone's files (:data:`FROM_FILES`), or of a
+        device awaiting approval (:data:`AWAITING_APPROVAL`); ``red`` for a
+        signature without a message or the reverse, an unreadable message, an
+        unknown device, another agent's device or message, a signature that
+        does not verify, bytes that differ from the signed hash, a revoked
+        device, a stated time without its offset, or (for a camera photo) a
+        stated time or place that differs from the signed one; else ``green``.
     """
     if signed is None and signature is None:
-        return CaptureVerdict("amber", _UNSIGNED)
+        return CaptureVerdict(
+            "amber",
+            unsigned_reason(agent, agent_has_device),
+            agent_has_device=agent_has_device,
+        )
     if signed is None:
         return CaptureVerdict(
             "red", "a signature without its signed message", None, signature
@@ -375,12 +470,27 @@ def capture_verdict(
         return red("the signature does not verify with the device's key")
     if capture.photo_sha256 != photo_sha256:
         return red("the photo bytes differ from the signed hash")
-    if device.status != "active":
+    if device.status == "revoked":
         when = (
             f" on {device.revoked_at:%Y-%m-%d %H:%M} UTC" if device.revoked_at else ""
         )
         return red(f"device {capture.device} was revoked{when}")
-    if stated_at is not None and stated_at.tzinfo is not None:
+    if stated_at is not None and stated_at.utcoffset() is None:
+        return red(
+            f"the time sent beside the signed message ({stated_at.isoformat()}) "
+            "has no offset (Z for UTC)"
+        )
+
+    def amber(reason: str) -> CaptureVerdict:
+        return CaptureVerdict("amber", reason, capture.device, signature, capture)
+
+    if device.status != "active":
+        return amber(AWAITING_APPROVAL)
+    if capture.source == "file":
+        # Signed when picked, not when taken: what the upload states (or the
+        # photo's EXIF) is its time and place, as for an unsigned photo.
+        return amber(FROM_FILES)
+    if stated_at is not None:
         delta = abs((stated_at - capture.captured_at).total_seconds())
         if delta > MAX_TIME_DIFFERENCE_S:
             return red(

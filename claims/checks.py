@@ -217,22 +217,28 @@ def check_capture_signature(photos: Sequence[tuple[str, Light, str]]) -> Check:
 
     ``photos`` lists each photo's (name, light, reason) from
     :func:`claims.capture.capture_verdict`. Red when any photo is red (its
-    reasons, prefixed with the photo's name), amber when any is unsigned and
-    none red, green when every photo is green. Precondition: ``photos`` is
-    not empty.
+    reasons, prefixed with the photo's name), amber when any is amber
+    (unsigned, picked from the phone's files, or signed on a device awaiting
+    approval) and none red, each reason followed by the photos it concerns;
+    green when every photo is green. Precondition: ``photos`` is not empty.
     """
     if not photos:
         raise ValueError("check_capture_signature() needs at least one photo")
     red = [f"{name}: {reason}" for name, light, reason in photos if light == "red"]
     if red:
         return Check("capture_signature", "red", "; ".join(red))
-    unsigned = [name for name, light, _ in photos if light == "amber"]
-    if unsigned:
+    ambers: dict[str, list[str]] = {}
+    for name, light, reason in photos:
+        if light == "amber":
+            ambers.setdefault(reason, []).append(name)
+    if ambers:
+        count = sum(len(names) for names in ambers.values())
         return Check(
             "capture_signature",
             "amber",
-            f"{len(unsigned)} of {len(photos)} photo{'s' if len(photos) != 1 else ''} "
-            f"not signed by a registered device: {', '.join(unsigned)}",
+            f"{count} of {len(photos)} photo{'s' if len(photos) != 1 else ''} "
+            "not attested: "
+            + "; ".join(f"{why}: {', '.join(names)}" for why, names in ambers.items()),
         )
     n = len(photos)
     return Check(

@@ -196,39 +196,30 @@ def claims_router(deps: Deps) -> APIRouter:
             Form(
                 description='JSON list of {"name", "captured_at", "lat", "lon", "signed", '
                 '"signature"}, one per photo, matched by file name; where absent, the '
-                "photo's EXIF is read. With a capture signature (signed, signature) the "
-                "signed time and place win."
+                "photo's EXIF is read. With a green capture signature (taken by the app's "
+                "camera on an active device) the signed time and place win."
             ),
         ] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Add photos to an animal claim: identity, reuse, GPS, capture-time and signature checks.
 
-        Each photo's capture signature is judged (green: signed on an active
-        device of the sending agent; amber: unsigned; red: anything else) and
-        kept with the evidence; once any photo of the claim is signed, the
-        claim has a ``capture_signature`` check.
+        Each photo's capture signature is judged (green: taken by the app's
+        camera and signed on an active device of the sending agent; amber:
+        unsigned, picked from the phone's files, or a device awaiting
+        approval; red: anything else) and kept with the evidence; once any
+        photo of the claim is signed, or sent by an agent who has a registered
+        device, the claim has a ``capture_signature`` check.
         """
         uploads = await read_photos(files, deps.photo_limits)
         metas = parse_photo_meta(meta)
         photos = []
         for name, data in uploads:
             m = metas.get(name)
-            if m is not None and (m.signed is not None or m.signature is not None):
-                # Signed: the signed time and place win; what is sent beside
-                # them must agree with them, and EXIF is not read.
-                photos.append(
-                    EvidencePhoto(
-                        Photo(name, data),
-                        m.captured_at,
-                        m.lat if m.lon is not None else None,
-                        m.lon if m.lat is not None else None,
-                        signed=m.signed,
-                        signature=m.signature,
-                    )
-                )
-                continue
             # What the app sent wins; the photo's own EXIF fills what it did not.
+            # A green capture signature's time and place replace both (the
+            # service decides): a photo picked from the phone's files, or one
+            # whose signature is not green, keeps these, as an unsigned photo.
             exif = await run_in_threadpool(read_metadata, data)  # EXIF: off the loop
             captured = m.captured_at if m and m.captured_at else exif.captured_at
             lat: float | None
@@ -237,7 +228,22 @@ def claims_router(deps: Deps) -> APIRouter:
                 lat, lon = m.lat, m.lon
             else:
                 lat, lon = exif.lat, exif.lon
-            photos.append(EvidencePhoto(Photo(name, data), captured, lat, lon))
+            signed = m is not None and (m.signed is not None or m.signature is not None)
+            photos.append(
+                EvidencePhoto(
+                    Photo(name, data),
+                    captured,
+                    lat,
+                    lon,
+                    signed=m.signed if m else None,
+                    signature=m.signature if m else None,
+                    # Sent beside a signature: must agree with the signed values.
+                    stated_at=m.captured_at if m and signed else None,
+                    stated_place=(m.lat, m.lon)
+                    if m and signed and m.lat is not None and m.lon is not None
+                    else None,
+                )
+            )
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
             return 200, claim_out(

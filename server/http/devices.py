@@ -4,6 +4,8 @@
   (EC P-256 JWK); the same key again gives the same device (200).
 * ``GET /api/v1/devices``: an admin sees every device, an agent their own.
 * ``POST /api/v1/devices/{device_id}/revoke``: an admin, or the device's agent.
+* ``POST /api/v1/devices/{device_id}/approve``: an admin approves a pending device
+  (an agent's new device after an admin revoked one of theirs).
 * ``GET /api/v1/agent/gallery``: the enrolled animals' face templates, by pages.
 
 (No ``from __future__ import annotations``: see :mod:`server.http.deps`.)
@@ -48,7 +50,7 @@ class DeviceOut(BaseModel):
     device_id: str = Field(examples=["dev_4f1c0e9d8b7a4c2e9f1d3b5a7c9e0f21"])
     agent: str = Field(examples=["li.wei"])
     label: str
-    status: Literal["active", "revoked"]
+    status: Literal["active", "pending", "revoked"]
     registered_at: datetime
     revoked_at: datetime | None = None
     revoked_by: str | None = None
@@ -118,9 +120,11 @@ def devices_router(deps: Deps) -> APIRouter:
     ) -> Any:
         """Register the phone's public key as a device of the logged-in agent (field agents).
 
-        Active at once: the agent's login is the approval. The same key sent
-        again answers 200 with the device it registered (revoked stays
-        revoked); a key registered to another agent is refused (409), and a
+        Active at once: the agent's login is the approval, unless an admin
+        has revoked one of the agent's devices before: the new device is then
+        ``pending`` until an admin approves it (its photos are amber). The
+        same key sent again answers 200 with the device it registered
+        (revoked stays revoked); a key registered to another agent is refused (409), and a
         private key (a JWK with ``d``) or any key but EC P-256 (422).
         """
 
@@ -171,6 +175,26 @@ def devices_router(deps: Deps) -> APIRouter:
                 any_agent=user.role == "admin",
                 conn=conn,
             )
+            return 200, device_out(record).model_dump(mode="json")
+
+        return await deps.idempotent(request, user, idempotency_key, work)
+
+    @router.post(
+        "/devices/{device_id}/approve", tags=["devices"], response_model=DeviceOut
+    )
+    async def approve_device(
+        device_id: Annotated[str, PathParam(max_length=64)],
+        request: Request,
+        user: Annotated[User, Depends(deps.roles("admin"))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Approve a pending device (admins): it becomes active.
+
+        An active device is answered as it is; a revoked one is 409.
+        """
+
+        def work(conn: Any) -> tuple[int, dict[str, Any]]:
+            record = devices.approve(device_id, actor=user.username, conn=conn)
             return 200, device_out(record).model_dump(mode="json")
 
         return await deps.idempotent(request, user, idempotency_key, work)

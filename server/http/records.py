@@ -350,6 +350,13 @@ def records_router(deps: Deps) -> APIRouter:
         files: Annotated[
             list[UploadFile], File(description="Face photos of one later visit.")
         ],
+        meta: Annotated[
+            str | None,
+            Form(
+                description='JSON list of {"name", "signed", "signature"}, one per photo, '
+                "matched by file name: the capture signatures the agent's app made."
+            ),
+        ] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Add a later capture session (an inspection) to an enrolled animal's gallery.
@@ -357,14 +364,21 @@ def records_router(deps: Deps) -> APIRouter:
         The photos must verify as the animal and be new photos; the gallery
         then matches the animal by its best session, which is what later
         claims are compared with. 404 for an unknown tag; 422 when the photos
-        do not match or repeat a stored photo (nothing stored).
+        do not match or repeat a stored photo, or a photo's capture signature
+        is red (field ``meta``, the photo named): nothing is stored. The
+        verdicts are recorded in the ``animal.session_added`` ledger event.
         """
         uploads = await read_photos(files, deps.photo_limits)
         photos = [Photo(name, data) for name, data in uploads]
+        metas = parse_photo_meta(meta)
+        signatures = [
+            (m.signed, m.signature) if m is not None else (None, None)
+            for m in (metas.get(name) for name, _ in uploads)
+        ]
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
             record, match = uw.add_animal_session(
-                tag, photos, actor=user.username, conn=conn
+                tag, photos, actor=user.username, signatures=signatures, conn=conn
             )
             out = SessionOut(
                 tag=tag, sessions=len(record.sessions) + 1, match=match_out(match)
@@ -373,6 +387,8 @@ def records_router(deps: Deps) -> APIRouter:
 
         parts: list[bytes | str | None] = [tag]
         parts += [x for upload in uploads for x in upload]
+        if meta is not None:  # last, so keys stored before meta existed still match
+            parts.append(meta)
         body = fingerprint(*parts)
         return await deps.idempotent(request, user, idempotency_key, work, body)
 

@@ -153,10 +153,15 @@ class ClaimRules:
 class EvidencePhoto:
     """A claim photo with what the phone recorded: capture time (UTC) and GPS (degrees).
 
-    ``signed`` and ``signature`` are the photo's capture signature, when the
-    agent's app signed it (``claims.capture``): the signed time and place
-    then win over ``captured_at``/``lat``/``lon``, which, when given, must
-    agree with them.
+    ``captured_at``/``lat``/``lon`` are what the upload states, or else the
+    photo's EXIF. ``signed`` and ``signature`` are the photo's capture
+    signature, when the agent's app signed it (``claims.capture``): when its
+    verdict is green (taken by the app's camera on an active device) the
+    signed time and place replace them; otherwise (picked from the phone's
+    files, a device awaiting approval, red) they stay. ``stated_at`` and
+    ``stated_place`` are what the upload sent beside a signed message (not
+    EXIF): a camera photo's must agree with the signed ones, and a time must
+    carry its offset.
     """
 
     photo: Photo
@@ -165,6 +170,8 @@ class EvidencePhoto:
     lon: float | None = None
     signed: str | None = None
     signature: str | None = None
+    stated_at: datetime | None = None
+    stated_place: tuple[float, float] | None = None
 
 
 def _replace(
@@ -521,17 +528,20 @@ class ClaimsService:
         for this same claim (a photo sent twice) are not reuse.
 
         Each photo's capture signature is judged (``claims.capture``; the
-        devices are read in the caller's transaction when one is given): a
-        readable signed message's time and place replace the photo's, and the
-        verdict, device, message and signature are stored with the evidence and
-        in the ``claim.evidence_checked`` event. The claim gets
-        ``capture_signature`` once any of its photos is signed.
+        devices are read in the caller's transaction when one is given, and
+        re-read under a share lock in the storing transaction): a green
+        photo's signed time and place replace the photo's, and the verdict,
+        device, message and signature are stored with the evidence and in the
+        ``claim.evidence_checked`` event. The claim gets ``capture_signature``
+        once any of its photos is signed or was sent by an agent who has a
+        registered device.
 
         Raises:
             NotFoundError: no such claim.
             InvalidInputError: not an animal claim, or no photos.
             ImageError: a photo is unreadable or fails the quality gate (named).
-            ConflictError: the claim is already decided.
+            ConflictError: the claim is already decided, or a signing device
+                was revoked while the photos were checked.
         """
         claim = self.store.get(claim_id, conn)
         if claim.subject_kind != "animal":
@@ -611,7 +621,9 @@ class ClaimsService:
                 p.captured_at,
                 p.lat,
                 p.lon,
-                capture_light=v.light,
+                # An unsigned photo of a sender without a device has no light:
+                # it does not by itself bring the claim a capture_signature.
+                capture_light=v.light if v.counts else None,
                 capture_reason=v.reason,
                 device_id=v.device,
                 signed=p.signed,
@@ -631,6 +643,7 @@ class ClaimsService:
         )
         with self.ledger.transaction(conn) as c:
             lock(c, *_photo_locks(probes))
+            self.devices.confirm(c, verdicts)  # no revocation since the verdicts
             current = self._open_for_update(c, claim_id)
             others = [
                 (s.phash, s.claim_id)
@@ -673,10 +686,12 @@ class ClaimsService:
         actor: str,
         conn: Connection | None,
     ) -> tuple[list[EvidencePhoto], list[CaptureVerdict]]:
-        """Each photo's capture signature verdict, and the photos with the signed time and place.
+        """Each photo's capture signature verdict, and the photos with their time and place.
 
-        A readable signed message's time and place replace the photo's
-        (whatever its light: a red photo keeps what it claimed to be).
+        A green photo's signed time and place replace the photo's. Any other
+        photo keeps what the upload states or its EXIF holds: a photo picked
+        from the phone's files was signed when picked, not when taken, and a
+        red photo's signed time and place are not vouched for.
         """
         with self._reading(conn) as read:
             verdicts = self.devices.verdicts(
@@ -684,13 +699,7 @@ class ClaimsService:
                 actor,
                 [
                     SignedPhoto(
-                        p.photo.data,
-                        p.signed,
-                        p.signature,
-                        p.captured_at,
-                        (p.lat, p.lon)
-                        if p.lat is not None and p.lon is not None
-                        else None,
+                        p.photo.data, p.signed, p.signature, p.stated_at, p.stated_place
                     )
                     for p in photos
                 ],
@@ -698,26 +707,28 @@ class ClaimsService:
         signed = [
             replace(
                 p,
-                captured_at=v.capture.captured_at,
-                lat=v.capture.lat,
-                lon=v.capture.lon,
+                captured_at=v.attested.captured_at,
+                lat=v.attested.lat,
+                lon=v.attested.lon,
             )
-            if v.capture is not None
+            if v.attested is not None
             else p
             for p, v in zip(photos, verdicts, strict=True)
         ]
         return signed, verdicts
 
     def _signature_check(self, conn: Connection, claim_id: str) -> Check | None:
-        """``capture_signature`` over every evidence photo of the claim, once any is signed.
+        """``capture_signature`` over every evidence photo of the claim, once any photo counts.
 
-        A claim none of whose photos is signed (photos sent from the staff
-        pages or by the API without the agent's app) gets no such check: its
-        light stays what the other checks make it, as before devices existed.
-        Once one photo is signed, every photo counts, an unsigned one amber.
+        A photo counts when it was sent signed, or unsigned by an agent who
+        has a registered device (it is stored with a light). A claim none of
+        whose photos counts (photos sent from the staff pages, or by agents
+        without a device) gets no such check: its light stays what the other
+        checks make it, as before devices existed. Once one photo counts,
+        every photo does, an unsigned one amber.
         """
         stored = self.store.capture_lights(conn, claim_id)
-        if not any(light in ("green", "red") for _, light, _ in stored):
+        if all(light is None for _, light, _ in stored):
             return None
         return check_capture_signature(
             [

@@ -1,15 +1,23 @@
 """Field agents' devices and the capture signatures of the photos they send.
 
 A device is the phone of a field agent: an EC P-256 public key that the
-agent's login registers (active at once: the authenticated agent is the
-approval). Registering the same key again gives the same device; a key
-already registered to another agent is refused. A device is revoked by an
-admin or by its agent, and stays revoked.
+agent's login registers, active at once (the authenticated agent is the
+approval) unless an admin has revoked one of the agent's devices before:
+the agent's new devices are then ``pending`` until an admin approves them
+(their photos are amber meanwhile). Registering the same key again gives the
+same device; a key already registered to another agent is refused. A device
+is revoked by an admin or by its agent, and stays revoked.
 
 Each photo sent with a signed message gets a verdict (``claims.capture``):
-green, amber (unsigned) or red. The verdicts are read in the caller's
-transaction, the one that stores the photos, so a device revoked before the
-photos are stored cannot sign them green.
+green, amber (unsigned, picked from the phone's files, or signed on a device
+awaiting approval) or red. :meth:`DeviceService.verdicts` reads the devices
+with a share lock (PostgreSQL ``FOR SHARE``) on the connection it is given:
+in the transaction that stores the photos, a revocation then waits for that
+transaction to end, so the photos are stored before the device is revoked or
+not at all. A caller that judges the photos on another connection (before a
+long model computation) calls :meth:`DeviceService.confirm` in the storing
+transaction, which re-reads the devices under that lock and refuses the
+photos when a device changed since.
 """
 
 from __future__ import annotations
@@ -192,7 +200,9 @@ class DeviceService:
         """Register ``agent``'s device by its public key; returns (device, whether new).
 
         The same key sent again returns the device it registered (as it is
-        now: a revoked device stays revoked; register a new key instead).
+        now: a revoked device stays revoked; register a new key instead). A
+        new device is ``active``, or ``pending`` (until an admin approves it)
+        when an admin has revoked a device of the agent before.
 
         Raises:
             InvalidInputError: not an EC P-256 public JWK, a private key, or an
@@ -217,13 +227,15 @@ class DeviceService:
                         field="public_key",
                     )
                 return found, False
+            # After an admin's revocation the agent's login no longer suffices.
+            pending = self.store.revoked_by_another(c, agent)
             device = DeviceRecord(
                 id=self.store.new_id(),
                 agent=agent,
                 public_key=jwk,
                 thumbprint=thumbprint,
                 label=label,
-                status="active",
+                status="pending" if pending else "active",
                 registered_at=datetime.now(UTC),
             )
             self.store.insert(c, device)
@@ -235,8 +247,37 @@ class DeviceService:
                 label=label,
                 thumbprint=thumbprint,
                 public_key=jwk,
+                status=device.status,
             )
         return device, True
+
+    def approve(
+        self, device_id: str, *, actor: str, conn: Connection | None = None
+    ) -> DeviceRecord:
+        """An admin approves a pending device: it becomes active (``device.approved``).
+
+        An active device is returned as it is.
+
+        Raises:
+            NotFoundError: no such device.
+            ConflictError: the device is revoked (a revoked device stays revoked).
+        """
+        with self.ledger.transaction(conn) as c:
+            device = self.store.get(c, device_id, for_update=True)
+            if device is None:
+                raise NotFoundError(f"no device {device_id}", field="device_id")
+            if device.status == "revoked":
+                raise ConflictError(
+                    f"device {device_id} is revoked: it cannot be approved",
+                    field="device_id",
+                )
+            if device.status == "active":
+                return device
+            self.store.approve(c, device_id)
+            approved = self.store.get(c, device_id)
+            assert approved is not None  # the row is locked above
+            self._event(c, "device.approved", approved, actor, label=device.label)
+        return approved
 
     def devices(self, *, agent: str | None, offset: int = 0, limit: int = 50) -> Page:
         """Devices of ``agent`` (or every agent's, for None), newest first."""
@@ -296,7 +337,8 @@ class DeviceService:
                     named.add(parse_signed_capture(p.signed).device)
                 except CaptureMessageError:
                     pass  # the verdict below names the problem
-        found = self.store.many(conn, named)
+        found = self.store.many(conn, named, for_share=True)
+        has_device = self.store.has_any(conn, agent)
         out = []
         for p in photos:
             device: DeviceRecord | None = None
@@ -314,6 +356,35 @@ class DeviceService:
                     device=_key(device) if device is not None else None,
                     stated_at=p.stated_at,
                     stated_place=p.stated_place,
+                    agent_has_device=has_device,
                 )
             )
         return out
+
+    def confirm(self, conn: Connection, verdicts: Sequence[CaptureVerdict]) -> None:
+        """Lock the devices of ``verdicts`` in ``conn``'s transaction; refuse a change since.
+
+        Call it in the transaction that stores the photos when the verdicts
+        were read on another connection: it re-reads each signing device
+        ``FOR SHARE`` (a revocation then waits for this transaction) and
+        compares it with what the verdicts saw.
+
+        Raises:
+            ConflictError: a device that signed a photo green or amber was
+                revoked (or its approval changed) after the photos were
+                judged: send them again (the device is then judged as it is now).
+        """
+        signing = {v.device for v in verdicts if v.device is not None}
+        now = self.store.many(conn, signing, for_share=True)
+        for v in verdicts:
+            if v.device is None or v.light == "red":
+                continue
+            device = now.get(v.device)
+            status = device.status if device is not None else "missing"
+            was = "active" if v.light == "green" else None
+            if status == "revoked" or (was is not None and status != was):
+                raise ConflictError(
+                    f"device {v.device} is {status} since the photos were checked: "
+                    "send them again",
+                    field="meta",
+                )

@@ -30,6 +30,7 @@ import shapely
 from sqlalchemy import Connection, and_, func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 
+from claims import CaptureVerdict
 from ledger import Event
 from livestock import (
     AnimalRecord,
@@ -406,24 +407,7 @@ class UnderwritingService:
             TagError, ImageError, RegistryError: from the registry (bad tag,
                 unusable photo, tag already enrolled).
         """
-        if signatures is not None and len(signatures) != len(photos):
-            raise ValueError("signatures must name one (signed, signature) per photo")
-        pairs = signatures or [(None, None)] * len(photos)
-        signed = [
-            SignedPhoto(p.data, s, sig)
-            for p, (s, sig) in zip(photos, pairs, strict=True)
-        ]
-        if conn is not None:
-            verdicts = self.devices.verdicts(conn, actor, signed)
-        else:
-            with self._read() as read:
-                verdicts = self.devices.verdicts(read, actor, signed)
-        for p, v in zip(photos, verdicts, strict=True):
-            if v.light == "red":
-                raise InvalidInputError(
-                    f"{p.name}: the capture signature is refused: {v.reason}",
-                    field="meta",
-                )
+        verdicts = self._capture_verdicts(photos, signatures, actor, conn)
         captures = [
             {"photo": p.name, **v.to_json()}
             for p, v in zip(photos, verdicts, strict=True)
@@ -436,7 +420,7 @@ class UnderwritingService:
         kept = (
             self.photos.keep(
                 [
-                    (p.name, p.data, v.capture.captured_at if v.capture else None)
+                    (p.name, p.data, v.attested.captured_at if v.attested else None)
                     for p, v in zip(photos, verdicts, strict=True)
                 ]
             )
@@ -445,6 +429,7 @@ class UnderwritingService:
         )
         try:
             with self.ledger.transaction(conn) as conn, store.bound(conn):
+                self.devices.confirm(conn, verdicts)  # no revocation since the verdicts
                 self.farmer(farmer_id, conn)
                 result = registry.enrol(tag, photos, farm=farmer_id, scheme=scheme)
                 match = result.match
@@ -490,12 +475,47 @@ class UnderwritingService:
             raise
         return result
 
+    def _capture_verdicts(
+        self,
+        photos: Sequence[Photo],
+        signatures: Sequence[tuple[str | None, str | None]] | None,
+        actor: str,
+        conn: Connection | None,
+    ) -> list[CaptureVerdict]:
+        """Each photo's capture signature verdict; a red photo refuses them all.
+
+        Raises:
+            ValueError: ``signatures`` does not have one pair per photo.
+            InvalidInputError: a photo's capture signature is red (the photo
+                and the reason named; field ``meta``).
+        """
+        if signatures is not None and len(signatures) != len(photos):
+            raise ValueError("signatures must name one (signed, signature) per photo")
+        pairs = signatures or [(None, None)] * len(photos)
+        signed = [
+            SignedPhoto(p.data, s, sig)
+            for p, (s, sig) in zip(photos, pairs, strict=True)
+        ]
+        if conn is not None:
+            verdicts = self.devices.verdicts(conn, actor, signed)
+        else:
+            with self._read() as read:
+                verdicts = self.devices.verdicts(read, actor, signed)
+        for p, v in zip(photos, verdicts, strict=True):
+            if v.light == "red":
+                raise InvalidInputError(
+                    f"{p.name}: the capture signature is refused: {v.reason}",
+                    field="meta",
+                )
+        return verdicts
+
     def add_animal_session(
         self,
         tag: str,
         photos: Sequence[Photo],
         *,
         actor: str,
+        signatures: Sequence[tuple[str | None, str | None]] | None = None,
         conn: Connection | None = None,
     ) -> tuple[AnimalRecord, Match]:
         """Grow an enrolled animal's gallery by a later capture session (an inspection).
@@ -504,24 +524,47 @@ class UnderwritingService:
         session, or of a photo for one photo) and be new (no near-copy of a
         stored photo); their fused template joins the animal's gallery, their
         files are kept with the animal, and ``animal.session_added`` goes on the
-        ledger in the same transaction.
+        ledger in the same transaction, with each photo's capture signature
+        verdict (``captures``), as enrolment records them.
+
+        Args:
+            tag: the enrolled animal's ear tag.
+            photos: the session's face photos.
+            actor: the logged-in agent (for the ledger and the signatures).
+            signatures: per photo, in order, its capture signature (signed
+                message, signature), or (None, None) when unsigned; None when
+                no photo is signed.
+            conn: a connection whose transaction to write in (idempotent requests).
 
         Raises:
             NotFoundError: nothing is enrolled under ``tag``.
+            InvalidInputError: a photo's capture signature is red (the photo
+                and the reason named; field ``meta``): nothing is stored.
             ImageError: a photo is unreadable or fails the quality gate.
             RegistryError: the photos do not match the animal, or reuse a stored photo.
         """
+        verdicts = self._capture_verdicts(photos, signatures, actor, conn)
+        captures = [
+            {"photo": p.name, **v.to_json()}
+            for p, v in zip(photos, verdicts, strict=True)
+        ]
         registry = self._registry()
         store = registry.store
         if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
             raise TypeError("the registry must store templates in the database")
         kept = (
-            self.photos.keep([(p.name, p.data, None) for p in photos])
+            self.photos.keep(
+                [
+                    (p.name, p.data, v.attested.captured_at if v.attested else None)
+                    for p, v in zip(photos, verdicts, strict=True)
+                ]
+            )
             if self.photos
             else []
         )
         try:
             with self.ledger.transaction(conn) as conn, store.bound(conn):
+                self.devices.confirm(conn, verdicts)  # no revocation since the verdicts
                 lock(conn, f"animal:{tag}")
                 try:
                     record, match = registry.add_session(tag, photos)
@@ -539,6 +582,7 @@ class UnderwritingService:
                         "score": round(match.score, 4),
                         "basis": match.basis,
                         "sessions": len(record.sessions) + 1,
+                        "captures": captures,
                     },
                 )
         except BaseException:

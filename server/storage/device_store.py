@@ -32,7 +32,7 @@ class DeviceRecord:
         public_key: its EC P-256 public JWK (crv, kty, x, y).
         thumbprint: the key's RFC 7638 SHA-256 thumbprint (base64url).
         label: what the agent calls it.
-        status: ``active`` or ``revoked``.
+        status: ``active``, ``pending`` (awaiting an admin's approval) or ``revoked``.
         registered_at: when it was registered (aware UTC).
         revoked_at: when it was revoked (aware UTC), if it was.
         revoked_by: the username who revoked it, if anyone did.
@@ -43,7 +43,7 @@ class DeviceRecord:
     public_key: dict[str, str]
     thumbprint: str
     label: str
-    status: Literal["active", "revoked"]
+    status: Literal["active", "pending", "revoked"]
     registered_at: datetime
     revoked_at: datetime | None = None
     revoked_by: str | None = None
@@ -104,21 +104,60 @@ class DeviceStore:
         ).first()
         return _record(row) if row is not None else None
 
-    def many(self, conn: Connection, ids: Iterable[str]) -> dict[str, DeviceRecord]:
-        """The devices among ``ids`` that exist, by id (one query)."""
+    def many(
+        self, conn: Connection, ids: Iterable[str], *, for_share: bool = False
+    ) -> dict[str, DeviceRecord]:
+        """The devices among ``ids`` that exist, by id (one query).
+
+        ``for_share`` locks their rows against change (PostgreSQL ``FOR
+        SHARE``) until the caller's transaction ends: a revocation waits for
+        it. SQLite has no row locks and needs none (one writer at a time).
+        """
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        rows = conn.execute(select(devices).where(devices.c.id.in_(wanted))).all()
+        query = select(devices).where(devices.c.id.in_(wanted)).order_by(devices.c.id)
+        if for_share:
+            query = query.with_for_update(read=True)
+        rows = conn.execute(query).all()
         return {r.id: _record(r) for r in rows}
+
+    def revoked_by_another(self, conn: Connection, agent: str) -> bool:
+        """True when one of ``agent``'s devices was revoked by someone else (an admin)."""
+        found = conn.execute(
+            select(devices.c.id)
+            .where(
+                devices.c.agent == agent,
+                devices.c.status == "revoked",
+                devices.c.revoked_by != agent,
+            )
+            .limit(1)
+        ).first()
+        return found is not None
+
+    def approve(self, conn: Connection, device_id: str) -> bool:
+        """Mark a pending device active; False when it was not pending (nothing changed)."""
+        done = conn.execute(
+            update(devices)
+            .where(devices.c.id == device_id, devices.c.status == "pending")
+            .values(status="active")
+        )
+        return done.rowcount == 1
+
+    def has_any(self, conn: Connection, agent: str) -> bool:
+        """True when ``agent`` has registered any device (active, pending or revoked)."""
+        found = conn.execute(
+            select(devices.c.id).where(devices.c.agent == agent).limit(1)
+        ).first()
+        return found is not None
 
     def revoke(
         self, conn: Connection, device_id: str, *, by: str, at: datetime
     ) -> bool:
-        """Mark an active device revoked; False when it was not active (nothing changed)."""
+        """Mark an active or pending device revoked; False when it was already revoked."""
         done = conn.execute(
             update(devices)
-            .where(devices.c.id == device_id, devices.c.status == "active")
+            .where(devices.c.id == device_id, devices.c.status != "revoked")
             .values(status="revoked", revoked_at=at, revoked_by=by)
         )
         return done.rowcount == 1

@@ -27,7 +27,7 @@ def b64url(data: bytes) -> str:
 class Phone:
     """A P-256 key pair and the app's signed capture messages."""
 
-    def __init__(self, device_id: str = "dev_test") -> None:
+    def __init__(self, device_id: str = "dev_" + "0" * 32) -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.device_id = device_id
 
@@ -58,6 +58,7 @@ class Phone:
         lon: str | None = "111.749000",
         accuracy_m: str | None = "12",
         device: str | None = None,
+        source: str = "camera",
     ) -> str:
         """The signed message: key-sorted JSON, no whitespace, string values."""
         doc = {
@@ -68,9 +69,12 @@ class Phone:
             "lat": lat,
             "lon": lon,
             "photo_sha256": hashlib.sha256(data).hexdigest(),
+            "source": source,
             "v": "1",
         }
-        return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+        return json.dumps(
+            doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
 
     def sign(self, message: str) -> str:
         """The P1363 ``r||s`` signature of the message's UTF-8 bytes, base64url."""

@@ -34,7 +34,7 @@ AGENT = "li.wei"
         (
             [("a.jpg", "green", "ok"), ("b.jpg", "amber", "unsigned")],
             "amber",
-            "1 of 2 photos not signed by a registered device: b.jpg",
+            "1 of 2 photos not attested: unsigned: b.jpg",
         ),
         (
             [("a.jpg", "amber", "x"), ("b.jpg", "red", "the photo bytes differ")],
@@ -46,7 +46,12 @@ AGENT = "li.wei"
             "red",
             "a.jpg: r1; c.jpg: r2",
         ),
-        ([("a.jpg", "amber", "x")], "amber", "1 of 1 photo not signed"),
+        ([("a.jpg", "amber", "x")], "amber", "1 of 1 photo not attested: x: a.jpg"),
+        (
+            [("a.jpg", "amber", "u"), ("b.jpg", "amber", "f"), ("c.jpg", "amber", "u")],
+            "amber",
+            "3 of 3 photos not attested: u: a.jpg, c.jpg; f: b.jpg",
+        ),
     ],
 )
 def test_the_claim_check_is_the_worst_photo(
@@ -110,7 +115,11 @@ def test_the_signed_message_is_read_and_its_signature_verifies() -> None:
     phone = Phone()
     message, signature = phone.capture(AGENT, PHOTO)
     assert message.startswith('{"accuracy_m":"12","agent":"li.wei","captured_at":')
+    assert message.endswith(',"source":"camera","v":"1"}')
     capture = parse_signed_capture(message)
+    assert capture.source == "camera"
+    # A 64-character username, non-ASCII included, is a username.
+    assert parse_signed_capture(Phone().message("李" * 64, PHOTO)).agent == "李" * 64
     assert capture.captured_at == datetime(2026, 11, 30, 6, 51, 4, 123000, UTC)
     assert (capture.lat, capture.lon, capture.accuracy_m) == (40.843, 111.749, 12.0)
     assert capture.photo_sha256 == hashlib.sha256(PHOTO).hexdigest()
@@ -153,6 +162,22 @@ def test_the_signed_message_is_read_and_its_signature_verifies() -> None:
             .message(AGENT, PHOTO)
             .replace('"accuracy_m":"12"', '"accuracy_m":12'),
             "must be a string",
+        ),
+        # The device and agent reach the database: only the forms it can hold.
+        (Phone().message(AGENT, PHOTO, device="dev_test"), "is not a device id"),
+        (Phone().message(AGENT, PHOTO, device="dev_" + "0" * 31 + "\x00"), "device id"),
+        (Phone().message(AGENT, PHOTO, device="dev_" + "0" * 33), "device id"),
+        (Phone().message(AGENT, PHOTO, device="dev_" + "A" * 32), "device id"),
+        (Phone().message(AGENT, PHOTO, device="dev_" + "0" * 32 + "\n"), "device id"),
+        (Phone().message("a" * 65, PHOTO), "agent must be 1 to 64 characters, not 65"),
+        (Phone().message("", PHOTO), "agent must be 1 to 64 characters, not 0"),
+        (Phone().message("li\x00wei", PHOTO), "agent holds a control character"),
+        (Phone().message("li.wei\u0085", PHOTO), "agent holds a control character"),
+        # How the photo came to the app is said, and only as camera or file.
+        (Phone().message(AGENT, PHOTO, source="gallery"), "source must be one of"),
+        (
+            Phone().message(AGENT, PHOTO).replace(',"source":"camera"', ""),
+            "exactly the keys",
         ),
     ],
 )
@@ -208,6 +233,68 @@ def test_a_photo_signed_on_the_agents_active_device_is_green() -> None:
 def test_an_unsigned_photo_is_amber() -> None:
     v = _verdict(Phone(), None, None, device=None)
     assert (v.light, v.device, v.capture) == ("amber", None, None)
+    assert v.reason == "not signed by a registered device"
+    v = _verdict(Phone(), None, None, device=None, agent_has_device=True)
+    assert (v.light, v.reason) == (
+        "amber",
+        "not signed, though agent li.wei has a registered phone",
+    )
+
+
+def test_a_green_photo_attests_its_time_and_place_and_others_do_not() -> None:
+    phone = Phone()
+    green = _verdict(phone, *phone.capture(AGENT, PHOTO))
+    assert green.attested is not None and green.attested.lat == 40.843
+    red = _verdict(phone, *phone.capture(AGENT, PHOTO), device=None)
+    assert red.light == "red" and red.capture is not None and red.attested is None
+    assert _verdict(phone, None, None).attested is None
+
+
+def test_a_photo_picked_from_the_phones_files_is_amber_at_best() -> None:
+    phone = Phone()
+    signed, signature = phone.capture(AGENT, PHOTO, source="file")
+    # Its signed time is when it was picked: a stated time (EXIF's or the
+    # app's) that differs is no contradiction, and is what counts.
+    v = _verdict(
+        phone, signed, signature, stated_at=datetime(2024, 5, 1, 9, tzinfo=UTC)
+    )
+    assert (v.light, v.reason) == (
+        "amber",
+        "signed on a registered device, but picked from the phone's files: "
+        "time and place not attested",
+    )
+    assert v.device == phone.device_id and v.attested is None
+    # Everything that makes a camera photo red still does.
+    assert _verdict(phone, signed, signature, device=None).light == "red"
+    altered = signed.replace('"source":"file"', '"source":"camera"')
+    v = _verdict(phone, altered, signature)
+    assert v.light == "red" and "does not verify" in v.reason
+
+
+def test_a_photo_signed_on_a_device_awaiting_approval_is_amber() -> None:
+    phone = Phone()
+    v = _verdict(
+        phone, *phone.capture(AGENT, PHOTO), device=_device(phone, status="pending")
+    )
+    assert (v.light, v.reason, v.attested) == (
+        "amber",
+        "device awaiting approval",
+        None,
+    )
+
+
+def test_a_time_sent_without_its_offset_beside_a_signature_is_red() -> None:
+    phone = Phone()
+    v = _verdict(
+        phone,
+        *phone.capture(AGENT, PHOTO),
+        stated_at=datetime(2026, 11, 30, 6, 51, 4),
+    )
+    assert v.light == "red"
+    assert v.reason == (
+        "the time sent beside the signed message (2026-11-30T06:51:04) has no "
+        "offset (Z for UTC)"
+    )
 
 
 def _altered_time(phone: Phone) -> tuple[str, str]:
@@ -250,9 +337,9 @@ def _altered_place(phone: Phone) -> tuple[str, str]:
         ),
         (lambda p: p.capture(AGENT, PHOTO), {"device": None}, "is not registered"),
         (
-            lambda p: p.capture(AGENT, PHOTO, device="dev_other"),
+            lambda p: p.capture(AGENT, PHOTO, device="dev_" + "e" * 32),
             {},
-            "device dev_other is not registered",
+            f"device dev_{'e' * 32} is not registered",
         ),
         (
             lambda p: p.capture(AGENT, PHOTO),

@@ -413,11 +413,9 @@ def test_each_tampering_makes_the_photo_and_the_claim_red(
     assert checks(r)["capture_signature"][0] == "green"
 
 
-def test_unsigned_evidence_keeps_the_claim_as_before_and_is_amber_beside_signed(
+def test_unsigned_evidence_keeps_the_claim_as_before_unless_the_agent_has_a_phone(
     client: TestClient, app: AppContext, cows: list[Cow]
 ) -> None:
-    agent = login(client, "field_agent")
-    phone = registered(client, agent)
     cow = cows[0]
     unsigned_meta = json.dumps(
         [
@@ -425,17 +423,36 @@ def test_unsigned_evidence_keeps_the_claim_as_before_and_is_amber_beside_signed(
             for p in cow.later[:2]
         ]
     )
-    # Unsigned only (the staff pages, the API without the app): no new check.
+    # Unsigned, from an agent without a device (as the staff pages and the
+    # API without the app): no new check, as before devices existed.
+    other = login(client, "field_agent_2")
     claim = claim_on(app, cow)
-    r = send_evidence(client, agent, claim, cow.later[:2], unsigned_meta)
+    r = send_evidence(client, other, claim, cow.later[:2], unsigned_meta)
     assert r.status_code == 200, r.text
     assert "capture_signature" not in checks(r)
     with app.engine.connect() as conn:
         lights = conn.execute(select(evidence.c.capture_light)).scalars().all()
-    assert lights == ["amber", "amber"]
+    assert lights == [None, None]
     (event,) = events(app, "claim.evidence_checked")
     assert {c["light"] for c in event["payload"]["captures"]} == {"amber"}
-    # One signed, one not, in one upload: amber, naming the unsigned photo.
+    # Unsigned, from an agent who has a registered phone: leaving the photos
+    # unsigned does not avoid the check; they are amber, and say why.
+    agent = login(client, "field_agent")
+    phone = registered(client, agent)
+    r = send_evidence(client, agent, claim_on(app, cow), cow.later[:2], unsigned_meta)
+    light, why = checks(r)["capture_signature"]
+    assert light == "amber", why
+    assert why == (
+        "2 of 2 photos not attested: not signed, though agent field_agent has a "
+        f"registered phone: {cow.later[0].name}, {cow.later[1].name}"
+    )
+    # ... and still once that phone is revoked (resending unsigned changes nothing).
+    client.post(f"/api/v1/devices/{phone.device_id}/revoke", headers=agent)
+    r = send_evidence(client, agent, claim_on(app, cow), cow.later[:1], None)
+    assert checks(r)["capture_signature"][0] == "amber"
+    # An agent without a device adding unsigned photos to that claim: the
+    # check stays (the claim's photos all count once one does).
+    phone = registered(client, agent)
     signed, unsigned = cow.later[2], cow.later[3]
     meta = [*json.loads(signed_meta(phone, [signed])), {"name": unsigned.name}]
     r = send_evidence(
@@ -443,11 +460,150 @@ def test_unsigned_evidence_keeps_the_claim_as_before_and_is_amber_beside_signed(
     )
     light, why = checks(r)["capture_signature"]
     assert light == "amber" and why.endswith(f": {unsigned.name}"), why
-    # A later unsigned upload to a claim with signed photos counts too.
     claim = claim_on(app, cow)
     send_evidence(client, agent, claim, [signed], signed_meta(phone, [signed]))
-    r = send_evidence(client, agent, claim, [unsigned], None)
-    assert checks(r)["capture_signature"][0] == "amber"
+    r = send_evidence(client, other, claim, [unsigned], None)
+    light, why = checks(r)["capture_signature"]
+    assert light == "amber" and why.endswith(
+        f"not signed by a registered device: {unsigned.name}"
+    ), why
+
+
+def test_odd_device_and_agent_values_are_a_red_photo_never_a_server_error(
+    client: TestClient, app: AppContext, cows: list[Cow]
+) -> None:
+    agent = login(client, "field_agent")
+    phone = registered(client, agent)
+    cow = cows[0]
+    photo = cow.later[0]
+    data = photo.read_bytes()
+    cases = {
+        "NUL in device": (
+            phone.capture(
+                "field_agent",
+                data,
+                captured_at=SIGNED_AT,
+                device=phone.device_id[:-1] + "\x00",
+            ),
+            "is not a device id",
+        ),
+        "device longer than the column": (
+            phone.capture(
+                "field_agent",
+                data,
+                captured_at=SIGNED_AT,
+                device=phone.device_id + "0" * 8,
+            ),
+            "is not a device id",
+        ),
+        "agent longer than a username": (
+            phone.capture("a" * 65, data, captured_at=SIGNED_AT),
+            "agent must be 1 to 64 characters, not 65",
+        ),
+        "control character in agent": (
+            phone.capture("field_agent\x00", data, captured_at=SIGNED_AT),
+            "agent holds a control character",
+        ),
+    }
+    for case, ((signed, signature), reason) in cases.items():
+        meta = json.dumps(
+            [{"name": photo.name, "signed": signed, "signature": signature}]
+        )
+        r = send_evidence(client, agent, claim_on(app, cow), [photo], meta)
+        assert r.status_code == 200, (case, r.text)
+        light, why = checks(r)["capture_signature"]
+        assert light == "red" and reason in why, (case, why)
+        with app.engine.connect() as conn:
+            row = conn.execute(
+                select(evidence.c.device_id, evidence.c.capture_light)
+                .order_by(evidence.c.id.desc())
+                .limit(1)
+            ).one()
+        assert tuple(row) == (None, "red"), case
+        # Enrolment refuses them by name (nothing stored).
+        entries = [
+            {"name": p.name, "signed": signed, "signature": signature}
+            if p == cow.enrol[0]
+            else json.loads(signed_meta(phone, [p]))[0]
+            for p in cow.enrol
+        ]
+        other = Cow(cows[1].tag, cow.enrol, [])
+        r = enrol(client, agent, other, json.dumps(entries))
+        assert (r.status_code, r.json()["field"]) == (422, "meta"), (case, r.text)
+        assert r.json()["detail"].startswith(f"{cow.enrol[0].name}: "), r.text
+
+
+def test_a_photo_picked_from_the_phones_files_is_amber_and_its_exif_counts(
+    client: TestClient, app: AppContext, cows: list[Cow]
+) -> None:
+    agent = login(client, "field_agent")
+    phone = registered(client, agent)
+    cow = cows[0]
+    picked, taken = cow.later[0], cow.later[1]
+    # Signed "now, here" when picked: the signed time and place are the
+    # farm's on the day after the loss, which would be green for a camera photo.
+    meta = [
+        *json.loads(signed_meta(phone, [picked], source="file")),
+        *json.loads(signed_meta(phone, [taken])),
+    ]
+    r = send_evidence(
+        client, agent, claim_on(app, cow), [picked, taken], json.dumps(meta)
+    )
+    assert r.status_code == 200, r.text
+    light, why = checks(r)["capture_signature"]
+    assert light == "amber", why
+    assert why == (
+        "1 of 2 photos not attested: signed on a registered device, but picked from "
+        f"the phone's files: time and place not attested: {picked.name}"
+    )
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(evidence).order_by(evidence.c.id)).all()
+    # The picked photo has no EXIF time or place: it has none, not the signed ones.
+    assert [(x.name, x.capture_light, x.device_id) for x in rows] == [
+        (picked.name, "amber", phone.device_id),
+        (taken.name, "green", phone.device_id),
+    ]
+    assert (rows[0].captured_at, rows[0].lat, rows[0].lon) == (None, None, None)
+    assert rows[1].captured_at == datetime(2025, 4, 21, 8, 15, 30, 250000, UTC)
+    assert checks(r)["capture_time"][0] != "green"
+    assert checks(r)["photo_location"][0] != "green"
+    # What the app states beside a picked photo (its EXIF, read on the phone)
+    # is what counts, as for an unsigned photo: here a year before the loss.
+    entry = json.loads(signed_meta(phone, [picked], source="file"))[0]
+    entry |= {"captured_at": "2024-04-01T09:00:00Z", "lat": 40.843, "lon": 111.749}
+    r = send_evidence(client, agent, claim_on(app, cow), [picked], json.dumps([entry]))
+    got = checks(r)
+    assert got["capture_signature"][0] == "amber"
+    assert got["capture_time"][0] == "red", got["capture_time"]
+    assert got["photo_location"][0] == "green"
+
+
+def test_a_red_photos_signed_time_and_place_are_not_used(
+    client: TestClient, app: AppContext, cows: list[Cow]
+) -> None:
+    agent = login(client, "field_agent")
+    phone = registered(client, agent)
+    cow = cows[0]
+    photo = cow.later[0]
+    # Signed by another phone than the one registered: red. Its signed time and
+    # place (the farm, the day after the loss) are not the photo's.
+    stranger = Phone(phone.device_id)
+    meta = signed_meta(stranger, [photo])
+    r = send_evidence(client, agent, claim_on(app, cow), [photo], meta)
+    got = checks(r)
+    assert got["capture_signature"][0] == "red"
+    assert got["capture_time"][0] != "green" and got["photo_location"][0] != "green"
+    with app.engine.connect() as conn:
+        row = conn.execute(
+            select(evidence).order_by(evidence.c.id.desc()).limit(1)
+        ).one()
+    assert (row.captured_at, row.lat, row.lon) == (None, None, None)
+    # A time sent beside a signed message must carry its offset.
+    entry = json.loads(signed_meta(phone, [photo]))[0]
+    entry |= {"captured_at": "2025-04-21T08:15:30.250"}
+    r = send_evidence(client, agent, claim_on(app, cow), [photo], json.dumps([entry]))
+    light, why = checks(r)["capture_signature"]
+    assert light == "red" and "has no offset (Z for UTC)" in why, why
 
 
 # --- retries (Idempotency-Key) ----------------------------------------------------------

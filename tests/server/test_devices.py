@@ -203,3 +203,111 @@ def test_a_registration_retried_with_its_key_is_replayed(
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert retry.json() == first.json()
     assert len(events(app, "device.registered")) == 1
+
+
+def test_after_an_admin_revokes_a_device_new_ones_await_approval(
+    client: TestClient, app: AppContext
+) -> None:
+    agent, admin = login(client, "field_agent"), login(client, "admin")
+    # The agent revoking their own phone (lost, replaced): the next is active.
+    own = register(client, agent, Phone()).json()["device_id"]
+    client.post(f"{DEVICES}/{own}/revoke", headers=agent)
+    assert register(client, agent, Phone()).json()["status"] == "active"
+    # An admin revoking one: the agent's login alone no longer approves.
+    client.post(f"{DEVICES}/{own}/revoke", headers=admin)  # already revoked: no change
+    assert register(client, agent, Phone()).json()["status"] == "active"
+    seized = register(client, agent, Phone()).json()["device_id"]
+    client.post(f"{DEVICES}/{seized}/revoke", headers=admin)
+    new = register(client, agent, Phone())
+    assert (new.status_code, new.json()["status"]) == (201, "pending")
+    device = new.json()["device_id"]
+    (event,) = [
+        e for e in events(app, "device.registered") if e["subjects"]["device"] == device
+    ]
+    assert event["payload"]["status"] == "pending"
+    # Another agent is not concerned.
+    other = register(client, login(client, "field_agent_2"), Phone())
+    assert other.json()["status"] == "active"
+    # Only an admin approves.
+    for who in (agent, login(client, "adjuster")):
+        assert (
+            client.post(f"{DEVICES}/{device}/approve", headers=who).status_code == 403
+        )
+    approved = client.post(f"{DEVICES}/{device}/approve", headers=admin)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "active"
+    again = client.post(f"{DEVICES}/{device}/approve", headers=admin)
+    assert again.json() == approved.json()
+    assert [
+        (e["subjects"]["device"], e["actor"]) for e in events(app, "device.approved")
+    ] == [(device, "admin")]
+    # A revoked device is not approved back; an unknown one is not found.
+    refused = client.post(f"{DEVICES}/{seized}/approve", headers=admin)
+    assert (refused.status_code, refused.json()["field"]) == (409, "device_id")
+    missing = client.post(f"{DEVICES}/dev_{'0' * 32}/approve", headers=admin)
+    assert missing.status_code == 404
+    # A pending device may be revoked (by its agent too).
+    pending = register(client, agent, Phone()).json()
+    assert pending["status"] == "pending"
+    gone = client.post(f"{DEVICES}/{pending['device_id']}/revoke", headers=agent)
+    assert gone.json()["status"] == "revoked"
+
+
+@pytest.mark.postgres
+def test_a_revocation_waits_for_the_upload_that_read_the_device(
+    app: AppContext, client: TestClient
+) -> None:
+    """The verdicts lock the devices they read (FOR SHARE) until the upload commits."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from server.services.devices import SignedPhoto
+
+    if app.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite has one writer at a time)")
+    agent = login(client, "field_agent")
+    phone = Phone()
+    phone.device_id = register(client, agent, phone).json()["device_id"]
+    data = b"\xff\xd8 a photo \xff\xd9"
+    signed, signature = phone.capture("field_agent", data)
+    service = app.devices
+    with app.engine.begin() as upload:
+        (verdict,) = service.verdicts(
+            upload, "field_agent", [SignedPhoto(data, signed, signature)]
+        )
+        assert verdict.light == "green", verdict.reason
+        # While the upload's transaction is open, the revocation cannot pass it.
+        with app.engine.connect() as other, other.begin():
+            other.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            with pytest.raises(OperationalError):
+                service.revoke(
+                    phone.device_id, actor="admin", any_agent=True, conn=other
+                )
+    # Once it has committed, the revocation goes through.
+    revoked = service.revoke(phone.device_id, actor="admin", any_agent=True)
+    assert revoked.status == "revoked"
+
+
+def test_verdicts_read_before_a_revocation_are_refused_in_the_storing_transaction(
+    app: AppContext, client: TestClient
+) -> None:
+    """Verdicts judged on one connection are confirmed under a lock where photos are stored."""
+    from server.errors import ConflictError
+    from server.services.devices import SignedPhoto
+
+    agent = login(client, "field_agent")
+    phone = Phone()
+    phone.device_id = register(client, agent, phone).json()["device_id"]
+    data = b"\xff\xd8 a photo \xff\xd9"
+    signed, signature = phone.capture("field_agent", data)
+    service = app.devices
+    with app.engine.connect() as read:
+        verdicts = service.verdicts(
+            read, "field_agent", [SignedPhoto(data, signed, signature)]
+        )
+    assert verdicts[0].light == "green"
+    with app.engine.begin() as store:
+        service.confirm(store, verdicts)  # nothing changed: fine
+    client.post(f"{DEVICES}/{phone.device_id}/revoke", headers=agent)
+    with app.engine.begin() as store, pytest.raises(ConflictError, match="revoked"):
+        service.confirm(store, verdicts)
