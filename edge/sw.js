@@ -4,10 +4,17 @@
 // style sheet, the on-device model (the files its manifest names) and the onnxruntime-web
 // runtime. Afterwards every GET of these is served network first (the server answers
 // no-cache files with 304 when unchanged), falling back to the copy when offline; the
-// runtime (one pinned npm version) is served from the copy first. The API (/api/) is never
+// runtime is served from the copy first: its URLs carry no version, so the cache's name
+// does (RUNTIME_VERSION, the exact onnxruntime-web version of edge/package.json): a new
+// runtime is a new worker with a new cache, and the old cache is deleted when it takes
+// over. Only a navigation to /agent/ itself is kept as the app shell. The new worker takes
+// over at once only when it kept every file; otherwise it waits for the app's tabs to
+// close, and the worker before it keeps serving its complete copy. The API (/api/) is never
 // cached: captures wait in IndexedDB instead (see src/queue.js).
 
-const CACHE = "agri-agent-v1";
+const RUNTIME_VERSION = "1.30.0"; // onnxruntime-web in edge/package.json (a test checks)
+const CACHE = `agri-agent-v2-ort-${RUNTIME_VERSION}`;
+const SHELL_URL = "/agent/";
 const SHELL = [
   "/agent/",
   "/agent/manifest.webmanifest",
@@ -59,8 +66,9 @@ self.addEventListener("install", (event) => {
     (async () => {
       const cache = await caches.open(CACHE);
       const urls = [...SHELL, MODEL_MANIFEST, ...RUNTIME_FILES.map((f) => RUNTIME + f), ...(await modelFiles())];
-      await Promise.all(urls.map((url) => keep(cache, url)));
-      await self.skipWaiting();
+      const kept = await Promise.all(urls.map((url) => keep(cache, url)));
+      // Incomplete: do not take over from a worker whose copy is complete.
+      if (kept.every(Boolean)) await self.skipWaiting();
     })(),
   );
 });
@@ -96,6 +104,16 @@ async function networkFirst(request, key) {
   }
 }
 
+async function networkElseCopy(request, key) {
+  try {
+    return await fetch(request); // not kept: only /agent/ is the shell
+  } catch (err) {
+    const copy = await (await caches.open(CACHE)).match(key);
+    if (copy) return copy;
+    throw err;
+  }
+}
+
 async function cacheFirst(request, key) {
   const cache = await caches.open(CACHE);
   const copy = await cache.match(key);
@@ -112,7 +130,9 @@ self.addEventListener("fetch", (event) => {
   if (!cacheable(url)) return; // the API and everything else: straight to the network
   const key = url.origin + url.pathname; // the app's files take no query
   if (request.mode === "navigate") {
-    event.respondWith(networkFirst(request, `${url.origin}/agent/`));
+    event.respondWith(
+      url.pathname === SHELL_URL ? networkFirst(request, url.origin + SHELL_URL) : networkElseCopy(request, key),
+    );
   } else if (url.pathname.startsWith(RUNTIME)) {
     event.respondWith(cacheFirst(request, key));
   } else {

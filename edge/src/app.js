@@ -244,6 +244,7 @@ function append(el, ...children) {
 function deviceNotice() {
   if (!device) return h("p", { class: "error", role: "alert" }, t("device.none"));
   if (device.status === "revoked") return h("p", { class: "error", role: "alert" }, t("device.revoked_note"));
+  if (device.status === "pending") return h("p", { class: "hint pending", role: "status" }, t("device.pending_note"));
   return null;
 }
 
@@ -263,17 +264,17 @@ async function localVerdict(kind, frames, subject) {
   const model = await getModel();
   const template = model.fuse(good.map((f) => f.embedding));
   const animals = await galleryAnimals();
-  const threshold = model.thresholds(good.length).match; // one photo: the photo threshold
+  const thresholds = model.thresholds(good.length); // one photo: the photo pair
   const verdict =
     kind === "enrol"
-      ? enrolVerdict(template, animals, subject, threshold)
-      : claimVerdict(template, animals, subject, threshold);
+      ? enrolVerdict(template, animals, subject, thresholds)
+      : claimVerdict(template, animals, subject, thresholds);
   return { ...verdict, template: Array.from(template) };
 }
 
 function verdictBox(v) {
   if (!v) return badge("none", t("verdict.none"));
-  return badge(v.light, t(`verdict.${v.code}`, { tag: v.tag, score: score(v.score) }));
+  return badge(v.light, t(`verdict.${v.code}`, { tag: v.tag, score: score(v.score), other: v.other, other_score: score(v.other_score) }));
 }
 
 /**
@@ -553,7 +554,7 @@ async function settingsView(view, user) {
   const rows = device
     ? [
         [t("device.id"), h("code", { id: "device-id" }, device.device_id)],
-        [t("device.status"), badge(device.status === "active" ? "green" : "red", t(`device.status.${device.status}`) || device.status)],
+        [t("device.status"), badge({ active: "green", pending: "amber" }[device.status] || "red", t(`device.status.${device.status}`) || device.status)],
         [t("device.label"), device.label || ""],
         [t("device.registered"), fmtDateTime(device.registered_at)],
       ]
@@ -596,6 +597,7 @@ async function settingsView(view, user) {
       h("h2", { id: "device-title" }, t("device.title")),
       device ? h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])) : h("p", {}, t("device.none")),
       device && device.status === "revoked" ? h("p", { class: "error" }, t("device.revoked_note")) : null,
+      device && device.status === "pending" ? h("p", { class: "hint pending", id: "device-pending" }, t("device.pending_note")) : null,
       h(
         "div",
         { class: "actions" },

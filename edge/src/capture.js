@@ -1,7 +1,10 @@
 // Capturing the face photos of one animal: a burst from the camera (getUserMedia: 5 frames,
-// 300 ms apart) or photos chosen with a file input (several at once). Each photo gets the
-// time it was taken in the app and the phone's position, is checked by the on-device model
-// (quality gate, then the face embedding) and shown with its result.
+// 300 ms apart) or photos chosen with a file input (several at once). Each photo gets its
+// source ("camera" or "file"), the time the app got it and the phone's position, is checked
+// by the on-device model (quality gate, then the face embedding) and shown with its result.
+// A camera photo's time and place are the capture's; a picked file's are only when and
+// where it was picked: the signed message says which (source), and the server then judges
+// a picked photo by its own EXIF, never by the time and place it was signed at.
 
 import { t } from "/js/i18n.js";
 import { badge, h, replace } from "/js/ui.js";
@@ -44,7 +47,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /**
  * The capture panel. `getModel()` resolves to the FaceModel (or rejects: photos are then
  * kept unchecked); `onChange(frames)` is called whenever a photo is added or checked.
- * frames: [{blob, url, meta: {captured_at, lat, lon, accuracy_m}, state: "checking" | "ok" |
+ * frames: [{blob, url, meta: {source, captured_at, lat, lon, accuracy_m}, state: "checking" | "ok" |
  * "bad" | "unchecked", reasons, embedding}]. `state` ({frames, place}) keeps the photos
  * when the panel is drawn again (another language). Returns {el, frames(), clear(), stop()}.
  */
@@ -74,13 +77,13 @@ export function capturePanel({ getModel, onChange, state = { frames: [], place: 
     return place;
   }
 
-  /** Add photos: shots [{blob, at (ISO time it was taken)}]. */
-  async function add(shots) {
+  /** Add photos: shots [{blob, at (ISO time the app got it)}], from `source` ("camera" | "file"). */
+  async function add(shots, source) {
     const p = await locate();
     const added = shots.map(({ blob, at }) => ({
       blob,
       url: URL.createObjectURL(blob),
-      meta: { captured_at: at, lat: p.lat, lon: p.lon, accuracy_m: p.accuracy_m },
+      meta: { source, captured_at: at, lat: p.lat, lon: p.lon, accuracy_m: p.accuracy_m },
       state: "checking",
       reasons: [],
       embedding: null,
@@ -141,10 +144,10 @@ export function capturePanel({ getModel, onChange, state = { frames: [], place: 
   }
 
   fileInput.addEventListener("change", async () => {
-    const at = new Date().toISOString(); // chosen now: the time the app can vouch for
+    const at = new Date().toISOString(); // when it was picked, not when it was taken
     const files = [...fileInput.files];
     fileInput.value = "";
-    if (files.length) await add(files.map((blob) => ({ blob, at })));
+    if (files.length) await add(files.map((blob) => ({ blob, at })), "file");
   });
 
   burst.addEventListener("click", async () => {
@@ -165,7 +168,7 @@ export function capturePanel({ getModel, onChange, state = { frames: [], place: 
         const blob = await grab(video, canvas);
         if (blob) shots.push({ blob, at });
       }
-      await add(shots);
+      await add(shots, "camera");
     } catch (err) {
       cameraMsg.textContent = t("capture.no_camera", { detail: err.message || String(err) });
       cameraMsg.hidden = false;

@@ -4,7 +4,10 @@
 //
 // The signed message (the server checks it byte for byte): the UTF-8 bytes of a JSON object
 // with its keys sorted, no whitespace, every value a string or null:
-//   {"accuracy_m","agent","captured_at","device","lat","lon","photo_sha256","v":"1"}
+//   {"accuracy_m","agent","captured_at","device","lat","lon","photo_sha256","source","v":"1"}
+// source is "camera" (taken by the app: its time and place are the capture's) or "file"
+// (picked from the phone's files: signed when picked, so the server does not take its
+// time and place as the capture's). It is required: a message without it is refused.
 // The signature is WebCrypto's raw IEEE P1363 r||s (64 bytes), base64url without padding.
 
 import { api } from "/js/api.js";
@@ -60,7 +63,7 @@ async function registerNew(username) {
   return record;
 }
 
-/** Ask the server for this device's status (active / revoked) and remember it; the record. */
+/** Ask the server for this device's status (active / pending / revoked) and remember it; the record. */
 export async function refreshStatus(record) {
   const list = await api.get("/devices");
   const items = Array.isArray(list) ? list : list.items || [];
@@ -83,9 +86,11 @@ export async function sha256Hex(blob) {
 
 /**
  * The signed message for one photo: keys sorted, no whitespace, strings or null.
- * meta = {captured_at (ISO string), lat, lon, accuracy_m (numbers or null)}.
+ * meta = {source ("camera" | "file"), captured_at (ISO string), lat, lon, accuracy_m
+ * (numbers or null)}.
  */
 export function signedMessage({ agent, device, photoSha256, meta }) {
+  if (meta.source !== "camera" && meta.source !== "file") throw new Error(`unknown photo source ${meta.source}`);
   const str = (v, digits) => (v === null || v === undefined ? null : digits === undefined ? String(v) : Number(v).toFixed(digits));
   const fields = {
     accuracy_m: meta.accuracy_m === null || meta.accuracy_m === undefined ? null : String(Math.round(meta.accuracy_m)),
@@ -95,6 +100,7 @@ export function signedMessage({ agent, device, photoSha256, meta }) {
     lat: str(meta.lat, 6),
     lon: str(meta.lon, 6),
     photo_sha256: photoSha256,
+    source: meta.source,
     v: "1",
   };
   const sorted = {};

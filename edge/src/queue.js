@@ -22,7 +22,7 @@ import * as db from "./db.js";
 import { sha256Hex, sign, signedMessage } from "./device.js";
 
 /**
- * Record a capture: sign each photo (photos: [{blob, meta: {captured_at, lat, lon,
+ * Record a capture: sign each photo (photos: [{blob, meta: {source, captured_at, lat, lon,
  * accuracy_m}}]), store it all, return the stored capture.
  */
 export async function addCapture({ kind, device, agent, photos, fields, local }) {
