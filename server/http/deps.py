@@ -388,16 +388,20 @@ class PhotoMeta(BaseModel):
 
     ``signed`` and ``signature`` are the capture signature the agent's app
     made on the phone (the exact signed message, and its ECDSA P-256
-    signature as P1363 ``r||s`` in base64url): the signed time and place win
-    over ``captured_at``, ``lat``, ``lon`` and EXIF.
+    signature as P1363 ``r||s`` in base64url). When the signature is green
+    (a camera photo signed on an active device of the sender) the signed time
+    and place win over ``captured_at``, ``lat``, ``lon`` and EXIF; otherwise
+    (a photo picked from the phone's files, a device awaiting approval, a red
+    photo) these count, as for an unsigned photo.
     """
 
-    name: str = Field(max_length=255)
+    name: str = Field(max_length=255, pattern=NO_NUL)
     captured_at: datetime | None = None
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
-    signed: str | None = Field(None, max_length=2048)
-    signature: str | None = Field(None, max_length=128)
+    # Kept with the evidence even when refused: no character PostgreSQL cannot hold.
+    signed: str | None = Field(None, max_length=2048, pattern=NO_NUL)
+    signature: str | None = Field(None, max_length=128, pattern=NO_NUL)
 
 
 def parse_photo_meta(text: str | None) -> dict[str, PhotoMeta]:

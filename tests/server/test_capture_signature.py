@@ -531,6 +531,17 @@ def test_odd_device_and_agent_values_are_a_red_photo_never_a_server_error(
         r = enrol(client, agent, other, json.dumps(entries))
         assert (r.status_code, r.json()["field"]) == (422, "meta"), (case, r.text)
         assert r.json()["detail"].startswith(f"{cow.enrol[0].name}: "), r.text
+    # A raw NUL (not JSON's escape of one) in what is kept is refused before any work.
+    signed, signature = phone.capture("field_agent", data, captured_at=SIGNED_AT)
+    for entry in (
+        {"signed": signed + "\x00"},
+        {"signed": signed, "signature": signature[:-1] + "\x00"},
+    ):
+        meta = json.dumps([{"name": photo.name, "signature": signature} | entry])
+        before = count(app, evidence)
+        r = send_evidence(client, agent, claim_on(app, cow), [photo], meta)
+        assert (r.status_code, r.json()["field"]) == (422, "meta"), r.text
+        assert count(app, evidence) == before
 
 
 def test_a_photo_picked_from_the_phones_files_is_amber_and_its_exif_counts(
@@ -604,6 +615,42 @@ def test_a_red_photos_signed_time_and_place_are_not_used(
     r = send_evidence(client, agent, claim_on(app, cow), [photo], json.dumps([entry]))
     light, why = checks(r)["capture_signature"]
     assert light == "red" and "has no offset (Z for UTC)" in why, why
+
+
+def test_a_device_awaiting_approval_signs_amber_until_an_admin_approves_it(
+    client: TestClient, app: AppContext, cows: list[Cow]
+) -> None:
+    agent, admin = login(client, "field_agent"), login(client, "admin")
+    seized = registered(client, agent)
+    client.post(f"/api/v1/devices/{seized.device_id}/revoke", headers=admin)
+    phone = Phone()
+    r = client.post(
+        "/api/v1/devices",
+        json={"public_key": phone.jwk(), "label": "new"},
+        headers=agent,
+    )
+    assert (r.status_code, r.json()["status"]) == (201, "pending")
+    phone.device_id = r.json()["device_id"]
+    cow = cows[0]
+    photo = cow.later[0]
+    r = send_evidence(
+        client, agent, claim_on(app, cow), [photo], signed_meta(phone, [photo])
+    )
+    got = checks(r)
+    assert got["capture_signature"] == (
+        "amber",
+        f"1 of 1 photo not attested: device awaiting approval: {photo.name}",
+    )
+    assert got["capture_time"][0] != "green"  # the signed time is not vouched for
+    # An enrolment with its photos is accepted (amber is not red).
+    r = enrol(client, agent, cows[1], signed_meta(phone, cows[1].enrol))
+    assert r.status_code == 201, r.text
+    client.post(f"/api/v1/devices/{phone.device_id}/approve", headers=admin)
+    r = send_evidence(
+        client, agent, claim_on(app, cow), [photo], signed_meta(phone, [photo])
+    )
+    assert checks(r)["capture_signature"][0] == "green"
+    assert checks(r)["capture_time"][0] == "green"
 
 
 # --- retries (Idempotency-Key) ----------------------------------------------------------
