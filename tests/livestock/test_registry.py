@@ -20,7 +20,7 @@ from livestock import (
     UnknownAnimalError,
 )
 from livestock.data import split_enrol_query
-from livestock.model import WEIGHTS_DIR, load_embedder
+from livestock.model import DEFAULT_WEIGHTS, WEIGHTS_DIR, load_embedder
 from tests.cattle import sample_animals
 from tests.livestock.conftest import encode
 
@@ -59,14 +59,14 @@ def test_shipped_weights_load_offline_with_their_checksum(faceid: FaceID) -> Non
 
 
 def test_tampered_weights_are_refused(tmp_path: Path) -> None:
-    for f in WEIGHTS_DIR.glob("cowface-v1.*"):
+    for f in WEIGHTS_DIR.glob(f"{DEFAULT_WEIGHTS}.*"):
         (tmp_path / f.name).write_bytes(f.read_bytes())
-    weights = tmp_path / "cowface-v1.pt"
+    weights = tmp_path / f"{DEFAULT_WEIGHTS}.pt"
     data = bytearray(weights.read_bytes())
     data[-100] ^= 0xFF
     weights.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="does not match the manifest"):
-        load_embedder("cowface-v1", tmp_path)
+        load_embedder(DEFAULT_WEIGHTS, tmp_path)
 
 
 def test_a_later_photo_identifies_and_verifies_the_animal(
@@ -190,3 +190,84 @@ def test_concurrent_enrolments_of_one_cow_store_one_identity(
         t.join()
     assert sorted(r.status for r in results) == ["duplicate", "enrolled"]
     assert len(reg) == 1
+
+
+def test_one_photo_and_a_session_are_judged_by_their_own_thresholds(
+    registry: Registry, validation
+) -> None:
+    m = registry.faceid.manifest
+    assert registry.thresholds["photo"] == (m.threshold, m.match_threshold)
+    assert registry.thresholds["session"] == (
+        m.session_threshold,
+        m.session_match_threshold,
+    )
+    animal = sorted(validation.enrol)[3]
+    one = registry.verify(animal, photos(validation.query[animal], 1))
+    three = registry.verify(animal, photos(validation.query[animal], 3))
+    assert (one.basis, three.basis) == ("photo", "session")
+    # the calibrated probability grows with the score on either basis
+    for basis in ("photo", "session"):
+        low, high = m.probability(0.3, basis), m.probability(0.9, basis)
+        assert low is not None and high is not None and 0 < low < high < 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cowface-v1 scores a re-saved enrolment photo below its review threshold "
+    "(the demo's photo: 0.752): the model does not yet meet this",
+)
+def test_the_recompressed_enrolment_photo_is_its_own_animal_and_reused(
+    registry: Registry, validation
+) -> None:
+    """A claim that sends the enrolment photo back, resized and re-saved."""
+    animal = sorted(validation.enrol)[4]
+    img = Image.open(validation.enrol[animal][0].path).convert("RGB")
+    copy = encode(
+        img.resize((img.width * 3 // 2, img.height * 3 // 2)), "JPEG", quality=60
+    )
+    exam = registry.examine(animal, [Photo("IMG_0412.jpg", copy)])
+    assert exam.claimed is not None and exam.claimed.decision == "match"
+    assert exam.candidates[0].tag == animal
+    assert [r.tag for r in exam.reused] == [animal]
+
+
+def test_a_verified_later_session_grows_the_gallery(faceid: FaceID, validation) -> None:
+    reg = Registry(faceid, InMemoryTemplateStore())
+    a, b = sorted(validation.enrol)[5:7]
+    for tag in (a, b):
+        assert reg.enrol(tag, photos(validation.enrol[tag]), farm="f").status == (
+            "enrolled"
+        )
+    later = validation.query[a]
+    visit = [c for c in later if c.day == later[0].day][:5]
+    rest = [c for c in later if c.day != later[0].day] or later[5:]
+    before = reg.verify(a, photos(rest, 3)).score
+    record, match = reg.add_session(a, photos(visit))
+    assert match.decision == "match" and len(record.sessions) == 1
+    assert record.gallery.shape == (2, faceid.manifest.embedding_dim)
+    assert reg.verify(a, photos(rest, 3)).score >= before
+    # the same photos again are copies, and another cow's photos do not verify
+    with pytest.raises(RegistryError, match="near-copies"):
+        reg.add_session(a, photos(visit))
+    with pytest.raises(RegistryError, match="do not match"):
+        reg.add_session(a, photos(validation.query[b], 3))
+    with pytest.raises(UnknownAnimalError):
+        reg.add_session("276098001234599", photos(visit))
+    assert len(reg.store.get(a).sessions) == 1  # type: ignore[union-attr]
+
+
+def test_a_store_that_cannot_grow_refuses_sessions(faceid: FaceID, validation) -> None:
+    class Fixed:
+        def __init__(self) -> None:
+            self.inner = InMemoryTemplateStore()
+            self.add, self.get, self.all = (
+                self.inner.add,
+                self.inner.get,
+                self.inner.all,
+            )
+
+    reg = Registry(faceid, Fixed())
+    tag = sorted(validation.enrol)[7]
+    reg.enrol(tag, photos(validation.enrol[tag]), farm="f")
+    with pytest.raises(RegistryError, match="cannot add sessions"):
+        reg.add_session(tag, photos(validation.query[tag], 2))

@@ -1,4 +1,4 @@
-"""agri livestock evaluate on the held-out animals; agri livestock train (slow)."""
+"""agri livestock evaluate keeps its keys and intervals; agri livestock train (slow)."""
 
 from __future__ import annotations
 
@@ -15,18 +15,18 @@ def run(*args: object):
     return CliRunner().invoke(cli, [str(a) for a in args], obj={})
 
 
-def test_evaluate_held_out_animals_json(shared_data: Path) -> None:
-    r = run(
-        "livestock",
-        "evaluate",
-        shared_data / "cattle_faces",
-        "--held-out",
-        "--no-reference",
-        "--json",
-    )
-    assert r.exit_code == 0, r.output
-    doc = json.loads(r.stdout)
-    assert set(doc) >= {
+def subset(shared_data: Path, tmp_path: Path, n: int) -> Path:
+    folder = tmp_path / f"cows-{n}"
+    folder.mkdir()
+    for animal in sorted(p for p in (shared_data / "cattle_faces").iterdir())[:n]:
+        (folder / animal.name).symlink_to(animal)
+    return folder
+
+
+def test_evaluate_json_keeps_its_keys_for_photos_and_sessions(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    keys = {
         "top1",
         "top5",
         "map",
@@ -35,22 +35,57 @@ def test_evaluate_held_out_animals_json(shared_data: Path) -> None:
         "genuine_queries",
         "impostor_queries",
     }
-    assert doc["animals"] == 15
-    assert doc["top5"] >= doc["top1"] > 0.5
+    r = run(
+        "livestock",
+        "evaluate",
+        subset(shared_data, tmp_path, 6),
+        "--fuse",
+        "--no-reference",
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert set(doc) >= keys | {"top1_ci95"} and set(doc["fused_sessions"]) >= keys
+    assert doc["animals"] == 6
+    low, high = doc["top1_ci95"]
+    assert 0 <= low <= doc["top1"] <= high <= 1
+    # 6 cows give fewer than 1,000 impostor trials: FAR 0.1 % is not measured
+    assert doc["impostor_queries"] < 1000 and doc["tar_at_far_1e-3"] is None
+    sessions = doc["fused_sessions"]
+    assert sessions["genuine_queries"] < doc["genuine_queries"]
     assert doc["decision_threshold_far"] == 0.01
+
+
+def test_held_out_needs_a_model_that_held_animals_out(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    from livestock import DEFAULT_WEIGHTS, WEIGHTS_DIR
+
+    (tmp_path / f"{DEFAULT_WEIGHTS}.pt").symlink_to(
+        WEIGHTS_DIR / f"{DEFAULT_WEIGHTS}.pt"
+    )
+    manifest = json.loads((WEIGHTS_DIR / f"{DEFAULT_WEIGHTS}.json").read_text())
+    manifest["recipe"].pop("validation_animals", None)  # as for a model trained on all
+    (tmp_path / f"{DEFAULT_WEIGHTS}.json").write_text(json.dumps(manifest))
+    r = run(
+        "livestock",
+        "evaluate",
+        shared_data / "cattle_faces",
+        "--held-out",
+        "--weights-dir",
+        tmp_path,
+    )
+    assert r.exit_code == 2
+    assert "out-of-fold" in r.output
 
 
 def test_evaluate_table_with_the_imagenet_reference(
     shared_data: Path, tmp_path: Path
 ) -> None:
-    subset = tmp_path / "four"
-    subset.mkdir()
-    for animal in sorted(p for p in (shared_data / "cattle_faces").iterdir())[:4]:
-        (subset / animal.name).symlink_to(animal)
-    r = run("livestock", "evaluate", subset)
+    r = run("livestock", "evaluate", subset(shared_data, tmp_path, 4))
     assert r.exit_code == 0, r.output
     assert "ImageNet backbone (untrained)" in r.stdout
-    assert "decision threshold" in r.stdout
+    assert "shipped photo threshold" in r.stdout
 
 
 def test_evaluate_empty_folder_is_a_usage_error(tmp_path: Path) -> None:
@@ -65,13 +100,19 @@ def test_train_reproduces_a_working_model(shared_data: Path, tmp_path: Path) -> 
         "livestock",
         "train",
         "--data",
-        shared_data / "cattle_faces",
+        subset(shared_data, tmp_path, 8),
         "--out",
-        tmp_path,
+        tmp_path / "out",
+        "--cache",
+        tmp_path / "cache",
+        "--folds",
+        "2",
         "--epochs",
         "1",
     )
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "cowface-v1.pt").is_file()
-    manifest = json.loads((tmp_path / "cowface-v1.json").read_text())
+    assert (tmp_path / "out" / "cowface-v2.pt").is_file()
+    assert (tmp_path / "out" / "fold0.json").is_file()
+    manifest = json.loads((tmp_path / "out" / "cowface-v2.json").read_text())
     assert manifest["threshold"] > 0
+    assert "photo" in manifest["out_of_fold"]
