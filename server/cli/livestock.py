@@ -232,9 +232,9 @@ def livestock_evaluate(
         )
     click.echo(
         "TAR at a FAR is read at the threshold giving that FAR on these impostor "
-        "trials; n/a: fewer impostor trials than 1/FAR. The shipped photo threshold "
-        f"is {report['decision_threshold']} (FAR {report['decision_threshold_far']:.0%} "
-        "out-of-fold)."
+        "trials; n/a: fewer impostor trials than 1/FAR. The model's photo decision "
+        f"threshold is {report['decision_threshold']} (calibrated for FAR "
+        f"{report['decision_threshold_far']:.0%}; its manifest says on which animals)."
     )
 
 

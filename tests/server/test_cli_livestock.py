@@ -85,7 +85,7 @@ def test_evaluate_table_with_the_imagenet_reference(
     r = run("livestock", "evaluate", subset(shared_data, tmp_path, 4))
     assert r.exit_code == 0, r.output
     assert "ImageNet backbone (untrained)" in r.stdout
-    assert "shipped photo threshold" in r.stdout
+    assert "photo decision threshold" in r.stdout
 
 
 def test_evaluate_empty_folder_is_a_usage_error(tmp_path: Path) -> None:
