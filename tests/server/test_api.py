@@ -484,10 +484,14 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/devices"): {"field_agent"},
     ("GET", "/api/v1/devices"): {"admin", "field_agent"},
     ("POST", "/api/v1/devices/{device}/revoke"): {"admin", "field_agent"},
+    ("POST", "/api/v1/devices/{device}/approve"): {"admin"},
+    # Later verified sessions that grow an animal's gallery.
+    ("POST", "/api/v1/animals/{tag}/sessions"): {"field_agent"},
     ("GET", "/api/v1/agent/gallery"): {"field_agent"},
 }
 MULTIPART = {
     "/api/v1/animals",
+    "/api/v1/animals/{tag}/sessions",
     "/api/v1/applications/crop",
     "/api/v1/claims/{claim}/evidence",
     "/api/v1/photos/check",
