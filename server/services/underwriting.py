@@ -407,25 +407,9 @@ class UnderwritingService:
             TagError, ImageError, RegistryError: from the registry (bad tag,
                 unusable photo, tag already enrolled).
         """
-        verdicts = self._capture_verdicts(photos, signatures, actor, conn)
-        captures = [
-            {"photo": p.name, **v.to_json()}
-            for p, v in zip(photos, verdicts, strict=True)
-        ]
-        registry = self._registry()
-        store = registry.store
-        if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
-            raise TypeError("the registry must store templates in the database")
-        # The files first (before any lock): linked below only if enrolled.
-        kept = (
-            self.photos.keep(
-                [
-                    (p.name, p.data, v.attested.captured_at if v.attested else None)
-                    for p, v in zip(photos, verdicts, strict=True)
-                ]
-            )
-            if self.photos
-            else []
+        # The files first (before any lock): linked below only if stored.
+        verdicts, captures, registry, store, kept = self._animal_photos(
+            photos, signatures, actor, conn
         )
         try:
             with self.ledger.transaction(conn) as conn, store.bound(conn):
@@ -509,6 +493,39 @@ class UnderwritingService:
                 )
         return verdicts
 
+    def _animal_photos(
+        self,
+        photos: Sequence[Photo],
+        signatures: Sequence[tuple[str | None, str | None]] | None,
+        actor: str,
+        conn: Connection | None,
+    ) -> tuple[list[Any], list[dict[str, Any]], Registry, SqlTemplateStore, list[Any]]:
+        """Judge the photos' capture signatures and keep their files, before any lock.
+
+        Returns the verdicts, their JSON for the ledger, the registry, its store
+        and the kept files (to link once the animal's record is written).
+        """
+        verdicts = self._capture_verdicts(photos, signatures, actor, conn)
+        captures = [
+            {"photo": p.name, **v.to_json()}
+            for p, v in zip(photos, verdicts, strict=True)
+        ]
+        registry = self._registry()
+        store = registry.store
+        if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
+            raise TypeError("the registry must store templates in the database")
+        kept = (
+            self.photos.keep(
+                [
+                    (p.name, p.data, v.attested.captured_at if v.attested else None)
+                    for p, v in zip(photos, verdicts, strict=True)
+                ]
+            )
+            if self.photos
+            else []
+        )
+        return verdicts, captures, registry, store, kept
+
     def add_animal_session(
         self,
         tag: str,
@@ -543,24 +560,8 @@ class UnderwritingService:
             ImageError: a photo is unreadable or fails the quality gate.
             RegistryError: the photos do not match the animal, or reuse a stored photo.
         """
-        verdicts = self._capture_verdicts(photos, signatures, actor, conn)
-        captures = [
-            {"photo": p.name, **v.to_json()}
-            for p, v in zip(photos, verdicts, strict=True)
-        ]
-        registry = self._registry()
-        store = registry.store
-        if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
-            raise TypeError("the registry must store templates in the database")
-        kept = (
-            self.photos.keep(
-                [
-                    (p.name, p.data, v.attested.captured_at if v.attested else None)
-                    for p, v in zip(photos, verdicts, strict=True)
-                ]
-            )
-            if self.photos
-            else []
+        verdicts, captures, registry, store, kept = self._animal_photos(
+            photos, signatures, actor, conn
         )
         try:
             with self.ledger.transaction(conn) as conn, store.bound(conn):
