@@ -337,7 +337,28 @@ def _export_float32(model: Any, path: Path) -> None:
             verify=False,
         )
     proto = onnx.load(str(raw))  # pulls in the external weights file, if written
+    _strip_provenance(proto)
     onnx.save(proto, str(path), save_as_external_data=False)
+
+
+def _strip_provenance(proto: Any) -> None:
+    """Drop the exporter's per-node stack traces and notes (source paths of this machine).
+
+    They make the bytes depend on where the code was installed, so the same
+    weights would not give the same file (and its checksum) on another machine.
+    """
+    graphs = [proto.graph, *(f for f in proto.functions)]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+            for attribute in node.attribute:
+                if attribute.HasField("g"):
+                    graphs.append(attribute.g)
+                graphs.extend(attribute.graphs)
+        if hasattr(graph, "doc_string"):
+            graph.doc_string = ""
 
 
 def _quantize(
@@ -393,6 +414,7 @@ def _stamp(path: Path, metadata: dict[str, str]) -> None:
     import onnx
 
     proto = onnx.load(str(path))
+    _strip_provenance(proto)
     del proto.metadata_props[:]
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
