@@ -679,22 +679,24 @@ def test_a_camera_burst_of_an_enrolled_cow_is_a_conflict_and_attested_evidence(
         assert json.loads(enrolment["photos"][0]["signed"])["source"] == "camera"
         # As claim evidence, a camera burst is attested by the server (green
         # capture signature), whatever the identity check makes of the cow.
-        policy = next(
-            p
-            for p in _api(page, "GET", "/policies?limit=200")["items"]
-            if p["farmer_id"] == "F-0001" and p["kind"] == "livestock"
-        )
+        # Any insured animal not yet claimed (other tests of this demo file claims too).
         claimed = {
             c["subject_id"] for c in _api(page, "GET", "/claims?limit=200")["items"]
         }
-        tag = next(t for t in policy["animals"] if t not in claimed)
+        policy, tag = next(
+            (p, t)
+            for p in _api(page, "GET", "/policies?limit=200")["items"]
+            if p["kind"] == "livestock"
+            for t in p["animals"]
+            if t not in claimed
+        )
         claim = _api(
             page,
             "POST",
             "/claims",
             {
                 "policy_id": policy["id"],
-                "farmer_id": "F-0001",
+                "farmer_id": policy["farmer_id"],
                 "subject_kind": "animal",
                 "subject_id": tag,
                 "event_date": "2025-05-20",
