@@ -109,3 +109,14 @@ def test_first_loads_are_recorded(new_page: Any) -> None:
     record = {"login_page": nav, "adjuster_queue_after_login_ms": round(queue_ms, 1)}
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / "page-load.json").write_text(json.dumps(record, indent=2))
+
+
+def test_a_field_agent_is_sent_to_the_phone_app(new_page: Any) -> None:
+    page = new_page()
+    page.goto("/")
+    login(page, USERS["field_agent"])
+    link = page.locator("main a[href='/agent/']")
+    link.wait_for()
+    assert "phone app" in page.locator("main").inner_text()
+    set_lang(page, "zh")
+    assert "手机应用" in page.locator("main").inner_text()

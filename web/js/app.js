@@ -138,6 +138,14 @@ async function show(seq, focus) {
       go(home);
       return;
     }
+    if (user.role === "field_agent") {
+      // Field agents work in the phone app.
+      replace(
+        main,
+        h("p", { class: "notice" }, t("app.agent_app"), " ", h("a", { href: "/agent/" }, "/agent/")),
+      );
+      return;
+    }
     replace(main, h("p", { class: "notice" }, t("app.no_page", { role: t(`role.${user.role}`) })));
     return;
   }
