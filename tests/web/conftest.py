@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,18 +106,18 @@ class _Server(threading.Thread):
         self.join(timeout=15)
 
 
-@pytest.fixture(scope="session")
-def server_url(demo_dir: Path) -> Iterator[str]:
-    """The real app on the demo's database, at ``http://127.0.0.1:<port>``."""
+@contextmanager
+def serve(data_dir: Path, imagery_dir: Path) -> Iterator[str]:
+    """The real app on ``data_dir``'s SQLite database, at ``http://127.0.0.1:<port>``."""
     from server.config import Settings
     from server.context import build_context
     from server.http.app import create_app
 
     settings = Settings(
-        data_dir=demo_dir,
+        data_dir=data_dir,
         database_url=None,
         anchor_enabled=False,
-        imagery_dir=demo_dir / "imagery",
+        imagery_dir=imagery_dir,
     )
     ctx = build_context(settings, chain=False)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -136,6 +137,13 @@ def server_url(demo_dir: Path) -> Iterator[str]:
         thread.stop()
         sock.close()
         ctx.close()
+
+
+@pytest.fixture(scope="session")
+def server_url(demo_dir: Path) -> Iterator[str]:
+    """The real app on the demo's database, at ``http://127.0.0.1:<port>``."""
+    with serve(demo_dir, demo_dir / "imagery") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

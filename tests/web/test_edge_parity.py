@@ -17,8 +17,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ from livestock.export import EdgeManifest, OnnxEmbedder, export_onnx
 from livestock.model import DEFAULT_WEIGHTS, WEIGHTS_DIR, sha256_file
 from livestock.preprocess import load_image, to_array
 from livestock.quality import QualityRules, check_quality
-from tests.web.conftest import REPO, _Server
+from tests.web.conftest import REPO, serve
 
 EDGE_MODEL = REPO / "edge" / "model"
 HARNESS = "/agent/__parity__.html"  # answered by the test: a blank, isolated page
@@ -89,30 +87,9 @@ def model_dir(
 @pytest.fixture(scope="module")
 def agent_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app (an empty database) serving /agent/, at http://127.0.0.1:<port>."""
-    from server.config import Settings
-    from server.context import build_context
-    from server.http.app import create_app
-
     data = tmp_path_factory.mktemp("edge-app")
-    settings = Settings(
-        data_dir=data, database_url=None, anchor_enabled=False, imagery_dir=data / "im"
-    )
-    ctx = build_context(settings, chain=False)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    thread = _Server(create_app(ctx), sock)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not thread.server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the app did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        thread.stop()
-        sock.close()
-        ctx.close()
+    with serve(data, data / "im") as url:
+        yield url
 
 
 def open_harness(browser: Any, base_url: str, model: tuple[Path, bool]) -> Any:
