@@ -191,6 +191,27 @@ def _enrolment(r: EnrolResult) -> EnrolmentOut:
     )
 
 
+def _capture_signatures(
+    uploads: list[tuple[str, bytes]], meta: str | None
+) -> list[tuple[str | None, str | None]]:
+    """Each photo's (signed message, signature) from ``meta`` by name, or (None, None)."""
+    metas = parse_photo_meta(meta)
+    return [
+        (m.signed, m.signature) if m is not None else (None, None)
+        for m in (metas.get(name) for name, _ in uploads)
+    ]
+
+
+def _upload_fingerprint(
+    fields: list[bytes | str | None], uploads: list[tuple[str, bytes]], meta: str | None
+) -> bytes:
+    """The idempotency fingerprint of a photo upload: its fields, every photo, then ``meta``."""
+    parts = [*fields, *(x for upload in uploads for x in upload)]
+    if meta is not None:  # last, so keys stored before meta existed still match
+        parts.append(meta)
+    return fingerprint(*parts)
+
+
 def _own(user: User, farmer_id: str, what: str) -> None:
     if user.role == "farmer" and user.farmer_id != farmer_id:
         raise ForbiddenError(f"this {what} is not yours")
@@ -311,11 +332,7 @@ def records_router(deps: Deps) -> APIRouter:
         """
         uploads = await read_photos(files, deps.photo_limits)
         photos = [Photo(name, data) for name, data in uploads]
-        metas = parse_photo_meta(meta)
-        signatures = [
-            (m.signed, m.signature) if m is not None else (None, None)
-            for m in (metas.get(name) for name, _ in uploads)
-        ]
+        signatures = _capture_signatures(uploads, meta)
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
             result = uw.enrol_animal(
@@ -330,11 +347,7 @@ def records_router(deps: Deps) -> APIRouter:
             code = 201 if result.status == "enrolled" else 200
             return code, _enrolment(result).model_dump()
 
-        parts: list[bytes | str | None] = [tag, farmer_id, scheme]
-        parts += [x for upload in uploads for x in upload]
-        if meta is not None:  # last, so keys stored before meta existed still match
-            parts.append(meta)
-        body = fingerprint(*parts)
+        body = _upload_fingerprint([tag, farmer_id, scheme], uploads, meta)
         return await deps.idempotent(request, user, idempotency_key, work, body)
 
     @router.post(
@@ -370,11 +383,7 @@ def records_router(deps: Deps) -> APIRouter:
         """
         uploads = await read_photos(files, deps.photo_limits)
         photos = [Photo(name, data) for name, data in uploads]
-        metas = parse_photo_meta(meta)
-        signatures = [
-            (m.signed, m.signature) if m is not None else (None, None)
-            for m in (metas.get(name) for name, _ in uploads)
-        ]
+        signatures = _capture_signatures(uploads, meta)
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
             record, match = uw.add_animal_session(
@@ -385,11 +394,7 @@ def records_router(deps: Deps) -> APIRouter:
             )
             return 201, out.model_dump()
 
-        parts: list[bytes | str | None] = [tag]
-        parts += [x for upload in uploads for x in upload]
-        if meta is not None:  # last, so keys stored before meta existed still match
-            parts.append(meta)
-        body = fingerprint(*parts)
+        body = _upload_fingerprint([tag], uploads, meta)
         return await deps.idempotent(request, user, idempotency_key, work, body)
 
     @router.post(
