@@ -254,16 +254,6 @@ class Registry:
         with self._lock:
             self._rebuild()
 
-    @property
-    def review_threshold(self) -> float:
-        """The photo review threshold (FAR 1 %)."""
-        return self.thresholds["photo"][0]
-
-    @property
-    def match_threshold(self) -> float:
-        """The photo match threshold (FAR 0.1 %)."""
-        return self.thresholds["photo"][1]
-
     def _rebuild(self) -> None:
         self._records = list(self.store.all())
         self._owner = [i for i, r in enumerate(self._records) for _ in r.gallery]
