@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-__all__ = ["edge"]
+from server.cli.livestock import DEFAULT_DATA
 
-DEFAULT_DATA = (
-    Path(os.environ.get("AGRI_SHARED_DATA", "../shared/data")) / "cattle_faces"
-)
+__all__ = ["edge"]
 
 
 @click.group()
@@ -37,6 +34,12 @@ def edge() -> None:
     help="Livestock weights to export (default: the shipped model).",
 )
 @click.option(
+    "--weights-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Where NAME.pt/.json lie (default: the package's weights).",
+)
+@click.option(
     "--calibrate",
     "calibrate_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -55,6 +58,7 @@ def edge() -> None:
 def edge_export(
     out_dir: Path,
     weights_name: str | None,
+    weights_dir: Path | None,
     calibrate_dir: Path,
     check_dir: Path | None,
 ) -> None:
@@ -63,7 +67,7 @@ def edge_export(
     Progress goes to stderr; the manifest's summary (and the check's figures)
     to stdout as JSON.
     """
-    from livestock import LivestockError, check_export, export_onnx
+    from livestock import WEIGHTS_DIR, LivestockError, check_export, export_onnx
 
     started = time.monotonic()
 
@@ -72,7 +76,13 @@ def edge_export(
 
     options: dict[str, Any] = {"weights": weights_name} if weights_name else {}
     try:
-        manifest = export_onnx(out_dir, calibrate=calibrate_dir, log=log, **options)
+        manifest = export_onnx(
+            out_dir,
+            calibrate=calibrate_dir,
+            weights_dir=weights_dir or WEIGHTS_DIR,
+            log=log,
+            **options,
+        )
         report: dict[str, Any] = {
             "manifest": str(manifest.path),
             "version": manifest.version,
@@ -84,7 +94,9 @@ def edge_export(
             },
         }
         if check_dir is not None:
-            report["check"] = check_export(out_dir, check_dir, log=log).to_json()
+            report["check"] = check_export(
+                out_dir, check_dir, weights_dir=weights_dir or WEIGHTS_DIR, log=log
+            ).to_json()
     except LivestockError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(json.dumps(report, indent=2))

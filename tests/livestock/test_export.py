@@ -218,6 +218,27 @@ def test_cli_names_unknown_weights(tmp_path: Path, cattle: Path) -> None:
     assert "Traceback" not in result.output
 
 
+def test_cli_reads_weights_from_the_folder_it_is_given(
+    tmp_path: Path, cattle: Path
+) -> None:
+    from server.cli.main import cli
+
+    folder = _weights_copy(tmp_path)
+    (folder / f"{DEFAULT_WEIGHTS}.pt").unlink()
+    args = [
+        "edge",
+        "export",
+        "--out",
+        str(tmp_path / "out"),
+        "--weights-dir",
+        str(folder),
+    ]
+    result = CliRunner().invoke(cli, [*args, "--calibrate", str(cattle)])
+    assert result.exit_code == 2
+    assert str(folder / f"{DEFAULT_WEIGHTS}.pt") in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_manifest_thresholds_match_the_registry(exported: EdgeManifest) -> None:
     """The phone decides with the thresholds the server's registry uses."""
     _, manifest = load_embedder()
