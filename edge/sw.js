@@ -32,6 +32,7 @@ const SHELL = [
   "/css/app.css",
   "/js/api.js",
   "/js/i18n.js",
+  "/js/login.js",
   "/js/ui.js",
 ];
 const RUNTIME = "/agent/vendor/onnxruntime-web/";

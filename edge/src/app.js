@@ -6,8 +6,9 @@
 // language; /js/ui.js: elements, badges, fields). Works offline once loaded: the service
 // worker keeps the files, IndexedDB the device key, the gallery and the queue.
 
-import { api, ApiError } from "/js/api.js";
+import { api } from "/js/api.js";
 import { fmtDateTime, fmtNumber, getLang, setLang, t } from "/js/i18n.js";
+import { loginForm as sharedLoginForm } from "/js/login.js";
 import { badge, field, h, replace, toast } from "/js/ui.js";
 import { capturePanel } from "./capture.js";
 import * as db from "./db.js";
@@ -139,37 +140,15 @@ function shellText() {
 }
 
 function loginForm(message) {
-  const username = h("input", { name: "username", autocomplete: "username", required: true });
-  const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
-  const status = h("p", { class: "error", role: "alert", hidden: !message }, message || "");
-  const submit = h("button", { type: "submit", class: "primary big" }, t("login.submit"));
-  const form = h(
-    "form",
-    { class: "login card", "aria-labelledby": "login-title" },
-    h("h1", { id: "login-title" }, t("login.title")),
-    field(t("login.username"), username),
-    field(t("login.password"), password),
-    status,
-    submit,
-  );
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    submit.disabled = true;
-    status.hidden = true;
-    try {
-      await api.login(username.value.trim(), password.value);
+  return sharedLoginForm(
+    message,
+    async () => {
       navigator.storage?.persist?.().catch(() => {}); // ask the browser to keep the queue
       await render();
       onlineWork();
-    } catch (err) {
-      status.textContent = t("login.failed", { detail: err instanceof ApiError ? err.detail : err.message });
-      status.hidden = false;
-      password.focus();
-    } finally {
-      submit.disabled = false;
-    }
-  });
-  return form;
+    },
+    { buttonClass: "primary big" },
+  );
 }
 
 async function render({ focus = false } = {}) {

@@ -7,9 +7,10 @@
 // It may also export destroy(), called before the next page renders. Pages re-render
 // when the language changes.
 
-import { api, ApiError } from "./api.js";
+import { api } from "./api.js";
 import { getLang, setLang, t } from "./i18n.js";
-import { field, h, replace } from "./ui.js";
+import { loginForm as webLoginForm } from "./login.js";
+import { h, replace } from "./ui.js";
 
 /** The page each role lands on, and the pages each role may open. */
 export const HOME = {
@@ -69,39 +70,13 @@ function shellText() {
 }
 
 function loginForm(message) {
-  const username = h("input", { name: "username", autocomplete: "username", required: true });
-  const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
-  const status = h("p", { class: "error", role: "alert", hidden: !message }, message || "");
-  const submit = h("button", { type: "submit", class: "primary" }, t("login.submit"));
-  const form = h(
-    "form",
-    { class: "login card", "aria-labelledby": "login-title" },
-    h("h1", { id: "login-title" }, t("login.title")),
-    field(t("login.username"), username),
-    field(t("login.password"), password),
-    status,
-    submit,
-  );
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    submit.disabled = true;
-    status.hidden = true;
-    try {
-      const user = await api.login(username.value.trim(), password.value);
-      const home = HOME[user.role];
-      const wanted = parseRoute().name;
-      if (wanted && (ALLOWED[user.role] || []).includes(wanted)) route();
-      else if (home) go(home);
-      else route();
-    } catch (err) {
-      status.textContent = t("login.failed", { detail: err instanceof ApiError ? err.detail : err.message });
-      status.hidden = false;
-      password.focus();
-    } finally {
-      submit.disabled = false;
-    }
+  return webLoginForm(message, (user) => {
+    const home = HOME[user.role];
+    const wanted = parseRoute().name;
+    if (wanted && (ALLOWED[user.role] || []).includes(wanted)) route();
+    else if (home) go(home);
+    else route();
   });
-  return form;
 }
 
 async function route({ focus = true } = {}) {
