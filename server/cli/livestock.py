@@ -39,76 +39,86 @@ def livestock() -> None:
     show_default=True,
     help="Where NAME.pt/.json, the fold models and oof.npz are written.",
 )
-@click.option(
-    "--cache",
-    "cache_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("var/faceid-cache"),
-    show_default=True,
-    help="Where the frozen layers' views of every photo are kept between runs.",
-)
 @click.option("--name", default="cowface-v2", show_default=True)
 @click.option("--folds", type=click.IntRange(min=2), default=4, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=24, show_default=True)
 @click.option("--seed", type=int, default=20261130, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="CPU threads of this process (run two processes of one thread on two cores).",
+)
 @click.option(
     "--only-fold",
     "only_folds",
     type=int,
     multiple=True,
-    help="Run these folds only and stop (ablations); no final model.",
+    help="Train these fold models only and stop.",
+)
+@click.option(
+    "--only-final",
+    is_flag=True,
+    help="Train the final model's weights only and stop (calibrated by a later full run).",
 )
 def livestock_train(
     data_dir: Path,
     out_dir: Path,
-    cache_dir: Path,
     name: str,
     folds: int,
     epochs: int,
     seed: int,
+    threads: int,
     only_folds: tuple[int, ...],
+    only_final: bool,
 ) -> None:
     """Reproduce the shipped weights: k-fold by animal, then the final model on every animal.
 
     Each fold's animals are embedded by a model trained on the other folds;
     thresholds and calibration come from those out-of-fold scores; the final
-    model trains on every animal. Prints the out-of-fold report (JSON).
+    model trains on every animal. Models already trained by the same recipe
+    are kept, so a run resumes, and ``--only-fold`` / ``--only-final`` let
+    separate processes share the work. Prints the out-of-fold report (JSON).
     """
     # The training script is a tool module, not part of the package's public names.
-    from livestock import cross_fold_report
-    from livestock.train import Recipe, cross_validate, train_final
+    from livestock import LivestockError, cross_fold_report
+    from livestock.train import Recipe, cross_validate, train_final, train_folds
 
     start = time.monotonic()
 
     def log(message: str) -> None:
         click.echo(f"[{time.monotonic() - start:6.0f} s] {message}", err=True)
 
-    recipe = Recipe(seed=seed, epochs=epochs, folds=folds)
-    oof = cross_validate(
-        data_dir,
-        out_dir,
-        recipe,
-        cache_dir=cache_dir,
-        only_folds=list(only_folds) or None,
-        log=log,
-    )
+    if any(not 0 <= k < folds for k in only_folds):
+        raise click.UsageError(f"--only-fold takes 0 to {folds - 1}")
+    recipe = Recipe(seed=seed, epochs=epochs, folds=folds, threads=threads)
     report: dict[str, Any] = {}
-    if only_folds:
-        report = {"folds_run": list(only_folds), "oof": str(out_dir / "oof.npz")}
-    else:
-        weights = train_final(
-            data_dir,
-            out_dir,
-            name=name,
-            oof=oof,
-            recipe=recipe,
-            cache_dir=cache_dir,
-            log=log,
-        )
-        report = {
-            "weights": str(weights),
-            "out_of_fold": cross_fold_report(oof.captures, oof.embeddings, oof.folds),
-        }
+    try:
+        if only_folds or only_final:
+            if only_folds:
+                paths = train_folds(
+                    data_dir, out_dir, recipe, only_folds=only_folds, log=log
+                )
+                report["folds"] = [str(p) for p in paths]
+            if only_final:
+                weights = train_final(
+                    data_dir, out_dir, name=name, oof=None, recipe=recipe, log=log
+                )
+                report["weights"] = str(weights)
+        else:
+            oof = cross_validate(data_dir, out_dir, recipe, log=log)
+            weights = train_final(
+                data_dir, out_dir, name=name, oof=oof, recipe=recipe, log=log
+            )
+            report = {
+                "weights": str(weights),
+                "out_of_fold": cross_fold_report(
+                    oof.captures, oof.embeddings, oof.folds
+                ),
+            }
+    except LivestockError as exc:
+        raise click.ClickException(str(exc)) from exc
     report["seconds"] = round(time.monotonic() - start)
     click.echo(json.dumps(report, indent=2))
 

@@ -103,8 +103,6 @@ def test_train_reproduces_a_working_model(shared_data: Path, tmp_path: Path) -> 
         subset(shared_data, tmp_path, 8),
         "--out",
         tmp_path / "out",
-        "--cache",
-        tmp_path / "cache",
         "--folds",
         "2",
         "--epochs",
@@ -116,3 +114,23 @@ def test_train_reproduces_a_working_model(shared_data: Path, tmp_path: Path) -> 
     manifest = json.loads((tmp_path / "out" / "cowface-v2.json").read_text())
     assert manifest["threshold"] > 0
     assert "photo" in manifest["out_of_fold"]
+
+
+def test_train_refuses_a_fold_outside_the_folds(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    r = run(
+        "livestock",
+        "train",
+        "--data",
+        subset(shared_data, tmp_path, 2),
+        "--out",
+        tmp_path / "out",
+        "--folds",
+        "2",
+        "--only-fold",
+        "2",
+    )
+    assert r.exit_code == 2
+    assert "--only-fold takes 0 to 1" in r.output
+    assert not (tmp_path / "out").exists()

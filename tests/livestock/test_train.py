@@ -1,0 +1,81 @@
+"""Training writes checksummed models that a later run keeps (folds train in separate processes)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from livestock import LivestockError
+from livestock.data import Capture, scan_folder
+from livestock.model import load_embedder
+from livestock.train import Recipe, fold_of, train_model
+
+TINY = Recipe(epochs=1, batch_size=8, threads=1)
+
+
+@pytest.fixture(scope="module")
+def few(shared_data: Path) -> list[Capture]:
+    """Three cows, four photos each (a tiny but real training set)."""
+    captures = scan_folder(shared_data / "cattle_faces")
+    animals = sorted({c.animal for c in captures})[:3]
+    return [c for a in animals for c in [c for c in captures if c.animal == a][:4]]
+
+
+def test_a_trained_model_loads_by_its_checksum_and_names_what_it_saw(
+    few: list[Capture], tmp_path: Path
+) -> None:
+    animals = sorted({c.animal for c in few})
+    weights = train_model(
+        few, animals[:2], TINY, tmp_path / "fold0.pt", note="test", log=lambda _: None
+    )
+    model, manifest = load_embedder("fold0", tmp_path)
+    assert manifest.recipe["trained_on"] == animals[:2]
+    assert manifest.recipe["validation_animals"] == animals[2:]
+    assert manifest.recipe["train_images"] == 8
+    assert model.fc.out_features == 128 and weights.is_file()
+
+
+def test_a_model_of_the_same_recipe_and_animals_is_kept_and_any_change_retrains(
+    few: list[Capture], tmp_path: Path
+) -> None:
+    animals = sorted({c.animal for c in few})
+    lines: list[str] = []
+    path = tmp_path / "fold0.pt"
+    train_model(few, animals[:2], TINY, path, note="test", log=lines.append)
+    first = path.read_bytes()
+    # another thread count computes the same recipe: kept
+    train_model(
+        few, animals[:2], replace(TINY, threads=2), path, note="test", log=lines.append
+    )
+    assert lines[-1] == "fold0.pt: already trained by this recipe, kept"
+    assert path.read_bytes() == first
+    # other animals, or another recipe: trained again
+    for animals_, recipe in ((animals[1:], TINY), (animals[:2], replace(TINY, seed=1))):
+        lines.clear()
+        train_model(few, animals_, recipe, path, note="test", log=lines.append)
+        assert "kept" not in lines[-1]
+    # a weights file that no longer matches its manifest is not trusted: retrained
+    path.write_bytes(path.read_bytes() + b"\0")
+    lines.clear()
+    train_model(
+        few, animals[:2], replace(TINY, seed=1), path, note="test", log=lines.append
+    )
+    assert "kept" not in lines[-1]
+    load_embedder("fold0", tmp_path)  # the checksum holds again
+
+
+def test_training_without_photos_of_the_animals_is_a_clear_error(
+    few: list[Capture], tmp_path: Path
+) -> None:
+    with pytest.raises(LivestockError, match="no photos of the 1 training animals"):
+        train_model(few, ["998230000000000"], TINY, tmp_path / "x.pt", note="test")
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_folds_split_animals_not_photos() -> None:
+    tags = [f"9982300000{i:05d}" for i in range(60)]
+    fold = fold_of(tags, 4)
+    assert sorted(fold.values()).count(3) == 15
+    assert [t for t in sorted(tags) if fold[t] == 3] == sorted(tags)[3::4]
