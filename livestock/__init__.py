@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         LivestockError,
         ModelError,
         RegistryError,
+        StaleTemplatesError,
         TagError,
         UnknownAnimalError,
     )
@@ -87,6 +88,7 @@ _SUBMODULE = {
     "TagError": "livestock.errors",
     "TemplateStore": "livestock.registry",
     "UnknownAnimalError": "livestock.errors",
+    "StaleTemplatesError": "livestock.errors",
     "check_export": "livestock.export",
     "check_quality": "livestock.quality",
     "evaluate_folder": "livestock.evaluate",
@@ -123,6 +125,7 @@ __all__ = [
     "RegistryError",
     "ReusedPhoto",
     "Scheme",
+    "StaleTemplatesError",
     "Tag",
     "TagError",
     "TemplateStore",

@@ -52,3 +52,7 @@ class RegistryError(LivestockError):
 
 class UnknownAnimalError(RegistryError, LookupError):
     """No animal is enrolled under that tag."""
+
+
+class StaleTemplatesError(RegistryError):
+    """An animal's templates come from another face-ID model and cannot be compared."""

@@ -67,6 +67,11 @@ class FaceID:
         if threads is not None:
             torch.set_num_threads(threads)
 
+    @property
+    def version(self) -> str:
+        """The model's version, ``NAME+SHA256[:12]``: templates compare only within one version."""
+        return f"{self.manifest.name}+{self.manifest.sha256[:12]}"
+
     @classmethod
     def load(cls, name: str = DEFAULT_WEIGHTS, directory: Path = WEIGHTS_DIR) -> FaceID:
         """Load the shipped weights (checksum verified)."""

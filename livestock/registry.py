@@ -25,7 +25,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from livestock.errors import RegistryError, UnknownAnimalError
+from livestock.errors import RegistryError, StaleTemplatesError, UnknownAnimalError
 from livestock.faceid import FaceID, Photo, PhotoAnalysis
 from livestock.index import BruteForceIndex, IvfIndex, make_index
 from livestock.quality import hamming
@@ -59,6 +59,9 @@ class AnimalRecord:
         photos: how many photos enrolled it.
         photo_hashes: perceptual hashes of every stored photo.
         sessions: templates of verified later sessions, oldest first.
+        model: the face-ID model version (:attr:`FaceID.version`) whose
+            embeddings the templates are; "" when unknown. Templates of two
+            versions are not comparable.
     """
 
     tag: Tag
@@ -68,6 +71,7 @@ class AnimalRecord:
     photos: int
     photo_hashes: tuple[int, ...] = ()
     sessions: tuple[npt.NDArray[np.float32], ...] = ()
+    model: str = ""
 
     @property
     def gallery(self) -> npt.NDArray[np.float32]:
@@ -101,6 +105,15 @@ class GrowingTemplateStore(TemplateStore, Protocol):
     ) -> AnimalRecord:
         """Append a session template (and its photos' hashes) to an enrolled animal."""
 
+    def replace_gallery(
+        self,
+        tag: str,
+        template: npt.NDArray[np.float32],
+        sessions: Sequence[npt.NDArray[np.float32]],
+        model: str,
+    ) -> AnimalRecord:
+        """Replace an animal's templates by ones of face-ID model ``model`` (re-embedding)."""
+
 
 @dataclass
 class InMemoryTemplateStore:
@@ -129,6 +142,20 @@ class InMemoryTemplateStore:
             old,
             sessions=(*old.sessions, template),
             photo_hashes=(*old.photo_hashes, *photo_hashes),
+        )
+        self.records[tag] = new
+        return new
+
+    def replace_gallery(
+        self,
+        tag: str,
+        template: npt.NDArray[np.float32],
+        sessions: Sequence[npt.NDArray[np.float32]],
+        model: str,
+    ) -> AnimalRecord:
+        """Replace the templates of the animal enrolled under ``tag``."""
+        new = replace(
+            self.records[tag], template=template, sessions=tuple(sessions), model=model
         )
         self.records[tag] = new
         return new
@@ -212,6 +239,7 @@ class Registry:
         max_hash_distance: int = 6,
     ) -> None:
         self.faceid = faceid
+        self.model = faceid.version
         self.store: TemplateStore = (
             store if store is not None else InMemoryTemplateStore()
         )
@@ -245,6 +273,7 @@ class Registry:
         self._index: BruteForceIndex | IvfIndex | None = None
         self._hashes = np.empty(0, dtype=np.uint64)
         self._hash_owner: list[str] = []
+        self.stale: list[str] = []  # tags whose templates are of another model
         self.rebuild_index()
 
     # --- index ------------------------------------------------------------------------
@@ -255,7 +284,13 @@ class Registry:
             self._rebuild()
 
     def _rebuild(self) -> None:
-        self._records = list(self.store.all())
+        stored = list(self.store.all())
+        # Photo hashes do not depend on the model: every animal's count for reuse.
+        hashes = [(h, r.tag.value) for r in stored for h in r.photo_hashes]
+        self._hashes = np.array([h for h, _ in hashes], dtype=np.uint64)
+        self._hash_owner = [t for _, t in hashes]
+        self.stale = [r.tag.value for r in stored if r.model != self.model]
+        self._records = [r for r in stored if r.model == self.model]
         self._owner = [i for i, r in enumerate(self._records) for _ in r.gallery]
         vectors = (
             np.concatenate([r.gallery for r in self._records])
@@ -263,9 +298,25 @@ class Registry:
             else np.empty((0, self.faceid.manifest.embedding_dim), np.float32)
         )
         self._index = make_index(vectors) if len(vectors) else None
-        hashes = [(h, r.tag.value) for r in self._records for h in r.photo_hashes]
-        self._hashes = np.array([h for h, _ in hashes], dtype=np.uint64)
-        self._hash_owner = [t for _, t in hashes]
+
+    def _current(self, record: AnimalRecord) -> AnimalRecord:
+        """``record``, if its templates are of this registry's model."""
+        if record.model != self.model:
+            raise StaleTemplatesError(
+                f"the templates of {record.tag.value} come from face-ID model "
+                f"{record.model or '(unknown)'}, not {self.model}: re-embed them from "
+                "the kept photos (agri livestock reembed) before comparing"
+            )
+        return record
+
+    def _require_no_stale(self) -> None:
+        if self.stale:
+            raise StaleTemplatesError(
+                f"{len(self.stale)} enrolled animals (first {self.stale[0]}) have "
+                f"templates of another face-ID model than {self.model}, so a duplicate "
+                "could not be found among them: re-embed them (agri livestock "
+                "reembed) before enrolling"
+            )
 
     def _index_record(self, record: AnimalRecord) -> None:
         """Add one newly stored animal to the index and hash table (no rebuild)."""
@@ -367,10 +418,13 @@ class Registry:
             TagError: the tag is malformed.
             ImageError: a photo is unreadable or fails the quality gate.
             RegistryError: the tag is already enrolled, or no photos.
+            StaleTemplatesError: animals enrolled with another face-ID model
+                are not re-embedded yet (no duplicate search is complete).
         """
         parsed = parse_tag(tag, scheme)
         if self.store.get(parsed.value) is not None:
             raise RegistryError(f"tag {parsed.value} is already enrolled")
+        self._require_no_stale()
         analyses = self._analyse(photos)
         template = FaceID.fuse(np.stack([a.embedding for a in analyses]))
         with self._lock:  # decide and store as one step: no two identities at once
@@ -403,6 +457,7 @@ class Registry:
             template,
             len(analyses),
             tuple(a.phash for a in analyses),
+            model=self.model,
         )
         self.store.add(record)
         self._index_record(record)
@@ -420,11 +475,14 @@ class Registry:
         Raises:
             ImageError: a photo is unreadable or fails the quality gate.
             RegistryError: no photos.
+            StaleTemplatesError: the animal's templates are of another model.
         """
+        record = self.store.get(tag)
+        if record is not None:
+            self._current(record)
         analyses = self._analyse(photos)
         query = FaceID.fuse(np.stack([a.embedding for a in analyses]))
         basis = self.basis_of(len(analyses))
-        record = self.store.get(tag)
         claimed = None
         if record is not None:
             claimed = self._match(record, record.score(query), basis)
@@ -440,10 +498,12 @@ class Registry:
 
         Raises:
             UnknownAnimalError: nothing is enrolled under ``tag``.
+            StaleTemplatesError: the animal's templates are of another model.
         """
         record = self.store.get(tag)
         if record is None:
             raise UnknownAnimalError(f"no animal is enrolled under tag {tag}")
+        self._current(record)
         analyses = self._analyse(photos)
         query = FaceID.fuse(np.stack([a.embedding for a in analyses]))
         return self._match(record, record.score(query), self.basis_of(len(analyses)))
@@ -468,11 +528,14 @@ class Registry:
             RegistryError: the photos do not match the animal, a photo is a
                 near-copy of a stored one, no photos, or a store that cannot
                 add sessions.
+            StaleTemplatesError: the animal's templates are of another model.
         """
         if not isinstance(self.store, GrowingTemplateStore):
             raise RegistryError("this registry's store cannot add sessions")
-        if self.store.get(tag) is None:
+        first = self.store.get(tag)
+        if first is None:
             raise UnknownAnimalError(f"no animal is enrolled under tag {tag}")
+        self._current(first)
         analyses = self._analyse(photos)
         template = FaceID.fuse(np.stack([a.embedding for a in analyses]))
         hashes = [a.phash for a in analyses]
@@ -496,6 +559,37 @@ class Registry:
             grown = self.store.add_session(tag, template, hashes)
             self._index_session(grown, template, hashes)
         return grown, match
+
+    def reembed(self, tag: str, sessions: Sequence[Sequence[Photo]]) -> AnimalRecord:
+        """Recompute an animal's templates with this registry's model from its kept photos.
+
+        ``sessions[0]`` are the enrolment photos, the rest the verified later
+        sessions, oldest first (as they were added). Photos are not gated on
+        quality again: they passed when they were first taken. The animal's
+        photo hashes are kept.
+
+        Raises:
+            UnknownAnimalError: nothing is enrolled under ``tag``.
+            RegistryError: a session has no photos, or a store that cannot
+                replace templates.
+            ImageError: a photo cannot be read.
+        """
+        if not isinstance(self.store, GrowingTemplateStore):
+            raise RegistryError("this registry's store cannot replace templates")
+        if self.store.get(tag) is None:
+            raise UnknownAnimalError(f"no animal is enrolled under tag {tag}")
+        if not sessions or any(not photos for photos in sessions):
+            raise RegistryError(f"{tag}: every session needs at least one photo")
+        templates = [
+            FaceID.fuse(np.stack([a.embedding for a in self.faceid.analyse(photos)]))
+            for photos in sessions
+        ]
+        with self._lock:
+            record = self.store.replace_gallery(
+                tag, templates[0], templates[1:], self.model
+            )
+            self._rebuild()
+        return record
 
     def _index_session(
         self,

@@ -123,6 +123,41 @@ def livestock_train(
     click.echo(json.dumps(report, indent=2))
 
 
+@livestock.command("reembed")
+@click.option(
+    "--actor", default="system", show_default=True, help="Who runs it (ledger)."
+)
+@click.pass_context
+def livestock_reembed(ctx: click.Context, actor: str) -> None:
+    """Recompute the templates made by another face-ID model from the kept photos.
+
+    Run after upgrading the face-ID weights: until then the registry compares
+    no animal enrolled with the old model and refuses enrolments (a duplicate
+    could hide among them). Each animal is rewritten in its own transaction
+    with an ``animal.reembedded`` ledger event; prints a JSON summary.
+    """
+    from livestock import LivestockError
+    from server.cli.main import _context
+
+    app = _context(ctx)
+    try:
+        report = app.underwriting.reembed_animals(
+            actor=actor, log=lambda line: click.echo(line, err=True)
+        )
+    except LivestockError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        json.dumps(
+            {
+                "model": report.model,
+                "reembedded": len(report.reembedded),
+                "without_photos": report.without_photos,
+            },
+            indent=2,
+        )
+    )
+
+
 @livestock.command("evaluate")
 @click.argument(
     "directory", type=click.Path(exists=True, file_okay=False, path_type=Path)

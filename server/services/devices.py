@@ -43,7 +43,7 @@ from claims import (
     parse_signed_capture,
 )
 from ledger import Event
-from livestock import Registry
+from livestock import Registry, StaleTemplatesError
 from server.errors import (
     ConflictError,
     ForbiddenError,
@@ -124,7 +124,17 @@ def gallery(registry: Registry, cursor: str | None, limit: int) -> Gallery:
 
     Every enrolled animal is listed: the project does not assign agents to
     farms, so any field agent may meet any insured animal.
+
+    Raises:
+        StaleTemplatesError: some animals' templates are of another face-ID
+            model (not comparable with the app's): re-embed them first.
     """
+    if registry.stale:
+        raise StaleTemplatesError(
+            f"{len(registry.stale)} animals (first {registry.stale[0]}) have templates "
+            f"of another face-ID model than {registry.model}: the gallery is served "
+            "once they are re-embedded (agri livestock reembed)"
+        )
     store = registry.store
     if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
         raise TypeError("the registry must store templates in the database")

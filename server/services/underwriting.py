@@ -35,6 +35,7 @@ from ledger import Event
 from livestock import (
     AnimalRecord,
     EnrolResult,
+    ImageError,
     Match,
     Photo,
     Registry,
@@ -111,6 +112,21 @@ class FarmerRecord:
     region: str
     lat: float | None
     lon: float | None
+
+
+@dataclass(frozen=True)
+class ReembedReport:
+    """What :meth:`UnderwritingService.reembed_animals` did.
+
+    Attributes:
+        model: the face-ID model version the templates are now of.
+        reembedded: the tags re-embedded from their kept photos.
+        without_photos: tags with no kept photos, left unchanged (enrol again).
+    """
+
+    model: str
+    reembedded: list[str]
+    without_photos: list[str]
 
 
 @dataclass(frozen=True)
@@ -590,6 +606,72 @@ class UnderwritingService:
             registry.rebuild_index()  # the index may hold a session that was rolled back
             raise
         return record, match
+
+    def reembed_animals(
+        self, *, actor: str, log: Callable[[str], None] = lambda _: None
+    ) -> ReembedReport:
+        """Recompute, with the running face-ID model, the templates made by another model.
+
+        Templates of two face-ID models are not comparable, so after a model
+        upgrade every animal enrolled with the old one is re-embedded from its
+        kept photos: the photos linked in one step (the enrolment, then each
+        verified session) form one session again, in the order they were kept.
+        Each animal is rewritten in its own transaction with an
+        ``animal.reembedded`` ledger event; an animal without kept photos is
+        left as it is and listed (it must be enrolled again).
+
+        Raises:
+            ImageError: a kept photo can no longer be read (named).
+        """
+        from server.storage.photo_store import photo_rows
+
+        registry = self._registry()
+        store = registry.store
+        if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
+            raise TypeError("the registry must store templates in the database")
+        registry.rebuild_index()
+        done: list[str] = []
+        missing: list[str] = []
+        stale = list(registry.stale)
+        for n, tag in enumerate(stale, 1):
+            with self._read() as conn:
+                rows = photo_rows(conn, "animal", tag)
+            if not rows or self.photos is None:
+                missing.append(tag)
+                log(f"{n}/{len(stale)} {tag}: no kept photos, enrol it again")
+                continue
+            sessions: list[list[Photo]] = []
+            last = None
+            for row in rows:
+                if row.created_at != last:
+                    sessions.append([])
+                    last = row.created_at
+                path = self.photos.files.path(row.sha256, row.media_type)
+                if not path.is_file():
+                    raise ImageError(
+                        row.name, f"kept photo {row.sha256[:12]} of {tag} is missing"
+                    )
+                sessions[-1].append(Photo(row.name, path))
+            old = store.get(tag)
+            with self.ledger.transaction() as conn, store.bound(conn):
+                lock(conn, f"animal:{tag}")
+                registry.reembed(tag, sessions)
+                self._event(
+                    conn,
+                    "animal.reembedded",
+                    {"animal": tag},
+                    actor,
+                    {
+                        "model": registry.model,
+                        "previous_model": old.model if old else "",
+                        "sessions": len(sessions),
+                        "photos": len(rows),
+                    },
+                )
+            done.append(tag)
+            log(f"{n}/{len(stale)} {tag}: {len(sessions)} sessions, {len(rows)} photos")
+        registry.rebuild_index()
+        return ReembedReport(registry.model, done, missing)
 
     # --- applications ----------------------------------------------------------------
 

@@ -35,6 +35,7 @@ def _row(record: AnimalRecord) -> dict[str, Any]:
         "photos": record.photos,
         "photo_hashes": json.dumps([f"{h:016x}" for h in record.photo_hashes]),
         "enrolled_at": datetime.now(UTC),
+        "model": record.model,
     }
 
 
@@ -53,6 +54,7 @@ def _record(row: Any) -> AnimalRecord:
         photos=row.photos,
         photo_hashes=tuple(int(h, 16) for h in json.loads(row.photo_hashes)),
         sessions=_sessions(bytes(row.sessions or b""), len(template)),
+        model=row.model,
     )
 
 
@@ -132,6 +134,47 @@ class SqlTemplateStore:
         )
         new = conn.execute(select(animals).where(animals.c.tag == tag)).one()
         return _record(new)
+
+    def replace_gallery(
+        self,
+        tag: str,
+        template: npt.NDArray[np.float32],
+        sessions: Sequence[npt.NDArray[np.float32]],
+        model: str,
+    ) -> AnimalRecord:
+        """Replace an animal's templates by ones of face-ID model ``model`` (bound transaction).
+
+        Raises:
+            KeyError: nothing is enrolled under ``tag``.
+        """
+        bound = self._bound
+        if bound is None:
+            with self.engine.begin() as conn:
+                return self._replace_on(conn, tag, template, sessions, model)
+        return self._replace_on(bound, tag, template, sessions, model)
+
+    def _replace_on(
+        self,
+        conn: Connection,
+        tag: str,
+        template: npt.NDArray[np.float32],
+        sessions: Sequence[npt.NDArray[np.float32]],
+        model: str,
+    ) -> AnimalRecord:
+        found = conn.execute(
+            update(animals)
+            .where(animals.c.tag == tag)
+            .values(
+                template=np.asarray(template, dtype="<f4").tobytes(),
+                sessions=b"".join(
+                    np.asarray(t, dtype="<f4").tobytes() for t in sessions
+                ),
+                model=model,
+            )
+        )
+        if found.rowcount != 1:
+            raise KeyError(tag)
+        return _record(conn.execute(select(animals).where(animals.c.tag == tag)).one())
 
     def get(self, tag: str) -> AnimalRecord | None:
         """The animal enrolled under ``tag``, if any."""

@@ -159,6 +159,8 @@ animals = Table(
     Column("enrolled_at", UTCDateTime(), nullable=False),
     # Templates of verified later sessions, float32 little-endian, concatenated.
     Column("sessions", LargeBinary, nullable=False, server_default=text("''")),
+    # The face-ID model version (NAME+SHA256[:12]) whose embeddings the templates are.
+    Column("model", String(80), nullable=False, server_default=text("''")),
 )
 
 
