@@ -31,7 +31,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +83,12 @@ class Recipe:
     parts: int = 2
     folds: int = 4
     bf16_frozen: bool = True
+    # Hard negatives (off at 0): batches of ``hard_classes`` animals that are
+    # each other's nearest by the head's class centres, ``batch_size //
+    # hard_classes`` photos each, and a batch-hard triplet loss of this weight.
+    hard_negative_weight: float = 0.0
+    hard_classes: int = 8
+    triplet_margin: float = 0.2
     threads: int = 2
     notes: list[str] = field(default_factory=list)
 
@@ -236,12 +242,19 @@ def fit(
         model.train()
         for module in frozen:
             module.eval()  # keep the ImageNet batch-norm statistics
-        order = list(range(len(items)))
-        rng.shuffle(order)
+        if recipe.hard_negative_weight > 0:
+            batches = _hard_batches(items, head, n_animals, recipe, rng)
+        else:
+            order = list(range(len(items)))
+            rng.shuffle(order)
+            batches = [
+                order[b : b + recipe.batch_size]
+                for b in range(0, len(order), recipe.batch_size)
+            ]
         total_loss, seen = 0.0, 0
-        for b in range(0, len(order), recipe.batch_size):
+        for batch in batches:
             images, labels = [], []
-            for i in order[b : b + recipe.batch_size]:
+            for i in batch:
                 img, label = items[i]
                 if rng.random() < 0.5:
                     img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
@@ -253,10 +266,13 @@ def fit(
                 torch.autocast("cpu", torch.bfloat16, enabled=recipe.bf16_frozen),
             ):
                 h = _frozen_part(model, torch.stack(images), recipe.frozen_blocks)
-            loss = head(
-                _trained_part(model, h.float(), recipe.frozen_blocks),
-                torch.tensor(labels),
-            )
+            embeddings = _trained_part(model, h.float(), recipe.frozen_blocks)
+            y = torch.tensor(labels)
+            loss = head(embeddings, y)
+            if recipe.hard_negative_weight > 0:
+                loss = loss + recipe.hard_negative_weight * _batch_hard_triplet(
+                    embeddings, y, recipe.triplet_margin
+                )
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -269,6 +285,57 @@ def fit(
         )
     model.eval()
     return model
+
+
+def _hard_batches(
+    items: Sequence[tuple[Image.Image, int]],
+    head: SubCenterArcFace,
+    n_animals: int,
+    recipe: Recipe,
+    rng: random.Random,
+) -> list[list[int]]:
+    """One epoch of batches, each of animals that look alike (hard negatives for each other).
+
+    Class centres are the head's (mean of an animal's sub-centres, its face
+    and its mirrored face together); a batch takes a random animal, its
+    ``hard_classes - 1`` nearest, and ``batch_size // hard_classes`` photos
+    of each (drawn with replacement when an animal has fewer).
+    """
+    with torch.no_grad():
+        w = F.normalize(head.weight, dim=1).view(head.classes, head.k, -1).mean(1)
+        centre = F.normalize(w[:n_animals] + w[n_animals:], dim=1)
+        nearest = (centre @ centre.T).argsort(dim=1, descending=True).tolist()
+    photos_of: dict[int, list[int]] = {}
+    for i, (_, label) in enumerate(items):
+        photos_of.setdefault(label, []).append(i)
+    per = max(2, recipe.batch_size // recipe.hard_classes)
+    batches = []
+    for _ in range(math.ceil(len(items) / recipe.batch_size)):
+        anchor = rng.randrange(n_animals)
+        group = [a for a in nearest[anchor] if a in photos_of][: recipe.hard_classes]
+        batch = []
+        for a in group:
+            pool = photos_of[a]
+            batch += (
+                rng.sample(pool, per) if len(pool) >= per else rng.choices(pool, k=per)
+            )
+        batches.append(batch)
+    return batches
+
+
+def _batch_hard_triplet(
+    embeddings: torch.Tensor, labels: torch.Tensor, margin: float
+) -> torch.Tensor:
+    """Batch-hard triplet loss (Hermans et al. 2017) on cosine distance of unit embeddings."""
+    distance = 1 - embeddings @ embeddings.T
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool)
+    positive = (same & ~eye).any(dim=1)
+    if not positive.any():
+        return embeddings.sum() * 0
+    hardest_pos = distance.masked_fill(~(same & ~eye), -1).max(dim=1).values
+    hardest_neg = distance.masked_fill(same, 4).min(dim=1).values
+    return F.relu(hardest_pos - hardest_neg + margin)[positive].mean()
 
 
 @dataclass(frozen=True)
@@ -307,6 +374,19 @@ def _recipe_key(recipe: Recipe) -> dict[str, object]:
     return {k: v for k, v in asdict(recipe).items() if k not in ("threads", "notes")}
 
 
+def _same_recipe(recipe: Recipe, saved: dict[str, object]) -> bool:
+    """Whether ``saved`` (a manifest's recipe) is ``recipe``.
+
+    A knob added after the model was trained is absent from its manifest;
+    at its default (which keeps the older behaviour) it is the same recipe.
+    """
+    defaults = {f.name: f.default for f in fields(Recipe) if f.default is not MISSING}
+    return all(
+        saved.get(k, defaults.get(k, MISSING)) == v
+        for k, v in _recipe_key(recipe).items()
+    )
+
+
 def _trained(path: Path, recipe: Recipe, animals: Sequence[str]) -> bool:
     """Whether ``path`` (.pt with its .json) was trained by ``recipe`` on exactly ``animals``."""
     meta = path.with_suffix(".json")
@@ -315,7 +395,7 @@ def _trained(path: Path, recipe: Recipe, animals: Sequence[str]) -> bool:
     doc = json.loads(meta.read_text())
     return bool(
         doc.get("sha256") == sha256_file(path)
-        and _recipe_key(recipe).items() <= doc.get("recipe", {}).items()
+        and _same_recipe(recipe, doc.get("recipe", {}))
         and doc["recipe"].get("trained_on") == sorted(animals)
     )
 

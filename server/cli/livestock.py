@@ -44,6 +44,13 @@ def livestock() -> None:
 @click.option("--epochs", type=click.IntRange(min=1), default=24, show_default=True)
 @click.option("--seed", type=int, default=20261130, show_default=True)
 @click.option(
+    "--hard-negatives",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Weight of a batch-hard triplet loss over batches of look-alike animals (0: off).",
+)
+@click.option(
     "--threads",
     type=click.IntRange(min=1),
     default=2,
@@ -69,6 +76,7 @@ def livestock_train(
     folds: int,
     epochs: int,
     seed: int,
+    hard_negatives: float,
     threads: int,
     only_folds: tuple[int, ...],
     only_final: bool,
@@ -92,7 +100,13 @@ def livestock_train(
 
     if any(not 0 <= k < folds for k in only_folds):
         raise click.UsageError(f"--only-fold takes 0 to {folds - 1}")
-    recipe = Recipe(seed=seed, epochs=epochs, folds=folds, threads=threads)
+    recipe = Recipe(
+        seed=seed,
+        epochs=epochs,
+        folds=folds,
+        threads=threads,
+        hard_negative_weight=hard_negatives,
+    )
     report: dict[str, Any] = {}
     try:
         if only_folds or only_final:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import random
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from livestock import LivestockError
 from livestock.data import Capture, scan_folder
 from livestock.model import load_embedder
-from livestock.train import Recipe, fold_of, train_model
+from livestock.train import (
+    Recipe,
+    SubCenterArcFace,
+    _batch_hard_triplet,
+    _hard_batches,
+    _same_recipe,
+    fold_of,
+    train_model,
+)
 
 TINY = Recipe(epochs=1, batch_size=8, threads=1)
 
@@ -64,6 +74,53 @@ def test_a_model_of_the_same_recipe_and_animals_is_kept_and_any_change_retrains(
     )
     assert "kept" not in lines[-1]
     load_embedder("fold0", tmp_path)  # the checksum holds again
+
+
+def test_a_knob_added_later_at_its_default_is_the_same_recipe() -> None:
+    saved = asdict(TINY)
+    del saved["hard_negative_weight"]  # trained before the knob existed
+    assert _same_recipe(TINY, saved)
+    assert not _same_recipe(replace(TINY, hard_negative_weight=0.5), saved)
+    assert _same_recipe(
+        replace(TINY, threads=4), saved
+    )  # threads do not change weights
+
+
+def test_hard_negative_batches_hold_animals_that_look_alike() -> None:
+    head = SubCenterArcFace(4, 2 * 4, k=1)
+    with torch.no_grad():  # animals 0 and 1 look alike, and so do 2 and 3
+        centres = torch.tensor(
+            [[1, 0.1, 0, 0], [1, -0.1, 0, 0], [0, 0, 1, 0.1], [0, 0, 1, -0.1]]
+        )
+        head.weight.copy_(torch.cat([centres, centres]))
+    items = [(None, a) for a in range(4) for _ in range(5)]
+    recipe = replace(TINY, batch_size=4, hard_classes=2)
+    batches = _hard_batches(items, head, 4, recipe, random.Random(0))  # type: ignore[arg-type]
+    assert len(batches) == 5
+    for batch in batches:
+        animals = {items[i][1] for i in batch}
+        assert animals in ({0, 1}, {2, 3}) and len(batch) == 4
+
+
+def test_batch_hard_triplet_is_zero_once_negatives_are_far() -> None:
+    e = torch.nn.functional.normalize(
+        torch.tensor([[1.0, 0], [1, 0.05], [0, 1], [0.05, 1]]), dim=1
+    )
+    y = torch.tensor([0, 0, 1, 1])
+    assert _batch_hard_triplet(e, y, 0.2).item() == 0
+    assert _batch_hard_triplet(e, torch.tensor([0, 1, 0, 1]), 0.2).item() > 0.5
+
+
+def test_hard_negative_training_runs_and_is_recorded(
+    few: list[Capture], tmp_path: Path
+) -> None:
+    animals = sorted({c.animal for c in few})
+    recipe = replace(TINY, hard_negative_weight=0.5, hard_classes=2, batch_size=4)
+    train_model(
+        few, animals, recipe, tmp_path / "h.pt", note="test", log=lambda _: None
+    )
+    _, manifest = load_embedder("h", tmp_path)
+    assert manifest.recipe["hard_negative_weight"] == 0.5
 
 
 def test_training_without_photos_of_the_animals_is_a_clear_error(
