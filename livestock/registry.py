@@ -300,22 +300,39 @@ class Registry:
         self._index = make_index(vectors) if len(vectors) else None
 
     def _current(self, record: AnimalRecord) -> AnimalRecord:
-        """``record``, if its templates are of this registry's model."""
-        if record.model != self.model:
-            raise StaleTemplatesError(
-                f"the templates of {record.tag.value} come from face-ID model "
-                f"{record.model or '(unknown)'}, not {self.model}: re-embed them from "
-                "the kept photos (agri livestock reembed) before comparing"
-            )
-        return record
+        """``record``, if its templates are of this registry's model.
 
-    def _require_no_stale(self) -> None:
+        Another process (``agri livestock reembed``) may have re-embedded it
+        since the index was built: the index is rebuilt once before refusing.
+        """
+        if record.model == self.model:
+            if record.tag.value in self.stale:
+                self.rebuild_index()
+            return record
+        raise StaleTemplatesError(
+            f"the templates of {record.tag.value} come from face-ID model "
+            f"{record.model or '(unknown)'}, not {self.model}: re-embed them from "
+            "the kept photos (agri livestock reembed) before comparing"
+        )
+
+    def require_no_stale(self) -> None:
+        """Raise unless every animal's templates are of this registry's model.
+
+        A search among the animals is complete only then. Another process may
+        have re-embedded them since the index was built: the index is rebuilt
+        once before refusing.
+
+        Raises:
+            StaleTemplatesError: some animals' templates are of another model.
+        """
+        if self.stale:
+            self.rebuild_index()
         if self.stale:
             raise StaleTemplatesError(
                 f"{len(self.stale)} enrolled animals (first {self.stale[0]}) have "
-                f"templates of another face-ID model than {self.model}, so a duplicate "
-                "could not be found among them: re-embed them (agri livestock "
-                "reembed) before enrolling"
+                f"templates of another face-ID model than {self.model}, so a search "
+                "among them would be incomplete: re-embed them (agri livestock "
+                "reembed) first"
             )
 
     def _index_record(self, record: AnimalRecord) -> None:
@@ -424,7 +441,7 @@ class Registry:
         parsed = parse_tag(tag, scheme)
         if self.store.get(parsed.value) is not None:
             raise RegistryError(f"tag {parsed.value} is already enrolled")
-        self._require_no_stale()
+        self.require_no_stale()
         analyses = self._analyse(photos)
         template = FaceID.fuse(np.stack([a.embedding for a in analyses]))
         with self._lock:  # decide and store as one step: no two identities at once
@@ -475,8 +492,10 @@ class Registry:
         Raises:
             ImageError: a photo is unreadable or fails the quality gate.
             RegistryError: no photos.
-            StaleTemplatesError: the animal's templates are of another model.
+            StaleTemplatesError: some animal's templates are of another model
+                (the search among the animals would be incomplete).
         """
+        self.require_no_stale()
         record = self.store.get(tag)
         if record is not None:
             self._current(record)
@@ -560,36 +579,47 @@ class Registry:
             self._index_session(grown, template, hashes)
         return grown, match
 
-    def reembed(self, tag: str, sessions: Sequence[Sequence[Photo]]) -> AnimalRecord:
-        """Recompute an animal's templates with this registry's model from its kept photos.
+    def templates(
+        self, sessions: Sequence[Sequence[Photo]]
+    ) -> list[npt.NDArray[np.float32]]:
+        """One fused template per session of photos, by this registry's model.
 
-        ``sessions[0]`` are the enrolment photos, the rest the verified later
-        sessions, oldest first (as they were added). Photos are not gated on
-        quality again: they passed when they were first taken. The animal's
-        photo hashes are kept.
+        For re-embedding kept photos: they are not gated on quality again
+        (they passed when they were first taken).
 
         Raises:
-            UnknownAnimalError: nothing is enrolled under ``tag``.
-            RegistryError: a session has no photos, or a store that cannot
-                replace templates.
+            RegistryError: a session has no photos.
             ImageError: a photo cannot be read.
         """
-        if not isinstance(self.store, GrowingTemplateStore):
-            raise RegistryError("this registry's store cannot replace templates")
-        if self.store.get(tag) is None:
-            raise UnknownAnimalError(f"no animal is enrolled under tag {tag}")
         if not sessions or any(not photos for photos in sessions):
-            raise RegistryError(f"{tag}: every session needs at least one photo")
-        templates = [
+            raise RegistryError("every session needs at least one photo")
+        return [
             FaceID.fuse(np.stack([a.embedding for a in self.faceid.analyse(photos)]))
             for photos in sessions
         ]
-        with self._lock:
-            record = self.store.replace_gallery(
+
+    def replace_templates(
+        self, tag: str, templates: Sequence[npt.NDArray[np.float32]]
+    ) -> AnimalRecord:
+        """Store ``templates`` (enrolment first) as the animal's, of this registry's model.
+
+        The index is not updated: call :meth:`rebuild_index` once the store's
+        transaction has committed.
+
+        Raises:
+            UnknownAnimalError: nothing is enrolled under ``tag``.
+            RegistryError: a store that cannot replace templates, or no templates.
+        """
+        if not isinstance(self.store, GrowingTemplateStore):
+            raise RegistryError("this registry's store cannot replace templates")
+        if not templates:
+            raise RegistryError(f"{tag}: no templates")
+        try:
+            return self.store.replace_gallery(
                 tag, templates[0], templates[1:], self.model
             )
-            self._rebuild()
-        return record
+        except KeyError:
+            raise UnknownAnimalError(f"no animal is enrolled under tag {tag}") from None
 
     def _index_session(
         self,
@@ -603,8 +633,12 @@ class Registry:
         yet; a caller whose transaction rolls back calls :meth:`rebuild_index`.
         """
         pos = next(
-            i for i, r in enumerate(self._records) if r.tag.value == record.tag.value
+            (i for i, r in enumerate(self._records) if r.tag.value == record.tag.value),
+            None,
         )
+        if pos is None:  # re-embedded by another process since the index was built
+            self._rebuild()
+            return
         self._records[pos] = record
         self._owner.append(pos)
         if self._index is None:

@@ -371,7 +371,10 @@ class OutOfFold:
 
 def _recipe_key(recipe: Recipe) -> dict[str, object]:
     """What decides a model's weights (not how many threads computed them)."""
-    return {k: v for k, v in asdict(recipe).items() if k not in ("threads", "notes")}
+    key = {k: v for k, v in asdict(recipe).items() if k not in ("threads", "notes")}
+    if not recipe.hard_negative_weight:  # its shape knobs matter only when it is on
+        del key["hard_classes"], key["triplet_margin"]
+    return key
 
 
 def _same_recipe(recipe: Recipe, saved: dict[str, object]) -> bool:
@@ -396,7 +399,7 @@ def _trained(path: Path, recipe: Recipe, animals: Sequence[str]) -> bool:
     return bool(
         doc.get("sha256") == sha256_file(path)
         and _same_recipe(recipe, doc.get("recipe", {}))
-        and doc["recipe"].get("trained_on") == sorted(animals)
+        and doc.get("recipe", {}).get("trained_on") == sorted(animals)
     )
 
 

@@ -165,7 +165,7 @@ def livestock_reembed(ctx: click.Context, actor: str) -> None:
             {
                 "model": report.model,
                 "reembedded": len(report.reembedded),
-                "without_photos": report.without_photos,
+                "left": report.left,
             },
             indent=2,
         )

@@ -43,7 +43,7 @@ from claims import (
     parse_signed_capture,
 )
 from ledger import Event
-from livestock import Registry, StaleTemplatesError
+from livestock import Registry
 from server.errors import (
     ConflictError,
     ForbiddenError,
@@ -129,16 +129,15 @@ def gallery(registry: Registry, cursor: str | None, limit: int) -> Gallery:
         StaleTemplatesError: some animals' templates are of another face-ID
             model (not comparable with the app's): re-embed them first.
     """
-    if registry.stale:
-        raise StaleTemplatesError(
-            f"{len(registry.stale)} animals (first {registry.stale[0]}) have templates "
-            f"of another face-ID model than {registry.model}: the gallery is served "
-            "once they are re-embedded (agri livestock reembed)"
-        )
+    registry.require_no_stale()
     store = registry.store
     if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
         raise TypeError("the registry must store templates in the database")
     records, after = store.page_after(cursor, limit)
+    for r in records:  # re-checked on the rows served (another process may write)
+        if r.model != registry.model:
+            registry.rebuild_index()
+            registry.require_no_stale()
     manifest = registry.faceid.manifest
     return Gallery(
         manifest.name,

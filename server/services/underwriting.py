@@ -35,7 +35,7 @@ from ledger import Event
 from livestock import (
     AnimalRecord,
     EnrolResult,
-    ImageError,
+    LivestockError,
     Match,
     Photo,
     Registry,
@@ -121,12 +121,12 @@ class ReembedReport:
     Attributes:
         model: the face-ID model version the templates are now of.
         reembedded: the tags re-embedded from their kept photos.
-        without_photos: tags with no kept photos, left unchanged (enrol again).
+        left: the tags left as they were, each with why (enrol it again, or run again).
     """
 
     model: str
     reembedded: list[str]
-    without_photos: list[str]
+    left: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -616,12 +616,12 @@ class UnderwritingService:
         upgrade every animal enrolled with the old one is re-embedded from its
         kept photos: the photos linked in one step (the enrolment, then each
         verified session) form one session again, in the order they were kept.
-        Each animal is rewritten in its own transaction with an
-        ``animal.reembedded`` ledger event; an animal without kept photos is
-        left as it is and listed (it must be enrolled again).
-
-        Raises:
-            ImageError: a kept photo can no longer be read (named).
+        The photos are embedded outside any transaction; each animal is then
+        rewritten in its own transaction, under its lock and only if it is
+        still of the old model, with an ``animal.reembedded`` ledger event.
+        An animal whose kept photos do not rebuild its gallery (none kept,
+        fewer sessions or photos than it has, a file missing or unreadable)
+        is left as it is and listed.
         """
         from server.storage.photo_store import photo_rows
 
@@ -631,47 +631,79 @@ class UnderwritingService:
             raise TypeError("the registry must store templates in the database")
         registry.rebuild_index()
         done: list[str] = []
-        missing: list[str] = []
+        left: dict[str, str] = {}
         stale = list(registry.stale)
-        for n, tag in enumerate(stale, 1):
-            with self._read() as conn:
-                rows = photo_rows(conn, "animal", tag)
-            if not rows or self.photos is None:
-                missing.append(tag)
-                log(f"{n}/{len(stale)} {tag}: no kept photos, enrol it again")
-                continue
-            sessions: list[list[Photo]] = []
-            last = None
-            for row in rows:
-                if row.created_at != last:
-                    sessions.append([])
-                    last = row.created_at
-                path = self.photos.files.path(row.sha256, row.media_type)
-                if not path.is_file():
-                    raise ImageError(
-                        row.name, f"kept photo {row.sha256[:12]} of {tag} is missing"
-                    )
-                sessions[-1].append(Photo(row.name, path))
-            old = store.get(tag)
-            with self.ledger.transaction() as conn, store.bound(conn):
-                lock(conn, f"animal:{tag}")
-                registry.reembed(tag, sessions)
-                self._event(
-                    conn,
-                    "animal.reembedded",
-                    {"animal": tag},
-                    actor,
-                    {
-                        "model": registry.model,
-                        "previous_model": old.model if old else "",
-                        "sessions": len(sessions),
-                        "photos": len(rows),
-                    },
-                )
-            done.append(tag)
-            log(f"{n}/{len(stale)} {tag}: {len(sessions)} sessions, {len(rows)} photos")
-        registry.rebuild_index()
-        return ReembedReport(registry.model, done, missing)
+        try:
+            for n, tag in enumerate(stale, 1):
+                why = self._reembed_one(registry, store, tag, actor, photo_rows)
+                if why is None:
+                    done.append(tag)
+                else:
+                    left[tag] = why
+                log(f"{n}/{len(stale)} {tag}: {why or 're-embedded'}")
+        finally:
+            registry.rebuild_index()
+        return ReembedReport(registry.model, done, left)
+
+    def _reembed_one(
+        self,
+        registry: Registry,
+        store: SqlTemplateStore,
+        tag: str,
+        actor: str,
+        photo_rows: Callable[[Connection, str, str], list[Any]],
+    ) -> str | None:
+        """Re-embed one animal; None when done, else why it was left as it is."""
+        old = store.get(tag)
+        if old is None or old.model == registry.model:
+            return "no longer enrolled or already re-embedded"
+        with self._read() as conn:
+            rows = photo_rows(conn, "animal", tag)
+        if not rows or self.photos is None:
+            return "no kept photos: enrol it again"
+        sessions: list[list[Photo]] = []
+        last = None
+        for row in rows:
+            if row.created_at != last:
+                sessions.append([])
+                last = row.created_at
+            path = self.photos.files.path(row.sha256, row.media_type)
+            if not path.is_file():
+                return f"kept photo {row.name} ({row.sha256[:12]}) is missing"
+            sessions[-1].append(Photo(row.name, path))
+        if len(sessions) != 1 + len(old.sessions) or len(sessions[0]) != old.photos:
+            return (
+                f"the kept photos form {len(sessions)} sessions "
+                f"({len(sessions[0])} enrolment photos), the animal has "
+                f"{1 + len(old.sessions)} ({old.photos}): enrol it again"
+            )
+        try:
+            templates = registry.templates(sessions)
+        except LivestockError as exc:
+            return str(exc)
+        with self.ledger.transaction() as conn, store.bound(conn):
+            lock(conn, f"animal:{tag}")
+            now = store.get(tag)
+            if (
+                now is None
+                or now.model != old.model
+                or len(now.sessions) != len(old.sessions)
+            ):
+                return "changed while its photos were embedded: run again"
+            registry.replace_templates(tag, templates)
+            self._event(
+                conn,
+                "animal.reembedded",
+                {"animal": tag},
+                actor,
+                {
+                    "model": registry.model,
+                    "previous_model": old.model,
+                    "sessions": len(sessions),
+                    "photos": len(rows),
+                },
+            )
+        return None
 
     # --- applications ----------------------------------------------------------------
 
