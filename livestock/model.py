@@ -37,7 +37,7 @@ __all__ = [
 
 EMBEDDING_DIM = 128
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_WEIGHTS = "cowface-v1"
+DEFAULT_WEIGHTS = "cowface-v2"
 
 
 def pretrained_backbone() -> EfficientNet:

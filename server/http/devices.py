@@ -62,7 +62,7 @@ class DeviceOut(BaseModel):
 class GalleryModelOut(BaseModel):
     """The face-ID weights the templates come from."""
 
-    name: str = Field(examples=["cowface-v1"])
+    name: str = Field(examples=["cowface-v2"])
     sha256: str
 
 
