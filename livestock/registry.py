@@ -111,8 +111,9 @@ class GrowingTemplateStore(TemplateStore, Protocol):
         template: npt.NDArray[np.float32],
         sessions: Sequence[npt.NDArray[np.float32]],
         model: str,
+        photo_hashes: Sequence[int] = (),
     ) -> AnimalRecord:
-        """Replace an animal's templates by ones of face-ID model ``model`` (re-embedding)."""
+        """Replace an animal's templates by ones of model ``model``; add ``photo_hashes``."""
 
 
 @dataclass
@@ -152,10 +153,16 @@ class InMemoryTemplateStore:
         template: npt.NDArray[np.float32],
         sessions: Sequence[npt.NDArray[np.float32]],
         model: str,
+        photo_hashes: Sequence[int] = (),
     ) -> AnimalRecord:
-        """Replace the templates of the animal enrolled under ``tag``."""
+        """Replace the templates of the animal enrolled under ``tag``; add ``photo_hashes``."""
+        old = self.records[tag]
         new = replace(
-            self.records[tag], template=template, sessions=tuple(sessions), model=model
+            old,
+            template=template,
+            sessions=tuple(sessions),
+            model=model,
+            photo_hashes=(*old.photo_hashes, *photo_hashes),
         )
         self.records[tag] = new
         return new
@@ -620,6 +627,47 @@ class Registry:
             )
         except KeyError:
             raise UnknownAnimalError(f"no animal is enrolled under tag {tag}") from None
+
+    def reenrol(self, tag: str, photos: Sequence[Photo]) -> AnimalRecord:
+        """Give an animal whose templates are of another model new ones from new photos.
+
+        For an animal whose kept photos cannot rebuild its gallery: its old
+        templates cannot be compared with anything, so the new photos cannot
+        be checked against them (a person must vouch for them). They are
+        checked as an enrolment's are: the quality gate, no near-copy of
+        another animal's stored photo, and no ``match`` with another animal.
+        The gallery becomes the one session of these photos. The index is not
+        updated: call :meth:`rebuild_index` once the transaction has committed.
+
+        Raises:
+            UnknownAnimalError: nothing is enrolled under ``tag``.
+            RegistryError: its templates are already of this model, the photos
+                match another animal or copy another animal's photo, no photos.
+            ImageError: a photo is unreadable or fails the quality gate.
+        """
+        if not isinstance(self.store, GrowingTemplateStore):
+            raise RegistryError("this registry's store cannot replace templates")
+        record = self.store.get(tag)
+        if record is None:
+            raise UnknownAnimalError(f"no animal is enrolled under tag {tag}")
+        if record.model == self.model:
+            raise RegistryError(f"{tag} is already of face-ID model {self.model}")
+        analyses = self._analyse(photos)
+        template = FaceID.fuse(np.stack([a.embedding for a in analyses]))
+        with self._lock:
+            copies = [r for r in self.find_reused(analyses) if r.tag != tag]
+            if copies:
+                names = ", ".join(f"{r.photo} (of {r.tag})" for r in copies)
+                raise RegistryError(f"near-copies of other animals' photos: {names}")
+            found = self._search(template, 1, self.basis_of(len(analyses)))
+            if found and found[0].decision == "match":
+                raise RegistryError(
+                    f"the photos match {found[0].tag} of {found[0].farm} "
+                    f"(score {found[0].score:.3f}): not re-enrolled"
+                )
+            return self.store.replace_gallery(
+                tag, template, (), self.model, [a.phash for a in analyses]
+            )
 
     def _index_session(
         self,

@@ -141,19 +141,56 @@ def livestock_train(
 @click.option(
     "--actor", default="system", show_default=True, help="Who runs it (ledger)."
 )
+@click.option(
+    "--tag",
+    default=None,
+    help="With --photos: re-enrol this animal from new photos (one it had to leave).",
+)
+@click.option(
+    "--photos",
+    "photo_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="With --tag: a folder of the animal's new face photos.",
+)
+@click.option(
+    "--reason", default="", help="With --tag: why these photos are this animal."
+)
 @click.pass_context
-def livestock_reembed(ctx: click.Context, actor: str) -> None:
+def livestock_reembed(
+    ctx: click.Context,
+    actor: str,
+    tag: str | None,
+    photo_dir: Path | None,
+    reason: str,
+) -> None:
     """Recompute the templates made by another face-ID model from the kept photos.
 
     Run after upgrading the face-ID weights: until then the registry compares
-    no animal enrolled with the old model and refuses enrolments (a duplicate
-    could hide among them). Each animal is rewritten in its own transaction
-    with an ``animal.reembedded`` ledger event; prints a JSON summary.
+    no animal enrolled with the old model and refuses enrolments, claims'
+    identity checks and the phone's gallery (an animal could hide among the
+    old ones). Each animal is rewritten in its own transaction with an
+    ``animal.reembedded`` ledger event; prints a JSON summary and exits 1
+    when animals are left (each with why). An animal left for want of kept
+    photos is re-enrolled from new ones with ``--tag T --photos DIR --reason R``.
     """
-    from livestock import LivestockError
+    from livestock import LivestockError, Photo
     from server.cli.main import _context
+    from server.errors import ServiceError
 
+    if (tag is None) != (photo_dir is None):
+        raise click.UsageError("--tag and --photos go together")
     app = _context(ctx)
+    if tag is not None and photo_dir is not None:
+        photos = [Photo(p.name, p) for p in sorted(photo_dir.iterdir()) if p.is_file()]
+        try:
+            record = app.underwriting.reenrol_animal(
+                tag, photos, actor=actor, reason=reason
+            )
+        except (LivestockError, ServiceError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(json.dumps({"reenrolled": tag, "model": record.model}, indent=2))
+        return
     try:
         report = app.underwriting.reembed_animals(
             actor=actor, log=lambda line: click.echo(line, err=True)
@@ -170,6 +207,8 @@ def livestock_reembed(ctx: click.Context, actor: str) -> None:
             indent=2,
         )
     )
+    if report.left:
+        ctx.exit(1)
 
 
 @livestock.command("evaluate")

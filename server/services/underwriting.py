@@ -645,6 +645,64 @@ class UnderwritingService:
             registry.rebuild_index()
         return ReembedReport(registry.model, done, left)
 
+    def reenrol_animal(
+        self,
+        tag: str,
+        photos: Sequence[Photo],
+        *,
+        actor: str,
+        reason: str,
+    ) -> AnimalRecord:
+        """New templates from new photos for an animal that re-embedding had to leave.
+
+        Its old templates are of another model and its kept photos cannot
+        rebuild them, so the new photos cannot be checked against the animal:
+        the actor vouches for them (``reason``, on the ledger). They are
+        checked as an enrolment's are (quality, no copy of another animal's
+        photo, no match with another animal), kept and linked to the animal,
+        and ``animal.reembedded`` (``source: new photos``) goes on the ledger
+        in the same transaction.
+
+        Raises:
+            NotFoundError: nothing is enrolled under ``tag``.
+            InvalidInputError: no reason given.
+            ImageError: a photo is unreadable or fails the quality gate.
+            RegistryError: already of this model; the photos match or copy
+                another animal's.
+        """
+        if not reason.strip():
+            raise InvalidInputError(
+                "say why these photos are this animal", field="reason"
+            )
+        _, _, registry, store, kept = self._animal_photos(photos, None, actor, None)
+        try:
+            with self.ledger.transaction() as conn, store.bound(conn):
+                lock(conn, f"animal:{tag}")
+                old = store.get(tag)
+                try:
+                    record = registry.reenrol(tag, photos)
+                except UnknownAnimalError as exc:
+                    raise NotFoundError(str(exc)) from exc
+                if self.photos:
+                    self.photos.link(conn, "animal", tag, kept)
+                self._event(
+                    conn,
+                    "animal.reembedded",
+                    {"animal": tag},
+                    actor,
+                    {
+                        "model": registry.model,
+                        "previous_model": old.model if old else "",
+                        "source": "new photos",
+                        "reason": reason.strip(),
+                        "sessions": 1,
+                        "photos": len(photos),
+                    },
+                )
+        finally:
+            registry.rebuild_index()
+        return record
+
     def _reembed_one(
         self,
         registry: Registry,

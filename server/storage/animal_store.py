@@ -141,8 +141,11 @@ class SqlTemplateStore:
         template: npt.NDArray[np.float32],
         sessions: Sequence[npt.NDArray[np.float32]],
         model: str,
+        photo_hashes: Sequence[int] = (),
     ) -> AnimalRecord:
         """Replace an animal's templates by ones of face-ID model ``model`` (bound transaction).
+
+        ``photo_hashes`` are added to the animal's (the photos of a re-enrolment).
 
         Raises:
             KeyError: nothing is enrolled under ``tag``.
@@ -150,8 +153,10 @@ class SqlTemplateStore:
         bound = self._bound
         if bound is None:
             with self.engine.begin() as conn:
-                return self._replace_on(conn, tag, template, sessions, model)
-        return self._replace_on(bound, tag, template, sessions, model)
+                return self._replace_on(
+                    conn, tag, template, sessions, model, photo_hashes
+                )
+        return self._replace_on(bound, tag, template, sessions, model, photo_hashes)
 
     def _replace_on(
         self,
@@ -160,11 +165,19 @@ class SqlTemplateStore:
         template: npt.NDArray[np.float32],
         sessions: Sequence[npt.NDArray[np.float32]],
         model: str,
+        photo_hashes: Sequence[int],
     ) -> AnimalRecord:
+        row = conn.execute(
+            select(animals.c.photo_hashes).where(animals.c.tag == tag).with_for_update()
+        ).first()
+        if row is None:
+            raise KeyError(tag)
+        hashes = [*json.loads(row.photo_hashes), *(f"{h:016x}" for h in photo_hashes)]
         found = conn.execute(
             update(animals)
             .where(animals.c.tag == tag)
             .values(
+                photo_hashes=json.dumps(hashes),
                 template=np.asarray(template, dtype="<f4").tobytes(),
                 sessions=b"".join(
                     np.asarray(t, dtype="<f4").tobytes() for t in sessions

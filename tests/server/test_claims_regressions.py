@@ -61,7 +61,8 @@ def _enrolled_rows(app: AppContext, farm: str, tags: tuple[str, ...]) -> None:
     """Animals on record as enrolled (rows only: no face photos needed for intake)."""
     now = datetime.now(UTC)
     rng = np.random.default_rng(7)
-    dim = FaceID.load().manifest.embedding_dim
+    faceid = FaceID.load()
+    dim = faceid.manifest.embedding_dim
     with app.engine.begin() as conn:
         for tag in tags:
             template = rng.normal(size=dim).astype("<f4")
@@ -76,6 +77,7 @@ def _enrolled_rows(app: AppContext, farm: str, tags: tuple[str, ...]) -> None:
                     photos=1,
                     photo_hashes="[]",
                     enrolled_at=now,
+                    model=faceid.version,  # enrolled by the running model
                 )
             )
             conn.execute(

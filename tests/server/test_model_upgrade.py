@@ -17,8 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 
-from livestock import Photo, StaleTemplatesError
+from livestock import Photo, RegistryError, StaleTemplatesError
 from server.context import AppContext, build_context
+from server.errors import InvalidInputError
 from server.http.app import create_app
 from server.services.auth import ROLES, UserStore
 from server.storage.schema import animals
@@ -146,6 +147,42 @@ def test_an_animal_without_kept_photos_is_listed_and_left_alone(
     report = app.underwriting.reembed_animals(actor="admin")
     assert report.reembedded == [] and "no kept photos" in report.left[TAG]
     assert app.registry().stale == [TAG]
+    assert events(app, "animal.reembedded") == 0
+    # an underwriter vouches for new photos of it: checked as an enrolment's are
+    clip = one_clip(shared_data, TAG)
+    new = [Photo(c.path.name, c.path) for c in clip]
+    with pytest.raises(InvalidInputError, match="say why"):
+        app.underwriting.reenrol_animal(TAG, new, actor="zhang.min", reason=" ")
+    record = app.underwriting.reenrol_animal(
+        TAG, new, actor="zhang.min", reason="inspected on the farm, tag read"
+    )
+    assert record.model == app.registry().model and record.sessions == ()
+    assert app.registry().stale == [] and events(app, "animal.reembedded") == 1
+    with pytest.raises(RegistryError, match="already of face-ID model"):
+        app.underwriting.reenrol_animal(TAG, new, actor="zhang.min", reason="again")
+
+
+def test_new_photos_of_another_animal_cannot_re_enrol_a_left_one(
+    client: TestClient, app: AppContext, shared_data: Path
+) -> None:
+    enrol_with_a_session(client, shared_data)
+    r = client.post(
+        "/api/v1/animals",
+        data={"tag": OTHER, "farmer_id": "F-1"},
+        files=files(one_clip(shared_data, OTHER)),
+        headers=login(client, "field_agent"),
+    )
+    assert r.status_code == 201, r.text
+    mark_as_older_model(app, TAG)
+    app.registry().rebuild_index()
+    # OTHER's photos, later frames of its clip, sent as if they were TAG's
+    other = [Photo(c.path.name, c.path) for c in one_clip(shared_data, OTHER)]
+    with pytest.raises(RegistryError, match=f"match {OTHER}|near-copies"):
+        app.underwriting.reenrol_animal(
+            TAG, other, actor="zhang.min", reason="trust me"
+        )
+    record = app.registry().store.get(TAG)
+    assert record is not None and record.model == OLD_MODEL
     assert events(app, "animal.reembedded") == 0
 
 
