@@ -8,10 +8,12 @@ occlusion.
 
 The stem and the first blocks keep their ImageNet weights: they hold about
 85 % of the forward compute at 224 x 112 and do not depend on the cows. They
-run without gradients and, on CPUs with bfloat16 support, in bfloat16 (6-8x
-faster there, 2.7x for the whole step), which is what makes an honest k-fold
-protocol affordable on two CPU cores: four fold models and the final one in
-about 75 minutes.
+run without gradients and in bfloat16 (``Recipe.bf16_frozen``; on this
+machine's AVX-512 BF16 8x faster for that part, 2.7x for the whole step; a
+CPU without bfloat16 hardware trains with ``--no-bf16``, a different recipe),
+which is what makes an honest k-fold protocol affordable on two CPU cores:
+four fold models (23-28 minutes each) and the final one (37 minutes) in
+about 80 minutes with two one-thread processes side by side.
 
 The protocol (:func:`cross_validate`): animals in ``folds`` disjoint folds;
 each fold's animals are embedded by a model trained on the other folds only,
@@ -20,7 +22,7 @@ map are fitted on those out-of-fold scores (:mod:`livestock.evaluate`); the
 shipped model (:func:`train_final`) is then trained on every animal by the
 same recipe. Each model is its own file, so folds and the final model can be
 trained by separate processes (``--only-fold``, ``--only-final``) and a run
-resumes where it stopped.
+resumes model by model (a model cut off mid-training starts again).
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ def fit(
     """Train the later blocks and the head on ``animals``' photos, augmented afresh each epoch.
 
     The frozen ImageNet layers run without gradients (in bfloat16 when
-    ``recipe.bf16_frozen``: 5-8x faster on CPUs with AVX-512 BF16 or AMX);
+    ``recipe.bf16_frozen``: 8x faster for that part on AVX-512 BF16 here);
     the trained layers run in float32.
     """
     torch.set_num_threads(recipe.threads)
