@@ -8,16 +8,19 @@ recomputes them from the kept photos, one session per step they were kept in.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 
 from livestock import Photo, RegistryError, StaleTemplatesError
+from server.cli.main import cli
 from server.context import AppContext, build_context
 from server.errors import InvalidInputError
 from server.http.app import create_app
@@ -228,3 +231,40 @@ def test_a_claim_waits_for_the_reembedding_too(
     assert (
         registry.verify(TAG, [Photo(c.path.name, c.path) for c in clip[:2]]).tag == TAG
     )
+
+
+def test_the_command_exits_1_on_animals_left_and_re_enrols_one_from_new_photos(
+    client: TestClient,
+    app: AppContext,
+    shared_data: Path,
+    db_url: str,
+    tmp_path: Path,
+    key_file: Path,
+) -> None:
+    enrol_with_a_session(client, shared_data)
+    mark_as_older_model(app)
+    with app.engine.begin() as conn:
+        conn.execute(text("DELETE FROM photos"))
+    env = {
+        "AGRI_DATABASE_URL": db_url,
+        "AGRI_DATA_DIR": str(tmp_path / "var"),
+        "AGRI_LEDGER_KEY_FILE": str(key_file),
+        "AGRI_ANCHOR_ENABLED": "false",
+    }
+    r = CliRunner().invoke(cli, ["livestock", "reembed"], env=env, obj={})
+    assert r.exit_code == 1, r.output
+    assert "no kept photos" in json.loads(r.stdout)["left"][TAG]
+    folder = tmp_path / "new-photos"
+    folder.mkdir()
+    for c in one_clip(shared_data, TAG):
+        (folder / c.path.name).write_bytes(c.path.read_bytes())
+    args = ["livestock", "reembed", "--tag", TAG, "--photos", str(folder)]
+    r = CliRunner().invoke(cli, args, env=env, obj={})
+    assert r.exit_code == 1 and "say why" in r.output  # a reason is required
+    r = CliRunner().invoke(
+        cli, [*args, "--reason", "seen on the farm"], env=env, obj={}
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["reenrolled"] == TAG
+    r = CliRunner().invoke(cli, ["livestock", "reembed"], env=env, obj={})
+    assert r.exit_code == 0 and json.loads(r.stdout)["left"] == {}
