@@ -225,6 +225,16 @@ class EnrolResult:
     reused_photos: tuple[ReusedPhoto, ...] = ()
 
 
+def _template(analyses: Sequence[PhotoAnalysis]) -> npt.NDArray[np.float32]:
+    """The fused template of analysed photos (one session)."""
+    return FaceID.fuse(np.stack([a.embedding for a in analyses]))
+
+
+def _named(reused: Sequence[ReusedPhoto]) -> str:
+    """``photo (of tag), ...`` for an error message."""
+    return ", ".join(f"{r.photo} (of {r.tag})" for r in reused)
+
+
 class Registry:
     """Enrol, identify and verify animals against one gallery of session templates.
 
@@ -306,16 +316,21 @@ class Registry:
         )
         self._index = make_index(vectors) if len(vectors) else None
 
-    def _current(self, record: AnimalRecord) -> AnimalRecord:
-        """``record``, if its templates are of this registry's model.
+    def _growing_store(self, what: str) -> GrowingTemplateStore:
+        if not isinstance(self.store, GrowingTemplateStore):
+            raise RegistryError(f"this registry's store cannot {what}")
+        return self.store
+
+    def _require_current(self, record: AnimalRecord) -> None:
+        """Raise unless ``record``'s templates are of this registry's model.
 
         Another process (``agri livestock reembed``) may have re-embedded it
-        since the index was built: the index is rebuilt once before refusing.
+        since the index was built: then the index is rebuilt.
         """
         if record.model == self.model:
             if record.tag.value in self.stale:
                 self.rebuild_index()
-            return record
+            return
         raise StaleTemplatesError(
             f"the templates of {record.tag.value} come from face-ID model "
             f"{record.model or '(unknown)'}, not {self.model}: re-embed them from "
@@ -450,7 +465,7 @@ class Registry:
             raise RegistryError(f"tag {parsed.value} is already enrolled")
         self.require_no_stale()
         analyses = self._analyse(photos)
-        template = FaceID.fuse(np.stack([a.embedding for a in analyses]))
+        template = _template(analyses)
         with self._lock:  # decide and store as one step: no two identities at once
             return self._enrol(parsed, analyses, template, farm, policy, allow_review)
 
@@ -490,7 +505,7 @@ class Registry:
     def identify(self, photos: Sequence[Photo], k: int = 5) -> list[Match]:
         """The ``k`` enrolled animals most like the photos (fused), best first."""
         analyses = self._analyse(photos)
-        query = FaceID.fuse(np.stack([a.embedding for a in analyses]))
+        query = _template(analyses)
         return self._search(query, k, self.basis_of(len(analyses)))
 
     def examine(self, tag: str, photos: Sequence[Photo], k: int = 3) -> Examination:
@@ -505,9 +520,9 @@ class Registry:
         self.require_no_stale()
         record = self.store.get(tag)
         if record is not None:
-            self._current(record)
+            self._require_current(record)
         analyses = self._analyse(photos)
-        query = FaceID.fuse(np.stack([a.embedding for a in analyses]))
+        query = _template(analyses)
         basis = self.basis_of(len(analyses))
         claimed = None
         if record is not None:
@@ -529,9 +544,9 @@ class Registry:
         record = self.store.get(tag)
         if record is None:
             raise UnknownAnimalError(f"no animal is enrolled under tag {tag}")
-        self._current(record)
+        self._require_current(record)
         analyses = self._analyse(photos)
-        query = FaceID.fuse(np.stack([a.embedding for a in analyses]))
+        query = _template(analyses)
         return self._match(record, record.score(query), self.basis_of(len(analyses)))
 
     def add_session(
@@ -556,14 +571,13 @@ class Registry:
                 add sessions.
             StaleTemplatesError: the animal's templates are of another model.
         """
-        if not isinstance(self.store, GrowingTemplateStore):
-            raise RegistryError("this registry's store cannot add sessions")
-        first = self.store.get(tag)
+        store = self._growing_store("add sessions")
+        first = store.get(tag)
         if first is None:
             raise UnknownAnimalError(f"no animal is enrolled under tag {tag}")
-        self._current(first)
+        self._require_current(first)
         analyses = self._analyse(photos)
-        template = FaceID.fuse(np.stack([a.embedding for a in analyses]))
+        template = _template(analyses)
         hashes = [a.phash for a in analyses]
         with self._lock:
             record = self.store.get(tag)
@@ -580,9 +594,8 @@ class Registry:
                 )
             reused = self.find_reused(analyses)
             if reused:
-                names = ", ".join(f"{r.photo} (of {r.tag})" for r in reused)
-                raise RegistryError(f"near-copies of stored photos: {names}")
-            grown = self.store.add_session(tag, template, hashes)
+                raise RegistryError(f"near-copies of stored photos: {_named(reused)}")
+            grown = store.add_session(tag, template, hashes)
             self._index_session(grown, template, hashes)
         return grown, match
 
@@ -600,10 +613,7 @@ class Registry:
         """
         if not sessions or any(not photos for photos in sessions):
             raise RegistryError("every session needs at least one photo")
-        return [
-            FaceID.fuse(np.stack([a.embedding for a in self.faceid.analyse(photos)]))
-            for photos in sessions
-        ]
+        return [_template(self.faceid.analyse(photos)) for photos in sessions]
 
     def replace_templates(
         self, tag: str, templates: Sequence[npt.NDArray[np.float32]]
@@ -617,14 +627,11 @@ class Registry:
             UnknownAnimalError: nothing is enrolled under ``tag``.
             RegistryError: a store that cannot replace templates, or no templates.
         """
-        if not isinstance(self.store, GrowingTemplateStore):
-            raise RegistryError("this registry's store cannot replace templates")
+        store = self._growing_store("replace templates")
         if not templates:
             raise RegistryError(f"{tag}: no templates")
         try:
-            return self.store.replace_gallery(
-                tag, templates[0], templates[1:], self.model
-            )
+            return store.replace_gallery(tag, templates[0], templates[1:], self.model)
         except KeyError:
             raise UnknownAnimalError(f"no animal is enrolled under tag {tag}") from None
 
@@ -645,27 +652,27 @@ class Registry:
                 match another animal or copy another animal's photo, no photos.
             ImageError: a photo is unreadable or fails the quality gate.
         """
-        if not isinstance(self.store, GrowingTemplateStore):
-            raise RegistryError("this registry's store cannot replace templates")
-        record = self.store.get(tag)
+        store = self._growing_store("replace templates")
+        record = store.get(tag)
         if record is None:
             raise UnknownAnimalError(f"no animal is enrolled under tag {tag}")
         if record.model == self.model:
             raise RegistryError(f"{tag} is already of face-ID model {self.model}")
         analyses = self._analyse(photos)
-        template = FaceID.fuse(np.stack([a.embedding for a in analyses]))
+        template = _template(analyses)
         with self._lock:
             copies = [r for r in self.find_reused(analyses) if r.tag != tag]
             if copies:
-                names = ", ".join(f"{r.photo} (of {r.tag})" for r in copies)
-                raise RegistryError(f"near-copies of other animals' photos: {names}")
+                raise RegistryError(
+                    f"near-copies of other animals' photos: {_named(copies)}"
+                )
             found = self._search(template, 1, self.basis_of(len(analyses)))
             if found and found[0].decision == "match":
                 raise RegistryError(
                     f"the photos match {found[0].tag} of {found[0].farm} "
                     f"(score {found[0].score:.3f}): not re-enrolled"
                 )
-            return self.store.replace_gallery(
+            return store.replace_gallery(
                 tag, template, (), self.model, [a.phash for a in analyses]
             )
 

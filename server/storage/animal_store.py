@@ -31,9 +31,9 @@ def _row(record: AnimalRecord) -> dict[str, Any]:
         "scheme": record.tag.scheme,
         "farm": record.farm,
         "policy": record.policy,
-        "template": np.asarray(record.template, dtype="<f4").tobytes(),
+        "template": _f4(record.template),
         "photos": record.photos,
-        "photo_hashes": json.dumps([f"{h:016x}" for h in record.photo_hashes]),
+        "photo_hashes": json.dumps(_hex(record.photo_hashes)),
         "enrolled_at": datetime.now(UTC),
         "model": record.model,
     }
@@ -56,6 +56,41 @@ def _record(row: Any) -> AnimalRecord:
         sessions=_sessions(bytes(row.sessions or b""), len(template)),
         model=row.model,
     )
+
+
+def _f4(vector: npt.NDArray[np.float32]) -> bytes:
+    """A template as stored: float32, little-endian."""
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def _hex(hashes: Sequence[int]) -> list[str]:
+    """Photo hashes as stored: 16 hex digits each."""
+    return [f"{h:016x}" for h in hashes]
+
+
+def _locked(conn: Connection, tag: str) -> Any:
+    """The animal's row, locked (PostgreSQL) so two changes to one animal never lose one.
+
+    Raises:
+        KeyError: nothing is enrolled under ``tag``.
+    """
+    row = conn.execute(
+        select(animals).where(animals.c.tag == tag).with_for_update()
+    ).first()
+    if row is None:
+        raise KeyError(tag)
+    return row
+
+
+def _more_hashes(row: Any, photo_hashes: Sequence[int]) -> str:
+    """The row's photo hashes with ``photo_hashes`` added, as stored."""
+    return json.dumps([*json.loads(row.photo_hashes), *_hex(photo_hashes)])
+
+
+def _update(conn: Connection, tag: str, **values: Any) -> AnimalRecord:
+    """Write ``values`` to the animal's row; the animal as it now is."""
+    conn.execute(update(animals).where(animals.c.tag == tag).values(**values))
+    return _record(conn.execute(select(animals).where(animals.c.tag == tag)).one())
 
 
 class SqlTemplateStore:
@@ -85,13 +120,19 @@ class SqlTemplateStore:
         finally:
             self._local.conn = None
 
-    def add(self, record: AnimalRecord) -> None:
-        """Store a new animal (in the bound transaction, else in its own)."""
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """The bound transaction's connection, else one of a transaction of its own."""
         bound = self._bound
         if bound is not None:
-            self.add_on(bound, record)
+            yield bound
             return
         with self.engine.begin() as conn:
+            yield conn
+
+    def add(self, record: AnimalRecord) -> None:
+        """Store a new animal (in the bound transaction, else in its own)."""
+        with self._writing() as conn:
             self.add_on(conn, record)
 
     def add_on(self, conn: Connection, record: AnimalRecord) -> None:
@@ -106,34 +147,14 @@ class SqlTemplateStore:
         Raises:
             KeyError: nothing is enrolled under ``tag``.
         """
-        bound = self._bound
-        if bound is None:
-            with self.engine.begin() as conn:
-                return self._add_session_on(conn, tag, template, photo_hashes)
-        return self._add_session_on(bound, tag, template, photo_hashes)
-
-    def _add_session_on(
-        self,
-        conn: Connection,
-        tag: str,
-        template: npt.NDArray[np.float32],
-        photo_hashes: Sequence[int],
-    ) -> AnimalRecord:
-        # The row is locked (PostgreSQL) so two additions to one animal never lose one.
-        row = conn.execute(
-            select(animals).where(animals.c.tag == tag).with_for_update()
-        ).first()
-        if row is None:
-            raise KeyError(tag)
-        hashes = [*json.loads(row.photo_hashes), *(f"{h:016x}" for h in photo_hashes)]
-        blob = bytes(row.sessions or b"") + np.asarray(template, dtype="<f4").tobytes()
-        conn.execute(
-            update(animals)
-            .where(animals.c.tag == tag)
-            .values(sessions=blob, photo_hashes=json.dumps(hashes))
-        )
-        new = conn.execute(select(animals).where(animals.c.tag == tag)).one()
-        return _record(new)
+        with self._writing() as conn:
+            row = _locked(conn, tag)
+            return _update(
+                conn,
+                tag,
+                sessions=bytes(row.sessions or b"") + _f4(template),
+                photo_hashes=_more_hashes(row, photo_hashes),
+            )
 
     def replace_gallery(
         self,
@@ -150,44 +171,16 @@ class SqlTemplateStore:
         Raises:
             KeyError: nothing is enrolled under ``tag``.
         """
-        bound = self._bound
-        if bound is None:
-            with self.engine.begin() as conn:
-                return self._replace_on(
-                    conn, tag, template, sessions, model, photo_hashes
-                )
-        return self._replace_on(bound, tag, template, sessions, model, photo_hashes)
-
-    def _replace_on(
-        self,
-        conn: Connection,
-        tag: str,
-        template: npt.NDArray[np.float32],
-        sessions: Sequence[npt.NDArray[np.float32]],
-        model: str,
-        photo_hashes: Sequence[int],
-    ) -> AnimalRecord:
-        row = conn.execute(
-            select(animals.c.photo_hashes).where(animals.c.tag == tag).with_for_update()
-        ).first()
-        if row is None:
-            raise KeyError(tag)
-        hashes = [*json.loads(row.photo_hashes), *(f"{h:016x}" for h in photo_hashes)]
-        found = conn.execute(
-            update(animals)
-            .where(animals.c.tag == tag)
-            .values(
-                photo_hashes=json.dumps(hashes),
-                template=np.asarray(template, dtype="<f4").tobytes(),
-                sessions=b"".join(
-                    np.asarray(t, dtype="<f4").tobytes() for t in sessions
-                ),
+        with self._writing() as conn:
+            row = _locked(conn, tag)
+            return _update(
+                conn,
+                tag,
+                template=_f4(template),
+                sessions=b"".join(_f4(t) for t in sessions),
                 model=model,
+                photo_hashes=_more_hashes(row, photo_hashes),
             )
-        )
-        if found.rowcount != 1:
-            raise KeyError(tag)
-        return _record(conn.execute(select(animals).where(animals.c.tag == tag)).one())
 
     def get(self, tag: str) -> AnimalRecord | None:
         """The animal enrolled under ``tag``, if any."""
