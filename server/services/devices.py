@@ -134,10 +134,9 @@ def gallery(registry: Registry, cursor: str | None, limit: int) -> Gallery:
     if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
         raise TypeError("the registry must store templates in the database")
     records, after = store.page_after(cursor, limit)
-    for r in records:  # re-checked on the rows served (another process may write)
-        if r.model != registry.model:
-            registry.rebuild_index()
-            registry.require_no_stale()
+    if any(r.model != registry.model for r in records):  # written by another process
+        registry.rebuild_index()
+        registry.require_no_stale()
     manifest = registry.faceid.manifest
     return Gallery(
         manifest.name,

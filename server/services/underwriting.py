@@ -51,6 +51,7 @@ from server.storage.animal_store import SqlTemplateStore
 from server.storage.claims_store import checks_json
 from server.storage.locks import lock
 from server.storage.paging import Page, grouped, page_rows
+from server.storage.photo_store import photo_rows
 from server.storage.plots_store import insured_plots_meeting
 from server.storage.schema import (
     animals,
@@ -114,6 +115,9 @@ class FarmerRecord:
     lon: float | None
 
 
+REENROL = "re-enrol it from new photos (agri livestock reembed --tag --photos --reason)"
+
+
 @dataclass(frozen=True)
 class ReembedReport:
     """What :meth:`UnderwritingService.reembed_animals` did.
@@ -121,7 +125,8 @@ class ReembedReport:
     Attributes:
         model: the face-ID model version the templates are now of.
         reembedded: the tags re-embedded from their kept photos.
-        left: the tags left as they were, each with why (enrol it again, or run again).
+        left: the tags left as they were, each with why (re-enrol it from new photos,
+            or run again).
     """
 
     model: str
@@ -509,6 +514,14 @@ class UnderwritingService:
                 )
         return verdicts
 
+    def _registry_and_store(self) -> tuple[Registry, SqlTemplateStore]:
+        """The face-ID registry and its store of templates in the database."""
+        registry = self._registry()
+        store = registry.store
+        if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
+            raise TypeError("the registry must store templates in the database")
+        return registry, store
+
     def _animal_photos(
         self,
         photos: Sequence[Photo],
@@ -526,10 +539,7 @@ class UnderwritingService:
             {"photo": p.name, **v.to_json()}
             for p, v in zip(photos, verdicts, strict=True)
         ]
-        registry = self._registry()
-        store = registry.store
-        if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
-            raise TypeError("the registry must store templates in the database")
+        registry, store = self._registry_and_store()
         kept = (
             self.photos.keep(
                 [
@@ -623,19 +633,14 @@ class UnderwritingService:
         fewer sessions or photos than it has, a file missing or unreadable)
         is left as it is and listed.
         """
-        from server.storage.photo_store import photo_rows
-
-        registry = self._registry()
-        store = registry.store
-        if not isinstance(store, SqlTemplateStore):  # pragma: no cover - wiring error
-            raise TypeError("the registry must store templates in the database")
+        registry, store = self._registry_and_store()
         registry.rebuild_index()
         done: list[str] = []
         left: dict[str, str] = {}
         stale = list(registry.stale)
         try:
             for n, tag in enumerate(stale, 1):
-                why = self._reembed_one(registry, store, tag, actor, photo_rows)
+                why = self._reembed_one(registry, store, tag, actor)
                 if why is None:
                     done.append(tag)
                 else:
@@ -709,7 +714,6 @@ class UnderwritingService:
         store: SqlTemplateStore,
         tag: str,
         actor: str,
-        photo_rows: Callable[[Connection, str, str], list[Any]],
     ) -> str | None:
         """Re-embed one animal; None when done, else why it was left as it is."""
         old = store.get(tag)
@@ -718,7 +722,7 @@ class UnderwritingService:
         with self._read() as conn:
             rows = photo_rows(conn, "animal", tag)
         if not rows or self.photos is None:
-            return "no kept photos: enrol it again"
+            return f"no kept photos: {REENROL}"
         sessions: list[list[Photo]] = []
         last = None
         for row in rows:
@@ -733,7 +737,7 @@ class UnderwritingService:
             return (
                 f"the kept photos form {len(sessions)} sessions "
                 f"({len(sessions[0])} enrolment photos), the animal has "
-                f"{1 + len(old.sessions)} ({old.photos}): enrol it again"
+                f"{1 + len(old.sessions)} ({old.photos}): {REENROL}"
             )
         try:
             templates = registry.templates(sessions)

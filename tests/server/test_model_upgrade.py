@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -71,6 +72,21 @@ def client(app: AppContext) -> Iterator[TestClient]:
         yield c
 
 
+def post_enrolment(client: TestClient, shared_data: Path, tag: str) -> Any:
+    """A field agent enrols ``tag`` over HTTP with the photos of its longest clip."""
+    return client.post(
+        "/api/v1/animals",
+        data={"tag": tag, "farmer_id": "F-1"},
+        files=files(one_clip(shared_data, tag)),
+        headers=login(client, "field_agent"),
+    )
+
+
+def clip_photos(shared_data: Path, tag: str) -> list[Photo]:
+    """The photos of the animal's longest clip, as the registry takes them."""
+    return [Photo(c.path.name, c.path) for c in one_clip(shared_data, tag)]
+
+
 def enrol_with_a_session(client: TestClient, shared_data: Path) -> None:
     setup_records(client)
     agent = login(client, "field_agent")
@@ -99,21 +115,14 @@ def test_templates_of_another_model_are_not_compared_until_reembedded(
     mark_as_older_model(app)
     registry.rebuild_index()
     assert registry.stale == [TAG] and len(registry) == 0
-    clip = one_clip(shared_data, TAG)
     with pytest.raises(StaleTemplatesError, match=f"templates of {TAG} come from"):
-        registry.verify(TAG, [Photo(c.path.name, c.path) for c in clip[:2]])
+        registry.verify(TAG, clip_photos(shared_data, TAG)[:2])
     # enrolling another animal is refused: the old templates cannot be searched
-    agent = login(client, "field_agent")
-    other = one_clip(shared_data, OTHER)
-    r = client.post(
-        "/api/v1/animals",
-        data={"tag": OTHER, "farmer_id": "F-1"},
-        files=files(other),
-        headers=agent,
-    )
+    r = post_enrolment(client, shared_data, OTHER)
     assert r.status_code == 422, r.text
     assert "re-embed" in r.text and "Traceback" not in r.text
     # nor does the phone get templates it cannot compare
+    agent = login(client, "field_agent")
     r = client.get("/api/v1/agent/gallery", headers=agent)
     assert r.status_code == 422 and "re-embed them" in r.text
 
@@ -130,12 +139,7 @@ def test_templates_of_another_model_are_not_compared_until_reembedded(
     assert after.photo_hashes == before.photo_hashes
     assert events(app, "animal.reembedded") == 1
     # and enrolment works again
-    r = client.post(
-        "/api/v1/animals",
-        data={"tag": OTHER, "farmer_id": "F-1"},
-        files=files(other),
-        headers=agent,
-    )
+    r = post_enrolment(client, shared_data, OTHER)
     assert r.status_code == 201, r.text
     assert client.get("/api/v1/agent/gallery", headers=agent).status_code == 200
 
@@ -152,8 +156,7 @@ def test_an_animal_without_kept_photos_is_listed_and_left_alone(
     assert app.registry().stale == [TAG]
     assert events(app, "animal.reembedded") == 0
     # an underwriter vouches for new photos of it: checked as an enrolment's are
-    clip = one_clip(shared_data, TAG)
-    new = [Photo(c.path.name, c.path) for c in clip]
+    new = clip_photos(shared_data, TAG)
     with pytest.raises(InvalidInputError, match="say why"):
         app.underwriting.reenrol_animal(TAG, new, actor="zhang.min", reason=" ")
     record = app.underwriting.reenrol_animal(
@@ -169,17 +172,12 @@ def test_new_photos_of_another_animal_cannot_re_enrol_a_left_one(
     client: TestClient, app: AppContext, shared_data: Path
 ) -> None:
     enrol_with_a_session(client, shared_data)
-    r = client.post(
-        "/api/v1/animals",
-        data={"tag": OTHER, "farmer_id": "F-1"},
-        files=files(one_clip(shared_data, OTHER)),
-        headers=login(client, "field_agent"),
-    )
+    r = post_enrolment(client, shared_data, OTHER)
     assert r.status_code == 201, r.text
     mark_as_older_model(app, TAG)
     app.registry().rebuild_index()
     # OTHER's photos, later frames of its clip, sent as if they were TAG's
-    other = [Photo(c.path.name, c.path) for c in one_clip(shared_data, OTHER)]
+    other = clip_photos(shared_data, OTHER)
     with pytest.raises(RegistryError, match=f"match {OTHER}|near-copies"):
         app.underwriting.reenrol_animal(
             TAG, other, actor="zhang.min", reason="trust me"
@@ -201,7 +199,8 @@ def test_kept_photos_that_no_longer_rebuild_the_gallery_are_left_alone(
     report = app.underwriting.reembed_animals(actor="admin")
     assert report.reembedded == []
     assert (
-        "form 1 sessions" in report.left[TAG] and "enrol it again" in report.left[TAG]
+        "form 1 sessions" in report.left[TAG]
+        and "re-enrol it from new photos" in report.left[TAG]
     )
     record = app.registry().store.get(TAG)
     assert record is not None and record.model == OLD_MODEL
@@ -212,25 +211,18 @@ def test_a_claim_waits_for_the_reembedding_too(
 ) -> None:
     """Identity is 1:N: with an animal left out, a look-alike of another farm could hide."""
     enrol_with_a_session(client, shared_data)
-    r = client.post(
-        "/api/v1/animals",
-        data={"tag": OTHER, "farmer_id": "F-1"},
-        files=files(one_clip(shared_data, OTHER)),
-        headers=login(client, "field_agent"),
-    )
+    r = post_enrolment(client, shared_data, OTHER)
     assert r.status_code == 201, r.text
     mark_as_older_model(app, OTHER)
     registry = app.registry()
     registry.rebuild_index()  # as a process started on the new model builds it
-    clip = one_clip(shared_data, TAG)
+    two = clip_photos(shared_data, TAG)[:2]
     with pytest.raises(
         StaleTemplatesError, match="search among them would be incomplete"
     ):
-        registry.examine(TAG, [Photo(c.path.name, c.path) for c in clip[:2]])
+        registry.examine(TAG, two)
     # 1:1 verification of an animal of this model still works
-    assert (
-        registry.verify(TAG, [Photo(c.path.name, c.path) for c in clip[:2]]).tag == TAG
-    )
+    assert registry.verify(TAG, two).tag == TAG
 
 
 def test_the_command_exits_1_on_animals_left_and_re_enrols_one_from_new_photos(
