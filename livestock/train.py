@@ -44,7 +44,7 @@ from PIL import Image
 from torch import nn
 from torchvision.transforms import v2 as T
 
-from livestock.data import Capture, scan_folder
+from livestock.data import Capture, capture_day, scan_folder
 from livestock.errors import LivestockError
 from livestock.model import (
     EMBEDDING_DIM,
@@ -361,8 +361,6 @@ class OutOfFold:
     @classmethod
     def load(cls, path: Path) -> OutOfFold:
         """Read what :meth:`save` wrote."""
-        from livestock.data import capture_day
-
         doc = np.load(path)
         captures = [
             Capture(Path(p), str(a), capture_day(Path(p).name))
@@ -398,10 +396,11 @@ def _trained(path: Path, recipe: Recipe, animals: Sequence[str]) -> bool:
     if not (path.is_file() and meta.is_file()):
         return False
     doc = json.loads(meta.read_text())
+    saved = doc.get("recipe", {})
     return bool(
         doc.get("sha256") == sha256_file(path)
-        and _same_recipe(recipe, doc.get("recipe", {}))
-        and doc.get("recipe", {}).get("trained_on") == sorted(animals)
+        and _same_recipe(recipe, saved)
+        and saved.get("trained_on") == sorted(animals)
     )
 
 
@@ -426,7 +425,7 @@ def train_model(
     start = time.monotonic()
     model = fit(captures, animals, recipe, log)
     _save_weights(model, weights)
-    all_animals = sorted({c.animal for c in captures})
+    trained = set(animals)
     manifest = {
         "name": weights.stem,
         "sha256": sha256_file(weights),
@@ -439,9 +438,9 @@ def train_model(
         "note": note,
         "recipe": asdict(recipe)
         | {
-            "trained_on": sorted(animals),
-            "validation_animals": sorted(set(all_animals) - set(animals)),
-            "train_images": sum(c.animal in set(animals) for c in captures),
+            "trained_on": sorted(trained),
+            "validation_animals": sorted({c.animal for c in captures} - trained),
+            "train_images": sum(c.animal in trained for c in captures),
             "train_seconds": round(time.monotonic() - start),
             "torch": torch.__version__,
         },
@@ -468,8 +467,18 @@ def train_folds(
     log: Callable[[str], None] = print,
 ) -> list[Path]:
     """Train ``fold{k}.pt`` for each fold ``k``: a model of every animal outside fold ``k``."""
-    recipe = recipe or Recipe()
-    captures = scan_folder(data_dir)
+    return _train_folds(
+        scan_folder(data_dir), out_dir, recipe or Recipe(), only_folds, log
+    )
+
+
+def _train_folds(
+    captures: Sequence[Capture],
+    out_dir: Path,
+    recipe: Recipe,
+    only_folds: Sequence[int] | None,
+    log: Callable[[str], None],
+) -> list[Path]:
     fold = fold_of([c.animal for c in captures], recipe.folds)
     wanted = list(range(recipe.folds)) if only_folds is None else list(only_folds)
     paths = []
@@ -506,8 +515,8 @@ def cross_validate(
     from livestock.model import load_embedder
 
     recipe = recipe or Recipe()
-    train_folds(data_dir, out_dir, recipe, log=log)
     captures = scan_folder(data_dir)
+    _train_folds(captures, out_dir, recipe, None, log)
     fold = fold_of([c.animal for c in captures], recipe.folds)
     folds = np.array([fold[c.animal] for c in captures], dtype=np.int64)
     embeddings = np.zeros((len(captures), EMBEDDING_DIM), np.float32)
@@ -572,6 +581,7 @@ def write_manifest(
     from livestock.evaluate import calibrate_out_of_fold
 
     name = weights.stem
+    animals = sorted({c.animal for c in captures})
     calibration = calibrate_out_of_fold(oof)
     prototype, floor = _face_prototype(captures)
     manifest = {
@@ -584,8 +594,8 @@ def write_manifest(
         "face_similarity_floor": round(floor, 4),
         "recipe": asdict(recipe)
         | {
-            "train_animals": len({c.animal for c in captures}),
-            "trained_on": sorted({c.animal for c in captures}),
+            "train_animals": len(animals),
+            "trained_on": animals,
             "train_images": len(captures),
             "train_seconds": seconds,
             "torch": torch.__version__,
