@@ -349,11 +349,13 @@ def protocol_trials(
     unit: Unit = "photo",
     max_frames: int = MAX_SESSION_FRAMES,
     impostors: tuple[Sequence[Capture], npt.NDArray[np.float32]] | None = None,
+    template_of: Callable[[Capture], str] = visit,
 ) -> Trials:
     """Enrol each animal on its first day, query with its other visits.
 
-    The gallery keeps one template per enrolment visit and scores an animal by
-    its best template. A ``photo`` query is one photo; a ``session`` query is
+    The gallery keeps one template per enrolment visit (photos grouped by
+    ``template_of``: their visit unless said) and scores an animal by its
+    best template. A ``photo`` query is one photo; a ``session`` query is
     up to ``max_frames`` consecutive photos of one visit, fused
     (:func:`fuse_frames`). ``embeddings`` are unit rows in ``captures`` order,
     all from one model. Impostor trials: each query with its own animal left
@@ -370,7 +372,7 @@ def protocol_trials(
     for k, a in enumerate(animals):
         by_visit: dict[str, list[int]] = defaultdict(list)
         for c in split.enrol[a]:
-            by_visit[visit(c)].append(index[id(c)])
+            by_visit[template_of(c)].append(index[id(c)])
         for rows in by_visit.values():
             templates.append(fuse_frames(embeddings[rows]))
             owner.append(k)
@@ -476,13 +478,19 @@ def out_of_fold_trials(
     embeddings: npt.NDArray[np.float32],
     folds: npt.NDArray[np.int64],
     unit: Unit,
+    template_of: Callable[[Capture], str] = visit,
 ) -> list[Trials]:
     """One run of the protocol per fold, on that fold's animals and its model's embeddings."""
     out = []
     for k in sorted({int(f) for f in folds if f >= 0}):
         rows = np.flatnonzero(folds == k)
         out.append(
-            protocol_trials([captures[int(i)] for i in rows], embeddings[rows], unit)
+            protocol_trials(
+                [captures[int(i)] for i in rows],
+                embeddings[rows],
+                unit,
+                template_of=template_of,
+            )
         )
     return out
 
@@ -492,6 +500,7 @@ def cross_fold_report(
     embeddings: npt.NDArray[np.float32],
     folds: npt.NDArray[np.int64],
     fars: Sequence[float] = (1e-2, 1e-3),
+    template_of: Callable[[Capture], str] = visit,
 ) -> dict[str, Any]:
     """Out-of-fold figures for photos and sessions, with intervals by animal.
 
@@ -499,11 +508,13 @@ def cross_fold_report(
     (animals disjoint from the fold's), so no reported figure is fitted on the
     animals it is reported on. A FAR whose calibration set allows no false
     accept (fewer than 1/FAR impostor trials) is reported as not measurable.
+    ``template_of`` groups each animal's enrolment photos into its gallery's
+    templates (by visit unless said; an ablation may group by clip).
     """
     report: dict[str, Any] = {}
     units: tuple[Unit, ...] = ("photo", "session")
     for unit in units:
-        per_fold = out_of_fold_trials(captures, embeddings, folds, unit)
+        per_fold = out_of_fold_trials(captures, embeddings, folds, unit, template_of)
         pooled = Trials.concat(per_fold)
         entry: dict[str, Any] = {
             "folds": len(per_fold),

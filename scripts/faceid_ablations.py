@@ -8,21 +8,28 @@ out-of-fold. The quality measures are cached beside OOF.npz.
 
 from __future__ import annotations
 
-import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 import livestock.evaluate as ev
-from livestock import FaceID, Photo
+from livestock import Capture, FaceID, Photo
 from livestock.train import OutOfFold
 
 
-def line(name: str, oof: OutOfFold, embeddings: npt.NDArray[np.float32]) -> None:
+def line(
+    name: str,
+    oof: OutOfFold,
+    embeddings: npt.NDArray[np.float32],
+    template_of: Callable[[Capture], str] = ev.visit,
+) -> None:
     """One variant's pooled out-of-fold figures (each fold's threshold from the others)."""
-    report = ev.cross_fold_report(oof.captures, embeddings, oof.folds)
+    report = ev.cross_fold_report(
+        oof.captures, embeddings, oof.folds, template_of=template_of
+    )
     for unit in ("photo", "session"):
         e, t = report[unit], report[unit]["far_1e-2"]
         print(  # noqa: T201 - a report on stdout
@@ -53,18 +60,8 @@ def main() -> None:
     """Run every variant."""
     path = Path(sys.argv[1] if len(sys.argv) > 1 else "var/weights/oof.npz")
     oof = OutOfFold.load(path)
-    shipped_trials, shipped_fuse = ev.protocol_trials, ev.fuse_frames
     line("shipped (template per visit, mean)", oof, oof.embeddings)
-
-    # One gallery template per enrolment clip (burst) instead of per visit.
-    source = inspect.getsource(shipped_trials).replace(
-        "by_visit[visit(c)].append", "by_visit[c.session].append"
-    )
-    namespace = dict(vars(ev))
-    exec(source, namespace)  # the same protocol, one line changed
-    ev.protocol_trials = namespace["protocol_trials"]
-    line("template per enrolment clip", oof, oof.embeddings)
-    ev.protocol_trials = shipped_trials
+    line("template per enrolment clip", oof, oof.embeddings, lambda c: c.session)
 
     # Quality-weighted fusion (enrolment and queries): weights fixed a priori.
     def weighted(embeddings: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -73,7 +70,8 @@ def main() -> None:
         return out
 
     sharp, face = quality(oof, path.with_name("quality.npz"))
-    ev.fuse_frames = weighted
+    shipped_fuse = ev.fuse_frames
+    ev.fuse_frames = weighted  # the protocol fuses through this module name
     for name, w in (
         ("fusion weighted by sqrt(sharpness)", np.sqrt(sharp)),
         ("fusion weighted by face-likeness", np.clip(face, 0.01, None)),
