@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -17,6 +18,8 @@ from ledger.adapters.memory import InMemoryAnchor
 from server.chain import ChainContext
 from server.config import Settings
 from server.context import AppContext, build_context, write_keypair
+from server.http.app import create_app
+from server.services.auth import ROLES, UserStore
 from server.services.underwriting import UnderwritingService
 from underwriting import CropProduct, LivestockProduct, Money, SubsidyShares
 
@@ -121,3 +124,16 @@ def uw(app: AppContext) -> UnderwritingService:
         actor="admin",
     )
     return service
+
+
+@pytest.fixture
+def client(app: AppContext) -> Iterator[TestClient]:
+    """The app over HTTP, with one user per role (password ``PASSWORD`` of the API
+    tests; the farmer is F-1). Modules with other users define their own."""
+    from tests.server.test_api_flows import PASSWORD
+
+    store = UserStore(app.engine)
+    for role in ROLES:
+        store.create(role, PASSWORD, role, "F-1" if role == "farmer" else None)
+    with TestClient(create_app(app), raise_server_exceptions=False) as c:
+        yield c

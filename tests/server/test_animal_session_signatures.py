@@ -8,32 +8,19 @@ photo's verdict goes into the ``animal.session_added`` ledger event.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from livestock.data import Capture
 from server.context import AppContext
-from server.http.app import create_app
-from server.services.auth import ROLES, UserStore
 from tests.claims.capture_phone import Phone
 from tests.server.test_animal_sessions import files, one_clip
-from tests.server.test_api_flows import PASSWORD, login, setup_records
+from tests.server.test_api_flows import login, setup_records
 
 TAG = "998230000007303"  # a clip whose halves verify as one animal
 SESSIONS = f"/api/v1/animals/{TAG}/sessions"
-
-
-@pytest.fixture
-def client(app: AppContext) -> Iterator[TestClient]:
-    store = UserStore(app.engine)
-    for role in ROLES:
-        store.create(role, PASSWORD, role, "F-1" if role == "farmer" else None)
-    with TestClient(create_app(app), raise_server_exceptions=False) as c:
-        yield c
 
 
 def _session_events(app: AppContext) -> list[dict[str, Any]]:

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from livestock.data import Capture, scan_folder
 from server.context import AppContext
-from server.http.app import create_app
-from server.services.auth import ROLES, UserStore
-from tests.server.test_api_flows import PASSWORD, events, login, setup_records
-
-
-@pytest.fixture
-def client(app: AppContext) -> Iterator[TestClient]:
-    store = UserStore(app.engine)
-    for role in ROLES:
-        store.create(role, PASSWORD, role, "F-1" if role == "farmer" else None)
-    with TestClient(create_app(app), raise_server_exceptions=False) as c:
-        yield c
+from tests.server.test_api_flows import events, login, setup_records
 
 
 def files(caps: list[Capture]) -> list[tuple[str, tuple[str, bytes, str]]]:

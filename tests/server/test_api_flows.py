@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import shapely
 from fastapi.testclient import TestClient
 
 from livestock.data import scan_folder, split_enrol_query
 from server.context import AppContext
-from server.http.app import create_app
-from server.services.auth import ROLES, UserStore
 from tests.cattle import sample_animals
 
 PASSWORD = "correct horse battery"
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def client(app: AppContext) -> Iterator[TestClient]:
-    store = UserStore(app.engine)
-    for role in ROLES:
-        store.create(role, PASSWORD, role, "F-1" if role == "farmer" else None)
-    with TestClient(create_app(app), raise_server_exceptions=False) as c:
-        yield c
 
 
 def login(client: TestClient, username: str) -> dict[str, str]:

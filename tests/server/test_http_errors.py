@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
-from server.context import AppContext
-from server.http.app import create_app
-from server.services.auth import ROLES, UserStore
+from server.services.auth import ROLES
 
 PASSWORD = "correct horse battery"
 API = "/api/v1"
-
-
-@pytest.fixture
-def client(app: AppContext) -> Iterator[TestClient]:
-    store = UserStore(app.engine)
-    for role in ROLES:
-        store.create(role, PASSWORD, role, "F-1" if role == "farmer" else None)
-    with TestClient(create_app(app), raise_server_exceptions=False) as c:
-        yield c
 
 
 def login(client: TestClient, username: str) -> dict[str, str]:

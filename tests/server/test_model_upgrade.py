@@ -24,11 +24,9 @@ from livestock import Photo, RegistryError, StaleTemplatesError
 from server.cli.main import cli
 from server.context import AppContext, build_context
 from server.errors import InvalidInputError
-from server.http.app import create_app
-from server.services.auth import ROLES, UserStore
 from server.storage.schema import animals
 from tests.server.test_animal_sessions import files, one_clip
-from tests.server.test_api_flows import PASSWORD, events, login, setup_records
+from tests.server.test_api_flows import events, login, setup_records
 
 TAG = "998230000007303"
 OTHER = "998230000006455"
@@ -61,15 +59,6 @@ def other_process(app: AppContext) -> Iterator[AppContext]:
         yield ctx
     finally:
         ctx.close()
-
-
-@pytest.fixture
-def client(app: AppContext) -> Iterator[TestClient]:
-    store = UserStore(app.engine)
-    for role in ROLES:
-        store.create(role, PASSWORD, role, "F-1" if role == "farmer" else None)
-    with TestClient(create_app(app), raise_server_exceptions=False) as c:
-        yield c
 
 
 def post_enrolment(client: TestClient, shared_data: Path, tag: str) -> Any:
