@@ -19,6 +19,8 @@ __all__ = [
     "capture_day",
     "capture_session",
     "capture_time",
+    "is_extra",
+    "scan_extra",
     "scan_folder",
     "split_enrol_query",
     "validation_animals",
@@ -106,6 +108,23 @@ def scan_folder(root: Path) -> list[Capture]:
             if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
                 captures.append(Capture(path, folder.name, capture_day(path.name)))
     return captures
+
+
+def scan_extra(root: Path) -> list[Capture]:
+    """Every image of another farm's folder-per-animal set, each animal named ``SOURCE/ID``.
+
+    ``SOURCE`` is the folder's own name (``cattle_faces_ssfr``), so those
+    animals never collide with the herd's tags and :func:`is_extra` tells
+    them apart. Their photos are undated (one video or one photo each).
+    """
+    return [
+        Capture(c.path, f"{root.name}/{c.animal}", None) for c in scan_folder(root)
+    ]
+
+
+def is_extra(animal: str) -> bool:
+    """Whether ``animal`` came from :func:`scan_extra` (another farm's animal)."""
+    return "/" in animal
 
 
 @dataclass(frozen=True)

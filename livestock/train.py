@@ -44,7 +44,7 @@ from PIL import Image
 from torch import nn
 from torchvision.transforms import v2 as T
 
-from livestock.data import Capture, capture_day, scan_folder
+from livestock.data import Capture, capture_day, is_extra, scan_extra, scan_folder
 from livestock.errors import LivestockError
 from livestock.model import (
     EMBEDDING_DIM,
@@ -91,6 +91,13 @@ class Recipe:
     hard_negative_weight: float = 0.0
     hard_classes: int = 8
     triplet_margin: float = 0.2
+    # Animals of other farms (``--extra`` folders: frontal video frames,
+    # single photos), 0 = none: this share of every batch is drawn from them,
+    # animal first and then one of its photos (near-duplicate frames of one
+    # video count as one animal, not as many samples); the rest of the batch
+    # and the number of steps per epoch stay the herd's, so the herd's
+    # day / infrared-night domain stays central and a step costs the same.
+    extra_share: float = 0.0
     threads: int = 2
     notes: list[str] = field(default_factory=list)
 
@@ -149,8 +156,28 @@ def _seed(seed: int) -> None:
 
 
 def fold_of(animals: Sequence[str], folds: int) -> dict[str, int]:
-    """Each animal's fold: the ``k``-th of the sorted tags goes to fold ``k % folds``."""
-    return {a: i % folds for i, a in enumerate(sorted(set(animals)))}
+    """Each animal's fold: the ``k``-th of the sorted tags goes to fold ``k % folds``.
+
+    Each source is split on its own (the herd's tags, then each other farm's
+    ``SOURCE/ID`` animals), so the herd's folds do not move when other
+    farms' animals are added and every fold holds its share of each source.
+    """
+    by_source: dict[str, set[str]] = {}
+    for a in animals:
+        by_source.setdefault(a.split("/")[0] if is_extra(a) else "", set()).add(a)
+    return {
+        a: i % folds
+        for group in by_source.values()
+        for i, a in enumerate(sorted(group))
+    }
+
+
+def scan_training(data_dir: Path, extra_dirs: Sequence[Path] = ()) -> list[Capture]:
+    """The herd's photos (``data_dir``) followed by other farms' (``extra_dirs``)."""
+    captures = scan_folder(data_dir)
+    for extra in extra_dirs:
+        captures += scan_extra(extra)
+    return captures
 
 
 def _frozen_part(model: FaceEmbedder, x: torch.Tensor, blocks: int) -> torch.Tensor:
@@ -181,6 +208,11 @@ def fit(
 ) -> FaceEmbedder:
     """Train the later blocks and the head on ``animals``' photos, augmented afresh each epoch.
 
+    ``captures`` of animals named ``SOURCE/ID`` (see :func:`scan_extra`) are
+    other farms' animals: with ``recipe.extra_share`` > 0 that share of each
+    batch is drawn from them, one animal at a time; otherwise they are
+    trained on like the herd's.
+
     The frozen ImageNet layers run without gradients (in bfloat16 when
     ``recipe.bf16_frozen``: 8x faster for that part on AVX-512 BF16 here);
     the trained layers run in float32.
@@ -198,7 +230,26 @@ def fit(
         raise LivestockError(
             f"no photos of the {n_animals} training animals to train on"
         )
-    log(f"training on {len(items)} photos of {n_animals} animals")
+    mixed = recipe.extra_share > 0
+    extra_of: dict[int, list[int]] = {}
+    herd = list(range(len(items)))
+    if mixed:
+        outside = {label_of[a] for a in label_of if is_extra(a)}
+        herd = [i for i, (_, label) in enumerate(items) if label not in outside]
+        for i, (_, label) in enumerate(items):
+            if label in outside:
+                extra_of.setdefault(label, []).append(i)
+        if not herd:
+            raise LivestockError("mixed training needs photos of the herd's animals")
+    log(
+        f"training on {len(items)} photos of {n_animals} animals"
+        + (
+            f" ({len(herd)} of the herd; {len(items) - len(herd)} of "
+            f"{len(extra_of)} other farms' animals, {recipe.extra_share:.0%} of each batch)"
+            if mixed
+            else ""
+        )
+    )
     model = FaceEmbedder(pretrained_backbone(), EMBEDDING_DIM, parts=recipe.parts)
     frozen = [
         model.backbone._conv_stem,
@@ -226,7 +277,10 @@ def fit(
         ],
         weight_decay=recipe.weight_decay,
     )
-    steps_per_epoch = math.ceil(len(items) / recipe.batch_size)
+    herd_per_batch = recipe.batch_size
+    if mixed and extra_of:
+        herd_per_batch = max(1, round(recipe.batch_size * (1 - recipe.extra_share)))
+    steps_per_epoch = math.ceil(len(herd) / recipe.batch_size)
     total = recipe.epochs * steps_per_epoch
     warmup = steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -246,6 +300,10 @@ def fit(
             module.eval()  # keep the ImageNet batch-norm statistics
         if recipe.hard_negative_weight > 0:
             batches = _hard_batches(items, head, n_animals, recipe, rng)
+        elif mixed:
+            batches = _mixed_batches(
+                herd, extra_of, steps_per_epoch, herd_per_batch, recipe.batch_size, rng
+            )
         else:
             order = list(range(len(items)))
             rng.shuffle(order)
@@ -287,6 +345,37 @@ def fit(
         )
     model.eval()
     return model
+
+
+def _mixed_batches(
+    herd: Sequence[int],
+    extra_of: dict[int, list[int]],
+    steps: int,
+    herd_per_batch: int,
+    batch_size: int,
+    rng: random.Random,
+) -> list[list[int]]:
+    """One epoch of ``steps`` batches: herd photos in shuffled order, the rest other farms'.
+
+    Each batch holds ``herd_per_batch`` herd photos (the herd's photos
+    cycle, reshuffled at each pass) and ``batch_size - herd_per_batch``
+    photos of other farms' animals, each an animal drawn uniformly and then
+    one of its photos.
+    """
+    order: list[int] = []
+    extra_animals = sorted(extra_of)
+    batches = []
+    for _ in range(steps):
+        while len(order) < herd_per_batch:
+            more = list(herd)
+            rng.shuffle(more)
+            order += more
+        batch, order = order[:herd_per_batch], order[herd_per_batch:]
+        if extra_animals:
+            for _ in range(batch_size - herd_per_batch):
+                batch.append(rng.choice(extra_of[rng.choice(extra_animals)]))
+        batches.append(batch)
+    return batches
 
 
 def _hard_batches(
@@ -464,11 +553,20 @@ def train_folds(
     recipe: Recipe | None = None,
     *,
     only_folds: Sequence[int] | None = None,
+    extra_dirs: Sequence[Path] = (),
     log: Callable[[str], None] = print,
 ) -> list[Path]:
-    """Train ``fold{k}.pt`` for each fold ``k``: a model of every animal outside fold ``k``."""
+    """Train ``fold{k}.pt`` for each fold ``k``: a model of every animal outside fold ``k``.
+
+    ``extra_dirs`` are other farms' folder-per-animal sets, split into the
+    same folds by animal (see :func:`fold_of`).
+    """
     return _train_folds(
-        scan_folder(data_dir), out_dir, recipe or Recipe(), only_folds, log
+        scan_training(data_dir, extra_dirs),
+        out_dir,
+        recipe or Recipe(),
+        only_folds,
+        log,
     )
 
 
@@ -506,6 +604,7 @@ def cross_validate(
     out_dir: Path,
     recipe: Recipe | None = None,
     *,
+    extra_dirs: Sequence[Path] = (),
     log: Callable[[str], None] = print,
 ) -> OutOfFold:
     """Every photo embedded by the fold model that never trained on its animal; writes ``oof.npz``.
@@ -515,7 +614,7 @@ def cross_validate(
     from livestock.model import load_embedder
 
     recipe = recipe or Recipe()
-    captures = scan_folder(data_dir)
+    captures = scan_training(data_dir, extra_dirs)
     _train_folds(captures, out_dir, recipe, None, log)
     fold = fold_of([c.animal for c in captures], recipe.folds)
     folds = np.array([fold[c.animal] for c in captures], dtype=np.int64)
@@ -540,6 +639,7 @@ def train_final(
     name: str,
     oof: OutOfFold | None,
     recipe: Recipe | None = None,
+    extra_dirs: Sequence[Path] = (),
     log: Callable[[str], None] = print,
 ) -> Path:
     """Train on every animal; write NAME.pt, and NAME.json calibrated on ``oof``.
@@ -551,7 +651,7 @@ def train_final(
     uncalibrated.
     """
     recipe = recipe or Recipe()
-    captures = scan_folder(data_dir)
+    captures = scan_training(data_dir, extra_dirs)
     animals = sorted({c.animal for c in captures})
     weights = train_model(
         captures,

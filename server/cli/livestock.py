@@ -65,6 +65,22 @@ def livestock() -> None:
     help="CPU threads of this process (run two processes of one thread on two cores).",
 )
 @click.option(
+    "--extra",
+    "extra_dirs",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    multiple=True,
+    help="Another farm's folder per animal to train on too (repeatable), split into "
+    "the same folds by animal.",
+)
+@click.option(
+    "--extra-share",
+    type=click.FloatRange(min=0, max=0.9),
+    default=0.0,
+    show_default=True,
+    help="Share of each batch drawn from the --extra animals (one animal, then one of "
+    "its photos); 0 trains on them as on the herd.",
+)
+@click.option(
     "--only-fold",
     "only_folds",
     type=int,
@@ -86,6 +102,8 @@ def livestock_train(
     hard_negatives: float,
     bf16: bool,
     threads: int,
+    extra_dirs: tuple[Path, ...],
+    extra_share: float,
     only_folds: tuple[int, ...],
     only_final: bool,
 ) -> None:
@@ -115,24 +133,44 @@ def livestock_train(
         threads=threads,
         hard_negative_weight=hard_negatives,
         bf16_frozen=bf16,
+        extra_share=extra_share,
     )
     report: dict[str, Any] = {}
     try:
         if only_folds or only_final:
             if only_folds:
                 paths = train_folds(
-                    data_dir, out_dir, recipe, only_folds=only_folds, log=log
+                    data_dir,
+                    out_dir,
+                    recipe,
+                    only_folds=only_folds,
+                    extra_dirs=extra_dirs,
+                    log=log,
                 )
                 report["folds"] = [str(p) for p in paths]
             if only_final:
                 weights = train_final(
-                    data_dir, out_dir, name=name, oof=None, recipe=recipe, log=log
+                    data_dir,
+                    out_dir,
+                    name=name,
+                    oof=None,
+                    recipe=recipe,
+                    extra_dirs=extra_dirs,
+                    log=log,
                 )
                 report["weights"] = str(weights)
         else:
-            oof = cross_validate(data_dir, out_dir, recipe, log=log)
+            oof = cross_validate(
+                data_dir, out_dir, recipe, extra_dirs=extra_dirs, log=log
+            )
             weights = train_final(
-                data_dir, out_dir, name=name, oof=oof, recipe=recipe, log=log
+                data_dir,
+                out_dir,
+                name=name,
+                oof=oof,
+                recipe=recipe,
+                extra_dirs=extra_dirs,
+                log=log,
             )
             report = {
                 "weights": str(weights),

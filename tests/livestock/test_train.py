@@ -10,13 +10,14 @@ import pytest
 import torch
 
 from livestock import LivestockError
-from livestock.data import Capture, scan_folder
+from livestock.data import Capture, scan_extra, scan_folder
 from livestock.model import load_embedder
 from livestock.train import (
     Recipe,
     SubCenterArcFace,
     _batch_hard_triplet,
     _hard_batches,
+    _mixed_batches,
     _same_recipe,
     fold_of,
     train_model,
@@ -136,3 +137,46 @@ def test_folds_split_animals_not_photos() -> None:
     fold = fold_of(tags, 4)
     assert sorted(fold.values()).count(3) == 15
     assert [t for t in sorted(tags) if fold[t] == 3] == sorted(tags)[3::4]
+
+
+def test_other_farms_are_split_into_folds_on_their_own_and_leave_the_herds_alone() -> None:
+    tags = [f"9982300000{i:05d}" for i in range(60)]
+    outside = [f"cattely/n{i:03d}" for i in range(36)] + [
+        f"ssfr/IMG_{i:03d}" for i in range(200)
+    ]
+    alone, mixed = fold_of(tags, 4), fold_of(tags + outside, 4)
+    assert {t: mixed[t] for t in tags} == alone
+    for source, count in (("cattely/", 9), ("ssfr/", 50)):
+        held = [a for a in outside if a.startswith(source) and mixed[a] == 3]
+        assert len(held) == count
+
+
+def test_a_mixed_batch_keeps_the_herds_share_and_draws_other_farms_by_animal() -> None:
+    herd = list(range(10))
+    # one outside animal with many near-duplicate frames, nine with one photo each
+    extra_of = {100: list(range(10, 60)), **{101 + k: [60 + k] for k in range(9)}}
+    batches = _mixed_batches(herd, extra_of, 40, 3, 4, random.Random(0))
+    assert len(batches) == 40 and all(len(b) == 4 for b in batches)
+    assert all(set(b[:3]) <= set(herd) and b[3] >= 10 for b in batches)
+    # every herd photo once per pass (30 = three passes over ten)
+    firsts = [i for b in batches[:10] for i in b[:3]]
+    assert sorted(firsts) == sorted(herd * 3)
+    # drawn animal first: the many-framed animal is about a tenth of the draws
+    many = sum(b[3] < 60 for b in batches)
+    assert many < 15
+
+
+def test_mixed_training_runs_and_names_the_other_farms_animals(
+    few: list[Capture], shared_data: Path, tmp_path: Path
+) -> None:
+    outside = scan_extra(shared_data / "cattle_faces_ssfr")[:3]
+    assert all(c.animal.startswith("cattle_faces_ssfr/") for c in outside)
+    captures = [*few, *outside]
+    animals = sorted({c.animal for c in captures})
+    recipe = replace(TINY, extra_share=0.25)
+    lines: list[str] = []
+    train_model(captures, animals, recipe, tmp_path / "m.pt", note="t", log=lines.append)
+    assert "3 of 3 other farms' animals, 25% of each batch" in lines[0]
+    _, manifest = load_embedder("m", tmp_path)
+    assert manifest.recipe["extra_share"] == 0.25
+    assert set(manifest.recipe["trained_on"]) == set(animals)
