@@ -117,9 +117,7 @@ def scan_extra(root: Path) -> list[Capture]:
     animals never collide with the herd's tags and :func:`is_extra` tells
     them apart. Their photos are undated (one video or one photo each).
     """
-    return [
-        Capture(c.path, f"{root.name}/{c.animal}", None) for c in scan_folder(root)
-    ]
+    return [Capture(c.path, f"{root.name}/{c.animal}", None) for c in scan_folder(root)]
 
 
 def is_extra(animal: str) -> bool:

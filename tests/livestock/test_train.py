@@ -139,7 +139,9 @@ def test_folds_split_animals_not_photos() -> None:
     assert [t for t in sorted(tags) if fold[t] == 3] == sorted(tags)[3::4]
 
 
-def test_other_farms_are_split_into_folds_on_their_own_and_leave_the_herds_alone() -> None:
+def test_other_farms_are_split_into_folds_on_their_own_and_leave_the_herds_alone() -> (
+    None
+):
     tags = [f"9982300000{i:05d}" for i in range(60)]
     outside = [f"cattely/n{i:03d}" for i in range(36)] + [
         f"ssfr/IMG_{i:03d}" for i in range(200)
@@ -175,7 +177,9 @@ def test_mixed_training_runs_and_names_the_other_farms_animals(
     animals = sorted({c.animal for c in captures})
     recipe = replace(TINY, extra_share=0.25)
     lines: list[str] = []
-    train_model(captures, animals, recipe, tmp_path / "m.pt", note="t", log=lines.append)
+    train_model(
+        captures, animals, recipe, tmp_path / "m.pt", note="t", log=lines.append
+    )
     assert "3 of 3 other farms' animals, 25% of each batch" in lines[0]
     _, manifest = load_embedder("m", tmp_path)
     assert manifest.recipe["extra_share"] == 0.25
