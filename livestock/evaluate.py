@@ -7,6 +7,7 @@ animal never enrolled) is falsely accepted when its best score clears it (FAR).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -17,11 +18,18 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from livestock.data import Capture, capture_time, scan_folder, split_enrol_query
+from livestock.data import (
+    Capture,
+    capture_time,
+    is_extra,
+    scan_folder,
+    split_enrol_query,
+)
 from livestock.errors import LivestockError
 from livestock.preprocess import load_image, to_array
 
 __all__ = [
+    "GalleryPoint",
     "Metrics",
     "embed_captures",
     "evaluate_embeddings",
@@ -253,7 +261,13 @@ MAX_SESSION_FRAMES = 10
 
 
 def visit(capture: Capture) -> str:
-    """The visit a photo was taken on: its capture day, or its series when undated."""
+    """The visit a photo was taken on: its capture day, or its series when undated.
+
+    Another farm's animal (:func:`livestock.data.is_extra`: one video or one
+    photo per animal) has one visit.
+    """
+    if is_extra(capture.animal):
+        return "one visit"
     return capture.day.isoformat() if capture.day is not None else capture.session
 
 
@@ -350,6 +364,7 @@ def protocol_trials(
     max_frames: int = MAX_SESSION_FRAMES,
     impostors: tuple[Sequence[Capture], npt.NDArray[np.float32]] | None = None,
     template_of: Callable[[Capture], str] = visit,
+    distractors: npt.NDArray[np.float32] | None = None,
 ) -> Trials:
     """Enrol each animal on its first day, query with its other visits.
 
@@ -361,6 +376,9 @@ def protocol_trials(
     all from one model. Impostor trials: each query with its own animal left
     out of the gallery, or every photo / session of ``impostors`` (animals
     never enrolled, with their embeddings by the same model).
+    ``distractors`` are unit templates of other enrolled animals (one row
+    each) that have no queries: they grow the gallery, so they can outrank a
+    query's own animal and raise every impostor's best score.
     """
     index = {id(c): i for i, c in enumerate(captures)}
     split = split_enrol_query(list(captures))
@@ -376,6 +394,11 @@ def protocol_trials(
         for rows in by_visit.values():
             templates.append(fuse_frames(embeddings[rows]))
             owner.append(k)
+    n_distractors = 0 if distractors is None else len(distractors)
+    for d in range(n_distractors):
+        assert distractors is not None
+        templates.append(distractors[d])
+        owner.append(len(animals) + d)
     gallery = np.stack(templates)
     owner_arr = np.array(owner)
     queries: list[tuple[int, list[int]]] = []
@@ -386,9 +409,11 @@ def protocol_trials(
         raise LivestockError("nothing to evaluate: no query images on other days")
     q = np.stack([fuse_frames(embeddings[rows]) for _, rows in queries])
     by_template = q @ gallery.T
-    scores = np.full((len(queries), len(animals)), -np.inf)
+    scores = np.full((len(queries), len(animals) + n_distractors), -np.inf)
     for k in range(len(animals)):
         scores[:, k] = by_template[:, owner_arr == k].max(axis=1)
+    if n_distractors:
+        scores[:, len(animals) :] = by_template[:, owner_arr >= len(animals)]
     labels = np.array([k for k, _ in queries])
     genuine = scores[np.arange(len(labels)), labels]
     rank = (scores > genuine[:, None]).sum(axis=1)
@@ -396,7 +421,9 @@ def protocol_trials(
         masked = scores.copy()
         masked[np.arange(len(labels)), labels] = -np.inf
         impostor = (
-            masked.max(axis=1) if len(animals) > 1 else np.full(len(labels), -1.0)
+            masked.max(axis=1)
+            if len(animals) + n_distractors > 1
+            else np.full(len(labels), -1.0)
         )
         impostor_animal = np.array([animals[k] for k in labels])
     else:
@@ -430,7 +457,7 @@ def protocol_trials(
         impostor.astype(np.float64),
         impostor_animal,
         ap.astype(np.float64),
-        len(animals),
+        len(animals) + n_distractors,
     )
 
 
@@ -473,26 +500,73 @@ def _rate(animals: npt.NDArray[np.str_], hits: npt.NDArray[np.bool_]) -> dict[st
     }
 
 
+Impostors = Literal["herd", "outside"]
+
+
 def out_of_fold_trials(
     captures: Sequence[Capture],
     embeddings: npt.NDArray[np.float32],
     folds: npt.NDArray[np.int64],
     unit: Unit,
     template_of: Callable[[Capture], str] = visit,
+    impostors: Impostors = "herd",
 ) -> list[Trials]:
-    """One run of the protocol per fold, on that fold's animals and its model's embeddings."""
+    """One run of the protocol per fold, on that fold's herd animals and its model's embeddings.
+
+    Other farms' animals (``SOURCE/ID``, :func:`livestock.data.is_extra`)
+    are never enrolled: with ``impostors="outside"`` those of the same fold
+    (which its model never trained on) are the impostor queries; with
+    ``"herd"`` each query with its own animal left out is.
+
+    Raises:
+        LivestockError: ``"outside"`` and a fold holds no other farm's animal.
+    """
     out = []
     for k in sorted({int(f) for f in folds if f >= 0}):
         rows = np.flatnonzero(folds == k)
+        herd = [int(i) for i in rows if not is_extra(captures[int(i)].animal)]
+        outside = [int(i) for i in rows if is_extra(captures[int(i)].animal)]
+        if impostors == "outside" and not outside:
+            raise LivestockError(f"fold {k} holds no other farm's animal")
         out.append(
             protocol_trials(
-                [captures[int(i)] for i in rows],
-                embeddings[rows],
+                [captures[i] for i in herd],
+                embeddings[herd],
                 unit,
                 template_of=template_of,
+                impostors=(
+                    ([captures[i] for i in outside], embeddings[outside])
+                    if impostors == "outside"
+                    else None
+                ),
             )
         )
     return out
+
+
+def _far_entry(per_fold: Sequence[Trials], far: float) -> dict[str, Any]:
+    """TAR at ``far``, each fold's threshold from the other folds' impostors; the realised FAR."""
+    pooled = Trials.concat(per_fold)
+    accepted, false_accepts, thresholds = [], [], []
+    for k, t in enumerate(per_fold):
+        others = np.concatenate([o.impostor for j, o in enumerate(per_fold) if j != k])
+        if not measurable(far, len(others)):
+            return {
+                "measurable": False,
+                "why": f"fewer than {1 / far:.0f} impostor trials to calibrate on",
+            }
+        thr = threshold_at_far(others, far)
+        thresholds.append(round(thr, 4))
+        accepted.append((t.rank == 0) & (t.genuine >= thr))
+        false_accepts.append(t.impostor >= thr)
+    impostor_animals = np.concatenate([t.impostor_animal for t in per_fold])
+    return {
+        "measurable": True,
+        "thresholds": thresholds,
+        "impostor_trials": len(pooled.impostor),
+        "tar": _rate(pooled.animal, np.concatenate(accepted)),
+        "far_realised": _rate(impostor_animals, np.concatenate(false_accepts)),
+    }
 
 
 def cross_fold_report(
@@ -510,6 +584,8 @@ def cross_fold_report(
     accept (fewer than 1/FAR impostor trials) is reported as not measurable.
     ``template_of`` groups each animal's enrolment photos into its gallery's
     templates (by visit unless said; an ablation may group by clip).
+    Other farms' animals among ``captures`` are never enrolled; they add
+    ``far_*_outside`` entries: TAR and FAR against cows of another farm.
     """
     report: dict[str, Any] = {}
     units: tuple[Unit, ...] = ("photo", "session")
@@ -523,34 +599,18 @@ def cross_fold_report(
             "top1": _rate(pooled.animal, pooled.rank == 0),
             "top5": _rate(pooled.animal, pooled.rank < 5),
         }
+        outside = (
+            out_of_fold_trials(
+                captures, embeddings, folds, unit, template_of, impostors="outside"
+            )
+            if any(is_extra(c.animal) for c in captures)
+            else None
+        )
         for far in fars:
             key = f"{far:.0e}".replace("e-0", "e-")
-            accepted, false_accepts, thresholds = [], [], []
-            ok = True
-            for k, t in enumerate(per_fold):
-                others = np.concatenate(
-                    [o.impostor for j, o in enumerate(per_fold) if j != k]
-                )
-                if not measurable(far, len(others)):
-                    ok = False
-                    break
-                thr = threshold_at_far(others, far)
-                thresholds.append(round(thr, 4))
-                accepted.append((t.rank == 0) & (t.genuine >= thr))
-                false_accepts.append(t.impostor >= thr)
-            impostor_animals = np.concatenate([t.impostor_animal for t in per_fold])
-            if not ok:
-                entry[f"far_{key}"] = {
-                    "measurable": False,
-                    "why": f"fewer than {1 / far:.0f} impostor trials to calibrate on",
-                }
-                continue
-            entry[f"far_{key}"] = {
-                "measurable": True,
-                "thresholds": thresholds,
-                "tar": _rate(pooled.animal, np.concatenate(accepted)),
-                "far_realised": _rate(impostor_animals, np.concatenate(false_accepts)),
-            }
+            entry[f"far_{key}"] = _far_entry(per_fold, far)
+            if outside is not None:
+                entry[f"far_{key}_outside"] = _far_entry(outside, far)
         for cond in ("day", "night", "unknown"):
             mask = pooled.condition == cond
             if mask.any():
@@ -585,7 +645,10 @@ def calibrate_out_of_fold(oof: Any) -> dict[str, Any]:
     ``oof`` is a :class:`livestock.train.OutOfFold`. Photos: review at FAR 1 %,
     match at FAR 0.1 %. Sessions (fewer trials): review at FAR 5 %, match at
     FAR 1 %. Every threshold is taken on the pooled impostor scores of all
-    folds (each scored by a model that never saw the animal).
+    folds (each scored by a model that never saw the animal): the herd's
+    (each query with its own animal left out) and, when ``oof`` holds other
+    farms' animals, theirs against each fold's gallery (the largest impostor
+    set there is).
     """
     out: dict[str, Any] = {}
     settings: dict[Unit, tuple[float, float]] = {
@@ -593,19 +656,30 @@ def calibrate_out_of_fold(oof: Any) -> dict[str, Any]:
         "session": (5e-2, 1e-2),
     }
     counts = {}
+    has_outside = any(is_extra(c.animal) for c in oof.captures)
     for unit, (review_far, match_far) in settings.items():
         pooled = Trials.concat(
             out_of_fold_trials(oof.captures, oof.embeddings, oof.folds, unit)
         )
-        n = len(pooled)
+        impostor = pooled.impostor
+        if has_outside:
+            outside = Trials.concat(
+                out_of_fold_trials(
+                    oof.captures, oof.embeddings, oof.folds, unit, impostors="outside"
+                )
+            )
+            impostor = np.concatenate([impostor, outside.impostor])
+        n = len(impostor)
         for far in (review_far, match_far):
             if not measurable(far, n):
                 raise LivestockError(
                     f"{unit}: {n} impostor trials cannot calibrate FAR {far:g}"
                 )
-        review = threshold_at_far(pooled.impostor, review_far)
-        match = threshold_at_far(pooled.impostor, match_far)
-        slope, intercept = fit_calibration(pooled)
+        review = threshold_at_far(impostor, review_far)
+        match = threshold_at_far(impostor, match_far)
+        slope, intercept = fit_calibration(
+            dataclasses.replace(pooled, impostor=impostor)
+        )
         prefix = "" if unit == "photo" else "session_"
         out[f"{prefix}threshold"] = round(review, 4)
         out[f"{prefix}threshold_far"] = review_far
@@ -615,7 +689,146 @@ def calibrate_out_of_fold(oof: Any) -> dict[str, Any]:
             "slope": round(slope, 4),
             "intercept": round(intercept, 4),
         }
-        counts[unit] = {"genuine": int(np.sum(pooled.rank == 0)), "impostor": n}
+        counts[unit] = {
+            "genuine": int(np.sum(pooled.rank == 0)),
+            "impostor": n,
+            "impostor_outside": n - len(pooled.impostor),
+        }
     out["calibration_trials"] = counts
     out["out_of_fold"] = cross_fold_report(oof.captures, oof.embeddings, oof.folds)
     return out
+
+
+@dataclass(frozen=True)
+class GalleryPoint:
+    """Out-of-fold figures with the gallery grown to ``size`` animals (pooled over folds).
+
+    Attributes:
+        size: animals in each fold's gallery (its herd animals plus distractors).
+        unit: ``photo`` or ``session`` queries.
+        distractors_trained_on: how many of a fold's distractors its model had
+            trained on (the rest it never saw), the most over folds.
+        top1, tar, far: rates with counts and 95 % intervals by animal; TAR
+            and FAR at each fold's fixed threshold.
+        thresholds: each fold's threshold, fitted on the other folds'
+            impostors with the smallest gallery (the herd fold alone).
+    """
+
+    size: int
+    unit: Unit
+    distractors_trained_on: int
+    top1: dict[str, Any]
+    tar: dict[str, Any]
+    far: dict[str, Any]
+    thresholds: list[float]
+
+
+def gallery_size_curve(
+    captures: Sequence[Capture],
+    embeddings_by_fold: Sequence[npt.NDArray[np.float32]],
+    folds: npt.NDArray[np.int64],
+    sizes: Sequence[int] = (15, 60, 100, 300),
+    unit: Unit = "session",
+    far: float = 1e-2,
+    seed: int = 0,
+) -> list[GalleryPoint]:
+    """How identification, TAR and FAR at a fixed threshold move as the gallery grows.
+
+    Fold ``k``'s herd animals are enrolled and queried as in
+    :func:`protocol_trials`, with distractors added to the gallery: every
+    other animal, one template each (its first visit's photos, at most
+    :data:`MAX_SESSION_FRAMES`, fused), those fold ``k``'s model never saw
+    first (other farms' animals of fold ``k``), then the ones it trained on,
+    each group in a seeded random order. ``embeddings_by_fold[k]`` holds every
+    capture's unit embedding by fold ``k``'s model. The threshold is fixed per
+    fold at ``far`` on the other folds' impostors (the herd's left-out queries
+    and other farms' animals) at the smallest gallery; impostor trials are the
+    herd's queries with their own animal left out of the grown gallery. A
+    size beyond the animals there are is cut to all of them.
+    """
+    ks = sorted({int(f) for f in folds if f >= 0})
+    rng = np.random.default_rng(seed)
+    base_impostors = []
+    for k in ks:
+        herd = out_of_fold_trials(captures, embeddings_by_fold[k], folds, unit)
+        outside = (
+            out_of_fold_trials(
+                captures, embeddings_by_fold[k], folds, unit, impostors="outside"
+            )
+            if any(is_extra(c.animal) for c in captures)
+            else None
+        )
+        # only fold k's own trials are out-of-fold under model k
+        j = ks.index(k)
+        base_impostors.append(
+            np.concatenate(
+                [herd[j].impostor, *([outside[j].impostor] if outside else [])]
+            )
+        )
+    by_animal: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(captures):
+        by_animal[c.animal].append(i)
+    first_visit = {}
+    for a, rows in by_animal.items():
+        enrol = split_enrol_query([captures[i] for i in rows]).enrol[a]
+        index = {id(captures[i]): i for i in rows}
+        order = [index[id(c)] for c in enrol]
+        v = visit(captures[order[0]])
+        first_visit[a] = [i for i in order if visit(captures[i]) == v][
+            :MAX_SESSION_FRAMES
+        ]
+    per_fold: dict[int, dict[str, Any]] = {}
+    for j, k in enumerate(ks):
+        herd_rows = [
+            i
+            for i, c in enumerate(captures)
+            if folds[i] == k and not is_extra(c.animal)
+        ]
+        herd_animals = {captures[i].animal for i in herd_rows}
+        others = sorted(set(by_animal) - herd_animals)
+        unseen = [a for a in others if folds[by_animal[a][0]] == k]
+        seen = [a for a in others if folds[by_animal[a][0]] != k]
+        order = [*rng.permutation(unseen).tolist(), *rng.permutation(seen).tolist()]
+        emb = embeddings_by_fold[k]
+        templates = np.stack([fuse_frames(emb[first_visit[a]]) for a in order])
+        calibration = np.concatenate(
+            [b for i, b in enumerate(base_impostors) if i != j]
+        )
+        per_fold[k] = {
+            "rows": herd_rows,
+            "animals": len(herd_animals),
+            "order": order,
+            "unseen": len(unseen),
+            "templates": templates,
+            "threshold": threshold_at_far(calibration, far),
+        }
+    points = []
+    for size in sizes:
+        parts, accepted, false_accepts, trained_on = [], [], [], 0
+        for k in ks:
+            f = per_fold[k]
+            n = max(0, min(size - f["animals"], len(f["order"])))
+            rows = f["rows"]
+            t = protocol_trials(
+                [captures[i] for i in rows],
+                embeddings_by_fold[k][rows],
+                unit,
+                distractors=f["templates"][:n],
+            )
+            parts.append(t)
+            accepted.append((t.rank == 0) & (t.genuine >= f["threshold"]))
+            false_accepts.append(t.impostor >= f["threshold"])
+            trained_on = max(trained_on, n - min(n, f["unseen"]))
+        pooled = Trials.concat(parts)
+        points.append(
+            GalleryPoint(
+                size=max(t.gallery for t in parts),
+                unit=unit,
+                distractors_trained_on=trained_on,
+                top1=_rate(pooled.animal, pooled.rank == 0),
+                tar=_rate(pooled.animal, np.concatenate(accepted)),
+                far=_rate(pooled.impostor_animal, np.concatenate(false_accepts)),
+                thresholds=[round(per_fold[k]["threshold"], 4) for k in ks],
+            )
+        )
+    return points

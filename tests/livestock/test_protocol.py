@@ -15,6 +15,7 @@ from livestock.evaluate import (
     calibrate_out_of_fold,
     condition,
     cross_fold_report,
+    gallery_size_curve,
     measurable,
     metrics_from_trials,
     protocol_trials,
@@ -173,3 +174,65 @@ def test_calibration_is_monotone_and_thresholds_are_ordered() -> None:
     slope = cal["calibration"]["photo"]["slope"]
     assert slope > 0
     assert cal["calibration_trials"]["photo"]["impostor"] == 240 * 15
+
+
+def with_outside(
+    oof: OutOfFold, rng: np.random.Generator, animals: int = 40, frames: int = 1
+) -> OutOfFold:
+    """``oof`` plus another farm's animals (``SOURCE/ID``, undated), split into folds too."""
+    caps, vectors = list(oof.captures), [oof.embeddings]
+    dim = oof.embeddings.shape[1]
+    for a in range(animals):
+        centre = rng.standard_normal(dim)
+        for f in range(frames):
+            caps.append(Capture(Path(f"IMG_{a}/{f}.jpg"), f"ssfr/IMG_{a:03d}", None))
+            vectors.append(unit(centre + 0.35 * rng.standard_normal(dim))[None])
+    fold = fold_of([c.animal for c in caps], 4)
+    return OutOfFold(
+        caps, np.array([fold[c.animal] for c in caps]), np.concatenate(vectors)
+    )
+
+
+def test_other_farms_cows_are_never_enrolled_only_tried_as_impostors() -> None:
+    rng = np.random.default_rng(8)
+    oof = oof_of(rng)
+    mixed = with_outside(oof, rng, animals=120, frames=12)
+    base = cross_fold_report(oof.captures, oof.embeddings, oof.folds)
+    report = cross_fold_report(mixed.captures, mixed.embeddings, mixed.folds)
+    for unit_ in ("photo", "session"):
+        # the herd's figures of record do not move
+        assert report[unit_]["top1"] == base[unit_]["top1"]
+        assert report[unit_]["gallery_per_fold"] == [10, 10, 10, 10]
+        assert "far_1e-2_outside" not in base[unit_]
+    outside = report["photo"]["far_1e-2_outside"]
+    assert outside["impostor_trials"] == 120 * 12
+    # one video of an outside cow is one visit: sessions of at most ten frames
+    assert report["session"]["far_1e-2_outside"]["impostor_trials"] == 120 * 2
+    assert outside["far_realised"]["ci95"][0] <= outside["far_realised"]["rate"]
+
+
+def test_shipped_thresholds_are_fitted_on_the_herds_and_other_farms_impostors() -> None:
+    rng = np.random.default_rng(9)
+    big = oof_of(rng, animals=240, folds=4)
+    cal = calibrate_out_of_fold(with_outside(big, rng, animals=200))
+    trials = cal["calibration_trials"]["photo"]
+    assert trials["impostor"] == 240 * 15 + 200
+    assert trials["impostor_outside"] == 200
+
+
+def test_a_growing_gallery_raises_the_false_accepts_at_a_fixed_threshold() -> None:
+    rng = np.random.default_rng(10)
+    mixed = with_outside(oof_of(rng), rng, animals=200, frames=1)
+    # fold k's model embeds everyone; here every model sees the same vectors
+    by_fold = [mixed.embeddings] * 4
+    curve = gallery_size_curve(
+        mixed.captures, by_fold, mixed.folds, sizes=(10, 60, 100, 1000)
+    )
+    assert [p.size for p in curve] == [10, 60, 100, 240]  # cut to every animal there is
+    fars = [p.far["rate"] for p in curve]
+    top1 = [p.top1["rate"] for p in curve]
+    assert fars == sorted(fars) and fars[-1] > fars[0]
+    assert top1 == sorted(top1, reverse=True)
+    # fold k's model never saw fold k's 50 outside cows: they come first
+    assert [p.distractors_trained_on for p in curve] == [0, 0, 40, 180]
+    assert all(len(p.thresholds) == 4 for p in curve)
