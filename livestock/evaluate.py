@@ -768,13 +768,13 @@ def gallery_size_curve(
     by_animal: dict[str, list[int]] = defaultdict(list)
     for i, c in enumerate(captures):
         by_animal[c.animal].append(i)
-    first_visit = {}
+    first_visit: dict[str, list[int]] = {}
     for a, rows in by_animal.items():
         enrol = split_enrol_query([captures[i] for i in rows]).enrol[a]
         index = {id(captures[i]): i for i in rows}
-        order = [index[id(c)] for c in enrol]
-        v = visit(captures[order[0]])
-        first_visit[a] = [i for i in order if visit(captures[i]) == v][
+        enrol_rows = [index[id(c)] for c in enrol]
+        v = visit(captures[enrol_rows[0]])
+        first_visit[a] = [i for i in enrol_rows if visit(captures[i]) == v][
             :MAX_SESSION_FRAMES
         ]
     per_fold: dict[int, dict[str, Any]] = {}
@@ -788,7 +788,10 @@ def gallery_size_curve(
         others = sorted(set(by_animal) - herd_animals)
         unseen = [a for a in others if folds[by_animal[a][0]] == k]
         seen = [a for a in others if folds[by_animal[a][0]] != k]
-        order = [*rng.permutation(unseen).tolist(), *rng.permutation(seen).tolist()]
+        order: list[str] = [
+            *(unseen[i] for i in rng.permutation(len(unseen))),
+            *(seen[i] for i in rng.permutation(len(seen))),
+        ]
         emb = embeddings_by_fold[k]
         templates = np.stack([fuse_frames(emb[first_visit[a]]) for a in order])
         calibration = np.concatenate(

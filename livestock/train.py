@@ -60,6 +60,7 @@ __all__ = [
     "Recipe",
     "SubCenterArcFace",
     "cross_validate",
+    "embed_by_every_fold",
     "fold_of",
     "train_final",
     "train_folds",
@@ -630,6 +631,48 @@ def cross_validate(
     out_dir.mkdir(parents=True, exist_ok=True)
     oof.save(out_dir / "oof.npz")
     return oof
+
+
+def embed_by_every_fold(
+    captures: Sequence[Capture],
+    out_dir: Path,
+    folds: int,
+    *,
+    threads: int = 2,
+    log: Callable[[str], None] = print,
+) -> npt.NDArray[np.float32]:
+    """Every capture embedded by each fold model ``fold{k}`` in ``out_dir``: (folds, n, 128).
+
+    What the gallery-size curve needs (distractors of every fold under one
+    model). Cached in ``cross.npz`` beside the models, keyed by their
+    checksums and the photos' paths.
+    """
+    from livestock.model import load_embedder
+
+    cache = out_dir / "cross.npz"
+    key = [
+        json.loads((out_dir / f"fold{k}.json").read_text())["sha256"]
+        for k in range(folds)
+    ]
+    paths = [str(c.path) for c in captures]
+    if cache.is_file():
+        doc = np.load(cache)
+        if doc["models"].tolist() == key and doc["paths"].tolist() == paths:
+            log(f"{cache}: every photo already embedded by each fold model")
+            out: npt.NDArray[np.float32] = doc["embeddings"]
+            return out
+    torch.set_num_threads(threads)
+    images = np.stack([to_array(load_image(c.path)) for c in captures])
+    embeddings = np.zeros((folds, len(captures), EMBEDDING_DIM), np.float32)
+    for k in range(folds):
+        model, _ = load_embedder(f"fold{k}", out_dir)
+        for i in range(0, len(images), 256):
+            embeddings[k, i : i + 256] = model.embed(images[i : i + 256])
+        log(f"fold {k + 1}/{folds}: {len(images)} photos embedded")
+    np.savez_compressed(
+        cache, models=np.array(key), paths=np.array(paths), embeddings=embeddings
+    )
+    return embeddings
 
 
 def train_final(

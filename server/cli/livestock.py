@@ -329,6 +329,8 @@ def livestock_evaluate(
                     "figures are the out-of-fold ones in its manifest"
                 )
             directory = _held_out_view(directory, animals)
+            if impostors is not None:
+                impostors = _outside_held_out(impostors, m.recipe)
         report: dict[str, Any] = evaluate_folder(
             directory, faceid.embed, impostors
         ).to_json()
@@ -381,6 +383,29 @@ def livestock_evaluate(
         f"threshold is {report['decision_threshold']} (calibrated for FAR "
         f"{report['decision_threshold_far']:.0%}; its manifest says on which animals)."
     )
+
+
+def _outside_held_out(impostors: Path, recipe: dict[str, Any]) -> Path:
+    """``impostors`` less the animals the model trained on, when it trained on that folder.
+
+    A model trained on other farms' animals names them ``SOURCE/ID`` (the
+    folder's name, then the animal's); its held-out figures take only the
+    animals of that source it never saw.
+    """
+    prefix = impostors.name + "/"
+    trained = [a for a in recipe.get("trained_on", []) if a.startswith(prefix)]
+    if not trained:
+        return impostors
+    unseen = [
+        a.removeprefix(prefix)
+        for a in recipe.get("validation_animals", [])
+        if a.startswith(prefix)
+    ]
+    if not unseen:
+        raise click.UsageError(
+            f"{impostors}: the model trained on every animal there; none can be an impostor"
+        )
+    return _held_out_view(impostors, unseen)
 
 
 def _held_out_view(directory: Path, animals: list[str]) -> Path:

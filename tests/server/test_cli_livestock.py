@@ -134,3 +134,64 @@ def test_train_refuses_a_fold_outside_the_folds(
     assert r.exit_code == 2
     assert "--only-fold takes 0 to 1" in r.output
     assert not (tmp_path / "out").exists()
+
+
+def test_held_out_impostors_are_only_the_other_farms_cows_the_model_never_saw(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    import click
+
+    from server.cli.livestock import _outside_held_out
+
+    ssfr = tmp_path / "cattle_faces_ssfr"
+    ssfr.mkdir()
+    source = sorted((shared_data / "cattle_faces_ssfr").iterdir())[:3]
+    for animal in source:
+        (ssfr / animal.name).symlink_to(animal)
+    a, b, c = (f"cattle_faces_ssfr/{p.name}" for p in source)
+    recipe = {"trained_on": ["998230000006455", a, b], "validation_animals": [c]}
+    view = _outside_held_out(ssfr, recipe)
+    assert [p.name for p in view.iterdir()] == [source[2].name]
+    # a model that never trained on that farm takes every cow there
+    assert _outside_held_out(ssfr, {"trained_on": ["998230000006455"]}) == ssfr
+    with pytest.raises(click.UsageError, match="trained on every animal there"):
+        _outside_held_out(ssfr, {"trained_on": [a, b, c], "validation_animals": []})
+
+
+@pytest.mark.slow
+def test_train_on_other_farms_cows_reports_them_as_outside_impostors(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    ssfr = tmp_path / "cattle_faces_ssfr"
+    ssfr.mkdir()
+    for animal in sorted((shared_data / "cattle_faces_ssfr").iterdir())[:40]:
+        (ssfr / animal.name).symlink_to(animal)
+    r = run(
+        "livestock",
+        "train",
+        "--data",
+        subset(shared_data, tmp_path, 8),
+        "--extra",
+        ssfr,
+        "--extra",
+        shared_data / "cattle_faces_cattely",  # enough impostor trials for FAR 0.1 %
+        "--extra-share",
+        "0.25",
+        "--out",
+        tmp_path / "out",
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+    )
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "out" / "cowface-v2.json").read_text())
+    assert (
+        sum(
+            a.startswith("cattle_faces_ssfr/") for a in manifest["recipe"]["trained_on"]
+        )
+        == 40
+    )
+    outside = manifest["calibration_trials"]["photo"]["impostor_outside"]
+    assert outside == 40 + len(list((shared_data / "cattle_faces_cattely").glob("*/*")))
+    assert "far_1e-2_outside" in manifest["out_of_fold"]["photo"]
