@@ -156,3 +156,50 @@ def test_server_uses_only_public_names_of_the_packages() -> None:
                 assert name in SUBMODULES_ALLOWED, (
                     f"{path.relative_to(REPO)} imports {name}"
                 )
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Every module of the house and the modules it imports (at the top or inside a function)."""
+    modules: dict[str, Path] = {}
+    for package in PACKAGES:
+        for path in _modules(package):
+            if "migrations" in path.parts:
+                continue
+            name = ".".join(path.relative_to(REPO).with_suffix("").parts)
+            modules[name.removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    target = f"{node.module}.{alias.name}"
+                    if target not in modules:
+                        target = node.module
+                    if target in modules and target != name:
+                        graph[name].add(target)
+            elif isinstance(node, ast.Import):
+                graph[name] |= {a.name for a in node.names if a.name in modules}
+    return graph
+
+
+def test_no_import_circle_anywhere_in_the_house() -> None:
+    graph = _module_graph()
+    state: dict[str, int] = {}  # 1 = on the path, 2 = done
+    circles: list[list[str]] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                circles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert (
+        "server.cli.livestock" in graph["server.cli.main"]
+    )  # the walk sees lazy imports
+    assert circles == []

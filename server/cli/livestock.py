@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
+from server.cli.common import SHARED_DATA, app_context
+
 __all__ = ["livestock"]
 
-DEFAULT_DATA = (
-    Path(os.environ.get("AGRI_SHARED_DATA", "../shared/data")) / "cattle_faces"
-)
+DEFAULT_DATA = SHARED_DATA / "cattle_faces"
 
 
 @click.group()
@@ -222,12 +221,11 @@ def livestock_reembed(
     photos is re-enrolled from new ones with ``--tag T --photos DIR --reason R``.
     """
     from livestock import LivestockError, Photo
-    from server.cli.main import _context
     from server.errors import ServiceError
 
     if (tag is None) != (photo_dir is None):
         raise click.UsageError("--tag and --photos go together")
-    app = _context(ctx)
+    app = app_context(ctx)
     if tag is not None and photo_dir is not None:
         photos = [Photo(p.name, p) for p in sorted(photo_dir.iterdir()) if p.is_file()]
         try:

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from server.cli.common import app_context
+
 if TYPE_CHECKING:
     from server.config import Settings
-    from server.context import AppContext
 
 __all__ = ["cli", "main"]
 
@@ -46,19 +47,6 @@ class Fail(click.ClickException):
     """A verification failure: message to stderr, exit code 1."""
 
     exit_code = 1
-
-
-def _context(ctx: click.Context, *, chain: bool = False) -> AppContext:
-    from ledger import LedgerError
-    from server.context import build_context
-
-    settings: Settings = ctx.obj["settings"]
-    try:
-        app = build_context(settings, chain=chain)
-    except LedgerError as exc:
-        raise click.UsageError(str(exc)) from exc
-    ctx.call_on_close(app.close)
-    return app
 
 
 @click.group()
@@ -154,7 +142,7 @@ def append(
         data = event.to_canonical_bytes()
     except LedgerError as exc:
         raise click.UsageError(str(exc)) from exc
-    app = _context(ctx)
+    app = app_context(ctx)
     (entry,) = app.ledger.append([data])
     click.echo(entry.index)
 
@@ -165,7 +153,7 @@ def checkpoint(ctx: click.Context) -> None:
     """Sign a checkpoint of the log now, and anchor it."""
     from ledger import LedgerError
 
-    app = _context(ctx, chain=True)
+    app = app_context(ctx, chain=True)
     try:
         record = app.ledger.checkpoint(anchor=False)
     except LedgerError as exc:
@@ -188,7 +176,7 @@ def checkpoint(ctx: click.Context) -> None:
 @click.pass_context
 def anchor(ctx: click.Context) -> None:
     """Anchor the latest checkpoint and re-send pending anchor transactions."""
-    app = _context(ctx, chain=True)
+    app = app_context(ctx, chain=True)
     click.echo(app.ledger.anchor_catch_up())
 
 
@@ -197,7 +185,7 @@ def anchor(ctx: click.Context) -> None:
 @click.pass_context
 def proof(ctx: click.Context, index: int) -> None:
     """Print the JSON receipt of entry INDEX (signing a checkpoint if needed)."""
-    app = _context(ctx, chain=True)
+    app = app_context(ctx, chain=True)
     try:
         receipt = app.ledger.receipt(index)
     except LookupError as exc:
@@ -242,7 +230,7 @@ def verify(ctx: click.Context) -> None:
     Exit 1 with the first bad index when any row was changed, deleted, inserted
     or re-ordered.
     """
-    app = _context(ctx, chain=True)
+    app = app_context(ctx, chain=True)
     report = app.ledger.verify()
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
@@ -290,7 +278,7 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Apply all migrations to the configured database."""
-    _context(ctx)
+    app_context(ctx)
     click.echo("database is at the latest schema")
 
 
@@ -304,7 +292,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     from server.http.app import create_app
 
-    app = _context(ctx, chain=True)
+    app = app_context(ctx, chain=True)
     uvicorn.run(
         create_app(app),
         host=host,
@@ -337,7 +325,7 @@ def users_add(
     """Create an API user (the password is stored as an argon2id hash)."""
     from server.services.auth import AuthError, UserStore
 
-    app = _context(ctx)
+    app = app_context(ctx)
     try:
         user = UserStore(app.engine).create(username, password, role, farmer_id)
     except AuthError as exc:
