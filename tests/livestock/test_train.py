@@ -6,6 +6,7 @@ import random
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -184,3 +185,23 @@ def test_mixed_training_runs_and_names_the_other_farms_animals(
     _, manifest = load_embedder("m", tmp_path)
     assert manifest.recipe["extra_share"] == 0.25
     assert set(manifest.recipe["trained_on"]) == set(animals)
+
+
+def test_every_photo_is_embedded_by_each_fold_model_once_then_read_back(
+    few: list[Capture], tmp_path: Path
+) -> None:
+    from livestock.train import embed_by_every_fold
+
+    animals = sorted({c.animal for c in few})
+    for k, trained in enumerate((animals[1:], animals[:2])):
+        train_model(few, trained, TINY, tmp_path / f"fold{k}.pt", note="t", log=print)
+    lines: list[str] = []
+    first = embed_by_every_fold(few, tmp_path, 2, threads=1, log=lines.append)
+    assert first.shape == (2, len(few), 128)
+    assert not np.allclose(first[0], first[1])  # two models, two embeddings
+    again = embed_by_every_fold(few, tmp_path, 2, threads=1, log=lines.append)
+    assert "already embedded" in lines[-1] and np.array_equal(first, again)
+    # another fold model: embedded afresh
+    train_model(few, animals, TINY, tmp_path / "fold1.pt", note="t", log=print)
+    embed_by_every_fold(few, tmp_path, 2, threads=1, log=lines.append)
+    assert "photos embedded" in lines[-1]
