@@ -35,7 +35,7 @@ from fastapi.openapi.docs import (
     get_swagger_ui_oauth2_redirect_html,
 )
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import OAuth2PasswordBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, ValidationError
@@ -534,6 +534,26 @@ def create_app(ctx: AppContext) -> FastAPI:
                 headers={"WWW-Authenticate": "Bearer"},
             ) from exc
         return Token(access_token=token, expires_at=expires)
+
+    @app.post(
+        f"{API}/auth/logout",
+        tags=["auth"],
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={401: {"description": "No bearer token was sent."}},
+    )
+    async def logout(token: Annotated[str | None, Depends(_bearer)]) -> Response:
+        """End the bearer token now: every later request with it answers 401.
+
+        Logging out twice, or with an expired token, is not an error (204).
+        """
+        if token is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing bearer token: send the token to end",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        await run_in_threadpool(user_store.revoke, token)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @app.get(f"{API}/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

@@ -167,3 +167,20 @@ def test_an_unknown_username_costs_as_much_as_a_wrong_password(ctx: AppContext) 
     # Without the dummy verification the unknown path is a database read only,
     # two orders of magnitude faster than argon2id.
     assert unknown > 0.5 * known, (known, unknown)
+
+
+def test_logging_out_ends_the_token_on_the_server_at_once(client: TestClient) -> None:
+    token = client.post(TOKEN, json={"username": "alice", "password": PASSWORD}).json()
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    other = client.post(TOKEN, json={"username": "alice", "password": PASSWORD}).json()
+    assert client.get("/api/v1/me", headers=bearer).status_code == 200
+    r = client.post("/api/v1/auth/logout", headers=bearer)
+    assert r.status_code == 204 and r.content == b""
+    gone = client.get("/api/v1/me", headers=bearer)
+    assert gone.status_code == 401 and "log in again" in gone.json()["detail"]
+    # the same user's other session goes on; a second logout is no error
+    other_bearer = {"Authorization": f"Bearer {other['access_token']}"}
+    assert client.get("/api/v1/me", headers=other_bearer).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=bearer).status_code == 204
+    # without a token there is nothing to end
+    assert client.post("/api/v1/auth/logout").status_code == 401

@@ -87,9 +87,16 @@ export const api = {
     return me;
   },
 
-  /** Forget the token and the user. */
+  /** End the token on the server (best effort: offline it still ends here) and forget it. */
   logout() {
+    const token = sessionStorage.getItem(TOKEN_KEY);
     clearSession();
+    if (token) {
+      fetch(url("/auth/logout"), {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}` },
+      }).catch(() => {}); // offline: the token still expires by itself
+    }
   },
 
   /** The logged-in user ({username, role, farmer_id}), or null. */
