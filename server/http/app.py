@@ -82,6 +82,7 @@ from server.http.pages import mount_pages, pages_router
 from server.http.photos import photos_router
 from server.http.records import records_router
 from server.http.scenes import scenes_router
+from server.http.security import SecurityHeaders
 from server.services.auth import (
     AuthError,
     LoginLimits,
@@ -396,6 +397,8 @@ def create_app(ctx: AppContext) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(RequestGuard, max_bytes=settings.max_request_mb << 20)
+    # outermost: the guard's own refusals carry the headers too
+    app.add_middleware(SecurityHeaders, docs_prefix=f"{API}/docs")
     user_store = UserStore(
         ctx.engine,
         settings.token_ttl_s,
