@@ -503,6 +503,13 @@ def _rate(animals: npt.NDArray[np.str_], hits: npt.NDArray[np.bool_]) -> dict[st
 Impostors = Literal["herd", "outside"]
 
 
+def has_outside(captures: Sequence[Capture], folds: npt.NDArray[np.int64]) -> bool:
+    """Whether every fold holds at least one other farm's animal (outside impostors exist)."""
+    ks = {int(f) for f in folds if f >= 0}
+    with_outside = {int(folds[i]) for i, c in enumerate(captures) if is_extra(c.animal)}
+    return bool(ks) and ks <= with_outside
+
+
 def out_of_fold_trials(
     captures: Sequence[Capture],
     embeddings: npt.NDArray[np.float32],
@@ -569,6 +576,47 @@ def _far_entry(per_fold: Sequence[Trials], far: float) -> dict[str, Any]:
     }
 
 
+def _pooled_far_entry(
+    herd: Sequence[Trials], outside: Sequence[Trials], far: float
+) -> dict[str, Any]:
+    """The shipped rule, out-of-fold: TAR and the realised FAR on each kind of impostor.
+
+    Each fold's threshold comes from the other folds' herd and outside
+    impostors together, as the manifest's thresholds come from all of them.
+    """
+    accepted, herd_fa, outside_fa, thresholds = [], [], [], []
+    for k, (h, o) in enumerate(zip(herd, outside, strict=True)):
+        others = np.concatenate(
+            [
+                t.impostor
+                for j in range(len(herd))
+                if j != k
+                for t in (herd[j], outside[j])
+            ]
+        )
+        if not measurable(far, len(others)):
+            return {
+                "measurable": False,
+                "why": f"fewer than {1 / far:.0f} impostor trials to calibrate on",
+            }
+        thr = threshold_at_far(others, far)
+        thresholds.append(round(thr, 4))
+        accepted.append((h.rank == 0) & (h.genuine >= thr))
+        herd_fa.append(h.impostor >= thr)
+        outside_fa.append(o.impostor >= thr)
+    pooled_h, pooled_o = Trials.concat(herd), Trials.concat(outside)
+    return {
+        "measurable": True,
+        "thresholds": thresholds,
+        "impostor_trials": len(pooled_h.impostor) + len(pooled_o.impostor),
+        "tar": _rate(pooled_h.animal, np.concatenate(accepted)),
+        "far_realised_herd": _rate(pooled_h.impostor_animal, np.concatenate(herd_fa)),
+        "far_realised_outside": _rate(
+            pooled_o.impostor_animal, np.concatenate(outside_fa)
+        ),
+    }
+
+
 def cross_fold_report(
     captures: Sequence[Capture],
     embeddings: npt.NDArray[np.float32],
@@ -584,8 +632,11 @@ def cross_fold_report(
     accept (fewer than 1/FAR impostor trials) is reported as not measurable.
     ``template_of`` groups each animal's enrolment photos into its gallery's
     templates (by visit unless said; an ablation may group by clip).
-    Other farms' animals among ``captures`` are never enrolled; they add
-    ``far_*_outside`` entries: TAR and FAR against cows of another farm.
+    Other farms' animals among ``captures`` are never enrolled; when every
+    fold holds some they add ``far_*_outside`` entries (TAR and FAR against
+    cows of another farm, thresholds from the other folds' outside cows) and
+    ``far_*_pooled`` (the shipped rule: thresholds from the other folds' herd
+    and outside impostors together, FAR realised on each kind).
     """
     report: dict[str, Any] = {}
     units: tuple[Unit, ...] = ("photo", "session")
@@ -603,7 +654,7 @@ def cross_fold_report(
             out_of_fold_trials(
                 captures, embeddings, folds, unit, template_of, impostors="outside"
             )
-            if any(is_extra(c.animal) for c in captures)
+            if has_outside(captures, folds)
             else None
         )
         for far in fars:
@@ -611,6 +662,7 @@ def cross_fold_report(
             entry[f"far_{key}"] = _far_entry(per_fold, far)
             if outside is not None:
                 entry[f"far_{key}_outside"] = _far_entry(outside, far)
+                entry[f"far_{key}_pooled"] = _pooled_far_entry(per_fold, outside, far)
         for cond in ("day", "night", "unknown"):
             mask = pooled.condition == cond
             if mask.any():
@@ -656,13 +708,13 @@ def calibrate_out_of_fold(oof: Any) -> dict[str, Any]:
         "session": (5e-2, 1e-2),
     }
     counts = {}
-    has_outside = any(is_extra(c.animal) for c in oof.captures)
+    outside_too = has_outside(oof.captures, oof.folds)
     for unit, (review_far, match_far) in settings.items():
         pooled = Trials.concat(
             out_of_fold_trials(oof.captures, oof.embeddings, oof.folds, unit)
         )
         impostor = pooled.impostor
-        if has_outside:
+        if outside_too:
             outside = Trials.concat(
                 out_of_fold_trials(
                     oof.captures, oof.embeddings, oof.folds, unit, impostors="outside"
@@ -749,22 +801,19 @@ def gallery_size_curve(
     ks = sorted({int(f) for f in folds if f >= 0})
     rng = np.random.default_rng(seed)
     base_impostors = []
+    outside_too = has_outside(captures, folds)
     for k in ks:
-        herd = out_of_fold_trials(captures, embeddings_by_fold[k], folds, unit)
+        # only fold k's own trials are out-of-fold under model k
+        only_k = np.where(folds == k, folds, -1)
+        herd = out_of_fold_trials(captures, embeddings_by_fold[k], only_k, unit)
         outside = (
             out_of_fold_trials(
-                captures, embeddings_by_fold[k], folds, unit, impostors="outside"
+                captures, embeddings_by_fold[k], only_k, unit, impostors="outside"
             )
-            if any(is_extra(c.animal) for c in captures)
-            else None
+            if outside_too
+            else []
         )
-        # only fold k's own trials are out-of-fold under model k
-        j = ks.index(k)
-        base_impostors.append(
-            np.concatenate(
-                [herd[j].impostor, *([outside[j].impostor] if outside else [])]
-            )
-        )
+        base_impostors.append(np.concatenate([t.impostor for t in (*herd, *outside)]))
     by_animal: dict[str, list[int]] = defaultdict(list)
     for i, c in enumerate(captures):
         by_animal[c.animal].append(i)

@@ -93,7 +93,7 @@ class Recipe:
     hard_classes: int = 8
     triplet_margin: float = 0.2
     # Animals of other farms (``--extra`` folders: frontal video frames,
-    # single photos), 0 = none: this share of every batch is drawn from them,
+    # single photos), in [0, 0.9], 0 = none: this share of every batch is drawn from them,
     # animal first and then one of its photos (near-duplicate frames of one
     # video count as one animal, not as many samples); the rest of the batch
     # and the number of steps per epoch stay the herd's, so the herd's
@@ -232,6 +232,11 @@ def fit(
             f"no photos of the {n_animals} training animals to train on"
         )
     mixed = recipe.extra_share > 0
+    if mixed and recipe.hard_negative_weight > 0:
+        raise LivestockError(
+            "hard negatives and a share of other farms' animals do not combine: "
+            "the look-alike batches ignore the share"
+        )
     extra_of: dict[int, list[int]] = {}
     herd = list(range(len(items)))
     if mixed:

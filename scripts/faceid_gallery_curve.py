@@ -37,7 +37,7 @@ def draw(curves: dict[str, list[GalleryPoint]], path: Path, model: str) -> None:
         for key, label, style in (
             ("top1", "top-1 identification", "o-"),
             ("tar", "TAR at the fixed threshold", "s-"),
-            ("far", "FAR at the fixed threshold (herd impostors)", "^--"),
+            ("far", "FAR at the fixed threshold (herd cows left out)", "^--"),
         ):
             rates = [getattr(p, key)["rate"] for p in points]
             low = [getattr(p, key)["ci95"][0] for p in points]
@@ -51,7 +51,7 @@ def draw(curves: dict[str, list[GalleryPoint]], path: Path, model: str) -> None:
             ax.text(
                 first_seen,
                 0.5,
-                " distractors the model\n trained on from here",
+                " from here on, some distractors\n are cows the model trained on",
                 fontsize=8,
                 color="grey",
             )

@@ -125,6 +125,16 @@ def livestock_train(
 
     if any(not 0 <= k < folds for k in only_folds):
         raise click.UsageError(f"--only-fold takes 0 to {folds - 1}")
+    if extra_share and not extra_dirs:
+        raise click.UsageError("--extra-share needs at least one --extra folder")
+    names = [d.resolve().name for d in extra_dirs]
+    if len(set(names)) < len(names):
+        raise click.UsageError(
+            "--extra folders name their animals by the folder's name: give each a "
+            f"different name ({', '.join(sorted(names))})"
+        )
+    if extra_share and hard_negatives:
+        raise click.UsageError("--hard-negatives and --extra-share do not combine")
     recipe = Recipe(
         seed=seed,
         epochs=epochs,
@@ -329,6 +339,14 @@ def livestock_evaluate(
             directory = _held_out_view(directory, animals)
             if impostors is not None:
                 impostors = _outside_held_out(impostors, m.recipe)
+        elif impostors is not None and any(
+            a.startswith(impostors.name + "/") for a in m.recipe.get("trained_on", [])
+        ):
+            click.echo(
+                f"warning: {name} trained on cows of {impostors.name}: as impostors they "
+                "flatter it; --held-out takes only those it never saw",
+                err=True,
+            )
         report: dict[str, Any] = evaluate_folder(
             directory, faceid.embed, impostors
         ).to_json()

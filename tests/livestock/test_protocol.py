@@ -209,6 +209,22 @@ def test_other_farms_cows_are_never_enrolled_only_tried_as_impostors() -> None:
     # one video of an outside cow is one visit: sessions of at most ten frames
     assert report["session"]["far_1e-2_outside"]["impostor_trials"] == 120 * 2
     assert outside["far_realised"]["ci95"][0] <= outside["far_realised"]["rate"]
+    # the shipped rule (thresholds on both kinds of impostor), each kind's FAR
+    pooled = report["photo"]["far_1e-2_pooled"]
+    assert pooled["impostor_trials"] == 600 + 120 * 12
+    assert set(pooled) >= {"tar", "far_realised_herd", "far_realised_outside"}
+
+
+def test_a_source_too_small_to_fill_every_fold_adds_no_outside_figures() -> None:
+    rng = np.random.default_rng(11)
+    oof = oof_of(rng)
+    few = with_outside(oof, rng, animals=3, frames=2)  # fold 3 gets none
+    report = cross_fold_report(few.captures, few.embeddings, few.folds)
+    assert "far_1e-2_outside" not in report["photo"]
+    assert (
+        report["photo"]["top1"]
+        == cross_fold_report(oof.captures, oof.embeddings, oof.folds)["photo"]["top1"]
+    )
 
 
 def test_shipped_thresholds_are_fitted_on_the_herds_and_other_farms_impostors() -> None:

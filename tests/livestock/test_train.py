@@ -184,6 +184,14 @@ def test_mixed_training_runs_and_names_the_other_farms_animals(
     assert "3 of 3 other farms' animals, 25% of each batch" in lines[0]
     _, manifest = load_embedder("m", tmp_path)
     assert manifest.recipe["extra_share"] == 0.25
+    with pytest.raises(LivestockError, match="do not combine"):
+        train_model(
+            captures,
+            animals,
+            replace(recipe, hard_negative_weight=1.0),
+            tmp_path / "h.pt",
+            note="t",
+        )
     assert set(manifest.recipe["trained_on"]) == set(animals)
 
 

@@ -195,3 +195,28 @@ def test_train_on_other_farms_cows_reports_them_as_outside_impostors(
     outside = manifest["calibration_trials"]["photo"]["impostor_outside"]
     assert outside == 40 + len(list((shared_data / "cattle_faces_cattely").glob("*/*")))
     assert "far_1e-2_outside" in manifest["out_of_fold"]["photo"]
+
+
+def test_train_refuses_extra_options_that_cannot_work(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    data = subset(shared_data, tmp_path, 2)
+    out = tmp_path / "out"
+    r = run("livestock", "train", "--data", data, "--out", out, "--extra-share", "0.2")
+    assert r.exit_code == 2 and "needs at least one --extra" in r.output
+    twin = tmp_path / "elsewhere" / "cattle_faces_ssfr"
+    twin.mkdir(parents=True)
+    r = run(
+        "livestock",
+        "train",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--extra",
+        shared_data / "cattle_faces_ssfr",
+        "--extra",
+        twin,
+    )
+    assert r.exit_code == 2 and "give each a different name" in r.output
+    assert not out.exists()
