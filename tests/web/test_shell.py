@@ -80,12 +80,22 @@ def test_a_page_not_written_yet_says_so(page_as: Any) -> None:
     assert "may not open this page" in page.locator("main").inner_text()
 
 
-def test_logging_out_shows_the_login_form(page_as: Any) -> None:
+def test_logging_out_shows_the_login_form_and_ends_the_token(page_as: Any) -> None:
     page = page_as("admin")
-    page.locator("#logout").click()
+    token = page.evaluate("() => sessionStorage.getItem('agri.token')")
+    with page.expect_response("**/api/v1/auth/logout") as ended:
+        page.locator("#logout").click()
+    assert ended.value.status == 204
     wait_idle(page)
     assert page.get_by_label("Username").is_visible()
     assert page.evaluate("() => sessionStorage.getItem('agri.token')") is None
+    # the old token is dead on the server, not only forgotten by the page
+    status = page.evaluate(
+        """async (t) => (await fetch('/api/v1/me',
+             {headers: {Authorization: 'Bearer ' + t}})).status""",
+        token,
+    )
+    assert status == 401
 
 
 def test_first_loads_are_recorded(new_page: Any) -> None:
