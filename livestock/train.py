@@ -99,6 +99,10 @@ class Recipe:
     # and the number of steps per epoch stay the herd's, so the herd's
     # day / infrared-night domain stays central and a step costs the same.
     extra_share: float = 0.0
+    # With a share: add the outside photos on top of a whole herd batch
+    # (``batch_size`` herd photos + ``batch_size * share / (1 - share)``), so
+    # the herd keeps every view of the herd-only recipe and a step costs more.
+    extra_on_top: bool = False
     threads: int = 2
     notes: list[str] = field(default_factory=list)
 
@@ -283,9 +287,17 @@ def fit(
         ],
         weight_decay=recipe.weight_decay,
     )
-    herd_per_batch = recipe.batch_size
-    if mixed and extra_of:
+    herd_per_batch, mixed_batch = recipe.batch_size, recipe.batch_size
+    if mixed and extra_of and recipe.extra_on_top:
+        share = recipe.extra_share
+        mixed_batch = recipe.batch_size + round(recipe.batch_size * share / (1 - share))
+    elif mixed and extra_of:
         herd_per_batch = max(1, round(recipe.batch_size * (1 - recipe.extra_share)))
+    if mixed and extra_of:
+        log(
+            f"batches of {herd_per_batch} herd photos and "
+            f"{mixed_batch - herd_per_batch} of other farms' animals"
+        )
     steps_per_epoch = math.ceil(len(herd) / recipe.batch_size)
     total = recipe.epochs * steps_per_epoch
     warmup = steps_per_epoch
@@ -308,7 +320,7 @@ def fit(
             batches = _hard_batches(items, head, n_animals, recipe, rng)
         elif mixed:
             batches = _mixed_batches(
-                herd, extra_of, steps_per_epoch, herd_per_batch, recipe.batch_size, rng
+                herd, extra_of, steps_per_epoch, herd_per_batch, mixed_batch, rng
             )
         else:
             order = list(range(len(items)))

@@ -80,6 +80,12 @@ def livestock() -> None:
     "its photos); 0 trains on them as on the herd.",
 )
 @click.option(
+    "--extra-on-top",
+    is_flag=True,
+    help="Add the --extra-share photos on top of a whole herd batch instead of in its "
+    "place (the herd keeps every view; a step costs more).",
+)
+@click.option(
     "--only-fold",
     "only_folds",
     type=int,
@@ -103,6 +109,7 @@ def livestock_train(
     threads: int,
     extra_dirs: tuple[Path, ...],
     extra_share: float,
+    extra_on_top: bool,
     only_folds: tuple[int, ...],
     only_final: bool,
 ) -> None:
@@ -143,6 +150,7 @@ def livestock_train(
         hard_negative_weight=hard_negatives,
         bf16_frozen=bf16,
         extra_share=extra_share,
+        extra_on_top=extra_on_top,
     )
     report: dict[str, Any] = {}
     try:

@@ -182,6 +182,13 @@ def test_mixed_training_runs_and_names_the_other_farms_animals(
         captures, animals, recipe, tmp_path / "m.pt", note="t", log=lines.append
     )
     assert "3 of 3 other farms' animals, 25% of each batch" in lines[0]
+    assert lines[1] == "batches of 6 herd photos and 2 of other farms' animals"
+    lines.clear()
+    on_top = replace(recipe, extra_on_top=True)
+    train_model(
+        captures, animals, on_top, tmp_path / "t.pt", note="t", log=lines.append
+    )
+    assert lines[1] == "batches of 8 herd photos and 3 of other farms' animals"
     _, manifest = load_embedder("m", tmp_path)
     assert manifest.recipe["extra_share"] == 0.25
     with pytest.raises(LivestockError, match="do not combine"):
