@@ -93,6 +93,12 @@ def livestock() -> None:
     help="Train these fold models only and stop.",
 )
 @click.option(
+    "--oof-only",
+    is_flag=True,
+    help="Train the fold models still missing, embed out-of-fold and print the report; "
+    "no final model (an ablation's figures).",
+)
+@click.option(
     "--only-final",
     is_flag=True,
     help="Train the final model's weights only and stop (calibrated by a later full run).",
@@ -111,6 +117,7 @@ def livestock_train(
     extra_share: float,
     extra_on_top: bool,
     only_folds: tuple[int, ...],
+    oof_only: bool,
     only_final: bool,
 ) -> None:
     """Reproduce the shipped weights: k-fold by animal, then the final model on every animal.
@@ -132,6 +139,8 @@ def livestock_train(
 
     if any(not 0 <= k < folds for k in only_folds):
         raise click.UsageError(f"--only-fold takes 0 to {folds - 1}")
+    if oof_only and (only_folds or only_final):
+        raise click.UsageError("--oof-only goes without --only-fold and --only-final")
     if extra_share and not extra_dirs:
         raise click.UsageError("--extra-share needs at least one --extra folder")
     names = [d.resolve().name for d in extra_dirs]
@@ -176,6 +185,15 @@ def livestock_train(
                     log=log,
                 )
                 report["weights"] = str(weights)
+        elif oof_only:
+            oof = cross_validate(
+                data_dir, out_dir, recipe, extra_dirs=extra_dirs, log=log
+            )
+            report = {
+                "out_of_fold": cross_fold_report(
+                    oof.captures, oof.embeddings, oof.folds
+                )
+            }
         else:
             oof = cross_validate(
                 data_dir, out_dir, recipe, extra_dirs=extra_dirs, log=log

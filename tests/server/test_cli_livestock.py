@@ -219,4 +219,31 @@ def test_train_refuses_extra_options_that_cannot_work(
         twin,
     )
     assert r.exit_code == 2 and "give each a different name" in r.output
+    r = run(
+        "livestock", "train", "--data", data, "--out", out, "--oof-only", "--only-final"
+    )
+    assert r.exit_code == 2 and "--oof-only goes without" in r.output
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_oof_only_reports_without_a_final_model(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    r = run(
+        "livestock",
+        "train",
+        "--data",
+        subset(shared_data, tmp_path, 8),
+        "--out",
+        out,
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+        "--oof-only",
+    )
+    assert r.exit_code == 0, r.output
+    assert set(json.loads(r.stdout)) == {"out_of_fold", "seconds"}
+    assert (out / "oof.npz").is_file() and not (out / "cowface-v2.pt").exists()
