@@ -50,12 +50,13 @@ def draw(curves: dict[str, list[GalleryPoint]], path: Path, model: str) -> None:
             ax.axvline(first_seen, color="grey", lw=0.8, ls=":")
             ax.text(
                 first_seen,
-                0.5,
+                0.3,
                 " from here on, some distractors\n are cows the model trained on",
                 fontsize=8,
                 color="grey",
             )
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks(sizes, [str(s) for s in sizes])
         ax.set_xlabel("animals in the gallery")
         ax.set_title(f"{unit} queries ({points[0].tar['n']})")
@@ -63,8 +64,11 @@ def draw(curves: dict[str, list[GalleryPoint]], path: Path, model: str) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("rate (95 % interval by animal)")
     axes[0].legend(fontsize=8, loc="center left")
+    folds = len(next(iter(curves.values()))[0].thresholds)
     fig.suptitle(
-        f"{model}: out-of-fold, 4 folds, threshold fixed at FAR 1 % (15 animals)"
+        f"{model}: out-of-fold, {folds} folds; each fold's threshold fixed at FAR 1 % on the "
+        "other folds' herd and outside impostors (15-animal galleries)",
+        fontsize=10,
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
