@@ -551,47 +551,27 @@ def out_of_fold_trials(
     return out
 
 
-def _far_entry(per_fold: Sequence[Trials], far: float) -> dict[str, Any]:
-    """TAR at ``far``, each fold's threshold from the other folds' impostors; the realised FAR."""
-    pooled = Trials.concat(per_fold)
-    accepted, false_accepts, thresholds = [], [], []
-    for k, t in enumerate(per_fold):
-        others = np.concatenate([o.impostor for j, o in enumerate(per_fold) if j != k])
-        if not measurable(far, len(others)):
-            return {
-                "measurable": False,
-                "why": f"fewer than {1 / far:.0f} impostor trials to calibrate on",
-            }
-        thr = threshold_at_far(others, far)
-        thresholds.append(round(thr, 4))
-        accepted.append((t.rank == 0) & (t.genuine >= thr))
-        false_accepts.append(t.impostor >= thr)
-    impostor_animals = np.concatenate([t.impostor_animal for t in per_fold])
-    return {
-        "measurable": True,
-        "thresholds": thresholds,
-        "impostor_trials": len(pooled.impostor),
-        "tar": _rate(pooled.animal, np.concatenate(accepted)),
-        "far_realised": _rate(impostor_animals, np.concatenate(false_accepts)),
-    }
-
-
-def _pooled_far_entry(
-    herd: Sequence[Trials], outside: Sequence[Trials], far: float
+def _far_entry(
+    per_fold: Sequence[Trials],
+    far: float,
+    outside: Sequence[Trials] | None = None,
 ) -> dict[str, Any]:
-    """The shipped rule, out-of-fold: TAR and the realised FAR on each kind of impostor.
+    """TAR at ``far``, each fold's threshold from the other folds' impostors; the realised FAR.
 
-    Each fold's threshold comes from the other folds' herd and outside
-    impostors together, as the manifest's thresholds come from all of them.
+    With ``outside`` (the same folds' trials against other farms' cows), each
+    threshold comes from the other folds' herd and outside impostors together
+    (the shipped rule), and the FAR realised on the outside ones is reported
+    apart (``far_realised_outside``).
     """
-    accepted, herd_fa, outside_fa, thresholds = [], [], [], []
-    for k, (h, o) in enumerate(zip(herd, outside, strict=True)):
+    pooled = Trials.concat(per_fold)
+    accepted, false_accepts, outside_fa, thresholds = [], [], [], []
+    for k, t in enumerate(per_fold):
         others = np.concatenate(
             [
-                t.impostor
-                for j in range(len(herd))
+                u.impostor
+                for j in range(len(per_fold))
                 if j != k
-                for t in (herd[j], outside[j])
+                for u in (per_fold[j], *([outside[j]] if outside else []))
             ]
         )
         if not measurable(far, len(others)):
@@ -601,20 +581,24 @@ def _pooled_far_entry(
             }
         thr = threshold_at_far(others, far)
         thresholds.append(round(thr, 4))
-        accepted.append((h.rank == 0) & (h.genuine >= thr))
-        herd_fa.append(h.impostor >= thr)
-        outside_fa.append(o.impostor >= thr)
-    pooled_h, pooled_o = Trials.concat(herd), Trials.concat(outside)
-    return {
+        accepted.append((t.rank == 0) & (t.genuine >= thr))
+        false_accepts.append(t.impostor >= thr)
+        if outside:
+            outside_fa.append(outside[k].impostor >= thr)
+    entry: dict[str, Any] = {
         "measurable": True,
         "thresholds": thresholds,
-        "impostor_trials": len(pooled_h.impostor) + len(pooled_o.impostor),
-        "tar": _rate(pooled_h.animal, np.concatenate(accepted)),
-        "far_realised_herd": _rate(pooled_h.impostor_animal, np.concatenate(herd_fa)),
-        "far_realised_outside": _rate(
-            pooled_o.impostor_animal, np.concatenate(outside_fa)
-        ),
+        "impostor_trials": len(pooled.impostor),
+        "tar": _rate(pooled.animal, np.concatenate(accepted)),
+        "far_realised": _rate(pooled.impostor_animal, np.concatenate(false_accepts)),
     }
+    if outside:
+        out = Trials.concat(outside)
+        entry["impostor_trials"] += len(out.impostor)
+        entry["far_realised_outside"] = _rate(
+            out.impostor_animal, np.concatenate(outside_fa)
+        )
+    return entry
 
 
 def cross_fold_report(
@@ -636,7 +620,8 @@ def cross_fold_report(
     fold holds some they add ``far_*_outside`` entries (TAR and FAR against
     cows of another farm, thresholds from the other folds' outside cows) and
     ``far_*_pooled`` (the shipped rule: thresholds from the other folds' herd
-    and outside impostors together, FAR realised on each kind).
+    and outside impostors together, FAR realised on each kind:
+    ``far_realised`` on the herd's, ``far_realised_outside``).
     """
     report: dict[str, Any] = {}
     units: tuple[Unit, ...] = ("photo", "session")
@@ -662,7 +647,7 @@ def cross_fold_report(
             entry[f"far_{key}"] = _far_entry(per_fold, far)
             if outside is not None:
                 entry[f"far_{key}_outside"] = _far_entry(outside, far)
-                entry[f"far_{key}_pooled"] = _pooled_far_entry(per_fold, outside, far)
+                entry[f"far_{key}_pooled"] = _far_entry(per_fold, far, outside)
         for cond in ("day", "night", "unknown"):
             mask = pooled.condition == cond
             if mask.any():
