@@ -18,7 +18,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
         "script-src 'self' 'wasm-unsafe-eval'",
-        # Leaflet and the pages set element styles from script (CSSOM, not markup)
+        # the pages' h() helper and Leaflet set style attributes (web/js/ui.js)
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data: blob:",
         "media-src 'self' blob:",
@@ -38,7 +38,10 @@ _DOCS_POLICY = CONTENT_SECURITY_POLICY.replace(
 
 
 class SecurityHeaders:
-    """ASGI middleware: add the security headers to every HTTP response.
+    """ASGI middleware: add the security headers to every HTTP response the app answers.
+
+    A 500 from an unhandled exception is answered by Starlette's outermost
+    error middleware, outside this one, and carries no page content.
 
     Args:
         app: the application.

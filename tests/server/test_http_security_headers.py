@@ -33,7 +33,15 @@ def policy(response) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/agent/", "/api/v1/health", "/api/v1/claims", "/no/such/page"]
+    "path",
+    [
+        "/",
+        "/agent/",
+        "/api/v1/health",
+        "/api/v1/claims",
+        "/no/such/page",
+        "/api/v1/docsx",
+    ],
 )
 def test_pages_api_and_errors_carry_the_headers(client: TestClient, path: str) -> None:
     r = client.get(path)

@@ -95,6 +95,7 @@ export const api = {
       fetch(url("/auth/logout"), {
         method: "POST",
         headers: { Authorization: `Bearer ${token}` },
+        keepalive: true, // survives the tab closing right after
       }).catch(() => {}); // offline: the token still expires by itself
     }
   },
