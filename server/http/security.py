@@ -58,11 +58,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        policy = (
-            _DOCS_POLICY
-            if path.startswith(self.docs_prefix)
-            else CONTENT_SECURITY_POLICY
-        )
+        docs = path == self.docs_prefix or path.startswith(self.docs_prefix + "/")
+        policy = _DOCS_POLICY if docs else CONTENT_SECURITY_POLICY
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
