@@ -395,10 +395,9 @@ def protocol_trials(
             templates.append(fuse_frames(embeddings[rows]))
             owner.append(k)
     n_distractors = 0 if distractors is None else len(distractors)
-    for d in range(n_distractors):
-        assert distractors is not None
-        templates.append(distractors[d])
-        owner.append(len(animals) + d)
+    if distractors is not None:
+        templates += list(distractors)
+        owner += range(len(animals), len(animals) + n_distractors)
     gallery = np.stack(templates)
     owner_arr = np.array(owner)
     queries: list[tuple[int, list[int]]] = []

@@ -241,14 +241,16 @@ def fit(
             "hard negatives and a share of other farms' animals do not combine: "
             "the look-alike batches ignore the share"
         )
-    extra_of: dict[int, list[int]] = {}
+    extra_of: dict[int, list[int]] = {}  # other farms' animals' photos, when mixed
     herd = list(range(len(items)))
     if mixed:
         outside = {label_of[a] for a in label_of if is_extra(a)}
-        herd = [i for i, (_, label) in enumerate(items) if label not in outside]
+        herd = []
         for i, (_, label) in enumerate(items):
             if label in outside:
                 extra_of.setdefault(label, []).append(i)
+            else:
+                herd.append(i)
         if not herd:
             raise LivestockError("mixed training needs photos of the herd's animals")
     log(
@@ -288,12 +290,12 @@ def fit(
         weight_decay=recipe.weight_decay,
     )
     herd_per_batch, mixed_batch = recipe.batch_size, recipe.batch_size
-    if mixed and extra_of and recipe.extra_on_top:
+    if extra_of:  # only when mixed
         share = recipe.extra_share
-        mixed_batch = recipe.batch_size + round(recipe.batch_size * share / (1 - share))
-    elif mixed and extra_of:
-        herd_per_batch = max(1, round(recipe.batch_size * (1 - recipe.extra_share)))
-    if mixed and extra_of:
+        if recipe.extra_on_top:
+            mixed_batch += round(recipe.batch_size * share / (1 - share))
+        else:
+            herd_per_batch = max(1, round(recipe.batch_size * (1 - share)))
         log(
             f"batches of {herd_per_batch} herd photos and "
             f"{mixed_batch - herd_per_batch} of other farms' animals"

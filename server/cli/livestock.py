@@ -365,8 +365,8 @@ def livestock_evaluate(
             directory = _held_out_view(directory, animals)
             if impostors is not None:
                 impostors = _outside_held_out(impostors, m.recipe)
-        elif impostors is not None and any(
-            a.startswith(impostors.name + "/") for a in m.recipe.get("trained_on", [])
+        elif impostors is not None and _of_source(
+            impostors, m.recipe.get("trained_on", [])
         ):
             click.echo(
                 f"warning: {name} trained on cows of {impostors.name}: as impostors they "
@@ -427,6 +427,12 @@ def livestock_evaluate(
     )
 
 
+def _of_source(folder: Path, animals: list[str]) -> list[str]:
+    """The ids of ``animals`` that came from ``folder`` as another farm's (``SOURCE/ID``)."""
+    prefix = folder.name + "/"
+    return [a.removeprefix(prefix) for a in animals if a.startswith(prefix)]
+
+
 def _outside_held_out(impostors: Path, recipe: dict[str, Any]) -> Path:
     """``impostors`` less the animals the model trained on, when it trained on that folder.
 
@@ -434,15 +440,9 @@ def _outside_held_out(impostors: Path, recipe: dict[str, Any]) -> Path:
     folder's name, then the animal's); its held-out figures take only the
     animals of that source it never saw.
     """
-    prefix = impostors.name + "/"
-    trained = [a for a in recipe.get("trained_on", []) if a.startswith(prefix)]
-    if not trained:
+    if not _of_source(impostors, recipe.get("trained_on", [])):
         return impostors
-    unseen = [
-        a.removeprefix(prefix)
-        for a in recipe.get("validation_animals", [])
-        if a.startswith(prefix)
-    ]
+    unseen = _of_source(impostors, recipe.get("validation_animals", []))
     if not unseen:
         raise click.UsageError(
             f"{impostors}: the model trained on every animal there; none can be an impostor"

@@ -15,10 +15,13 @@ def run(*args: object):
     return CliRunner().invoke(cli, [str(a) for a in args], obj={})
 
 
-def subset(shared_data: Path, tmp_path: Path, n: int) -> Path:
-    folder = tmp_path / f"cows-{n}"
-    folder.mkdir()
-    for animal in sorted(p for p in (shared_data / "cattle_faces").iterdir())[:n]:
+def subset(
+    shared_data: Path, tmp_path: Path, n: int, source: str = "cattle_faces"
+) -> Path:
+    """The first ``n`` animals of a shared set, linked into a folder of the set's name."""
+    folder = tmp_path / f"first-{n}" / source
+    folder.mkdir(parents=True)
+    for animal in sorted(p for p in (shared_data / source).iterdir())[:n]:
         (folder / animal.name).symlink_to(animal)
     return folder
 
@@ -143,11 +146,8 @@ def test_held_out_impostors_are_only_the_other_farms_cows_the_model_never_saw(
 
     from server.cli.livestock import _outside_held_out
 
-    ssfr = tmp_path / "cattle_faces_ssfr"
-    ssfr.mkdir()
-    source = sorted((shared_data / "cattle_faces_ssfr").iterdir())[:3]
-    for animal in source:
-        (ssfr / animal.name).symlink_to(animal)
+    ssfr = subset(shared_data, tmp_path, 3, "cattle_faces_ssfr")
+    source = sorted(ssfr.iterdir())
     a, b, c = (f"cattle_faces_ssfr/{p.name}" for p in source)
     recipe = {"trained_on": ["998230000006455", a, b], "validation_animals": [c]}
     view = _outside_held_out(ssfr, recipe)
@@ -162,10 +162,7 @@ def test_held_out_impostors_are_only_the_other_farms_cows_the_model_never_saw(
 def test_train_on_other_farms_cows_reports_them_as_outside_impostors(
     shared_data: Path, tmp_path: Path
 ) -> None:
-    ssfr = tmp_path / "cattle_faces_ssfr"
-    ssfr.mkdir()
-    for animal in sorted((shared_data / "cattle_faces_ssfr").iterdir())[:40]:
-        (ssfr / animal.name).symlink_to(animal)
+    ssfr = subset(shared_data, tmp_path, 40, "cattle_faces_ssfr")
     r = run(
         "livestock",
         "train",
