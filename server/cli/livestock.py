@@ -50,6 +50,14 @@ def livestock() -> None:
     help="Weight of a batch-hard triplet loss over batches of look-alike animals (0: off).",
 )
 @click.option(
+    "--frozen-blocks",
+    type=click.IntRange(min=0, max=16),
+    default=4,
+    show_default=True,
+    help="ImageNet blocks kept frozen after the stem (EfficientNet-Lite0 has 16); "
+    "fewer adapt more layers to cow faces and cost more per step.",
+)
+@click.option(
     "--bf16/--no-bf16",
     default=True,
     show_default=True,
@@ -111,6 +119,7 @@ def livestock_train(
     epochs: int,
     seed: int,
     hard_negatives: float,
+    frozen_blocks: int,
     bf16: bool,
     threads: int,
     extra_dirs: tuple[Path, ...],
@@ -157,6 +166,7 @@ def livestock_train(
         folds=folds,
         threads=threads,
         hard_negative_weight=hard_negatives,
+        frozen_blocks=frozen_blocks,
         bf16_frozen=bf16,
         extra_share=extra_share,
         extra_on_top=extra_on_top,
