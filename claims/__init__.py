@@ -36,6 +36,7 @@ from claims.capture import (
 from claims.checks import (
     Check,
     Light,
+    Param,
     check_capture_signature,
     check_capture_time,
     check_claimed_area,
@@ -70,6 +71,7 @@ from claims.errors import (
 )
 from claims.indemnity import (
     Indemnity,
+    Line,
     crop_indemnity,
     livestock_indemnity,
     payable_fraction,
@@ -123,6 +125,8 @@ __all__ = [
     "IndemnityError",
     "LifecycleError",
     "Light",
+    "Line",
+    "Param",
     "ReasonRequiredError",
     "SignedCapture",
     "Status",

@@ -38,7 +38,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from claims.errors import CaptureMessageError, DeviceKeyError
-from underwriting.checks import Light
+from underwriting.checks import Light, Param
 
 __all__ = [
     "AWAITING_APPROVAL",
@@ -337,7 +337,8 @@ class CaptureVerdict:
 
     Attributes:
         light: ``green``, ``amber`` (unsigned) or ``red``.
-        reason: in words.
+        message: the reason's key in the message catalogues (``capture.*``).
+        params: the values the reason names (device, agent, times, places).
         device: the device id the message names (None when unsigned or unreadable).
         signature: the signature sent (None when unsigned).
         capture: the signed message as read (None when unsigned or unreadable).
@@ -346,7 +347,8 @@ class CaptureVerdict:
     """
 
     light: Light
-    reason: str
+    message: str
+    params: Mapping[str, Param] = field(default_factory=dict)
     device: str | None = None
     signature: str | None = None
     capture: SignedCapture | None = None
@@ -378,31 +380,28 @@ class CaptureVerdict:
         """
         return self.capture if self.light == "green" else None
 
-    def to_json(self) -> dict[str, str | None]:
-        """What the ledger and the evidence record keep: light, reason, device, signature."""
+    def to_json(self) -> dict[str, Any]:
+        """What the ledger and the evidence record keep: light, reason (as data), device."""
         return {
             "light": self.light,
-            "reason": self.reason,
+            "message": self.message,
+            "params": dict(self.params),
             "device": self.device,
             "signature": self.signature,
         }
 
 
-_UNSIGNED = "not signed by a registered device"
-FROM_FILES = (
-    "signed on a registered device, but picked from the phone's files: "
-    "time and place not attested"
-)
-"""The reason of a photo signed on the agent's device but picked from its files (amber)."""
-AWAITING_APPROVAL = "device awaiting approval"
-"""The reason of a photo signed on a device an admin has not approved yet (amber)."""
+FROM_FILES = "capture.from_files"
+"""The message of a photo signed on the agent's device but picked from its files (amber)."""
+AWAITING_APPROVAL = "capture.awaiting_approval"
+"""The message of a photo signed on a device an admin has not approved yet (amber)."""
 
 
-def unsigned_reason(agent: str, has_device: bool) -> str:
-    """Why an unsigned photo is amber: plainly unsigned, or unsigned by an agent with a phone."""
+def unsigned_reason(agent: str, has_device: bool) -> tuple[str, dict[str, Param]]:
+    """Why an unsigned photo is amber (message, params): unsigned, or by an agent with a phone."""
     if has_device:
-        return f"not signed, though agent {agent} has a registered phone"
-    return _UNSIGNED
+        return "capture.unsigned_has_device", {"agent": agent}
+    return "capture.unsigned", {}
 
 
 def capture_verdict(
@@ -441,48 +440,51 @@ def capture_verdict(
         stated time or place that differs from the signed one; else ``green``.
     """
     if signed is None and signature is None:
+        message, params = unsigned_reason(agent, agent_has_device)
         return CaptureVerdict(
-            "amber",
-            unsigned_reason(agent, agent_has_device),
-            agent_has_device=agent_has_device,
+            "amber", message, params, agent_has_device=agent_has_device
         )
     if signed is None:
         return CaptureVerdict(
-            "red", "a signature without its signed message", None, signature
+            "red", "capture.signature_without_message", {}, None, signature
         )
     if signature is None:
-        return CaptureVerdict("red", "a signed message without its signature")
+        return CaptureVerdict("red", "capture.message_without_signature")
     try:
         capture = parse_signed_capture(signed)
     except CaptureMessageError as exc:
-        return CaptureVerdict("red", str(exc), None, signature)
+        return CaptureVerdict(
+            "red", "capture.unreadable", {"detail": str(exc)}, None, signature
+        )
+    on = {"device": capture.device}
 
-    def red(reason: str) -> CaptureVerdict:
-        return CaptureVerdict("red", reason, capture.device, signature, capture)
+    def red(message: str, params: Mapping[str, Param] = on) -> CaptureVerdict:
+        return CaptureVerdict(
+            "red", message, dict(params), capture.device, signature, capture
+        )
 
     if device is None or device.device_id != capture.device:
-        return red(f"device {capture.device} is not registered")
+        return red("capture.unknown_device")
     if device.agent != agent:
-        return red(f"device {capture.device} belongs to another agent")
+        return red("capture.other_agents_device")
     if capture.agent != agent:
-        return red(f"signed by agent {capture.agent}, sent by {agent}")
+        return red("capture.other_agent", {"signer": capture.agent, "sender": agent})
     if not verify_signature(device.public_key, signed.encode("utf-8"), signature):
-        return red("the signature does not verify with the device's key")
+        return red("capture.bad_signature")
     if capture.photo_sha256 != photo_sha256:
-        return red("the photo bytes differ from the signed hash")
+        return red("capture.bytes_differ")
     if device.status == "revoked":
-        when = (
-            f" on {device.revoked_at:%Y-%m-%d %H:%M} UTC" if device.revoked_at else ""
-        )
-        return red(f"device {capture.device} was revoked{when}")
-    if stated_at is not None and stated_at.utcoffset() is None:
+        if device.revoked_at is None:
+            return red("capture.revoked")
         return red(
-            f"the time sent beside the signed message ({stated_at.isoformat()}) "
-            "has no offset (Z for UTC)"
+            "capture.revoked_at",
+            {**on, "when": f"{device.revoked_at:%Y-%m-%d %H:%M}"},
         )
+    if stated_at is not None and stated_at.utcoffset() is None:
+        return red("capture.time_without_offset", {"stated": stated_at.isoformat()})
 
-    def amber(reason: str) -> CaptureVerdict:
-        return CaptureVerdict("amber", reason, capture.device, signature, capture)
+    def amber(message: str) -> CaptureVerdict:
+        return CaptureVerdict("amber", message, on, capture.device, signature, capture)
 
     if device.status != "active":
         return amber(AWAITING_APPROVAL)
@@ -494,23 +496,29 @@ def capture_verdict(
         delta = abs((stated_at - capture.captured_at).total_seconds())
         if delta > MAX_TIME_DIFFERENCE_S:
             return red(
-                f"the signed time {capture.captured_at.isoformat()} differs from the time "
-                f"sent ({delta:.0f} s apart)"
+                "capture.time_differs",
+                {"signed": capture.captured_at.isoformat(), "seconds": delta},
             )
     if stated_place is not None:
         if capture.lat is None or capture.lon is None:
-            return red("a place was sent but the signed message has none")
+            return red("capture.place_unsigned")
         if (
             abs(stated_place[0] - capture.lat) > MAX_PLACE_DIFFERENCE_DEG
             or abs(stated_place[1] - capture.lon) > MAX_PLACE_DIFFERENCE_DEG
         ):
             return red(
-                f"the signed place ({capture.lat:.6f}, {capture.lon:.6f}) differs from "
-                f"the place sent ({stated_place[0]:.6f}, {stated_place[1]:.6f})"
+                "capture.place_differs",
+                {
+                    "signed_lat": capture.lat,
+                    "signed_lon": capture.lon,
+                    "sent_lat": stated_place[0],
+                    "sent_lon": stated_place[1],
+                },
             )
     return CaptureVerdict(
         "green",
-        f"signed on device {capture.device} of {agent}",
+        "capture.signed",
+        {**on, "agent": agent},
         capture.device,
         signature,
         capture,

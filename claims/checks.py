@@ -1,4 +1,4 @@
-"""Claim checks: each gives a reason and a severity; together they make a traffic light.
+"""Claim checks: each gives a light and a reason as data; together they make a traffic light.
 
 The checks are pure functions over plain values that the server gathers from
 its ports (policies, earlier claims, the face-ID registry, photo hashes,
@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta, tzinfo
 
+from claims.capture import CaptureVerdict
 from claims.dates import local_date, on_farm_clock
-from underwriting.checks import Check, Light, traffic_light
+from underwriting.checks import Check, Light, Param, traffic_light
 
 __all__ = [
     "Check",
     "Light",
+    "Param",
     "check_capture_signature",
     "check_capture_time",
     "check_claimed_area",
@@ -44,56 +47,66 @@ def check_notice(event: date, reported: datetime, max_days: int, zone: tzinfo) -
     """The loss was reported within ``max_days`` of the event, and not before it.
 
     Days are the farm's: ``reported`` (an instant) is turned into its date in
-    ``zone`` before counting.
+    ``zone`` before counting. Params: ``days`` (after the event; before it
+    for ``notice.early``), ``event`` (ISO date), ``max_days``.
     """
     days = (local_date(reported, zone) - event).days
     if days < 0:
         return Check(
-            "notice", "red", f"reported {-days} days before the event date {event}"
+            "notice", "red", "notice.early", {"days": -days, "event": event.isoformat()}
         )
     if days > max_days:
         return Check(
-            "notice",
-            "amber",
-            f"reported {days} days after the event; the limit is {max_days}",
+            "notice", "amber", "notice.late", {"days": days, "max_days": max_days}
         )
     if days == 0:
-        return Check("notice", "green", "reported on the day of the event")
+        return Check("notice", "green", "notice.same_day")
     return Check(
         "notice",
         "green",
-        f"reported {days} day{'s' if days != 1 else ''} after the event",
+        "notice.one_day" if days == 1 else "notice.in_time",
+        {"days": days},
     )
 
 
 def check_cover(event: date, start: date, end: date, waiting_days: int) -> Check:
-    """The policy was in force on the event date and past its waiting period."""
+    """The policy was in force on the event date and past its waiting period.
+
+    Params: ISO dates ``event``, ``start``, ``end``, ``waiting_ends``.
+    """
     if not start <= event <= end:
         return Check(
             "cover",
             "red",
-            f"the event date {event} is outside the policy period {start} to {end}",
+            "cover.outside",
+            {
+                "event": event.isoformat(),
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+            },
         )
     waiting_ends = start + timedelta(days=waiting_days)
     if event < waiting_ends:
         return Check(
             "waiting_period",
             "red",
-            f"the event date {event} is within the waiting period ending {waiting_ends}",
+            "cover.waiting",
+            {"event": event.isoformat(), "waiting_ends": waiting_ends.isoformat()},
         )
-    return Check("cover", "green", f"in force on {event}, past the waiting period")
+    return Check("cover", "green", "cover.in_force", {"event": event.isoformat()})
 
 
 def check_covered(kind: str, subject_id: str, insured: Collection[str]) -> Check:
     """The subject (an animal's tag, a plot's id) is one the policy insures.
 
-    ``insured`` is the policy's list of that kind (its animals or its plots).
+    ``kind`` is ``animal`` or ``plot``; ``insured`` is the policy's list of
+    that kind (its animals or its plots).
     """
+    if kind not in ("animal", "plot"):
+        raise ValueError(f"kind must be 'animal' or 'plot', not {kind!r}")
     if subject_id in insured:
-        return Check(
-            "covered", "green", f"{kind} {subject_id} is insured by this policy"
-        )
-    return Check("covered", "red", f"{kind} {subject_id} is not insured by this policy")
+        return Check("covered", "green", f"covered.{kind}", {}, subject_id)
+    return Check("covered", "red", f"covered.not_{kind}", {}, subject_id)
 
 
 def is_same_event(earlier: date, event: date, window_days: int) -> bool:
@@ -101,12 +114,33 @@ def is_same_event(earlier: date, event: date, window_days: int) -> bool:
     return abs((earlier - event).days) <= window_days
 
 
-def check_earlier_claims(earlier: Iterable[str]) -> Check:
-    """No earlier claim for the same animal, or the same plot and event."""
-    found = sorted(earlier)
+def check_earlier_claims(earlier: Iterable[tuple[str, str, date | None]]) -> Check:
+    """No earlier claim for the same animal, or the same plot and event.
+
+    ``earlier`` lists each earlier claim's (id, status, event date). A red
+    check has one detail per claim (subject: its id; params ``status`` and
+    ``event``, an ISO date or None) and ``count``.
+    """
+    found = sorted(earlier, key=lambda e: e[0])
     if found:
-        return Check("duplicate_claim", "red", f"already claimed in {', '.join(found)}")
-    return Check("duplicate_claim", "green", "no earlier claim for this subject")
+        return Check(
+            "duplicate_claim",
+            "red",
+            "duplicate_claim.found",
+            {"count": len(found)},
+            None,
+            tuple(
+                Check(
+                    "duplicate_claim",
+                    "red",
+                    "duplicate_claim.earlier",
+                    {"status": status, "event": day.isoformat() if day else None},
+                    claim_id,
+                )
+                for claim_id, status, day in found
+            ),
+        )
+    return Check("duplicate_claim", "green", "duplicate_claim.none")
 
 
 def check_identity(
@@ -124,46 +158,61 @@ def check_identity(
     Another animal matching better is a mismatch (red), suspected fraud when
     that animal belongs to another farmer. ``basis`` names the thresholds
     given: those of one ``photo`` or of a ``session`` of several photos fused;
-    the reason says which.
+    the reason says which. Subject: the claimed tag; params ``score``
+    (cosine of the claimed animal), ``basis``, and for a better match
+    ``best`` and ``best_score``.
     """
-    judged = f"{basis} thresholds"
+    if basis not in ("photo", "session"):
+        raise ValueError(f"basis must be 'photo' or 'session', not {basis!r}")
+    params: dict[str, Param] = {"score": claimed_score, "basis": basis}
     if best_tag is not None and best_tag != claimed_tag and best_score > claimed_score:
-        who = "another farmer's animal" if best_farm_is_other else "another animal"
         # Another animal scoring above the claimed one is always red: either
         # it is a plausible match, or the claimed animal is not one either.
         return Check(
             "identity",
             "red",
-            f"the photos match {who} ({best_tag}, {best_score:.3f}) better than the claimed "
-            f"{claimed_tag} ({claimed_score:.3f})"
-            + (": suspected fraud" if best_farm_is_other else ""),
+            "identity.other_farm" if best_farm_is_other else "identity.other_animal",
+            {**params, "best": best_tag, "best_score": best_score},
+            claimed_tag,
         )
     if claimed_score >= match_threshold:
         return Check(
-            "identity",
-            "green",
-            f"the photos match {claimed_tag} ({claimed_score:.3f}, {judged})",
+            "identity", "green", f"identity.match_{basis}", params, claimed_tag
         )
     if claimed_score >= review_threshold:
         return Check(
-            "identity",
-            "amber",
-            f"the photos may be {claimed_tag} ({claimed_score:.3f}, {judged}): review",
+            "identity", "amber", f"identity.review_{basis}", params, claimed_tag
         )
-    return Check(
-        "identity",
-        "red",
-        f"the photos do not match {claimed_tag} ({claimed_score:.3f}, {judged})",
-    )
+    return Check("identity", "red", f"identity.no_match_{basis}", params, claimed_tag)
 
 
-def check_photo_reuse(reused: Iterable[tuple[str, str]]) -> Check:
-    """No photo is a near-copy of earlier evidence; ``reused`` lists (photo, earlier record)."""
+def check_photo_reuse(reused: Iterable[tuple[str, str, str]]) -> Check:
+    """No photo is a near-copy of earlier evidence.
+
+    ``reused`` lists (photo, ``enrolment`` or ``claim``, the enrolled
+    animal's tag or the claim's id). A red check has one detail per reused
+    photo (subject: the photo; param ``record``: the tag or claim id).
+    """
     found = list(reused)
     if found:
-        detail = ", ".join(f"{photo} (as in {where})" for photo, where in found)
-        return Check("photo_reuse", "red", f"reused photos: {detail}")
-    return Check("photo_reuse", "green", "no photo was seen before")
+        return Check(
+            "photo_reuse",
+            "red",
+            "photo_reuse.found",
+            {"count": len(found)},
+            None,
+            tuple(
+                Check(
+                    "photo_reuse",
+                    "red",
+                    f"photo_reuse.in_{kind}",
+                    {"record": ref},
+                    photo,
+                )
+                for photo, kind, ref in found
+            ),
+        )
+    return Check("photo_reuse", "green", "photo_reuse.none")
 
 
 def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -177,17 +226,18 @@ def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def check_photo_location(
     photo: tuple[float, float] | None, site: tuple[float, float], max_km: float
 ) -> Check:
-    """The photo's GPS position (lat, lon) is within ``max_km`` of the farm or plot."""
+    """The photo's GPS position (lat, lon) is within ``max_km`` of the farm or plot.
+
+    Params: ``km`` (distance to the site) and ``max_km``.
+    """
     if photo is None:
-        return Check("photo_location", "amber", "the photo carries no GPS position")
+        return Check("photo_location", "amber", "photo_location.none")
     km = _km(*photo, *site)
     if km > max_km:
         return Check(
-            "photo_location",
-            "red",
-            f"taken {km:.1f} km from the site; the limit is {max_km:g} km",
+            "photo_location", "red", "photo_location.far", {"km": km, "max_km": max_km}
         )
-    return Check("photo_location", "green", f"taken {km:.2f} km from the site")
+    return Check("photo_location", "green", "photo_location.near", {"km": km})
 
 
 def check_capture_time(
@@ -197,55 +247,82 @@ def check_capture_time(
 
     ``captured`` is an instant, or a naive wall-clock time of the farm (a phone's
     EXIF without an offset); it is before the loss when its date in ``zone`` is
-    before ``loss_day``.
+    before ``loss_day``. Params of a red check: ``taken`` (farm time,
+    ``YYYY-MM-DD HH:MM``) and ``loss`` (ISO date).
     """
     if captured is None:
-        return Check("capture_time", "amber", "the photo carries no capture time")
+        return Check("capture_time", "amber", "capture_time.none")
     aware = on_farm_clock(captured, zone)
     if local_date(aware, zone) < loss_day:
         return Check(
             "capture_time",
             "red",
-            f"taken {aware.astimezone(zone):%Y-%m-%d %H:%M} farm time, "
-            f"before the loss on {loss_day}",
+            "capture_time.before_loss",
+            {
+                "taken": f"{aware.astimezone(zone):%Y-%m-%d %H:%M}",
+                "loss": loss_day.isoformat(),
+            },
         )
-    return Check("capture_time", "green", "taken on or after the day of the loss")
+    return Check("capture_time", "green", "capture_time.after_loss")
 
 
-def check_capture_signature(photos: Sequence[tuple[str, Light, str]]) -> Check:
+def check_capture_signature(photos: Sequence[tuple[str, CaptureVerdict]]) -> Check:
     """The photos were signed at capture by a registered device of the agent who sent them.
 
-    ``photos`` lists each photo's (name, light, reason) from
-    :func:`claims.capture.capture_verdict`. Red when any photo is red (its
-    reasons, prefixed with the photo's name), amber when any is amber
-    (unsigned, picked from the phone's files, or signed on a device awaiting
-    approval) and none red, each reason followed by the photos it concerns;
-    green when every photo is green. Precondition: ``photos`` is not empty.
+    ``photos`` lists each photo's (name, verdict) from
+    :func:`claims.capture.capture_verdict`. Red when any photo is red (one
+    detail per red photo), amber when any is amber (unsigned, picked from
+    the phone's files, or signed on a device awaiting approval) and none red
+    (one detail per reason, its subject the photos it concerns); green when
+    every photo is green. Params: ``count`` (photos of the light) and
+    ``total``. Precondition: ``photos`` is not empty.
     """
     if not photos:
         raise ValueError("check_capture_signature() needs at least one photo")
-    red = [f"{name}: {reason}" for name, light, reason in photos if light == "red"]
+    total = len(photos)
+    red = [
+        Check("capture_signature", "red", v.message, v.params, name)
+        for name, v in photos
+        if v.light == "red"
+    ]
     if red:
-        return Check("capture_signature", "red", "; ".join(red))
-    ambers: dict[str, list[str]] = {}
-    for name, light, reason in photos:
-        if light == "amber":
-            ambers.setdefault(reason, []).append(name)
+        return Check(
+            "capture_signature",
+            "red",
+            "capture_signature.refused",
+            {"count": len(red), "total": total},
+            None,
+            tuple(red),
+        )
+    ambers: dict[tuple[str, tuple[tuple[str, Param], ...]], list[str]] = {}
+    for name, v in photos:
+        if v.light == "amber":
+            ambers.setdefault((v.message, tuple(sorted(v.params.items()))), []).append(
+                name
+            )
     if ambers:
-        count = sum(len(names) for names in ambers.values())
         return Check(
             "capture_signature",
             "amber",
-            f"{count} of {len(photos)} photo{'s' if len(photos) != 1 else ''} "
-            "not attested: "
-            + "; ".join(f"{why}: {', '.join(names)}" for why, names in ambers.items()),
+            "capture_signature.not_attested",
+            {"count": sum(len(n) for n in ambers.values()), "total": total},
+            None,
+            tuple(
+                Check(
+                    "capture_signature",
+                    "amber",
+                    message,
+                    dict(params),
+                    ", ".join(names),
+                )
+                for (message, params), names in ambers.items()
+            ),
         )
-    n = len(photos)
     return Check(
         "capture_signature",
         "green",
-        f"{'all ' if n > 1 else ''}{n} photo{'s' if n != 1 else ''} signed at capture "
-        "on a registered device of the agent",
+        "capture_signature.one" if total == 1 else "capture_signature.all",
+        {"total": total},
     )
 
 
@@ -256,46 +333,53 @@ def check_measured_damage(
     claimed_fraction: float,
     tolerance: float = 0.1,
 ) -> Check:
-    """The damage measured on imagery supports the damage claimed."""
+    """The damage measured on imagery supports the damage claimed.
+
+    Params (fractions 0-1): ``measured``, ``claimed``; when imagery could
+    not measure the plot, ``status`` (the assessment's) and ``clear``.
+    """
     if status != "assessed":
         return Check(
             "measured_damage",
             "amber",
-            f"imagery could not measure the plot ({status}, clear {clear_fraction:.0%}): "
-            "field survey",
+            "measured_damage.unmeasured",
+            {"status": status, "clear": clear_fraction},
         )
+    shares: dict[str, Param] = {
+        "measured": measured_fraction,
+        "claimed": claimed_fraction,
+    }
     if claimed_fraction > measured_fraction + tolerance:
-        return Check(
-            "measured_damage",
-            "red",
-            f"claimed {claimed_fraction:.0%} damaged, imagery measures {measured_fraction:.0%}",
-        )
-    return Check(
-        "measured_damage",
-        "green",
-        f"imagery measures {measured_fraction:.0%} damaged (claimed {claimed_fraction:.0%})",
-    )
+        return Check("measured_damage", "red", "measured_damage.above", shares)
+    return Check("measured_damage", "green", "measured_damage.supported", shares)
 
 
 def check_claimed_area(claimed_m2: float, insured_m2: float) -> Check:
-    """The claimed area is not above the insured area."""
+    """The claimed area is not above the insured area.
+
+    Params of a red check: ``claimed_ha`` and ``insured_ha`` (hectares).
+    """
     if claimed_m2 > insured_m2 * 1.0001:
         return Check(
             "claimed_area",
             "red",
-            f"claimed {claimed_m2 / 10_000:.4f} ha, above the insured {insured_m2 / 10_000:.4f} ha",
+            "claimed_area.above",
+            {"claimed_ha": claimed_m2 / 10_000, "insured_ha": insured_m2 / 10_000},
         )
-    return Check("claimed_area", "green", "claimed area within the insured area")
+    return Check("claimed_area", "green", "claimed_area.within")
 
 
 def worst(code: str, per_photo: Sequence[tuple[str, Check]]) -> Check:
-    """One check from per-photo checks: the worst light, with the reasons of the worst.
+    """One check from per-photo checks: the worst light, with the checks of that light.
 
-    Each reason is prefixed with its photo's name. Precondition: ``per_photo``
-    is not empty.
+    The result's message is ``photos``; its details are the worst photos'
+    checks, each with its photo's name as subject. Precondition:
+    ``per_photo`` is not empty.
     """
     if not per_photo:
         raise ValueError("worst() needs at least one photo's check")
     light = max((c.light for _, c in per_photo), key=lambda x: _SEVERITY[x])
-    reasons = [f"{name}: {c.reason}" for name, c in per_photo if c.light == light]
-    return Check(code, light, "; ".join(reasons))
+    details = tuple(
+        replace(c, subject=name) for name, c in per_photo if c.light == light
+    )
+    return Check(code, light, "photos", {"count": len(details)}, None, details)

@@ -9,14 +9,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from claims.errors import IndemnityError
+from underwriting.checks import Param
 from underwriting.money import Money
 from underwriting.products import CropProduct, LivestockProduct
 
-__all__ = ["Indemnity", "crop_indemnity", "livestock_indemnity", "payable_fraction"]
+__all__ = [
+    "Indemnity",
+    "Line",
+    "crop_indemnity",
+    "livestock_indemnity",
+    "payable_fraction",
+]
+
+
+class Line(NamedTuple):
+    """One step of an indemnity: its label's message key, its value, the label's params.
+
+    ``key`` is a catalogue key (``indemnity.loss``); ``value`` is
+    language-free (an amount as ``Money`` prints it, a number); ``params``
+    fill the label (``unit``: ``mu`` or ``ha``; ``stage``: a growth stage).
+    """
+
+    key: str
+    value: str
+    params: Mapping[str, Param] = {}
 
 
 @dataclass(frozen=True)
@@ -24,11 +46,7 @@ class Indemnity:
     """The amount payable and how it was reached, line by line."""
 
     amount: Money
-    lines: tuple[tuple[str, str], ...]
-
-    def describe(self) -> str:
-        """One line per step."""
-        return "\n".join(f"{label}: {value}" for label, value in self.lines)
+    lines: tuple[Line, ...]
 
 
 def payable_fraction(claimed: float, measured: float) -> float:
@@ -76,11 +94,12 @@ def crop_indemnity(
     units = product.units(damaged)
     at_risk = product.sum_insured_per_unit.times(units)
     gross = at_risk.times(degree)
+    unit: dict[str, Param] = {"unit": product.unit}
     lines = [
-        ("sum insured per " + product.unit, str(product.sum_insured_per_unit)),
-        (f"damaged area ({product.unit})", f"{units:.4f}"),
-        ("loss degree", f"{degree}"),
-        ("loss", str(gross)),
+        Line("indemnity.sum_insured_per_unit", str(product.sum_insured_per_unit), unit),
+        Line("indemnity.damaged_area", f"{units:.4f}", unit),
+        Line("indemnity.loss_degree", f"{degree}"),
+        Line("indemnity.loss", str(gross)),
     ]
     if growth_stage is not None:
         if growth_stage not in product.growth_stage_caps:
@@ -90,10 +109,13 @@ def crop_indemnity(
             )
         cap = at_risk.times(product.growth_stage_caps[growth_stage])
         gross = gross.min(cap)
-        lines.append((f"cap at stage {growth_stage}", str(cap)))
+        lines.append(Line("indemnity.stage_cap", str(cap), {"stage": growth_stage}))
     deductible = gross.times(product.deductible_rate)
     amount = (gross - deductible).max(Money.zero(gross.currency))
-    lines += [("deductible", str(deductible)), ("indemnity", str(amount))]
+    lines += [
+        Line("indemnity.deductible", str(deductible)),
+        Line("indemnity.amount", str(amount)),
+    ]
     return Indemnity(amount, tuple(lines))
 
 
@@ -104,10 +126,10 @@ def livestock_indemnity(product: LivestockProduct, *, market_value: Money) -> In
     basis = product.sum_insured_per_head.min(market_value)
     amount = (basis - product.deductible).max(Money.zero(basis.currency))
     lines = (
-        ("sum insured per head", str(product.sum_insured_per_head)),
-        ("declared market value", str(market_value)),
-        ("basis (the lower)", str(basis)),
-        ("deductible", str(product.deductible)),
-        ("indemnity", str(amount)),
+        Line("indemnity.sum_insured_per_head", str(product.sum_insured_per_head)),
+        Line("indemnity.market_value", str(market_value)),
+        Line("indemnity.basis", str(basis)),
+        Line("indemnity.deductible", str(product.deductible)),
+        Line("indemnity.amount", str(amount)),
     )
     return Indemnity(amount, lines)

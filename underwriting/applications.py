@@ -37,6 +37,7 @@ __all__ = [
     "check_plot_geometry",
     "check_plot_overlaps",
     "check_whole_herd",
+    "concerns_plot",
     "decide",
     "insured_twice",
     "periods_overlap",
@@ -66,6 +67,10 @@ _M2_PER_HA = 10_000.0
 
 class GeometryProblem(Protocol):
     """What the rules read of a plot's geometry problem (``remote_sensing.Problem`` fits)."""
+
+    @property
+    def code(self) -> str:
+        """A stable code (``self_intersecting``): the reason's message key."""
 
     @property
     def severity(self) -> str:
@@ -152,7 +157,11 @@ def check_plot_geometry(
     """
     return [
         Check(
-            "plot_geometry", GEOMETRY_LIGHTS[p.severity], f"plot {plot_id}: {p.message}"
+            "plot_geometry",
+            GEOMETRY_LIGHTS[p.severity],
+            f"plot_geometry.{p.code}",
+            {"problem": p.code, "detail": p.message},
+            plot_id,
         )
         for p in problems
         if p.severity in GEOMETRY_LIGHTS
@@ -173,11 +182,24 @@ def check_plot_overlaps(
         Check(
             "plot_overlap",
             "amber",
-            f"plots {plot_id} and {other} of this application overlap by {area_ha:.2f} ha",
+            "plot_overlap",
+            {"other": other, "ha": area_ha},
+            plot_id,
         )
         for other, area_ha in overlaps
         if plot_id < other
     ]
+
+
+def concerns_plot(check: Check, plot_id: str) -> bool:
+    """Whether ``check`` is about plot ``plot_id``: its subject, or the other plot of an overlap.
+
+    Plot ids are whatever the farmer's file says, so this compares ids, never
+    words: the checks of ``Field 1`` are not those of ``Field 1 North``.
+    """
+    return check.subject == plot_id or (
+        check.code == "plot_overlap" and check.params.get("other") == plot_id
+    )
 
 
 def _label(o: InsuredOverlap) -> str:
@@ -209,12 +231,35 @@ def check_plot_double_insurance(
     Overlaps of other plots of the application are ignored.
     """
     found = [
-        (_label(o), o.area_m2 / _M2_PER_HA, o.share)
+        o
         for o in overlaps
         if o.plot_id == plot_id
         and insured_twice(o, min_overlap_m2=min_overlap_m2, min_share=min_share)
     ]
-    return check_double_insurance(plot_id, found)
+    if not found:
+        return check_double_insurance(plot_id, [])
+    return Check(
+        "double_insurance",
+        "red",
+        "double_insurance.plot",
+        {"count": len(found)},
+        plot_id,
+        tuple(
+            Check(
+                "double_insurance",
+                "red",
+                "double_insurance.insured_plot",
+                {
+                    "policy": o.policy_id[:8],
+                    "farmer": o.farmer_id,
+                    "ha": o.area_m2 / _M2_PER_HA,
+                    "share": o.share,
+                },
+                o.other_plot,
+            )
+            for o in found
+        ),
+    )
 
 
 def check_enrolled_animal(
@@ -246,7 +291,7 @@ def check_enrolled_animal(
         and enrolled_farm is not None
         and enrolled_farm != farmer_id
     ):
-        return Check("animal", "red", f"animal {tag} is enrolled to {enrolled_farm}")
+        return Check("animal", "red", "animal.other_farm", {"farm": enrolled_farm}, tag)
     return check_animal(tag, status, match_tag, match_farm)
 
 
@@ -257,8 +302,23 @@ def check_animal_double_insurance(
     mine = [h for h in held if h.tag == tag]
     if not mine:
         return None
-    detail = ", ".join(f"policy {h.policy_id[:8]} until {h.end_date}" for h in mine)
-    return Check("double_insurance", "red", f"animal {tag} is insured by {detail}")
+    return Check(
+        "double_insurance",
+        "red",
+        "double_insurance.animal",
+        {"policies": ", ".join(h.policy_id[:8] for h in mine)},
+        tag,
+        tuple(
+            Check(
+                "double_insurance",
+                "red",
+                "double_insurance.policy",
+                {"until": h.end_date.isoformat()},
+                h.policy_id[:8],
+            )
+            for h in mine
+        ),
+    )
 
 
 def check_whole_herd(herd: Iterable[str], applied: Iterable[str]) -> Check:
@@ -273,10 +333,10 @@ def check_whole_herd(herd: Iterable[str], applied: Iterable[str]) -> Check:
         return Check(
             "whole_herd",
             "amber",
-            "the whole-herd rule: enrolled animals not in the application: "
-            + ", ".join(left_out),
+            "whole_herd.left_out",
+            {"tags": ", ".join(left_out), "count": len(left_out)},
         )
-    return Check("whole_herd", "green", "the whole enrolled herd is in the application")
+    return Check("whole_herd", "green", "whole_herd.complete")
 
 
 def decide(

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+from claims import Line
 from ledger import NoteVerifier, Receipt, verify_receipt
 from livestock import Capture, Photo, capture_time, scan_folder, split_enrol_query
 from remote_sensing import ImageSpec, plots_from_geometries, read_plots
@@ -35,6 +36,7 @@ from server.chain import in_process_chain
 from server.config import Settings
 from server.context import AppContext, build_context
 from server.errors import ForbiddenError
+from server.i18n import cli_lang, render_check, render_line
 from server.services.auth import UserStore
 from server.services.claims import ClaimRecord, EvidencePhoto
 from underwriting import Check, CropProduct, LivestockProduct, Money, SubsidyShares
@@ -52,6 +54,8 @@ FARMS = {  # id: (name, region, lat, lon)
     "F-0006": ("Zhao Lei", "Hohhot, Inner Mongolia", 40.900, 111.800),
 }
 LIGHT = {"green": "GREEN", "amber": "AMBER", "red": "RED  "}
+LANG = cli_lang()
+"""The language of the checks' reasons: the shell's locale (``LANG=zh_CN.UTF-8``: Chinese)."""
 
 
 class DemoDataError(Exception):
@@ -85,9 +89,13 @@ def _say(title: str) -> None:
     print(f"\n== {title}")
 
 
+def _lines(lines: Sequence[Line]) -> str:
+    return "; ".join(" ".join(render_line(x, LANG)) for x in lines)
+
+
 def _checks(checks: Sequence[Check], indent: str = "   ") -> None:
     for c in checks:
-        print(f"{indent}{LIGHT[c.light]} {c.code:<17} {c.reason}")
+        print(f"{indent}{LIGHT[c.light]} {c.code:<17} {render_check(c, LANG)}")
 
 
 def _claim(label: str, c: ClaimRecord) -> None:
@@ -426,7 +434,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         date(2025, 4, 13),
         _evidence(_on_day(split.query[a1], date(2025, 4, 14)), farm1),
     )
-    print("   indemnity: " + "; ".join(f"{k} {v}" for k, v in genuine.indemnity))
+    print("   indemnity: " + _lines(genuine.indemnity))
     approved = cl.decide(genuine.id, "approve", actor="wang.fang")
     try:
         cl.pay(approved.id, actor="wang.fang", payment_ref="BANK-2025-0001")
@@ -531,7 +539,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
             f"{dmg.damaged_fraction:.1%} = {dmg.damaged_area_ha:.2f} ha "
             f"({dmg.damaged_area_mu:.1f} mu), clear {dmg.clear_fraction:.0%}"
         )
-        print("   indemnity: " + "; ".join(f"{k} {v}" for k, v in c.indemnity))
+        print("   indemnity: " + _lines(c.indemnity))
         if c.light == "green":
             cl.decide(c.id, "approve", actor="wang.fang")
             done, _ = cl.pay(c.id, actor="zhao.lei", payment_ref="BANK-2021-0007")

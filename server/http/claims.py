@@ -22,12 +22,14 @@ from server.http.deps import (
     Limit,
     Offset,
     PageOut,
+    ReaderLang,
     fingerprint,
     page_of,
     parse_photo_meta,
     read_photos,
 )
 from server.http.records import CheckOut, check_out
+from server.i18n import Lang, render_line
 from server.services.auth import User
 from server.services.claims import ClaimRecord, EvidencePhoto
 from underwriting import Money
@@ -102,13 +104,15 @@ class ClaimOut(BaseModel):
     claimed: dict[str, Any]
     amount: str = Field(examples=["7400.00"])
     currency: str
-    indemnity: list[tuple[str, str]]
+    indemnity: list[tuple[str, str]] = Field(
+        description="The indemnity step by step: (label in the reader's language, value)."
+    )
     reason: str | None
     payment_ref: str | None
 
 
-def claim_out(c: ClaimRecord) -> dict[str, Any]:
-    """A claim as JSON-ready values."""
+def claim_out(c: ClaimRecord, lang: Lang) -> dict[str, Any]:
+    """A claim as JSON-ready values, its reasons and indemnity labels in ``lang``."""
     return ClaimOut(
         id=c.id,
         policy_id=c.policy_id,
@@ -119,11 +123,11 @@ def claim_out(c: ClaimRecord) -> dict[str, Any]:
         reported_at=c.reported_at,
         status=c.status,
         light=c.light,
-        checks=[check_out(x) for x in c.checks],
+        checks=[check_out(x, lang) for x in c.checks],
         claimed=c.claimed,
         amount=str(c.amount),
         currency=c.amount.currency,
-        indemnity=list(c.indemnity),
+        indemnity=[render_line(x, lang) for x in c.indemnity],
         reason=c.reason,
         payment_ref=c.payment_ref,
     ).model_dump(mode="json")
@@ -151,6 +155,7 @@ def claims_router(deps: Deps) -> APIRouter:
         claim: ClaimIn,
         request: Request,
         user: Annotated[User, Depends(deps.may("file"))],
+        lang: ReaderLang,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """File a claim; the intake checks run at once (field agents).
@@ -179,7 +184,7 @@ def claims_router(deps: Deps) -> APIRouter:
                 growth_stage=claim.growth_stage,
                 conn=conn,
             )
-            return 201, claim_out(record)
+            return 201, claim_out(record, lang)
 
         return await deps.idempotent(request, user, idempotency_key, work)
 
@@ -190,6 +195,7 @@ def claims_router(deps: Deps) -> APIRouter:
         claim_id: str,
         request: Request,
         user: Annotated[User, Depends(deps.may("add_evidence"))],
+        lang: ReaderLang,
         files: Annotated[list[UploadFile], File(description="Photos of the animal.")],
         meta: Annotated[
             str | None,
@@ -247,7 +253,7 @@ def claims_router(deps: Deps) -> APIRouter:
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
             return 200, claim_out(
-                cl.add_evidence(claim_id, photos, actor=user.username, conn=conn)
+                cl.add_evidence(claim_id, photos, actor=user.username, conn=conn), lang
             )
 
         parts: list[bytes | str | None] = [meta]
@@ -263,6 +269,7 @@ def claims_router(deps: Deps) -> APIRouter:
         body: AssessmentIn,
         request: Request,
         user: Annotated[User, Depends(deps.may("assess"))],
+        lang: ReaderLang,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Measure a crop claim's damage on a before/after pair; sets the indemnity."""
@@ -286,13 +293,14 @@ def claims_router(deps: Deps) -> APIRouter:
             record, _ = cl.assess_by_map(
                 claim_id, before, after, actor=user.username, options=options, conn=conn
             )
-            return 200, claim_out(record)
+            return 200, claim_out(record, lang)
 
         return await deps.idempotent(request, user, idempotency_key, work)
 
     @router.get("/claims", tags=["claims"])
     def list_claims(
         user: Annotated[User, Depends(readers)],
+        lang: ReaderLang,
         status: Literal["filed", "survey", "approved", "rejected", "paid"]
         | None = None,
         offset: Offset = 0,
@@ -305,15 +313,17 @@ def claims_router(deps: Deps) -> APIRouter:
             offset=offset,
             limit=limit,
         )
-        return page_of(ClaimOut, page, lambda c: ClaimOut(**claim_out(c)))
+        return page_of(ClaimOut, page, lambda c: ClaimOut(**claim_out(c, lang)))
 
     @router.get("/claims/{claim_id}", tags=["claims"])
-    def get_claim(claim_id: str, user: Annotated[User, Depends(readers)]) -> ClaimOut:
+    def get_claim(
+        claim_id: str, user: Annotated[User, Depends(readers)], lang: ReaderLang
+    ) -> ClaimOut:
         """A claim with its checks (a farmer sees only their own)."""
         record = cl.claim(claim_id)
         if user.role == "farmer" and record.farmer_id != user.farmer_id:
             raise ForbiddenError("this claim is not yours")
-        return ClaimOut(**claim_out(record))
+        return ClaimOut(**claim_out(record, lang))
 
     @router.post(
         "/claims/{claim_id}/decision", tags=["claims"], response_model=ClaimOut
@@ -323,6 +333,7 @@ def claims_router(deps: Deps) -> APIRouter:
         decision: ClaimDecisionIn,
         request: Request,
         user: Annotated[User, Depends(deps.may("decide"))],
+        lang: ReaderLang,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Approve, reject or send a claim for a field survey (adjusters).
@@ -340,7 +351,7 @@ def claims_router(deps: Deps) -> APIRouter:
                 actor=user.username,
                 conn=conn,
             )
-            return 200, claim_out(record)
+            return 200, claim_out(record, lang)
 
         return await deps.idempotent(request, user, idempotency_key, work)
 
@@ -350,6 +361,7 @@ def claims_router(deps: Deps) -> APIRouter:
         payment: PaymentIn,
         request: Request,
         user: Annotated[User, Depends(deps.may("pay"))],
+        lang: ReaderLang,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Pay an approved claim, exactly once (adjusters); a retry changes nothing.
@@ -365,7 +377,7 @@ def claims_router(deps: Deps) -> APIRouter:
                 payment_ref=payment.payment_ref,
                 conn=conn,
             )
-            return 200, claim_out(record)
+            return 200, claim_out(record, lang)
 
         return await deps.idempotent(request, user, idempotency_key, work)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar, get_args
 
-from fastapi import Header, HTTPException, Query, Request, UploadFile, status
+from fastapi import Depends, Header, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +23,7 @@ from claims import ACTORS
 from claims import Action as ClaimAction
 from server.context import AppContext
 from server.errors import InvalidInputError
+from server.i18n import Lang, negotiate
 from server.services import IdempotencyMismatch, Page, run_idempotent
 from server.services.auth import Role, User
 
@@ -40,6 +41,7 @@ __all__ = [
     "PageOut",
     "PhotoLimits",
     "PhotoMeta",
+    "ReaderLang",
     "fingerprint",
     "nul_field",
     "page_of",
@@ -69,6 +71,22 @@ Offset = Annotated[
     Query(ge=0, le=MAX_OFFSET, description=f"Items to skip (at most {MAX_OFFSET})."),
 ]
 Limit = Annotated[int, Query(ge=1, le=200, description="Items per page (at most 200).")]
+
+
+def _reader_lang(
+    accept_language: Annotated[
+        str | None,
+        Header(
+            alias="Accept-Language",
+            description="zh-CN (or any zh) for Simplified Chinese; English otherwise.",
+        ),
+    ] = None,
+) -> Lang:
+    return negotiate(accept_language[:1000] if accept_language else None)
+
+
+ReaderLang = Annotated[Lang, Depends(_reader_lang)]
+"""The reader's language, from ``Accept-Language``: what reasons and labels are rendered in."""
 
 
 class ErrorOut(BaseModel):

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from server.http.deps import API, Deps, Offset
+from server.http.deps import API, Deps, Offset, ReaderLang
+from server.http.records import check_out
 from server.services.auth import User
 from server.services.maps import MapsService, NdviStack, parse_bbox
 from server.services.photos import Viewer
@@ -73,7 +74,7 @@ def maps_router(deps: Deps) -> APIRouter:
         responses=_GEOJSON_DOC,
     )
     def application_plots(
-        application_id: str, user: Annotated[User, Depends(everyone)]
+        application_id: str, user: Annotated[User, Depends(everyone)], lang: ReaderLang
     ) -> JSONResponse:
         """The plots of an application (a farmer: his own).
 
@@ -83,7 +84,13 @@ def maps_router(deps: Deps) -> APIRouter:
         policies in force in the period (plot, policy, farmer, ``area_m2``,
         ``area_ha``, ``share`` of this plot, the overlap's ``geometry``).
         """
-        return _geojson(service().application_plots(viewer(user), application_id))
+        doc = service().application_plots(viewer(user), application_id)
+        for feature in doc["features"]:
+            props = feature["properties"]
+            props["checks"] = [
+                check_out(c, lang).model_dump(mode="json") for c in props["checks"]
+            ]
+        return _geojson(doc)
 
     @router.get(
         "/policies/{policy_id}/plots.geojson",

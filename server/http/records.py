@@ -23,6 +23,7 @@ from server.http.deps import (
     Limit,
     Offset,
     PageOut,
+    ReaderLang,
     fingerprint,
     page_of,
     parse_photo_meta,
@@ -30,6 +31,7 @@ from server.http.deps import (
     read_upload,
     strict_json_loads,
 )
+from server.i18n import Lang, render_check
 from server.services.auth import User
 from server.services.underwriting import ApplicationRecord, FarmerRecord, PolicyRecord
 from underwriting import Check, product_from_dict, product_to_dict
@@ -52,12 +54,25 @@ class FarmerIn(BaseModel):
 
 
 class CheckOut(BaseModel):
-    """One check: a stable code, its light and the reason in words."""
+    """One check: a stable code, its light, what it concerns, and the reason.
+
+    ``reason`` is rendered in the reader's language (``Accept-Language``);
+    ``message`` and ``params`` are the same reason as data (language-free).
+    """
 
     code: str = Field(examples=["plot_area"])
     light: Literal["green", "amber", "red"]
+    subject: str | None = Field(
+        None,
+        description="The plot, animal or photo the check concerns.",
+        examples=["G-1"],
+    )
+    message: str = Field(examples=["plot_area.over"])
+    params: dict[str, str | int | float | None] = Field(
+        default_factory=dict, examples=[{"declared_ha": 2.1821, "measured_ha": 1.5594}]
+    )
     reason: str = Field(
-        examples=["plot G-1: 2.1821 ha declared but 1.5594 ha measured"]
+        examples=["plot G-1: 2.1821 ha declared but 1.5594 ha measured (139.9% of it)"]
     )
 
 
@@ -143,9 +158,57 @@ class PolicyOut(BaseModel):
     plots: list[str]
 
 
-def check_out(c: Check) -> CheckOut:
-    """A check as the API shows it."""
-    return CheckOut(code=c.code, light=c.light, reason=c.reason)
+def check_out(c: Check, lang: Lang) -> CheckOut:
+    """A check as the API shows it, its reason in ``lang``."""
+    return CheckOut(
+        code=c.code,
+        light=c.light,
+        subject=c.subject,
+        message=c.message,
+        params=dict(c.params),
+        reason=render_check(c, lang),
+    )
+
+
+class ApplicationOut(BaseModel):
+    """An application, its checks (reasons in the reader's language) and what became of it."""
+
+    id: str
+    farmer_id: str
+    product_code: str
+    kind: str
+    start_date: date
+    end_date: date
+    status: str = Field(examples=["submitted"])
+    light: str = Field(examples=["amber"])
+    recommendation: str = Field(examples=["refer"])
+    checks: list[CheckOut]
+    animals: list[str]
+    plots: list[str]
+    reason: str | None
+    decided_by: str | None
+    policy_id: str | None
+
+
+def application_out(a: ApplicationRecord, lang: Lang) -> ApplicationOut:
+    """An application as the API shows it."""
+    return ApplicationOut(
+        id=a.id,
+        farmer_id=a.farmer_id,
+        product_code=a.product_code,
+        kind=a.kind,
+        start_date=a.start_date,
+        end_date=a.end_date,
+        status=a.status,
+        light=a.light,
+        recommendation=a.recommendation,
+        checks=[check_out(c, lang) for c in a.checks],
+        animals=list(a.animals),
+        plots=list(a.plots),
+        reason=a.reason,
+        decided_by=a.decided_by,
+        policy_id=a.policy_id,
+    )
 
 
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
@@ -401,12 +464,13 @@ def records_router(deps: Deps) -> APIRouter:
         "/applications/livestock",
         tags=["applications"],
         status_code=201,
-        response_model=ApplicationRecord,
+        response_model=ApplicationOut,
     )
     async def apply_livestock(
         application: LivestockApplicationIn,
         request: Request,
         user: Annotated[User, Depends(deps.roles("field_agent"))],
+        lang: ReaderLang,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Submit a livestock application; its checks run at once (field agents)."""
@@ -421,7 +485,7 @@ def records_router(deps: Deps) -> APIRouter:
                 actor=user.username,
                 conn=conn,
             )
-            return 201, as_json(a)
+            return 201, application_out(a, lang).model_dump(mode="json")
 
         return await deps.idempotent(request, user, idempotency_key, work)
 
@@ -429,11 +493,12 @@ def records_router(deps: Deps) -> APIRouter:
         "/applications/crop",
         tags=["applications"],
         status_code=201,
-        response_model=ApplicationRecord,
+        response_model=ApplicationOut,
     )
     async def apply_crop(
         request: Request,
         user: Annotated[User, Depends(deps.roles("field_agent"))],
+        lang: ReaderLang,
         farmer_id: Annotated[str, Form(pattern=NO_NUL, min_length=1, max_length=64)],
         product_code: Annotated[str, Form(pattern=NO_NUL, min_length=1, max_length=64)],
         start_date: Annotated[date, Form()],
@@ -485,7 +550,7 @@ def records_router(deps: Deps) -> APIRouter:
                 actor=user.username,
                 conn=conn,
             )
-            return 201, as_json(a)
+            return 201, application_out(a, lang).model_dump(mode="json")
 
         body = fingerprint(
             farmer_id,
@@ -503,10 +568,11 @@ def records_router(deps: Deps) -> APIRouter:
     @router.get("/applications", tags=["applications"])
     def list_applications(
         user: Annotated[User, Depends(everyone)],
+        lang: ReaderLang,
         status: Literal["submitted", "referred", "approved", "declined"] | None = None,
         offset: Offset = 0,
         limit: Limit = 50,
-    ) -> PageOut[ApplicationRecord]:
+    ) -> PageOut[ApplicationOut]:
         """Applications, newest first (a farmer sees only their own)."""
         page = uw.applications(
             status=status,
@@ -514,27 +580,30 @@ def records_router(deps: Deps) -> APIRouter:
             offset=offset,
             limit=limit,
         )
-        return page_of(ApplicationRecord, page, lambda a: a)
+        return page_of(ApplicationOut, page, lambda a: application_out(a, lang))
 
     @router.get("/applications/{application_id}", tags=["applications"])
     def get_application(
-        application_id: str, user: Annotated[User, Depends(everyone)]
-    ) -> ApplicationRecord:
+        application_id: str,
+        user: Annotated[User, Depends(everyone)],
+        lang: ReaderLang,
+    ) -> ApplicationOut:
         """One application and its checks (a farmer sees only their own)."""
         a = uw.application(application_id)
         _own(user, a.farmer_id, "application")
-        return a
+        return application_out(a, lang)
 
     @router.post(
         "/applications/{application_id}/decision",
         tags=["applications"],
-        response_model=ApplicationRecord,
+        response_model=ApplicationOut,
     )
     async def decide_application(
         application_id: str,
         decision: ApplicationDecisionIn,
         request: Request,
         user: Annotated[User, Depends(deps.roles("underwriter"))],
+        lang: ReaderLang,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Approve (issues the policy), refer or decline an application (underwriters)."""
@@ -547,7 +616,7 @@ def records_router(deps: Deps) -> APIRouter:
                 reason=decision.reason,
                 conn=conn,
             )
-            return 200, as_json(a)
+            return 200, application_out(a, lang).model_dump(mode="json")
 
         return await deps.idempotent(request, user, idempotency_key, work)
 

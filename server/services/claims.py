@@ -39,6 +39,7 @@ from claims import (
     Decision,
     FourEyesError,
     IndemnityError,
+    Line,
     ReasonRequiredError,
     TransitionError,
     check_capture_signature,
@@ -89,7 +90,12 @@ from server.services.devices import DeviceService, SignedPhoto
 from server.services.ledger import LedgerService
 from server.services.maps import store_assessment
 from server.services.underwriting import UnderwritingService
-from server.storage.claims_store import ClaimRecord, ClaimStore, EvidenceRow
+from server.storage.claims_store import (
+    ClaimRecord,
+    ClaimStore,
+    EvidenceRow,
+    reason_json,
+)
 from server.storage.locks import lock
 from server.storage.paging import Page
 from server.storage.schema import claims
@@ -245,7 +251,7 @@ class ClaimsService:
         *,
         checks: Sequence[Check],
         amount: Money,
-        indemnity: Sequence[tuple[str, str]],
+        indemnity: Sequence[Line],
         actor: str,
         event: str,
         payload: dict[str, Any],
@@ -434,14 +440,12 @@ class ClaimsService:
                 earlier = self.store.earlier_claims(c, "animal", subject_id)
                 checks.append(
                     check_earlier_claims(
-                        f"claim {e.id[:8]} ({e.status})" for e in earlier
+                        (e.id[:8], e.status, e.event_date) for e in earlier
                     )
                 )
-                checks.append(
-                    Check("evidence", "amber", "awaiting photos of the animal")
-                )
+                checks.append(Check("evidence", "amber", "evidence.awaiting"))
                 indemnity = livestock_indemnity(product, market_value=market_value)
-                amount, lines = indemnity.amount, indemnity.lines
+                amount, lines = indemnity.amount, tuple(indemnity.lines)
                 claimed = {
                     "market_value": str(market_value),
                     "currency": market_value.currency,
@@ -460,7 +464,7 @@ class ClaimsService:
                 )
                 checks.append(
                     check_earlier_claims(
-                        f"claim {e.id[:8]} of {e.event_date}"
+                        (e.id[:8], e.status, e.event_date)
                         for e in earlier
                         if is_same_event(
                             e.event_date, event_date, self.rules.same_event_days
@@ -471,14 +475,10 @@ class ClaimsService:
                     check_claimed_area(claimed_fraction * plot.area_m2, plot.area_m2)
                 )
                 checks.append(
-                    Check(
-                        "measured_damage",
-                        "amber",
-                        "awaiting the damage measured on imagery",
-                    )
+                    Check("measured_damage", "amber", "measured_damage.awaiting")
                 )
                 amount = Money.zero(policy.sum_insured.currency)
-                lines = (("indemnity", "after the assessment by map"),)
+                lines = (Line("indemnity.pending", ""),)
                 claimed = {
                     "damaged_fraction": claimed_fraction,
                     "loss_degree": str(loss_degree),
@@ -559,7 +559,7 @@ class ClaimsService:
         checks: list[Check] = []
         if exam.claimed is None:  # pragma: no cover - intake refuses unknown tags
             checks.append(
-                Check("identity", "red", f"{claim.subject_id} is not enrolled")
+                Check("identity", "red", "identity.not_enrolled", {}, claim.subject_id)
             )
         else:
             best = next((m for m in exam.candidates if m.tag != claim.subject_id), None)
@@ -604,7 +604,7 @@ class ClaimsService:
             )
         else:
             location = Check(
-                "photo_location", "amber", "the farm has no recorded position"
+                "photo_location", "amber", "photo_location.no_farm_position"
             )
         loss_day = claim.event_date or date.min
         capture = worst(
@@ -624,7 +624,7 @@ class ClaimsService:
                 # An unsigned photo of a sender without a device has no light:
                 # it does not by itself bring the claim a capture_signature.
                 capture_light=v.light if v.counts else None,
-                capture_reason=v.reason,
+                capture_reason=reason_json(v.message, v.params),
                 device_id=v.device,
                 signed=p.signed,
                 signature=v.signature,
@@ -650,11 +650,11 @@ class ClaimsService:
                 for s in self.store.similar_evidence(c, probes)
                 if s.claim_id != claim_id
             ]
-            reused = [(r.photo, f"the enrolment of {r.tag}") for r in exam.reused]
+            reused = [(r.photo, "enrolment", r.tag) for r in exam.reused]
             for row in rows:
                 near = near_duplicates(row.phash, others, self.rules.hash_distance)
                 if near:
-                    reused.append((row.name, f"claim {near[0][1][:8]}"))
+                    reused.append((row.name, "claim", near[0][1][:8]))
             checks += [check_photo_reuse(reused), location, capture]
             self.store.add_evidence(c, claim_id, rows)
             signature = self._signature_check(c, claim_id)
@@ -732,9 +732,15 @@ class ClaimsService:
             return None
         return check_capture_signature(
             [
-                (name, "green" if light == "green" else "red", reason or "")
-                if light in ("green", "red")
-                else (name, "amber", reason or "not signed by a registered device")
+                (
+                    name,
+                    CaptureVerdict(
+                        "green" if light == "green" else "red",
+                        *(reason or ("text", {"text": ""})),
+                    )
+                    if light in ("green", "red")
+                    else CaptureVerdict("amber", *(reason or ("capture.unsigned", {}))),
+                )
                 for name, light, reason in stored
             ]
         )
@@ -800,8 +806,8 @@ class ClaimsService:
             claimed_fraction,
         )
         amount = Money.zero(policy.sum_insured.currency)
-        lines: tuple[tuple[str, str], ...] = (
-            ("indemnity", f"none: the imagery gave no measurement ({result.status})"),
+        lines: tuple[Line, ...] = (
+            Line("indemnity.unmeasured", "", {"status": result.status}),
         )
         if result.status == "assessed":
             try:

@@ -44,7 +44,7 @@ from remote_sensing import (
 )
 from server.errors import ForbiddenError, InvalidInputError, NotFoundError
 from server.services.photos import Viewer
-from server.storage.claims_store import ClaimRecord, ClaimStore
+from server.storage.claims_store import ClaimRecord, ClaimStore, checks_from_json
 from server.storage.plots_store import insured_plots_meeting
 from server.storage.schema import (
     applications,
@@ -52,7 +52,7 @@ from server.storage.schema import (
     plots,
     policies,
 )
-from underwriting import Check, traffic_light
+from underwriting import concerns_plot, traffic_light
 
 __all__ = [
     "NO_SERIES",
@@ -206,14 +206,6 @@ def store_assessment(
     )
 
 
-def _concerns(check: Check, ref: str) -> bool:
-    """True if an application check's reason is about plot ``ref``."""
-    r = check.reason
-    return r.startswith((f"plot {ref}:", f"plot {ref} ", f"plots {ref} and ")) or (
-        r.startswith("plots ") and f" and {ref} of this application" in r
-    )
-
-
 def _point(p: SeriesPoint, anchor: date | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "date": p.date.isoformat(),
@@ -347,7 +339,8 @@ class MapsService:
 
         Each feature's properties: ``plot_id``, ``area_m2``/``area_ha`` (measured,
         geodesic), ``declared_m2``/``declared_ha``, ``checks`` (the application's
-        checks about this plot), ``light`` (the worst of them), ``overlaps``
+        checks about this plot, :class:`Check` values the caller renders in its
+        reader's language), ``light`` (the worst of them), ``overlaps``
         (plots of other policies in force in the period that it overlaps by
         more than the rule's minimum: their plot, policy, farmer, overlap area,
         share of this plot and the overlap's geometry; for a farmer, another
@@ -379,18 +372,15 @@ class MapsService:
                 ref: [_for_a_farmer(o, viewer.farmer_id) for o in found]
                 for ref, found in overlaps.items()
             }
-        checks = [Check(**c) for c in json.loads(app.checks)]
+        checks = checks_from_json(app.checks)
         features = []
         for r in rows:
-            mine = [c for c in checks if _concerns(c, r.plot_ref)]
+            mine = [c for c in checks if concerns_plot(c, r.plot_ref)]
             features.append(
                 self._feature(
                     r,
                     light=traffic_light(mine) if mine else None,
-                    checks=[
-                        {"code": c.code, "light": c.light, "reason": c.reason}
-                        for c in mine
-                    ],
+                    checks=mine,
                     overlaps=overlaps.get(r.plot_ref, []),
                 )
             )

@@ -44,11 +44,12 @@ from livestock import (
 )
 from remote_sensing import PlotSet, Tolerance, check_plots, find_overlaps
 from server.errors import ConflictError, InvalidInputError, NotFoundError
+from server.i18n import render_message
 from server.services.devices import DeviceService, SignedPhoto
 from server.services.ledger import LedgerService
 from server.services.photos import PhotoService
 from server.storage.animal_store import SqlTemplateStore
-from server.storage.claims_store import checks_json
+from server.storage.claims_store import checks_from_json, checks_json
 from server.storage.locks import lock
 from server.storage.paging import Page, grouped, page_rows
 from server.storage.photo_store import photo_rows
@@ -509,7 +510,8 @@ class UnderwritingService:
         for p, v in zip(photos, verdicts, strict=True):
             if v.light == "red":
                 raise InvalidInputError(
-                    f"{p.name}: the capture signature is refused: {v.reason}",
+                    f"{p.name}: the capture signature is refused: "
+                    + render_message(v.message, v.params, "en"),
                     field="meta",
                 )
         return verdicts
@@ -1111,7 +1113,7 @@ class UnderwritingService:
                 row.status,
                 row.light,
                 row.recommendation,
-                tuple(Check(**c) for c in json.loads(row.checks)),
+                checks_from_json(row.checks),
                 tuple(json.loads(row.animals)),
                 tuple(refs.get(row.id, ())),
                 row.reason,

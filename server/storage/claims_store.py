@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, insert, or_, select, update
 
-from claims import Check, Status, bands, traffic_light
+from claims import Check, Line, Status, bands, traffic_light
 from server.errors import NotFoundError
 from server.storage.paging import Page, page_rows
 from server.storage.schema import animals, claims, evidence, plots
-from underwriting import Money
+from underwriting import Money, Param
 
 __all__ = [
     "ClaimRecord",
@@ -41,7 +41,10 @@ __all__ = [
     "EvidenceRow",
     "InsuredPlot",
     "StoredHash",
+    "checks_from_json",
     "checks_json",
+    "reason_from_json",
+    "reason_json",
 ]
 
 
@@ -63,7 +66,7 @@ class ClaimRecord:
     claimed: dict[str, Any] = field(default_factory=dict)
     light: str | None = None
     checks: tuple[Check, ...] = ()
-    indemnity: tuple[tuple[str, str], ...] = ()
+    indemnity: tuple[Line, ...] = ()
     decided_by: str | None = None
 
 
@@ -128,15 +131,43 @@ def _record(row: Any) -> ClaimRecord:
         row.reported_at,
         json.loads(row.claimed) if row.claimed else {},
         row.light,
-        tuple(Check(**c) for c in json.loads(row.checks)) if row.checks else (),
-        tuple((a, b) for a, b in json.loads(row.indemnity)) if row.indemnity else (),
+        checks_from_json(row.checks),
+        tuple(Line(*x) for x in json.loads(row.indemnity)) if row.indemnity else (),
         row.decided_by,
     )
 
 
 def checks_json(checks: Sequence[Check]) -> str:
-    """Checks as stored: a JSON list of {code, light, reason}."""
-    return json.dumps([asdict(c) for c in checks])
+    """Checks as stored: a JSON list of :meth:`Check.to_json`."""
+    return json.dumps([c.to_json() for c in checks])
+
+
+def checks_from_json(text: str | None) -> tuple[Check, ...]:
+    """The checks of :func:`checks_json` (and of rows written before checks were data)."""
+    return tuple(Check.from_json(c) for c in json.loads(text)) if text else ()
+
+
+def _lines_json(lines: Sequence[Line]) -> str:
+    """An indemnity breakdown as stored: [key, value, params] per line."""
+    return json.dumps([[x.key, x.value, dict(x.params)] for x in lines])
+
+
+def reason_json(message: str, params: Mapping[str, Param]) -> str:
+    """A capture verdict's reason as stored in ``evidence.capture_reason``."""
+    return json.dumps({"message": message, "params": dict(params)})
+
+
+def reason_from_json(text: str | None) -> tuple[str, dict[str, Param]] | None:
+    """(message, params) of :func:`reason_json`; a reason stored as words is ``text``."""
+    if text is None:
+        return None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("message"), str):
+        return doc["message"], dict(doc.get("params") or {})
+    return "text", {"text": text}
 
 
 def _day(value: date) -> datetime:
@@ -241,7 +272,7 @@ class ClaimStore:
         reported_at: datetime,
         claimed: dict[str, Any],
         checks: Sequence[Check],
-        indemnity: Sequence[tuple[str, str]],
+        indemnity: Sequence[Line],
     ) -> ClaimRecord:
         """Insert a new claim in status ``filed``; returns it as stored."""
         claim_id = str(uuid.uuid4())
@@ -261,7 +292,7 @@ class ClaimStore:
                 claimed=json.dumps(claimed),
                 light=traffic_light(checks) if checks else None,
                 checks=checks_json(checks),
-                indemnity=json.dumps([list(x) for x in indemnity]),
+                indemnity=_lines_json(indemnity),
             )
         )
         return self.get(claim_id, conn)
@@ -274,7 +305,7 @@ class ClaimStore:
         open_statuses: Collection[Status],
         checks: Sequence[Check],
         amount: Money,
-        indemnity: Sequence[tuple[str, str]],
+        indemnity: Sequence[Line],
     ) -> bool:
         """Replace the checks, light, amount and indemnity if the claim is still open.
 
@@ -288,7 +319,7 @@ class ClaimStore:
                 light=traffic_light(checks),
                 amount_minor=amount.minor,
                 currency=amount.currency,
-                indemnity=json.dumps([list(x) for x in indemnity]),
+                indemnity=_lines_json(indemnity),
                 updated_at=datetime.now(UTC),
             )
         ).rowcount
@@ -340,8 +371,8 @@ class ClaimStore:
 
     def capture_lights(
         self, conn: Connection, claim_id: str
-    ) -> list[tuple[str, str | None, str | None]]:
-        """Each evidence photo of a claim: (name, capture light, reason), in upload order.
+    ) -> list[tuple[str, str | None, tuple[str, dict[str, Param]] | None]]:
+        """Each evidence photo of a claim: (name, light, (message, params)), in upload order.
 
         Light and reason are None for evidence stored before capture signatures.
         """
@@ -350,7 +381,9 @@ class ClaimStore:
             .where(evidence.c.claim_id == claim_id)
             .order_by(evidence.c.id)
         ).all()
-        return [(r.name, r.capture_light, r.capture_reason) for r in rows]
+        return [
+            (r.name, r.capture_light, reason_from_json(r.capture_reason)) for r in rows
+        ]
 
     # --- what a claim names, as stored by underwriting ------------------------------
 

@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from claims import (
+    CaptureVerdict,
     DeviceKey,
     DeviceKeyError,
+    Light,
     capture_verdict,
     check_capture_signature,
     jwk_thumbprint,
@@ -21,6 +23,7 @@ from claims import (
 )
 from claims.errors import CaptureMessageError
 from tests.claims.capture_phone import Phone, b64url
+from tests.words import en, zh
 
 PHOTO = b"\xff\xd8 the exact bytes of a JPEG \xff\xd9"
 AGENT = "li.wei"
@@ -29,37 +32,69 @@ AGENT = "li.wei"
 @pytest.mark.parametrize(
     ("photos", "light", "reason"),
     [
-        ([("a.jpg", "green", "ok"), ("b.jpg", "green", "ok")], "green", "all 2 photos"),
-        ([("a.jpg", "green", "ok")], "green", "1 photo signed"),
         (
-            [("a.jpg", "green", "ok"), ("b.jpg", "amber", "unsigned")],
+            [
+                ("a.jpg", "green", "capture.signed"),
+                ("b.jpg", "green", "capture.signed"),
+            ],
+            "green",
+            "all 2 photos",
+        ),
+        ([("a.jpg", "green", "capture.signed")], "green", "1 photo signed"),
+        (
+            [
+                ("a.jpg", "green", "capture.signed"),
+                ("b.jpg", "amber", "capture.unsigned"),
+            ],
             "amber",
-            "1 of 2 photos not attested: unsigned: b.jpg",
+            "1 of 2 photos not attested: b.jpg: not signed by a registered device",
         ),
         (
-            [("a.jpg", "amber", "x"), ("b.jpg", "red", "the photo bytes differ")],
+            [
+                ("a.jpg", "amber", "capture.unsigned"),
+                ("b.jpg", "red", "capture.bytes_differ"),
+            ],
             "red",
-            "b.jpg: the photo bytes differ",
+            "1 of 2 photos refused: b.jpg: the photo bytes differ",
         ),
         (
-            [("a.jpg", "red", "r1"), ("b.jpg", "green", "ok"), ("c.jpg", "red", "r2")],
+            [
+                ("a.jpg", "red", "capture.bad_signature"),
+                ("b.jpg", "green", "capture.signed"),
+                ("c.jpg", "red", "capture.bytes_differ"),
+            ],
             "red",
-            "a.jpg: r1; c.jpg: r2",
+            "a.jpg: the signature does not verify with the device's key; "
+            "c.jpg: the photo bytes differ",
         ),
-        ([("a.jpg", "amber", "x")], "amber", "1 of 1 photo not attested: x: a.jpg"),
         (
-            [("a.jpg", "amber", "u"), ("b.jpg", "amber", "f"), ("c.jpg", "amber", "u")],
+            [("a.jpg", "amber", "capture.awaiting_approval")],
             "amber",
-            "3 of 3 photos not attested: u: a.jpg, c.jpg; f: b.jpg",
+            "1 of 1 photos not attested: a.jpg: device awaiting approval",
+        ),
+        (
+            [
+                ("a.jpg", "amber", "capture.unsigned"),
+                ("b.jpg", "amber", "capture.from_files"),
+                ("c.jpg", "amber", "capture.unsigned"),
+            ],
+            "amber",
+            "3 of 3 photos not attested: a.jpg, c.jpg: not signed by a registered "
+            "device; b.jpg: signed on a registered device, but picked from",
         ),
     ],
 )
 def test_the_claim_check_is_the_worst_photo(
-    photos: list[tuple[str, str, str]], light: str, reason: str
+    photos: list[tuple[str, Light, str]], light: str, reason: str
 ) -> None:
-    check = check_capture_signature(photos)  # type: ignore[arg-type]
+    check = check_capture_signature(
+        [(name, CaptureVerdict(lit, message)) for name, lit, message in photos]
+    )
     assert (check.code, check.light) == ("capture_signature", light)
-    assert reason in check.reason
+    assert reason in en(check)
+    # Each photo of the worst light is a detail naming its photos, in any language.
+    assert all(d.subject for d in check.details)
+    assert "photo" not in zh(check)
 
 
 def test_the_claim_check_needs_a_photo() -> None:
@@ -219,23 +254,25 @@ def test_a_photo_signed_on_the_agents_active_device_is_green() -> None:
         stated_at=datetime(2026, 11, 30, 6, 51, 4, 500000, UTC),
         stated_place=(40.8430001, 111.749),
     )
-    assert v.light == "green", v.reason
+    assert v.light == "green", en(v)
     assert (v.device, v.signature) == (phone.device_id, signature)
     assert v.capture is not None and v.capture.lat == 40.843
     assert v.to_json() == {
         "light": "green",
-        "reason": f"signed on device {phone.device_id} of {AGENT}",
+        "message": "capture.signed",
+        "params": {"device": phone.device_id, "agent": AGENT},
         "device": phone.device_id,
         "signature": signature,
     }
+    assert en(v) == f"signed on device {phone.device_id} of {AGENT}"
 
 
 def test_an_unsigned_photo_is_amber() -> None:
     v = _verdict(Phone(), None, None, device=None)
     assert (v.light, v.device, v.capture) == ("amber", None, None)
-    assert v.reason == "not signed by a registered device"
+    assert en(v) == "not signed by a registered device"
     v = _verdict(Phone(), None, None, device=None, agent_has_device=True)
-    assert (v.light, v.reason) == (
+    assert (v.light, en(v)) == (
         "amber",
         "not signed, though agent li.wei has a registered phone",
     )
@@ -258,7 +295,7 @@ def test_a_photo_picked_from_the_phones_files_is_amber_at_best() -> None:
     v = _verdict(
         phone, signed, signature, stated_at=datetime(2024, 5, 1, 9, tzinfo=UTC)
     )
-    assert (v.light, v.reason) == (
+    assert (v.light, en(v)) == (
         "amber",
         "signed on a registered device, but picked from the phone's files: "
         "time and place not attested",
@@ -268,7 +305,7 @@ def test_a_photo_picked_from_the_phones_files_is_amber_at_best() -> None:
     assert _verdict(phone, signed, signature, device=None).light == "red"
     altered = signed.replace('"source":"file"', '"source":"camera"')
     v = _verdict(phone, altered, signature)
-    assert v.light == "red" and "does not verify" in v.reason
+    assert v.light == "red" and "does not verify" in en(v)
 
 
 def test_a_photo_signed_on_a_device_awaiting_approval_is_amber() -> None:
@@ -276,7 +313,7 @@ def test_a_photo_signed_on_a_device_awaiting_approval_is_amber() -> None:
     v = _verdict(
         phone, *phone.capture(AGENT, PHOTO), device=_device(phone, status="pending")
     )
-    assert (v.light, v.reason, v.attested) == (
+    assert (v.light, en(v), v.attested) == (
         "amber",
         "device awaiting approval",
         None,
@@ -291,7 +328,7 @@ def test_a_time_sent_without_its_offset_beside_a_signature_is_red() -> None:
         stated_at=datetime(2026, 11, 30, 6, 51, 4),
     )
     assert v.light == "red"
-    assert v.reason == (
+    assert en(v) == (
         "the time sent beside the signed message (2026-11-30T06:51:04) has no "
         "offset (Z for UTC)"
     )
@@ -378,4 +415,4 @@ def test_anything_else_is_red(make, kw: dict[str, object], reason: str) -> None:
     signed, signature = make(phone)
     v = _verdict(phone, signed, signature, **kw)
     assert v.light == "red"
-    assert reason in v.reason
+    assert reason in en(v)

@@ -23,6 +23,7 @@ from claims.checks import (
     traffic_light,
     worst,
 )
+from tests.words import en
 
 REVIEW, MATCH = 0.77, 0.81
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -42,7 +43,7 @@ def test_notice_and_cover() -> None:
         check_notice(event, datetime(2026, 5, 12, tzinfo=UTC), 3, UTC).light == "green"
     )
     late = check_notice(event, datetime(2026, 5, 20, tzinfo=UTC), 3, UTC)
-    assert (late.light, late.reason) == (
+    assert (late.light, en(late)) == (
         "amber",
         "reported 10 days after the event; the limit is 3",
     )
@@ -51,16 +52,21 @@ def test_notice_and_cover() -> None:
     assert check_cover(event, start, end, waiting_days=5).light == "green"
     waiting = check_cover(event, start, end, waiting_days=20)
     assert (waiting.code, waiting.light) == ("waiting_period", "red")
-    assert "2026-05-21" in waiting.reason
+    assert "2026-05-21" in en(waiting)
     assert check_cover(date(2027, 6, 1), start, end, 0).light == "red"
 
 
 def test_duplicates_and_reused_photos() -> None:
     assert check_earlier_claims([]).light == "green"
-    dup = check_earlier_claims(["C-7"])
-    assert (dup.light, dup.reason) == ("red", "already claimed in C-7")
-    reuse = check_photo_reuse([("carcass.jpg", "claim C-7")])
-    assert reuse.light == "red" and "carcass.jpg (as in claim C-7)" in reuse.reason
+    dup = check_earlier_claims([("C-7", "paid", date(2025, 4, 13))])
+    assert (dup.light, en(dup)) == (
+        "red",
+        "already claimed in claim C-7 (paid, event 2025-04-13)",
+    )
+    assert [(d.subject, d.params["status"]) for d in dup.details] == [("C-7", "paid")]
+    reuse = check_photo_reuse([("carcass.jpg", "claim", "C-7")])
+    assert reuse.light == "red" and "carcass.jpg (as in claim C-7)" in en(reuse)
+    assert [d.subject for d in reuse.details] == ["carcass.jpg"]
 
 
 def test_identity_match_mismatch_and_fraud() -> None:
@@ -70,13 +76,11 @@ def test_identity_match_mismatch_and_fraud() -> None:
     assert check_identity(tag, 0.5, tag, 0.5, False, REVIEW, MATCH).light == "red"
     fraud = check_identity(tag, 0.6, other, 0.88, True, REVIEW, MATCH)
     assert fraud.light == "red"
-    assert (
-        "another farmer's animal" in fraud.reason and "suspected fraud" in fraud.reason
-    )
+    assert "another farmer's animal" in en(fraud) and "suspected fraud" in en(fraud)
     # Neither animal is a plausible match, but the claimed one is not either: red.
     weak = check_identity(tag, 0.5, other, 0.6, False, REVIEW, MATCH)
-    assert weak.light == "red" and other in weak.reason
-    assert "fraud" not in weak.reason
+    assert weak.light == "red" and other in en(weak)
+    assert "fraud" not in en(weak)
     # Both in the review band, the other one higher: the claimed tag is not the best.
     close = check_identity(
         tag, REVIEW + 0.01, other, REVIEW + 0.02, False, REVIEW, MATCH
@@ -88,7 +92,7 @@ def test_photo_place_and_time() -> None:
     farm = (48.30, 13.10)
     assert check_photo_location((48.301, 13.101), farm, 2).light == "green"
     far = check_photo_location((48.40, 13.10), farm, 2)
-    assert far.light == "red" and "11.1 km" in far.reason
+    assert far.light == "red" and "11.1 km" in en(far)
     assert check_photo_location(None, farm, 2).light == "amber"
     loss = date(2026, 5, 10)
     assert (
@@ -107,10 +111,10 @@ def test_crop_damage_against_imagery() -> None:
     inflated = check_measured_damage("assessed", 0.2, 0.97, 0.8)
     assert (
         inflated.light == "red"
-        and "claimed 80% damaged, imagery measures 20%" in inflated.reason
+        and "claimed 80% damaged, imagery measures 20%" in en(inflated)
     )
     cloudy = check_measured_damage("insufficient_clear_imagery", float("nan"), 0.4, 0.5)
-    assert cloudy.light == "amber" and "field survey" in cloudy.reason
+    assert cloudy.light == "amber" and "field survey" in en(cloudy)
     assert check_claimed_area(12_000, 10_000).light == "red"
     assert check_claimed_area(10_000, 10_000).light == "green"
 
@@ -132,7 +136,7 @@ def test_notice_counts_the_farms_days(
     reported: datetime, zone: ZoneInfo, light: str, says: str
 ) -> None:
     got = check_notice(date(2026, 5, 10), reported, 14, zone)
-    assert (got.light, says in got.reason) == (light, True), got.reason
+    assert (got.light, says in en(got)) == (light, True), en(got)
 
 
 @pytest.mark.parametrize(
@@ -169,7 +173,7 @@ def test_covered_means_the_policy_lists_the_subject(
 ) -> None:
     got = check_covered(kind, subject, insured)
     assert (got.code, got.light) == ("covered", light)
-    assert f"{kind} {subject}" in got.reason
+    assert f"{kind} {subject}" in en(got)
 
 
 @pytest.mark.parametrize(
@@ -204,7 +208,7 @@ def test_worst_of_the_photos_names_the_worst(
     ]
     got = worst("capture_time", per_photo)
     assert (got.code, got.light) == ("capture_time", light)
-    assert got.reason == "; ".join(f"{n}: why {n}" for n in named)
+    assert en(got) == "; ".join(f"{n}: why {n}" for n in named)
     with pytest.raises(ValueError, match="at least one"):
         worst("capture_time", [])
 
@@ -212,7 +216,7 @@ def test_worst_of_the_photos_names_the_worst(
 def test_identity_says_which_thresholds_judged_it() -> None:
     tag = "998230000006455"
     one = check_identity(tag, 0.9, tag, 0.9, False, REVIEW, MATCH)
-    assert one.reason == f"the photos match {tag} (0.900, photo thresholds)"
+    assert en(one) == f"the photos match {tag} (0.900, photo thresholds)"
     # A session of several photos is judged by the session thresholds it was given.
     session = check_identity(tag, 0.6, tag, 0.6, False, 0.55, 0.58, basis="session")
-    assert session.light == "green" and "session thresholds" in session.reason
+    assert session.light == "green" and "session thresholds" in en(session)

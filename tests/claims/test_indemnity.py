@@ -12,6 +12,7 @@ from claims import (
     livestock_indemnity,
     payable_fraction,
 )
+from server.i18n import render_line
 from underwriting import CropProduct, LivestockProduct, Money
 
 MU = Decimal(10_000) / Decimal(15)
@@ -39,7 +40,7 @@ def test_crop_indemnity_breakdown() -> None:
         growth_stage="heading",
     )
     assert str(result.amount) == "4320.00"
-    labels = [label for label, _ in result.lines]
+    labels = [render_line(line, "en")[0] for line in result.lines]
     assert labels == [
         "sum insured per mu",
         "damaged area (mu)",
@@ -49,7 +50,11 @@ def test_crop_indemnity_breakdown() -> None:
         "deductible",
         "indemnity",
     ]
-    assert "indemnity: 4320.00" in result.describe()
+    assert result.lines[-1] == ("indemnity.amount", "4320.00", {})
+    assert [render_line(line, "zh-CN")[0] for line in result.lines][:2] == [
+        "每亩保险金额",
+        "受损面积（亩）",
+    ]
 
 
 def test_growth_stage_cap_binds_early_in_the_season() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.words import en
 from underwriting.checks import (
     check_animal,
     check_double_insurance,
@@ -14,17 +15,15 @@ def test_an_inflated_declaration_and_an_overlap_are_flagged() -> None:
     inflated = check_plot_area("DK-17", "over_declared", 2.3, 2.0)
     assert inflated.light == "red"
     assert (
-        inflated.reason
+        en(inflated)
         == "plot DK-17: 2.3000 ha declared but 2.0000 ha measured (115.0% of it)"
     )
     overlap = check_double_insurance("DK-18", [("policy P-1 plot 7", 0.42, 0.31)])
-    assert (
-        overlap.light == "red" and "policy P-1 plot 7 (0.42 ha, 31%)" in overlap.reason
-    )
+    assert overlap.light == "red" and "policy P-1 plot 7 (0.42 ha, 31%)" in en(overlap)
     ok = check_plot_area("DK-19", "within_tolerance", 1.0, 1.0)
     result = recommend([inflated, overlap, ok])
     assert result.outcome == "decline"
-    assert result.reasons == (inflated.reason, overlap.reason)
+    assert result.reasons == (inflated, overlap)
 
 
 def test_recommendations_follow_the_light() -> None:
@@ -42,7 +41,7 @@ def test_animals_already_insured_elsewhere() -> None:
     dup = check_animal("276098001234567", "duplicate", "998230000006455", "farm 12")
     assert dup.light == "red"
     assert (
-        dup.reason
+        en(dup)
         == "animal 276098001234567 is already insured as 998230000006455 of farm 12"
     )
     assert (

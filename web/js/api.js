@@ -5,7 +5,10 @@
 //
 // Paths without the /api/v1 prefix get it. A refusal throws ApiError with the API's
 // {detail, field} (shown to the user as is); a 401 also fires "unauthorized" on window,
-// and the shell shows the login form again.
+// and the shell shows the login form again. Every request names the page's language
+// (Accept-Language), so the words the server renders are the reader's.
+
+import { locale } from "./i18n.js";
 
 const TOKEN_KEY = "agri.token";
 const USER_KEY = "agri.user";
@@ -34,7 +37,8 @@ export function url(path, params = {}) {
 }
 
 async function request(method, path, { params, body, headers = {} } = {}) {
-  const h = { Accept: "application/json", ...headers };
+  // Checks' reasons and indemnity labels come back in the page's language.
+  const h = { Accept: "application/json", "Accept-Language": locale(), ...headers };
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) h.Authorization = `Bearer ${token}`;
   let payload;
