@@ -11,10 +11,11 @@ A catalogue is a flat JSON object in this folder (``en.json``,
 ``zh-CN.json``), one template per key in :meth:`str.format` syntax over the
 params (``{km:.1f}``), plus ``subject`` (the check's plot, animal or photo)
 and ``details`` (a summary's per-item checks, each rendered as ``subject:
-reason`` unless its template names the subject itself). A key ``value.PARAM.VALUE`` translates a param's code value (a
-claim status, a unit). A key missing in Chinese falls back to English; a key
-``a.b`` missing in both falls back to ``a``; records written before checks
-were data render their stored words (``text``).
+reason`` unless its template names the subject itself). A key
+``value.PARAM.VALUE`` translates a param's code value (a claim status, a unit).
+A key missing in Chinese falls back to English; a key ``a.b`` missing in both
+falls back to ``a``; records written before checks were data render their
+stored words (``text``).
 """
 
 from __future__ import annotations

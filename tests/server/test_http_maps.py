@@ -225,6 +225,55 @@ def test_application_plots_carry_areas_checks_light_and_insured_overlaps(
         assert client.get(url, headers=underwriter).status_code == 404
 
 
+def test_a_plot_is_shown_its_own_checks_not_those_of_a_plot_whose_name_it_begins(
+    app: AppContext, client: TestClient
+) -> None:
+    # Regression: checks were matched to plots by the English reason, so "Field 1"
+    # was shown the red check of "Field 1 North". Now a check names its subject.
+    crop_policy(app, IDS)  # the product, and two fields insured already
+    fields = read_plots(
+        Path(__file__).resolve().parents[2]
+        / "tests/remote_sensing/data/austria_fields.gpkg",
+        id_column="plot_id",
+    )
+    free = [i for i, pid in enumerate(fields.ids) if pid not in IDS][:2]
+    areas = fields.area_m2[free]
+    plots = plots_from_geometries(
+        fields.geometry[free],
+        4326,
+        ids=["Field 1", "Field 1 North"],
+        declared_m2=[areas[0], 1.5 * areas[1]],  # the second is over-declared
+    )
+    app.underwriting.register_farmer("F-1", "Liu", "Upper Austria", actor="admin")
+    application = app.underwriting.apply_crop(
+        "F-1", "WHEAT", plots, start=date(2021, 5, 1), end=date(2021, 10, 31), actor="a"
+    )
+    underwriter = login(client, "underwriter")
+    url = f"/api/v1/applications/{application.id}/plots.geojson"
+    by_plot = {
+        f["properties"]["plot_id"]: f["properties"]
+        for f in client.get(url, headers=underwriter).json()["features"]
+    }
+    assert by_plot["Field 1"]["light"] == "green"
+    assert by_plot["Field 1 North"]["light"] == "red"
+    for plot_id, props in by_plot.items():
+        assert props["checks"] and {c["subject"] for c in props["checks"]} == {plot_id}
+    over = next(c for c in by_plot["Field 1 North"]["checks"] if c["light"] == "red")
+    assert (over["code"], over["message"]) == ("plot_area", "plot_area.over")
+    assert over["params"]["ratio"] == pytest.approx(1.5, rel=1e-6)
+    assert over["reason"].startswith("plot Field 1 North: ")
+
+    # The same check in the reader's language.
+    zh = client.get(url, headers={**underwriter, "Accept-Language": "zh-CN,en;q=0.5"})
+    north = next(
+        f["properties"]
+        for f in zh.json()["features"]
+        if f["properties"]["plot_id"] == "Field 1 North"
+    )
+    reason = next(c["reason"] for c in north["checks"] if c["code"] == "plot_area")
+    assert reason.startswith("地块 Field 1 North：") and "公顷" in reason
+
+
 def test_insured_plots_in_view_are_filtered_by_bbox_and_day_and_paged(
     app: AppContext, client: TestClient
 ) -> None:
