@@ -23,7 +23,7 @@ and writes the move.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Literal
 
 from claims.errors import FourEyesError, ReasonRequiredError, TransitionError
@@ -119,18 +119,32 @@ def check_move(claim: str, current: Status, target: Status) -> None:
 
 
 def check_decision(
-    decision: Decision, *, light: str | None, reason: str | None
+    decision: Decision,
+    *,
+    light: str | None,
+    reason: str | None,
+    grounds: Sequence[str] = (),
+    failed: Collection[str] = (),
 ) -> None:
-    """Refuse a decision that lacks the reason it needs.
+    """Refuse a decision that lacks the reason it needs, or rests on grounds it does not have.
 
     A rejection and a survey request always need a reason; approving a claim
     whose traffic light is ``amber`` or ``red`` (against its checks) needs one
-    too. A reason of only blanks is no reason.
+    too. The reason is the decision's ``grounds`` (codes of the claim's
+    checks that did not pass, ``failed``: worded for each reader in their
+    language), a note in words, or both. A note of only blanks is no note.
 
     Raises:
-        ReasonRequiredError: the decision needs a reason and has none.
+        ReasonRequiredError: the decision needs a reason and has none, or a
+            ground is not the code of a check of the claim that did not pass.
     """
-    if reason is not None and reason.strip():
+    unknown = [g for g in grounds if g not in failed]
+    if unknown:
+        raise ReasonRequiredError(
+            f"grounds {', '.join(unknown)}: not a check of this claim that did not pass"
+            + (f" (those are: {', '.join(sorted(failed))})" if failed else "")
+        )
+    if grounds or (reason is not None and reason.strip()):
         return
     if decision == "reject":
         raise ReasonRequiredError("a rejection needs a reason")

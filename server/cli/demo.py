@@ -494,14 +494,16 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     )
     flags["claim in the waiting period"] = _is(waiting, "waiting_period", "red")
 
-    for c, why in (
-        (dup_claim, "already paid for this animal"),
-        (swap, "the photos show another farmer's animal"),
-        (reuse, "the photo is the enrolment photo"),
-        (waiting, "the loss is within the waiting period"),
+    # Each rejection rests on the check that failed: its grounds are worded for
+    # the farmer in the farmer's language (a typed note would be shown as typed).
+    for c, ground in (
+        (dup_claim, "duplicate_claim"),
+        (swap, "identity"),
+        (reuse, "photo_reuse"),
+        (waiting, "waiting_period"),
     ):
-        cl.decide(c.id, "reject", actor="wang.fang", reason=why)
-    print("   adjuster wang.fang rejects claims 2-5, each with its reason")
+        cl.decide(c.id, "reject", actor="wang.fang", grounds=[ground])
+    print("   adjuster wang.fang rejects claims 2-5, each on the check that failed")
 
     # --- crop claims by map -----------------------------------------------------------
     _say(
@@ -549,12 +551,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
             )
             flags["crop claim measured and paid"] = crop_paid
         else:
-            cl.decide(
-                c.id,
-                "survey",
-                actor="wang.fang",
-                reason="imagery does not support the claimed damage",
-            )
+            cl.decide(c.id, "survey", actor="wang.fang", grounds=["measured_damage"])
             print(
                 "   sent for a field survey: imagery does not support the claimed damage"
             )

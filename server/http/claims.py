@@ -29,7 +29,7 @@ from server.http.deps import (
     read_photos,
 )
 from server.http.records import CheckOut, check_out
-from server.i18n import Lang, render_line
+from server.i18n import Lang, render_ground, render_line
 from server.services.auth import User
 from server.services.claims import ClaimRecord, EvidencePhoto
 from underwriting import Money
@@ -61,14 +61,26 @@ class ClaimIn(BaseModel):
 class ClaimDecisionIn(BaseModel):
     """An adjuster's decision: approve, reject or a field survey.
 
-    ``reason`` is required to reject, to ask for a survey, and to approve a
-    claim whose traffic light is amber or red.
+    A reason is required to reject, to ask for a survey, and to approve a
+    claim whose traffic light is amber or red: ``grounds`` (codes of the
+    claim's checks that did not pass, worded for each reader in their
+    language), a ``reason`` in words (shown as typed), or both.
     """
 
     decision: Literal["approve", "reject", "survey"]
     reason: str | None = Field(
         None, max_length=2000, examples=["photo matches the tag"]
     )
+    grounds: list[Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]] = Field(
+        default_factory=list, max_length=20, examples=[["duplicate_claim"]]
+    )
+
+
+class GroundOut(BaseModel):
+    """A ground of a decision: the failed check's code and, in the reader's language, why."""
+
+    code: str = Field(examples=["duplicate_claim"])
+    text: str = Field(examples=["this animal has been claimed before"])
 
 
 class PaymentIn(BaseModel):
@@ -107,7 +119,10 @@ class ClaimOut(BaseModel):
     indemnity: list[tuple[str, str]] = Field(
         description="The indemnity step by step: (label in the reader's language, value)."
     )
-    reason: str | None
+    reason: str | None = Field(description="The decider's note, as typed.")
+    grounds: list[GroundOut] = Field(
+        description="What the decision rests on, in the reader's language."
+    )
     payment_ref: str | None
 
 
@@ -129,6 +144,7 @@ def claim_out(c: ClaimRecord, lang: Lang) -> dict[str, Any]:
         currency=c.amount.currency,
         indemnity=[render_line(x, lang) for x in c.indemnity],
         reason=c.reason,
+        grounds=[GroundOut(code=g, text=render_ground(g, lang)) for g in c.grounds],
         payment_ref=c.payment_ref,
     ).model_dump(mode="json")
 
@@ -348,6 +364,7 @@ def claims_router(deps: Deps) -> APIRouter:
                 claim_id,
                 decision.decision,
                 reason=decision.reason,
+                grounds=decision.grounds,
                 actor=user.username,
                 conn=conn,
             )

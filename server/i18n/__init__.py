@@ -39,6 +39,7 @@ __all__ = [
     "cli_lang",
     "negotiate",
     "render_check",
+    "render_ground",
     "render_line",
     "render_message",
 ]
@@ -189,3 +190,12 @@ def render_line(line: Line, lang: Lang) -> tuple[str, str]:
     if _template(line.key, lang) is None or not line.key.startswith("indemnity."):
         return line.key, line.value
     return render_message(line.key, line.params, lang), line.value
+
+
+def render_ground(code: str, lang: Lang) -> str:
+    """A decision's ground (a check's code) as its reader is told it, in ``lang``."""
+    return (
+        render_message(f"grounds.{code}", {}, lang)
+        if _template(f"grounds.{code}", lang)
+        else code
+    )

@@ -19,6 +19,7 @@ conditional UPDATE.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -862,40 +863,58 @@ class ClaimsService:
         *,
         actor: str,
         reason: str | None = None,
+        grounds: Sequence[str] = (),
         conn: Connection | None = None,
     ) -> ClaimRecord:
         """Approve, reject or send a claim for a field survey (``claims.lifecycle``).
 
         A rejection and a survey request need a reason, and so does approving
-        a claim whose light is amber or red. The decider is recorded: once
+        a claim whose light is amber or red: ``grounds`` (codes of the claim's
+        checks that did not pass; each reader gets them in their language), a
+        note in words (``reason``), or both. The decider is recorded: once
         approved, the four-eyes rule keeps them from recording the payment.
 
         Raises:
             NotFoundError: no such claim.
             ClaimStateError: the claim is already decided.
-            InvalidInputError: a reason is needed and missing (field ``reason``).
+            InvalidInputError: a reason is needed and missing, or a ground is
+                not a failed check of the claim (field ``reason`` / ``grounds``).
         """
+        grounds = tuple(dict.fromkeys(grounds))  # once each, in the order given
         target = decision_status(decision)
         with self.ledger.transaction(conn) as c:
             claim = self.store.get(claim_id, c, for_update=True)
             try:
                 check_move(claim_id, claim.status, target)
-                check_decision(decision, light=claim.light, reason=reason)
+                check_decision(
+                    decision,
+                    light=claim.light,
+                    reason=reason,
+                    grounds=grounds,
+                    failed={x.code for x in claim.checks if x.light != "green"},
+                )
             except TransitionError as exc:
                 raise ClaimStateError(str(exc)) from exc
             except ReasonRequiredError as exc:
-                raise InvalidInputError(str(exc), field="reason") from exc
+                raise InvalidInputError(
+                    str(exc), field="grounds" if grounds else "reason"
+                ) from exc
             if not self.store.move(
                 c,
                 claim_id,
                 from_status=sources(target),
                 to_status=target,
-                values={"reason": reason, "decided_by": actor},
+                values={
+                    "reason": reason,
+                    "decided_by": actor,
+                    "grounds": json.dumps(list(grounds)) if grounds else None,
+                },
             ):  # pragma: no cover - the row is locked and was checked above
                 raise ClaimStateError(f"claim {claim_id} changed meanwhile")
             record = self.store.get(claim_id, c)
             kind = "claim.survey_requested" if target == "survey" else f"claim.{target}"
-            self._event(c, kind, record, actor, reason=reason)
+            extra = {"grounds": list(grounds)} if grounds else {}
+            self._event(c, kind, record, actor, reason=reason, **extra)
         return record
 
     def pay(

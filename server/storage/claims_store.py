@@ -68,6 +68,7 @@ class ClaimRecord:
     checks: tuple[Check, ...] = ()
     indemnity: tuple[Line, ...] = ()
     decided_by: str | None = None
+    grounds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ def _record(row: Any) -> ClaimRecord:
         checks_from_json(row.checks),
         tuple(Line(*x) for x in json.loads(row.indemnity)) if row.indemnity else (),
         row.decided_by,
+        tuple(json.loads(row.grounds)) if row.grounds else (),
     )
 
 

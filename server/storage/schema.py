@@ -206,7 +206,7 @@ claims = Table(
     Column("reported_at", UTCDateTime(), nullable=True),
     Column("claimed", Text, nullable=True),  # JSON: market value or damage claimed
     Column("light", String(8), nullable=True),  # green | amber | red
-    Column("checks", Text, nullable=True),  # JSON list of {code, light, reason}
+    Column("checks", Text, nullable=True),  # JSON list of Check.to_json()
     Column("indemnity", Text, nullable=True),  # JSON breakdown lines
 )
 
@@ -227,6 +227,8 @@ evidence = Table(
 # --- Claims constraints (migration 0008) --------------------------------------------
 # Who last decided a claim (the approver, once approved): the four-eyes rule at payment.
 claims.append_column(Column("decided_by", String(64), nullable=True))
+# Added in 0015: the codes of the failed checks a decision rests on (JSON list).
+claims.append_column(Column("grounds", Text, nullable=True))
 # Earlier claims of an animal or plot are read at every intake.
 Index("ix_claims_subject", claims.c.subject_kind, claims.c.subject_id)
 # Multi-index hashing of evidence pHashes (claims.photo_hashes): the four 16-bit

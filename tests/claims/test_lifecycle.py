@@ -110,6 +110,30 @@ def test_which_decisions_need_a_reason(
 
 
 @pytest.mark.parametrize(
+    ("decision", "grounds", "reason", "refused"),
+    [
+        ("reject", ["duplicate_claim"], None, None),  # grounds are a reason
+        ("survey", ["measured_damage"], "  ", None),
+        ("approve", ["identity"], None, None),  # approving against a flag
+        ("reject", ["duplicate_claim", "identity"], "note", None),
+        ("reject", ["notice"], None, "grounds notice: not a check"),  # it passed
+        ("reject", ["nothing_like_it"], "typed too", "not a check of this claim"),
+        ("reject", [], None, "a rejection needs a reason"),
+    ],
+)
+def test_a_decision_rests_on_checks_that_did_not_pass(
+    decision: str, grounds: list[str], reason: str | None, refused: str | None
+) -> None:
+    failed = {"duplicate_claim", "identity", "measured_damage"}
+    kwargs = {"light": "red", "reason": reason, "grounds": grounds, "failed": failed}
+    if refused is None:
+        check_decision(decision, **kwargs)  # type: ignore[arg-type]
+    else:
+        with pytest.raises(ReasonRequiredError, match=refused):
+            check_decision(decision, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
     ("approver", "payer", "amount", "above", "refused"),
     [
         ("wang", "zhao", 740_000, 0, False),

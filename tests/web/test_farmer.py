@@ -147,33 +147,35 @@ def _tamper_key(r: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("tamper", "reason"),
+    ("tamper", "reason", "chinese"),
     [
-        (_tamper_entry, "the entry was changed"),
-        (_tamper_entry_and_leaf, "does not lead to the signed root hash"),
-        (_tamper_proof, "does not lead to the signed root hash"),
-        (_tamper_size, "differs from the checkpoint's size"),
-        (_tamper_signature, "does not verify"),
-        (_tamper_key, "not signed by the trusted key"),
+        (_tamper_entry, "the entry was changed", "条目已被改动"),
+        (_tamper_entry_and_leaf, "does not lead to the signed root hash", "根哈希"),
+        (_tamper_proof, "does not lead to the signed root hash", "根哈希"),
+        (_tamper_size, "differs from the checkpoint's", "账本大小"),
+        (_tamper_signature, "does not verify", "签名校验失败"),
+        (_tamper_key, "not signed by the trusted key", "没有可信公钥"),
     ],
     ids=["entry", "entry-and-leaf", "proof", "tree-size", "signed-root", "key-id"],
 )
-def test_a_tampered_receipt_is_invalid(
-    page_as: Any, tamper: Callable[[dict[str, Any]], None], reason: str
+def test_a_tampered_receipt_is_invalid_and_says_why_in_the_readers_language(
+    page_as: Any, tamper: Callable[[dict[str, Any]], None], reason: str, chinese: str
 ) -> None:
-    page = page_as("farmer", viewport=PHONE)
-
     def altered(route: Any) -> None:
         response = route.fetch()
         doc = response.json()
         tamper(doc)
         route.fulfill(response=response, body=json.dumps(doc))
 
-    page.route("**/api/v1/ledger/receipts/*", altered)
-    verdict = _verify(page)
-    assert verdict.get_attribute("data-valid") == "false"
-    assert "Not valid" in verdict.inner_text()
-    assert reason in verdict.inner_text()
+    for lang, words, why in (("en", "Not valid", reason), ("zh", "无效", chinese)):
+        page = page_as("farmer", viewport=PHONE, lang=lang)
+        page.route("**/api/v1/ledger/receipts/*", altered)
+        verdict = _verify(page)
+        assert verdict.get_attribute("data-valid") == "false"
+        text = verdict.inner_text()
+        assert words in text and why in text, text
+        if lang == "zh":
+            assert not re.search(r"[A-Za-z]{3,} [A-Za-z]{3,} [A-Za-z]{3,}", text), text
 
 
 def test_a_genuine_receipt_of_another_entry_is_not_valid_for_this_record(

@@ -13,11 +13,16 @@ const enc = new TextEncoder();
 const ED25519 = 0x01; // the C2SP signed-note algorithm byte of Ed25519 keys
 const SIG_PREFIX = "\u2014 "; // em dash + space opens every signature line
 
-/** A receipt that does not verify; `message` says which check failed. */
+/**
+ * A receipt that does not verify: `code` names the check that failed (the page words
+ * it in the reader's language from `code` and `params`); `message` is in English.
+ */
 export class ReceiptInvalid extends Error {
-  constructor(message) {
+  constructor(code, params, message) {
     super(message);
     this.name = "ReceiptInvalid";
+    this.code = code;
+    this.params = params;
   }
 }
 
@@ -26,16 +31,22 @@ export class ReceiptInvalid extends Error {
  * not a verdict on the receipt, which may well be valid.
  */
 export class CannotCheck extends Error {
-  constructor(message) {
+  constructor(code, params, message) {
     super(message);
     this.name = "CannotCheck";
+    this.code = code;
+    this.params = params;
   }
 }
 
-/** Standard base64 to bytes (throws ReceiptInvalid naming `what` if it is not base64). */
-export function b64decode(text, what = "value") {
+/**
+ * Standard base64 to bytes; throws ReceiptInvalid naming `what` (a field code such as
+ * "entry" or "verifier_key", and `index` for one hash of a list) if it is not base64.
+ */
+export function b64decode(text, what = "value", index = null) {
   if (typeof text !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4) {
-    throw new ReceiptInvalid(`${what} is not standard base64`);
+    const name = index === null ? what : `${what}[${index}]`;
+    throw new ReceiptInvalid("not_base64", { what, index }, `${name} is not standard base64`);
   }
   const bin = atob(text);
   const out = new Uint8Array(bin.length);
@@ -68,6 +79,8 @@ function equal(a, b) {
 function subtle() {
   if (!globalThis.crypto || !crypto.subtle) {
     throw new CannotCheck(
+      "no_webcrypto",
+      {},
       "this browser offers no WebCrypto here: open the page over https or on localhost",
     );
   }
@@ -115,13 +128,20 @@ function onesCount(n) {
 export async function rootFromInclusionProof(index, size, leaf, proof) {
   const i = BigInt(index);
   const n = BigInt(size);
-  if (i < 0n || i >= n) throw new ReceiptInvalid(`index ${index} is beyond tree size ${size}`);
+  if (i < 0n || i >= n) {
+    throw new ReceiptInvalid("index_beyond", { index, size }, `index ${index} is beyond tree size ${size}`);
+  }
   // decompInclProof: the proof's inner part climbs to where the paths of the leaf and
   // the last leaf meet; its border part runs along the tree's right border.
   const inner = bitLength(i ^ (n - 1n));
   const border = onesCount(i >> BigInt(inner));
   if (proof.length !== inner + border) {
-    throw new ReceiptInvalid(`the inclusion proof has ${proof.length} hashes, want ${inner + border}`);
+    const want = inner + border;
+    throw new ReceiptInvalid(
+      "proof_length",
+      { got: proof.length, want },
+      `the inclusion proof has ${proof.length} hashes, want ${want}`,
+    );
   }
   let seed = leaf;
   for (let k = 0; k < inner; k++) {
@@ -145,15 +165,21 @@ export async function parseVerifierKey(text) {
   const line = String(text).trim();
   const first = line.indexOf("+");
   const second = line.indexOf("+", first + 1);
-  if (first < 1 || second < 0) throw new ReceiptInvalid("the verifier key is not name+id+key");
+  if (first < 1 || second < 0) throw new ReceiptInvalid("key_format", {}, "the verifier key is not name+id+key");
   const name = line.slice(0, first);
   const idHex = line.slice(first + 1, second);
-  const raw = b64decode(line.slice(second + 1), "the verifier key");
-  if (!/^[0-9a-f]{8}$/i.test(idHex)) throw new ReceiptInvalid("the verifier key id is not 8 hex digits");
-  if (raw.length !== 33 || raw[0] !== ED25519) throw new ReceiptInvalid("the verifier key is not an Ed25519 key");
+  const raw = b64decode(line.slice(second + 1), "verifier_key");
+  if (!/^[0-9a-f]{8}$/i.test(idHex)) {
+    throw new ReceiptInvalid("key_id_format", {}, "the verifier key id is not 8 hex digits");
+  }
+  if (raw.length !== 33 || raw[0] !== ED25519) {
+    throw new ReceiptInvalid("key_not_ed25519", {}, "the verifier key is not an Ed25519 key");
+  }
   const publicKey = raw.slice(1);
   const id = await keyId(name, publicKey);
-  if (id !== parseInt(idHex, 16)) throw new ReceiptInvalid("the verifier key's id does not match its key");
+  if (id !== parseInt(idHex, 16)) {
+    throw new ReceiptInvalid("key_id_mismatch", {}, "the verifier key's id does not match its key");
+  }
   return { name, keyId: id, keyIdHex: idHex.toLowerCase(), publicKey, text: line };
 }
 
@@ -162,9 +188,11 @@ export async function parseVerifierKey(text) {
  * Signatures by other keys are ignored, as C2SP requires; none by the trusted key is invalid.
  */
 export async function openNote(note, verifier) {
-  if (typeof note !== "string" || !note.endsWith("\n")) throw new ReceiptInvalid("the checkpoint is not a signed note");
+  if (typeof note !== "string" || !note.endsWith("\n")) {
+    throw new ReceiptInvalid("not_a_note", {}, "the checkpoint is not a signed note");
+  }
   const split = note.lastIndexOf("\n\n");
-  if (split < 0) throw new ReceiptInvalid("the checkpoint has no signatures");
+  if (split < 0) throw new ReceiptInvalid("no_signatures", {}, "the checkpoint has no signatures");
   const text = note.slice(0, split + 1);
   const lines = note.slice(split + 2, -1).split("\n");
   let key;
@@ -172,66 +200,108 @@ export async function openNote(note, verifier) {
     key = await subtle().importKey("raw", verifier.publicKey, { name: "Ed25519" }, false, ["verify"]);
   } catch (err) {
     if (err instanceof CannotCheck) throw err;
-    throw new CannotCheck(`this browser cannot verify Ed25519 signatures (${err.name})`);
+    throw new CannotCheck(
+      "no_ed25519",
+      { error: err.name },
+      `this browser cannot verify Ed25519 signatures (${err.name})`,
+    );
   }
   let signed = false;
   for (const line of lines) {
-    if (!line.startsWith(SIG_PREFIX)) throw new ReceiptInvalid("a signature line of the checkpoint is malformed");
+    if (!line.startsWith(SIG_PREFIX)) throw malformedSignature();
     const rest = line.slice(SIG_PREFIX.length);
     const space = rest.indexOf(" ");
     const name = rest.slice(0, space);
-    const blob = b64decode(rest.slice(space + 1), "a checkpoint signature");
-    if (space < 1 || blob.length < 5) throw new ReceiptInvalid("a signature line of the checkpoint is malformed");
+    const blob = b64decode(rest.slice(space + 1), "signature");
+    if (space < 1 || blob.length < 5) throw malformedSignature();
     const id = new DataView(blob.buffer, blob.byteOffset).getUint32(0);
     if (name !== verifier.name || id !== verifier.keyId) continue;
     const ok = await subtle().verify({ name: "Ed25519" }, key, blob.slice(4), enc.encode(text));
-    if (!ok) throw new ReceiptInvalid(`the checkpoint's signature by ${name} does not verify`);
+    if (!ok) {
+      throw new ReceiptInvalid("signature_invalid", { name }, `the checkpoint's signature by ${name} does not verify`);
+    }
     signed = true;
   }
-  if (!signed) throw new ReceiptInvalid(`the checkpoint is not signed by the trusted key ${verifier.name}`);
+  if (!signed) {
+    throw new ReceiptInvalid(
+      "not_signed_by",
+      { name: verifier.name },
+      `the checkpoint is not signed by the trusted key ${verifier.name}`,
+    );
+  }
   return text;
+}
+
+function malformedSignature() {
+  return new ReceiptInvalid("signature_line", {}, "a signature line of the checkpoint is malformed");
 }
 
 /** A checkpoint's body: origin, tree size, root hash (C2SP tlog-checkpoint). */
 export function parseCheckpoint(text) {
   const lines = text.split("\n");
-  if (lines.length < 4 || !/^[1-9]\d*$|^0$/.test(lines[1])) throw new ReceiptInvalid("the checkpoint body is malformed");
-  const root = b64decode(lines[2], "the checkpoint's root hash");
-  if (root.length !== 32) throw new ReceiptInvalid("the checkpoint's root hash is not 32 bytes");
+  if (lines.length < 4 || !/^[1-9]\d*$|^0$/.test(lines[1])) {
+    throw new ReceiptInvalid("checkpoint_malformed", {}, "the checkpoint body is malformed");
+  }
+  const root = b64decode(lines[2], "root_hash");
+  if (root.length !== 32) {
+    throw new ReceiptInvalid("root_length", {}, "the checkpoint's root hash is not 32 bytes");
+  }
   return { origin: lines[0], size: BigInt(lines[1]), root };
 }
 
 /**
- * Check a receipt (the JSON of GET /api/v1/ledger/receipts/{index}) against a verifier key.
- * Returns {valid: true, index, treeSize, origin, keyName, keyId, event} or
- * {valid: false, reason}; never throws for a bad receipt.
- */
-/**
- * Check a receipt: `{valid: true, index, event, ...}`, `{valid: false, reason}` when it
- * does not verify, or `{valid: null, reason}` when this browser cannot check it.
+ * Check a receipt (the JSON of GET /api/v1/ledger/receipts/{index}) against a verifier
+ * key: `{valid: true, index, treeSize, origin, keyName, keyId, event}`, `{valid: false,
+ * code, params, reason}` when it does not verify, or `{valid: null, code, params,
+ * reason}` when this browser cannot check it; never throws for a bad receipt. `code`
+ * names the failed check for the page's words; `reason` is in English.
  */
 export async function verifyReceipt(receipt, verifierKeyText) {
   try {
     const verifier = await parseVerifierKey(verifierKeyText);
-    if (!receipt || typeof receipt !== "object") throw new ReceiptInvalid("the receipt is not a JSON object");
+    if (!receipt || typeof receipt !== "object") {
+      throw new ReceiptInvalid("not_an_object", {}, "the receipt is not a JSON object");
+    }
     for (const key of ["index", "tree_size"]) {
-      if (!Number.isSafeInteger(receipt[key]) || receipt[key] < 0) throw new ReceiptInvalid(`${key} is not a non-negative integer`);
+      if (!Number.isSafeInteger(receipt[key]) || receipt[key] < 0) {
+        throw new ReceiptInvalid("not_an_integer", { key }, `${key} is not a non-negative integer`);
+      }
     }
     const entry = b64decode(receipt.entry, "entry");
     const leaf = b64decode(receipt.leaf_hash, "leaf_hash");
-    if (!Array.isArray(receipt.inclusion_proof)) throw new ReceiptInvalid("inclusion_proof is not a list");
+    if (!Array.isArray(receipt.inclusion_proof)) {
+      throw new ReceiptInvalid("proof_not_list", {}, "inclusion_proof is not a list");
+    }
     const proof = receipt.inclusion_proof.map((p, k) => {
-      const bytes = b64decode(p, `inclusion_proof[${k}]`);
-      if (bytes.length !== 32) throw new ReceiptInvalid(`inclusion_proof[${k}] is not 32 bytes`);
+      const bytes = b64decode(p, "inclusion_proof", k);
+      if (bytes.length !== 32) {
+        throw new ReceiptInvalid("proof_hash_length", { index: k }, `inclusion_proof[${k}] is not 32 bytes`);
+      }
       return bytes;
     });
-    if (!equal(await hashLeaf(entry), leaf)) throw new ReceiptInvalid("the entry's hash is not the receipt's leaf hash: the entry was changed");
+    if (!equal(await hashLeaf(entry), leaf)) {
+      throw new ReceiptInvalid(
+        "entry_changed",
+        {},
+        "the entry's hash is not the receipt's leaf hash: the entry was changed",
+      );
+    }
     const checkpoint = parseCheckpoint(await openNote(receipt.checkpoint, verifier));
     if (checkpoint.size !== BigInt(receipt.tree_size)) {
-      throw new ReceiptInvalid(`tree_size ${receipt.tree_size} differs from the checkpoint's size ${checkpoint.size}`);
+      throw new ReceiptInvalid(
+        "size_mismatch",
+        { tree_size: receipt.tree_size, size: String(checkpoint.size) },
+        `tree_size ${receipt.tree_size} differs from the checkpoint's size ${checkpoint.size}`,
+      );
     }
     const root = await rootFromInclusionProof(receipt.index, receipt.tree_size, leaf, proof);
-    if (!equal(root, checkpoint.root)) throw new ReceiptInvalid("the inclusion proof does not lead to the signed root hash");
+    if (!equal(root, checkpoint.root)) {
+      throw new ReceiptInvalid(
+        "proof_mismatch",
+        {},
+        "the inclusion proof does not lead to the signed root hash",
+      );
+    }
     let event = null;
     try {
       event = JSON.parse(new TextDecoder().decode(entry));
@@ -248,8 +318,17 @@ export async function verifyReceipt(receipt, verifierKeyText) {
       event,
     };
   } catch (err) {
-    if (err instanceof CannotCheck) return { valid: null, reason: err.message };
-    if (err instanceof ReceiptInvalid) return { valid: false, reason: err.message };
-    return { valid: false, reason: `the receipt could not be checked: ${err.message}` };
+    if (err instanceof CannotCheck) {
+      return { valid: null, code: err.code, params: err.params, reason: err.message };
+    }
+    if (err instanceof ReceiptInvalid) {
+      return { valid: false, code: err.code, params: err.params, reason: err.message };
+    }
+    return {
+      valid: false,
+      code: "unexpected",
+      params: { error: err.message },
+      reason: `the receipt could not be checked: ${err.message}`,
+    };
   }
 }

@@ -26,6 +26,7 @@ import { field, h, newId, replace, table, toast } from '../ui.js';
 import {
   add,
   checkList,
+  checkName,
   clearErrors,
   decisionForm,
   errorSlot,
@@ -128,8 +129,9 @@ registerStrings({
     'adj.decide.approve': 'Approve',
     'adj.decide.reject': 'Reject',
     'adj.decide.survey': 'Send for a field survey',
-    'adj.decision_reason': 'Reason',
-    'adj.decision_hint': 'Needed to reject, to send for survey, and to approve an amber or red claim.',
+    'adj.grounds': 'Grounds (the farmer is told these in their language)',
+    'adj.decision_reason': 'Note',
+    'adj.decision_hint': 'Grounds or a note are needed to reject, to send for survey, and to approve an amber or red claim; the note is shown as typed.',
     'adj.need_reason': 'This claim’s light is {light}: give a reason to approve it.',
     'adj.submit': 'Record the decision',
     'adj.decided': 'The claim is {status}.',
@@ -227,8 +229,9 @@ registerStrings({
     'adj.decide.approve': '批准',
     'adj.decide.reject': '拒赔',
     'adj.decide.survey': '转现场查勘',
-    'adj.decision_reason': '理由',
-    'adj.decision_hint': '拒赔、转现场查勘，以及批准黄灯或红灯案件时必须填写。',
+    'adj.grounds': '依据（将以农户的语言告知农户）',
+    'adj.decision_reason': '备注',
+    'adj.decision_hint': '拒赔、转现场查勘，以及批准黄灯或红灯案件时，须选择依据或填写备注；备注按原文显示。',
     'adj.need_reason': '此案件为{light}：批准需填写理由。',
     'adj.submit': '记录决定',
     'adj.decided': '理赔案件已{status}。',
@@ -737,13 +740,18 @@ function renderActions(root, claim, route) {
         legend: t('adj.decision'),
         choices: ['approve', 'reject', 'survey'].map((d) => ({ value: d, label: t(`adj.decide.${d}`) })),
         initial: claim.light === 'green' ? 'approve' : null,
+        groundsLegend: t('adj.grounds'),
+        grounds: [...new Set(claim.checks.filter((c) => c.light !== 'green').map((c) => c.code))].map(
+          (code) => ({ code, label: checkName(code) }),
+        ),
         reasonLabel: t('adj.decision_reason'),
         reasonHint: t('adj.decision_hint'),
         submitLabel: t('adj.submit'),
-        async submit({ decision, reason }) {
+        async submit({ decision, reason, grounds }) {
           const done = await api.post(`/api/v1/claims/${encodeURIComponent(claim.id)}/decision`, {
             decision,
             reason: reason || null,
+            grounds,
           });
           await reload(t('adj.decided', { status: statusText(done.status) }));
         },

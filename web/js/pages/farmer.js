@@ -2,7 +2,7 @@
 // record's ledger receipt, verified in this browser against the key the page shows.
 
 import { api } from "../api.js";
-import { fmtDate, fmtMoney, registerStrings, t } from "../i18n.js";
+import { fmtDate, fmtMoney, getLang, registerStrings, t } from "../i18n.js";
 import { verifyReceipt } from "../receipt.js";
 import { badge, errorBox, h, replace } from "../ui.js";
 
@@ -51,6 +51,7 @@ registerStrings({
     "claim.plain.paid_nodate": "Approved, paid {amount}.",
     "claim.payment_ref": "Payment reference",
     "claim.no_reason": "no reason was given",
+    "claim.note": "The adjuster's note: {note}",
     "receipt.title": "Ledger receipt",
     "receipt.entry": "Entry #{index}: {what}, {date}.",
     "receipt.none": "No ledger entry yet.",
@@ -60,6 +61,36 @@ registerStrings({
     "receipt.valid": "Valid: entry #{index} is in the ledger {origin} (tree size {size}), signed by key {key} {id}.",
     "receipt.invalid": "Not valid: this receipt does not match the ledger. {reason}",
     "receipt.cannot": "This browser cannot check receipts: {reason}. The receipt itself may be valid; check it on another device or with agri ledger verify-receipt.",
+    "receipt.why.not_base64": "{what} is not standard base64.",
+    "receipt.why.no_webcrypto": "this browser offers no WebCrypto here: open the page over https or on localhost",
+    "receipt.why.no_ed25519": "this browser cannot verify Ed25519 signatures ({error})",
+    "receipt.why.index_beyond": "Entry {index} is beyond the tree's size {size}.",
+    "receipt.why.proof_length": "The inclusion proof has {got} hashes; it needs {want}.",
+    "receipt.why.key_format": "The ledger key is not name+id+key.",
+    "receipt.why.key_id_format": "The ledger key's id is not 8 hex digits.",
+    "receipt.why.key_not_ed25519": "The ledger key is not an Ed25519 key.",
+    "receipt.why.key_id_mismatch": "The ledger key's id does not match its key.",
+    "receipt.why.not_a_note": "The checkpoint is not a signed note.",
+    "receipt.why.no_signatures": "The checkpoint has no signatures.",
+    "receipt.why.signature_line": "A signature line of the checkpoint is malformed.",
+    "receipt.why.signature_invalid": "The checkpoint's signature by {name} does not verify.",
+    "receipt.why.not_signed_by": "The checkpoint is not signed by the trusted key {name}.",
+    "receipt.why.checkpoint_malformed": "The checkpoint's body is malformed.",
+    "receipt.why.root_length": "The checkpoint's root hash is not 32 bytes.",
+    "receipt.why.not_an_object": "The receipt is not a JSON object.",
+    "receipt.why.not_an_integer": "{key} is not a whole number of at least 0.",
+    "receipt.why.proof_not_list": "The inclusion proof is not a list.",
+    "receipt.why.proof_hash_length": "Hash {index} of the inclusion proof is not 32 bytes.",
+    "receipt.why.entry_changed": "The entry's hash is not the receipt's leaf hash: the entry was changed.",
+    "receipt.why.size_mismatch": "The receipt's tree size {tree_size} differs from the checkpoint's {size}.",
+    "receipt.why.proof_mismatch": "The inclusion proof does not lead to the signed root hash.",
+    "receipt.why.unexpected": "The receipt could not be checked ({error}).",
+    "receipt.field.verifier_key": "The ledger key",
+    "receipt.field.entry": "The entry",
+    "receipt.field.leaf_hash": "The leaf hash",
+    "receipt.field.inclusion_proof": "A hash of the inclusion proof",
+    "receipt.field.signature": "A checkpoint signature",
+    "receipt.field.root_hash": "The checkpoint's root hash",
     "receipt.other_entry": "the receipt is for ledger entry #{got}, not #{want} shown here",
     "event.policy.issued": "policy issued",
     "event.claim.filed": "claim filed",
@@ -114,6 +145,7 @@ registerStrings({
     "claim.plain.paid_nodate": "已核准，已赔付 {amount}。",
     "claim.payment_ref": "付款凭证号",
     "claim.no_reason": "未说明理由",
+    "claim.note": "理赔员备注：{note}",
     "receipt.title": "账本回执",
     "receipt.entry": "第 {index} 条记录：{what}，{date}。",
     "receipt.none": "尚无账本记录。",
@@ -123,6 +155,36 @@ registerStrings({
     "receipt.valid": "有效：第 {index} 条记录在账本 {origin} 中（账本规模 {size}），由公钥 {key} {id} 签名。",
     "receipt.invalid": "无效：此回执与账本不符。{reason}",
     "receipt.cannot": "此浏览器无法校验回执：{reason}。回执本身可能有效，请在其他设备上或用 agri ledger verify-receipt 校验。",
+    "receipt.why.not_base64": "{what}不是标准 base64 编码。",
+    "receipt.why.no_webcrypto": "此页面无法使用 WebCrypto：请通过 https 或在本机（localhost）打开",
+    "receipt.why.no_ed25519": "此浏览器无法校验 Ed25519 签名（{error}）",
+    "receipt.why.index_beyond": "条目 {index} 超出账本大小 {size}。",
+    "receipt.why.proof_length": "包含证明有 {got} 个哈希，应为 {want} 个。",
+    "receipt.why.key_format": "账本公钥的格式不是“名称+编号+密钥”。",
+    "receipt.why.key_id_format": "账本公钥的编号不是 8 位十六进制数。",
+    "receipt.why.key_not_ed25519": "账本公钥不是 Ed25519 公钥。",
+    "receipt.why.key_id_mismatch": "账本公钥的编号与公钥不符。",
+    "receipt.why.not_a_note": "检查点不是签名文本。",
+    "receipt.why.no_signatures": "检查点没有签名。",
+    "receipt.why.signature_line": "检查点的一行签名格式有误。",
+    "receipt.why.signature_invalid": "{name} 对检查点的签名校验失败。",
+    "receipt.why.not_signed_by": "检查点没有可信公钥 {name} 的签名。",
+    "receipt.why.checkpoint_malformed": "检查点正文格式有误。",
+    "receipt.why.root_length": "检查点的根哈希不是 32 字节。",
+    "receipt.why.not_an_object": "回执不是 JSON 对象。",
+    "receipt.why.not_an_integer": "{key} 不是非负整数。",
+    "receipt.why.proof_not_list": "包含证明不是列表。",
+    "receipt.why.proof_hash_length": "包含证明的第 {index} 个哈希不是 32 字节。",
+    "receipt.why.entry_changed": "条目的哈希与回执的叶哈希不符：条目已被改动。",
+    "receipt.why.size_mismatch": "回执的账本大小 {tree_size} 与检查点的 {size} 不符。",
+    "receipt.why.proof_mismatch": "包含证明推不出已签名的根哈希。",
+    "receipt.why.unexpected": "无法校验回执（{error}）。",
+    "receipt.field.verifier_key": "账本公钥",
+    "receipt.field.entry": "条目",
+    "receipt.field.leaf_hash": "叶哈希",
+    "receipt.field.inclusion_proof": "包含证明中的一个哈希",
+    "receipt.field.signature": "检查点签名",
+    "receipt.field.root_hash": "检查点的根哈希",
     "receipt.other_entry": "此回执属于账本第 {got} 条记录，而非此处显示的第 {want} 条",
     "event.policy.issued": "保单签发",
     "event.claim.filed": "报案",
@@ -163,6 +225,19 @@ function eventWords(type) {
   return words === key ? type : words;
 }
 
+/** Why a receipt failed, in the page's language (its check's code), else as it came. */
+function receiptWhy(result) {
+  if (!result.code) return result.reason;
+  const key = `receipt.why.${result.code}`;
+  const params = { ...(result.params || {}) };
+  if (params.what) {
+    const field = t(`receipt.field.${params.what}`);
+    params.what = field.startsWith("receipt.field.") ? params.what : field;
+  }
+  const text = t(key, params);
+  return text === key ? result.reason : text;
+}
+
 function receiptBox(entries, key, recordName) {
   const box = h("div", { class: "receipt" }, h("h4", { class: "visually-hidden" }, t("receipt.title")));
   const latest = entries.length ? entries[entries.length - 1] : null;
@@ -197,7 +272,7 @@ function receiptBox(entries, key, recordName) {
     }
     if (result.valid === null) {
       verdict.className = "verdict";
-      verdict.replaceChildren(t("receipt.cannot", { reason: result.reason }));
+      verdict.replaceChildren(t("receipt.cannot", { reason: receiptWhy(result) }));
     } else if (result.valid) {
       verdict.className = "verdict verdict-valid";
       verdict.replaceChildren(
@@ -208,7 +283,7 @@ function receiptBox(entries, key, recordName) {
       );
     } else {
       verdict.className = "verdict verdict-invalid";
-      verdict.replaceChildren(h("span", { "aria-hidden": "true" }, "✖ "), t("receipt.invalid", { reason: result.reason }));
+      verdict.replaceChildren(h("span", { "aria-hidden": "true" }, "✖ "), t("receipt.invalid", { reason: receiptWhy(result) }));
     }
     verdict.dataset.valid = String(result.valid);
     button.disabled = false;
@@ -264,7 +339,12 @@ function claimCard(c, entries, key) {
   const title = t(`claim.title.${kind}`, { id: c.subject_id });
   const paidEntry = entries.filter((e) => e.type === "claim.paid").pop();
   const amount = fmtMoney(c.amount, c.currency);
-  const reason = c.reason || t("claim.no_reason");
+  // The grounds come in the reader's language; a typed note is shown as typed, apart.
+  const grounds = (c.grounds || []).map((g) => g.text);
+  const reason = grounds.length
+    ? grounds.join(getLang() === "zh" ? "；" : "; ")
+    : c.reason || t("claim.no_reason");
+  const note = grounds.length && c.reason ? t("claim.note", { note: c.reason }) : null;
   let plain;
   if (c.status === "paid") {
     plain = paidEntry
@@ -278,6 +358,7 @@ function claimCard(c, entries, key) {
     { class: "record card", dataset: { claim: c.id, status: c.status } },
     h("h3", {}, title, badge(CLAIM_LIGHT[c.status] || "none", t(`claim.status.${c.status}`))),
     h("p", { class: "plain" }, plain),
+    note ? h("p", { class: "note" }, note) : null,
     h(
       "dl",
       {},

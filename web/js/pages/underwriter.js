@@ -672,7 +672,7 @@ registerStrings(
 );
 
 /** A check's name in the page's language (its code when the page does not know it). */
-function checkName(code) {
+export function checkName(code) {
   const key = `check.${code}`;
   const name = t(key);
   return name === key ? code : name;
@@ -821,6 +821,20 @@ export function decisionForm(o) {
     'aria-describedby': `${hintId} ${errId}`,
   });
   const button = h('button', { type: 'submit', class: 'primary' }, o.submitLabel);
+  // Grounds: the failed checks a decision rests on, worded for each reader in their
+  // language (a farmer reads them on their own page); the typed reason is a note.
+  const groundsErr = newId('grounds-error');
+  const grounds = (o.grounds || []).length
+    ? h(
+        'fieldset',
+        { class: 'grounds', 'aria-describedby': groundsErr },
+        h('legend', {}, o.groundsLegend),
+        o.grounds.map((g) =>
+          h('label', {}, h('input', { type: 'checkbox', name: 'grounds', value: g.code }), ' ', g.label),
+        ),
+        errorSlot('grounds', groundsErr),
+      )
+    : null;
   const radios = o.choices.map((c) =>
     h(
       'label',
@@ -840,6 +854,7 @@ export function decisionForm(o) {
       radios,
       errorSlot('decision', groupErr),
     ),
+    grounds,
     h(
       'div',
       {},
@@ -861,7 +876,8 @@ export function decisionForm(o) {
     button.disabled = true;
     button.textContent = t('staff.saving');
     try {
-      await o.submit({ decision: chosen.value, reason: reason.value.trim() });
+      const picked = [...form.querySelectorAll('input[name="grounds"]:checked')].map((x) => x.value);
+      await o.submit({ decision: chosen.value, reason: reason.value.trim(), grounds: picked });
     } catch (err) {
       showApiError(form, err);
     } finally {
