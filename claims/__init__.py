@@ -2,8 +2,10 @@
 
 * :mod:`claims.checks`: the intake and evidence checks (notice, cover, covered,
   earlier claims and the same-event window, identity, photo reuse, place and
-  time of photos, measured damage), each a reason and a light; the traffic
+  time of photos, measured damage), each a light and a reason as data; the traffic
   light they add up to, and the worst of per-photo checks.
+* :mod:`claims.rules`: the insurer's thresholds (:class:`ClaimRules`), what a
+  claim must state, and which checks a claim's intake and evidence get.
 * :mod:`claims.lifecycle`: the state machine (filed -> survey | approved |
   rejected; survey -> approved | rejected; approved -> paid), which role may
   take which action, the reasons a decision needs and the four-eyes rule.
@@ -61,6 +63,7 @@ from claims.dates import (
 )
 from claims.errors import (
     CaptureMessageError,
+    ClaimInputError,
     ClaimsError,
     DeviceKeyError,
     FourEyesError,
@@ -101,6 +104,17 @@ from claims.photo_hashes import (
     near_duplicates,
     probe_sets,
 )
+from claims.rules import (
+    ClaimRules,
+    EarlierClaim,
+    IdentityEvidence,
+    PhotoFacts,
+    animal_intake_checks,
+    evidence_checks,
+    plot_intake_checks,
+    validate_crop_claim,
+    validate_livestock_claim,
+)
 
 __all__ = [
     "ACTORS",
@@ -116,21 +130,27 @@ __all__ = [
     "CaptureMessageError",
     "CaptureVerdict",
     "Check",
+    "ClaimInputError",
+    "ClaimRules",
     "ClaimsError",
     "Decision",
     "DeviceKey",
     "DeviceKeyError",
+    "EarlierClaim",
     "FourEyesError",
+    "IdentityEvidence",
     "Indemnity",
     "IndemnityError",
     "LifecycleError",
     "Light",
     "Line",
     "Param",
+    "PhotoFacts",
     "ReasonRequiredError",
     "SignedCapture",
     "Status",
     "TransitionError",
+    "animal_intake_checks",
     "band_probes",
     "band_radius",
     "bands",
@@ -152,6 +172,7 @@ __all__ = [
     "check_photo_reuse",
     "crop_indemnity",
     "decision_status",
+    "evidence_checks",
     "farm_zone",
     "hamming",
     "is_future_event",
@@ -165,10 +186,13 @@ __all__ = [
     "parse_public_jwk",
     "parse_signed_capture",
     "payable_fraction",
+    "plot_intake_checks",
     "probe_sets",
     "sources",
     "traffic_light",
     "unsigned_reason",
+    "validate_crop_claim",
+    "validate_livestock_claim",
     "verify_signature",
     "worst",
 ]

@@ -1,6 +1,7 @@
 """Claims errors.
 
 * ClaimsError
+  + ClaimInputError (also ValueError)  a claim states something out of range (``field``)
   + IndemnityError (also ValueError)   the inputs of an indemnity are out of range
   + LifecycleError                     a claim may not move as asked
     + TransitionError                  its status does not allow the move
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 __all__ = [
     "CaptureMessageError",
+    "ClaimInputError",
     "ClaimsError",
     "DeviceKeyError",
     "FourEyesError",
@@ -26,6 +28,14 @@ __all__ = [
 
 class ClaimsError(Exception):
     """Root of every error raised by the claims package."""
+
+
+class ClaimInputError(ClaimsError, ValueError):
+    """A claim states something the rules do not accept; ``field`` names the input."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class IndemnityError(ClaimsError, ValueError):

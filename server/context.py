@@ -92,7 +92,8 @@ class AppContext:
     @cached_property
     def claims(self) -> ClaimsService:
         """Claims: intake, evidence, assessment by map, decisions and payment."""
-        from server.services.claims import ClaimRules, ClaimsService
+        from claims import ClaimRules
+        from server.services.claims import ClaimsService
 
         return ClaimsService(
             self.ledger,

@@ -20,55 +20,52 @@ conditional UPDATE.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import shapely
 from sqlalchemy import Connection, and_, true
 
 from claims import (
     BANDS,
-    DEFAULT_FARM_TIMEZONE,
     OPEN,
     CaptureVerdict,
     Check,
+    ClaimInputError,
+    ClaimRules,
     Decision,
+    EarlierClaim,
     FourEyesError,
+    IdentityEvidence,
     IndemnityError,
     Line,
+    PhotoFacts,
     ReasonRequiredError,
     TransitionError,
+    animal_intake_checks,
     check_capture_signature,
-    check_capture_time,
-    check_claimed_area,
-    check_cover,
-    check_covered,
     check_decision,
-    check_earlier_claims,
-    check_identity,
     check_measured_damage,
     check_move,
-    check_notice,
     check_payment,
-    check_photo_location,
     check_photo_reuse,
     crop_indemnity,
     decision_status,
-    farm_zone,
+    evidence_checks,
     is_future_event,
-    is_same_event,
     livestock_indemnity,
     near_duplicates,
     on_farm_clock,
     payable_fraction,
+    plot_intake_checks,
     probe_sets,
     sources,
-    worst,
+    validate_crop_claim,
+    validate_livestock_claim,
 )
 from ledger import Event
 from livestock import Photo, Registry
@@ -104,7 +101,6 @@ from underwriting import CropProduct, LivestockProduct, Money
 
 __all__ = [
     "ClaimRecord",
-    "ClaimRules",
     "ClaimStateError",
     "ClaimsService",
     "EvidencePhoto",
@@ -113,47 +109,6 @@ __all__ = [
 
 class ClaimStateError(ConflictError):
     """The claim is not in a state that allows the operation (the message says which)."""
-
-
-@dataclass(frozen=True)
-class ClaimRules:
-    """The insurer's claim rules.
-
-    Attributes:
-        notice_days: a loss must be reported within this many days.
-        max_photo_km: photos must be taken within this distance of the farm or plot.
-        same_event_days: two claims on one plot within this many days are one event.
-        hash_distance: pHash Hamming distance at or below which a photo is reused.
-        farm_timezone: IANA zone of the farms' calendar (every date rule).
-        farm_timezones: zones by farmer region, overriding ``farm_timezone``.
-        four_eyes_above_minor: above this indemnity (minor units) the approver
-            may not record the payment (0: every payment).
-    """
-
-    notice_days: int = 14
-    max_photo_km: float = 5.0
-    same_event_days: int = 30
-    hash_distance: int = 6
-    farm_timezone: str = DEFAULT_FARM_TIMEZONE
-    farm_timezones: Mapping[str, str] = field(default_factory=dict)
-    four_eyes_above_minor: int = 0
-
-    def __post_init__(self) -> None:
-        """Refuse unknown zones at start rather than at the first claim.
-
-        Raises:
-            ValueError: a zone is not an IANA time zone, or a negative threshold.
-        """
-        for name in (self.farm_timezone, *self.farm_timezones.values()):
-            farm_zone(name)
-        if self.four_eyes_above_minor < 0:
-            raise ValueError("four_eyes_above_minor must be >= 0")
-
-    def zone(self, region: str | None) -> ZoneInfo:
-        """The time zone of a farm in ``region``."""
-        return farm_zone(
-            self.farm_timezone, region=region, by_region=self.farm_timezones
-        )
 
 
 @dataclass(frozen=True)
@@ -375,76 +330,48 @@ class ClaimsService:
         if is_future_event(event_date, reported_at, zone):
             raise InvalidInputError("event_date is in the future", field="event_date")
         product = self.uw.product(policy.product_code, conn)
-        if subject_kind == "animal":
-            if not isinstance(product, LivestockProduct):
-                raise InvalidInputError(
-                    f"policy {policy_id} insures crops, not animals",
-                    field="subject_kind",
+        try:
+            if subject_kind == "animal":
+                validate_livestock_claim(product, market_value)
+            else:
+                validate_crop_claim(
+                    product, claimed_fraction, loss_degree, growth_stage
                 )
-            if market_value is None:
-                raise InvalidInputError(
-                    "a livestock claim needs the animal's market value",
-                    field="market_value",
-                )
-            if market_value.minor < 0:
-                raise InvalidInputError(
-                    "the market value must be >= 0", field="market_value"
-                )
-            subject_lock = f"claim:animal:{subject_id}"
-        else:
-            if not isinstance(product, CropProduct):
-                raise InvalidInputError(
-                    f"policy {policy_id} insures animals, not plots",
-                    field="subject_kind",
-                )
-            if claimed_fraction is None or not 0 < claimed_fraction <= 1:
-                raise InvalidInputError(
-                    "a crop claim needs the claimed damaged fraction, in (0, 1]",
-                    field="claimed_fraction",
-                )
-            if not Decimal(0) < loss_degree <= Decimal(1):
-                raise InvalidInputError(
-                    "loss_degree must be in (0, 1]", field="loss_degree"
-                )
-            if (
-                growth_stage is not None
-                and growth_stage not in product.growth_stage_caps
-            ):
-                raise InvalidInputError(
-                    f"growth stage {growth_stage!r} is not one of "
-                    f"{', '.join(sorted(product.growth_stage_caps)) or 'the product'}",
-                    field="growth_stage",
-                )
-            subject_lock = f"claim:plot:{policy_id}:{subject_id}"
-        checks = [
-            check_notice(event_date, reported_at, self.rules.notice_days, zone),
-            check_cover(
-                event_date,
-                policy.start_date,
-                policy.end_date,
-                product.waiting_days if isinstance(product, LivestockProduct) else 0,
-            ),
-        ]
+        except ClaimInputError as exc:
+            raise InvalidInputError(str(exc), field=exc.field) from exc
+        subject_lock = (
+            f"claim:animal:{subject_id}"
+            if subject_kind == "animal"
+            else f"claim:plot:{policy_id}:{subject_id}"
+        )
+        period = (policy.start_date, policy.end_date)
         with self.ledger.transaction(conn) as c:
             # The subject's lock first: the earlier claims read below stay true
             # until this claim is written (no duplicate passes the check twice).
             lock(c, subject_lock)
+            lines: tuple[Line, ...]
             claimed: dict[str, Any]
             if isinstance(product, LivestockProduct):
-                assert market_value is not None  # checked above; narrows for mypy
+                assert market_value is not None  # validated above; narrows for mypy
                 if not self.store.is_enrolled(c, subject_id):
                     raise InvalidInputError(
                         f"no animal is enrolled under tag {subject_id}",
                         field="subject_id",
                     )
-                checks.append(check_covered("animal", subject_id, policy.animals))
-                earlier = self.store.earlier_claims(c, "animal", subject_id)
-                checks.append(
-                    check_earlier_claims(
-                        (e.id[:8], e.status, e.event_date) for e in earlier
-                    )
+                checks = animal_intake_checks(
+                    self.rules,
+                    zone=zone,
+                    event=event_date,
+                    reported=reported_at,
+                    period=period,
+                    waiting_days=product.waiting_days,
+                    tag=subject_id,
+                    insured=policy.animals,
+                    earlier=[
+                        EarlierClaim(e.id[:8], e.status, e.event_date)
+                        for e in self.store.earlier_claims(c, "animal", subject_id)
+                    ],
                 )
-                checks.append(Check("evidence", "amber", "evidence.awaiting"))
                 indemnity = livestock_indemnity(product, market_value=market_value)
                 amount, lines = indemnity.amount, tuple(indemnity.lines)
                 claimed = {
@@ -452,31 +379,29 @@ class ClaimsService:
                     "currency": market_value.currency,
                 }
             else:
-                assert claimed_fraction is not None  # checked above; narrows for mypy
+                assert claimed_fraction is not None  # validated above; narrows for mypy
                 plot = self.store.insured_plot(c, policy_id, subject_id)
                 if plot is None:
                     raise InvalidInputError(
                         f"plot {subject_id} is not in policy {policy_id}",
                         field="subject_id",
                     )
-                checks.append(check_covered("plot", subject_id, policy.plots))
                 earlier = self.store.earlier_claims(
                     c, "plot", subject_id, policy_id=policy_id
                 )
-                checks.append(
-                    check_earlier_claims(
-                        (e.id[:8], e.status, e.event_date)
-                        for e in earlier
-                        if is_same_event(
-                            e.event_date, event_date, self.rules.same_event_days
-                        )
-                    )
-                )
-                checks.append(
-                    check_claimed_area(claimed_fraction * plot.area_m2, plot.area_m2)
-                )
-                checks.append(
-                    Check("measured_damage", "amber", "measured_damage.awaiting")
+                checks = plot_intake_checks(
+                    self.rules,
+                    zone=zone,
+                    event=event_date,
+                    reported=reported_at,
+                    period=period,
+                    plot_id=subject_id,
+                    insured=policy.plots,
+                    earlier=[
+                        EarlierClaim(e.id[:8], e.status, e.event_date) for e in earlier
+                    ],
+                    claimed_fraction=claimed_fraction,
+                    plot_area_m2=plot.area_m2,
                 )
                 amount = Money.zero(policy.sum_insured.currency)
                 lines = (Line("indemnity.pending", ""),)
@@ -557,24 +482,15 @@ class ClaimsService:
             )
         registry = self._registry()
         exam = registry.examine(claim.subject_id, [p.photo for p in photos])
-        checks: list[Check] = []
-        if exam.claimed is None:  # pragma: no cover - intake refuses unknown tags
-            checks.append(
-                Check("identity", "red", "identity.not_enrolled", {}, claim.subject_id)
-            )
-        else:
-            best = next((m for m in exam.candidates if m.tag != claim.subject_id), None)
-            checks.append(
-                check_identity(
-                    claim.subject_id,
-                    exam.claimed.score,
-                    best.tag if best else None,
-                    best.score if best else -1.0,
-                    bool(best and best.farm != claim.farmer_id),
-                    *registry.thresholds[exam.claimed.basis],
-                    basis=exam.claimed.basis,
-                )
-            )
+        best = next((m for m in exam.candidates if m.tag != claim.subject_id), None)
+        basis = exam.claimed.basis if exam.claimed else "photo"
+        identity = IdentityEvidence(
+            claim.subject_id,
+            exam.claimed.score if exam.claimed else None,  # None: intake refuses it
+            (best.tag, best.score, best.farm != claim.farmer_id) if best else None,
+            registry.thresholds[basis],
+            basis,
+        )
         farmer = self.uw.farmer(claim.farmer_id, conn)
         zone = self.rules.zone(farmer.region)
         # A capture time without an offset is the farm's wall clock.
@@ -585,35 +501,22 @@ class ClaimsService:
             for p in photos
         ]
         photos, verdicts = self._signatures(photos, actor, conn)
-        if farmer.lat is not None and farmer.lon is not None:
-            site = (farmer.lat, farmer.lon)
-            location = worst(
-                "photo_location",
-                [
-                    (
-                        p.photo.name,
-                        check_photo_location(
-                            (p.lat, p.lon)
-                            if p.lat is not None and p.lon is not None
-                            else None,
-                            site,
-                            self.rules.max_photo_km,
-                        ),
-                    )
-                    for p in photos
-                ],
-            )
-        else:
-            location = Check(
-                "photo_location", "amber", "photo_location.no_farm_position"
-            )
-        loss_day = claim.event_date or date.min
-        capture = worst(
-            "capture_time",
-            [
-                (p.photo.name, check_capture_time(p.captured_at, loss_day, zone))
+        checks = evidence_checks(
+            self.rules,
+            identity=identity,
+            photos=[
+                PhotoFacts(
+                    p.photo.name,
+                    p.captured_at,
+                    (p.lat, p.lon) if p.lat is not None and p.lon is not None else None,
+                )
                 for p in photos
             ],
+            site=(farmer.lat, farmer.lon)
+            if farmer.lat is not None and farmer.lon is not None
+            else None,
+            loss_day=claim.event_date or date.min,
+            zone=zone,
         )
         rows = [
             EvidenceRow(
@@ -656,7 +559,7 @@ class ClaimsService:
                 near = near_duplicates(row.phash, others, self.rules.hash_distance)
                 if near:
                     reused.append((row.name, "claim", near[0][1][:8]))
-            checks += [check_photo_reuse(reused), location, capture]
+            checks.append(check_photo_reuse(reused))
             self.store.add_evidence(c, claim_id, rows)
             signature = self._signature_check(c, claim_id)
             if signature is not None:

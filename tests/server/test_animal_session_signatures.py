@@ -121,6 +121,8 @@ def test_a_session_with_a_red_photo_is_refused_and_nothing_is_stored(
     assert r.status_code == 201, r.text
     (event,) = _session_events(app)
     assert {c["light"] for c in event["payload"]["captures"]} == {"amber"}
-    assert event["payload"]["captures"][0]["reason"] == (
-        "not signed, though agent field_agent has a registered phone"
+    capture = event["payload"]["captures"][0]
+    assert (capture["message"], capture["params"]) == (
+        "capture.unsigned_has_device",
+        {"agent": "field_agent"},
     )

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from livestock.data import scan_folder, split_enrol_query
 from server.context import AppContext
 from server.http.app import create_app
+from server.i18n import render_message
 from server.services.auth import ROLES, UserStore
 from server.storage.schema import (
     animals,
@@ -404,7 +405,8 @@ def test_each_tampering_makes_the_photo_and_the_claim_red(
         assert why.startswith(f"{photo.name}: ") and reason in why, (case, why)
         last = events(app, "claim.evidence_checked")[-1]
         (capture,) = last["payload"]["captures"]
-        assert capture["light"] == "red" and reason in capture["reason"], case
+        words = render_message(capture["message"], capture["params"], "en")
+        assert capture["light"] == "red" and reason in words, case
     # The signed message as the phone made it is green.
     r = send_evidence(client, agent, claim_on(app, cow), [photo], entry(good, good_sig))
     assert checks(r)["capture_signature"][0] == "green"

@@ -23,6 +23,7 @@ from PIL import Image
 from shapely import box
 from sqlalchemy import delete, insert
 
+from claims import ClaimRules
 from ledger.adapters.memory import InMemoryAnchor
 from livestock import FaceID, Photo
 from livestock.data import scan_folder
@@ -33,12 +34,12 @@ from server.context import AppContext, build_context
 from server.errors import ForbiddenError, InvalidInputError, NotFoundError
 from server.services.claims import (
     ClaimRecord,
-    ClaimRules,
     ClaimsService,
     ClaimStateError,
     EvidencePhoto,
 )
 from server.storage.schema import animals, enrolments, plots
+from tests.words import en
 from underwriting import CropProduct, LivestockProduct, Money
 
 TAGS = ("998230000007001", "998230000007002", "998230000007003")
@@ -50,7 +51,7 @@ def lights(c: ClaimRecord) -> dict[str, str]:
 
 
 def reason(c: ClaimRecord, code: str) -> str:
-    return next(x.reason for x in c.checks if x.code == code)
+    return next(en(x) for x in c.checks if x.code == code)
 
 
 def events(app: AppContext) -> list[dict[str, Any]]:

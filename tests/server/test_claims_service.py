@@ -17,8 +17,10 @@ from livestock.data import Capture, capture_time, scan_folder, split_enrol_query
 from remote_sensing import ImageSpec, plots_from_geometries, read_plots
 from server.context import AppContext
 from server.errors import ConflictError, InvalidInputError
+from server.i18n import render_line
 from server.services.claims import ClaimRecord, ClaimsService, EvidencePhoto
 from tests.cattle import sample_animals
+from tests.words import en
 from underwriting.money import Money
 from underwriting.products import CropProduct, LivestockProduct
 
@@ -33,7 +35,7 @@ def lights(c: ClaimRecord) -> dict[str, str]:
 
 
 def reason(c: ClaimRecord, code: str) -> str:
-    return next(x.reason for x in c.checks if x.code == code)
+    return next(en(x) for x in c.checks if x.code == code)
 
 
 def evidence(
@@ -128,7 +130,10 @@ def test_a_genuine_claim_passes_and_a_second_one_is_a_duplicate(
     cl = app.claims
     c = file(cl, herd["F-1"], tags[0], date(2025, 4, 13))
     assert lights(c)["evidence"] == "amber" and c.amount == Money.parse("7400")
-    assert dict(c.indemnity)["basis (the lower)"] == "7600.00"
+    assert (
+        dict(render_line(x, "en") for x in c.indemnity)["basis (the lower)"]
+        == "7600.00"
+    )
     c = cl.add_evidence(c.id, evidence(later[tags[0]], FARM_1), actor="agent")
     got = lights(c)
     assert got["identity"] in ("green", "amber"), reason(c, "identity")

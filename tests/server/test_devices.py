@@ -275,7 +275,7 @@ def test_a_revocation_waits_for_the_upload_that_read_the_device(
         (verdict,) = service.verdicts(
             upload, "field_agent", [SignedPhoto(data, signed, signature)]
         )
-        assert verdict.light == "green", verdict.reason
+        assert verdict.light == "green", verdict.message
         # While the upload's transaction is open, the revocation cannot pass it.
         with app.engine.connect() as other, other.begin():
             other.execute(text("SET LOCAL lock_timeout = '300ms'"))

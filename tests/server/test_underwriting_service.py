@@ -16,6 +16,7 @@ from server.context import AppContext
 from server.errors import ConflictError, InvalidInputError, NotFoundError
 from server.services.underwriting import UnderwritingService
 from server.storage.schema import applications, plots, policies
+from tests.words import en
 from underwriting.money import Money
 
 SPRING, AUTUMN = date(2025, 3, 1), date(2025, 10, 31)
@@ -100,7 +101,7 @@ def test_inflated_area_and_double_insurance_are_red(uw: UnderwritingService) -> 
         end=AUTUMN,
         actor="agent",
     )
-    red = {c.code: c.reason for c in b.checks if c.light == "red"}
+    red = {c.code: en(c) for c in b.checks if c.light == "red"}
     assert b.recommendation == "decline"
     assert "plot X overlaps insured plots: A of policy" in red["double_insurance"]
     assert "(F-1)" in red["double_insurance"] and "67%" in red["double_insurance"]
@@ -113,7 +114,7 @@ def test_inflated_area_and_double_insurance_are_red(uw: UnderwritingService) -> 
         actor="agent",
     )
     (area,) = [c for c in inflated.checks if c.code == "plot_area"]
-    assert area.light == "red" and "130.0% of it" in area.reason
+    assert area.light == "red" and "130.0% of it" in en(area)
     # A policy that ended is no longer in force: the overlap is not double insurance.
     later = uw.apply_crop(
         "F-2",
@@ -141,7 +142,7 @@ def test_one_bad_plot_is_listed_and_the_good_ones_kept(
         end=AUTUMN,
         actor="agent",
     )
-    reasons = " | ".join(f"{c.light}:{c.reason}" for c in a.checks)
+    reasons = " | ".join(f"{c.light}:{en(c)}" for c in a.checks)
     assert "red:plot B" in reasons  # empty geometry
     assert "plot C" in reasons  # self-intersecting, repaired
     assert "A" in a.plots and "B" not in a.plots

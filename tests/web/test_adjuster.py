@@ -167,8 +167,8 @@ def test_approve_then_the_farmer_sees_it_and_the_approver_may_not_pay(
         # An amber or red claim is approved only with a reason: the error sits by the field.
         form.get_by_role("button", name="Record the decision").click()
         form.locator("[data-error-for=reason]").filter(has_text="reason").wait_for()
-        assert form.get_by_label("Reason").get_attribute("aria-invalid") == "true"
-        form.get_by_label("Reason").fill("the vet's report confirms the death")
+        assert form.get_by_label("Note").get_attribute("aria-invalid") == "true"
+        form.get_by_label("Note").fill("the vet's report confirms the death")
     form.get_by_role("button", name="Record the decision").click()
     page.locator("#payment-title").wait_for()
     wait_idle(page)

@@ -1,0 +1,325 @@
+"""The insurer's claim rules: thresholds, what a claim must state, and which checks it gets.
+
+Pure functions over plain values. The server reads the policy, the product,
+the farm, the earlier claims and the evidence through its ports, and these
+decide: whether the claim is well formed (:func:`validate_livestock_claim`,
+:func:`validate_crop_claim`), which checks its intake gets and their lights
+(:func:`animal_intake_checks`, :func:`plot_intake_checks`), and the checks of
+its photo evidence (:func:`evidence_checks`). Every threshold is a field of
+:class:`ClaimRules` (the insurer's settings); a product's terms (its waiting
+days, growth-stage caps) come with the product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from claims.checks import (
+    check_capture_time,
+    check_claimed_area,
+    check_cover,
+    check_covered,
+    check_earlier_claims,
+    check_identity,
+    check_notice,
+    check_photo_location,
+    worst,
+)
+from claims.dates import DEFAULT_FARM_TIMEZONE, farm_zone
+from claims.errors import ClaimInputError
+from underwriting.checks import Check
+from underwriting.money import Money
+from underwriting.products import CropProduct, LivestockProduct
+
+__all__ = [
+    "ClaimRules",
+    "EarlierClaim",
+    "IdentityEvidence",
+    "PhotoFacts",
+    "animal_intake_checks",
+    "evidence_checks",
+    "plot_intake_checks",
+    "validate_crop_claim",
+    "validate_livestock_claim",
+]
+
+
+@dataclass(frozen=True)
+class ClaimRules:
+    """The insurer's claim rules.
+
+    Attributes:
+        notice_days: a loss must be reported within this many days.
+        max_photo_km: photos must be taken within this distance of the farm or plot.
+        same_event_days: two claims on one plot within this many days are one event.
+        hash_distance: pHash Hamming distance at or below which a photo is reused.
+        farm_timezone: IANA zone of the farms' calendar (every date rule).
+        farm_timezones: zones by farmer region, overriding ``farm_timezone``.
+        four_eyes_above_minor: above this indemnity (minor units) the approver
+            may not record the payment (0: every payment).
+    """
+
+    notice_days: int = 14
+    max_photo_km: float = 5.0
+    same_event_days: int = 30
+    hash_distance: int = 6
+    farm_timezone: str = DEFAULT_FARM_TIMEZONE
+    farm_timezones: Mapping[str, str] = field(default_factory=dict)
+    four_eyes_above_minor: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse unknown zones and negative thresholds at start, not at the first claim.
+
+        Raises:
+            ValueError: a zone is not an IANA time zone, or a negative threshold.
+        """
+        for name in (self.farm_timezone, *self.farm_timezones.values()):
+            farm_zone(name)
+        for name in ("notice_days", "same_event_days", "hash_distance"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if not self.max_photo_km > 0:
+            raise ValueError("max_photo_km must be > 0")
+        if self.four_eyes_above_minor < 0:
+            raise ValueError("four_eyes_above_minor must be >= 0")
+
+    def zone(self, region: str | None) -> ZoneInfo:
+        """The time zone of a farm in ``region``."""
+        return farm_zone(
+            self.farm_timezone, region=region, by_region=self.farm_timezones
+        )
+
+
+@dataclass(frozen=True)
+class EarlierClaim:
+    """A claim filed before on the same subject: its id, status and day of loss."""
+
+    id: str
+    status: str
+    event_date: date
+
+
+# --- what a claim must state ---------------------------------------------------------
+
+
+def validate_livestock_claim(
+    product: CropProduct | LivestockProduct, market_value: Money | None
+) -> None:
+    """A livestock claim names an animal of a livestock policy and its market value (>= 0).
+
+    Raises:
+        ClaimInputError: the product insures crops, or the market value is
+            missing or negative (``field`` names the input).
+    """
+    if not isinstance(product, LivestockProduct):
+        raise ClaimInputError("the policy insures crops, not animals", "subject_kind")
+    if market_value is None:
+        raise ClaimInputError(
+            "a livestock claim needs the animal's market value", "market_value"
+        )
+    if market_value.minor < 0:
+        raise ClaimInputError("the market value must be >= 0", "market_value")
+
+
+def validate_crop_claim(
+    product: CropProduct | LivestockProduct,
+    claimed_fraction: float | None,
+    loss_degree: Decimal,
+    growth_stage: str | None,
+) -> None:
+    """A crop claim names a plot of a crop policy, the share lost, the degree and the stage.
+
+    ``claimed_fraction`` (the share of the plot damaged) and ``loss_degree``
+    (the loss on the damaged area) are in (0, 1]; the growth stage, if
+    given, is one whose cap the product defines.
+
+    Raises:
+        ClaimInputError: the product insures animals, or an input out of
+            range (``field`` names it).
+    """
+    if not isinstance(product, CropProduct):
+        raise ClaimInputError("the policy insures animals, not plots", "subject_kind")
+    if claimed_fraction is None or not 0 < claimed_fraction <= 1:
+        raise ClaimInputError(
+            "a crop claim needs the claimed damaged fraction, in (0, 1]",
+            "claimed_fraction",
+        )
+    if not Decimal(0) < loss_degree <= Decimal(1):
+        raise ClaimInputError("loss_degree must be in (0, 1]", "loss_degree")
+    if growth_stage is not None and growth_stage not in product.growth_stage_caps:
+        raise ClaimInputError(
+            f"growth stage {growth_stage!r} is not one of "
+            f"{', '.join(sorted(product.growth_stage_caps)) or 'the product'}",
+            "growth_stage",
+        )
+
+
+# --- which checks a claim gets --------------------------------------------------------
+
+
+def _timely(
+    rules: ClaimRules,
+    zone: tzinfo,
+    event: date,
+    reported: datetime,
+    period: tuple[date, date],
+    waiting_days: int,
+) -> list[Check]:
+    return [
+        check_notice(event, reported, rules.notice_days, zone),
+        check_cover(event, *period, waiting_days),
+    ]
+
+
+def animal_intake_checks(
+    rules: ClaimRules,
+    *,
+    zone: tzinfo,
+    event: date,
+    reported: datetime,
+    period: tuple[date, date],
+    waiting_days: int,
+    tag: str,
+    insured: Sequence[str],
+    earlier: Sequence[EarlierClaim],
+) -> list[Check]:
+    """The checks an animal claim gets when filed.
+
+    Notice and cover (with the product's waiting days), the animal insured
+    by the policy, no earlier claim of the animal (any status: an animal
+    dies once), and an amber ``evidence`` until photos of the animal come.
+
+    Args:
+        rules: the insurer's thresholds.
+        zone: the farm's time zone (its calendar counts the days).
+        event: the day of the loss.
+        reported: when the loss was reported (an instant).
+        period: the policy's first and last day.
+        waiting_days: the product's waiting period.
+        tag: the animal's ear tag.
+        insured: the tags the policy insures.
+        earlier: the claims filed before on this animal.
+    """
+    return [
+        *_timely(rules, zone, event, reported, period, waiting_days),
+        check_covered("animal", tag, insured),
+        check_earlier_claims((e.id, e.status, e.event_date) for e in earlier),
+        Check("evidence", "amber", "evidence.awaiting"),
+    ]
+
+
+def plot_intake_checks(
+    rules: ClaimRules,
+    *,
+    zone: tzinfo,
+    event: date,
+    reported: datetime,
+    period: tuple[date, date],
+    plot_id: str,
+    insured: Sequence[str],
+    earlier: Sequence[EarlierClaim],
+    claimed_fraction: float,
+    plot_area_m2: float,
+) -> list[Check]:
+    """The checks a crop claim gets when filed.
+
+    Notice and cover (crops have no waiting period), the plot insured by the
+    policy, no earlier claim of the same event on the plot (losses within
+    ``rules.same_event_days`` of each other are one event), the claimed area
+    within the insured area, and an amber ``measured_damage`` until the
+    damage is measured on imagery.
+    """
+    same_event = [
+        e for e in earlier if abs((e.event_date - event).days) <= rules.same_event_days
+    ]
+    return [
+        *_timely(rules, zone, event, reported, period, 0),
+        check_covered("plot", plot_id, insured),
+        check_earlier_claims((e.id, e.status, e.event_date) for e in same_event),
+        check_claimed_area(claimed_fraction * plot_area_m2, plot_area_m2),
+        Check("measured_damage", "amber", "measured_damage.awaiting"),
+    ]
+
+
+@dataclass(frozen=True)
+class IdentityEvidence:
+    """What face ID found for a claim's photos (None for ``claimed_score``: not enrolled).
+
+    Attributes:
+        tag: the claimed animal's tag.
+        claimed_score: the photos' similarity to it (cosine), None when it
+            has no templates.
+        best_other: the best-scoring other animal (tag, score, whether it is
+            another farmer's), or None.
+        thresholds: (review, match) thresholds of the basis used.
+        basis: ``photo`` or ``session`` (several photos fused).
+    """
+
+    tag: str
+    claimed_score: float | None
+    best_other: tuple[str, float, bool] | None
+    thresholds: tuple[float, float]
+    basis: str = "photo"
+
+
+@dataclass(frozen=True)
+class PhotoFacts:
+    """One evidence photo: its name, capture time and GPS position, as vouched for.
+
+    ``captured_at`` is an instant or the farm's wall-clock time; ``position``
+    is (lat, lon) in degrees; either is None when the photo carries none.
+    """
+
+    name: str
+    captured_at: datetime | None
+    position: tuple[float, float] | None
+
+
+def evidence_checks(
+    rules: ClaimRules,
+    *,
+    identity: IdentityEvidence,
+    photos: Sequence[PhotoFacts],
+    site: tuple[float, float] | None,
+    loss_day: date,
+    zone: tzinfo,
+) -> list[Check]:
+    """The checks a claim's photo evidence gets (the photo-reuse and signature checks aside).
+
+    The identity check (red when the animal is not enrolled), the worst
+    photo's distance from the farm (amber when the farm has no position on
+    record) and the worst photo's capture time against the day of the loss.
+    Precondition: ``photos`` is not empty.
+    """
+    if identity.claimed_score is None:
+        who = Check("identity", "red", "identity.not_enrolled", {}, identity.tag)
+    else:
+        best = identity.best_other
+        who = check_identity(
+            identity.tag,
+            identity.claimed_score,
+            best[0] if best else None,
+            best[1] if best else -1.0,
+            bool(best and best[2]),
+            *identity.thresholds,
+            basis=identity.basis,
+        )
+    if site is None:
+        location = Check("photo_location", "amber", "photo_location.no_farm_position")
+    else:
+        location = worst(
+            "photo_location",
+            [
+                (p.name, check_photo_location(p.position, site, rules.max_photo_km))
+                for p in photos
+            ],
+        )
+    timing = worst(
+        "capture_time",
+        [(p.name, check_capture_time(p.captured_at, loss_day, zone)) for p in photos],
+    )
+    return [who, location, timing]

@@ -1,0 +1,288 @@
+"""Which checks a claim gets, and what it must state: the rules without a database."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from claims import (
+    ClaimInputError,
+    ClaimRules,
+    EarlierClaim,
+    IdentityEvidence,
+    PhotoFacts,
+    animal_intake_checks,
+    evidence_checks,
+    plot_intake_checks,
+    validate_crop_claim,
+    validate_livestock_claim,
+)
+from underwriting import CropProduct, LivestockProduct, Money
+
+ZONE = ZoneInfo("Asia/Shanghai")
+PERIOD = (date(2025, 4, 1), date(2026, 3, 31))
+RULES = ClaimRules()
+COW = LivestockProduct(
+    code="COW",
+    sum_insured_per_head=Money.parse("8000.00"),
+    premium_rate=Decimal("0.05"),
+    deductible=Money.zero(),
+    waiting_days=7,
+)
+WHEAT = CropProduct(
+    code="WHEAT",
+    sum_insured_per_unit=Money.parse("900.00"),
+    unit="mu",
+    premium_rate=Decimal("0.06"),
+    growth_stage_caps={"heading": Decimal("0.8")},
+)
+
+
+def _lights(checks: list) -> dict[str, str]:
+    return {c.code: c.light for c in checks}
+
+
+def _animal(
+    event: date, reported: datetime, *, insured: tuple[str, ...] = ("T1",), earlier=()
+) -> dict[str, str]:
+    return _lights(
+        animal_intake_checks(
+            RULES,
+            zone=ZONE,
+            event=event,
+            reported=reported,
+            period=PERIOD,
+            waiting_days=COW.waiting_days,
+            tag="T1",
+            insured=insured,
+            earlier=list(earlier),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("event", "reported", "insured", "earlier", "expected"),
+    [
+        # A loss reported the next day, past the waiting period: all green but the
+        # photos, which have not come yet.
+        (
+            date(2025, 5, 10),
+            datetime(2025, 5, 11, 2, tzinfo=UTC),
+            ("T1",),
+            (),
+            {
+                "notice": "green",
+                "cover": "green",
+                "covered": "green",
+                "duplicate_claim": "green",
+                "evidence": "amber",
+            },
+        ),
+        # One day into the policy: within the 7-day waiting period.
+        (
+            date(2025, 4, 2),
+            datetime(2025, 4, 3, tzinfo=UTC),
+            ("T1",),
+            (),
+            {"waiting_period": "red"},
+        ),
+        # Reported 20 days late (limit 14): amber, not red.
+        (
+            date(2025, 5, 10),
+            datetime(2025, 5, 30, 12, tzinfo=UTC),
+            ("T1",),
+            (),
+            {"notice": "amber"},
+        ),
+        # An animal the policy does not insure.
+        (
+            date(2025, 5, 10),
+            datetime(2025, 5, 11, tzinfo=UTC),
+            ("T2",),
+            (),
+            {"covered": "red"},
+        ),
+        # An animal dies once: any earlier claim of it is a duplicate, whatever its day.
+        (
+            date(2025, 9, 1),
+            datetime(2025, 9, 2, tzinfo=UTC),
+            ("T1",),
+            (EarlierClaim("C-1", "rejected", date(2025, 5, 10)),),
+            {"duplicate_claim": "red"},
+        ),
+        # After the policy ended.
+        (
+            date(2026, 4, 2),
+            datetime(2026, 4, 2, 8, tzinfo=UTC),
+            ("T1",),
+            (),
+            {"cover": "red"},
+        ),
+    ],
+)
+def test_an_animal_claim_gets_its_intake_checks(
+    event: date,
+    reported: datetime,
+    insured: tuple[str, ...],
+    earlier: tuple[EarlierClaim, ...],
+    expected: dict[str, str],
+) -> None:
+    got = _animal(event, reported, insured=insured, earlier=earlier)
+    assert expected.items() <= got.items(), got
+    assert set(got) <= {
+        "notice",
+        "cover",
+        "waiting_period",
+        "covered",
+        "duplicate_claim",
+        "evidence",
+    }
+
+
+@pytest.mark.parametrize(
+    ("earlier_day", "fraction", "duplicate", "area"),
+    [
+        (None, 0.5, "green", "green"),
+        (date(2025, 6, 20), 0.5, "red", "green"),  # 20 days apart: the same event
+        (date(2025, 8, 10), 0.5, "green", "green"),  # 31 days apart: another event
+        (None, 1.0, "green", "green"),  # the whole plot
+    ],
+)
+def test_a_crop_claim_is_one_event_per_window_and_within_its_plot(
+    earlier_day: date | None, fraction: float, duplicate: str, area: str
+) -> None:
+    earlier = [EarlierClaim("C-9", "paid", earlier_day)] if earlier_day else []
+    checks = plot_intake_checks(
+        RULES,
+        zone=ZONE,
+        event=date(2025, 7, 10),
+        reported=datetime(2025, 7, 12, tzinfo=UTC),
+        period=PERIOD,
+        plot_id="Field 1",
+        insured=["Field 1", "Field 1 North"],
+        earlier=earlier,
+        claimed_fraction=fraction,
+        plot_area_m2=20_000.0,
+    )
+    got = _lights(checks)
+    assert got["duplicate_claim"] == duplicate and got["claimed_area"] == area
+    # Crops have no waiting period; the damage waits for imagery.
+    assert got["cover"] == "green" and got["measured_damage"] == "amber"
+    covered = next(c for c in checks if c.code == "covered")
+    assert (covered.subject, covered.light) == ("Field 1", "green")
+
+
+def _evidence(
+    identity: IdentityEvidence,
+    site: tuple[float, float] | None = (40.0, 111.0),
+    photos: tuple[PhotoFacts, ...] = (
+        PhotoFacts("a.jpg", datetime(2025, 5, 11, 3, tzinfo=UTC), (40.001, 111.0)),
+    ),
+) -> dict[str, str]:
+    return _lights(
+        evidence_checks(
+            RULES,
+            identity=identity,
+            photos=photos,
+            site=site,
+            loss_day=date(2025, 5, 10),
+            zone=ZONE,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("identity", "light"),
+    [
+        (IdentityEvidence("T1", 0.9, None, (0.5, 0.8)), "green"),
+        (IdentityEvidence("T1", 0.6, None, (0.5, 0.8)), "amber"),
+        (IdentityEvidence("T1", 0.3, None, (0.5, 0.8)), "red"),
+        # Another farmer's animal scores above the claimed one: red (fraud).
+        (IdentityEvidence("T1", 0.85, ("T7", 0.9, True), (0.5, 0.8)), "red"),
+        # The claimed animal has no templates: red.
+        (IdentityEvidence("T1", None, None, (0.5, 0.8)), "red"),
+    ],
+)
+def test_the_photos_must_be_the_claimed_animal(
+    identity: IdentityEvidence, light: str
+) -> None:
+    assert _evidence(identity)["identity"] == light
+
+
+def test_photos_far_from_the_farm_or_before_the_loss_and_a_farm_without_a_position() -> (
+    None
+):
+    ok = IdentityEvidence("T1", 0.9, None, (0.5, 0.8))
+    assert _evidence(ok) == {
+        "identity": "green",
+        "photo_location": "green",
+        "capture_time": "green",
+    }
+    far = PhotoFacts("far.jpg", datetime(2025, 5, 11, tzinfo=UTC), (41.0, 111.0))
+    early = PhotoFacts("early.jpg", datetime(2025, 5, 9, 10, tzinfo=UTC), None)
+    got = _evidence(ok, photos=(far, early))
+    assert got["photo_location"] == "red" and got["capture_time"] == "red"
+    assert _evidence(ok, site=None)["photo_location"] == "amber"
+
+
+@pytest.mark.parametrize(
+    ("product", "value", "field"),
+    [
+        (WHEAT, Money.parse("100.00"), "subject_kind"),
+        (COW, None, "market_value"),
+        (COW, Money(-1, "CNY"), "market_value"),
+    ],
+)
+def test_a_livestock_claim_must_state_its_value(
+    product: CropProduct | LivestockProduct, value: Money | None, field: str
+) -> None:
+    with pytest.raises(ClaimInputError) as err:
+        validate_livestock_claim(product, value)
+    assert err.value.field == field
+    validate_livestock_claim(COW, Money(0, "CNY"))  # a value of nothing is a value
+
+
+@pytest.mark.parametrize(
+    ("product", "fraction", "degree", "stage", "field"),
+    [
+        (COW, 0.5, Decimal(1), None, "subject_kind"),
+        (WHEAT, None, Decimal(1), None, "claimed_fraction"),
+        (WHEAT, 0.0, Decimal(1), None, "claimed_fraction"),
+        (WHEAT, 1.01, Decimal(1), None, "claimed_fraction"),
+        (WHEAT, 0.5, Decimal(0), None, "loss_degree"),
+        (WHEAT, 0.5, Decimal("1.1"), None, "loss_degree"),
+        (WHEAT, 0.5, Decimal(1), "tillering", "growth_stage"),
+        (WHEAT, 0.5, Decimal("0.4"), "heading", None),
+        (WHEAT, 1.0, Decimal(1), None, None),
+    ],
+)
+def test_a_crop_claim_must_state_the_share_degree_and_stage(
+    product: CropProduct | LivestockProduct,
+    fraction: float | None,
+    degree: Decimal,
+    stage: str | None,
+    field: str | None,
+) -> None:
+    if field is None:
+        validate_crop_claim(product, fraction, degree, stage)
+        return
+    with pytest.raises(ClaimInputError) as err:
+        validate_crop_claim(product, fraction, degree, stage)
+    assert err.value.field == field
+
+
+def test_rules_refuse_nonsense_at_start() -> None:
+    for bad in (
+        {"farm_timezone": "Asia/Atlantis"},
+        {"notice_days": -1},
+        {"max_photo_km": 0},
+        {"four_eyes_above_minor": -5},
+    ):
+        with pytest.raises(ValueError):  # noqa: PT011 - the message names the setting
+            ClaimRules(**bad)  # type: ignore[arg-type]
+    assert ClaimRules(farm_timezones={"Tyrol": "Europe/Vienna"}).zone("Tyrol").key == (
+        "Europe/Vienna"
+    )
