@@ -304,7 +304,7 @@ def check_capture_signature(photos: Sequence[tuple[str, CaptureVerdict]]) -> Che
         return Check(
             "capture_signature",
             "amber",
-            "capture_signature.not_attested",
+            "capture_signature.not_attested" + ("_one" if total == 1 else ""),
             {"count": sum(len(n) for n in ambers.values()), "total": total},
             None,
             tuple(

@@ -70,7 +70,7 @@ AGENT = "li.wei"
         (
             [("a.jpg", "amber", "capture.awaiting_approval")],
             "amber",
-            "1 of 1 photos not attested: a.jpg: device awaiting approval",
+            "1 of 1 photo not attested: a.jpg: device awaiting approval",
         ),
         (
             [
