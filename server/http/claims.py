@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from livestock import Photo, read_metadata
 from remote_sensing import DamageOptions, ImageSpec, parse_band_map
-from server.errors import ForbiddenError, InvalidInputError
+from server.errors import InvalidInputError
 from server.http.deps import (
     API,
     Deps,
@@ -30,6 +30,7 @@ from server.http.deps import (
 )
 from server.http.records import CheckOut, check_out
 from server.i18n import Lang, render_ground, render_line
+from server.services.access import check_may_see, own_farmer
 from server.services.auth import User
 from server.services.claims import ClaimRecord, EvidencePhoto
 from underwriting import Money
@@ -164,13 +165,13 @@ def claims_router(deps: Deps) -> APIRouter:
     router = APIRouter(prefix=API)
     cl = deps.ctx.claims
     settings = deps.ctx.settings
-    readers = deps.may("read")
+    readers = deps.may("claims.read")
 
     @router.post("/claims", tags=["claims"], status_code=201, response_model=ClaimOut)
     async def file_claim(
         claim: ClaimIn,
         request: Request,
-        user: Annotated[User, Depends(deps.may("file"))],
+        user: Annotated[User, Depends(deps.may("claims.file"))],
         lang: ReaderLang,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
@@ -210,7 +211,7 @@ def claims_router(deps: Deps) -> APIRouter:
     async def add_evidence(
         claim_id: str,
         request: Request,
-        user: Annotated[User, Depends(deps.may("add_evidence"))],
+        user: Annotated[User, Depends(deps.may("claims.add_evidence"))],
         lang: ReaderLang,
         files: Annotated[list[UploadFile], File(description="Photos of the animal.")],
         meta: Annotated[
@@ -284,7 +285,7 @@ def claims_router(deps: Deps) -> APIRouter:
         claim_id: str,
         body: AssessmentIn,
         request: Request,
-        user: Annotated[User, Depends(deps.may("assess"))],
+        user: Annotated[User, Depends(deps.may("claims.assess"))],
         lang: ReaderLang,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
@@ -324,7 +325,7 @@ def claims_router(deps: Deps) -> APIRouter:
     ) -> PageOut[ClaimOut]:
         """Claims, newest first (a farmer sees only their own)."""
         page = cl.claims(
-            farmer_id=user.farmer_id if user.role == "farmer" else None,
+            farmer_id=own_farmer(user),
             status=status,
             offset=offset,
             limit=limit,
@@ -337,8 +338,7 @@ def claims_router(deps: Deps) -> APIRouter:
     ) -> ClaimOut:
         """A claim with its checks (a farmer sees only their own)."""
         record = cl.claim(claim_id)
-        if user.role == "farmer" and record.farmer_id != user.farmer_id:
-            raise ForbiddenError("this claim is not yours")
+        check_may_see(user, record, "claim")
         return ClaimOut(**claim_out(record, lang))
 
     @router.post(
@@ -348,7 +348,7 @@ def claims_router(deps: Deps) -> APIRouter:
         claim_id: str,
         decision: ClaimDecisionIn,
         request: Request,
-        user: Annotated[User, Depends(deps.may("decide"))],
+        user: Annotated[User, Depends(deps.may("claims.decide"))],
         lang: ReaderLang,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
@@ -377,7 +377,7 @@ def claims_router(deps: Deps) -> APIRouter:
         claim_id: str,
         payment: PaymentIn,
         request: Request,
-        user: Annotated[User, Depends(deps.may("pay"))],
+        user: Annotated[User, Depends(deps.may("claims.pay"))],
         lang: ReaderLang,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:

@@ -1,4 +1,4 @@
-"""What every router of the API shares: roles, idempotent POSTs, pages, uploads, errors.
+"""What every router of the API shares: role checks, idempotent POSTs, pages, uploads, errors.
 
 (No ``from __future__ import annotations``: FastAPI reads dependencies from
 the annotations of route functions at runtime.)
@@ -12,20 +12,19 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar, get_args
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from claims import ACTORS
-from claims import Action as ClaimAction
 from server.context import AppContext
 from server.errors import InvalidInputError
 from server.i18n import Lang, negotiate
 from server.services import IdempotencyMismatch, Page, run_idempotent
-from server.services.auth import Role, User
+from server.services.access import Action
+from server.services.auth import User
 
 __all__ = [
     "API",
@@ -179,10 +178,14 @@ class PhotoLimits:
 
 @dataclass
 class Deps:
-    """The wired context and the role check, handed to each router."""
+    """The wired context and the role check, handed to each router.
+
+    ``require`` is :func:`server.http.auth.make_require`'s; routes declare
+    an action of the access policy: ``Depends(deps.may(...))``.
+    """
 
     ctx: AppContext
-    require: Callable[..., Callable[..., User]]
+    require: Callable[[Action], Callable[..., User]]
 
     @property
     def photo_limits(self) -> PhotoLimits:
@@ -193,22 +196,13 @@ class Deps:
             max_total_pixels=int(settings.max_request_megapixels * 1_000_000),
         )
 
-    def roles(self, *roles: Role) -> Any:
-        """A dependency admitting only ``roles`` (403 for everyone else)."""
-        return self.require(*roles)
+    def may(self, action: Action) -> Any:
+        """A dependency admitting the roles the access policy lets take ``action``.
 
-    def everyone(self) -> Any:
-        """A dependency admitting any logged-in user, whatever the role (401 without login)."""
-        return self.require(*get_args(Role))
-
-    def may(self, action: ClaimAction) -> Any:
-        """A dependency admitting the roles the claim lifecycle lets take ``action``."""
-        known = set(get_args(Role))
-        allowed = sorted(ACTORS[action])
-        unknown = set(allowed) - known
-        if unknown:  # pragma: no cover - a rule naming a role the API lacks
-            raise ValueError(f"claims.ACTORS names unknown roles {sorted(unknown)}")
-        return self.require(*allowed)
+        401 without a login; 403 for any other role, naming the allowed roles.
+        Every route declares its roles this way (:data:`server.services.access.ACTIONS`).
+        """
+        return self.require(action)
 
     async def idempotent(
         self,

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from server.http.deps import API, Deps, IdempotencyKey, Limit, Offset, PageOut, page_of
+from server.services.access import may_do
 from server.services.auth import User
 from server.services.devices import DeviceRecord, gallery
 
@@ -100,8 +101,8 @@ def devices_router(deps: Deps) -> APIRouter:
     """Routes for devices and the agent's gallery."""
     router = APIRouter(prefix=API)
     devices = deps.ctx.devices
-    agents = deps.roles("field_agent")
-    admins_and_agents = deps.roles("admin", "field_agent")
+    agents = deps.may("devices.register")
+    admins_and_agents = deps.may("devices.list")
 
     @router.post(
         "/devices",
@@ -147,7 +148,7 @@ def devices_router(deps: Deps) -> APIRouter:
     ) -> PageOut[DeviceOut]:
         """Devices, newest first: every agent's for an admin, a field agent's own."""
         page = devices.devices(
-            agent=None if user.role == "admin" else user.username,
+            agent=None if may_do(user, "devices.any_agent") else user.username,
             offset=offset,
             limit=limit,
         )
@@ -172,7 +173,7 @@ def devices_router(deps: Deps) -> APIRouter:
             record = devices.revoke(
                 device_id,
                 actor=user.username,
-                any_agent=user.role == "admin",
+                any_agent=may_do(user, "devices.any_agent"),
                 conn=conn,
             )
             return 200, device_out(record).model_dump(mode="json")
@@ -185,7 +186,7 @@ def devices_router(deps: Deps) -> APIRouter:
     async def approve_device(
         device_id: Annotated[str, PathParam(max_length=64)],
         request: Request,
-        user: Annotated[User, Depends(deps.roles("admin"))],
+        user: Annotated[User, Depends(deps.may("devices.approve"))],
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Approve a pending device (admins): it becomes active.

@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 from server.http.deps import API, Deps, Limit, Offset, PageOut, page_of
 from server.services.auth import User
 from server.services.history import HistoryEntry, HistoryService, Kind
-from server.services.photos import Viewer
 
 __all__ = ["HistoryEntryOut", "history_router"]
 
@@ -44,14 +43,14 @@ def _out(e: HistoryEntry) -> HistoryEntryOut:
 def history_router(deps: Deps) -> APIRouter:
     """Routes for records' histories."""
     router = APIRouter(prefix=API)
-    everyone = deps.everyone()
+    readers = deps.may("read")
     history = HistoryService(deps.ctx.engine)
 
     @router.get("/history/{kind}/{subject_id}", tags=["ledger"])
     def record_history(
         kind: Kind,
         subject_id: Annotated[str, PathParam(min_length=1, max_length=255)],
-        user: Annotated[User, Depends(everyone)],
+        user: Annotated[User, Depends(readers)],
         offset: Offset = 0,
         limit: Limit = 50,
     ) -> PageOut[HistoryEntryOut]:
@@ -62,7 +61,7 @@ def history_router(deps: Deps) -> APIRouter:
         another farmer's record is 403.
         """
         page = history.history(
-            Viewer(user.role, user.farmer_id),
+            user,
             kind,
             subject_id,
             offset=offset,

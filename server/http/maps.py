@@ -13,7 +13,6 @@ from server.http.deps import API, Deps, Offset, ReaderLang
 from server.http.records import check_out
 from server.services.auth import User
 from server.services.maps import MapsService, NdviStack, parse_bbox
-from server.services.photos import Viewer
 
 __all__ = ["GEOJSON", "maps_router"]
 
@@ -40,7 +39,7 @@ def maps_router(deps: Deps) -> APIRouter:
     """Routes for plots, damage polygons and NDVI series."""
     router = APIRouter(prefix=API)
     settings = deps.ctx.settings
-    everyone = deps.everyone()
+    readers = deps.may("read")
     stack = (
         NdviStack(
             settings.ndvi_stack,
@@ -64,9 +63,6 @@ def maps_router(deps: Deps) -> APIRouter:
             )
         return maps[0]
 
-    def viewer(user: User) -> Viewer:
-        return Viewer(user.role, user.farmer_id)
-
     @router.get(
         "/applications/{application_id}/plots.geojson",
         tags=["maps"],
@@ -74,7 +70,7 @@ def maps_router(deps: Deps) -> APIRouter:
         responses=_GEOJSON_DOC,
     )
     def application_plots(
-        application_id: str, user: Annotated[User, Depends(everyone)], lang: ReaderLang
+        application_id: str, user: Annotated[User, Depends(readers)], lang: ReaderLang
     ) -> JSONResponse:
         """The plots of an application (a farmer: his own).
 
@@ -84,7 +80,7 @@ def maps_router(deps: Deps) -> APIRouter:
         policies in force in the period (plot, policy, farmer, ``area_m2``,
         ``area_ha``, ``share`` of this plot, the overlap's ``geometry``).
         """
-        doc = service().application_plots(viewer(user), application_id)
+        doc = service().application_plots(user, application_id)
         for feature in doc["features"]:
             props = feature["properties"]
             props["checks"] = [
@@ -99,10 +95,10 @@ def maps_router(deps: Deps) -> APIRouter:
         responses=_GEOJSON_DOC,
     )
     def policy_plots(
-        policy_id: str, user: Annotated[User, Depends(everyone)]
+        policy_id: str, user: Annotated[User, Depends(readers)]
     ) -> JSONResponse:
         """The plots a policy insures, with measured and declared areas (a farmer: his own)."""
-        return _geojson(service().policy_plots(viewer(user), policy_id))
+        return _geojson(service().policy_plots(user, policy_id))
 
     @router.get(
         "/plots.geojson",
@@ -111,7 +107,7 @@ def maps_router(deps: Deps) -> APIRouter:
         responses=_GEOJSON_DOC,
     )
     def insured_plots(
-        user: Annotated[User, Depends(everyone)],
+        user: Annotated[User, Depends(readers)],
         bbox: Annotated[
             str,
             Query(
@@ -134,9 +130,7 @@ def maps_router(deps: Deps) -> APIRouter:
         """
         box = parse_bbox(bbox)
         return _geojson(
-            service().insured_plots(
-                viewer(user), box, on=on, offset=offset, limit=limit
-            )
+            service().insured_plots(user, box, on=on, offset=offset, limit=limit)
         )
 
     @router.get(
@@ -146,18 +140,18 @@ def maps_router(deps: Deps) -> APIRouter:
         responses=_GEOJSON_DOC,
     )
     def claim_damage(
-        claim_id: str, user: Annotated[User, Depends(everyone)]
+        claim_id: str, user: Annotated[User, Depends(readers)]
     ) -> JSONResponse:
         """The damage polygons of a crop claim's last assessment by map (a farmer: his own).
 
         Each feature: ``plot_id``, ``damaged_area_m2``, ``damaged_area_ha``;
         beside them ``assessed`` and the ``before``/``after`` scenes and dates.
         """
-        return _geojson(service().claim_damage(viewer(user), claim_id))
+        return _geojson(service().claim_damage(user, claim_id))
 
     @router.get("/claims/{claim_id}/series", tags=["maps"])
     def claim_series(
-        claim_id: str, user: Annotated[User, Depends(everyone)]
+        claim_id: str, user: Annotated[User, Depends(readers)]
     ) -> dict[str, Any]:
         """The NDVI series of a crop claim's plot around the loss date, beside earlier seasons.
 
@@ -166,6 +160,6 @@ def maps_router(deps: Deps) -> APIRouter:
         a ``verdict``), ``assessment`` (the two dates of the assessment by map),
         or null with no points and a ``reason``.
         """
-        return service().claim_series(viewer(user), claim_id)
+        return service().claim_series(user, claim_id)
 
     return router

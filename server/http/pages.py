@@ -123,11 +123,11 @@ def _missing(pkg: str) -> Callable[[str], JSONResponse]:
 def pages_router(deps: Deps) -> APIRouter:
     """``GET /api/v1/me`` and ``GET /api/v1/ledger/key``."""
     router = APIRouter(prefix=API)
-    everyone = deps.everyone()
+    readers = deps.may("read")
     ledger = deps.ctx.ledger
 
     @router.get("/me", tags=["auth"])
-    def me(user: Annotated[User, Depends(everyone)]) -> MeOut:
+    def me(user: Annotated[User, Depends(readers)]) -> MeOut:
         """The logged-in user: name, role and (for farmers) farmer id."""
         return MeOut(username=user.username, role=user.role, farmer_id=user.farmer_id)
 

@@ -1,4 +1,4 @@
-"""API routes of kept photos: a claim's evidence, an animal's enrolment, the bytes by digest.
+"""API routes of photos: the quality gate, and kept photos by claim, animal or digest.
 
 (No ``from __future__ import annotations``: see :mod:`server.http.deps`.)
 """
@@ -6,15 +6,14 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from server.http.deps import API, Deps
+from server.http.deps import API, Deps, read_photos
 from server.services.auth import User
-from server.services.photos import Viewer
 
 __all__ = ["PhotoOut", "photos_router"]
 
@@ -51,10 +50,6 @@ def _out(row: Any) -> PhotoOut:
     )
 
 
-def _viewer(user: User) -> Viewer:
-    return Viewer(user.role, user.farmer_id)
-
-
 Digest = Annotated[
     str,
     PathParam(
@@ -66,15 +61,48 @@ Digest = Annotated[
 def photos_router(deps: Deps) -> APIRouter:
     """Routes for kept photos."""
     router = APIRouter(prefix=API)
-    everyone = deps.everyone()
-    evidence_viewers = deps.roles("admin", "underwriter", "adjuster", "farmer")
+    readers = deps.may("read")
 
     def photos() -> Any:
         return deps.ctx.photos
 
+    def faceid() -> Any:
+        """The face-ID model, loaded on first use (checksum verified)."""
+        return deps.ctx.registry().faceid
+
+    @router.post("/photos/check", tags=["livestock"])
+    async def check_photos(
+        files: Annotated[
+            list[UploadFile], File(description="Cow-face photos, JPEG or PNG.")
+        ],
+        user: Annotated[User, Depends(deps.may("photos.check"))],
+    ) -> dict[str, Any]:
+        """Run the quality gate on photos before enrolment or a claim (field agents).
+
+        Each photo gets ``passed`` and its reasons (too small, too dark or bright,
+        blurred, not a cow face); unreadable files and files over the size limit
+        are named with the problem.
+        """
+        from livestock import Photo
+
+        uploads = await read_photos(files, deps.photo_limits)
+        batch = [Photo(name, data) for name, data in uploads]
+        analyses = await run_in_threadpool(lambda: faceid().analyse(batch))
+        return {
+            "photos": [
+                {
+                    "name": a.name,
+                    "passed": a.quality.passed,
+                    "reasons": list(a.quality.reasons),
+                    "detail": a.quality.describe(),
+                }
+                for a in analyses
+            ]
+        }
+
     @router.get("/claims/{claim_id}/photos", tags=["photos"])
     def claim_photos(
-        claim_id: str, user: Annotated[User, Depends(evidence_viewers)]
+        claim_id: str, user: Annotated[User, Depends(deps.may("photos.evidence"))]
     ) -> list[PhotoOut]:
         """The evidence photos of a claim, in the order received.
 
@@ -82,21 +110,19 @@ def photos_router(deps: Deps) -> APIRouter:
         his own claims' (403 otherwise); field agents see enrolment photos only
         (403 here).
         """
-        return [_out(r) for r in photos().photos_of(_viewer(user), "claim", claim_id)]
+        return [_out(r) for r in photos().photos_of(user, "claim", claim_id)]
 
     @router.get("/animals/{tag}/photos", tags=["photos"])
     def animal_photos(
-        tag: str, user: Annotated[User, Depends(everyone)]
+        tag: str, user: Annotated[User, Depends(readers)]
     ) -> list[PhotoOut]:
         """The enrolment photos of an animal (staff and field agents; a farmer his own)."""
-        return [_out(r) for r in photos().photos_of(_viewer(user), "animal", tag)]
+        return [_out(r) for r in photos().photos_of(user, "animal", tag)]
 
     async def send(
         request: Request, user: User, sha256: str, *, thumb: bool
     ) -> Response:
-        found = await run_in_threadpool(
-            photos().photo_file, _viewer(user), sha256, thumb=thumb
-        )
+        found = await run_in_threadpool(photos().photo_file, user, sha256, thumb=thumb)
         headers = {"ETag": found.etag, "Cache-Control": CACHE_CONTROL}
         if found.etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
@@ -109,7 +135,7 @@ def photos_router(deps: Deps) -> APIRouter:
         responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
     )
     async def photo(
-        sha256: Digest, request: Request, user: Annotated[User, Depends(everyone)]
+        sha256: Digest, request: Request, user: Annotated[User, Depends(readers)]
     ) -> Response:
         """A kept photo's bytes, with its media type and ETag (404 if unknown or not yours)."""
         return await send(request, user, sha256, thumb=False)
@@ -121,7 +147,7 @@ def photos_router(deps: Deps) -> APIRouter:
         responses={200: {"content": {"image/jpeg": {}}}},
     )
     async def thumbnail(
-        sha256: Digest, request: Request, user: Annotated[User, Depends(everyone)]
+        sha256: Digest, request: Request, user: Annotated[User, Depends(readers)]
     ) -> Response:
         """A kept photo's thumbnail: JPEG, 256 px on its longest side."""
         return await send(request, user, sha256, thumb=True)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from livestock import EnrolResult, Match, Photo
 from remote_sensing import ValidationRules, read_plots
-from server.errors import ForbiddenError, InvalidInputError
+from server.errors import InvalidInputError
 from server.http.deps import (
     API,
     NO_NUL,
@@ -32,6 +32,7 @@ from server.http.deps import (
     strict_json_loads,
 )
 from server.i18n import Lang, render_check
+from server.services.access import check_may_see, own_farmer
 from server.services.auth import User
 from server.services.underwriting import ApplicationRecord, FarmerRecord, PolicyRecord
 from underwriting import Check, product_from_dict, product_to_dict
@@ -275,18 +276,12 @@ def _upload_fingerprint(
     return fingerprint(*parts)
 
 
-def _own(user: User, farmer_id: str, what: str) -> None:
-    if user.role == "farmer" and user.farmer_id != farmer_id:
-        raise ForbiddenError(f"this {what} is not yours")
-
-
 def records_router(deps: Deps) -> APIRouter:
     """Routes for farmers, products, animals, applications and policies."""
     router = APIRouter(prefix=API)
     uw = deps.ctx.underwriting
     settings = deps.ctx.settings
-    staff = deps.roles("admin", "underwriter", "adjuster", "field_agent")
-    everyone = deps.everyone()
+    readers = deps.may("read")
 
     @router.post(
         "/farmers", tags=["farmers"], status_code=201, response_model=FarmerRecord
@@ -294,7 +289,7 @@ def records_router(deps: Deps) -> APIRouter:
     async def register_farmer(
         farmer: FarmerIn,
         request: Request,
-        user: Annotated[User, Depends(deps.roles("admin"))],
+        user: Annotated[User, Depends(deps.may("farmers.register"))],
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Register a farmer (admins)."""
@@ -315,7 +310,9 @@ def records_router(deps: Deps) -> APIRouter:
 
     @router.get("/farmers", tags=["farmers"])
     def list_farmers(
-        _: Annotated[User, Depends(staff)], offset: Offset = 0, limit: Limit = 50
+        _: Annotated[User, Depends(deps.may("farmers.list"))],
+        offset: Offset = 0,
+        limit: Limit = 50,
     ) -> PageOut[FarmerRecord]:
         """Farmers in id order (staff)."""
         page = uw.farmers(offset, limit)
@@ -324,7 +321,7 @@ def records_router(deps: Deps) -> APIRouter:
     @router.post("/products", tags=["products"], status_code=201)
     async def add_product(
         request: Request,
-        user: Annotated[User, Depends(deps.roles("admin"))],
+        user: Annotated[User, Depends(deps.may("products.add"))],
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Create a product from its terms (admins).
@@ -353,14 +350,14 @@ def records_router(deps: Deps) -> APIRouter:
         return await deps.idempotent(request, user, idempotency_key, work)
 
     @router.get("/products", tags=["products"])
-    def list_products(_: Annotated[User, Depends(everyone)]) -> list[dict[str, Any]]:
+    def list_products(_: Annotated[User, Depends(readers)]) -> list[dict[str, Any]]:
         """Every product and its terms."""
         return [product_to_dict(p) for p in uw.products()]
 
     @router.post("/animals", tags=["livestock"], response_model=EnrolmentOut)
     async def enrol_animal(
         request: Request,
-        user: Annotated[User, Depends(deps.roles("field_agent"))],
+        user: Annotated[User, Depends(deps.may("animals.enrol"))],
         tag: Annotated[
             str,
             Form(
@@ -422,7 +419,7 @@ def records_router(deps: Deps) -> APIRouter:
     async def add_animal_session(
         tag: Annotated[str, PathParam(pattern=NO_NUL, min_length=1, max_length=32)],
         request: Request,
-        user: Annotated[User, Depends(deps.roles("field_agent"))],
+        user: Annotated[User, Depends(deps.may("animals.enrol"))],
         files: Annotated[
             list[UploadFile], File(description="Face photos of one later visit.")
         ],
@@ -469,7 +466,7 @@ def records_router(deps: Deps) -> APIRouter:
     async def apply_livestock(
         application: LivestockApplicationIn,
         request: Request,
-        user: Annotated[User, Depends(deps.roles("field_agent"))],
+        user: Annotated[User, Depends(deps.may("applications.submit"))],
         lang: ReaderLang,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
@@ -497,7 +494,7 @@ def records_router(deps: Deps) -> APIRouter:
     )
     async def apply_crop(
         request: Request,
-        user: Annotated[User, Depends(deps.roles("field_agent"))],
+        user: Annotated[User, Depends(deps.may("applications.submit"))],
         lang: ReaderLang,
         farmer_id: Annotated[str, Form(pattern=NO_NUL, min_length=1, max_length=64)],
         product_code: Annotated[str, Form(pattern=NO_NUL, min_length=1, max_length=64)],
@@ -567,7 +564,7 @@ def records_router(deps: Deps) -> APIRouter:
 
     @router.get("/applications", tags=["applications"])
     def list_applications(
-        user: Annotated[User, Depends(everyone)],
+        user: Annotated[User, Depends(readers)],
         lang: ReaderLang,
         status: Literal["submitted", "referred", "approved", "declined"] | None = None,
         offset: Offset = 0,
@@ -576,7 +573,7 @@ def records_router(deps: Deps) -> APIRouter:
         """Applications, newest first (a farmer sees only their own)."""
         page = uw.applications(
             status=status,
-            farmer_id=user.farmer_id if user.role == "farmer" else None,
+            farmer_id=own_farmer(user),
             offset=offset,
             limit=limit,
         )
@@ -585,12 +582,12 @@ def records_router(deps: Deps) -> APIRouter:
     @router.get("/applications/{application_id}", tags=["applications"])
     def get_application(
         application_id: str,
-        user: Annotated[User, Depends(everyone)],
+        user: Annotated[User, Depends(readers)],
         lang: ReaderLang,
     ) -> ApplicationOut:
         """One application and its checks (a farmer sees only their own)."""
         a = uw.application(application_id)
-        _own(user, a.farmer_id, "application")
+        check_may_see(user, a, "application")
         return application_out(a, lang)
 
     @router.post(
@@ -602,7 +599,7 @@ def records_router(deps: Deps) -> APIRouter:
         application_id: str,
         decision: ApplicationDecisionIn,
         request: Request,
-        user: Annotated[User, Depends(deps.roles("underwriter"))],
+        user: Annotated[User, Depends(deps.may("applications.decide"))],
         lang: ReaderLang,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
@@ -622,11 +619,11 @@ def records_router(deps: Deps) -> APIRouter:
 
     @router.get("/policies", tags=["policies"])
     def list_policies(
-        user: Annotated[User, Depends(everyone)], offset: Offset = 0, limit: Limit = 50
+        user: Annotated[User, Depends(readers)], offset: Offset = 0, limit: Limit = 50
     ) -> PageOut[PolicyOut]:
         """Policies, newest first (a farmer sees only their own)."""
         page = uw.policies(
-            farmer_id=user.farmer_id if user.role == "farmer" else None,
+            farmer_id=own_farmer(user),
             offset=offset,
             limit=limit,
         )
@@ -634,11 +631,11 @@ def records_router(deps: Deps) -> APIRouter:
 
     @router.get("/policies/{policy_id}", tags=["policies"])
     def get_policy(
-        policy_id: str, user: Annotated[User, Depends(everyone)]
+        policy_id: str, user: Annotated[User, Depends(readers)]
     ) -> PolicyOut:
         """One policy (a farmer sees only their own)."""
         p = uw.policy(policy_id)
-        _own(user, p.farmer_id, "policy")
+        check_may_see(user, p, "policy")
         return _policy(p)
 
     return router

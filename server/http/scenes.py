@@ -130,7 +130,7 @@ def scenes_router(deps: Deps, imagery: ImageryService | None = None) -> APIRoute
         settings.resolved_imagery_dir(), cache_bytes=settings.tile_cache_mb * MIB
     )
     cache_control = f"public, max-age={settings.tile_max_age_s}"
-    anyone = deps.everyone()
+    anyone = deps.may("read")
 
     @router.get("/scenes", tags=["imagery"])
     def list_scenes(

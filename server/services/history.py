@@ -19,8 +19,7 @@ from typing import Any, Literal, get_args
 
 from sqlalchemy import Connection, Engine, and_, exists, func, select
 
-from server.errors import ForbiddenError
-from server.services.photos import Viewer
+from server.services.access import Caller, check_may_see, only_theirs, own_farmer
 from server.storage.paging import Page
 from server.storage.schema import (
     animals,
@@ -93,24 +92,23 @@ class HistoryService:
         return self.engine.connect().execution_options(readonly=True)
 
     @staticmethod
-    def _check_owner(conn: Connection, viewer: Viewer, kind: str, sid: str) -> None:
+    def _check_owner(conn: Connection, viewer: Caller, kind: str, sid: str) -> None:
         """Refuse a farmer another farmer's record (403)."""
-        if viewer.role != "farmer":
+        if own_farmer(viewer) is None:  # staff: every record
             return
         if kind == "farmer":
-            if sid != viewer.farmer_id:
-                raise ForbiddenError("this farmer's history is not yours")
+            check_may_see(viewer, sid, "farmer's history")
             return
         owner = _OWNERS.get(kind)
         if owner is None:  # plots: filtered entry by entry
             return
         farmer = conn.execute(select(owner[0]).where(owner[1] == sid)).scalar()
-        if farmer is not None and farmer != viewer.farmer_id:
-            raise ForbiddenError(f"this {kind} is not yours")
+        if farmer is not None:  # an unknown record: its entries are filtered
+            check_may_see(viewer, farmer, kind)
 
     def history(
         self,
-        viewer: Viewer,
+        viewer: Caller,
         kind: Kind,
         subject_id: str,
         *,
@@ -124,14 +122,11 @@ class HistoryService:
         """
         s = ledger_subjects
         where = [s.c.kind == kind, s.c.subject_id == subject_id]
-        if viewer.role == "farmer":
-            mine = ledger_subjects.alias("mine")
+        mine = ledger_subjects.alias("mine")
+        theirs = only_theirs(viewer, mine.c.subject_id)
+        if theirs is not None:  # a farmer: only entries naming himself
             where.append(
-                exists().where(
-                    mine.c.idx == s.c.idx,
-                    mine.c.kind == "farmer",
-                    mine.c.subject_id == (viewer.farmer_id or ""),
-                )
+                exists().where(mine.c.idx == s.c.idx, mine.c.kind == "farmer", theirs)
             )
         cond = and_(*where)
         with self._read() as conn:

@@ -42,8 +42,14 @@ from remote_sensing import (
     plots_from_geometries,
     read_dates,
 )
-from server.errors import ForbiddenError, InvalidInputError, NotFoundError
-from server.services.photos import Viewer
+from server.errors import InvalidInputError, NotFoundError
+from server.services.access import (
+    Caller,
+    check_may_see,
+    may_see,
+    only_theirs,
+    own_farmer,
+)
 from server.storage.claims_store import ClaimRecord, ClaimStore, checks_from_json
 from server.storage.plots_store import insured_plots_meeting
 from server.storage.schema import (
@@ -259,11 +265,6 @@ class MapsService:
         return self.engine.connect().execution_options(readonly=True)
 
     @staticmethod
-    def _own(viewer: Viewer, farmer_id: str, what: str) -> None:
-        if viewer.role == "farmer" and viewer.farmer_id != farmer_id:
-            raise ForbiddenError(f"this {what} is not yours")
-
-    @staticmethod
     def _feature(row: Any, **extra: Any) -> dict[str, Any]:
         declared = float(row.declared_m2) if row.declared_m2 is not None else None
         return {
@@ -334,7 +335,7 @@ class MapsService:
             )
         return out
 
-    def application_plots(self, viewer: Viewer, application_id: str) -> dict[str, Any]:
+    def application_plots(self, viewer: Caller, application_id: str) -> dict[str, Any]:
         """The plots of an application: areas, their checks and light, insured overlaps.
 
         Each feature's properties: ``plot_id``, ``area_m2``/``area_ha`` (measured,
@@ -358,18 +359,18 @@ class MapsService:
                 raise NotFoundError(
                     f"no application {application_id}", field="application_id"
                 )
-            self._own(viewer, app.farmer_id, "application")
+            check_may_see(viewer, app.farmer_id, "application")
             rows = conn.execute(
                 select(plots)
                 .where(plots.c.application_id == application_id)
                 .order_by(plots.c.plot_ref)
             ).all()
             overlaps = self._overlaps(conn, app, rows)
-        if viewer.role == "farmer":
+        if own_farmer(viewer) is not None:
             # A farmer learns that his plot overlaps insured land, and by how much,
             # not whose it is nor its shape.
             overlaps = {
-                ref: [_for_a_farmer(o, viewer.farmer_id) for o in found]
+                ref: [_for_a_farmer(o, viewer) for o in found]
                 for ref, found in overlaps.items()
             }
         checks = checks_from_json(app.checks)
@@ -386,7 +387,7 @@ class MapsService:
             )
         return {"type": "FeatureCollection", "features": features}
 
-    def policy_plots(self, viewer: Viewer, policy_id: str) -> dict[str, Any]:
+    def policy_plots(self, viewer: Caller, policy_id: str) -> dict[str, Any]:
         """The plots a policy insures, with their measured and declared areas.
 
         Raises:
@@ -399,7 +400,7 @@ class MapsService:
             ).first()
             if policy is None:
                 raise NotFoundError(f"no policy {policy_id}", field="policy_id")
-            self._own(viewer, policy.farmer_id, "policy")
+            check_may_see(viewer, policy.farmer_id, "policy")
             rows = conn.execute(
                 select(plots)
                 .where(plots.c.policy_id == policy_id)
@@ -412,7 +413,7 @@ class MapsService:
 
     def insured_plots(
         self,
-        viewer: Viewer,
+        viewer: Caller,
         bbox: BBox,
         *,
         on: date | None = None,
@@ -433,8 +434,9 @@ class MapsService:
             plots.c.max_lat >= bbox.south,
             plots.c.min_lat <= bbox.north,
         ]
-        if viewer.role == "farmer":
-            where.append(plots.c.farmer_id == (viewer.farmer_id or ""))
+        theirs = only_theirs(viewer, plots.c.farmer_id)
+        if theirs is not None:
+            where.append(theirs)
         joined = plots.join(policies, policies.c.id == plots.c.policy_id)
         with self._read() as conn:
             total = conn.execute(
@@ -458,12 +460,12 @@ class MapsService:
 
     # --- claims -------------------------------------------------------------------
 
-    def _claim(self, viewer: Viewer, claim_id: str) -> ClaimRecord:
+    def _claim(self, viewer: Caller, claim_id: str) -> ClaimRecord:
         claim = self._claims.get(claim_id)
-        self._own(viewer, claim.farmer_id, "claim")
+        check_may_see(viewer, claim.farmer_id, "claim")
         return claim
 
-    def claim_damage(self, viewer: Viewer, claim_id: str) -> dict[str, Any]:
+    def claim_damage(self, viewer: Caller, claim_id: str) -> dict[str, Any]:
         """The damage polygons of the claim's last assessment by map (empty before one).
 
         Foreign members: ``claim_id``, ``assessed`` (whether an assessment ran),
@@ -502,7 +504,7 @@ class MapsService:
         )
         return doc
 
-    def claim_series(self, viewer: Viewer, claim_id: str) -> dict[str, Any]:
+    def claim_series(self, viewer: Caller, claim_id: str) -> dict[str, Any]:
         """The NDVI series of a crop claim's plot around the loss date, beside earlier seasons.
 
         With an NDVI stack covering the plot (``AGRI_NDVI_STACK``): every date's
@@ -595,9 +597,9 @@ class MapsService:
         }
 
 
-def _for_a_farmer(overlap: dict[str, Any], farmer_id: str | None) -> dict[str, Any]:
+def _for_a_farmer(overlap: dict[str, Any], viewer: Caller) -> dict[str, Any]:
     """An overlap as a farmer may see it: another farmer's plot reduced to its size."""
-    if overlap["farmer_id"] == farmer_id:
+    if may_see(viewer, overlap["farmer_id"]):
         return overlap
     hidden = ("plot_id", "policy_id", "farmer_id", "geometry")
     return {k: v for k, v in overlap.items() if k not in hidden} | {

@@ -3,11 +3,12 @@
 Writes: :meth:`PhotoService.keep` writes each photo's file and thumbnail
 (content-addressed, atomic) BEFORE the transaction that records them, and
 :meth:`PhotoService.link` records, in that transaction, that they belong to
-a claim (evidence) or an animal (enrolment). Reads check the caller's role:
+a claim (evidence) or an animal (enrolment). Reads ask the access policy
+(:mod:`server.services.access`):
 
-* staff (underwriter, adjuster, admin) see every photo;
-* a farmer sees the photos of his own claims and animals;
-* a field agent sees enrolment photos (of animals), not claim evidence.
+* a claim's evidence is for the roles of ``photos.evidence`` (underwriter,
+  adjuster, admin, farmer): field agents see enrolment photos (of animals) only;
+* a farmer sees the photos of his own claims and animals; staff see every one.
 
 A photo the caller may not see answers like one that does not exist (404),
 so a hash never tells whether someone else's photo is kept.
@@ -25,6 +26,7 @@ from sqlalchemy import Connection, Engine, select
 
 from livestock import read_metadata
 from server.errors import ForbiddenError, NotFoundError
+from server.services.access import Caller, Viewer, may_do, may_see, own_farmer
 from server.storage.photo_store import (
     THUMB_MEDIA_TYPE,
     PhotoFileError,
@@ -39,7 +41,6 @@ from server.storage.photo_store import (
 from server.storage.schema import animals, claims
 
 __all__ = [
-    "STAFF",
     "KeptPhoto",
     "OwnerKind",
     "PhotoFile",
@@ -48,16 +49,6 @@ __all__ = [
 ]
 
 OwnerKind = Literal["claim", "animal"]
-STAFF = frozenset({"underwriter", "adjuster", "admin"})
-"""Roles that see every photo."""
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """Who asks: a role and, for a farmer, the farmer id."""
-
-    role: str
-    farmer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,15 +151,12 @@ class PhotoService:
         return found
 
     @staticmethod
-    def _may_see(viewer: Viewer, kind: str, farmer: str | None) -> bool:
-        if viewer.role in STAFF:
-            return True
-        if viewer.role == "farmer":
-            return farmer is not None and farmer == viewer.farmer_id
-        return viewer.role == "field_agent" and kind == "animal"
+    def _may_see_kind(viewer: Caller, kind: str) -> bool:
+        """Whether the viewer's role sees photos of a claim (evidence) or an animal."""
+        return may_do(viewer, "photos.evidence" if kind == "claim" else "read")
 
     def photos_of(
-        self, viewer: Viewer, owner_kind: OwnerKind, owner_id: str
+        self, viewer: Caller, owner_kind: OwnerKind, owner_id: str
     ) -> list[PhotoRow]:
         """The photos of a claim or an animal, in the order they were kept.
 
@@ -181,14 +169,18 @@ class PhotoService:
             if farmer is None:
                 field = "claim_id" if owner_kind == "claim" else "tag"
                 raise NotFoundError(f"no {owner_kind} {owner_id}", field=field)
-            if not self._may_see(viewer, owner_kind, farmer):
+            if not self._may_see_kind(viewer, owner_kind):
                 raise ForbiddenError(
                     f"role {viewer.role} may not see the photos of this {owner_kind}"
-                    + (" (not yours)" if viewer.role == "farmer" else "")
+                )
+            if not may_see(viewer, farmer):
+                raise ForbiddenError(
+                    f"role {viewer.role} may not see the photos of this {owner_kind}"
+                    " (not yours)"
                 )
             return photo_rows(conn, owner_kind, owner_id)
 
-    def photo_file(self, viewer: Viewer, sha256: str, *, thumb: bool) -> PhotoFile:
+    def photo_file(self, viewer: Caller, sha256: str, *, thumb: bool) -> PhotoFile:
         """The file of a kept photo (or its thumbnail) the viewer may see.
 
         Args:
@@ -204,17 +196,18 @@ class PhotoService:
         missing = NotFoundError(f"no photo {sha256[:64]}", field="sha256")
         if not is_sha256(digest):
             raise missing
+        staff = own_farmer(viewer) is None  # sees every owner's: no owner looked up
         with self._read() as conn:
             rows = photos_by_sha(conn, digest)
             visible = [
                 r
                 for r in rows
-                if self._may_see(
-                    viewer,
-                    r.owner_kind,
-                    self._owner_farmer(conn, r.owner_kind, r.owner_id)
-                    if viewer.role == "farmer"
-                    else None,
+                if self._may_see_kind(viewer, r.owner_kind)
+                and (
+                    staff
+                    or may_see(
+                        viewer, self._owner_farmer(conn, r.owner_kind, r.owner_id)
+                    )
                 )
             ]
         if not visible:

@@ -1,0 +1,71 @@
+"""API routes of the service itself and its ledger: health, and an entry's receipt.
+
+(No ``from __future__ import annotations``: see :mod:`server.http.deps`.)
+"""
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
+
+from ledger import EntryNotFoundError
+from server.http.deps import API, Deps
+from server.services.access import may_see, own_farmer
+from server.services.auth import User
+
+__all__ = ["MAX_INDEX", "Health", "health_router", "ledger_router"]
+
+MAX_INDEX = 2**63 - 1  # the largest SQL BIGINT: a ledger index beyond it cannot exist
+
+
+class Health(BaseModel):
+    """Liveness and the ledger's size."""
+
+    status: str = Field(examples=["ok"])
+    ledger_size: int = Field(examples=[1042])
+
+
+def health_router(deps: Deps) -> APIRouter:
+    """The health route (no login)."""
+    router = APIRouter(prefix=API)
+
+    @router.get("/health", tags=["service"])
+    def health() -> Health:
+        """Liveness, and the ledger's current size."""
+        return Health(status="ok", ledger_size=deps.ctx.ledger.store.size())
+
+    return router
+
+
+def ledger_router(deps: Deps) -> APIRouter:
+    """Routes for ledger receipts."""
+    router = APIRouter(prefix=API)
+
+    @router.get("/ledger/receipts/{index}", tags=["ledger"])
+    def receipt(
+        index: Annotated[int, PathParam(ge=0, le=MAX_INDEX)],
+        user: Annotated[User, Depends(deps.may("read"))],
+    ) -> dict[str, Any]:
+        """The receipt of ledger entry ``index``: verifiable offline with the verifier key.
+
+        A farmer may fetch only receipts of entries whose subjects name their farmer id.
+        """
+        try:
+            found = deps.ctx.ledger.receipt(index)
+        except EntryNotFoundError as exc:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND, f"no ledger entry {index}"
+            ) from exc
+        if own_farmer(user) is not None:  # staff see every receipt
+            subjects = json.loads(found.entry).get("subjects", {})
+            if not may_see(user, subjects.get("farmer")):
+                raise HTTPException(
+                    status.HTTP_403_FORBIDDEN,
+                    f"entry {index} is not one of your records",
+                )
+        doc: dict[str, Any] = found.to_json()
+        return doc
+
+    return router

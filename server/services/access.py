@@ -1,0 +1,189 @@
+"""The access policy: who may do what, and whose records each viewer sees.
+
+The one place that answers both questions, for the API's routes and the
+services that read for a viewer (photos, maps, histories):
+
+* :data:`ACTIONS` names, for each action, the roles that may take it; the
+  claim lifecycle's actions come from :data:`claims.ACTORS` (``"claims.read"``
+  is ``ACTORS["read"]``). :func:`may_do` answers for a viewer, and
+  :func:`roles_for` gives the roles a route admits.
+* :data:`STAFF` is the insurer's people: every role but ``farmer``.
+* A farmer sees only the records that carry their own farmer id; staff see
+  everyone's. :func:`may_see` answers for one record (or its owner's id),
+  :func:`check_may_see` refuses with :class:`~server.errors.ForbiddenError`
+  (403), :func:`own_farmer` is the farmer a list is narrowed to, and
+  :func:`only_theirs` the same as a SQL condition.
+
+Nothing else compares a viewer's role or farmer id
+(``tests/server/test_access_policy.py`` checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from sqlalchemy import ColumnElement
+
+from claims import ACTORS
+from claims import Action as ClaimAction
+from server.errors import ForbiddenError
+from server.services.auth import ROLES, Role
+
+__all__ = [
+    "ACTIONS",
+    "STAFF",
+    "Action",
+    "Caller",
+    "Owned",
+    "Viewer",
+    "check_may_see",
+    "may_do",
+    "may_see",
+    "only_theirs",
+    "own_farmer",
+    "roles_for",
+]
+
+STAFF: tuple[Role, ...] = ("admin", "underwriter", "adjuster", "field_agent")
+"""The insurer's people: every role but ``farmer``; they see every farmer's records."""
+
+Action = Literal[
+    "read",
+    "users.manage",
+    "farmers.register",
+    "farmers.list",
+    "products.add",
+    "animals.enrol",
+    "applications.submit",
+    "applications.decide",
+    "photos.check",
+    "photos.evidence",
+    "devices.register",
+    "devices.list",
+    "devices.approve",
+    "devices.any_agent",
+    "claims.file",
+    "claims.add_evidence",
+    "claims.assess",
+    "claims.decide",
+    "claims.pay",
+    "claims.read",
+]
+"""What a route or a service does on a viewer's behalf."""
+
+
+def _claim_roles(action: ClaimAction) -> tuple[Role, ...]:
+    """The roles the claim lifecycle lets take ``action``, sorted by name."""
+    allowed = ACTORS[action]
+    unknown = set(allowed) - set(ROLES)
+    if unknown:  # pragma: no cover - a rule naming a role the API lacks
+        raise ValueError(f"claims.ACTORS names unknown roles {sorted(unknown)}")
+    return tuple(r for r in sorted(ROLES) if r in allowed)
+
+
+ACTIONS: Mapping[Action, tuple[Role, ...]] = {
+    "read": ROLES,  # products, one's records, maps, histories, receipts, scenes
+    "users.manage": ("admin",),
+    "farmers.register": ("admin",),
+    "farmers.list": STAFF,
+    "products.add": ("admin",),
+    "animals.enrol": ("field_agent",),  # and later capture sessions
+    "applications.submit": ("field_agent",),
+    "applications.decide": ("underwriter",),
+    "photos.check": ("field_agent",),
+    # A claim's evidence photos; an animal's enrolment photos are "read".
+    "photos.evidence": ("admin", "underwriter", "adjuster", "farmer"),
+    "devices.register": ("field_agent",),  # and the offline gallery
+    "devices.list": ("admin", "field_agent"),  # and revoke
+    "devices.approve": ("admin",),
+    "devices.any_agent": ("admin",),  # list and revoke any agent's devices
+    "claims.file": _claim_roles("file"),
+    "claims.add_evidence": _claim_roles("add_evidence"),
+    "claims.assess": _claim_roles("assess"),
+    "claims.decide": _claim_roles("decide"),
+    "claims.pay": _claim_roles("pay"),
+    "claims.read": _claim_roles("read"),
+}
+"""The roles that may take each action, in the order a refusal names them."""
+
+
+class Caller(Protocol):
+    """Who asks: anything with a role and, for a farmer, a farmer id (a user, a viewer)."""
+
+    @property
+    def role(self) -> str:
+        """One of :data:`server.services.auth.ROLES`."""
+
+    @property
+    def farmer_id(self) -> str | None:
+        """The farmer id a farmer's records carry; None for staff."""
+
+
+class Owned(Protocol):
+    """A record that belongs to a farmer (an application, a policy, a claim...)."""
+
+    @property
+    def farmer_id(self) -> str:
+        """The farmer it belongs to."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks, as the services take it: a role and, for a farmer, the farmer id."""
+
+    role: str
+    farmer_id: str | None = None
+
+
+def roles_for(action: Action) -> tuple[Role, ...]:
+    """The roles that may take ``action``."""
+    return ACTIONS[action]
+
+
+def may_do(viewer: Caller, action: Action) -> bool:
+    """True when ``viewer``'s role may take ``action``."""
+    return viewer.role in ACTIONS[action]
+
+
+def _is_farmer(viewer: Caller) -> bool:
+    return viewer.role == "farmer"
+
+
+def own_farmer(viewer: Caller) -> str | None:
+    """The farmer whose records alone ``viewer`` sees; None for staff, who see everyone's.
+
+    A farmer's own farmer id (``""`` if none is set, which no record carries).
+    """
+    return (viewer.farmer_id or "") if _is_farmer(viewer) else None
+
+
+def may_see(viewer: Caller, record: Owned | str | None) -> bool:
+    """True when ``viewer`` may see a record of farmer ``record`` (or the record itself).
+
+    Staff see every record; a farmer only those carrying their farmer id (an
+    unknown owner, None, is nobody's: a farmer does not see it).
+    """
+    if not _is_farmer(viewer):
+        return True
+    owner = record if record is None or isinstance(record, str) else record.farmer_id
+    return owner is not None and owner == viewer.farmer_id
+
+
+def check_may_see(viewer: Caller, record: Owned | str | None, what: str) -> None:
+    """Refuse a record ``viewer`` may not see.
+
+    Raises:
+        ForbiddenError: a farmer and another farmer's record ("this {what} is not yours").
+    """
+    if not may_see(viewer, record):
+        raise ForbiddenError(f"this {what} is not yours")
+
+
+def only_theirs(
+    viewer: Caller, column: ColumnElement[str]
+) -> ColumnElement[bool] | None:
+    """:func:`may_see` as a SQL condition on a farmer-id ``column``; None for staff."""
+    farmer = own_farmer(viewer)
+    return None if farmer is None else column == farmer
