@@ -22,7 +22,6 @@ import {
   scenesMeeting,
   syncMaps,
 } from '../map.js';
-import { field, h, newId, replace, table, toast } from '../ui.js';
 import {
   add,
   checkList,
@@ -39,7 +38,8 @@ import {
   shortId,
   showApiError,
   summary,
-} from './underwriter.js';
+} from '../staff.js';
+import { field, h, newId, replace, table, toast } from '../ui.js';
 
 registerStrings({
   en: {
@@ -540,7 +540,7 @@ async function afterControl(map, after, before) {
   };
   const control = layerSwitch(
     t('adj.layer_after'),
-    [...choices, 'none'].map((v) => ({ value: v, label: v === 'damage' ? t('adj.legend.damage') : t(`uw.layer.${v}`) })),
+    [...choices, 'none'].map((v) => ({ value: v, label: v === 'damage' ? t('adj.legend.damage') : t(`staff.layer.${v}`) })),
     choices[0] || 'none',
     (v) => show(v).catch((err) => toast(refusalText(err), 'error')),
   );
