@@ -19,10 +19,11 @@ from typing import Literal, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Engine, delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine
 
-from server.storage.schema import api_tokens, login_failures, users
+from server.errors import ConflictError
+from server.services.work import reading
+from server.storage.users_store import UserRow, UserRows
 
 __all__ = [
     "ROLES",
@@ -91,6 +92,11 @@ class User:
     farmer_id: str | None
 
 
+def _public(row: UserRow) -> User:
+    """A stored user as the API knows them (no hash)."""
+    return User(row.id, row.username, row.role, row.farmer_id)  # type: ignore[arg-type]
+
+
 def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -107,6 +113,7 @@ class UserStore:
         self.engine = engine
         self.token_ttl = timedelta(seconds=token_ttl_s)
         self.limits = limits or LoginLimits()
+        self.rows = UserRows()
         _dummy_hash()  # hashed now, so that no login pays for it
 
     def create(
@@ -125,20 +132,12 @@ class UserStore:
         if len(password) < 10:
             raise AuthError("passwords have at least 10 characters")
         user = User(str(uuid.uuid4()), username, role, farmer_id)
+        row = UserRow(user.id, username, role, farmer_id, _HASHER.hash(password))
         try:
             with self.engine.begin() as conn:
-                conn.execute(
-                    insert(users).values(
-                        id=user.id,
-                        username=username,
-                        password_hash=_HASHER.hash(password),
-                        role=role,
-                        farmer_id=farmer_id,
-                        created_at=datetime.now(UTC),
-                    )
-                )
-        except IntegrityError as exc:
-            raise AuthError(f"username {username!r} is taken") from exc
+                self.rows.insert_user(conn, row, datetime.now(UTC))
+        except ConflictError as exc:
+            raise AuthError(str(exc)) from exc
         return user
 
     def login(
@@ -164,15 +163,9 @@ class UserStore:
         username = username[:64]
         address = address[:64]
         now = datetime.now(UTC)
-        with self.engine.connect().execution_options(readonly=True) as conn:
+        with reading(self.engine) as conn:
             retry_after = self._retry_after(conn, username, address, now)
-            row = (
-                None
-                if retry_after
-                else conn.execute(
-                    select(users).where(users.c.username == username)
-                ).first()
-            )
+            row = None if retry_after else self.rows.by_username(conn, username)
         if retry_after:
             raise TooManyAttemptsError(
                 f"too many failed logins: try again in {retry_after} s",
@@ -188,17 +181,8 @@ class UserStore:
         token = secrets.token_urlsafe(32)
         expires = datetime.now(UTC) + self.token_ttl
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(api_tokens).values(
-                    token_hash=_token_hash(token), user_id=row.id, expires_at=expires
-                )
-            )
-            conn.execute(
-                delete(login_failures).where(
-                    login_failures.c.username == username,
-                    login_failures.c.address == address,
-                )
-            )
+            self.rows.insert_token(conn, _token_hash(token), row.id, expires)
+            self.rows.forget_failures(conn, username, address)
         return token, expires
 
     def _retry_after(
@@ -207,31 +191,15 @@ class UserStore:
         """Seconds until the next attempt is allowed; 0 if it is allowed now."""
         since = now - timedelta(seconds=self.limits.window_s)
         waits = [0.0]
-        for where, most in (
-            (
-                (
-                    login_failures.c.username == username,
-                    login_failures.c.address == address,
-                ),
-                self.limits.max_failures,
-            ),
-            (
-                (login_failures.c.address == address,),
-                self.limits.max_failures_per_address,
-            ),
-            (
-                (login_failures.c.username == username,),
-                self.limits.max_failures_per_user,
-            ),
+        for who, where, most in (
+            (username, address, self.limits.max_failures),
+            (None, address, self.limits.max_failures_per_address),
+            (username, None, self.limits.max_failures_per_user),
         ):
             # The most-th newest failure in the window: once it ages out, one more try.
-            oldest_counted = conn.execute(
-                select(login_failures.c.failed_at)
-                .where(*where, login_failures.c.failed_at > since)
-                .order_by(login_failures.c.failed_at.desc())
-                .offset(most - 1)
-                .limit(1)
-            ).scalar()
+            oldest_counted = self.rows.nth_newest_failure(
+                conn, username=who, address=where, since=since, n=most
+            )
             if oldest_counted is not None:
                 waits.append((oldest_counted - since).total_seconds())
         wait = max(waits)
@@ -241,42 +209,26 @@ class UserStore:
         """Record a failed login and forget failures older than the window."""
         since = now - timedelta(seconds=self.limits.window_s)
         with self.engine.begin() as conn:
-            conn.execute(
-                delete(login_failures).where(login_failures.c.failed_at <= since)
-            )
-            conn.execute(
-                insert(login_failures).values(
-                    username=username, address=address, failed_at=now
-                )
-            )
+            self.rows.record_failure(conn, username, address, now, since)
 
     def user_for(self, token: str) -> User | None:
         """The user a live token belongs to, or None (unknown or expired)."""
-        with self.engine.connect().execution_options(readonly=True) as conn:
-            row = conn.execute(
-                select(users, api_tokens.c.expires_at)
-                .join(api_tokens, api_tokens.c.user_id == users.c.id)
-                .where(api_tokens.c.token_hash == _token_hash(token))
-            ).first()
-        if row is None:
+        with reading(self.engine) as conn:
+            found = self.rows.by_token(conn, _token_hash(token))
+        if found is None:
             return None
-        expires = row.expires_at
+        row, expires = found
         if expires <= datetime.now(UTC):
             return None
-        return User(row.id, row.username, row.role, row.farmer_id)
+        return _public(row)
 
     def list(self, offset: int = 0, limit: int = 50) -> tuple[list[User], int]:
         """Users by username, one page; (users, total)."""
-        with self.engine.connect().execution_options(readonly=True) as conn:
-            total = conn.execute(select(func.count()).select_from(users)).scalar_one()
-            rows = conn.execute(
-                select(users).order_by(users.c.username).offset(offset).limit(limit)
-            ).all()
-        return [User(r.id, r.username, r.role, r.farmer_id) for r in rows], total
+        with reading(self.engine) as conn:
+            rows, total = self.rows.page(conn, offset, limit)
+        return [_public(r) for r in rows], total
 
     def revoke(self, token: str) -> None:
         """Forget a token (logout)."""
         with self.engine.begin() as conn:
-            conn.execute(
-                delete(api_tokens).where(api_tokens.c.token_hash == _token_hash(token))
-            )
+            self.rows.delete_token(conn, _token_hash(token))

@@ -20,15 +20,14 @@ conditional UPDATE.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 import shapely
-from sqlalchemy import Connection, and_, true
+from sqlalchemy import Connection
 
 from claims import (
     BANDS,
@@ -88,6 +87,7 @@ from server.services.devices import DeviceService, SignedPhoto
 from server.services.ledger import LedgerService
 from server.services.maps import store_assessment
 from server.services.underwriting import UnderwritingService
+from server.services.work import reading
 from server.storage.claims_store import (
     ClaimRecord,
     ClaimStore,
@@ -96,7 +96,6 @@ from server.storage.claims_store import (
 )
 from server.storage.locks import lock
 from server.storage.paging import Page
-from server.storage.schema import claims
 from underwriting import CropProduct, LivestockProduct, Money
 
 __all__ = [
@@ -168,15 +167,6 @@ class ClaimsService:
         self._registry = registry
         self.rules = rules or ClaimRules()
         self.store = ClaimStore(self.engine)
-
-    @contextmanager
-    def _reading(self, conn: Connection | None) -> Iterator[Connection]:
-        """The caller's connection (it sees its own transaction), or a read-only one."""
-        if conn is not None:
-            yield conn
-            return
-        with self.engine.connect().execution_options(readonly=True) as own:
-            yield own
 
     def _event(
         self,
@@ -266,12 +256,9 @@ class ClaimsService:
         limit: int = 50,
     ) -> Page:
         """Claims, newest first, optionally of one farmer or in one status."""
-        where = []
-        if farmer_id:
-            where.append(claims.c.farmer_id == farmer_id)
-        if status:
-            where.append(claims.c.status == status)
-        return self.store.page(and_(*where) if where else true(), offset, limit)
+        return self.store.page(
+            farmer_id=farmer_id, status=status, offset=offset, limit=limit
+        )
 
     # --- intake ----------------------------------------------------------------------
 
@@ -597,7 +584,7 @@ class ClaimsService:
         from the phone's files was signed when picked, not when taken, and a
         red photo's signed time and place are not vouched for.
         """
-        with self._reading(conn) as read:
+        with reading(self.engine, conn) as read:
             verdicts = self.devices.verdicts(
                 read,
                 actor,
@@ -683,7 +670,7 @@ class ClaimsService:
                 f"policy {policy.id} insures animals: its claims are not assessed by map",
                 field="claim_id",
             )
-        with self._reading(conn) as read:
+        with reading(self.engine, conn) as read:
             plot = self.store.insured_plot(read, claim.policy_id, claim.subject_id)
         if plot is None:
             raise NotFoundError(

@@ -15,7 +15,6 @@ double-insurance re-check and the policy it issues are atomic.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,8 +26,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 import shapely
-from sqlalchemy import Connection, and_, func, insert, select, true, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection
 
 from claims import CaptureVerdict
 from ledger import Event
@@ -48,24 +46,20 @@ from server.i18n import render_message
 from server.services.devices import DeviceService, SignedPhoto
 from server.services.ledger import LedgerService
 from server.services.photos import PhotoService
+from server.services.work import reading
 from server.storage.animal_store import SqlTemplateStore
-from server.storage.claims_store import checks_from_json, checks_json
 from server.storage.locks import lock
-from server.storage.paging import Page, grouped, page_rows
+from server.storage.paging import Page
 from server.storage.photo_store import photo_rows
 from server.storage.plots_store import insured_plots_meeting
-from server.storage.schema import (
-    animals,
-    applications,
-    enrolments,
-    farmers,
-    plots,
-    policies,
-    policy_animals,
-    products,
+from server.storage.underwriting_store import (
+    ApplicationRecord,
+    FarmerRecord,
+    FarmerStore,
+    PolicyRecord,
+    PolicyStore,
 )
 from underwriting import (
-    DECIDABLE,
     ApplicationError,
     Check,
     CropProduct,
@@ -74,7 +68,6 @@ from underwriting import (
     InsuredAnimal,
     InsuredOverlap,
     LivestockProduct,
-    Money,
     Product,
     Recommendation,
     UnderwritingError,
@@ -88,8 +81,6 @@ from underwriting import (
     decide,
     periods_overlap,
     premium_for,
-    product_from_dict,
-    product_to_dict,
     recommend,
     validate_period,
     verify_no_double_insurance,
@@ -103,17 +94,6 @@ __all__ = [
 ]
 
 P = TypeVar("P", CropProduct, LivestockProduct)
-
-
-@dataclass(frozen=True)
-class FarmerRecord:
-    """A farmer; the farm's position (lat, lon in degrees) anchors the photo-GPS check."""
-
-    id: str
-    name: str
-    region: str
-    lat: float | None
-    lon: float | None
 
 
 REENROL = "re-enrol it from new photos (agri livestock reembed --tag --photos --reason)"
@@ -133,44 +113,6 @@ class ReembedReport:
     model: str
     reembedded: list[str]
     left: dict[str, str]
-
-
-@dataclass(frozen=True)
-class ApplicationRecord:
-    """An application, its checks and what became of it."""
-
-    id: str
-    farmer_id: str
-    product_code: str
-    kind: str
-    start_date: date
-    end_date: date
-    status: str
-    light: str
-    recommendation: str
-    checks: tuple[Check, ...]
-    animals: tuple[str, ...]
-    plots: tuple[str, ...]
-    reason: str | None
-    decided_by: str | None
-    policy_id: str | None
-
-
-@dataclass(frozen=True)
-class PolicyRecord:
-    """An issued policy: its period, sum insured and premium split."""
-
-    id: str
-    farmer_id: str
-    product_code: str
-    application_id: str
-    kind: str
-    start_date: date
-    end_date: date
-    sum_insured: Money
-    premium: dict[str, str]
-    animals: tuple[str, ...]
-    plots: tuple[str, ...]
 
 
 def _now() -> datetime:
@@ -238,6 +180,8 @@ class UnderwritingService:
         self.tolerance = tolerance or Tolerance()
         self.min_overlap_m2 = min_overlap_m2
         self.min_overlap_share = min_overlap_share
+        self.farmers_store = FarmerStore()
+        self.store = PolicyStore()
 
     # --- plumbing --------------------------------------------------------------------
 
@@ -254,13 +198,6 @@ class UnderwritingService:
             conn, [Event(kind, subjects, actor, when or _now(), payload)]
         )
         return entry.index
-
-    def _first(self, query: Any, conn: Connection | None) -> Any:
-        """The first row of ``query`` on ``conn``, or on a read connection of our own."""
-        if conn is not None:
-            return conn.execute(query).first()
-        with self._read() as c:
-            return c.execute(query).first()
 
     def _read(self) -> Connection:
         return self.engine.connect().execution_options(readonly=True)
@@ -294,24 +231,9 @@ class UnderwritingService:
             raise InvalidInputError(
                 f"({lat}, {lon}) is not a position in degrees", field="lat"
             )
+        record = FarmerRecord(farmer_id, name, region, lat, lon)
         with self.ledger.transaction(conn) as conn:
-            # The primary key decides (a read first would race a concurrent insert).
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        insert(farmers).values(
-                            id=farmer_id,
-                            name=name,
-                            region=region,
-                            lat=lat,
-                            lon=lon,
-                            created_at=_now(),
-                        )
-                    )
-            except IntegrityError as exc:
-                raise ConflictError(
-                    f"farmer {farmer_id} exists", field="farmer_id"
-                ) from exc
+            self.farmers_store.insert_farmer(conn, record)
             self._event(
                 conn,
                 "farmer.registered",
@@ -319,7 +241,7 @@ class UnderwritingService:
                 actor,
                 {"region": region},
             )
-        return FarmerRecord(farmer_id, name, region, lat, lon)
+        return record
 
     def farmer(self, farmer_id: str, conn: Connection | None = None) -> FarmerRecord:
         """The farmer ``farmer_id``.
@@ -327,18 +249,16 @@ class UnderwritingService:
         Raises:
             NotFoundError: no such farmer.
         """
-        row = self._first(select(farmers).where(farmers.c.id == farmer_id), conn)
-        if row is None:
+        with reading(self.engine, conn) as c:
+            found = self.farmers_store.farmer(c, farmer_id)
+        if found is None:
             raise NotFoundError(f"no farmer {farmer_id}", field="farmer_id")
-        return FarmerRecord(row.id, row.name, row.region, row.lat, row.lon)
+        return found
 
     def farmers(self, offset: int = 0, limit: int = 50) -> Page:
         """Farmers in id order, one page."""
-        with self._read() as conn:
-            rows, total = page_rows(
-                conn, farmers, true(), [farmers.c.id], offset, limit
-            )
-        items = [FarmerRecord(r.id, r.name, r.region, r.lat, r.lon) for r in rows]
+        with reading(self.engine) as conn:
+            items, total = self.farmers_store.farmers(conn, offset, limit)
         return Page(items, total, offset, limit)
 
     def add_product(
@@ -349,23 +269,8 @@ class UnderwritingService:
         Raises:
             ConflictError: the code is taken.
         """
-        terms = product_to_dict(product)
         with self.ledger.transaction(conn) as conn:
-            # The primary key decides (a read first would race a concurrent insert).
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        insert(products).values(
-                            code=product.code,
-                            kind=terms["kind"],
-                            terms=json.dumps(terms),
-                            created_at=_now(),
-                        )
-                    )
-            except IntegrityError as exc:
-                raise ConflictError(
-                    f"product {product.code} exists", field="code"
-                ) from exc
+            terms = self.farmers_store.insert_product(conn, product)
             self._event(
                 conn, "product.created", {"product": product.code}, actor, terms
             )
@@ -377,19 +282,16 @@ class UnderwritingService:
         Raises:
             NotFoundError: no such product.
         """
-        row = self._first(select(products.c.terms).where(products.c.code == code), conn)
-        terms = row.terms if row is not None else None
-        if terms is None:
+        with reading(self.engine, conn) as c:
+            found = self.farmers_store.product(c, code)
+        if found is None:
             raise NotFoundError(f"no product {code}", field="product_code")
-        return product_from_dict(json.loads(terms))
+        return found
 
     def products(self) -> list[Product]:
         """Every product, by code."""
-        with self._read() as conn:
-            rows = conn.execute(
-                select(products.c.terms).order_by(products.c.code)
-            ).all()
-        return [product_from_dict(json.loads(r.terms)) for r in rows]
+        with reading(self.engine) as conn:
+            return self.farmers_store.products(conn)
 
     # --- animals ---------------------------------------------------------------------
 
@@ -439,28 +341,19 @@ class UnderwritingService:
                 self.farmer(farmer_id, conn)
                 result = registry.enrol(tag, photos, farm=farmer_id, scheme=scheme)
                 match = result.match
-                conn.execute(
-                    insert(enrolments).values(
-                        tag=result.tag,
-                        farmer_id=farmer_id,
-                        status=result.status,
-                        match_tag=match.tag
-                        if match and result.status != "enrolled"
-                        else None,
-                        match_farm=match.farm
-                        if match and result.status != "enrolled"
-                        else None,
-                        score=match.score if match else None,
-                        detail=json.dumps(
-                            {
-                                "reused_photos": [
-                                    r.photo for r in result.reused_photos
-                                ],
-                                "captures": captures,
-                            }
-                        ),
-                        created_at=_now(),
-                    )
+                self.store.insert_enrolment(
+                    conn,
+                    tag=result.tag,
+                    farmer_id=farmer_id,
+                    status=result.status,
+                    match=(match.tag, match.farm)
+                    if match and result.status != "enrolled"
+                    else None,
+                    score=match.score if match else None,
+                    detail={
+                        "reused_photos": [r.photo for r in result.reused_photos],
+                        "captures": captures,
+                    },
                 )
                 if result.status == "enrolled":
                     if self.photos:
@@ -834,15 +727,10 @@ class UnderwritingService:
         self, conn: Connection, tags: Sequence[str], start: date, end: date
     ) -> list[InsuredAnimal]:
         """The animals of ``tags`` that a policy in force during [start, end] insures."""
-        rows = conn.execute(
-            select(policy_animals)
-            .where(policy_animals.c.tag.in_(list(tags)))
-            .order_by(policy_animals.c.tag, policy_animals.c.start_date)
-        ).all()
         return [
-            InsuredAnimal(r.tag, r.policy_id, r.end_date)
-            for r in rows
-            if periods_overlap(start, end, r.start_date, r.end_date)
+            InsuredAnimal(h.tag, h.policy_id, h.end_date)
+            for h in self.store.held(conn, tags)
+            if periods_overlap(start, end, h.start_date, h.end_date)
         ]
 
     def _applicable(
@@ -941,8 +829,7 @@ class UnderwritingService:
                         **_bounds(g),
                     }
                 )
-            if rows:
-                conn.execute(insert(plots), rows)
+            self.store.insert_plots(conn, rows)
             self._event(
                 conn,
                 "application.submitted",
@@ -1007,20 +894,13 @@ class UnderwritingService:
             insured = self._insured_animals(conn, tags, start, end)
             checks: list[Check] = []
             for tag in tags:
-                attempt = conn.execute(
-                    select(enrolments)
-                    .where(enrolments.c.tag == tag)
-                    .order_by(enrolments.c.id.desc())
-                    .limit(1)
-                ).first()
+                attempt = self.store.latest_enrolment(conn, tag)
                 if attempt is None:
                     raise InvalidInputError(
                         f"animal {tag} was never presented for enrolment",
                         field="animals",
                     )
-                enrolled_farm = conn.execute(
-                    select(animals.c.farm).where(animals.c.tag == tag)
-                ).scalar()
+                enrolled_farm = self.store.animal_farm(conn, tag)
                 checks.append(
                     check_enrolled_animal(
                         tag,
@@ -1035,9 +915,7 @@ class UnderwritingService:
                 if held is not None:
                     checks.append(held)
             if product.whole_herd:
-                herd = conn.execute(
-                    select(animals.c.tag).where(animals.c.farm == farmer_id)
-                ).scalars()
+                herd = self.store.herd(conn, farmer_id)
                 checks.append(check_whole_herd(herd, tags))
             app_id, rec = self._insert_application(
                 conn, farmer_id, product_code, "livestock", start, end, checks, tags
@@ -1071,65 +949,25 @@ class UnderwritingService:
     ) -> tuple[str, Recommendation]:
         """Store a submitted application with its checks; (its id, the recommendation)."""
         rec = recommend(checks)
-        app_id = str(uuid.uuid4())
-        now = _now()
-        conn.execute(
-            insert(applications).values(
-                id=app_id,
-                farmer_id=farmer_id,
-                product_code=product_code,
-                kind=kind,
-                start_date=start,
-                end_date=end,
-                status="submitted",
-                light=rec.light,
-                recommendation=rec.outcome,
-                checks=checks_json(checks),
-                animals=json.dumps(list(tags)),
-                created_at=now,
-                updated_at=now,
-            )
+        app_id = self.store.insert_application(
+            conn,
+            farmer_id=farmer_id,
+            product_code=product_code,
+            kind=kind,
+            start=start,
+            end=end,
+            light=rec.light,
+            recommendation=rec.outcome,
+            checks=checks,
+            tags=tags,
         )
         return app_id, rec
 
-    def _applications(
-        self, conn: Connection, rows: Sequence[Any]
-    ) -> list[ApplicationRecord]:
-        """Records for application rows, their plot ids fetched in one query."""
-        refs = grouped(
-            conn,
-            select(plots.c.application_id, plots.c.plot_ref)
-            .where(plots.c.application_id.in_([r.id for r in rows]))
-            .order_by(plots.c.plot_ref),
-        )
-        return [
-            ApplicationRecord(
-                row.id,
-                row.farmer_id,
-                row.product_code,
-                row.kind,
-                row.start_date,
-                row.end_date,
-                row.status,
-                row.light,
-                row.recommendation,
-                checks_from_json(row.checks),
-                tuple(json.loads(row.animals)),
-                tuple(refs.get(row.id, ())),
-                row.reason,
-                row.decided_by,
-                row.policy_id,
-            )
-            for row in rows
-        ]
-
     def _application(self, conn: Connection, app_id: str) -> ApplicationRecord:
-        row = conn.execute(
-            select(applications).where(applications.c.id == app_id)
-        ).first()
-        if row is None:
+        found = self.store.application(conn, app_id)
+        if found is None:
             raise NotFoundError(f"no application {app_id}", field="application_id")
-        return self._applications(conn, [row])[0]
+        return found
 
     def application(self, app_id: str) -> ApplicationRecord:
         """The application ``app_id`` with its checks.
@@ -1137,7 +975,7 @@ class UnderwritingService:
         Raises:
             NotFoundError: no such application.
         """
-        with self._read() as conn:
+        with reading(self.engine) as conn:
             return self._application(conn, app_id)
 
     def applications(
@@ -1149,16 +987,10 @@ class UnderwritingService:
         limit: int = 50,
     ) -> Page:
         """Applications, newest first, optionally by status or farmer."""
-        where = []
-        if status:
-            where.append(applications.c.status == status)
-        if farmer_id:
-            where.append(applications.c.farmer_id == farmer_id)
-        cond = and_(*where) if where else true()
-        order = [applications.c.created_at.desc(), applications.c.id]
-        with self._read() as conn:
-            rows, total = page_rows(conn, applications, cond, order, offset, limit)
-            items = self._applications(conn, rows)
+        with reading(self.engine) as conn:
+            items, total = self.store.applications(
+                conn, status=status, farmer_id=farmer_id, offset=offset, limit=limit
+            )
         return Page(items, total, offset, limit)
 
     def decide(
@@ -1203,17 +1035,9 @@ class UnderwritingService:
                 )
                 if to_status == "approved":
                     self._verify_not_insured(conn, app)
-            changed = conn.execute(
-                update(applications)
-                .where(
-                    applications.c.id == app_id,
-                    applications.c.status.in_(DECIDABLE),
-                )
-                .values(
-                    status=to_status, reason=reason, decided_by=actor, updated_at=_now()
-                )
-            ).rowcount
-            if not changed:  # decided by a concurrent request since we read it
+            if not self.store.decide_application(
+                conn, app_id, status=to_status, reason=reason, actor=actor
+            ):  # decided by a concurrent request since we read it
                 raise ConflictError(f"application {app_id} is already decided")
             self._event(
                 conn,
@@ -1233,11 +1057,7 @@ class UnderwritingService:
 
     def _verify_not_insured(self, conn: Connection, app: ApplicationRecord) -> None:
         """Raise DoubleInsuranceError if a policy in force insures a plot or animal of ``app``."""
-        rows = conn.execute(
-            select(plots.c.plot_ref, plots.c.geometry, plots.c.area_m2)
-            .where(plots.c.application_id == app.id)
-            .order_by(plots.c.plot_ref)
-        ).all()
+        rows = self.store.application_plots(conn, app.id)
         overlaps: list[InsuredOverlap] = []
         if rows:
             overlaps = self._insured_overlaps(
@@ -1260,46 +1080,10 @@ class UnderwritingService:
             min_share=self.min_overlap_share,
         )
 
-    def _insure_animals(
-        self, conn: Connection, policy_id: str, app: ApplicationRecord
-    ) -> None:
-        """Record the animals ``policy_id`` insures; the database refuses one insured twice.
-
-        ``policy_animals`` is the one record of cover (``PolicyRecord.animals``);
-        ``animals.policy`` is no longer written (it held one policy per animal,
-        so a renewal took the animal from the earlier policy).
-
-        Raises:
-            ConflictError: an animal is insured by another policy in force in the
-                period (the ``policy_animals`` trigger; field ``animals``).
-        """
-        for tag in sorted(app.animals):  # one order for every writer: no deadlock
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        insert(policy_animals).values(
-                            policy_id=policy_id,
-                            tag=tag,
-                            start_date=app.start_date,
-                            end_date=app.end_date,
-                        )
-                    )
-            except IntegrityError as exc:
-                raise ConflictError(
-                    f"animal {tag} is insured by another policy in force between "
-                    f"{app.start_date} and {app.end_date}",
-                    field="animals",
-                ) from exc
-
     def _issue(self, conn: Connection, app: ApplicationRecord, actor: str) -> str:
         product = self.product(app.product_code, conn)
-        policy_id = str(uuid.uuid4())
         if isinstance(product, CropProduct):
-            area = conn.execute(
-                select(func.coalesce(func.sum(plots.c.area_m2), 0.0)).where(
-                    plots.c.application_id == app.id
-                )
-            ).scalar_one()
+            area = self.store.plots_area_m2(conn, app.id)
             split = premium_for(product, Decimal(str(round(float(area), 2))))
             covered: dict[str, Any] = {
                 "plots": list(app.plots),
@@ -1315,34 +1099,13 @@ class UnderwritingService:
             "provincial": str(split.provincial),
             "county": str(split.county),
         }
-        conn.execute(
-            insert(policies).values(
-                id=policy_id,
-                farmer_id=app.farmer_id,
-                product_code=app.product_code,
-                application_id=app.id,
-                kind=app.kind,
-                start_date=app.start_date,
-                end_date=app.end_date,
-                sum_insured_minor=split.sum_insured.minor,
-                premium=json.dumps(premium),
-                currency=split.sum_insured.currency,
-                created_at=_now(),
-            )
+        policy_id = self.store.insert_policy(
+            conn, app, sum_insured=split.sum_insured, premium=premium
         )
         if isinstance(product, CropProduct):
-            conn.execute(
-                update(plots)
-                .where(plots.c.application_id == app.id)
-                .values(policy_id=policy_id)
-            )
+            self.store.insure_plots(conn, app.id, policy_id)
         else:
-            self._insure_animals(conn, policy_id, app)
-        conn.execute(
-            update(applications)
-            .where(applications.c.id == app.id)
-            .values(policy_id=policy_id)
-        )
+            self.store.insure_animals(conn, policy_id, app)
         self._event(
             conn,
             "policy.issued",
@@ -1362,60 +1125,24 @@ class UnderwritingService:
 
     # --- policies --------------------------------------------------------------------
 
-    def _policies(self, conn: Connection, rows: Sequence[Any]) -> list[PolicyRecord]:
-        """Records for policy rows, their animals and plots fetched in one query each."""
-        ids = [r.id for r in rows]
-        tags = grouped(
-            conn,
-            select(policy_animals.c.policy_id, policy_animals.c.tag)
-            .where(policy_animals.c.policy_id.in_(ids))
-            .order_by(policy_animals.c.tag),
-        )
-        refs = grouped(
-            conn,
-            select(plots.c.policy_id, plots.c.plot_ref)
-            .where(plots.c.policy_id.in_(ids))
-            .order_by(plots.c.plot_ref),
-        )
-        return [
-            PolicyRecord(
-                row.id,
-                row.farmer_id,
-                row.product_code,
-                row.application_id,
-                row.kind,
-                row.start_date,
-                row.end_date,
-                Money(int(row.sum_insured_minor), row.currency),
-                json.loads(row.premium),
-                tuple(tags.get(row.id, ())),
-                tuple(refs.get(row.id, ())),
-            )
-            for row in rows
-        ]
-
     def policy(self, policy_id: str, conn: Connection | None = None) -> PolicyRecord:
         """The policy ``policy_id``.
 
         Raises:
             NotFoundError: no such policy.
         """
-        query = select(policies).where(policies.c.id == policy_id)
-        if conn is not None:
-            row = conn.execute(query).first()
-            if row is None:
-                raise NotFoundError(f"no policy {policy_id}", field="policy_id")
-            return self._policies(conn, [row])[0]
-        with self._read() as c:
-            return self.policy(policy_id, c)
+        with reading(self.engine, conn) as c:
+            found = self.store.policy(c, policy_id)
+        if found is None:
+            raise NotFoundError(f"no policy {policy_id}", field="policy_id")
+        return found
 
     def policies(
         self, *, farmer_id: str | None = None, offset: int = 0, limit: int = 50
     ) -> Page:
         """Policies, newest first, optionally of one farmer."""
-        cond = policies.c.farmer_id == farmer_id if farmer_id else true()
-        order = [policies.c.created_at.desc(), policies.c.id]
-        with self._read() as conn:
-            rows, total = page_rows(conn, policies, cond, order, offset, limit)
-            items = self._policies(conn, rows)
+        with reading(self.engine) as conn:
+            items, total = self.store.policies(
+                conn, farmer_id=farmer_id, offset=offset, limit=limit
+            )
         return Page(items, total, offset, limit)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, insert, or_, select, true, update
 
 from claims import Check, Line, Status, bands, traffic_light
 from server.errors import NotFoundError
@@ -185,11 +185,24 @@ class ClaimStore:
 
     # --- reads ----------------------------------------------------------------------
 
-    def page(self, where: ColumnElement[bool], offset: int, limit: int) -> Page:
-        """Claims matching ``where``, newest report first, one page."""
+    def page(
+        self,
+        *,
+        farmer_id: str | None = None,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> Page:
+        """Claims, newest report first, optionally of one farmer or in one status: a page."""
+        where = []
+        if farmer_id:
+            where.append(claims.c.farmer_id == farmer_id)
+        if status:
+            where.append(claims.c.status == status)
         order = [claims.c.reported_at.desc(), claims.c.id]
         with self.engine.connect().execution_options(readonly=True) as conn:
-            rows, total = page_rows(conn, claims, where, order, offset, limit)
+            cond = and_(*where) if where else true()
+            rows, total = page_rows(conn, claims, cond, order, offset, limit)
         return Page([_record(r) for r in rows], total, offset, limit)
 
     def get(

@@ -1,0 +1,152 @@
+"""The SQL of users, access tokens and failed logins (the rules are ``server.services.auth``'s).
+
+Tokens are kept only as their SHA-256; passwords only as argon2 hashes (made
+by the caller). Every function runs on the caller's connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from server.errors import ConflictError
+from server.storage.schema import api_tokens, login_failures, users
+
+__all__ = ["UserRow", "UserRows"]
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """A stored user: id, username, role, farmer id (farmers only), argon2 hash."""
+
+    id: str
+    username: str
+    role: str
+    farmer_id: str | None
+    password_hash: str
+
+
+def _user(row: Any) -> UserRow:
+    return UserRow(row.id, row.username, row.role, row.farmer_id, row.password_hash)
+
+
+class UserRows:
+    """Users, tokens and failed logins."""
+
+    def insert_user(
+        self, conn: Connection, user: UserRow, created_at: datetime
+    ) -> None:
+        """Store a user.
+
+        Raises:
+            ConflictError: the username is taken (field ``username``).
+        """
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    insert(users).values(
+                        id=user.id,
+                        username=user.username,
+                        password_hash=user.password_hash,
+                        role=user.role,
+                        farmer_id=user.farmer_id,
+                        created_at=created_at,
+                    )
+                )
+        except IntegrityError as exc:
+            raise ConflictError(
+                f"username {user.username!r} is taken", field="username"
+            ) from exc
+
+    def by_username(self, conn: Connection, username: str) -> UserRow | None:
+        """The user called ``username``, or None."""
+        row = conn.execute(select(users).where(users.c.username == username)).first()
+        return _user(row) if row is not None else None
+
+    def by_token(
+        self, conn: Connection, token_hash: bytes
+    ) -> tuple[UserRow, datetime] | None:
+        """The user a token (by its hash) belongs to and the token's expiry, or None."""
+        row = conn.execute(
+            select(users, api_tokens.c.expires_at)
+            .join(api_tokens, api_tokens.c.user_id == users.c.id)
+            .where(api_tokens.c.token_hash == token_hash)
+        ).first()
+        return (_user(row), row.expires_at) if row is not None else None
+
+    def page(
+        self, conn: Connection, offset: int, limit: int
+    ) -> tuple[list[UserRow], int]:
+        """Users by username: one page and the total."""
+        total = conn.execute(select(func.count()).select_from(users)).scalar_one()
+        rows = conn.execute(
+            select(users).order_by(users.c.username).offset(offset).limit(limit)
+        ).all()
+        return [_user(r) for r in rows], int(total)
+
+    def insert_token(
+        self, conn: Connection, token_hash: bytes, user_id: str, expires_at: datetime
+    ) -> None:
+        """Store a token (its hash) of ``user_id`` until ``expires_at``."""
+        conn.execute(
+            insert(api_tokens).values(
+                token_hash=token_hash, user_id=user_id, expires_at=expires_at
+            )
+        )
+
+    def delete_token(self, conn: Connection, token_hash: bytes) -> None:
+        """Forget a token (by its hash)."""
+        conn.execute(delete(api_tokens).where(api_tokens.c.token_hash == token_hash))
+
+    def nth_newest_failure(
+        self,
+        conn: Connection,
+        *,
+        username: str | None,
+        address: str | None,
+        since: datetime,
+        n: int,
+    ) -> datetime | None:
+        """When the ``n``-th newest failed login after ``since`` was (by user, address, both)."""
+        where = [login_failures.c.failed_at > since]
+        if username is not None:
+            where.append(login_failures.c.username == username)
+        if address is not None:
+            where.append(login_failures.c.address == address)
+        found: datetime | None = conn.execute(
+            select(login_failures.c.failed_at)
+            .where(*where)
+            .order_by(login_failures.c.failed_at.desc())
+            .offset(n - 1)
+            .limit(1)
+        ).scalar()
+        return found
+
+    def record_failure(
+        self,
+        conn: Connection,
+        username: str,
+        address: str,
+        at: datetime,
+        since: datetime,
+    ) -> None:
+        """Record a failed login at ``at`` and forget failures at or before ``since``."""
+        conn.execute(delete(login_failures).where(login_failures.c.failed_at <= since))
+        conn.execute(
+            insert(login_failures).values(
+                username=username, address=address, failed_at=at
+            )
+        )
+
+    def forget_failures(self, conn: Connection, username: str, address: str) -> None:
+        """Forget the failed logins of (``username``, ``address``)."""
+        conn.execute(
+            delete(login_failures).where(
+                login_failures.c.username == username,
+                login_failures.c.address == address,
+            )
+        )
