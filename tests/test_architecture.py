@@ -106,6 +106,7 @@ def _server_imports(path: Path) -> set[str]:
 
 # What each layer of server/ must never import (ARCHITECTURE.md, issue: server/ in layers).
 LAYER_FORBIDS = {
+    "i18n": ("server.storage", "server.services", "server.http", "server.cli"),
     "storage": ("server.services", "server.http", "server.cli"),
     "services": ("server.http", "server.cli"),
     "http": ("server.storage", "server.cli"),
@@ -124,6 +125,37 @@ def test_server_layers_import_downwards(layer: str) -> None:
                 assert not (name + ".").startswith(banned + "."), (
                     f"{path.relative_to(REPO)} imports {name}"
                 )
+
+
+# SQL is written in server/storage only: services and http see stores, records and
+# connections, never the schema's tables or a query builder.
+SQL_TYPES_ALLOWED = {"Connection", "Engine"}
+SQL_NOT_YET_IN_STORES: set[str] = {
+    "server/services/access.py",
+    "server/services/history.py",
+    "server/services/maps.py",
+    "server/services/photos.py",
+}
+
+
+@pytest.mark.parametrize("layer", ["services", "http", "cli"])
+def test_sql_is_written_in_storage_only(layer: str) -> None:
+    """No table, no select/insert/update above server/storage (ARCHITECTURE: stores only)."""
+    for path in _modules(f"server/{layer}"):
+        where = str(path.relative_to(REPO))
+        if where in SQL_NOT_YET_IN_STORES:
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module != "server.storage.schema", (
+                    f"{where} reads the schema"
+                )
+                if node.module == "sqlalchemy":
+                    names = {a.name for a in node.names}
+                    assert names <= SQL_TYPES_ALLOWED, f"{where} builds SQL: {names}"
+            elif isinstance(node, ast.Import):
+                assert all(a.name != "sqlalchemy" for a in node.names), where
 
 
 def test_server_root_is_only_wiring() -> None:

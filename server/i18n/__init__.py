@@ -16,6 +16,9 @@ reason`` unless its template names the subject itself). A key
 A key missing in Chinese falls back to English; a key ``a.b`` missing in both
 falls back to ``a``; records written before checks were data render their
 stored words (``text``).
+
+May import the domain packages (for their value types) only; every layer of
+``server`` may import it.
 """
 
 from __future__ import annotations
