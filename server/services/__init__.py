@@ -4,6 +4,9 @@ Orchestration only: read through ``server.storage``, call the rules of ``underwr
 and ``claims`` and the leaves through their public names, write, append ledger events.
 May import ``server.storage``, ``server.errors``, ``server.config`` and ``server.chain``;
 never ``server.http`` or ``server.cli``.
+
+Who may do what, and whose records a viewer sees, is one module:
+:mod:`server.services.access` (the routes and the services that read for a viewer ask it).
 """
 
 from server.storage.idempotency import IdempotencyMismatch, run_idempotent

@@ -196,7 +196,7 @@ class PhotoService:
         missing = NotFoundError(f"no photo {sha256[:64]}", field="sha256")
         if not is_sha256(digest):
             raise missing
-        staff = own_farmer(viewer) is None  # sees every owner's: no owner looked up
+        sees_all = own_farmer(viewer) is None  # staff: no owner looked up
         with self._read() as conn:
             rows = photos_by_sha(conn, digest)
             visible = [
@@ -204,7 +204,7 @@ class PhotoService:
                 for r in rows
                 if self._may_see_kind(viewer, r.owner_kind)
                 and (
-                    staff
+                    sees_all
                     or may_see(
                         viewer, self._owner_farmer(conn, r.owner_kind, r.owner_id)
                     )
