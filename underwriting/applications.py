@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal, Protocol
 
-from underwriting.checks import Check, Light, check_animal, check_double_insurance
+from underwriting.checks import (
+    Check,
+    Light,
+    check_animal,
+    check_double_insurance,
+    check_plot_area,
+)
 from underwriting.errors import (
     ApplicationError,
     DecisionConflictError,
@@ -31,6 +37,9 @@ __all__ = [
     "GeometryProblem",
     "InsuredAnimal",
     "InsuredOverlap",
+    "OverlapRules",
+    "PresentedAnimal",
+    "SurveyedPlot",
     "check_animal_double_insurance",
     "check_enrolled_animal",
     "check_plot_double_insurance",
@@ -38,8 +47,10 @@ __all__ = [
     "check_plot_overlaps",
     "check_whole_herd",
     "concerns_plot",
+    "crop_application_checks",
     "decide",
     "insured_twice",
+    "livestock_application_checks",
     "periods_overlap",
     "validate_period",
     "verify_no_double_insurance",
@@ -337,6 +348,138 @@ def check_whole_herd(herd: Iterable[str], applied: Iterable[str]) -> Check:
             {"tags": ", ".join(left_out), "count": len(left_out)},
         )
     return Check("whole_herd", "green", "whole_herd.complete")
+
+
+@dataclass(frozen=True)
+class OverlapRules:
+    """When an overlap with an insured plot is double insurance (the insurer's settings).
+
+    Attributes:
+        min_overlap_m2: overlaps above this many square metres are.
+        min_share: so is any overlap covering this share (0-1) of the plot,
+            however small (a small plot inside an insured one).
+    """
+
+    min_overlap_m2: float = 100.0
+    min_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        """Refuse a negative area or a share outside (0, 1].
+
+        Raises:
+            ValueError: the values are out of range.
+        """
+        if self.min_overlap_m2 < 0 or not 0 < self.min_share <= 1:
+            raise ValueError("min_overlap_m2 must be >= 0 and min_share in (0, 1]")
+
+
+@dataclass(frozen=True)
+class SurveyedPlot:
+    """What the rules read of one plot of a crop application, as remote sensing surveyed it.
+
+    Attributes:
+        plot_id: its id in the farmer's file.
+        problems: its geometry's problems.
+        usable: whether its geometry can be measured and insured.
+        verdict: declared vs measured area (``within_tolerance``,
+            ``over_declared``, ``under_declared``, ``no_declared_area``, ...).
+        declared_ha: the declared area, in hectares (NaN when none).
+        measured_ha: the geodesic area, in hectares.
+        overlaps: (other plot of the application, overlap in ha) each.
+    """
+
+    plot_id: str
+    problems: Sequence[GeometryProblem]
+    usable: bool
+    verdict: str
+    declared_ha: float
+    measured_ha: float
+    overlaps: Sequence[tuple[str, float]] = ()
+
+
+def crop_application_checks(
+    plots: Sequence[SurveyedPlot],
+    insured: Sequence[InsuredOverlap],
+    rules: OverlapRules,
+) -> list[Check]:
+    """The checks of a crop application, plot by plot.
+
+    Each plot's geometry problems; for a usable plot, its declared against
+    its measured area, double insurance with plots of policies in force
+    (``insured``, by :func:`insured_twice` under ``rules``) and overlaps
+    with the application's other plots (reported once per pair).
+    """
+    checks: list[Check] = []
+    for p in plots:
+        checks += check_plot_geometry(p.plot_id, p.problems)
+        if not p.usable:
+            continue
+        checks.append(
+            check_plot_area(p.plot_id, p.verdict, p.declared_ha, p.measured_ha)
+        )
+        checks.append(
+            check_plot_double_insurance(
+                p.plot_id,
+                insured,
+                min_overlap_m2=rules.min_overlap_m2,
+                min_share=rules.min_share,
+            )
+        )
+        checks += check_plot_overlaps(p.plot_id, p.overlaps)
+    return checks
+
+
+@dataclass(frozen=True)
+class PresentedAnimal:
+    """What the rules read of one animal of a livestock application.
+
+    Attributes:
+        tag: its ear tag.
+        status: its latest enrolment attempt (``enrolled``, ``duplicate``,
+            ``needs_review``).
+        match_tag: the enrolled animal that attempt matched, if any.
+        match_farm: that animal's farm.
+        enrolled_farm: the farm it is enrolled to, None if not stored.
+    """
+
+    tag: str
+    status: str
+    match_tag: str | None = None
+    match_farm: str | None = None
+    enrolled_farm: str | None = None
+
+
+def livestock_application_checks(
+    farmer_id: str,
+    animals: Sequence[PresentedAnimal],
+    insured: Sequence[InsuredAnimal],
+    herd: Sequence[str] | None,
+) -> list[Check]:
+    """The checks of a livestock application, animal by animal, and the whole herd.
+
+    Each animal's enrolment (and that it is the applying farmer's), a red
+    check for each one a policy in force insures (``insured``), and, when
+    ``herd`` is given (a whole-herd product: every animal enrolled to the
+    farmer), the whole-herd rule.
+    """
+    checks: list[Check] = []
+    for a in animals:
+        checks.append(
+            check_enrolled_animal(
+                a.tag,
+                farmer_id,
+                status=a.status,
+                match_tag=a.match_tag,
+                match_farm=a.match_farm,
+                enrolled_farm=a.enrolled_farm,
+            )
+        )
+        held = check_animal_double_insurance(a.tag, insured)
+        if held is not None:
+            checks.append(held)
+    if herd is not None:
+        checks.append(check_whole_herd(herd, [a.tag for a in animals]))
+    return checks
 
 
 def decide(

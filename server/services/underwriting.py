@@ -68,17 +68,15 @@ from underwriting import (
     InsuredAnimal,
     InsuredOverlap,
     LivestockProduct,
+    OverlapRules,
+    PresentedAnimal,
     Product,
     Recommendation,
+    SurveyedPlot,
     UnderwritingError,
-    check_animal_double_insurance,
-    check_enrolled_animal,
-    check_plot_area,
-    check_plot_double_insurance,
-    check_plot_geometry,
-    check_plot_overlaps,
-    check_whole_herd,
+    crop_application_checks,
     decide,
+    livestock_application_checks,
     periods_overlap,
     premium_for,
     recommend,
@@ -178,10 +176,14 @@ class UnderwritingService:
         self.engine = ledger.store.engine
         self._registry = registry
         self.tolerance = tolerance or Tolerance()
-        self.min_overlap_m2 = min_overlap_m2
-        self.min_overlap_share = min_overlap_share
+        self.overlap_rules = OverlapRules(min_overlap_m2, min_overlap_share)
         self.farmers_store = FarmerStore()
         self.store = PolicyStore()
+
+    @property
+    def min_overlap_m2(self) -> float:
+        """Overlaps with insured plots above this many square metres are double insurance."""
+        return self.overlap_rules.min_overlap_m2
 
     # --- plumbing --------------------------------------------------------------------
 
@@ -701,7 +703,7 @@ class UnderwritingService:
             geoms,
             shapely.from_wkb([r.geometry for r in insured]),
             # Small overlaps reach the rule too: it flags them by share.
-            min_overlap_m2=min(self.min_overlap_m2, 1.0),
+            min_overlap_m2=min(self.overlap_rules.min_overlap_m2, 1.0),
             areas_m2=areas_m2,
             other_areas_m2=np.array([r.area_m2 for r in insured]),
         )
@@ -776,7 +778,9 @@ class UnderwritingService:
         if len(set(plot_set.ids)) != len(plot_set.ids):
             raise InvalidInputError("plot ids repeat in the file", field="plots")
         report = check_plots(
-            plot_set, tolerance=self.tolerance, min_overlap_m2=self.min_overlap_m2
+            plot_set,
+            tolerance=self.tolerance,
+            min_overlap_m2=self.overlap_rules.min_overlap_m2,
         )
         usable = plot_set.usable
         with self.ledger.transaction(conn) as conn:
@@ -788,27 +792,22 @@ class UnderwritingService:
             insured = self._insured_overlaps(
                 conn, start, end, plot_set.ids, mine, plot_set.area_m2
             )
-            checks: list[Check] = []
-            for i, row in enumerate(report.rows):
-                checks += check_plot_geometry(row.plot_id, row.problems)
-                if not usable[i]:
-                    continue
-                checks.append(
-                    check_plot_area(
-                        row.plot_id, row.verdict, row.declared_ha, row.area_ha
-                    )
-                )
-                checks.append(
-                    check_plot_double_insurance(
+            checks = crop_application_checks(
+                [
+                    SurveyedPlot(
                         row.plot_id,
-                        insured,
-                        min_overlap_m2=self.min_overlap_m2,
-                        min_share=self.min_overlap_share,
+                        row.problems,
+                        bool(usable[i]),
+                        row.verdict,
+                        row.declared_ha,
+                        row.area_ha,
+                        [(o.other_id, o.area_ha) for o in row.overlaps],
                     )
-                )
-                checks += check_plot_overlaps(
-                    row.plot_id, [(o.other_id, o.area_ha) for o in row.overlaps]
-                )
+                    for i, row in enumerate(report.rows)
+                ],
+                insured,
+                self.overlap_rules,
+            )
             app_id, rec = self._insert_application(
                 conn, farmer_id, product_code, "crop", start, end, checks, ()
             )
@@ -891,8 +890,7 @@ class UnderwritingService:
             raise InvalidInputError("a tag is listed twice", field="animals")
         with self.ledger.transaction(conn) as conn:
             product = self._applicable(conn, farmer_id, product_code, LivestockProduct)
-            insured = self._insured_animals(conn, tags, start, end)
-            checks: list[Check] = []
+            presented = []
             for tag in tags:
                 attempt = self.store.latest_enrolment(conn, tag)
                 if attempt is None:
@@ -900,23 +898,21 @@ class UnderwritingService:
                         f"animal {tag} was never presented for enrolment",
                         field="animals",
                     )
-                enrolled_farm = self.store.animal_farm(conn, tag)
-                checks.append(
-                    check_enrolled_animal(
+                presented.append(
+                    PresentedAnimal(
                         tag,
-                        farmer_id,
-                        status=attempt.status,
-                        match_tag=attempt.match_tag,
-                        match_farm=attempt.match_farm,
-                        enrolled_farm=enrolled_farm,
+                        attempt.status,
+                        attempt.match_tag,
+                        attempt.match_farm,
+                        self.store.animal_farm(conn, tag),
                     )
                 )
-                held = check_animal_double_insurance(tag, insured)
-                if held is not None:
-                    checks.append(held)
-            if product.whole_herd:
-                herd = self.store.herd(conn, farmer_id)
-                checks.append(check_whole_herd(herd, tags))
+            checks = livestock_application_checks(
+                farmer_id,
+                presented,
+                self._insured_animals(conn, tags, start, end),
+                self.store.herd(conn, farmer_id) if product.whole_herd else None,
+            )
             app_id, rec = self._insert_application(
                 conn, farmer_id, product_code, "livestock", start, end, checks, tags
             )
@@ -1076,8 +1072,8 @@ class UnderwritingService:
         verify_no_double_insurance(
             overlaps,
             held,
-            min_overlap_m2=self.min_overlap_m2,
-            min_share=self.min_overlap_share,
+            min_overlap_m2=self.overlap_rules.min_overlap_m2,
+            min_share=self.overlap_rules.min_share,
         )
 
     def _issue(self, conn: Connection, app: ApplicationRecord, actor: str) -> str:

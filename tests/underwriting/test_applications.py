@@ -14,14 +14,19 @@ from underwriting import (
     DoubleInsuranceError,
     InsuredAnimal,
     InsuredOverlap,
+    OverlapRules,
+    PresentedAnimal,
+    SurveyedPlot,
     check_animal_double_insurance,
     check_enrolled_animal,
     check_plot_double_insurance,
     check_plot_geometry,
     check_plot_overlaps,
     check_whole_herd,
+    crop_application_checks,
     decide,
     insured_twice,
+    livestock_application_checks,
     periods_overlap,
     validate_period,
     verify_no_double_insurance,
@@ -334,3 +339,120 @@ def test_a_policy_is_not_issued_over_what_a_policy_in_force_insures(
     assert caught.value.field == field
     assert message is not None and message in str(caught.value)
     assert caught.value.policy_id == "P-1234567890"
+
+
+# --- the checklists of an application -------------------------------------------------
+
+
+def _plot(plot_id: str, **kw: object) -> SurveyedPlot:
+    fields: dict[str, object] = {
+        "problems": (),
+        "usable": True,
+        "verdict": "within_tolerance",
+        "declared_ha": 2.0,
+        "measured_ha": 2.0,
+        "overlaps": (),
+    }
+    fields.update(kw)
+    return SurveyedPlot(plot_id, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("plots", "insured", "expected"),
+    [
+        # Two clean plots: area and double insurance, green, each about its own plot.
+        (
+            [_plot("Field 1"), _plot("Field 1 North")],
+            [],
+            [
+                ("plot_area", "green", "Field 1"),
+                ("double_insurance", "green", "Field 1"),
+                ("plot_area", "green", "Field 1 North"),
+                ("double_insurance", "green", "Field 1 North"),
+            ],
+        ),
+        # An unusable plot gets its geometry's checks only.
+        (
+            [_plot("B", usable=False, problems=[Problem("error", "empty")])],
+            [],
+            [("plot_geometry", "red", "B")],
+        ),
+        # Over-declared, and lying on an insured plot by 2 ha (red twice).
+        (
+            [_plot("A", verdict="over_declared", declared_ha=3.0)],
+            [InsuredOverlap("A", "X-1", "P-000000", "F-9", 20_000.0, 1.0)],
+            [("plot_area", "red", "A"), ("double_insurance", "red", "A")],
+        ),
+        # A sliver of overlap (50 m2, 1 %) is a shared boundary: green.
+        (
+            [_plot("A")],
+            [InsuredOverlap("A", "X-1", "P-000000", "F-9", 50.0, 0.01)],
+            [("plot_area", "green", "A"), ("double_insurance", "green", "A")],
+        ),
+        # Two plots of the application overlapping: amber once, by the first id.
+        (
+            [_plot("A", overlaps=[("B", 0.3)]), _plot("B", overlaps=[("A", 0.3)])],
+            [],
+            [
+                ("plot_area", "green", "A"),
+                ("double_insurance", "green", "A"),
+                ("plot_overlap", "amber", "A"),
+                ("plot_area", "green", "B"),
+                ("double_insurance", "green", "B"),
+            ],
+        ),
+    ],
+)
+def test_a_crop_application_gets_its_checks_plot_by_plot(
+    plots: list[SurveyedPlot],
+    insured: list[InsuredOverlap],
+    expected: list[tuple[str, str, str]],
+) -> None:
+    checks = crop_application_checks(plots, insured, OverlapRules())
+    assert [(c.code, c.light, c.subject) for c in checks] == expected
+
+
+@pytest.mark.parametrize(
+    ("animals", "insured", "herd", "expected"),
+    [
+        ([PresentedAnimal("T1", "enrolled", enrolled_farm="F-1")], [], None, ["green"]),
+        # Enrolled to another farm: red.
+        ([PresentedAnimal("T1", "enrolled", enrolled_farm="F-2")], [], None, ["red"]),
+        # A possible duplicate of an animal enrolled elsewhere: amber.
+        ([PresentedAnimal("T1", "needs_review", "T9", "F-3")], [], None, ["amber"]),
+        # Insured already by a policy in force: a second, red check.
+        (
+            [PresentedAnimal("T1", "enrolled", enrolled_farm="F-1")],
+            [InsuredAnimal("T1", "P-1", D("2025-12-31"))],
+            None,
+            ["green", "red"],
+        ),
+        # A whole-herd product and an animal of the herd left out: amber.
+        (
+            [PresentedAnimal("T1", "enrolled", enrolled_farm="F-1")],
+            [],
+            ["T1", "T2"],
+            ["green", "amber"],
+        ),
+        (
+            [PresentedAnimal("T1", "enrolled", enrolled_farm="F-1")],
+            [],
+            ["T1"],
+            ["green", "green"],
+        ),
+    ],
+)
+def test_a_livestock_application_gets_its_checks_animal_by_animal(
+    animals: list[PresentedAnimal],
+    insured: list[InsuredAnimal],
+    herd: list[str] | None,
+    expected: list[str],
+) -> None:
+    checks = livestock_application_checks("F-1", animals, insured, herd)
+    assert [c.light for c in checks] == expected
+
+
+def test_overlap_rules_refuse_nonsense() -> None:
+    for bad in ({"min_overlap_m2": -1.0}, {"min_share": 0.0}, {"min_share": 1.5}):
+        with pytest.raises(ValueError, match="min_overlap_m2"):
+            OverlapRules(**bad)  # type: ignore[arg-type]
