@@ -20,6 +20,7 @@ conditional UPDATE.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -143,6 +144,25 @@ def _replace(
     return [c for c in old if c.code not in drop] + list(new)
 
 
+def _flags(checks: Sequence[Check]) -> list[dict[str, Any]]:
+    """The checks that did not pass, as the ledger keeps them: code and params, no words.
+
+    A measure that is not a finite number (no clear pixel, say) is kept as null:
+    the ledger's canonical JSON has no NaN.
+    """
+
+    def finite(doc: Any) -> Any:
+        if isinstance(doc, float) and not math.isfinite(doc):
+            return None
+        if isinstance(doc, dict):
+            return {k: finite(v) for k, v in doc.items()}
+        if isinstance(doc, list):
+            return [finite(v) for v in doc]
+        return doc
+
+    return [finite(c.to_json()) for c in checks if c.light != "green"]
+
+
 def _photo_locks(probes: Sequence[frozenset[int]]) -> list[str]:
     """Lock names of the probed band values (near-duplicates share at least one)."""
     return [f"claim:photo:{i}:{v}" for i in range(BANDS) for v in probes[i]]
@@ -220,6 +240,7 @@ class ClaimsService:
             actor,
             light=record.light,
             checks={c.code: c.light for c in checks},
+            flags=_flags(checks),
             **payload,
         )
         return record
@@ -420,6 +441,7 @@ class ClaimsService:
                 claimed=claimed,
                 light=record.light,
                 checks={x.code: x.light for x in checks},
+                flags=_flags(checks),
             )
         return record
 
