@@ -3,63 +3,9 @@
 import { api } from "../api.js";
 import { fmtMoney, fmtNumber, getLang, registerStrings, t } from "../i18n.js";
 import { errorBox, field, h, pagedTable, replace, table, toast } from "../ui.js";
+import strings from "./admin.strings.js";
 
-registerStrings({
-  en: {
-    "admin.title": "Administration",
-    "admin.users": "Users",
-    "admin.add_user": "Add a user",
-    "admin.username": "Username",
-    "admin.password": "Password",
-    "admin.password_hint": "At least 10 characters.",
-    "admin.role": "Role",
-    "admin.farmer_id": "Farmer id",
-    "admin.farmer_id_hint": "Farmers only: the id of their records, e.g. F-0001.",
-    "admin.add": "Add user",
-    "admin.added": "User {username} added.",
-    "admin.products": "Products",
-    "admin.code": "Code",
-    "admin.kind": "Kind",
-    "admin.kind.crop": "Crop",
-    "admin.kind.livestock": "Livestock",
-    "admin.sum_insured": "Sum insured",
-    "admin.per_head": "{amount} per head",
-    "admin.per_unit": "{amount} per {unit}",
-    "admin.premium_rate": "Premium rate",
-    "admin.deductible": "Deductible",
-    "admin.subsidy": "Subsidy (central / provincial / county)",
-    "admin.waiting": "{n} days waiting",
-    "unit.mu": "mu",
-    "unit.ha": "ha",
-  },
-  zh: {
-    "admin.title": "系统管理",
-    "admin.users": "用户",
-    "admin.add_user": "新增用户",
-    "admin.username": "用户名",
-    "admin.password": "密码",
-    "admin.password_hint": "至少 10 个字符。",
-    "admin.role": "角色",
-    "admin.farmer_id": "农户编号",
-    "admin.farmer_id_hint": "仅农户填写：其档案编号，如 F-0001。",
-    "admin.add": "添加用户",
-    "admin.added": "已添加用户 {username}。",
-    "admin.products": "险种",
-    "admin.code": "代码",
-    "admin.kind": "类别",
-    "admin.kind.crop": "种植险",
-    "admin.kind.livestock": "养殖险",
-    "admin.sum_insured": "保险金额",
-    "admin.per_head": "每头 {amount}",
-    "admin.per_unit": "每{unit} {amount}",
-    "admin.premium_rate": "费率",
-    "admin.deductible": "免赔",
-    "admin.subsidy": "补贴（中央 / 省 / 县）",
-    "admin.waiting": "等待期 {n} 天",
-    "unit.mu": "亩",
-    "unit.ha": "公顷",
-  },
-});
+registerStrings(strings);
 
 const ROLES = ["farmer", "field_agent", "underwriter", "adjuster", "admin"];
 
