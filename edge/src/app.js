@@ -52,7 +52,7 @@ function getModel() {
 
 async function fetchAll(path, params = {}) {
   const items = [];
-  for (let offset = 0; ; ) {
+  for (let offset = 0; ;) {
     const page = await api.get(path, { ...params, offset, limit: 200 });
     items.push(...page.items);
     offset += page.items.length;
@@ -72,11 +72,20 @@ async function refreshCaches() {
     cursor = page.next;
   } while (cursor);
   await db.cache("gallery", { model, animals });
-  await db.cache("farmers", (await fetchAll("/farmers")).map((f) => ({ id: f.id, name: f.name })));
+  await db.cache(
+    "farmers",
+    (await fetchAll("/farmers")).map((f) => ({ id: f.id, name: f.name })),
+  );
   const claims = [];
   for (const status of ["filed", "survey"]) {
     for (const c of await fetchAll("/claims", { status })) {
-      claims.push({ id: c.id, subject_kind: c.subject_kind, subject_id: c.subject_id, farmer_id: c.farmer_id, status: c.status });
+      claims.push({
+        id: c.id,
+        subject_kind: c.subject_kind,
+        subject_id: c.subject_id,
+        farmer_id: c.farmer_id,
+        status: c.status,
+      });
     }
   }
   await db.cache("claims", claims);
@@ -104,7 +113,9 @@ async function galleryAnimals() {
 // --- the status line ------------------------------------------------------------------
 
 async function refreshStatusLine() {
-  const pending = (await queue.captures()).filter((c) => c.status === "pending" || c.status === "sending").length;
+  const pending = (await queue.captures()).filter(
+    (c) => c.status === "pending" || c.status === "sending",
+  ).length;
   const parts = [navigator.onLine ? t("net.online") : t("net.offline")];
   if (pending) parts.push(t("net.pending", { count: pending }));
   if (device && api.user()) {
@@ -171,7 +182,10 @@ async function draw(seq, focus) {
   currentPanel = null;
   if (!window.isSecureContext) {
     // no WebCrypto keys, service worker or camera: say so instead of failing later
-    replace(main, h("p", { class: "error", role: "alert" }, t("agent.insecure", { origin: location.origin })));
+    replace(
+      main,
+      h("p", { class: "error", role: "alert" }, t("agent.insecure", { origin: location.origin })),
+    );
     return;
   }
   const user = api.user();
@@ -182,7 +196,10 @@ async function draw(seq, focus) {
     return;
   }
   if (user.role !== "field_agent") {
-    replace(main, h("p", { class: "notice", role: "status" }, t("agent.only_agents", { role: t(`role.${user.role}`) })));
+    replace(
+      main,
+      h("p", { class: "notice", role: "status" }, t("agent.only_agents", { role: t(`role.${user.role}`) })),
+    );
     return;
   }
   device = await deviceOf(user.username);
@@ -208,7 +225,12 @@ function tabs(here) {
     ROUTES.map((name) =>
       h(
         "a",
-        { href: `#/${name}`, class: "tab", dataset: { tab: name }, "aria-current": name === here ? "page" : null },
+        {
+          href: `#/${name}`,
+          class: "tab",
+          dataset: { tab: name },
+          "aria-current": name === here ? "page" : null,
+        },
         name === "queue" ? t("tab.queue", { count: 0 }) : t(`tab.${name}`),
       ),
     ),
@@ -223,7 +245,8 @@ function append(el, ...children) {
 function deviceNotice() {
   if (!device) return h("p", { class: "error", role: "alert" }, t("device.none"));
   if (device.status === "revoked") return h("p", { class: "error", role: "alert" }, t("device.revoked_note"));
-  if (device.status === "pending") return h("p", { class: "hint pending", role: "status" }, t("device.pending_note"));
+  if (device.status === "pending")
+    return h("p", { class: "hint pending", role: "status" }, t("device.pending_note"));
   return null;
 }
 
@@ -253,7 +276,15 @@ async function localVerdict(kind, frames, subject) {
 
 function verdictBox(v) {
   if (!v) return badge("none", t("verdict.none"));
-  return badge(v.light, t(`verdict.${v.code}`, { tag: v.tag, score: score(v.score), other: v.other, other_score: score(v.other_score) }));
+  return badge(
+    v.light,
+    t(`verdict.${v.code}`, {
+      tag: v.tag,
+      score: score(v.score),
+      other: v.other,
+      other_score: score(v.other_score),
+    }),
+  );
 }
 
 /**
@@ -323,7 +354,11 @@ function taskCapture(kind, view, { ready, subject, fields }) {
       save.disabled = false;
     }
   });
-  const clear = h("button", { type: "button", class: "big", onclick: () => panel.clear() }, t("capture.clear"));
+  const clear = h(
+    "button",
+    { type: "button", class: "big", onclick: () => panel.clear() },
+    t("capture.clear"),
+  );
   append(view, panel.el, verdict, h("div", { class: "actions" }, save, clear), message);
   update(panel.frames());
   return { recheck: () => update(panel.frames()) };
@@ -332,9 +367,25 @@ function taskCapture(kind, view, { ready, subject, fields }) {
 async function enrolView(view) {
   const state = tasks.enrol;
   const farmers = (await db.cached("farmers"))?.value || [];
-  const tag = h("input", { name: "tag", inputmode: "numeric", autocomplete: "off", value: state.tag, required: true });
-  const farmer = h("input", { name: "farmer_id", list: "farmer-list", autocomplete: "off", value: state.farmer_id, required: true });
-  const list = h("datalist", { id: "farmer-list" }, farmers.map((f) => h("option", { value: f.id }, `${f.id} ${f.name}`)));
+  const tag = h("input", {
+    name: "tag",
+    inputmode: "numeric",
+    autocomplete: "off",
+    value: state.tag,
+    required: true,
+  });
+  const farmer = h("input", {
+    name: "farmer_id",
+    list: "farmer-list",
+    autocomplete: "off",
+    value: state.farmer_id,
+    required: true,
+  });
+  const list = h(
+    "datalist",
+    { id: "farmer-list" },
+    farmers.map((f) => h("option", { value: f.id }, `${f.id} ${f.name}`)),
+  );
   append(
     view,
     h("h1", {}, t("enrol.title")),
@@ -348,7 +399,12 @@ async function enrolView(view) {
     ),
   );
   const cap = taskCapture("enrol", view, {
-    ready: () => (state.tag && state.farmer_id ? (device && device.status !== "revoked" ? "" : t("device.revoked_note")) : t("capture.need_fields")),
+    ready: () =>
+      state.tag && state.farmer_id
+        ? device && device.status !== "revoked"
+          ? ""
+          : t("device.revoked_note")
+        : t("capture.need_fields"),
     subject: () => state.tag,
     fields: () => ({ tag: state.tag, farmer_id: state.farmer_id }),
   });
@@ -364,11 +420,19 @@ async function enrolView(view) {
 async function evidenceView(view) {
   const state = tasks.evidence;
   const claims = (await db.cached("claims"))?.value || [];
-  const claim = h("input", { name: "claim_id", list: "claim-list", autocomplete: "off", value: state.claim_id, required: true });
+  const claim = h("input", {
+    name: "claim_id",
+    list: "claim-list",
+    autocomplete: "off",
+    value: state.claim_id,
+    required: true,
+  });
   const list = h(
     "datalist",
     { id: "claim-list" },
-    claims.filter((c) => c.subject_kind === "animal").map((c) => h("option", { value: c.id }, `${c.subject_id} ${c.farmer_id}`)),
+    claims
+      .filter((c) => c.subject_kind === "animal")
+      .map((c) => h("option", { value: c.id }, `${c.subject_id} ${c.farmer_id}`)),
   );
   const claimed = h("p", { class: "claimed", role: "status" });
   let claimedTag = null;
@@ -385,7 +449,13 @@ async function evidenceView(view) {
     if (!found && navigator.onLine) {
       try {
         const c = await api.get(`/claims/${encodeURIComponent(id)}`);
-        found = { id: c.id, subject_kind: c.subject_kind, subject_id: c.subject_id, farmer_id: c.farmer_id, status: c.status };
+        found = {
+          id: c.id,
+          subject_kind: c.subject_kind,
+          subject_id: c.subject_id,
+          farmer_id: c.farmer_id,
+          status: c.status,
+        };
       } catch {
         found = null;
       }
@@ -405,10 +475,21 @@ async function evidenceView(view) {
     view,
     h("h1", {}, t("evidence.title")),
     deviceNotice(),
-    h("div", { class: "card form-grid" }, field(t("evidence.claim"), claim, { hint: t("evidence.claim_hint") }), list, claimed),
+    h(
+      "div",
+      { class: "card form-grid" },
+      field(t("evidence.claim"), claim, { hint: t("evidence.claim_hint") }),
+      list,
+      claimed,
+    ),
   );
   cap = taskCapture("evidence", view, {
-    ready: () => (state.claim_id && claimedTag ? (device && device.status !== "revoked" ? "" : t("device.revoked_note")) : t("capture.need_fields")),
+    ready: () =>
+      state.claim_id && claimedTag
+        ? device && device.status !== "revoked"
+          ? ""
+          : t("device.revoked_note")
+        : t("capture.need_fields"),
     subject: () => claimedTag,
     fields: () => ({ claim_id: state.claim_id, claimed_tag: claimedTag }),
   });
@@ -423,9 +504,14 @@ async function evidenceView(view) {
 
 function serverOutcome(c) {
   const r = c.result;
-  if (c.status === "refused") return h("p", { class: "error reason" }, t("queue.refused", { reason: c.error || "" }));
+  if (c.status === "refused")
+    return h("p", { class: "error reason" }, t("queue.refused", { reason: c.error || "" }));
   if (c.status === "pending" && c.attempts) {
-    return h("p", { class: "hint" }, c.error ? t("queue.refused", { reason: c.error }) : t("queue.retry_note"));
+    return h(
+      "p",
+      { class: "hint" },
+      c.error ? t("queue.refused", { reason: c.error }) : t("queue.retry_note"),
+    );
   }
   if (!r) return null;
   if (c.kind === "enrol") {
@@ -433,13 +519,18 @@ function serverOutcome(c) {
     const verdict =
       r.status === "enrolled"
         ? badge("green", t("queue.enrolled"))
-        : badge(r.status === "duplicate" ? "red" : "amber", t(`queue.${r.status}`, { tag: m.tag || "", farm: m.farm || "", score: score(m.score) }));
+        : badge(
+            r.status === "duplicate" ? "red" : "amber",
+            t(`queue.${r.status}`, { tag: m.tag || "", farm: m.farm || "", score: score(m.score) }),
+          );
     const reused = r.reused_photos || [];
     return h(
       "div",
       { class: "outcome" },
       verdict,
-      reused.length ? h("p", { class: "reason" }, badge("amber", t("queue.reused", { photos: reused.join(", ") }))) : null,
+      reused.length
+        ? h("p", { class: "reason" }, badge("amber", t("queue.reused", { photos: reused.join(", ") })))
+        : null,
     );
   }
   const checks = r.checks || [];
@@ -447,12 +538,23 @@ function serverOutcome(c) {
   return h(
     "div",
     { class: "outcome" },
-    sig ? h("p", { class: "signature", dataset: { light: sig.light } }, `${t("queue.signature")}: `, badge(sig.light, sig.reason)) : null,
+    sig
+      ? h(
+          "p",
+          { class: "signature", dataset: { light: sig.light } },
+          `${t("queue.signature")}: `,
+          badge(sig.light, sig.reason),
+        )
+      : null,
     h(
       "details",
       { open: r.light === "red" || r.light === "amber" }, // what is wrong, shown at once
       h("summary", {}, `${t("queue.checks")} `, badge(r.light || "none")),
-      h("ul", { class: "checks" }, checks.map((x) => h("li", {}, badge(x.light, x.code), " ", x.reason || ""))),
+      h(
+        "ul",
+        { class: "checks" },
+        checks.map((x) => h("li", {}, badge(x.light, x.code), " ", x.reason || "")),
+      ),
     ),
   );
 }
@@ -466,7 +568,11 @@ function placeOf(c) {
     return "";
   }
   if (signed.lat === null) return t("capture.no_place");
-  return t("capture.place", { lat: Number(signed.lat).toFixed(5), lon: Number(signed.lon).toFixed(5), acc: signed.accuracy_m ?? "?" });
+  return t("capture.place", {
+    lat: Number(signed.lat).toFixed(5),
+    lon: Number(signed.lon).toFixed(5),
+    acc: signed.accuracy_m ?? "?",
+  });
 }
 
 const STATUS_LIGHT = { pending: "none", sending: "none", done: "green", conflict: "amber", refused: "red" };
@@ -494,13 +600,32 @@ async function queueView(view) {
         : t("queue.evidence", { claim: c.claim_id.slice(0, 8), tag: c.claimed_tag || "" });
     const forget =
       c.status === "done" || c.status === "refused" || c.status === "conflict"
-        ? h("button", { type: "button", class: "big", onclick: async () => { await queue.forget(c.id); } }, t("queue.forget"))
+        ? h(
+            "button",
+            {
+              type: "button",
+              class: "big",
+              onclick: async () => {
+                await queue.forget(c.id);
+              },
+            },
+            t("queue.forget"),
+          )
         : null;
     return h(
       "li",
       { class: "card capture-item", dataset: { id: c.id, status: c.status, kind: c.kind } },
-      h("div", { class: "item-head" }, h("h2", {}, title), badge(STATUS_LIGHT[c.status], t(`queue.status.${c.status}`))),
-      h("p", { class: "hint" }, t("queue.photos", { count: c.photos.length, when: fmtDateTime(c.created_at) })),
+      h(
+        "div",
+        { class: "item-head" },
+        h("h2", {}, title),
+        badge(STATUS_LIGHT[c.status], t(`queue.status.${c.status}`)),
+      ),
+      h(
+        "p",
+        { class: "hint" },
+        t("queue.photos", { count: c.photos.length, when: fmtDateTime(c.created_at) }),
+      ),
       h("p", { class: "hint" }, placeOf(c)),
       c.local ? h("p", { class: "local" }, `${t("verdict.title")}: `, verdictBox(c.local)) : null,
       serverOutcome(c),
@@ -522,9 +647,17 @@ async function settingsView(view, user) {
   const gallery = await db.cached("gallery");
   let modelLine;
   try {
-    const m = await Promise.race([getModel(), new Promise((_, rej) => setTimeout(() => rej(new Error(t("model.loading"))), 15000))]);
+    const m = await Promise.race([
+      getModel(),
+      new Promise((_, rej) => setTimeout(() => rej(new Error(t("model.loading"))), 15000)),
+    ]);
     modelLine = t("model.ready", { name: `${m.manifest.name} ${m.manifest.version || ""}`.trim() });
-    if (gallery && gallery.value.model && m.manifest.source_sha256 && gallery.value.model.sha256 !== m.manifest.source_sha256) {
+    if (
+      gallery &&
+      gallery.value.model &&
+      m.manifest.source_sha256 &&
+      gallery.value.model.sha256 !== m.manifest.source_sha256
+    ) {
       modelLine += ` ${t("gallery.other_model", { name: gallery.value.model.name })}`;
     }
   } catch (err) {
@@ -533,7 +666,13 @@ async function settingsView(view, user) {
   const rows = device
     ? [
         [t("device.id"), h("code", { id: "device-id" }, device.device_id)],
-        [t("device.status"), badge({ active: "green", pending: "amber" }[device.status] || "red", t(`device.status.${device.status}`) || device.status)],
+        [
+          t("device.status"),
+          badge(
+            { active: "green", pending: "amber" }[device.status] || "red",
+            t(`device.status.${device.status}`) || device.status,
+          ),
+        ],
         [t("device.label"), device.label || ""],
         [t("device.registered"), fmtDateTime(device.registered_at)],
       ]
@@ -574,9 +713,17 @@ async function settingsView(view, user) {
       "section",
       { class: "card", "aria-labelledby": "device-title" },
       h("h2", { id: "device-title" }, t("device.title")),
-      device ? h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])) : h("p", {}, t("device.none")),
+      device
+        ? h(
+            "dl",
+            { class: "facts" },
+            rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
+          )
+        : h("p", {}, t("device.none")),
       device && device.status === "revoked" ? h("p", { class: "error" }, t("device.revoked_note")) : null,
-      device && device.status === "pending" ? h("p", { class: "hint pending", id: "device-pending" }, t("device.pending_note")) : null,
+      device && device.status === "pending"
+        ? h("p", { class: "hint pending", id: "device-pending" }, t("device.pending_note"))
+        : null,
       h(
         "div",
         { class: "actions" },
@@ -584,7 +731,12 @@ async function settingsView(view, user) {
         device && device.status === "revoked" ? newKey : null,
       ),
     ),
-    h("section", { class: "card", "aria-labelledby": "model-title" }, h("h2", { id: "model-title" }, t("model.title")), h("p", { id: "model-line" }, modelLine)),
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "model-title" },
+      h("h2", { id: "model-title" }, t("model.title")),
+      h("p", { id: "model-line" }, modelLine),
+    ),
     h(
       "section",
       { class: "card", "aria-labelledby": "gallery-title" },
@@ -592,7 +744,9 @@ async function settingsView(view, user) {
       h(
         "p",
         { id: "gallery-line" },
-        gallery ? t("gallery.count", { count: gallery.value.animals.length, when: fmtDateTime(gallery.saved_at) }) : t("gallery.none"),
+        gallery
+          ? t("gallery.count", { count: gallery.value.animals.length, when: fmtDateTime(gallery.saved_at) })
+          : t("gallery.none"),
       ),
       h("div", { class: "actions" }, refresh),
     ),

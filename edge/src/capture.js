@@ -56,10 +56,22 @@ export function capturePanel({ getModel, onChange, state = { frames: [], place: 
   let stream = null;
   const list = h("ol", { class: "frames", "aria-live": "polite" });
   const where = h("p", { class: "hint place" });
-  const video = h("video", { class: "preview", playsinline: true, muted: true, hidden: true, "aria-hidden": "true" });
+  const video = h("video", {
+    class: "preview",
+    playsinline: true,
+    muted: true,
+    hidden: true,
+    "aria-hidden": "true",
+  });
   const canvas = h("canvas", { hidden: true });
   const cameraMsg = h("p", { class: "error", role: "alert", hidden: true });
-  const fileInput = h("input", { type: "file", accept: "image/jpeg,image/png", multiple: true, id: "capture-files", class: "visually-hidden" });
+  const fileInput = h("input", {
+    type: "file",
+    accept: "image/jpeg,image/png",
+    multiple: true,
+    id: "capture-files",
+    class: "visually-hidden",
+  });
   const fileLabel = h("label", { for: "capture-files", class: "button big" }, t("capture.files"));
   const burst = h("button", { type: "button", class: "big" }, t("capture.camera"));
   const stopCam = h("button", { type: "button", class: "big", hidden: true }, t("capture.camera_stop"));
@@ -73,7 +85,11 @@ export function capturePanel({ getModel, onChange, state = { frames: [], place: 
     where.textContent =
       place.lat === null
         ? t("capture.no_place")
-        : t("capture.place", { lat: place.lat.toFixed(5), lon: place.lon.toFixed(5), acc: Math.round(place.accuracy_m) });
+        : t("capture.place", {
+            lat: place.lat.toFixed(5),
+            lon: place.lon.toFixed(5),
+            acc: Math.round(place.accuracy_m),
+          });
     return place;
   }
 
@@ -126,12 +142,16 @@ export function capturePanel({ getModel, onChange, state = { frames: [], place: 
         let status;
         if (f.state === "checking") status = h("span", { class: "hint" }, t("capture.checking"));
         else if (f.state === "ok")
-          status = [badge("green", t("capture.quality_ok")), h("span", { class: "hint embedding" }, t("capture.embedding", { dim: f.embedding.length }))];
+          status = [
+            badge("green", t("capture.quality_ok")),
+            h("span", { class: "hint embedding" }, t("capture.embedding", { dim: f.embedding.length })),
+          ];
         else if (f.state === "bad") {
-          const reasons = f.reasons.map((r) => (t(`quality.${r}`) === `quality.${r}` ? r : t(`quality.${r}`)));
+          const reasons = f.reasons.map((r) =>
+            t(`quality.${r}`) === `quality.${r}` ? r : t(`quality.${r}`),
+          );
           status = badge("red", t("capture.quality_bad", { reasons: reasons.join("; ") }));
-        }
-        else status = badge("none", t("capture.no_model"));
+        } else status = badge("none", t("capture.no_model"));
         return h(
           "li",
           { class: "frame", dataset: { state: f.state } },
@@ -147,14 +167,21 @@ export function capturePanel({ getModel, onChange, state = { frames: [], place: 
     const at = new Date().toISOString(); // when it was picked, not when it was taken
     const files = [...fileInput.files];
     fileInput.value = "";
-    if (files.length) await add(files.map((blob) => ({ blob, at })), "file");
+    if (files.length)
+      await add(
+        files.map((blob) => ({ blob, at })),
+        "file",
+      );
   });
 
   burst.addEventListener("click", async () => {
     cameraMsg.hidden = true;
     try {
       if (!stream) {
-        stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+        stream = await navigator.mediaDevices.getUserMedia({
+          video: { facingMode: "environment" },
+          audio: false,
+        });
         video.srcObject = stream;
         video.hidden = false;
         stopCam.hidden = false;

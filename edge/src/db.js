@@ -19,7 +19,8 @@ export function openDb() {
       const req = indexedDB.open(DB_NAME, DB_VERSION);
       req.onupgradeneeded = () => {
         const db = req.result;
-        if (!db.objectStoreNames.contains("devices")) db.createObjectStore("devices", { keyPath: "username" });
+        if (!db.objectStoreNames.contains("devices"))
+          db.createObjectStore("devices", { keyPath: "username" });
         if (!db.objectStoreNames.contains("captures")) {
           const s = db.createObjectStore("captures", { keyPath: "id" });
           s.createIndex("created_at", "created_at");
@@ -48,7 +49,9 @@ export async function get(store, key) {
   const db = await openDb();
   const tx = db.transaction(store, "readonly");
   const result = {};
-  tx.objectStore(store).get(key).onsuccess = (ev) => { result.value = ev.target.result; };
+  tx.objectStore(store).get(key).onsuccess = (ev) => {
+    result.value = ev.target.result;
+  };
   return done(tx, result);
 }
 
@@ -57,7 +60,9 @@ export async function all(store) {
   const db = await openDb();
   const tx = db.transaction(store, "readonly");
   const result = {};
-  tx.objectStore(store).getAll().onsuccess = (ev) => { result.value = ev.target.result; };
+  tx.objectStore(store).getAll().onsuccess = (ev) => {
+    result.value = ev.target.result;
+  };
   return done(tx, result);
 }
 

@@ -75,7 +75,9 @@ export async function refreshStatus(record) {
 /** Revoke this device on the server; the record, now revoked. */
 export async function revoke(record) {
   const out = await api.post(`/devices/${encodeURIComponent(record.device_id)}/revoke`, {});
-  return db.update("devices", record.username, (r) => (r ? { ...r, status: out.status || "revoked" } : undefined));
+  return db.update("devices", record.username, (r) =>
+    r ? { ...r, status: out.status || "revoked" } : undefined,
+  );
 }
 
 /** Lower-case hex SHA-256 of a Blob's exact bytes. */
@@ -90,10 +92,13 @@ export async function sha256Hex(blob) {
  * (numbers or null)}.
  */
 export function signedMessage({ agent, device, photoSha256, meta }) {
-  if (meta.source !== "camera" && meta.source !== "file") throw new Error(`unknown photo source ${meta.source}`);
-  const str = (v, digits) => (v === null || v === undefined ? null : digits === undefined ? String(v) : Number(v).toFixed(digits));
+  if (meta.source !== "camera" && meta.source !== "file")
+    throw new Error(`unknown photo source ${meta.source}`);
+  const str = (v, digits) =>
+    v === null || v === undefined ? null : digits === undefined ? String(v) : Number(v).toFixed(digits);
   const fields = {
-    accuracy_m: meta.accuracy_m === null || meta.accuracy_m === undefined ? null : String(Math.round(meta.accuracy_m)),
+    accuracy_m:
+      meta.accuracy_m === null || meta.accuracy_m === undefined ? null : String(Math.round(meta.accuracy_m)),
     agent: String(agent),
     captured_at: String(meta.captured_at),
     device: String(device),

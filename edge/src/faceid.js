@@ -161,8 +161,7 @@ export class FaceModel {
     const image = await decode(source);
     const gray = luma(image.rgba);
     const quality = this.qualityOf(image, gray);
-    const embedding =
-      quality.ok || force ? (await this.embedTensors([toTensor(image, gray)]))[0] : null;
+    const embedding = quality.ok || force ? (await this.embedTensors([toTensor(image, gray)]))[0] : null;
     return { quality, embedding };
   }
 

@@ -24,7 +24,8 @@ export function rank(template, animals) {
 function bounds(thresholds) {
   if (typeof thresholds === "number") return { match: thresholds, review: thresholds };
   const match = Number(thresholds.match);
-  const review = thresholds.review === undefined || thresholds.review === null ? match : Number(thresholds.review);
+  const review =
+    thresholds.review === undefined || thresholds.review === null ? match : Number(thresholds.review);
   return { match, review: Math.min(review, match) };
 }
 
@@ -45,8 +46,10 @@ export function enrolVerdict(template, animals, tag, thresholds) {
     const own = ranked.find((r) => r.tag === tag);
     return { light: "red", code: "tag_enrolled", tag, score: own ? own.score : null };
   }
-  if (best && best.score >= match) return { light: "red", code: "already_enrolled", tag: best.tag, score: best.score };
-  if (best && best.score >= review) return { light: "amber", code: "may_be", tag: best.tag, score: best.score };
+  if (best && best.score >= match)
+    return { light: "red", code: "already_enrolled", tag: best.tag, score: best.score };
+  if (best && best.score >= review)
+    return { light: "amber", code: "may_be", tag: best.tag, score: best.score };
   return { light: "green", code: "new", score: best ? best.score : null };
 }
 
@@ -61,14 +64,24 @@ export function enrolVerdict(template, animals, tag, thresholds) {
  */
 export function claimVerdict(template, animals, claimedTag, thresholds) {
   const { match, review } = bounds(thresholds);
-  if (!animals.some((a) => a.tag === claimedTag)) return { light: "amber", code: "unknown", tag: claimedTag, score: null };
+  if (!animals.some((a) => a.tag === claimedTag))
+    return { light: "amber", code: "unknown", tag: claimedTag, score: null };
   const ranked = rank(template, animals);
   const claimed = ranked.find((r) => r.tag === claimedTag);
   const other = ranked.find((r) => r.tag !== claimedTag);
   if (other && other.score > claimed.score) {
-    return { light: "red", code: "better_match", tag: claimedTag, score: claimed.score, other: other.tag, other_score: other.score };
+    return {
+      light: "red",
+      code: "better_match",
+      tag: claimedTag,
+      score: claimed.score,
+      other: other.tag,
+      other_score: other.score,
+    };
   }
-  if (claimed.score >= match) return { light: "green", code: "matches", tag: claimedTag, score: claimed.score };
-  if (claimed.score >= review) return { light: "amber", code: "may_be_claimed", tag: claimedTag, score: claimed.score };
+  if (claimed.score >= match)
+    return { light: "green", code: "matches", tag: claimedTag, score: claimed.score };
+  if (claimed.score >= review)
+    return { light: "amber", code: "may_be_claimed", tag: claimedTag, score: claimed.score };
   return { light: "red", code: "no_match", tag: claimedTag, score: claimed.score };
 }

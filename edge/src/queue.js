@@ -31,7 +31,12 @@ export async function addCapture({ kind, device, agent, photos, fields, local })
   for (const [i, p] of photos.entries()) {
     const ext = p.blob.type === "image/png" ? "png" : "jpg";
     const name = `${id.slice(0, 8)}-${i + 1}.${ext}`;
-    const message = signedMessage({ agent, device: device.device_id, photoSha256: await sha256Hex(p.blob), meta: p.meta });
+    const message = signedMessage({
+      agent,
+      device: device.device_id,
+      photoSha256: await sha256Hex(p.blob),
+      meta: p.meta,
+    });
     signed.push({ name, blob: p.blob, signed: message, signature: await sign(device, message) });
   }
   const now = new Date().toISOString();
@@ -72,7 +77,9 @@ function notify() {
 }
 
 async function setStatus(id, patch) {
-  const row = await db.update("captures", id, (c) => (c ? { ...c, ...patch, updated_at: new Date().toISOString() } : undefined));
+  const row = await db.update("captures", id, (c) =>
+    c ? { ...c, ...patch, updated_at: new Date().toISOString() } : undefined,
+  );
   notify();
   return row;
 }
@@ -141,7 +148,12 @@ async function run() {
         summary.failed += 1;
         if (e.status === 0 || e.status === 401) break;
       } else {
-        await setStatus(row.id, { status: "refused", error: e.detail, field: e.field, http_status: e.status });
+        await setStatus(row.id, {
+          status: "refused",
+          error: e.detail,
+          field: e.field,
+          http_status: e.status,
+        });
         summary.failed += 1;
       }
     }

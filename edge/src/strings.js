@@ -7,7 +7,8 @@ registerStrings({
   en: {
     "agent.title": "Field agent",
     "agent.only_agents": "This app is for field agents; you are logged in as {role}.",
-    "agent.insecure": "This app needs a secure address: open it over HTTPS (or on this computer at localhost). At {origin} the phone cannot keep its signing key, work offline or use the camera.",
+    "agent.insecure":
+      "This app needs a secure address: open it over HTTPS (or on this computer at localhost). At {origin} the phone cannot keep its signing key, work offline or use the camera.",
     "agent.tabs": "Tasks",
     "tab.enrol": "Enrol an animal",
     "tab.evidence": "Claim evidence",
@@ -23,13 +24,15 @@ registerStrings({
     "device.status.active": "active",
     "device.status.revoked": "revoked",
     "device.status.pending": "awaiting approval",
-    "device.pending_note": "This device awaits an administrator's approval: what it signs counts as amber until then.",
+    "device.pending_note":
+      "This device awaits an administrator's approval: what it signs counts as amber until then.",
     "device.status.unknown": "unknown",
     "device.label": "Name",
     "device.registered": "Registered",
     "device.registering": "Registering this device…",
     "device.none": "This device is not registered yet: log in while online.",
-    "device.revoked_note": "This device is revoked: the server refuses what it signs. Register a new key to go on.",
+    "device.revoked_note":
+      "This device is revoked: the server refuses what it signs. Register a new key to go on.",
     "device.revoke": "Revoke this device",
     "device.revoke_confirm": "Revoke this device? Captures it signs will be refused.",
     "device.revoked_done": "The device is revoked.",
@@ -41,7 +44,8 @@ registerStrings({
     "gallery.title": "Enrolled animals on this phone",
     "gallery.count": "{count} animals, saved {when}",
     "gallery.none": "None saved yet: sync while online.",
-    "gallery.other_model": "The gallery was made by another model ({name}); verdicts on this phone may differ from the server's.",
+    "gallery.other_model":
+      "The gallery was made by another model ({name}); verdicts on this phone may differ from the server's.",
     "gallery.refresh": "Update the gallery",
     "enrol.title": "Enrol an animal",
     "enrol.tag": "Ear tag",
@@ -101,8 +105,10 @@ registerStrings({
     "queue.status.conflict": "Conflict",
     "queue.status.refused": "Refused",
     "queue.enrolled": "Enrolled.",
-    "queue.duplicate": "The server found this animal already enrolled as {tag} ({farm}, score {score}): nothing stored.",
-    "queue.needs_review": "The server needs a person to review it: it resembles {tag} ({farm}, score {score}). Nothing stored.",
+    "queue.duplicate":
+      "The server found this animal already enrolled as {tag} ({farm}, score {score}): nothing stored.",
+    "queue.needs_review":
+      "The server needs a person to review it: it resembles {tag} ({farm}, score {score}). Nothing stored.",
     "queue.refused": "The server refused it: {reason}",
     "queue.reused": "Photos the server has seen before: {photos}",
     "queue.checks": "Claim checks",
@@ -116,7 +122,8 @@ registerStrings({
   zh: {
     "agent.title": "协保员",
     "agent.only_agents": "此应用供协保员使用；您当前以{role}身份登录。",
-    "agent.insecure": "此应用需要安全地址：请通过 HTTPS 打开（或在本机用 localhost）。在 {origin}，手机无法保存签名密钥、离线工作或使用相机。",
+    "agent.insecure":
+      "此应用需要安全地址：请通过 HTTPS 打开（或在本机用 localhost）。在 {origin}，手机无法保存签名密钥、离线工作或使用相机。",
     "agent.tabs": "任务",
     "tab.enrol": "登记牲畜",
     "tab.evidence": "理赔取证",

@@ -129,7 +129,10 @@ async function show(seq, focus) {
     return;
   }
   if (!(ALLOWED[user.role] || []).includes(r.name)) {
-    replace(main, h("p", { class: "notice", role: "status" }, t("app.not_allowed", { role: t(`role.${user.role}`) })));
+    replace(
+      main,
+      h("p", { class: "notice", role: "status" }, t("app.not_allowed", { role: t(`role.${user.role}`) })),
+    );
     return;
   }
   replace(main, h("p", { class: "loading" }, t("app.loading")));

@@ -12,12 +12,12 @@ export async function loadChart() {
   if (globalThis.Chart) return globalThis.Chart;
   if (!loading) {
     loading = new Promise((resolve, reject) => {
-      const s = document.createElement('script');
-      s.src = '/vendor/chart.js/dist/chart.umd.js';
+      const s = document.createElement("script");
+      s.src = "/vendor/chart.js/dist/chart.umd.js";
       s.onload = () => resolve(globalThis.Chart);
       s.onerror = () => {
         loading = null;
-        reject(new Error('chart.js could not be loaded'));
+        reject(new Error("chart.js could not be loaded"));
       };
       document.head.append(s);
     });
@@ -26,7 +26,7 @@ export async function loadChart() {
 }
 
 // Colours that differ in lightness as well as hue; each series also has its own dash.
-const PALETTE = ['#1b5e20', '#6a1b9a', '#e65100', '#0d47a1', '#4e342e', '#37474f'];
+const PALETTE = ["#1b5e20", "#6a1b9a", "#e65100", "#0d47a1", "#4e342e", "#37474f"];
 const DASHES = [[], [6, 3], [2, 3], [8, 3, 2, 3], [1, 2], [10, 4]];
 
 /**
@@ -54,14 +54,14 @@ export async function lineChart(canvas, series, opts = {}) {
   }));
   const marker = opts.marker;
   const markerPlugin = {
-    id: 'lossMarker',
+    id: "lossMarker",
     afterDatasetsDraw(chart) {
       if (!marker) return;
       const { ctx, chartArea, scales } = chart;
       const x = scales.x.getPixelForValue(marker.x);
       if (!(x >= chartArea.left && x <= chartArea.right)) return;
       ctx.save();
-      ctx.strokeStyle = '#b71c1c';
+      ctx.strokeStyle = "#b71c1c";
       ctx.setLineDash([4, 4]);
       ctx.lineWidth = 2;
       ctx.beginPath();
@@ -69,26 +69,26 @@ export async function lineChart(canvas, series, opts = {}) {
       ctx.lineTo(x, chartArea.bottom);
       ctx.stroke();
       ctx.setLineDash([]);
-      ctx.fillStyle = '#b71c1c';
-      ctx.font = '12px sans-serif';
+      ctx.fillStyle = "#b71c1c";
+      ctx.font = "12px sans-serif";
       ctx.fillText(marker.label, Math.min(x + 4, chartArea.right - 60), chartArea.top + 12);
       ctx.restore();
     },
   };
   return new Chart(canvas, {
-    type: 'line',
+    type: "line",
     data: { datasets },
     plugins: [markerPlugin],
     options: {
       animation: false,
       responsive: true,
       maintainAspectRatio: false,
-      locale: opts.lang === 'zh' ? 'zh-CN' : 'en',
-      interaction: { mode: 'nearest', intersect: false },
-      plugins: { legend: { position: 'bottom' } },
+      locale: opts.lang === "zh" ? "zh-CN" : "en",
+      interaction: { mode: "nearest", intersect: false },
+      plugins: { legend: { position: "bottom" } },
       scales: {
         x: {
-          type: 'linear',
+          type: "linear",
           title: { display: Boolean(opts.xLabel), text: opts.xLabel },
           ticks: opts.xTick ? { callback: (v) => opts.xTick(v) } : {},
         },

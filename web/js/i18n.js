@@ -67,7 +67,11 @@ export function fmtDateTime(value) {
   const d = value instanceof Date ? value : new Date(value);
   if (Number.isNaN(d.getTime())) return String(value);
   return new Intl.DateTimeFormat(locale(), {
-    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
   }).format(d);
 }
 
@@ -76,7 +80,8 @@ export function fmtNumber(value, digits = 2, min = 0) {
   const n = typeof value === "number" ? value : Number(value);
   if (!Number.isFinite(n)) return String(value ?? "");
   return new Intl.NumberFormat(locale(), {
-    maximumFractionDigits: digits, minimumFractionDigits: Math.min(min, digits),
+    maximumFractionDigits: digits,
+    minimumFractionDigits: Math.min(min, digits),
   }).format(n);
 }
 

@@ -10,7 +10,12 @@ import { field, h } from "./ui.js";
  */
 export function loginForm(message, onLoggedIn, { buttonClass = "primary" } = {}) {
   const username = h("input", { name: "username", autocomplete: "username", required: true });
-  const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
+  const password = h("input", {
+    name: "password",
+    type: "password",
+    autocomplete: "current-password",
+    required: true,
+  });
   const status = h("p", { class: "error", role: "alert", hidden: !message }, message || "");
   const submit = h("button", { type: "submit", class: buttonClass }, t("login.submit"));
   const form = h(

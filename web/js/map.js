@@ -5,8 +5,8 @@
 // bearer header: the tile URLs of registered scenes are served to anyone who can reach
 // the app (see the TileJSON endpoint), while every GeoJSON layer goes through api.js.
 
-import * as L from '/vendor/leaflet/dist/leaflet-src.esm.js';
-import { api } from './api.js';
+import * as L from "/vendor/leaflet/dist/leaflet-src.esm.js";
+import { api } from "./api.js";
 
 export { L };
 
@@ -18,8 +18,8 @@ export function linkStyle(href) {
     linked.add(href);
     return;
   }
-  const link = document.createElement('link');
-  link.rel = 'stylesheet';
+  const link = document.createElement("link");
+  link.rel = "stylesheet";
   link.href = href;
   document.head.append(link);
   linked.add(href);
@@ -27,8 +27,8 @@ export function linkStyle(href) {
 
 /** Leaflet's and the staff pages' stylesheets. */
 export function linkStaffStyles() {
-  linkStyle('/vendor/leaflet/dist/leaflet.css');
-  linkStyle('/css/staff.css');
+  linkStyle("/vendor/leaflet/dist/leaflet.css");
+  linkStyle("/css/staff.css");
 }
 
 /**
@@ -40,10 +40,10 @@ export function linkStaffStyles() {
  */
 export function makeMap(el, opts = {}) {
   linkStaffStyles();
-  el.classList.add('map');
+  el.classList.add("map");
   if (opts.label) {
-    el.setAttribute('role', 'region');
-    el.setAttribute('aria-label', opts.label);
+    el.setAttribute("role", "region");
+    el.setAttribute("aria-label", opts.label);
   }
   const map = L.map(el, {
     preferCanvas: true,
@@ -54,12 +54,12 @@ export function makeMap(el, opts = {}) {
     attributionControl: true,
   });
   map.attributionControl.setPrefix(false);
-  map.on('unload', () => {
+  map.on("unload", () => {
     map.gone = true;
   });
   map.setView([0, 0], 2);
   // A map laid out while hidden or resized has the wrong size until told.
-  if (typeof ResizeObserver !== 'undefined') {
+  if (typeof ResizeObserver !== "undefined") {
     let alive = true;
     // A map showing a fitted box (the plots) refits it, say when a phone turns, unless
     // the user has moved it; otherwise its centre stays.
@@ -68,11 +68,11 @@ export function makeMap(el, opts = {}) {
       map.invalidateSize();
       if (map.fittedBox && !map.userMoved) fitBox(map, map.fittedBox);
     });
-    map.on('dragstart', () => {
+    map.on("dragstart", () => {
       map.userMoved = true;
     });
     ro.observe(el);
-    map.on('unload', () => {
+    map.on("unload", () => {
       alive = false;
       ro.disconnect();
     });
@@ -126,8 +126,8 @@ export async function sceneLayer(scene, layer, opts = {}) {
       window.__agriPending -= 1;
     }
   };
-  tl.on('loading', start);
-  tl.on('load remove', end);
+  tl.on("loading", start);
+  tl.on("load remove", end);
   return tl;
 }
 
@@ -159,7 +159,7 @@ export function isLive(map) {
  * @returns {HTMLElement}
  */
 export function textNode(text) {
-  const span = document.createElement('span');
+  const span = document.createElement("span");
   span.textContent = String(text);
   return span;
 }
@@ -186,7 +186,7 @@ export function geojsonBounds(fc) {
   let e = -Infinity;
   let n = -Infinity;
   const visit = (c) => {
-    if (typeof c[0] === 'number') {
+    if (typeof c[0] === "number") {
       w = Math.min(w, c[0]);
       e = Math.max(e, c[0]);
       s = Math.min(s, c[1]);
@@ -216,8 +216,8 @@ export function fitBox(map, box) {
 /** Every registered scene (all pages of GET /api/v1/scenes). */
 export async function listScenes() {
   const out = [];
-  for (let offset = 0; ; ) {
-    const page = await api.get('/api/v1/scenes', { offset, limit: 200 });
+  for (let offset = 0; ;) {
+    const page = await api.get("/api/v1/scenes", { offset, limit: 200 });
     const items = Array.isArray(page) ? page : page.items || [];
     out.push(...items);
     offset += items.length;
@@ -241,7 +241,7 @@ export function scenesMeeting(scenes, box) {
 export function syncMaps(...maps) {
   let busy = false;
   for (const m of maps) {
-    m.on('move zoomend', () => {
+    m.on("move zoomend", () => {
       if (busy) return;
       busy = true;
       for (const other of maps) {
@@ -262,21 +262,21 @@ export function syncMaps(...maps) {
  * @returns {HTMLFieldSetElement}
  */
 export function layerSwitch(legend, choices, current, onChange) {
-  const fs = document.createElement('fieldset');
-  fs.className = 'layer-switch';
-  const lg = document.createElement('legend');
+  const fs = document.createElement("fieldset");
+  fs.className = "layer-switch";
+  const lg = document.createElement("legend");
   lg.textContent = legend;
   fs.append(lg);
   const name = `layer-${Math.random().toString(36).slice(2, 8)}`;
   for (const c of choices) {
-    const label = document.createElement('label');
-    const input = document.createElement('input');
-    input.type = 'radio';
+    const label = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = "radio";
     input.name = name;
     input.value = c.value;
     input.checked = c.value === current;
-    input.addEventListener('change', () => input.checked && onChange(c.value));
-    label.append(input, ' ', c.label);
+    input.addEventListener("change", () => input.checked && onChange(c.value));
+    label.append(input, " ", c.label);
     fs.append(label);
   }
   return fs;

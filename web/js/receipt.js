@@ -145,7 +145,10 @@ export async function rootFromInclusionProof(index, size, leaf, proof) {
   }
   let seed = leaf;
   for (let k = 0; k < inner; k++) {
-    seed = ((i >> BigInt(k)) & 1n) === 0n ? await hashChildren(seed, proof[k]) : await hashChildren(proof[k], seed);
+    seed =
+      ((i >> BigInt(k)) & 1n) === 0n
+        ? await hashChildren(seed, proof[k])
+        : await hashChildren(proof[k], seed);
   }
   for (let k = inner; k < proof.length; k++) seed = await hashChildren(proof[k], seed);
   return seed;
@@ -165,7 +168,8 @@ export async function parseVerifierKey(text) {
   const line = String(text).trim();
   const first = line.indexOf("+");
   const second = line.indexOf("+", first + 1);
-  if (first < 1 || second < 0) throw new ReceiptInvalid("key_format", {}, "the verifier key is not name+id+key");
+  if (first < 1 || second < 0)
+    throw new ReceiptInvalid("key_format", {}, "the verifier key is not name+id+key");
   const name = line.slice(0, first);
   const idHex = line.slice(first + 1, second);
   const raw = b64decode(line.slice(second + 1), "verifier_key");
@@ -218,7 +222,11 @@ export async function openNote(note, verifier) {
     if (name !== verifier.name || id !== verifier.keyId) continue;
     const ok = await subtle().verify({ name: "Ed25519" }, key, blob.slice(4), enc.encode(text));
     if (!ok) {
-      throw new ReceiptInvalid("signature_invalid", { name }, `the checkpoint's signature by ${name} does not verify`);
+      throw new ReceiptInvalid(
+        "signature_invalid",
+        { name },
+        `the checkpoint's signature by ${name} does not verify`,
+      );
     }
     signed = true;
   }

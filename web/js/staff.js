@@ -2,11 +2,11 @@
 // lights, summaries, the checks with their names, photos fetched with the token, the
 // imagery switch, API refusals beside their fields, and the decision form.
 
-import { api } from './api.js';
-import { fmtDateTime, registerStrings, t } from './i18n.js';
-import { addSceneLayer, isLive, layerSwitch } from './map.js';
-import { badge, h, newId, toast } from './ui.js';
-import strings from './staff.strings.js';
+import { api } from "./api.js";
+import { fmtDateTime, registerStrings, t } from "./i18n.js";
+import { addSceneLayer, isLive, layerSwitch } from "./map.js";
+import { badge, h, newId, toast } from "./ui.js";
+import strings from "./staff.strings.js";
 
 registerStrings(strings);
 
@@ -27,7 +27,7 @@ export function runCleanup(fns) {
 
 /** Whether a scene has the bands a layer reads (truecolor: red, green, blue; ndvi: red, nir). */
 export function sceneHas(scene, layer) {
-  const roles = layer === 'truecolor' ? ['red', 'green', 'blue'] : ['red', 'nir'];
+  const roles = layer === "truecolor" ? ["red", "green", "blue"] : ["red", "nir"];
   const bands = scene?.bands;
   if (!bands) return true; // unknown: let the server say
   const have = Array.isArray(bands) ? bands : Object.keys(bands);
@@ -38,23 +38,28 @@ export function sceneHas(scene, layer) {
  * A radio switch between a scene's layers (those it lacks bands for are left out) that
  * swaps the layer on `map`. Resolves once the first layer is on.
  */
-export async function imageryControl(map, scene, legend, { layers = ['truecolor', 'ndvi'], zIndex = 1, onLayer } = {}) {
+export async function imageryControl(
+  map,
+  scene,
+  legend,
+  { layers = ["truecolor", "ndvi"], zIndex = 1, onLayer } = {},
+) {
   const usable = layers.filter((l) => sceneHas(scene, l));
   let current = null;
   const show = async (layer) => {
     if (!isLive(map)) return;
     if (current) map.removeLayer(current);
     current = null;
-    if (layer !== 'none') current = await addSceneLayer(map, scene.name, layer, { zIndex });
+    if (layer !== "none") current = await addSceneLayer(map, scene.name, layer, { zIndex });
     onLayer?.(current, layer);
   };
   const control = layerSwitch(
     legend,
-    [...usable, 'none'].map((v) => ({ value: v, label: t(`staff.layer.${v}`) })),
-    usable[0] || 'none',
-    (v) => show(v).catch((err) => toast(refusalText(err), 'error')),
+    [...usable, "none"].map((v) => ({ value: v, label: t(`staff.layer.${v}`) })),
+    usable[0] || "none",
+    (v) => show(v).catch((err) => toast(refusalText(err), "error")),
   );
-  await show(usable[0] || 'none');
+  await show(usable[0] || "none");
   return control;
 }
 
@@ -68,12 +73,12 @@ export function add(parent, ...children) {
 
 /** The first eight characters of a UUID, enough to tell records apart on screen. */
 export function shortId(id) {
-  return String(id || '').slice(0, 8);
+  return String(id || "").slice(0, 8);
 }
 
 /** A traffic light badge (shape and word); `text`, when given, follows the word. */
 export function lightBadge(light, text) {
-  const known = ['green', 'amber', 'red'].includes(light) ? light : 'none';
+  const known = ["green", "amber", "red"].includes(light) ? light : "none";
   const b = badge(known);
   if (text) b.append(`: ${text}`);
   return b;
@@ -82,31 +87,31 @@ export function lightBadge(light, text) {
 /** A plot's name on screen: the farmer's id for it, else the record's. */
 export function plotId(feature) {
   const p = feature?.properties || {};
-  return String(p.plot_ref ?? p.plot_id ?? p.id ?? feature?.id ?? '');
+  return String(p.plot_ref ?? p.plot_id ?? p.id ?? feature?.id ?? "");
 }
 
 /** A description list of [term, value] pairs (null pairs are skipped). */
 export function summary(pairs) {
   return h(
-    'dl',
-    { class: 'summary' },
-    pairs.filter(Boolean).map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v))),
+    "dl",
+    { class: "summary" },
+    pairs.filter(Boolean).map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v))),
   );
 }
 
 /** Every check as a list item: its light (shape and word), its code and its reason. */
 export function checkList(checks) {
-  if (!checks?.length) return h('p', { class: 'note' }, t('staff.no_checks'));
+  if (!checks?.length) return h("p", { class: "note" }, t("staff.no_checks"));
   return h(
-    'ul',
-    { class: 'checks' },
+    "ul",
+    { class: "checks" },
     checks.map((c) =>
       h(
-        'li',
+        "li",
         {},
         lightBadge(c.light),
-        h('span', { class: 'check-name' }, checkName(c.code), ' ', h('code', {}, c.code)),
-        h('span', {}, c.reason),
+        h("span", { class: "check-name" }, checkName(c.code), " ", h("code", {}, c.code)),
+        h("span", {}, c.reason),
       ),
     ),
   );
@@ -147,12 +152,12 @@ export async function authorisedImage(url) {
 /** Thumbnails (a button on each opens the full photo); `who` names the animal or claim in the alt text. */
 export function photoStrip(photos, who) {
   return h(
-    'ul',
-    { class: 'photos' },
+    "ul",
+    { class: "photos" },
     photos.map((p) => {
       const name = p.name || shortId(p.sha256);
-      const img = h('img', {
-        alt: `${t('staff.photo', { name })} (${who})`,
+      const img = h("img", {
+        alt: `${t("staff.photo", { name })} (${who})`,
         width: 128,
         height: 128,
       });
@@ -160,39 +165,39 @@ export function photoStrip(photos, who) {
         .then((u) => {
           img.src = u;
         })
-        .catch(() => img.replaceWith(h('span', { class: 'note' }, t('staff.photo_missing'))));
+        .catch(() => img.replaceWith(h("span", { class: "note" }, t("staff.photo_missing"))));
       const open = h(
-        'button',
+        "button",
         {
-          type: 'button',
-          class: 'photo-open',
-          'aria-label': t('staff.photo_open', { name }),
+          type: "button",
+          class: "photo-open",
+          "aria-label": t("staff.photo_open", { name }),
           onclick: async () => {
-            const w = window.open('', '_blank');
+            const w = window.open("", "_blank");
             try {
               const u = await authorisedImage(p.url);
               if (w) w.location.href = u;
             } catch (err) {
               w?.close();
-              toast(err.message, 'error');
+              toast(err.message, "error");
             }
           },
         },
         img,
       );
       return h(
-        'li',
+        "li",
         {},
         h(
-          'figure',
+          "figure",
           {},
           open,
           h(
-            'figcaption',
+            "figcaption",
             {},
             name,
-            p.captured_at ? h('br') : null,
-            p.captured_at ? t('staff.photo_taken', { when: fmtDateTime(p.captured_at) }) : null,
+            p.captured_at ? h("br") : null,
+            p.captured_at ? t("staff.photo_taken", { when: fmtDateTime(p.captured_at) }) : null,
           ),
         ),
       );
@@ -203,8 +208,8 @@ export function photoStrip(photos, who) {
 /** An API refusal in words: 403 and 409 say so; the API's own detail follows. */
 export function refusalText(err) {
   const detail = err.detail || err.message || String(err);
-  if (err.status === 403) return t('staff.forbidden', { detail });
-  if (err.status === 409) return t('staff.conflict', { detail });
+  if (err.status === 403) return t("staff.forbidden", { detail });
+  if (err.status === 409) return t("staff.conflict", { detail });
   return detail;
 }
 
@@ -221,20 +226,20 @@ export function showApiError(form, err) {
   slot.textContent = refusalText(err);
   const control = err.field && form.querySelector(`[name="${CSS.escape(err.field)}"]`);
   if (control) {
-    control.setAttribute('aria-invalid', 'true');
+    control.setAttribute("aria-invalid", "true");
     control.focus();
   }
 }
 
 /** Empty every error slot of a form and clear aria-invalid. */
 export function clearErrors(form) {
-  for (const el of form.querySelectorAll('[data-error-for]')) el.textContent = '';
-  for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+  for (const el of form.querySelectorAll("[data-error-for]")) el.textContent = "";
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
 }
 
 /** An error slot for `name`, read out when it changes. */
 export function errorSlot(name, id) {
-  return h('p', { class: 'field-error', id, 'data-error-for': name, 'aria-live': 'polite' });
+  return h("p", { class: "field-error", id, "data-error-for": name, "aria-live": "polite" });
 }
 
 /**
@@ -250,72 +255,72 @@ export function errorSlot(name, id) {
  *   thrown ApiError is shown beside the field it names.
  */
 export function decisionForm(o) {
-  const reasonId = newId('reason');
+  const reasonId = newId("reason");
   const hintId = `${reasonId}-hint`;
   const errId = `${reasonId}-error`;
-  const groupErr = newId('decision-error');
-  const reason = h('textarea', {
+  const groupErr = newId("decision-error");
+  const reason = h("textarea", {
     id: reasonId,
-    name: 'reason',
+    name: "reason",
     rows: 3,
     maxlength: 2000,
-    'aria-describedby': `${hintId} ${errId}`,
+    "aria-describedby": `${hintId} ${errId}`,
   });
-  const button = h('button', { type: 'submit', class: 'primary' }, o.submitLabel);
+  const button = h("button", { type: "submit", class: "primary" }, o.submitLabel);
   // Grounds: the failed checks a decision rests on, worded for each reader in their
   // language (a farmer reads them on their own page); the typed reason is a note.
-  const groundsErr = newId('grounds-error');
+  const groundsErr = newId("grounds-error");
   const grounds = (o.grounds || []).length
     ? h(
-        'fieldset',
-        { class: 'grounds', 'aria-describedby': groundsErr },
-        h('legend', {}, o.groundsLegend),
+        "fieldset",
+        { class: "grounds", "aria-describedby": groundsErr },
+        h("legend", {}, o.groundsLegend),
         o.grounds.map((g) =>
-          h('label', {}, h('input', { type: 'checkbox', name: 'grounds', value: g.code }), ' ', g.label),
+          h("label", {}, h("input", { type: "checkbox", name: "grounds", value: g.code }), " ", g.label),
         ),
-        errorSlot('grounds', groundsErr),
+        errorSlot("grounds", groundsErr),
       )
     : null;
   const radios = o.choices.map((c) =>
     h(
-      'label',
+      "label",
       {},
-      h('input', { type: 'radio', name: 'decision', value: c.value, checked: c.value === o.initial }),
-      ' ',
+      h("input", { type: "radio", name: "decision", value: c.value, checked: c.value === o.initial }),
+      " ",
       c.label,
     ),
   );
   const form = h(
-    'form',
-    { class: 'decision', novalidate: true, 'aria-labelledby': o.labelledBy },
+    "form",
+    { class: "decision", novalidate: true, "aria-labelledby": o.labelledBy },
     h(
-      'fieldset',
-      { 'aria-describedby': groupErr },
-      h('legend', {}, o.legend || o.submitLabel),
+      "fieldset",
+      { "aria-describedby": groupErr },
+      h("legend", {}, o.legend || o.submitLabel),
       radios,
-      errorSlot('decision', groupErr),
+      errorSlot("decision", groupErr),
     ),
     grounds,
     h(
-      'div',
+      "div",
       {},
-      h('label', { for: reasonId }, o.reasonLabel),
-      h('p', { class: 'note', id: hintId }, o.reasonHint),
+      h("label", { for: reasonId }, o.reasonLabel),
+      h("p", { class: "note", id: hintId }, o.reasonHint),
       reason,
-      errorSlot('reason', errId),
+      errorSlot("reason", errId),
     ),
-    h('div', {}, button, errorSlot('_form', newId('form-error'))),
+    h("div", {}, button, errorSlot("_form", newId("form-error"))),
   );
-  form.addEventListener('submit', async (ev) => {
+  form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearErrors(form);
     const chosen = form.querySelector('input[name="decision"]:checked');
     if (!chosen) {
-      showApiError(form, { field: 'decision', detail: t('staff.choose') });
+      showApiError(form, { field: "decision", detail: t("staff.choose") });
       return;
     }
     button.disabled = true;
-    button.textContent = t('staff.saving');
+    button.textContent = t("staff.saving");
     try {
       const picked = [...form.querySelectorAll('input[name="grounds"]:checked')].map((x) => x.value);
       await o.submit({ decision: chosen.value, reason: reason.value.trim(), grounds: picked });

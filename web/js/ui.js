@@ -82,7 +82,15 @@ export function field(label, control, { hint } = {}) {
  * On narrow screens each row reads as a card (the column labels come from data-label).
  */
 export function table(columns, rows, { caption } = {}) {
-  const head = h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c.label))));
+  const head = h(
+    "thead",
+    {},
+    h(
+      "tr",
+      {},
+      columns.map((c) => h("th", { scope: "col" }, c.label)),
+    ),
+  );
   const body = h(
     "tbody",
     {},
@@ -120,12 +128,40 @@ export function pagedTable(columns, fetchPage, { caption, limit = 20 } = {}) {
     const from = page.total ? offset + 1 : 0;
     const to = offset + page.items.length;
     status.textContent = t("table.range", { from, to, total: page.total });
-    const prev = h("button", { type: "button", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - limit); load(); } }, t("table.prev"));
-    const next = h("button", { type: "button", disabled: to >= page.total, onclick: () => { offset += limit; load(); } }, t("table.next"));
+    const prev = h(
+      "button",
+      {
+        type: "button",
+        disabled: offset === 0,
+        onclick: () => {
+          offset = Math.max(0, offset - limit);
+          load();
+        },
+      },
+      t("table.prev"),
+    );
+    const next = h(
+      "button",
+      {
+        type: "button",
+        disabled: to >= page.total,
+        onclick: () => {
+          offset += limit;
+          load();
+        },
+      },
+      t("table.next"),
+    );
     replace(
       wrap,
       h("div", { class: "table-scroll" }, table(columns, page.items, { caption })),
-      h("nav", { class: "pager", "aria-label": t("table.pages", { caption: caption || "" }) }, prev, status, next),
+      h(
+        "nav",
+        { class: "pager", "aria-label": t("table.pages", { caption: caption || "" }) },
+        prev,
+        status,
+        next,
+      ),
     );
   }
   wrap.reload = load;
@@ -141,7 +177,12 @@ export function toast(message, kind = "info", ms = 6000) {
     document.body.append(region);
   }
   const close = h("button", { type: "button", class: "toast-close", "aria-label": t("toast.close") }, "×");
-  const el = h("div", { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status" }, h("span", {}, message), close);
+  const el = h(
+    "div",
+    { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status" },
+    h("span", {}, message),
+    close,
+  );
   close.addEventListener("click", () => el.remove());
   region.append(el);
   if (ms) setTimeout(() => el.remove(), ms);

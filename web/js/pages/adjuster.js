@@ -6,9 +6,9 @@
 //
 // Routes: #/adjuster (the queue) and #/adjuster/claim/<id>.
 
-import { api } from '../api.js';
-import { lineChart } from '../chart.js';
-import { fmtDate, fmtDateTime, fmtMoney, fmtNumber, getLang, registerStrings, t } from '../i18n.js';
+import { api } from "../api.js";
+import { lineChart } from "../chart.js";
+import { fmtDate, fmtDateTime, fmtMoney, fmtNumber, getLang, registerStrings, t } from "../i18n.js";
 import {
   L,
   addSceneLayer,
@@ -21,7 +21,7 @@ import {
   makeMap,
   scenesMeeting,
   syncMaps,
-} from '../map.js';
+} from "../map.js";
 import {
   add,
   checkList,
@@ -38,21 +38,21 @@ import {
   shortId,
   showApiError,
   summary,
-} from '../staff.js';
-import { field, h, newId, replace, table, toast } from '../ui.js';
-import strings from './adjuster.strings.js';
+} from "../staff.js";
+import { field, h, newId, replace, table, toast } from "../ui.js";
+import strings from "./adjuster.strings.js";
 
 registerStrings(strings);
 
-const STATUSES = ['filed', 'survey', 'approved', 'rejected', 'paid'];
-const LIGHTS = ['green', 'amber', 'red'];
-const PLOT_STYLE = { color: '#ffd600', weight: 3, fill: false };
-const DAMAGE_STYLE = { color: '#ff6d00', weight: 2, fillColor: '#ff6d00', fillOpacity: 0.45 };
+const STATUSES = ["filed", "survey", "approved", "rejected", "paid"];
+const LIGHTS = ["green", "amber", "red"];
+const PLOT_STYLE = { color: "#ffd600", weight: 3, fill: false };
+const DAMAGE_STYLE = { color: "#ff6d00", weight: 2, fillColor: "#ff6d00", fillOpacity: 0.45 };
 const PAGE = 20;
 const MAX_FILTERED = 2000; // the queue filters at most this many claims in the browser
 
 const cleanup = [];
-const filters = { status: '', light: '', region: '', kind: '', from: '', to: '', offset: 0 };
+const filters = { status: "", light: "", region: "", kind: "", from: "", to: "", offset: 0 };
 
 /** Remove the maps, charts and photos of the page on screen (the shell calls it). */
 export function destroy() {
@@ -62,9 +62,9 @@ export function destroy() {
 /** Render the queue or one claim into `root` (route: the shell's {name, parts, query, user}). */
 export async function render(root, route) {
   linkStaffStyles();
-  root.classList.add('staff');
+  root.classList.add("staff");
   const parts = route?.parts || [];
-  if (parts[0] === 'claim' && parts[1]) await renderClaim(root, parts[1], route);
+  if (parts[0] === "claim" && parts[1]) await renderClaim(root, parts[1], route);
   else await renderQueue(root);
 }
 
@@ -75,7 +75,7 @@ function statusText(s) {
 async function allPages(path, params, max) {
   const items = [];
   let total = 0;
-  for (let offset = 0; offset < max; ) {
+  for (let offset = 0; offset < max;) {
     const page = await api.get(path, { ...params, offset, limit: 200 });
     items.push(...page.items);
     total = page.total;
@@ -89,29 +89,45 @@ async function allPages(path, params, max) {
 
 async function renderQueue(root) {
   const [claims, farmers] = await Promise.all([
-    allPages('/api/v1/claims', { status: filters.status || null }, MAX_FILTERED),
-    allPages('/api/v1/farmers', {}, MAX_FILTERED).catch(() => ({ items: [] })),
+    allPages("/api/v1/claims", { status: filters.status || null }, MAX_FILTERED),
+    allPages("/api/v1/farmers", {}, MAX_FILTERED).catch(() => ({ items: [] })),
   ]);
   const region = new Map(farmers.items.map((f) => [f.id, f.region]));
   const regions = [...new Set(farmers.items.map((f) => f.region))].sort();
 
   const select = (name, options, value) => {
     const s = h(
-      'select',
+      "select",
       { name },
-      h('option', { value: '' }, t('adj.all')),
-      options.map(([v, label]) => h('option', { value: v, selected: v === value }, label)),
+      h("option", { value: "" }, t("adj.all")),
+      options.map(([v, label]) => h("option", { value: v, selected: v === value }, label)),
     );
     s.value = value;
     return s;
   };
-  const status = select('status', STATUSES.map((s) => [s, statusText(s)]), filters.status);
-  const light = select('light', LIGHTS.map((l) => [l, t(`light.${l}`)]), filters.light);
-  const area = select('region', regions.map((r) => [r, r]), filters.region);
-  const kind = select('kind', ['animal', 'plot'].map((k) => [k, t(`adj.kind.${k}`)]), filters.kind);
-  const from = h('input', { type: 'date', name: 'from', value: filters.from });
-  const to = h('input', { type: 'date', name: 'to', value: filters.to });
-  const results = h('div');
+  const status = select(
+    "status",
+    STATUSES.map((s) => [s, statusText(s)]),
+    filters.status,
+  );
+  const light = select(
+    "light",
+    LIGHTS.map((l) => [l, t(`light.${l}`)]),
+    filters.light,
+  );
+  const area = select(
+    "region",
+    regions.map((r) => [r, r]),
+    filters.region,
+  );
+  const kind = select(
+    "kind",
+    ["animal", "plot"].map((k) => [k, t(`adj.kind.${k}`)]),
+    filters.kind,
+  );
+  const from = h("input", { type: "date", name: "from", value: filters.from });
+  const to = h("input", { type: "date", name: "to", value: filters.to });
+  const results = h("div");
 
   const show = () => {
     const rows = claims.items.filter(
@@ -127,63 +143,79 @@ async function renderQueue(root) {
     const pageRows = rows.slice(filters.offset, filters.offset + PAGE);
     const columns = [
       {
-        label: t('adj.col.id'),
-        render: (c) => h('a', { href: `#/adjuster/claim/${encodeURIComponent(c.id)}` }, shortId(c.id)),
+        label: t("adj.col.id"),
+        render: (c) => h("a", { href: `#/adjuster/claim/${encodeURIComponent(c.id)}` }, shortId(c.id)),
       },
-      { label: t('adj.col.farmer'), render: (c) => c.farmer_id },
-      { label: t('adj.col.region'), render: (c) => region.get(c.farmer_id) || '' },
-      { label: t('adj.col.subject'), render: (c) => `${t(`adj.kind.${c.subject_kind}`)}: ${c.subject_id}` },
-      { label: t('adj.col.event'), render: (c) => fmtDate(c.event_date) },
-      { label: t('adj.col.light'), render: (c) => lightBadge(c.light) },
-      { label: t('adj.col.status'), render: (c) => statusText(c.status) },
-      { label: t('adj.col.amount'), class: 'num', render: (c) => fmtMoney(c.amount, c.currency) },
+      { label: t("adj.col.farmer"), render: (c) => c.farmer_id },
+      { label: t("adj.col.region"), render: (c) => region.get(c.farmer_id) || "" },
+      { label: t("adj.col.subject"), render: (c) => `${t(`adj.kind.${c.subject_kind}`)}: ${c.subject_id}` },
+      { label: t("adj.col.event"), render: (c) => fmtDate(c.event_date) },
+      { label: t("adj.col.light"), render: (c) => lightBadge(c.light) },
+      { label: t("adj.col.status"), render: (c) => statusText(c.status) },
+      { label: t("adj.col.amount"), class: "num", render: (c) => fmtMoney(c.amount, c.currency) },
     ];
     const prev = h(
-      'button',
-      { type: 'button', disabled: filters.offset === 0, onclick: () => { filters.offset -= PAGE; show(); } },
-      t('adj.prev'),
+      "button",
+      {
+        type: "button",
+        disabled: filters.offset === 0,
+        onclick: () => {
+          filters.offset -= PAGE;
+          show();
+        },
+      },
+      t("adj.prev"),
     );
     const next = h(
-      'button',
-      { type: 'button', disabled: filters.offset + PAGE >= rows.length, onclick: () => { filters.offset += PAGE; show(); } },
-      t('adj.next'),
+      "button",
+      {
+        type: "button",
+        disabled: filters.offset + PAGE >= rows.length,
+        onclick: () => {
+          filters.offset += PAGE;
+          show();
+        },
+      },
+      t("adj.next"),
     );
     replace(
       results,
-      h('p', { role: 'status' }, t('adj.showing', { n: rows.length, total: claims.total })),
-      claims.total > claims.items.length ? h('p', { class: 'note' }, t('adj.truncated', { n: claims.items.length })) : null,
-      h('div', { class: 'table-scroll' }, table(columns, pageRows, { caption: t('adj.queue_caption') })),
-      h('nav', { class: 'pager', 'aria-label': t('adj.pages') }, prev, next),
+      h("p", { role: "status" }, t("adj.showing", { n: rows.length, total: claims.total })),
+      claims.total > claims.items.length
+        ? h("p", { class: "note" }, t("adj.truncated", { n: claims.items.length }))
+        : null,
+      h("div", { class: "table-scroll" }, table(columns, pageRows, { caption: t("adj.queue_caption") })),
+      h("nav", { class: "pager", "aria-label": t("adj.pages") }, prev, next),
     );
   };
   const onChange = (key, el) =>
-    el.addEventListener('change', async () => {
+    el.addEventListener("change", async () => {
       filters[key] = el.value;
       filters.offset = 0;
-      if (key === 'status') {
+      if (key === "status") {
         await renderQueue(root); // the server filters by status
       } else {
         show();
       }
     });
-  onChange('status', status);
-  onChange('light', light);
-  onChange('region', area);
-  onChange('kind', kind);
-  onChange('from', from);
-  onChange('to', to);
+  onChange("status", status);
+  onChange("light", light);
+  onChange("region", area);
+  onChange("kind", kind);
+  onChange("from", from);
+  onChange("to", to);
   replace(
     root,
-    h('h1', {}, t('adj.queue')),
+    h("h1", {}, t("adj.queue")),
     h(
-      'form',
-      { class: 'filters', 'aria-label': t('adj.filters'), onsubmit: (e) => e.preventDefault() },
-      field(t('adj.f.status'), status),
-      field(t('adj.f.light'), light),
-      field(t('adj.f.region'), area),
-      field(t('adj.f.kind'), kind),
-      field(t('adj.f.from'), from),
-      field(t('adj.f.to'), to),
+      "form",
+      { class: "filters", "aria-label": t("adj.filters"), onsubmit: (e) => e.preventDefault() },
+      field(t("adj.f.status"), status),
+      field(t("adj.f.light"), light),
+      field(t("adj.f.region"), area),
+      field(t("adj.f.kind"), kind),
+      field(t("adj.f.from"), from),
+      field(t("adj.f.to"), to),
     ),
     results,
   );
@@ -200,32 +232,32 @@ async function renderClaim(root, id, route) {
   } catch (err) {
     replace(
       root,
-      h('p', {}, h('a', { href: '#/adjuster' }, t('adj.back'))),
-      h('p', { class: 'error', role: 'alert' }, err.status === 404 ? t('adj.not_found') : refusalText(err)),
+      h("p", {}, h("a", { href: "#/adjuster" }, t("adj.back"))),
+      h("p", { class: "error", role: "alert" }, err.status === 404 ? t("adj.not_found") : refusalText(err)),
     );
     return;
   }
   replace(
     root,
-    h('p', {}, h('a', { href: '#/adjuster' }, t('adj.back'))),
-    h('h1', {}, t('adj.title', { id: shortId(claim.id) })),
+    h("p", {}, h("a", { href: "#/adjuster" }, t("adj.back"))),
+    h("h1", {}, t("adj.title", { id: shortId(claim.id) })),
     summary([
-      [t('adj.col.farmer'), claim.farmer_id],
-      [t('adj.policy'), shortId(claim.policy_id)],
-      [t('adj.subject'), `${t(`adj.kind.${claim.subject_kind}`)}: ${claim.subject_id}`],
-      [t('adj.col.event'), fmtDate(claim.event_date)],
-      [t('adj.reported'), fmtDateTime(claim.reported_at)],
-      [t('adj.col.light'), lightBadge(claim.light)],
-      [t('adj.col.status'), statusText(claim.status)],
-      [t('adj.col.amount'), fmtMoney(claim.amount, claim.currency)],
-      claim.reason ? [t('adj.reason'), claim.reason] : null,
-      claim.payment_ref ? [t('adj.payment_ref'), claim.payment_ref] : null,
+      [t("adj.col.farmer"), claim.farmer_id],
+      [t("adj.policy"), shortId(claim.policy_id)],
+      [t("adj.subject"), `${t(`adj.kind.${claim.subject_kind}`)}: ${claim.subject_id}`],
+      [t("adj.col.event"), fmtDate(claim.event_date)],
+      [t("adj.reported"), fmtDateTime(claim.reported_at)],
+      [t("adj.col.light"), lightBadge(claim.light)],
+      [t("adj.col.status"), statusText(claim.status)],
+      [t("adj.col.amount"), fmtMoney(claim.amount, claim.currency)],
+      claim.reason ? [t("adj.reason"), claim.reason] : null,
+      claim.payment_ref ? [t("adj.payment_ref"), claim.payment_ref] : null,
     ]),
-    h('h2', {}, t('adj.checks')),
+    h("h2", {}, t("adj.checks")),
     checkList(claim.checks),
   );
   const work = [];
-  if (claim.subject_kind === 'plot') {
+  if (claim.subject_kind === "plot") {
     work.push(renderImagery(root, claim), renderSeries(root, claim));
   } else {
     work.push(renderPhotos(root, claim));
@@ -248,17 +280,19 @@ function sceneNear(scenes, ref, day, after) {
 }
 
 async function renderImagery(root, claim) {
-  const section = h('section', { 'aria-labelledby': 'imagery-title' }, h('h2', { id: 'imagery-title' }, t('adj.imagery')));
+  const section = h(
+    "section",
+    { "aria-labelledby": "imagery-title" },
+    h("h2", { id: "imagery-title" }, t("adj.imagery")),
+  );
   add(root, section);
   const [plots, damage] = await Promise.all([
     api.get(`/api/v1/policies/${encodeURIComponent(claim.policy_id)}/plots.geojson`),
     api.get(`/api/v1/claims/${encodeURIComponent(claim.id)}/damage.geojson`),
   ]);
   const plot = {
-    type: 'FeatureCollection',
-    features: (plots.features || []).filter(
-      (f) => (f.properties?.plot_id ?? f.id) === claim.subject_id,
-    ),
+    type: "FeatureCollection",
+    features: (plots.features || []).filter((f) => (f.properties?.plot_id ?? f.id) === claim.subject_id),
   };
   const box = geojsonBounds(plot) || geojsonBounds(damage);
   const scenes = scenesMeeting(await listScenes(), box);
@@ -266,33 +300,34 @@ async function renderImagery(root, claim) {
   const after = sceneNear(scenes, damage.after, claim.event_date, true);
 
   const pane = (label, caption) => {
-    const el = h('div', { class: 'map', tabindex: '0' });
-    const tools = h('div', { class: 'map-tools' });
-    const fig = h('figure', {}, h('figcaption', {}, caption), tools, el);
+    const el = h("div", { class: "map", tabindex: "0" });
+    const tools = h("div", { class: "map-tools" });
+    const fig = h("figure", {}, h("figcaption", {}, caption), tools, el);
     return { el, tools, fig, label };
   };
   const left = pane(
-    t('adj.before_label'),
-    before ? t('adj.before', { scene: before.name, date: fmtDate(before.date) }) : t('adj.layer_before'),
+    t("adj.before_label"),
+    before ? t("adj.before", { scene: before.name, date: fmtDate(before.date) }) : t("adj.layer_before"),
   );
   const right = pane(
-    t('adj.after_label'),
-    after ? t('adj.after', { scene: after.name, date: fmtDate(after.date) }) : t('adj.layer_after'),
+    t("adj.after_label"),
+    after ? t("adj.after", { scene: after.name, date: fmtDate(after.date) }) : t("adj.layer_after"),
   );
-  add(section, 
+  add(
+    section,
     h(
-      'p',
-      { class: 'legend' },
-      h('span', { class: 'plot' }, t('adj.legend.plot')),
-      h('span', { class: 'damage' }, t('adj.legend.damage')),
+      "p",
+      { class: "legend" },
+      h("span", { class: "plot" }, t("adj.legend.plot")),
+      h("span", { class: "damage" }, t("adj.legend.damage")),
     ),
-    h('div', { class: 'maps' }, left.fig, right.fig),
+    h("div", { class: "maps" }, left.fig, right.fig),
     h(
-      'p',
-      { class: 'note', 'aria-live': 'polite' },
-      !before && !after ? t('adj.no_scene') : '',
-      ' ',
-      damage.assessed ? t('adj.damage_count', { n: (damage.features || []).length }) : t('adj.not_assessed'),
+      "p",
+      { class: "note", "aria-live": "polite" },
+      !before && !after ? t("adj.no_scene") : "",
+      " ",
+      damage.assessed ? t("adj.damage_count", { n: (damage.features || []).length }) : t("adj.not_assessed"),
     ),
   );
   const maps = [left, right].map((p) => {
@@ -309,105 +344,115 @@ async function renderImagery(root, claim) {
   fitBox(maps[0], box);
   const jobs = [];
   if (before) {
-    jobs.push(imageryControl(maps[0], before, t('adj.layer_before')).then((c) => left.tools.append(c)));
+    jobs.push(imageryControl(maps[0], before, t("adj.layer_before")).then((c) => left.tools.append(c)));
   }
   if (after) {
-    jobs.push(
-      afterControl(maps[1], after, before).then((c) => right.tools.append(c)),
-    );
+    jobs.push(afterControl(maps[1], after, before).then((c) => right.tools.append(c)));
   }
-  await Promise.all(jobs.map((j) => j.catch((err) => toast(refusalText(err), 'error'))));
+  await Promise.all(jobs.map((j) => j.catch((err) => toast(refusalText(err), "error"))));
 }
 
 // The after map offers the damage layer too (NDVI drop from the before scene).
 async function afterControl(map, after, before) {
-  const choices = ['truecolor', 'ndvi'].filter((l) => sceneHas(after, l));
-  if (before && sceneHas(after, 'ndvi') && sceneHas(before, 'ndvi')) choices.push('damage');
+  const choices = ["truecolor", "ndvi"].filter((l) => sceneHas(after, l));
+  if (before && sceneHas(after, "ndvi") && sceneHas(before, "ndvi")) choices.push("damage");
   let current = null;
   const show = async (layer) => {
     if (!isLive(map)) return;
     if (current) map.removeLayer(current);
     current = null;
-    if (layer === 'damage') {
+    if (layer === "damage") {
       // The damage mask over the after scene's true colour (or NDVI), so the field shows through.
       const base = await addSceneLayer(map, after.name, choices[0], { zIndex: 1 });
-      const mask = await addSceneLayer(map, after.name, 'damage', { before: before.name, zIndex: 2, opacity: 0.8 });
+      const mask = await addSceneLayer(map, after.name, "damage", {
+        before: before.name,
+        zIndex: 2,
+        opacity: 0.8,
+      });
       current = L.layerGroup([base, mask]);
       if (isLive(map)) current.addTo(map);
-    } else if (layer !== 'none') {
+    } else if (layer !== "none") {
       current = await addSceneLayer(map, after.name, layer, { zIndex: 1 });
     }
   };
   const control = layerSwitch(
-    t('adj.layer_after'),
-    [...choices, 'none'].map((v) => ({ value: v, label: v === 'damage' ? t('adj.legend.damage') : t(`staff.layer.${v}`) })),
-    choices[0] || 'none',
-    (v) => show(v).catch((err) => toast(refusalText(err), 'error')),
+    t("adj.layer_after"),
+    [...choices, "none"].map((v) => ({
+      value: v,
+      label: v === "damage" ? t("adj.legend.damage") : t(`staff.layer.${v}`),
+    })),
+    choices[0] || "none",
+    (v) => show(v).catch((err) => toast(refusalText(err), "error")),
   );
-  await show(choices[0] || 'none');
+  await show(choices[0] || "none");
   return control;
 }
 
 async function renderSeries(root, claim) {
-  const section = h('section', { 'aria-labelledby': 'series-title' }, h('h2', { id: 'series-title' }, t('adj.series')));
+  const section = h(
+    "section",
+    { "aria-labelledby": "series-title" },
+    h("h2", { id: "series-title" }, t("adj.series")),
+  );
   add(root, section);
   let s;
   try {
     s = await api.get(`/api/v1/claims/${encodeURIComponent(claim.id)}/series`);
   } catch (err) {
-    add(section, h('p', { class: 'note' }, refusalText(err)));
+    add(section, h("p", { class: "note" }, refusalText(err)));
     return;
   }
   const loss = s.loss_date || claim.event_date;
   const dayOf = (iso) => Math.round((Date.parse(iso) - Date.parse(loss)) / 86400000);
   const series = [];
-  if (s.source === 'stack' && s.season) {
+  if (s.source === "stack" && s.season) {
     series.push({
-      label: t('adj.this_season', { year: s.season.year }),
+      label: t("adj.this_season", { year: s.season.year }),
       points: s.season.points.map((p) => ({ x: p.day ?? dayOf(p.date), y: p.ndvi, date: p.date })),
     });
     for (const w of s.earlier || []) {
       series.push({
-        label: t('adj.season', { year: w.year }),
+        label: t("adj.season", { year: w.year }),
         points: w.points.map((p) => ({ x: p.day, y: p.ndvi, date: p.date })),
       });
     }
   } else if ((s.points || []).length) {
     series.push({
-      label: t('adj.assessment'),
+      label: t("adj.assessment"),
       points: s.points.filter((p) => p.date).map((p) => ({ x: dayOf(p.date), y: p.ndvi, date: p.date })),
     });
   }
   if (!series.length || !series.some((x) => x.points.length)) {
-    add(section, h('p', { class: 'note' }, t('adj.series_none', { reason: s.reason || '' })));
+    add(section, h("p", { class: "note" }, t("adj.series_none", { reason: s.reason || "" })));
     return;
   }
-  const canvas = h('canvas', { role: 'img', 'aria-label': t('adj.series_label') });
-  add(section, 
-    h('div', { class: 'chart-box' }, canvas),
+  const canvas = h("canvas", { role: "img", "aria-label": t("adj.series_label") });
+  add(
+    section,
+    h("div", { class: "chart-box" }, canvas),
     s.typical_drop !== undefined && s.typical_drop !== null
-      ? h('p', { class: 'note' }, t('adj.typical_drop', { drop: fmtNumber(s.typical_drop, 3) }))
+      ? h("p", { class: "note" }, t("adj.typical_drop", { drop: fmtNumber(s.typical_drop, 3) }))
       : null,
     h(
-      'details',
+      "details",
       {},
-      h('summary', {}, t('adj.series_table')),
+      h("summary", {}, t("adj.series_table")),
       table(
         [
-          { label: t('adj.col.series'), render: (r) => r.series },
-          { label: t('adj.col.date'), render: (r) => fmtDate(r.date) },
-          { label: t('adj.col.day'), class: 'num', render: (r) => fmtNumber(r.x, 0) },
-          { label: t('adj.col.ndvi'), class: 'num', render: (r) => (r.y === null ? '—' : fmtNumber(r.y, 3)) },
+          { label: t("adj.col.series"), render: (r) => r.series },
+          { label: t("adj.col.date"), render: (r) => fmtDate(r.date) },
+          { label: t("adj.col.day"), class: "num", render: (r) => fmtNumber(r.x, 0) },
+          { label: t("adj.col.ndvi"), class: "num", render: (r) => (r.y === null ? "—" : fmtNumber(r.y, 3)) },
         ],
         series.flatMap((x) => x.points.map((p) => ({ ...p, series: x.label }))),
-        { caption: t('adj.series_table') },
+        { caption: t("adj.series_table") },
       ),
     ),
   );
   const chart = await lineChart(canvas, series, {
-    xLabel: t('adj.days'),
-    yLabel: 'NDVI',
-    marker: { x: 0, label: t('adj.loss') },
+    xLabel: t("adj.days"),
+    yLabel: "NDVI",
+    marker: { x: 0, label: t("adj.loss") },
     lang: getLang(),
   });
   cleanup.push(() => chart.destroy());
@@ -420,32 +465,37 @@ async function renderPhotos(root, claim) {
     api.get(`/api/v1/animals/${encodeURIComponent(tag)}/photos`).catch(() => []),
   ]);
   const list = (x) => (Array.isArray(x) ? x : x?.items || []);
-  const identity = (claim.checks || []).find((c) => c.code === 'identity');
-  add(root, 
+  const identity = (claim.checks || []).find((c) => c.code === "identity");
+  add(
+    root,
     h(
-      'section',
-      { 'aria-labelledby': 'photos-title' },
-      h('h2', { id: 'photos-title' }, t('adj.photos')),
+      "section",
+      { "aria-labelledby": "photos-title" },
+      h("h2", { id: "photos-title" }, t("adj.photos")),
       h(
-        'p',
+        "p",
         {},
-        h('strong', {}, `${t('adj.identity')}: `),
-        identity ? [lightBadge(identity.light), ' ', identity.reason] : t('adj.identity_none'),
+        h("strong", {}, `${t("adj.identity")}: `),
+        identity ? [lightBadge(identity.light), " ", identity.reason] : t("adj.identity_none"),
       ),
       h(
-        'div',
-        { class: 'evidence' },
+        "div",
+        { class: "evidence" },
         h(
-          'div',
+          "div",
           {},
-          h('h3', {}, t('adj.claim_photos')),
-          list(mine).length ? photoStrip(list(mine), shortId(claim.id)) : h('p', { class: 'note' }, t('adj.no_photos')),
+          h("h3", {}, t("adj.claim_photos")),
+          list(mine).length
+            ? photoStrip(list(mine), shortId(claim.id))
+            : h("p", { class: "note" }, t("adj.no_photos")),
         ),
         h(
-          'div',
+          "div",
           {},
-          h('h3', {}, t('adj.enrol_photos', { tag })),
-          list(enrolled).length ? photoStrip(list(enrolled), tag) : h('p', { class: 'note' }, t('adj.no_photos')),
+          h("h3", {}, t("adj.enrol_photos", { tag })),
+          list(enrolled).length
+            ? photoStrip(list(enrolled), tag)
+            : h("p", { class: "note" }, t("adj.no_photos")),
         ),
       ),
     ),
@@ -455,142 +505,148 @@ async function renderPhotos(root, claim) {
 function indemnityTable(claim) {
   const rows = (claim.indemnity || []).map(([item, value]) => ({ item, value }));
   return h(
-    'section',
-    { 'aria-labelledby': 'indemnity-title' },
-    h('h2', { id: 'indemnity-title' }, t('adj.indemnity')),
+    "section",
+    { "aria-labelledby": "indemnity-title" },
+    h("h2", { id: "indemnity-title" }, t("adj.indemnity")),
     h(
-      'div',
-      { class: 'table-wrap' },
+      "div",
+      { class: "table-wrap" },
       table(
         [
-          { label: t('adj.col.item'), render: (r) => r.item },
-          { label: t('adj.col.value'), class: 'num', render: (r) => r.value },
+          { label: t("adj.col.item"), render: (r) => r.item },
+          { label: t("adj.col.value"), class: "num", render: (r) => r.value },
         ],
         rows,
-        { caption: t('adj.indemnity_caption') },
+        { caption: t("adj.indemnity_caption") },
       ),
     ),
   );
 }
 
 async function renderHistory(root, claim) {
-  const section = h('section', { 'aria-labelledby': 'history-title' }, h('h2', { id: 'history-title' }, t('adj.history')));
+  const section = h(
+    "section",
+    { "aria-labelledby": "history-title" },
+    h("h2", { id: "history-title" }, t("adj.history")),
+  );
   add(root, section);
   let page;
   try {
     page = await api.get(`/api/v1/history/claim/${encodeURIComponent(claim.id)}`, { limit: 200 });
   } catch (err) {
-    add(section, h('p', { class: 'note' }, refusalText(err)));
+    add(section, h("p", { class: "note" }, refusalText(err)));
     return;
   }
   const items = Array.isArray(page) ? page : page.items || [];
-  add(section, 
+  add(
+    section,
     h(
-      'div',
-      { class: 'table-wrap' },
+      "div",
+      { class: "table-wrap" },
       table(
         [
-          { label: t('adj.col.index'), class: 'num', render: (e) => String(e.index) },
-          { label: t('adj.col.type'), render: (e) => e.type },
-          { label: t('adj.col.actor'), render: (e) => e.actor },
-          { label: t('adj.col.time'), render: (e) => fmtDateTime(e.timestamp || e.time) },
+          { label: t("adj.col.index"), class: "num", render: (e) => String(e.index) },
+          { label: t("adj.col.type"), render: (e) => e.type },
+          { label: t("adj.col.actor"), render: (e) => e.actor },
+          { label: t("adj.col.time"), render: (e) => fmtDateTime(e.timestamp || e.time) },
           {
-            label: t('adj.col.receipt'),
+            label: t("adj.col.receipt"),
             render: (e) =>
               h(
-                'button',
+                "button",
                 {
-                  type: 'button',
+                  type: "button",
                   onclick: async () => {
                     try {
                       const r = await api.get(e.receipt || `/api/v1/ledger/receipts/${e.index}`);
-                      const blob = new Blob([JSON.stringify(r, null, 2)], { type: 'application/json' });
-                      window.open(URL.createObjectURL(blob), '_blank');
+                      const blob = new Blob([JSON.stringify(r, null, 2)], { type: "application/json" });
+                      window.open(URL.createObjectURL(blob), "_blank");
                     } catch (err) {
-                      toast(refusalText(err), 'error');
+                      toast(refusalText(err), "error");
                     }
                   },
                 },
-                t('adj.receipt', { index: e.index }),
+                t("adj.receipt", { index: e.index }),
               ),
           },
         ],
         items,
-        { caption: t('adj.history_caption') },
+        { caption: t("adj.history_caption") },
       ),
     ),
   );
 }
 
 function renderActions(root, claim, route) {
-  const isAdjuster = route?.user?.role === 'adjuster';
+  const isAdjuster = route?.user?.role === "adjuster";
   const reload = async (message) => {
-    toast(message, 'ok');
+    toast(message, "ok");
     destroy();
     await renderClaim(root, claim.id, route);
   };
-  if (claim.status === 'filed' || claim.status === 'survey') {
-    add(root, h('h2', { id: 'decision-title' }, t('adj.decision')));
+  if (claim.status === "filed" || claim.status === "survey") {
+    add(root, h("h2", { id: "decision-title" }, t("adj.decision")));
     if (!isAdjuster) return;
-    const needs = claim.light === 'amber' || claim.light === 'red';
-    add(root, 
-      needs ? h('p', { class: 'warning' }, t('adj.need_reason', { light: t(`light.${claim.light}`) })) : null,
+    const needs = claim.light === "amber" || claim.light === "red";
+    add(
+      root,
+      needs ? h("p", { class: "warning" }, t("adj.need_reason", { light: t(`light.${claim.light}`) })) : null,
       decisionForm({
-        labelledBy: 'decision-title',
-        legend: t('adj.decision'),
-        choices: ['approve', 'reject', 'survey'].map((d) => ({ value: d, label: t(`adj.decide.${d}`) })),
-        initial: claim.light === 'green' ? 'approve' : null,
-        groundsLegend: t('adj.grounds'),
-        grounds: [...new Set(claim.checks.filter((c) => c.light !== 'green').map((c) => c.code))].map(
+        labelledBy: "decision-title",
+        legend: t("adj.decision"),
+        choices: ["approve", "reject", "survey"].map((d) => ({ value: d, label: t(`adj.decide.${d}`) })),
+        initial: claim.light === "green" ? "approve" : null,
+        groundsLegend: t("adj.grounds"),
+        grounds: [...new Set(claim.checks.filter((c) => c.light !== "green").map((c) => c.code))].map(
           (code) => ({ code, label: checkName(code) }),
         ),
-        reasonLabel: t('adj.decision_reason'),
-        reasonHint: t('adj.decision_hint'),
-        submitLabel: t('adj.submit'),
+        reasonLabel: t("adj.decision_reason"),
+        reasonHint: t("adj.decision_hint"),
+        submitLabel: t("adj.submit"),
         async submit({ decision, reason, grounds }) {
           const done = await api.post(`/api/v1/claims/${encodeURIComponent(claim.id)}/decision`, {
             decision,
             reason: reason || null,
             grounds,
           });
-          await reload(t('adj.decided', { status: statusText(done.status) }));
+          await reload(t("adj.decided", { status: statusText(done.status) }));
         },
       }),
     );
-  } else if (claim.status === 'approved') {
-    add(root, h('h2', { id: 'payment-title' }, t('adj.payment')));
+  } else if (claim.status === "approved") {
+    add(root, h("h2", { id: "payment-title" }, t("adj.payment")));
     if (isAdjuster) add(root, paymentForm(claim, reload));
   } else {
-    add(root, h('p', { role: 'status' }, t('adj.closed', { status: statusText(claim.status) })));
+    add(root, h("p", { role: "status" }, t("adj.closed", { status: statusText(claim.status) })));
   }
 }
 
 function paymentForm(claim, reload) {
-  const refId = newId('payment-ref');
-  const input = h('input', {
+  const refId = newId("payment-ref");
+  const input = h("input", {
     id: refId,
-    name: 'payment_ref',
-    type: 'text',
+    name: "payment_ref",
+    type: "text",
     required: true,
     maxlength: 64,
-    autocomplete: 'off',
-    'aria-describedby': `${refId}-hint ${refId}-error`,
+    autocomplete: "off",
+    "aria-describedby": `${refId}-hint ${refId}-error`,
   });
-  const button = h('button', { type: 'submit', class: 'primary' }, t('adj.pay'));
+  const button = h("button", { type: "submit", class: "primary" }, t("adj.pay"));
   const form = h(
-    'form',
-    { class: 'decision', novalidate: true, 'aria-labelledby': 'payment-title' },
+    "form",
+    { class: "decision", novalidate: true, "aria-labelledby": "payment-title" },
     h(
-      'div',
+      "div",
       {},
-      h('label', { for: refId }, t('adj.payment_ref')),
-      h('p', { class: 'note', id: `${refId}-hint` }, t('adj.pay_hint')),
+      h("label", { for: refId }, t("adj.payment_ref")),
+      h("p", { class: "note", id: `${refId}-hint` }, t("adj.pay_hint")),
       input,
-      errorSlot('payment_ref', `${refId}-error`),
+      errorSlot("payment_ref", `${refId}-error`),
     ),
-    h('div', {}, button, errorSlot('_form', newId('pay-error'))),
+    h("div", {}, button, errorSlot("_form", newId("pay-error"))),
   );
-  form.addEventListener('submit', async (ev) => {
+  form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearErrors(form);
     button.disabled = true;
@@ -598,7 +654,7 @@ function paymentForm(claim, reload) {
       const done = await api.post(`/api/v1/claims/${encodeURIComponent(claim.id)}/payment`, {
         payment_ref: input.value.trim(),
       });
-      await reload(t('adj.paid', { ref: done.payment_ref }));
+      await reload(t("adj.paid", { ref: done.payment_ref }));
     } catch (err) {
       showApiError(form, err);
     } finally {

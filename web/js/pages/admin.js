@@ -15,8 +15,18 @@ function pct(rate) {
 
 function userForm(onAdded) {
   const username = h("input", { name: "username", required: true, maxlength: 64, autocomplete: "off" });
-  const password = h("input", { name: "password", type: "password", required: true, minlength: 10, autocomplete: "new-password" });
-  const role = h("select", { name: "role" }, ROLES.map((r) => h("option", { value: r }, t(`role.${r}`))));
+  const password = h("input", {
+    name: "password",
+    type: "password",
+    required: true,
+    minlength: 10,
+    autocomplete: "new-password",
+  });
+  const role = h(
+    "select",
+    { name: "role" },
+    ROLES.map((r) => h("option", { value: r }, t(`role.${r}`))),
+  );
   const farmer = h("input", { name: "farmer_id", maxlength: 64, autocomplete: "off" });
   const status = h("div", { "aria-live": "polite" });
   const submit = h("button", { type: "submit", class: "primary" }, t("admin.add"));
@@ -71,7 +81,10 @@ function productsTable(products) {
         render: (p) =>
           p.kind === "livestock"
             ? t("admin.per_head", { amount: fmtMoney(p.sum_insured_per_head, p.currency) })
-            : t("admin.per_unit", { amount: fmtMoney(p.sum_insured_per_unit, p.currency), unit: t(`unit.${p.unit}`) }),
+            : t("admin.per_unit", {
+                amount: fmtMoney(p.sum_insured_per_unit, p.currency),
+                unit: t(`unit.${p.unit}`),
+              }),
       },
       { label: t("admin.premium_rate"), render: (p) => pct(p.premium_rate) },
       {
@@ -108,7 +121,12 @@ export async function render(root) {
     h("h1", {}, t("admin.title")),
     h("section", { "aria-labelledby": "users-h" }, h("h2", { id: "users-h" }, t("admin.users")), users),
     userForm(() => users.reload()),
-    h("section", { "aria-labelledby": "products-h" }, h("h2", { id: "products-h" }, t("admin.products")), products),
+    h(
+      "section",
+      { "aria-labelledby": "products-h" },
+      h("h2", { id: "products-h" }, t("admin.products")),
+      products,
+    ),
   );
   try {
     replace(products, h("div", { class: "table-scroll" }, productsTable(await api.get("/products"))));

@@ -18,10 +18,15 @@ function today() {
 /** Every entry of a record's history (oldest first), or [] when there is none to see. */
 async function history(kind, id) {
   try {
-    const first = await api.get(`/history/${encodeURIComponent(kind)}/${encodeURIComponent(id)}`, { limit: 200 });
+    const first = await api.get(`/history/${encodeURIComponent(kind)}/${encodeURIComponent(id)}`, {
+      limit: 200,
+    });
     let items = first.items;
     if (first.total > items.length) {
-      const last = await api.get(`/history/${encodeURIComponent(kind)}/${encodeURIComponent(id)}`, { offset: first.total - 1, limit: 1 });
+      const last = await api.get(`/history/${encodeURIComponent(kind)}/${encodeURIComponent(id)}`, {
+        offset: first.total - 1,
+        limit: 1,
+      });
       items = items.concat(last.items);
     }
     return items;
@@ -90,12 +95,19 @@ function receiptBox(entries, key, recordName) {
       verdict.replaceChildren(
         h("span", { "aria-hidden": "true" }, "✔ "),
         t("receipt.valid", {
-          index: result.index, origin: result.origin, size: result.treeSize, key: result.keyName, id: result.keyId,
+          index: result.index,
+          origin: result.origin,
+          size: result.treeSize,
+          key: result.keyName,
+          id: result.keyId,
         }),
       );
     } else {
       verdict.className = "verdict verdict-invalid";
-      verdict.replaceChildren(h("span", { "aria-hidden": "true" }, "✖ "), t("receipt.invalid", { reason: receiptWhy(result) }));
+      verdict.replaceChildren(
+        h("span", { "aria-hidden": "true" }, "✖ "),
+        t("receipt.invalid", { reason: receiptWhy(result) }),
+      );
     }
     verdict.dataset.valid = String(result.valid);
     button.disabled = false;
@@ -104,9 +116,16 @@ function receiptBox(entries, key, recordName) {
     h(
       "div",
       { class: "receipt-actions" },
-      h("span", {}, h("strong", {}, `${t("receipt.title")}: `), t("receipt.entry", {
-        index: latest.index, what: eventWords(latest.type), date: fmtDate(latest.timestamp),
-      })),
+      h(
+        "span",
+        {},
+        h("strong", {}, `${t("receipt.title")}: `),
+        t("receipt.entry", {
+          index: latest.index,
+          what: eventWords(latest.type),
+          date: fmtDate(latest.timestamp),
+        }),
+      ),
       button,
     ),
     verdict,
@@ -126,21 +145,39 @@ function policyCard(p, entries, key) {
   const light = { in_force: "green", ended: "none", starts: "amber" }[status];
   const title = t("policy.title", { id: p.id.slice(0, 8) });
   const subsidy = ["central", "provincial", "county"].reduce((sum, k) => sum + Number(p.premium[k] || 0), 0);
-  const covers = p.kind === "livestock" ? t("policy.animals", { n: p.animals.length }) : t("policy.plots", { n: p.plots.length });
+  const covers =
+    p.kind === "livestock"
+      ? t("policy.animals", { n: p.animals.length })
+      : t("policy.plots", { n: p.plots.length });
   return h(
     "li",
     { class: "record card", dataset: { policy: p.id } },
     h("h3", {}, title, badge(light, t(`policy.status.${status}`))),
-    h("p", { class: "plain" }, t(`policy.${status}`, { start: fmtDate(p.start_date), end: fmtDate(p.end_date) })),
+    h(
+      "p",
+      { class: "plain" },
+      t(`policy.${status}`, { start: fmtDate(p.start_date), end: fmtDate(p.end_date) }),
+    ),
     h(
       "dl",
       {},
-      h("dt", {}, t("policy.product")), h("dd", {}, p.product_code),
-      h("dt", {}, t("policy.sum_insured")), h("dd", {}, fmtMoney(p.sum_insured, p.currency)),
-      h("dt", {}, t("policy.you_pay")), h("dd", {}, fmtMoney(p.premium.farmer, p.currency)),
+      h("dt", {}, t("policy.product")),
+      h("dd", {}, p.product_code),
+      h("dt", {}, t("policy.sum_insured")),
+      h("dd", {}, fmtMoney(p.sum_insured, p.currency)),
+      h("dt", {}, t("policy.you_pay")),
+      h("dd", {}, fmtMoney(p.premium.farmer, p.currency)),
       h("dt", {}, t("policy.subsidy")),
-      h("dd", {}, t("policy.subsidy_value", { total: fmtMoney(subsidy, p.currency), premium: fmtMoney(p.premium.total, p.currency) })),
-      h("dt", {}, t("policy.covers")), h("dd", {}, covers),
+      h(
+        "dd",
+        {},
+        t("policy.subsidy_value", {
+          total: fmtMoney(subsidy, p.currency),
+          premium: fmtMoney(p.premium.total, p.currency),
+        }),
+      ),
+      h("dt", {}, t("policy.covers")),
+      h("dd", {}, covers),
     ),
     receiptBox(entries, key, title),
   );
@@ -174,9 +211,12 @@ function claimCard(c, entries, key) {
     h(
       "dl",
       {},
-      h("dt", {}, t("claim.loss")), h("dd", {}, fmtDate(c.event_date)),
-      h("dt", {}, t("claim.reported")), h("dd", {}, fmtDate(c.reported_at)),
-      h("dt", {}, t("claim.number")), h("dd", {}, c.id.slice(0, 8)),
+      h("dt", {}, t("claim.loss")),
+      h("dd", {}, fmtDate(c.event_date)),
+      h("dt", {}, t("claim.reported")),
+      h("dd", {}, fmtDate(c.reported_at)),
+      h("dt", {}, t("claim.number")),
+      h("dd", {}, c.id.slice(0, 8)),
       c.payment_ref ? [h("dt", {}, t("claim.payment_ref")), h("dd", {}, c.payment_ref)] : null,
     ),
     receiptBox(entries, key, title),
@@ -201,7 +241,12 @@ export async function render(root, route) {
         "div",
         { class: "trust card" },
         h("p", {}, t("farmer.trust", { name: key.name, id: key.key_id })),
-        h("details", {}, h("summary", {}, t("farmer.trust_key")), h("code", { "data-key": "verifier" }, key.verifier_key)),
+        h(
+          "details",
+          {},
+          h("summary", {}, t("farmer.trust_key")),
+          h("code", { "data-key": "verifier" }, key.verifier_key),
+        ),
       )
     : errorBox(new Error(t("farmer.no_key")));
   replace(
@@ -209,16 +254,28 @@ export async function render(root, route) {
     h("h1", {}, t("farmer.title")),
     h("p", { class: "muted" }, t("farmer.who", { id: farmerId })),
     trust,
-    h("section", { "aria-labelledby": "claims-h" },
+    h(
+      "section",
+      { "aria-labelledby": "claims-h" },
       h("h2", { id: "claims-h" }, t("farmer.claims")),
       claims.items.length
-        ? h("ul", { class: "records two" }, claims.items.map((c, i) => claimCard(c, claimHistories[i], key)))
+        ? h(
+            "ul",
+            { class: "records two" },
+            claims.items.map((c, i) => claimCard(c, claimHistories[i], key)),
+          )
         : h("p", {}, t("farmer.no_claims")),
     ),
-    h("section", { "aria-labelledby": "policies-h" },
+    h(
+      "section",
+      { "aria-labelledby": "policies-h" },
       h("h2", { id: "policies-h" }, t("farmer.policies")),
       policies.items.length
-        ? h("ul", { class: "records two" }, policies.items.map((p, i) => policyCard(p, policyHistories[i], key)))
+        ? h(
+            "ul",
+            { class: "records two" },
+            policies.items.map((p, i) => policyCard(p, policyHistories[i], key)),
+          )
         : h("p", {}, t("farmer.no_policies")),
     ),
   );

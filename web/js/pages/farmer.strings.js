@@ -5,7 +5,8 @@ export default {
   en: {
     "farmer.title": "My insurance",
     "farmer.who": "Farmer {id}",
-    "farmer.trust": "Receipts are checked in this browser against the ledger key {name} (key id {id}). Compare it with the key your insurer publishes.",
+    "farmer.trust":
+      "Receipts are checked in this browser against the ledger key {name} (key id {id}). Compare it with the key your insurer publishes.",
     "farmer.trust_key": "Full verifier key",
     "farmer.no_key": "The ledger key could not be loaded: receipts cannot be checked.",
     "farmer.policies": "My policies",
@@ -53,11 +54,14 @@ export default {
     "receipt.verify": "Verify receipt",
     "receipt.verify_label": "Verify receipt: {record}",
     "receipt.checking": "Checking…",
-    "receipt.valid": "Valid: entry #{index} is in the ledger {origin} (tree size {size}), signed by key {key} {id}.",
+    "receipt.valid":
+      "Valid: entry #{index} is in the ledger {origin} (tree size {size}), signed by key {key} {id}.",
     "receipt.invalid": "Not valid: this receipt does not match the ledger. {reason}",
-    "receipt.cannot": "This browser cannot check receipts: {reason}. The receipt itself may be valid; check it on another device or with agri ledger verify-receipt.",
+    "receipt.cannot":
+      "This browser cannot check receipts: {reason}. The receipt itself may be valid; check it on another device or with agri ledger verify-receipt.",
     "receipt.why.not_base64": "{what} is not standard base64.",
-    "receipt.why.no_webcrypto": "this browser offers no WebCrypto here: open the page over https or on localhost",
+    "receipt.why.no_webcrypto":
+      "this browser offers no WebCrypto here: open the page over https or on localhost",
     "receipt.why.no_ed25519": "this browser cannot verify Ed25519 signatures ({error})",
     "receipt.why.index_beyond": "Entry {index} is beyond the tree's size {size}.",
     "receipt.why.proof_length": "The inclusion proof has {got} hashes; it needs {want}.",
@@ -149,7 +153,8 @@ export default {
     "receipt.checking": "校验中…",
     "receipt.valid": "有效：第 {index} 条记录在账本 {origin} 中（账本规模 {size}），由公钥 {key} {id} 签名。",
     "receipt.invalid": "无效：此回执与账本不符。{reason}",
-    "receipt.cannot": "此浏览器无法校验回执：{reason}。回执本身可能有效，请在其他设备上或用 agri ledger verify-receipt 校验。",
+    "receipt.cannot":
+      "此浏览器无法校验回执：{reason}。回执本身可能有效，请在其他设备上或用 agri ledger verify-receipt 校验。",
     "receipt.why.not_base64": "{what}不是标准 base64 编码。",
     "receipt.why.no_webcrypto": "此页面无法使用 WebCrypto：请通过 https 或在本机（localhost）打开",
     "receipt.why.no_ed25519": "此浏览器无法校验 Ed25519 签名（{error}）",
