@@ -307,7 +307,7 @@ function taskCapture(kind, view, { ready, subject, fields }) {
     if (settled && frames.some((f) => f.state === "ok")) {
       try {
         v = await localVerdict(kind, frames, subject());
-      } catch (err) {
+      } catch {
         v = null;
       }
     }

@@ -139,7 +139,7 @@ async function show(seq, focus) {
   let mod;
   try {
     mod = await import(`./pages/${r.name}.js`);
-  } catch (err) {
+  } catch {
     if (seq === renderSeq) {
       replace(main, h("p", { class: "notice", role: "status" }, t("app.not_available")));
     }
