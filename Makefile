@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-# The pages' npm packages (leaflet, chart.js, axe-core), exactly as the lock file has them.
+# The pages' npm packages (leaflet, chart.js, axe-core) and the JavaScript lint tools
+# (eslint, prettier: devDependencies), exactly as the lock file has them.
 $(NPM): web/package.json web/package-lock.json
 	@command -v npm >/dev/null || { echo "error: npm is missing: install Node.js and npm" >&2; exit 1; }
 	npm ci --prefix web --no-audit --no-fund --loglevel=error
@@ -41,7 +42,7 @@ chromium:
 	  fi; \
 	fi
 
-setup: $(STAMP) $(NPM) $(EDGE_NPM) chromium  ## .venv with the dev extras, the pages' and the agent app's npm packages, Chromium
+setup: $(STAMP) $(NPM) $(EDGE_NPM) chromium  ## .venv with the dev extras, the pages' and the agent app's npm packages (eslint and prettier too), Chromium
 
 demo: setup  ## the main job on embedded defaults: SQLite, in-process chain; then the pages' logins
 	$(VENV)/bin/agri demo
@@ -60,7 +61,7 @@ test: setup  ## lint, type checks, then the whole test suite
 	scripts/check
 	scripts/test
 
-check: setup  ## lint and type checks only
+check: setup  ## lint and type checks only (ruff, mypy; prettier and eslint on web/js and edge/src)
 	scripts/check
 
 bench: setup  ## speed figures beside their references, in one run
