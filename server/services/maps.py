@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select
+from sqlalchemy import Connection, Engine
 
 from remote_sensing import (
     M2_PER_HA,
@@ -43,21 +43,11 @@ from remote_sensing import (
     read_dates,
 )
 from server.errors import InvalidInputError, NotFoundError
-from server.services.access import (
-    Caller,
-    check_may_see,
-    may_see,
-    only_theirs,
-    own_farmer,
-)
-from server.storage.claims_store import ClaimRecord, ClaimStore, checks_from_json
-from server.storage.plots_store import insured_plots_meeting
-from server.storage.schema import (
-    applications,
-    claim_assessments,
-    plots,
-    policies,
-)
+from server.services.access import Caller, check_may_see, may_see, own_farmer
+from server.storage.assessment_store import AssessmentStore
+from server.storage.claims_store import ClaimRecord, ClaimStore
+from server.storage.plots_store import MapPlot, PlotStore, insured_plots_meeting
+from server.storage.underwriting_store import ApplicationRecord, PolicyStore
 from underwriting import concerns_plot, traffic_light
 
 __all__ = [
@@ -192,23 +182,16 @@ def store_assessment(
     Run in the transaction that records the assessment.
     """
     before_date, after_date = scene_dates(before_scene, after_scene)
-    conn.execute(
-        delete(claim_assessments).where(claim_assessments.c.claim_id == claim_id)
-    )
-    conn.execute(
-        insert(claim_assessments).values(
-            claim_id=claim_id,
-            before_scene=before_scene[:255],
-            after_scene=after_scene[:255],
-            before_date=before_date,
-            after_date=after_date,
-            ndvi_before=ndvi_before if math.isfinite(ndvi_before) else None,
-            ndvi_after=ndvi_after if math.isfinite(ndvi_after) else None,
-            damage=json.dumps(
-                {"type": "FeatureCollection", "features": list(features)}
-            ),
-            assessed_at=datetime.now(UTC),
-        )
+    AssessmentStore().replace(
+        conn,
+        claim_id,
+        before_scene=before_scene,
+        after_scene=after_scene,
+        before_date=before_date,
+        after_date=after_date,
+        ndvi_before=ndvi_before if math.isfinite(ndvi_before) else None,
+        ndvi_after=ndvi_after if math.isfinite(ndvi_after) else None,
+        damage={"type": "FeatureCollection", "features": list(features)},
     )
 
 
@@ -260,24 +243,26 @@ class MapsService:
         self.min_overlap_m2 = min_overlap_m2
         self.ndvi = ndvi
         self._claims = ClaimStore(engine)
+        self._policies = PolicyStore()
+        self._plots = PlotStore()
+        self._assessments = AssessmentStore()
 
     def _read(self) -> Connection:
         return self.engine.connect().execution_options(readonly=True)
 
     @staticmethod
-    def _feature(row: Any, **extra: Any) -> dict[str, Any]:
-        declared = float(row.declared_m2) if row.declared_m2 is not None else None
+    def _feature(row: MapPlot, **extra: Any) -> dict[str, Any]:
         return {
             "type": "Feature",
             "id": row.plot_ref,
-            "geometry": _geometry(bytes(row.geometry)),
+            "geometry": _geometry(row.geometry),
             "properties": {
                 "plot_id": row.plot_ref,
                 "application_id": row.application_id,
                 "policy_id": row.policy_id,
                 "farmer_id": row.farmer_id,
-                **area_properties("area", float(row.area_m2)),
-                **area_properties("declared", declared),
+                **area_properties("area", row.area_m2),
+                **area_properties("declared", row.declared_m2),
                 **extra,
             },
         }
@@ -285,12 +270,12 @@ class MapsService:
     # --- applications and policies ------------------------------------------------
 
     def _overlaps(
-        self, conn: Connection, app: Any, rows: Sequence[Any]
+        self, conn: Connection, app: ApplicationRecord, rows: Sequence[MapPlot]
     ) -> dict[str, list[dict[str, Any]]]:
         """Each plot's overlaps with plots of other policies in force in the period."""
         if not rows:
             return {}
-        geoms = shapely.from_wkb([bytes(r.geometry) for r in rows])
+        geoms = shapely.from_wkb([r.geometry for r in rows])
         insured = insured_plots_meeting(
             conn,
             app.start_date,
@@ -352,19 +337,13 @@ class MapsService:
             ForbiddenError: a farmer asking for another farmer's application.
         """
         with self._read() as conn:
-            app = conn.execute(
-                select(applications).where(applications.c.id == application_id)
-            ).first()
+            app = self._policies.application(conn, application_id)
             if app is None:
                 raise NotFoundError(
                     f"no application {application_id}", field="application_id"
                 )
             check_may_see(viewer, app.farmer_id, "application")
-            rows = conn.execute(
-                select(plots)
-                .where(plots.c.application_id == application_id)
-                .order_by(plots.c.plot_ref)
-            ).all()
+            rows = self._plots.of_application(conn, application_id)
             overlaps = self._overlaps(conn, app, rows)
         if own_farmer(viewer) is not None:
             # A farmer learns that his plot overlaps insured land, and by how much,
@@ -373,7 +352,7 @@ class MapsService:
                 ref: [_for_a_farmer(o, viewer) for o in found]
                 for ref, found in overlaps.items()
             }
-        checks = checks_from_json(app.checks)
+        checks = app.checks
         features = []
         for r in rows:
             mine = [c for c in checks if concerns_plot(c, r.plot_ref)]
@@ -395,17 +374,11 @@ class MapsService:
             ForbiddenError: a farmer asking for another farmer's policy.
         """
         with self._read() as conn:
-            policy = conn.execute(
-                select(policies.c.farmer_id).where(policies.c.id == policy_id)
-            ).first()
+            policy = self._policies.policy(conn, policy_id)
             if policy is None:
                 raise NotFoundError(f"no policy {policy_id}", field="policy_id")
-            check_may_see(viewer, policy.farmer_id, "policy")
-            rows = conn.execute(
-                select(plots)
-                .where(plots.c.policy_id == policy_id)
-                .order_by(plots.c.plot_ref)
-            ).all()
+            check_may_see(viewer, policy, "policy")
+            rows = self._plots.of_policy(conn, policy_id)
         return {
             "type": "FeatureCollection",
             "features": [self._feature(r) for r in rows],
@@ -426,34 +399,19 @@ class MapsService:
         ``total``, ``offset`` and ``limit``; a farmer gets only his own.
         """
         day = on or datetime.now(UTC).date()
-        where = [
-            policies.c.start_date <= day,
-            policies.c.end_date >= day,
-            plots.c.max_lon >= bbox.west,
-            plots.c.min_lon <= bbox.east,
-            plots.c.max_lat >= bbox.south,
-            plots.c.min_lat <= bbox.north,
-        ]
-        theirs = only_theirs(viewer, plots.c.farmer_id)
-        if theirs is not None:
-            where.append(theirs)
-        joined = plots.join(policies, policies.c.id == plots.c.policy_id)
         with self._read() as conn:
-            total = conn.execute(
-                select(func.count()).select_from(joined).where(and_(*where))
-            ).scalar_one()
-            rows = conn.execute(
-                select(plots)
-                .select_from(joined)
-                .where(and_(*where))
-                .order_by(plots.c.policy_id, plots.c.plot_ref, plots.c.id)
-                .offset(offset)
-                .limit(limit)
-            ).all()
+            rows, total = self._plots.in_force_meeting(
+                conn,
+                day,
+                (bbox.west, bbox.south, bbox.east, bbox.north),
+                farmer_id=own_farmer(viewer),
+                offset=offset,
+                limit=limit,
+            )
         return {
             "type": "FeatureCollection",
             "features": [self._feature(r) for r in rows],
-            "total": int(total),
+            "total": total,
             "offset": offset,
             "limit": limit,
         }
@@ -477,11 +435,7 @@ class MapsService:
         """
         self._claim(viewer, claim_id)
         with self._read() as conn:
-            row = conn.execute(
-                select(claim_assessments).where(
-                    claim_assessments.c.claim_id == claim_id
-                )
-            ).first()
+            row = self._assessments.get(conn, claim_id)
         if row is None:
             return {
                 "type": "FeatureCollection",
@@ -489,7 +443,7 @@ class MapsService:
                 "claim_id": claim_id,
                 "assessed": False,
             }
-        doc: dict[str, Any] = json.loads(row.damage)
+        doc = row.damage
         doc.update(
             claim_id=claim_id,
             assessed=True,
@@ -532,11 +486,7 @@ class MapsService:
             }
         with self._read() as conn:
             plot = self._claims.insured_plot(conn, claim.policy_id, claim.subject_id)
-            row = conn.execute(
-                select(claim_assessments).where(
-                    claim_assessments.c.claim_id == claim_id
-                )
-            ).first()
+            row = self._assessments.get(conn, claim_id)
         if plot is not None and self.ndvi is not None and claim.event_date:
             found = self._stack_series(
                 claim.subject_id, plot.geometry, claim.event_date

@@ -1,15 +1,120 @@
-"""Plots of policies in force, found by period and bounding box (the double-insurance search)."""
+"""Plots as the maps read them, and plots of policies in force found by period and box.
+
+:func:`insured_plots_meeting` is the double-insurance search; :class:`PlotStore`
+reads the plots of an application or a policy, and a page of the plots in force
+on a day in a map view.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from server.storage.schema import plots, policies
 
-__all__ = ["insured_plots_meeting"]
+__all__ = ["MapPlot", "PlotStore", "insured_plots_meeting"]
+
+
+@dataclass(frozen=True)
+class MapPlot:
+    """A stored plot (a row of ``plots``): WKB geometry (WGS84 lon/lat), areas in m2.
+
+    Attributes:
+        plot_ref: its id in the farmer's file.
+        policy_id: the policy that insures it, None while its application is undecided.
+        declared_m2: the area the farmer declared, if any.
+    """
+
+    plot_ref: str
+    application_id: str
+    policy_id: str | None
+    farmer_id: str
+    geometry: bytes
+    area_m2: float
+    declared_m2: float | None
+
+
+def _map_plot(row: Any) -> MapPlot:
+    return MapPlot(
+        row.plot_ref,
+        row.application_id,
+        row.policy_id,
+        row.farmer_id,
+        bytes(row.geometry),
+        float(row.area_m2),
+        float(row.declared_m2) if row.declared_m2 is not None else None,
+    )
+
+
+class PlotStore:
+    """Reads of ``plots`` for the maps."""
+
+    def of_application(self, conn: Connection, application_id: str) -> list[MapPlot]:
+        """The plots of an application, by plot id."""
+        rows = conn.execute(
+            select(plots)
+            .where(plots.c.application_id == application_id)
+            .order_by(plots.c.plot_ref)
+        ).all()
+        return [_map_plot(r) for r in rows]
+
+    def of_policy(self, conn: Connection, policy_id: str) -> list[MapPlot]:
+        """The plots a policy insures, by plot id."""
+        rows = conn.execute(
+            select(plots)
+            .where(plots.c.policy_id == policy_id)
+            .order_by(plots.c.plot_ref)
+        ).all()
+        return [_map_plot(r) for r in rows]
+
+    def in_force_meeting(
+        self,
+        conn: Connection,
+        day: date,
+        bounds: tuple[float, float, float, float],
+        *,
+        farmer_id: str | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[MapPlot], int]:
+        """Plots of policies in force on ``day`` whose boxes meet ``bounds``: a page and the total.
+
+        Args:
+            conn: the connection to read on.
+            day: the day the policy is in force (both ends of its period inclusive).
+            bounds: (west, south, east, north) in WGS84 degrees, against the indexed
+                plot bounds.
+            farmer_id: only this farmer's plots; None for every farmer's.
+            offset: plots to skip, in (policy, plot) order.
+            limit: most plots on the page.
+        """
+        west, south, east, north = bounds
+        where = [
+            policies.c.start_date <= day,
+            policies.c.end_date >= day,
+            plots.c.max_lon >= west,
+            plots.c.min_lon <= east,
+            plots.c.max_lat >= south,
+            plots.c.min_lat <= north,
+        ]
+        if farmer_id is not None:
+            where.append(plots.c.farmer_id == farmer_id)
+        joined = plots.join(policies, policies.c.id == plots.c.policy_id)
+        total = conn.execute(
+            select(func.count()).select_from(joined).where(*where)
+        ).scalar_one()
+        rows = conn.execute(
+            select(plots)
+            .select_from(joined)
+            .where(*where)
+            .order_by(plots.c.policy_id, plots.c.plot_ref, plots.c.id)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return [_map_plot(r) for r in rows], int(total)
 
 
 def insured_plots_meeting(
