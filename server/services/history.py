@@ -17,18 +17,12 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from sqlalchemy import Connection, Engine, and_, exists, func, select
+from sqlalchemy import Connection, Engine
 
-from server.services.access import Caller, check_may_see, only_theirs, own_farmer
+from server.services.access import Caller, check_may_see, own_farmer
+from server.storage.history_store import HistoryStore
+from server.storage.owner_store import OWNED_KINDS, OwnerStore
 from server.storage.paging import Page
-from server.storage.schema import (
-    animals,
-    applications,
-    claims,
-    ledger_entries,
-    ledger_subjects,
-    policies,
-)
 
 __all__ = ["KINDS", "HistoryEntry", "HistoryService", "Kind", "receipt_path"]
 
@@ -73,36 +67,30 @@ def _entry(index: int, data: bytes) -> HistoryEntry:
     )
 
 
-_OWNERS = {
-    "claim": (claims.c.farmer_id, claims.c.id),
-    "policy": (policies.c.farmer_id, policies.c.id),
-    "application": (applications.c.farmer_id, applications.c.id),
-    "animal": (animals.c.farm, animals.c.tag),
-}
-
-
 class HistoryService:
     """Ledger entries by subject, for a record's history page."""
 
     def __init__(self, engine: Engine) -> None:
         """Read through ``engine`` (the ledger's database)."""
         self.engine = engine
+        self._entries = HistoryStore()
+        self._owners = OwnerStore()
 
     def _read(self) -> Connection:
         return self.engine.connect().execution_options(readonly=True)
 
-    @staticmethod
-    def _check_owner(conn: Connection, viewer: Caller, kind: str, sid: str) -> None:
+    def _check_owner(
+        self, conn: Connection, viewer: Caller, kind: str, sid: str
+    ) -> None:
         """Refuse a farmer another farmer's record (403)."""
         if own_farmer(viewer) is None:  # staff: every record
             return
         if kind == "farmer":
             check_may_see(viewer, sid, "farmer's history")
             return
-        owner = _OWNERS.get(kind)
-        if owner is None:  # plots: filtered entry by entry
+        if kind not in OWNED_KINDS:  # plots: filtered entry by entry
             return
-        farmer = conn.execute(select(owner[0]).where(owner[1] == sid)).scalar()
+        farmer = self._owners.farmer_of(conn, kind, sid)
         if farmer is not None:  # an unknown record: its entries are filtered
             check_may_see(viewer, farmer, kind)
 
@@ -117,30 +105,20 @@ class HistoryService:
     ) -> Page:
         """The entries naming ``kind`` ``subject_id``, oldest first, one page.
 
+        A farmer gets only the entries that also name himself.
+
         Raises:
             ForbiddenError: a farmer asking for another farmer's record.
         """
-        s = ledger_subjects
-        where = [s.c.kind == kind, s.c.subject_id == subject_id]
-        mine = ledger_subjects.alias("mine")
-        theirs = only_theirs(viewer, mine.c.subject_id)
-        if theirs is not None:  # a farmer: only entries naming himself
-            where.append(
-                exists().where(mine.c.idx == s.c.idx, mine.c.kind == "farmer", theirs)
-            )
-        cond = and_(*where)
         with self._read() as conn:
             self._check_owner(conn, viewer, kind, subject_id)
-            total = conn.execute(
-                select(func.count()).select_from(s).where(cond)
-            ).scalar_one()
-            rows = conn.execute(
-                select(ledger_entries.c.idx, ledger_entries.c.data)
-                .select_from(s.join(ledger_entries, ledger_entries.c.idx == s.c.idx))
-                .where(cond)
-                .order_by(s.c.idx)
-                .offset(offset)
-                .limit(limit)
-            ).all()
-        items = [_entry(r.idx, bytes(r.data)) for r in rows]
-        return Page(items, int(total), offset, limit)
+            rows, total = self._entries.entries(
+                conn,
+                kind,
+                subject_id,
+                farmer_id=own_farmer(viewer),
+                offset=offset,
+                limit=limit,
+            )
+        items = [_entry(r.index, r.data) for r in rows]
+        return Page(items, total, offset, limit)

@@ -22,11 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from livestock import read_metadata
 from server.errors import ForbiddenError, NotFoundError
 from server.services.access import Caller, Viewer, may_do, may_see, own_farmer
+from server.storage.owner_store import OwnerStore
 from server.storage.photo_store import (
     THUMB_MEDIA_TYPE,
     PhotoFileError,
@@ -38,7 +39,6 @@ from server.storage.photo_store import (
     photo_rows,
     photos_by_sha,
 )
-from server.storage.schema import animals, claims
 
 __all__ = [
     "KeptPhoto",
@@ -80,6 +80,7 @@ class PhotoService:
     def __init__(self, engine: Engine, files: PhotoFiles) -> None:
         self.engine = engine
         self.files = files
+        self._owners = OwnerStore()
 
     # --- writes -----------------------------------------------------------------------
 
@@ -140,15 +141,11 @@ class PhotoService:
     def _read(self) -> Connection:
         return self.engine.connect().execution_options(readonly=True)
 
-    @staticmethod
-    def _owner_farmer(conn: Connection, kind: str, owner_id: str) -> str | None:
+    def _owner_farmer(self, conn: Connection, kind: str, owner_id: str) -> str | None:
         """The farmer a claim or an animal belongs to; None if there is no such record."""
-        if kind == "claim":
-            query = select(claims.c.farmer_id).where(claims.c.id == owner_id)
-        else:
-            query = select(animals.c.farm).where(animals.c.tag == owner_id)
-        found: str | None = conn.execute(query).scalar()
-        return found
+        return self._owners.farmer_of(
+            conn, "claim" if kind == "claim" else "animal", owner_id
+        )
 
     @staticmethod
     def _may_see_kind(viewer: Caller, kind: str) -> bool:
