@@ -11,8 +11,8 @@ services that read for a viewer (photos, maps, histories):
 * A farmer sees only the records that carry their own farmer id; staff see
   everyone's. :func:`may_see` answers for one record (or its owner's id),
   :func:`check_may_see` refuses with :class:`~server.errors.ForbiddenError`
-  (403), :func:`own_farmer` is the farmer a list is narrowed to, and
-  :func:`only_theirs` the same as a SQL condition.
+  (403), and :func:`own_farmer` is the farmer a list is narrowed to (the
+  stores of ``server/storage`` take it: None for staff, who see every farmer's).
 
 Nothing else compares a viewer's role or farmer id
 (``tests/server/test_access_policy.py`` checks it).
@@ -23,8 +23,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
-
-from sqlalchemy import ColumnElement
 
 from claims import ACTORS
 from claims import Action as ClaimAction
@@ -41,7 +39,6 @@ __all__ = [
     "check_may_see",
     "may_do",
     "may_see",
-    "only_theirs",
     "own_farmer",
     "roles_for",
 ]
@@ -179,11 +176,3 @@ def check_may_see(viewer: Caller, record: Owned | str | None, what: str) -> None
     """
     if not may_see(viewer, record):
         raise ForbiddenError(f"this {what} is not yours")
-
-
-def only_theirs(
-    viewer: Caller, column: ColumnElement[str]
-) -> ColumnElement[bool] | None:
-    """:func:`may_see` as a SQL condition on a farmer-id ``column``; None for staff."""
-    farmer = own_farmer(viewer)
-    return None if farmer is None else column == farmer

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
-from sqlalchemy import column
 
 from claims import ACTORS
 from server.errors import ForbiddenError
@@ -20,7 +19,6 @@ from server.services.access import (
     check_may_see,
     may_do,
     may_see,
-    only_theirs,
     own_farmer,
     roles_for,
 )
@@ -120,7 +118,6 @@ def test_staff_see_every_record(role: str, owner: str | Record | None) -> None:
     assert may_see(viewer, owner)
     check_may_see(viewer, owner, "claim")
     assert own_farmer(viewer) is None
-    assert only_theirs(viewer, column("farmer_id")) is None
 
 
 @pytest.mark.parametrize(
@@ -157,11 +154,15 @@ def test_a_user_is_a_viewer() -> None:
     assert own_farmer(user) == "F-1"
 
 
-def test_only_theirs_is_may_see_in_sql() -> None:
-    cond = only_theirs(FARMER, column("farmer_id"))
-    assert cond is not None
-    compiled = cond.compile(compile_kwargs={"literal_binds": True})
-    assert str(compiled) == "farmer_id = 'F-1'"
+def test_a_list_is_narrowed_by_a_farmer_id_not_by_sql() -> None:
+    """Stores take ``own_farmer(viewer)``; the policy itself builds no SQL condition."""
+    assert own_farmer(FARMER) == "F-1"
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(ACCESS.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert not {m for m in imported if m.split(".")[0] == "sqlalchemy"}
 
 
 # --- the only place ----------------------------------------------------------------------
@@ -197,8 +198,8 @@ def test_only_the_access_policy_compares_farmer_ids_and_roles(path: Path) -> Non
     found = _comparisons(path)
     assert not found, (
         f"{path.relative_to(REPO)} compares a farmer id or a role: ask "
-        f"server.services.access (may_see, check_may_see, own_farmer, only_theirs, "
-        f"may_do) instead: {found}"
+        f"server.services.access (may_see, check_may_see, own_farmer, may_do) "
+        f"instead: {found}"
     )
 
 
