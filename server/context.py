@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from livestock import Registry
     from server.services.claims import ClaimsService
     from server.services.devices import DeviceService
+    from server.services.enrolment import EnrolmentService
     from server.services.photos import PhotoService
     from server.services.underwriting import UnderwritingService
 
@@ -82,11 +83,22 @@ class AppContext:
 
     @cached_property
     def underwriting(self) -> UnderwritingService:
-        """Farmers, products, enrolment, applications and policies."""
+        """Farmers, products, applications and policies."""
         from server.services.underwriting import UnderwritingService
 
-        return UnderwritingService(
-            self.ledger, self.registry, photos=self.photos, devices=self.devices
+        return UnderwritingService(self.ledger)
+
+    @cached_property
+    def enrolment(self) -> EnrolmentService:
+        """Animals into the face-ID registry, their later visits, re-embedding."""
+        from server.services.enrolment import EnrolmentService
+
+        return EnrolmentService(
+            self.ledger,
+            self.underwriting,
+            self.registry,
+            photos=self.photos,
+            devices=self.devices,
         )
 
     @cached_property
@@ -107,6 +119,7 @@ class AppContext:
                 four_eyes_above_minor=self.settings.four_eyes_above_minor,
             ),
             devices=self.devices,
+            photos=self.photos,
         )
 
     def close(self) -> None:

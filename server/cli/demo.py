@@ -242,7 +242,9 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     for farmer, tags in herd.items():
         for tag in tags:
             caps = split.enrol[tag]
-            r = uw.enrol_animal(tag, _photos(caps), farmer_id=farmer, actor="li.wei")
+            r = app.enrolment.enrol_animal(
+                tag, _photos(caps), farmer_id=farmer, actor="li.wei"
+            )
             print(
                 f"   {tag}  {farmer}  {len(caps):>2} photos of {caps[0].day}  -> {r.status}"
             )
@@ -253,7 +255,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         f"{a5} (F-0001), taken two weeks later"
     )
     later = _on_day(split.query[a5], date(2025, 4, 14), 5)
-    dup = uw.enrol_animal(
+    dup = app.enrolment.enrol_animal(
         "156010000000001", _photos(later), farmer_id="F-0006", actor="li.wei"
     )
     m = dup.match

@@ -275,7 +275,7 @@ def livestock_reembed(
     if tag is not None and photo_dir is not None:
         photos = [Photo(p.name, p) for p in sorted(photo_dir.iterdir()) if p.is_file()]
         try:
-            record = app.underwriting.reenrol_animal(
+            record = app.enrolment.reenrol_animal(
                 tag, photos, actor=actor, reason=reason
             )
         except (LivestockError, ServiceError) as exc:
@@ -283,7 +283,7 @@ def livestock_reembed(
         click.echo(json.dumps({"reenrolled": tag, "model": record.model}, indent=2))
         return
     try:
-        report = app.underwriting.reembed_animals(
+        report = app.enrolment.reembed_animals(
             actor=actor, log=lambda line: click.echo(line, err=True)
         )
     except LivestockError as exc:

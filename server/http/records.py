@@ -395,7 +395,7 @@ def records_router(deps: Deps) -> APIRouter:
         signatures = _capture_signatures(uploads, meta)
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
-            result = uw.enrol_animal(
+            result = deps.ctx.enrolment.enrol_animal(
                 tag,
                 photos,
                 farmer_id=farmer_id,
@@ -446,7 +446,7 @@ def records_router(deps: Deps) -> APIRouter:
         signatures = _capture_signatures(uploads, meta)
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
-            record, match = uw.add_animal_session(
+            record, match = deps.ctx.enrolment.add_animal_session(
                 tag, photos, actor=user.username, signatures=signatures, conn=conn
             )
             out = SessionOut(

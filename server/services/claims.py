@@ -87,6 +87,7 @@ from server.errors import (
 from server.services.devices import DeviceService, SignedPhoto
 from server.services.ledger import LedgerService
 from server.services.maps import store_assessment
+from server.services.photos import PhotoService
 from server.services.underwriting import UnderwritingService
 from server.services.work import reading
 from server.storage.claims_store import (
@@ -178,9 +179,14 @@ class ClaimsService:
         registry: Callable[[], Registry],
         rules: ClaimRules | None = None,
         devices: DeviceService | None = None,
+        photos: PhotoService | None = None,
     ) -> None:
-        """Wire the service over the ledger's database and the underwriting records."""
+        """Wire the service over the ledger's database and the underwriting records.
+
+        ``photos`` keeps the evidence photos' files (None keeps none).
+        """
         self.ledger = ledger
+        self.photos = photos
         self.devices = devices or DeviceService(ledger)
         self.engine = ledger.store.engine
         self.uw = underwriting
@@ -545,7 +551,7 @@ class ClaimsService:
             for p, a, v in zip(photos, exam.analyses, verdicts, strict=True)
         ]
         probes = probe_sets([r.phash for r in rows], self.rules.hash_distance)
-        photo_files = self.uw.photos
+        photo_files = self.photos
         # The photos' files before the transaction that names them (no lock held).
         kept = (
             photo_files.keep(

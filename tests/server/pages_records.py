@@ -99,7 +99,9 @@ def insure_herd(app: AppContext, cows: Cows) -> Herd:
     policies = {}
     for farmer, tag in (("F-1", cows.tags[0]), ("F-2", cows.tags[1])):
         photos = [Photo(c.path.name, c.path) for c in cows.enrol[tag]]
-        result = uw.enrol_animal(tag, photos, farmer_id=farmer, actor="agent")
+        result = app.enrolment.enrol_animal(
+            tag, photos, farmer_id=farmer, actor="agent"
+        )
         assert result.status == "enrolled"
         a = uw.apply_livestock(
             farmer, "COW", [tag], start=START, end=END, actor="agent"

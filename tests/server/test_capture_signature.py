@@ -157,9 +157,9 @@ def claim_on(app: AppContext, cow: Cow) -> str:
         ).first()
     if enrolled is None:
         photos_ = [Photo(p.name, p) for p in cow.enrol]
-        assert uw.enrol_animal(cow.tag, photos_, farmer_id="F-1", actor="a").status == (
-            "enrolled"
-        )
+        assert app.enrolment.enrol_animal(
+            cow.tag, photos_, farmer_id="F-1", actor="a"
+        ).status == ("enrolled")
     with app.engine.connect() as conn:
         policy = conn.execute(
             select(policy_animals.c.policy_id).where(policy_animals.c.tag == cow.tag)

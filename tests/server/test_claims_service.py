@@ -93,7 +93,7 @@ def herd(app: AppContext, cows):
     for farmer, mine in (("F-1", tags[:2]), ("F-2", tags[2:])):
         for tag in mine:
             photos = [Photo(c.path.name, c.path) for c in enrol[tag]]
-            assert uw.enrol_animal(
+            assert app.enrolment.enrol_animal(
                 tag, photos, farmer_id=farmer, actor="agent"
             ).status == ("enrolled")
         a = uw.apply_livestock(farmer, "COW", mine, start=START, end=END, actor="agent")

@@ -248,7 +248,7 @@ def test_a_failed_enrolment_keeps_files_but_no_rows(
     tag = cows.tags[0]
     photos = [Photo(c.path.name, c.path) for c in cows.enrol[tag]]
     with pytest.raises(NotFoundError):  # no such farmer: the transaction rolls back
-        app.underwriting.enrol_animal(tag, photos, farmer_id="F-9", actor="agent")
+        app.enrolment.enrol_animal(tag, photos, farmer_id="F-9", actor="agent")
     assert files_under(app.settings.resolved_photo_dir())  # harmless orphans
     with pytest.raises(NotFoundError):
         app.photos.photos_of(Viewer("admin"), "animal", tag)

@@ -117,7 +117,7 @@ def test_templates_of_another_model_are_not_compared_until_reembedded(
 
     # another process (the CLI) re-embeds them; the API's registry notices
     with other_process(app) as cli:
-        report = cli.underwriting.reembed_animals(actor="admin")
+        report = cli.enrolment.reembed_animals(actor="admin")
     assert (report.reembedded, report.left) == ([TAG], {})
     assert report.model == registry.model
     after = registry.store.get(TAG)
@@ -140,21 +140,21 @@ def test_an_animal_without_kept_photos_is_listed_and_left_alone(
     with app.engine.begin() as conn:
         conn.execute(update(animals).values(model=""))
         conn.execute(text("DELETE FROM photos"))
-    report = app.underwriting.reembed_animals(actor="admin")
+    report = app.enrolment.reembed_animals(actor="admin")
     assert report.reembedded == [] and "no kept photos" in report.left[TAG]
     assert app.registry().stale == [TAG]
     assert events(app, "animal.reembedded") == 0
     # an underwriter vouches for new photos of it: checked as an enrolment's are
     new = clip_photos(shared_data, TAG)
     with pytest.raises(InvalidInputError, match="say why"):
-        app.underwriting.reenrol_animal(TAG, new, actor="zhang.min", reason=" ")
-    record = app.underwriting.reenrol_animal(
+        app.enrolment.reenrol_animal(TAG, new, actor="zhang.min", reason=" ")
+    record = app.enrolment.reenrol_animal(
         TAG, new, actor="zhang.min", reason="inspected on the farm, tag read"
     )
     assert record.model == app.registry().model and record.sessions == ()
     assert app.registry().stale == [] and events(app, "animal.reembedded") == 1
     with pytest.raises(RegistryError, match="already of face-ID model"):
-        app.underwriting.reenrol_animal(TAG, new, actor="zhang.min", reason="again")
+        app.enrolment.reenrol_animal(TAG, new, actor="zhang.min", reason="again")
 
 
 def test_new_photos_of_another_animal_cannot_re_enrol_a_left_one(
@@ -168,9 +168,7 @@ def test_new_photos_of_another_animal_cannot_re_enrol_a_left_one(
     # OTHER's photos, later frames of its clip, sent as if they were TAG's
     other = clip_photos(shared_data, OTHER)
     with pytest.raises(RegistryError, match=f"match {OTHER}|near-copies"):
-        app.underwriting.reenrol_animal(
-            TAG, other, actor="zhang.min", reason="trust me"
-        )
+        app.enrolment.reenrol_animal(TAG, other, actor="zhang.min", reason="trust me")
     record = app.registry().store.get(TAG)
     assert record is not None and record.model == OLD_MODEL
     assert events(app, "animal.reembedded") == 0
@@ -185,7 +183,7 @@ def test_kept_photos_that_no_longer_rebuild_the_gallery_are_left_alone(
     with app.engine.begin() as conn:
         last = conn.execute(text("SELECT max(created_at) FROM photos")).scalar_one()
         conn.execute(text("DELETE FROM photos WHERE created_at = :t"), {"t": last})
-    report = app.underwriting.reembed_animals(actor="admin")
+    report = app.enrolment.reembed_animals(actor="admin")
     assert report.reembedded == []
     assert (
         "form 1 sessions" in report.left[TAG]
