@@ -1,7 +1,8 @@
 // Simplified Chinese and English: strings, the chosen language (remembered), and
 // dates, numbers, money and areas by locale.
 //
-// Each page module registers its own strings with registerStrings({en: {...}, zh: {...}}),
+// Each page module registers its own strings, kept in a catalogue beside it
+// (pages/<page>.strings.js: {en: {...}, zh: {...}}), with registerStrings(strings),
 // so no module edits another's dictionary. t(key, vars) fills {name} placeholders;
 // a key missing in the chosen language falls back to English, then to the key itself.
 
