@@ -74,9 +74,9 @@ def test_another_farmer_sees_none_of_them(page_as: Any) -> None:
     assert page.locator("li[data-policy]").count() == 1
 
 
-def _verify(page: Any) -> Any:
+def _verify(page: Any, label: str = "Verify receipt") -> Any:
     card = _paid_card(page)
-    card.get_by_role("button", name="Verify receipt").click()
+    card.get_by_role("button", name=label).click()
     verdict = card.locator(".verdict")
     page.wait_for_function(
         "el => el.dataset.valid !== undefined", arg=verdict.element_handle()
@@ -167,10 +167,13 @@ def test_a_tampered_receipt_is_invalid_and_says_why_in_the_readers_language(
         tamper(doc)
         route.fulfill(response=response, body=json.dumps(doc))
 
-    for lang, words, why in (("en", "Not valid", reason), ("zh", "无效", chinese)):
+    for lang, words, why, button in (
+        ("en", "Not valid", reason, "Verify receipt"),
+        ("zh", "无效", chinese, "校验回执"),
+    ):
         page = page_as("farmer", viewport=PHONE, lang=lang)
         page.route("**/api/v1/ledger/receipts/*", altered)
-        verdict = _verify(page)
+        verdict = _verify(page, button)
         assert verdict.get_attribute("data-valid") == "false"
         text = verdict.inner_text()
         assert words in text and why in text, text
