@@ -339,6 +339,10 @@ def check_measured_damage(
     not measure the plot, ``status`` (the assessment's) and ``clear``.
     """
     if status != "assessed":
+        if not math.isfinite(clear_fraction):  # nothing could be read over the plot
+            return Check(
+                "measured_damage", "amber", "measured_damage.unread", {"status": status}
+            )
         return Check(
             "measured_damage",
             "amber",

@@ -206,8 +206,18 @@ def concerns_plot(check: Check, plot_id: str) -> bool:
     """Whether ``check`` is about plot ``plot_id``: its subject, or the other plot of an overlap.
 
     Plot ids are whatever the farmer's file says, so this compares ids, never
-    words: the checks of ``Field 1`` are not those of ``Field 1 North``.
+    words: the checks of ``Field 1`` are not those of ``Field 1 North``. A check
+    stored before checks were data has only its English words: it is matched
+    by them, as it was then.
     """
+    if check.message == "text":  # stored before checks were data: only its words
+        words = str(check.params.get("text") or "")
+        return words.startswith(
+            (f"plot {plot_id}:", f"plot {plot_id} ", f"plots {plot_id} and ")
+        ) or (
+            words.startswith("plots ")
+            and f" and {plot_id} of this application" in words
+        )
     return check.subject == plot_id or (
         check.code == "plot_overlap" and check.params.get("other") == plot_id
     )

@@ -10,6 +10,7 @@ reader's language rendered at the edge.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -58,6 +59,24 @@ class Check:
     params: Mapping[str, Param] = field(default_factory=dict)
     subject: str | None = None
     details: tuple[Check, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Keep a measure that is not a finite number (no clear pixel) as None.
+
+        Params are stored, sent as JSON and put on the ledger, none of which
+        holds NaN or infinity.
+        """
+        if any(
+            isinstance(v, float) and not math.isfinite(v) for v in self.params.values()
+        ):
+            object.__setattr__(
+                self,
+                "params",
+                {
+                    k: None if isinstance(v, float) and not math.isfinite(v) else v
+                    for k, v in self.params.items()
+                },
+            )
 
     def to_json(self) -> dict[str, Any]:
         """The stored form (JSON-ready; what :meth:`from_json` reads back)."""

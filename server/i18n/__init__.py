@@ -24,6 +24,7 @@ May import the domain packages (for their value types) only; every layer of
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -82,6 +83,8 @@ def negotiate(accept_language: str | None) -> Lang:
                 try:
                     q = float(value)
                 except ValueError:
+                    q = 0.0
+                if not math.isfinite(q):
                     q = 0.0
         lang: Lang | None = (
             "zh-CN"

@@ -20,7 +20,6 @@ conditional UPDATE.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -146,22 +145,8 @@ def _replace(
 
 
 def _flags(checks: Sequence[Check]) -> list[dict[str, Any]]:
-    """The checks that did not pass, as the ledger keeps them: code and params, no words.
-
-    A measure that is not a finite number (no clear pixel, say) is kept as null:
-    the ledger's canonical JSON has no NaN.
-    """
-
-    def finite(doc: Any) -> Any:
-        if isinstance(doc, float) and not math.isfinite(doc):
-            return None
-        if isinstance(doc, dict):
-            return {k: finite(v) for k, v in doc.items()}
-        if isinstance(doc, list):
-            return [finite(v) for v in doc]
-        return doc
-
-    return [finite(c.to_json()) for c in checks if c.light != "green"]
+    """The checks that did not pass, as the ledger keeps them: code and params, no words."""
+    return [c.to_json() for c in checks if c.light != "green"]
 
 
 def _photo_locks(probes: Sequence[frozenset[int]]) -> list[str]:

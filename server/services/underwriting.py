@@ -154,9 +154,6 @@ class UnderwritingService:
         )
         return entry.index
 
-    def _read(self) -> Connection:
-        return self.engine.connect().execution_options(readonly=True)
-
     # --- farmers and products --------------------------------------------------------
 
     def register_farmer(

@@ -195,7 +195,7 @@ class ClaimStore:
     ) -> Page:
         """Claims, newest report first, optionally of one farmer or in one status: a page."""
         where = []
-        if farmer_id:
+        if farmer_id is not None:
             where.append(claims.c.farmer_id == farmer_id)
         if status:
             where.append(claims.c.status == status)

@@ -373,7 +373,7 @@ class PolicyStore:
         where = []
         if status:
             where.append(applications.c.status == status)
-        if farmer_id:
+        if farmer_id is not None:
             where.append(applications.c.farmer_id == farmer_id)
         cond = and_(*where) if where else true()
         order = [applications.c.created_at.desc(), applications.c.id]
@@ -528,7 +528,7 @@ class PolicyStore:
         self, conn: Connection, *, farmer_id: str | None, offset: int, limit: int
     ) -> tuple[list[PolicyRecord], int]:
         """Policies, newest first, optionally of one farmer: a page and the total."""
-        cond = policies.c.farmer_id == farmer_id if farmer_id else true()
+        cond = policies.c.farmer_id == farmer_id if farmer_id is not None else true()
         order = [policies.c.created_at.desc(), policies.c.id]
         rows, total = page_rows(conn, policies, cond, order, offset, limit)
         return self._policies(conn, rows), total

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from datetime import date
 from pathlib import Path
@@ -10,7 +11,13 @@ from string import Formatter
 
 import pytest
 
-from claims import check_earlier_claims, check_identity, check_photo_location, worst
+from claims import (
+    check_earlier_claims,
+    check_identity,
+    check_measured_damage,
+    check_photo_location,
+    worst,
+)
 from server.i18n import (
     LANGS,
     catalogue,
@@ -177,3 +184,19 @@ def test_a_reason_never_fails_to_render() -> None:
     assert Check.from_json(fresh.to_json()) == fresh
     for lang in LANGS:
         assert "0.900" in render_check(fresh, lang)
+
+
+def test_a_measure_that_is_not_a_number_is_kept_as_none_and_renders() -> None:
+    # Imagery that cannot be read over a plot gives NaN for its clear share: the
+    # check must still store, travel as JSON and read in both languages.
+    nan = float("nan")
+    check = check_measured_damage("raster_read_error", nan, nan, 0.5)
+    assert (check.light, check.message) == ("amber", "measured_damage.unread")
+    assert "field survey" in render_check(check, "en")
+    odd = Check("x", "amber", "measured_damage.unmeasured", {"clear": nan, "s": "a"})
+    assert odd.params == {"clear": None, "s": "a"}
+    assert (
+        json.loads(json.dumps(odd.to_json(), allow_nan=False))["params"]["clear"]
+        is None
+    )
+    assert negotiate("zh;q=nan, en") == "en"

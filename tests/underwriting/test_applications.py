@@ -10,6 +10,7 @@ import pytest
 from tests.words import en
 from underwriting import (
     ApplicationError,
+    Check,
     DecisionConflictError,
     DoubleInsuranceError,
     InsuredAnimal,
@@ -23,6 +24,7 @@ from underwriting import (
     check_plot_geometry,
     check_plot_overlaps,
     check_whole_herd,
+    concerns_plot,
     crop_application_checks,
     decide,
     insured_twice,
@@ -456,3 +458,17 @@ def test_overlap_rules_refuse_nonsense() -> None:
     for bad in ({"min_overlap_m2": -1.0}, {"min_share": 0.0}, {"min_share": 1.5}):
         with pytest.raises(ValueError, match="min_overlap_m2"):
             OverlapRules(**bad)  # type: ignore[arg-type]
+
+
+def test_a_check_concerns_its_subject_and_an_old_one_its_words() -> None:
+    north = Check("plot_area", "red", "plot_area.over", {"ratio": 1.5}, "Field 1 North")
+    assert concerns_plot(north, "Field 1 North") and not concerns_plot(north, "Field 1")
+    pair = Check(
+        "plot_overlap", "amber", "plot_overlap", {"other": "B", "ha": 0.3}, "A"
+    )
+    assert concerns_plot(pair, "A") and concerns_plot(pair, "B")
+    # Stored before checks were data: matched by its words, as it was then.
+    old = Check.from_json(
+        {"code": "plot_area", "light": "red", "reason": "plot A: 3 ha declared"}
+    )
+    assert concerns_plot(old, "A") and not concerns_plot(old, "B")
