@@ -35,6 +35,7 @@ __all__ = [
     "check_notice",
     "check_photo_location",
     "check_photo_reuse",
+    "check_scene_timing",
     "is_same_event",
     "traffic_light",
     "worst",
@@ -356,6 +357,54 @@ def check_measured_damage(
     if claimed_fraction > measured_fraction + tolerance:
         return Check("measured_damage", "red", "measured_damage.above", shares)
     return Check("measured_damage", "green", "measured_damage.supported", shares)
+
+
+def check_scene_timing(
+    event: date,
+    before: date | None,
+    after: date | None,
+    *,
+    max_before_days: int,
+    max_after_days: int,
+) -> Check:
+    """The before/after scenes bracket the loss closely enough to show it.
+
+    Red when the pair cannot show the loss at all: the before-scene taken
+    after the event, the after-scene before it, or the two reversed. Amber
+    (a field survey) when it brackets the event but one scene is further from
+    it than the product allows (``max_before_days``, ``max_after_days``: a
+    season's change, a harvest, would pass for the loss), or a scene's date is
+    unknown. Green otherwise. Params: ISO dates ``event``, ``before``,
+    ``after``; for amber ``days`` and ``max_days`` of the scene too far.
+    """
+    dates: dict[str, Param] = {
+        "event": event.isoformat(),
+        "before": before.isoformat() if before else None,
+        "after": after.isoformat() if after else None,
+    }
+    if before is None or after is None:
+        return Check("scene_timing", "amber", "scene_timing.undated", dates)
+    if before >= after:
+        return Check("scene_timing", "red", "scene_timing.reversed", dates)
+    if before > event:
+        return Check("scene_timing", "red", "scene_timing.before_after_event", dates)
+    if after < event:
+        return Check("scene_timing", "red", "scene_timing.after_before_event", dates)
+    if (event - before).days > max_before_days:
+        return Check(
+            "scene_timing",
+            "amber",
+            "scene_timing.before_too_early",
+            {**dates, "days": (event - before).days, "max_days": max_before_days},
+        )
+    if (after - event).days > max_after_days:
+        return Check(
+            "scene_timing",
+            "amber",
+            "scene_timing.after_too_late",
+            {**dates, "days": (after - event).days, "max_days": max_after_days},
+        )
+    return Check("scene_timing", "green", "scene_timing.brackets", dates)
 
 
 def check_claimed_area(claimed_m2: float, insured_m2: float) -> Check:

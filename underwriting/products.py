@@ -75,6 +75,9 @@ class CropProduct:
         deductible_rate: share of each loss the farmer bears.
         growth_stage_caps: stage -> the most paid, as a share of the sum insured.
         subsidy: who pays the premium.
+        scene_before_days: a loss is measured from a before-scene taken at most
+            this many days before the event (claims by map).
+        scene_after_days: and an after-scene taken at most this many days after it.
     """
 
     code: str
@@ -84,6 +87,8 @@ class CropProduct:
     deductible_rate: Decimal = Decimal(0)
     growth_stage_caps: dict[str, Decimal] = field(default_factory=dict)
     subsidy: SubsidyShares = field(default_factory=SubsidyShares)
+    scene_before_days: int = 20
+    scene_after_days: int = 20
 
     def __post_init__(self) -> None:
         if self.unit not in M2_PER_UNIT:
@@ -96,6 +101,10 @@ class CropProduct:
         _fraction(f"{self.code}: deductible_rate", self.deductible_rate)
         for stage, cap in self.growth_stage_caps.items():
             _fraction(f"{self.code}: cap of stage {stage!r}", cap)
+        for name in ("scene_before_days", "scene_after_days"):
+            days = getattr(self, name)
+            if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+                raise ProductError(f"{self.code}: {name} must be a whole number >= 0")
 
     def units(self, area_m2: Decimal) -> Decimal:
         """An area in m2 expressed in this product's unit."""
@@ -213,6 +222,8 @@ def product_to_dict(product: Product) -> dict[str, object]:
                 k: str(v) for k, v in product.growth_stage_caps.items()
             },
             "subsidy": subsidy,
+            "scene_before_days": product.scene_before_days,
+            "scene_after_days": product.scene_after_days,
         }
     return {
         "kind": "livestock",
@@ -264,6 +275,13 @@ def product_from_dict(doc: dict[str, object]) -> Product:
         unit = str(doc.get("unit", "mu"))
         if unit not in M2_PER_UNIT:
             raise ProductError(f"unit must be mu or ha, not {unit!r}")
+        days = {
+            name: doc.get(name, 20)  # products stored before these terms: 20 days
+            for name in ("scene_before_days", "scene_after_days")
+        }
+        for name, value in days.items():
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ProductError(f"{name} must be a whole number of days")
         return CropProduct(
             code,
             Money.parse(str(doc.get("sum_insured_per_unit", "")), currency),
@@ -272,6 +290,8 @@ def product_from_dict(doc: dict[str, object]) -> Product:
             _decimal(doc, "deductible_rate", "0"),
             {str(k): _decimal(caps, k) for k in caps},
             subsidy,
+            int(days["scene_before_days"]),  # type: ignore[call-overload]
+            int(days["scene_after_days"]),  # type: ignore[call-overload]
         )
     if kind == "livestock":
         waiting = doc.get("waiting_days", 0)

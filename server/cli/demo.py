@@ -520,7 +520,6 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     )
     before = ImageSpec(data.scene, {"red": 1, "nir": 4, "blue": 3}, 0.0001)
     after = ImageSpec(data.scene, {"red": 5, "nir": 8, "blue": 7}, 0.0001)
-    crop_paid = False
     for plot_id, fraction, label in (
         ("AT-0488", 0.8, "6. hail on"),
         ("AT-0001", 0.9, "7. hail on"),
@@ -544,19 +543,15 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
             f"({dmg.damaged_area_mu:.1f} mu), clear {dmg.clear_fraction:.0%}"
         )
         print("   indemnity: " + _lines(c.indemnity))
-        if c.light == "green":
-            cl.decide(c.id, "approve", actor="wang.fang")
-            done, _ = cl.pay(c.id, actor="zhao.lei", payment_ref="BANK-2021-0007")
-            crop_paid = done.status == "paid"
-            print(
-                f"   approved and paid {done.amount} CNY (wang.fang approves, zhao.lei pays)"
-            )
-            flags["crop claim measured and paid"] = crop_paid
-        else:
-            cl.decide(c.id, "survey", actor="wang.fang", grounds=["measured_damage"])
-            print(
-                "   sent for a field survey: imagery does not support the claimed damage"
-            )
+        # The pair is 85 days from the event: the map cannot tell this loss from the
+        # harvest. A field survey, on the checks that failed; nothing is paid.
+        failed = [x.code for x in c.checks if x.light != "green"]
+        cl.decide(c.id, "survey", actor="wang.fang", grounds=failed)
+        print(f"   sent for a field survey on {', '.join(failed)}")
+        flags[f"{plot_id}: a June/September pair is not a hail loss on 2021-09-10"] = (
+            _is(c, "scene_timing", "amber") and c.amount.minor == 0
+        )
+        if plot_id == "AT-0001":
             flags["crop claim above the measured damage"] = _is(
                 c, "measured_damage", "red"
             )

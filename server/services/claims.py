@@ -52,6 +52,7 @@ from claims import (
     check_move,
     check_payment,
     check_photo_reuse,
+    check_scene_timing,
     crop_indemnity,
     decision_status,
     evidence_checks,
@@ -85,7 +86,7 @@ from server.errors import (
 )
 from server.services.devices import DeviceService, SignedPhoto
 from server.services.ledger import LedgerService
-from server.services.maps import store_assessment
+from server.services.maps import scene_dates, store_assessment
 from server.services.photos import PhotoService
 from server.services.underwriting import UnderwritingService
 from server.services.work import reading
@@ -664,7 +665,10 @@ class ClaimsService:
         """Measure the damage of a crop claim's plot on a before/after pair; set the indemnity.
 
         The indemnity pays the lesser of the claimed and the measured damaged
-        share of the plot.
+        share of the plot, and only when the pair brackets the loss closely
+        enough to show it (``scene_timing``, the product's day limits): a
+        scene far from the event measures the season, so the claim then goes
+        amber or red with no indemnity until surveyed.
 
         Raises:
             NotFoundError: no such claim, or its plot is no longer on record.
@@ -709,11 +713,22 @@ class ClaimsService:
             result.clear_fraction,
             claimed_fraction,
         )
+        # Whether the pair can show this loss at all: a scene far from the event
+        # measures the season (a harvest), not the loss.
+        taken = scene_dates(before.path.name, after.path.name)
+        timing = check_scene_timing(
+            claim.event_date or date.min,
+            *taken,
+            max_before_days=product.scene_before_days,
+            max_after_days=product.scene_after_days,
+        )
         amount = Money.zero(policy.sum_insured.currency)
         lines: tuple[Line, ...] = (
             Line("indemnity.unmeasured", "", {"status": result.status}),
         )
-        if result.status == "assessed":
+        if timing.light != "green":
+            lines = (Line("indemnity.scene_timing", ""),)
+        elif result.status == "assessed":
             try:
                 share = payable_fraction(claimed_fraction, result.damaged_fraction)
                 indemnity = crop_indemnity(
@@ -740,7 +755,7 @@ class ClaimsService:
             record = self._reassess(
                 c,
                 current,
-                checks=_replace(current.checks, [check]),
+                checks=_replace(current.checks, [check, timing]),
                 amount=amount,
                 indemnity=lines,
                 actor=actor,

@@ -19,6 +19,7 @@ from claims.checks import (
     check_notice,
     check_photo_location,
     check_photo_reuse,
+    check_scene_timing,
     is_same_event,
     traffic_light,
     worst,
@@ -220,3 +221,37 @@ def test_identity_says_which_thresholds_judged_it() -> None:
     # A session of several photos is judged by the session thresholds it was given.
     session = check_identity(tag, 0.6, tag, 0.6, False, 0.55, 0.58, basis="session")
     assert session.light == "green" and "session thresholds" in en(session)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "light", "message"),
+    [
+        ("2021-09-01", "2021-09-20", "green", "scene_timing.brackets"),
+        ("2021-09-10", "2021-09-10", "red", "scene_timing.reversed"),  # one day
+        ("2021-08-21", "2021-09-30", "green", "scene_timing.brackets"),  # 20 and 20
+        ("2021-08-20", "2021-09-20", "amber", "scene_timing.before_too_early"),
+        ("2021-09-01", "2021-10-01", "amber", "scene_timing.after_too_late"),
+        # The demo's pair: June and late September bracket a September hail, but
+        # 85 days of a season lie between: a harvest would pass for the loss.
+        ("2021-06-17", "2021-09-25", "amber", "scene_timing.before_too_early"),
+        # A pair that cannot show the loss at all.
+        ("2021-09-12", "2021-09-20", "red", "scene_timing.before_after_event"),
+        ("2021-08-20", "2021-09-05", "red", "scene_timing.after_before_event"),
+        ("2021-09-20", "2021-09-01", "red", "scene_timing.reversed"),
+        (None, "2021-09-20", "amber", "scene_timing.undated"),
+    ],
+)
+def test_the_scenes_must_bracket_the_loss_closely(
+    before: str | None, after: str | None, light: str, message: str
+) -> None:
+    check = check_scene_timing(
+        date(2021, 9, 10),
+        date.fromisoformat(before) if before else None,
+        date.fromisoformat(after) if after else None,
+        max_before_days=20,
+        max_after_days=20,
+    )
+    assert (check.code, check.light, check.message) == ("scene_timing", light, message)
+    assert check.params["event"] == "2021-09-10"
+    if light == "amber" and "too" in message:
+        assert check.params["max_days"] == 20 and check.params["days"] > 20

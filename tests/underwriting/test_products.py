@@ -13,6 +13,8 @@ from underwriting import (
     ProductError,
     SubsidyShares,
     premium_for,
+    product_from_dict,
+    product_to_dict,
 )
 
 MU = Decimal(10_000) / Decimal(15)
@@ -112,3 +114,19 @@ def test_livestock_premium_per_head() -> None:
 def test_inconsistent_terms_are_refused(make, message: str) -> None:
     with pytest.raises(ProductError, match=message):
         make()
+
+
+def test_a_crop_product_says_how_close_its_scenes_must_be_to_a_loss() -> None:
+    wheat = CropProduct(
+        "WHEAT", Money.parse("900"), "mu", Decimal("0.06"), scene_before_days=10
+    )
+    doc = product_to_dict(wheat)
+    assert (doc["scene_before_days"], doc["scene_after_days"]) == (10, 20)
+    assert product_from_dict(doc) == wheat
+    # A product stored before these terms reads back with 20 days each way.
+    del doc["scene_before_days"], doc["scene_after_days"]
+    assert product_from_dict(doc).scene_before_days == 20
+    with pytest.raises(ProductError, match="scene_after_days"):
+        CropProduct("W", Money.parse("900"), "mu", Decimal("0.06"), scene_after_days=-1)
+    with pytest.raises(ProductError, match="scene_before_days"):
+        product_from_dict({**doc, "scene_before_days": "ten"})
