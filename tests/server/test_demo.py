@@ -25,14 +25,15 @@ def test_the_demo_story_runs_and_every_flag_fires(
         "RED   photo_reuse",
         "RED   waiting_period",
         "RED   measured_damage",
-        "approved and paid",
+        "AMBER scene_timing",
+        "sent for a field survey on",
         "OK=True",
         "farmer f-0002 asking for it gets HTTP 403",
         "valid: entry",
     ):
         assert line in out, line
     flags = out.split("Every flag")[1].split("== Try it yourself")[0]
-    assert "NO " not in flags and flags.count("yes") == 12
+    assert "NO " not in flags and flags.count("yes") == 13
     assert (tmp_path / "receipt.json").exists()
 
 
