@@ -55,6 +55,8 @@ def setup_records(client: TestClient) -> None:
             "unit": "mu",
             "premium_rate": "0.06",
             "deductible_rate": "0.1",
+            # The tests' Sentinel-2 pair lies 85 days before a September loss.
+            "scene_before_days": 100,
         },
     ]
     for p in products:

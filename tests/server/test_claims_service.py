@@ -254,6 +254,7 @@ def test_a_crop_claim_is_measured_on_imagery_and_paid_what_is_both_claimed_and_m
         Decimal("0.06"),
         Decimal("0.1"),
         {"heading": Decimal("0.7"), "maturity": Decimal("1")},
+        scene_before_days=100,  # the June/September pair: the arithmetic on real pixels
     )
     uw.add_product(wheat, actor="admin")
     fields = read_plots(
@@ -318,3 +319,23 @@ def test_a_crop_claim_is_measured_on_imagery_and_paid_what_is_both_claimed_and_m
     )
     with pytest.raises(InvalidInputError, match="checked on animal claims"):
         cl.add_evidence(inflated.id, [], actor="agent")
+
+
+def test_a_pair_far_from_the_loss_pays_nothing_and_says_why(
+    app: AppContext, shared_data: Path
+) -> None:
+    """The demo's defect: June and late September bracket a September hail, 85 days apart.
+
+    The product's default terms (20 days each way) refuse to measure the loss on
+    that pair: the claim goes amber, with no indemnity, and says which scene.
+    """
+    from tests.server.pages_records import assessed_crop_claim, crop_policy
+
+    _, policy = crop_policy(app, ["AT-0488"])
+    c = assessed_crop_claim(app, shared_data, policy)
+    timing = next(x for x in c.checks if x.code == "scene_timing")
+    assert (timing.light, timing.message) == ("amber", "scene_timing.before_too_early")
+    assert (timing.params["before"], timing.params["days"]) == ("2021-06-17", 85)
+    assert c.light == "amber" and c.amount.minor == 0
+    assert [x.key for x in c.indemnity] == ["indemnity.scene_timing"]
+    assert "85 days before the loss on 2021-09-10" in en(timing)
