@@ -47,15 +47,19 @@ setup: $(STAMP) $(NPM) $(EDGE_NPM) chromium  ## .venv with the dev extras, the p
 demo: setup  ## the main job on embedded defaults: SQLite, in-process chain; then the pages' logins
 	$(VENV)/bin/agri demo
 	@echo ""
-	@echo "== The pages: run 'make serve', then open http://127.0.0.1:8000/"
+	@echo "== The pages: run 'AGRI_DATA_DIR=var make serve' (the demo's database, var/agri.db),"
+	@echo "   then open http://127.0.0.1:8000/"
 	@echo "   password for every user: $$($(PY) -c 'from server.cli.demo import PASSWORD; print(PASSWORD)')"
 	@echo "   admin                 administrator: users and products"
 	@echo "   zhang.min             underwriter: applications on the map"
 	@echo "   wang.fang, zhao.lei   claims adjusters: claims on the map (one approves, the other pays)"
 	@echo "   f-0001 ... f-0006     farmers: own policies and claims, receipts verified in the browser"
 
-serve: setup  ## the API and the pages on the demo's database: http://127.0.0.1:8000/
-	$(VENV)/bin/agri serve
+# On make's command line only (zsh's HOST, a platform's PORT in the environment are not taken).
+serve: HOST = 127.0.0.1
+serve: PORT = 8000
+serve: setup  ## the API and the pages on the demo's database: http://127.0.0.1:8000/ (HOST=, PORT=)
+	$(VENV)/bin/agri serve --host $(HOST) --port $(PORT)
 
 test: setup  ## lint, type checks, then the whole test suite
 	scripts/check

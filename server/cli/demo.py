@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -41,7 +42,7 @@ from server.services.auth import UserStore
 from server.services.claims import ClaimRecord, EvidencePhoto
 from underwriting import Check, CropProduct, LivestockProduct, Money, SubsidyShares
 
-__all__ = ["DemoDataError", "run_demo"]
+__all__ = ["DemoDataError", "closing_hints", "run_demo"]
 
 PASSWORD = "demo-password-2025"
 SUBSIDY = SubsidyShares(Decimal("0.40"), Decimal("0.25"), Decimal("0.15"))
@@ -162,13 +163,21 @@ def run_demo(data_dir: Path, shared: Path | None = None) -> int:
     finally:
         app.close()
     _say("Try it yourself")
-    print(
-        f"  .venv/bin/agri serve          # the API on this database ({data_dir}/agri.db)"
-    )
-    print("  open http://127.0.0.1:8000/api/v1/docs   # every endpoint, with examples")
-    print(f"  log in as any user above with the password {PASSWORD!r}")
-    print(f"  AGRI_DATA_DIR={data_dir} .venv/bin/agri ledger verify")
+    for line in closing_hints(data_dir):
+        print(line)
     return 0 if ok else 1
+
+
+def closing_hints(data_dir: Path) -> list[str]:
+    """The commands the demo ends with, each on the database it used (in ``data_dir``)."""
+    env = f"AGRI_DATA_DIR={shlex.quote(str(data_dir))}"
+    return [
+        f"  {env} .venv/bin/agri serve   # the API and the pages on this database"
+        f" ({data_dir / 'agri.db'})",
+        "  open http://127.0.0.1:8000/api/v1/docs   # every endpoint, with examples",
+        f"  log in as any user above with the password {PASSWORD!r}",
+        f"  {env} .venv/bin/agri ledger verify",
+    ]
 
 
 def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:

@@ -49,6 +49,12 @@ class Fail(click.ClickException):
     exit_code = 1
 
 
+class Refused(click.ClickException):
+    """Input the command refuses: one line to stderr (``Error: ...``), exit code 2."""
+
+    exit_code = 2
+
+
 @click.group()
 @click.option("-v", "--verbose", count=True, help="More log output (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
@@ -314,7 +320,10 @@ def users() -> None:
     type=click.Choice(["field_agent", "underwriter", "adjuster", "farmer", "admin"]),
     required=True,
 )
-@click.option("--farmer-id", help="For farmers: the farmer id their records carry.")
+@click.option(
+    "--farmer-id",
+    help="For farmers: the id of a registered farmer (their records carry it).",
+)
 @click.password_option(
     envvar="AGRI_NEW_PASSWORD", help="The password (prompted if not given)."
 )
@@ -323,13 +332,24 @@ def users_add(
     ctx: click.Context, username: str, role: str, farmer_id: str | None, password: str
 ) -> None:
     """Create an API user (the password is stored as an argon2id hash)."""
+    from server.errors import NotFoundError
     from server.services.auth import AuthError, UserStore
 
     app = app_context(ctx)
+
+    def registered(fid: str) -> bool:
+        try:
+            app.underwriting.farmer(fid)
+        except NotFoundError:
+            return False
+        return True
+
     try:
-        user = UserStore(app.engine).create(username, password, role, farmer_id)
+        user = UserStore(app.engine).create(
+            username, password, role, farmer_id, farmer_registered=registered
+        )
     except AuthError as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise Refused(str(exc)) from exc
     _echo_json({"id": user.id, "username": user.username, "role": user.role})
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from server.context import AppContext
+from server.errors import NotFoundError
 from server.http.deps import (
     API,
     Deps,
@@ -36,6 +37,7 @@ from server.services.auth import (
     LoginLimits,
     Role,
     TooManyAttemptsError,
+    UnknownFarmerError,
     User,
     UserStore,
 )
@@ -48,6 +50,7 @@ __all__ = [
     "UserIn",
     "UserOut",
     "auth_router",
+    "farmer_registered",
     "make_require",
     "user_store",
 ]
@@ -120,6 +123,19 @@ def user_store(ctx: AppContext) -> UserStore:
             window_s=settings.login_window_s,
         ),
     )
+
+
+def farmer_registered(ctx: AppContext) -> Callable[[str], bool]:
+    """Whether a farmer id is registered in ``ctx``'s database (for :meth:`UserStore.create`)."""
+
+    def registered(farmer_id: str) -> bool:
+        try:
+            ctx.underwriting.farmer(farmer_id)
+        except NotFoundError:
+            return False
+        return True
+
+    return registered
 
 
 def make_require(users: UserStore) -> Callable[[Action], Callable[..., User]]:
@@ -212,6 +228,7 @@ def auth_router(deps: Deps, users: UserStore) -> APIRouter:
     """Routes for logging in and out, and for users (admins)."""
     router = APIRouter(prefix=API)
     admins = deps.may("users.manage")
+    registered = farmer_registered(deps.ctx)
 
     @router.post(TOKEN_PATH.removeprefix(API), tags=["auth"], openapi_extra=_TOKEN_BODY)
     async def login(request: Request) -> Token:
@@ -266,9 +283,22 @@ def auth_router(deps: Deps, users: UserStore) -> APIRouter:
 
     @router.post("/users", tags=["auth"], status_code=201)
     def create_user(new: UserIn, _: Annotated[User, Depends(admins)]) -> UserOut:
-        """Create a user with a role (admins); farmers need the farmer id of their records."""
+        """Create a user with a role (admins); farmers need the id of a registered farmer.
+
+        A farmer id that is not registered is refused (422, ``field``: ``farmer_id``).
+        """
         try:
-            u = users.create(new.username, new.password, new.role, new.farmer_id)
+            u = users.create(
+                new.username,
+                new.password,
+                new.role,
+                new.farmer_id,
+                farmer_registered=registered,
+            )
+        except UnknownFarmerError as exc:
+            raise FieldHTTPError(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc), field=exc.field
+            ) from exc
         except AuthError as exc:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)

@@ -13,6 +13,7 @@ import hashlib
 import math
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
@@ -31,6 +32,7 @@ __all__ = [
     "LoginLimits",
     "Role",
     "TooManyAttemptsError",
+    "UnknownFarmerError",
     "User",
     "UserStore",
 ]
@@ -42,6 +44,12 @@ _HASHER = PasswordHasher()  # argon2id with the library's current parameters
 
 class AuthError(Exception):
     """A user cannot be created or authenticated (the message says why)."""
+
+
+class UnknownFarmerError(AuthError):
+    """A farmer user names a farmer id that is not registered (``field``: ``farmer_id``)."""
+
+    field = "farmer_id"
 
 
 class TooManyAttemptsError(AuthError):
@@ -117,11 +125,27 @@ class UserStore:
         _dummy_hash()  # hashed now, so that no login pays for it
 
     def create(
-        self, username: str, password: str, role: str, farmer_id: str | None = None
+        self,
+        username: str,
+        password: str,
+        role: str,
+        farmer_id: str | None = None,
+        *,
+        farmer_registered: Callable[[str], bool] | None = None,
     ) -> User:
         """Create a user; the password is stored only as an argon2id hash.
 
+        Args:
+            username: unique, as the user logs in.
+            password: at least 10 characters.
+            role: one of :data:`ROLES`.
+            farmer_id: for a farmer, the farmer id their records carry.
+            farmer_registered: whether a farmer id is registered; given, a farmer
+                user must name a registered farmer (the CLI and the API pass it).
+
         Raises:
+            UnknownFarmerError: a farmer user whose farmer id ``farmer_registered``
+                does not know.
             AuthError: unknown role, a farmer without farmer id, a short password,
                 or a username already taken.
         """
@@ -131,6 +155,16 @@ class UserStore:
             raise AuthError("a farmer user needs the farmer id of their records")
         if len(password) < 10:
             raise AuthError("passwords have at least 10 characters")
+        if (
+            role == "farmer"
+            and farmer_id
+            and farmer_registered is not None
+            and not farmer_registered(farmer_id)
+        ):
+            raise UnknownFarmerError(
+                f"farmer id {farmer_id!r} is not registered: register the farmer "
+                "first, then their user"
+            )
         user = User(str(uuid.uuid4()), username, role, farmer_id)
         row = UserRow(user.id, username, role, farmer_id, _HASHER.hash(password))
         try:

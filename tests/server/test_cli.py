@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,9 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
 from server.cli.main import cli
+from server.services.underwriting import UnderwritingService
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -163,3 +169,43 @@ def test_usage_errors_exit_2(env: dict[str, str], tmp_path: Path) -> None:
     assert "dotted lower case" in r.output
     assert run(env, "ledger", "proof", "0").exit_code == 2
     assert run(env, "ledger", "checkpoint").exit_code == 2  # empty log
+
+
+def test_users_add_refuses_a_farmer_not_registered(
+    env: dict[str, str], uw: UnderwritingService
+) -> None:
+    """A farmer user must name a registered farmer: one line naming it, exit 2."""
+    env = {**env, "AGRI_NEW_PASSWORD": "correct horse battery"}
+    r = run(env, "users", "add", "f404", "--role", "farmer", "--farmer-id", "F-404")
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and "F-404" in lines[0] and "not registered" in lines[0]
+    r = run(env, "users", "add", "f1", "--role", "farmer", "--farmer-id", "F-1")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["role"] == "farmer"
+    r = run(env, "users", "add", "agent", "--role", "field_agent")
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_make_serve_passes_port_and_host_to_agri_serve() -> None:
+    """`make serve PORT=... HOST=...` reaches `agri serve`; the defaults stay 8000, 127.0.0.1."""
+
+    def dry_run(*args: str, env: dict[str, str] | None = None) -> str:
+        done = subprocess.run(
+            ["make", "-n", "serve", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
+        return done.stdout
+
+    assert "agri serve --host 0.0.0.0 --port 8099" in dry_run(
+        "PORT=8099", "HOST=0.0.0.0"
+    )
+    assert "agri serve --host 127.0.0.1 --port 8000" in dry_run()
+    # A HOST or PORT in the environment (zsh's HOST) is not taken: only make's command line.
+    env = {**os.environ, "HOST": "somehost", "PORT": "1"}
+    assert "agri serve --host 127.0.0.1 --port 8000" in dry_run(env=env)

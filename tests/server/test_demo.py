@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from server.cli.demo import run_demo
+from server.cli.demo import closing_hints, run_demo
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_demo_story_runs_and_every_flag_fires(
@@ -35,6 +39,9 @@ def test_the_demo_story_runs_and_every_flag_fires(
     flags = out.split("Every flag")[1].split("== Try it yourself")[0]
     assert "NO " not in flags and flags.count("yes") == 13
     assert (tmp_path / "receipt.json").exists()
+    hints = out.split("== Try it yourself")[1]
+    assert f"AGRI_DATA_DIR={tmp_path} .venv/bin/agri serve" in hints
+    assert f"AGRI_DATA_DIR={tmp_path} .venv/bin/agri ledger verify" in hints
 
 
 def test_the_demo_says_what_data_is_missing(
@@ -42,3 +49,41 @@ def test_the_demo_says_what_data_is_missing(
 ) -> None:
     assert run_demo(tmp_path / "var", shared=tmp_path / "nothing") == 2
     assert "cattle_faces: it is missing" in capsys.readouterr().out
+
+
+def test_the_closing_hints_name_the_data_dir_the_demo_used() -> None:
+    """Copying a hint serves (and verifies) the demo's database, wherever it was."""
+    hints = closing_hints(Path("elsewhere/demo"))
+    serve = next(h for h in hints if "agri serve" in h)
+    verify = next(h for h in hints if "agri ledger verify" in h)
+    assert serve.split("#")[0].split() == [
+        "AGRI_DATA_DIR=elsewhere/demo",
+        ".venv/bin/agri",
+        "serve",
+    ]
+    assert "elsewhere/demo/agri.db" in serve
+    assert verify.split() == [
+        "AGRI_DATA_DIR=elsewhere/demo",
+        ".venv/bin/agri",
+        "ledger",
+        "verify",
+    ]
+    # The default, and a folder a shell would split, quoted.
+    assert "AGRI_DATA_DIR=var .venv/bin/agri serve" in "\n".join(
+        closing_hints(Path("var"))
+    )
+    assert "AGRI_DATA_DIR='my demo' .venv/bin/agri serve" in "\n".join(
+        closing_hints(Path("my demo"))
+    )
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_make_demo_hint_serves_the_demos_database() -> None:
+    """`make demo` runs the demo in var/ and its hint serves var/ (not AGRI_DATA_DIR's)."""
+    done = subprocess.run(
+        ["make", "-n", "demo"], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    recipe = done.stdout.splitlines()
+    assert ".venv/bin/agri demo" in recipe  # its --data-dir default: var
+    hint = next(line for line in recipe if "make serve" in line)
+    assert "AGRI_DATA_DIR=var make serve" in hint and "var/agri.db" in hint
