@@ -5,7 +5,8 @@
   time of photos, measured damage), each a light and a reason as data; the traffic
   light they add up to, and the worst of per-photo checks.
 * :mod:`claims.rules`: the insurer's thresholds (:class:`ClaimRules`), what a
-  claim must state, and which checks a claim's intake and evidence get.
+  claim must state, which checks a claim's intake and evidence get, and the
+  sums insured that a plot's and a policy's indemnities never pass.
 * :mod:`claims.lifecycle`: the state machine (filed -> survey | approved |
   rejected; survey -> approved | rejected; approved -> paid), which role may
   take which action, the reasons a decision needs and the four-eyes rule.
@@ -70,6 +71,7 @@ from claims.errors import (
     FourEyesError,
     IndemnityError,
     LifecycleError,
+    LimitError,
     ReasonRequiredError,
     TransitionError,
 )
@@ -109,9 +111,12 @@ from claims.rules import (
     ClaimRules,
     EarlierClaim,
     IdentityEvidence,
+    Limit,
     PhotoFacts,
     animal_intake_checks,
+    check_within_limits,
     evidence_checks,
+    limit_indemnity,
     plot_intake_checks,
     validate_crop_claim,
     validate_livestock_claim,
@@ -144,6 +149,8 @@ __all__ = [
     "IndemnityError",
     "LifecycleError",
     "Light",
+    "Limit",
+    "LimitError",
     "Line",
     "Param",
     "PhotoFacts",
@@ -172,6 +179,7 @@ __all__ = [
     "check_photo_location",
     "check_photo_reuse",
     "check_scene_timing",
+    "check_within_limits",
     "crop_indemnity",
     "decision_status",
     "evidence_checks",
@@ -180,6 +188,7 @@ __all__ = [
     "is_future_event",
     "is_same_event",
     "jwk_thumbprint",
+    "limit_indemnity",
     "livestock_indemnity",
     "local_date",
     "may",

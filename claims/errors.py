@@ -7,6 +7,7 @@
     + TransitionError                  its status does not allow the move
     + ReasonRequiredError              the move needs a written reason
     + FourEyesError                    the same person may not approve and pay
+    + LimitError                       paying would pass a sum insured (``scope``)
   + DeviceKeyError (also ValueError)   a device key is not an EC P-256 public JWK
   + CaptureMessageError (also ValueError) a signed capture message is malformed
 """
@@ -21,6 +22,7 @@ __all__ = [
     "FourEyesError",
     "IndemnityError",
     "LifecycleError",
+    "LimitError",
     "ReasonRequiredError",
     "TransitionError",
 ]
@@ -56,6 +58,14 @@ class ReasonRequiredError(LifecycleError):
 
 class FourEyesError(LifecycleError):
     """The person who approved a claim may not also record its payment."""
+
+
+class LimitError(LifecycleError):
+    """Paying the claim would pass a sum insured; ``scope`` names it (``plot``, ``policy``)."""
+
+    def __init__(self, message: str, scope: str) -> None:
+        super().__init__(message)
+        self.scope = scope
 
 
 class DeviceKeyError(ClaimsError, ValueError):

@@ -5,15 +5,18 @@ the farm, the earlier claims and the evidence through its ports, and these
 decide: whether the claim is well formed (:func:`validate_livestock_claim`,
 :func:`validate_crop_claim`), which checks its intake gets and their lights
 (:func:`animal_intake_checks`, :func:`plot_intake_checks`), and the checks of
-its photo evidence (:func:`evidence_checks`). Every threshold is a field of
-:class:`ClaimRules` (the insurer's settings); a product's terms (its waiting
-days, growth-stage caps) come with the product.
+its photo evidence (:func:`evidence_checks`), and the sums insured that a
+claim's indemnity may not pass once earlier claims were paid
+(:func:`limit_indemnity` at assessment, :func:`check_within_limits` at
+payment). Every threshold is a field of :class:`ClaimRules` (the insurer's
+settings); a product's terms (its waiting days, growth-stage caps) come with
+the product.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -30,8 +33,9 @@ from claims.checks import (
     worst,
 )
 from claims.dates import DEFAULT_FARM_TIMEZONE, farm_zone
-from claims.errors import ClaimInputError
-from underwriting.checks import Check
+from claims.errors import ClaimInputError, LimitError
+from claims.indemnity import Indemnity, Line
+from underwriting.checks import Check, Param
 from underwriting.money import Money
 from underwriting.products import CropProduct, LivestockProduct
 
@@ -39,9 +43,12 @@ __all__ = [
     "ClaimRules",
     "EarlierClaim",
     "IdentityEvidence",
+    "Limit",
     "PhotoFacts",
     "animal_intake_checks",
+    "check_within_limits",
     "evidence_checks",
+    "limit_indemnity",
     "plot_intake_checks",
     "validate_crop_claim",
     "validate_livestock_claim",
@@ -323,3 +330,76 @@ def evidence_checks(
         [(p.name, check_capture_time(p.captured_at, loss_day, zone)) for p in photos],
     )
     return [who, location, timing]
+
+
+# --- the sums insured that indemnities never pass ---------------------------------
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A sum insured that a subject's indemnities together never pass.
+
+    Attributes:
+        scope: what it insures: ``plot`` (the product's sum insured for the
+            plot's area) or ``policy`` (the policy's sum insured).
+        sum_insured: the most paid under it, all claims together.
+        paid: what was already paid under it (other claims).
+    """
+
+    scope: str
+    sum_insured: Money
+    paid: Money
+
+    @property
+    def left(self) -> Money:
+        """What may still be paid under it: the sum insured less what was paid, >= 0."""
+        return (self.sum_insured - self.paid).max(Money.zero(self.sum_insured.currency))
+
+
+def limit_indemnity(indemnity: Indemnity, limits: Sequence[Limit]) -> Indemnity:
+    """The indemnity reduced to what is left under each limit, and the breakdown saying so.
+
+    The amount is the least of the indemnity and each limit's remainder. For
+    each limit under which something was paid before (or whose remainder
+    cuts the amount), the breakdown gets what was paid before and what is
+    left (``indemnity.paid_before``, ``indemnity.left``, params ``scope``),
+    then the final ``indemnity.amount`` line. With nothing paid and nothing
+    cut, the indemnity comes back as it was.
+    """
+    amount = indemnity.amount
+    added: list[Line] = []
+    for limit in limits:
+        left = limit.left
+        capped = amount.min(left)  # refuses another currency
+        if limit.paid.minor <= 0 and capped == amount:
+            continue
+        scope: dict[str, Param] = {"scope": limit.scope}
+        added += [
+            Line("indemnity.paid_before", str(limit.paid), scope),
+            Line("indemnity.left", str(left), scope),
+        ]
+        amount = capped
+    if not added:
+        return indemnity
+    lines = [x for x in indemnity.lines if x.key != "indemnity.amount"]
+    return replace(
+        indemnity,
+        amount=amount,
+        lines=(*lines, *added, Line("indemnity.amount", str(amount))),
+    )
+
+
+def check_within_limits(amount: Money, limits: Sequence[Limit]) -> None:
+    """Refuse a payment of ``amount`` that would pass any limit (what was paid plus it).
+
+    Raises:
+        LimitError: ``amount`` is above a limit's remainder (``scope`` names it).
+    """
+    for limit in limits:
+        if amount.min(limit.left) != amount:  # above what is left
+            raise LimitError(
+                f"paying {amount} would pass the {limit.scope}'s sum insured "
+                f"{limit.sum_insured}: {limit.paid} was paid before, "
+                f"{limit.left} is left; re-assess the claim",
+                limit.scope,
+            )

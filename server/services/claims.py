@@ -15,6 +15,14 @@ common value, see ``claims.photo_hashes``) and searches the stored hashes
 inside the same transaction that stores the new ones. Decisions and payment
 lock the claim's row, check the lifecycle rules on it and move it with a
 conditional UPDATE.
+
+Limits: the indemnities of one plot never add up past its sum insured, nor a
+policy's past the policy's (``claims.limit_indemnity``): an assessment (a
+livestock claim's intake, a crop claim's assessment by map) reduces the
+indemnity by what was already paid, and payment takes the named lock
+``claim:pay:<policy>``, re-reads the paid totals and refuses a payment that
+would pass a limit (``claims.check_within_limits``), so two payments at once
+cannot both fit in what one of them leaves.
 """
 
 from __future__ import annotations
@@ -40,7 +48,10 @@ from claims import (
     EarlierClaim,
     FourEyesError,
     IdentityEvidence,
+    Indemnity,
     IndemnityError,
+    Limit,
+    LimitError,
     Line,
     PhotoFacts,
     ReasonRequiredError,
@@ -53,10 +64,12 @@ from claims import (
     check_payment,
     check_photo_reuse,
     check_scene_timing,
+    check_within_limits,
     crop_indemnity,
     decision_status,
     evidence_checks,
     is_future_event,
+    limit_indemnity,
     livestock_indemnity,
     near_duplicates,
     on_farm_clock,
@@ -88,7 +101,7 @@ from server.services.devices import DeviceService, SignedPhoto
 from server.services.ledger import LedgerService
 from server.services.maps import scene_dates, store_assessment
 from server.services.photos import PhotoService
-from server.services.underwriting import UnderwritingService
+from server.services.underwriting import PolicyRecord, UnderwritingService
 from server.services.work import reading
 from server.storage.claims_store import (
     ClaimRecord,
@@ -237,6 +250,37 @@ class ClaimsService:
         )
         return record
 
+    def _limits(
+        self,
+        conn: Connection,
+        policy: PolicyRecord,
+        product: CropProduct | LivestockProduct,
+        subject: tuple[str, str],
+        *,
+        plot_area_m2: float | None = None,
+        excluding: str | None = None,
+    ) -> list[Limit]:
+        """The sums insured a claim on ``subject`` may not pass, with what was paid under each.
+
+        A plot's (the product's sum insured for its area, as the indemnity
+        reckons it) when ``plot_area_m2`` is given, and the policy's; what
+        was paid is every paid claim's amount but ``excluding``'s.
+        """
+        currency = policy.sum_insured.currency
+
+        def paid(on: tuple[str, str] | None) -> Money:
+            minor = self.store.paid_minor(
+                conn, policy.id, subject=on, excluding=excluding
+            )
+            return Money(minor, currency)
+
+        limits = []
+        if plot_area_m2 is not None and isinstance(product, CropProduct):
+            area = Decimal(str(round(plot_area_m2, 2)))
+            limits.append(Limit("plot", product.sum_insured(area), paid(subject)))
+        limits.append(Limit("policy", policy.sum_insured, paid(None)))
+        return limits
+
     def _open_for_update(self, conn: Connection, claim_id: str) -> ClaimRecord:
         """The claim, its row locked; refused unless it still awaits a decision.
 
@@ -372,7 +416,10 @@ class ClaimsService:
                         for e in self.store.earlier_claims(c, "animal", subject_id)
                     ],
                 )
-                indemnity = livestock_indemnity(product, market_value=market_value)
+                indemnity = limit_indemnity(
+                    livestock_indemnity(product, market_value=market_value),
+                    self._limits(c, policy, product, ("animal", subject_id)),
+                )
                 amount, lines = indemnity.amount, tuple(indemnity.lines)
                 claimed = {
                     "market_value": str(market_value),
@@ -668,7 +715,8 @@ class ClaimsService:
         share of the plot, and only when the pair brackets the loss closely
         enough to show it (``scene_timing``, the product's day limits): a
         scene far from the event measures the season, so the claim then goes
-        amber or red with no indemnity until surveyed.
+        amber or red with no indemnity until surveyed. It is reduced by what
+        was already paid on the plot and on the policy (their sums insured).
 
         Raises:
             NotFoundError: no such claim, or its plot is no longer on record.
@@ -726,6 +774,7 @@ class ClaimsService:
         lines: tuple[Line, ...] = (
             Line("indemnity.unmeasured", "", {"status": result.status}),
         )
+        indemnity: Indemnity | None = None
         if timing.light != "green":
             lines = (Line("indemnity.scene_timing", ""),)
         elif result.status == "assessed":
@@ -740,9 +789,22 @@ class ClaimsService:
                 )
             except IndemnityError as exc:  # pragma: no cover - validated at intake
                 raise InvalidInputError(str(exc), field="claim_id") from exc
-            amount, lines = indemnity.amount, indemnity.lines
         with self.ledger.transaction(conn) as c:
             current = self._open_for_update(c, claim_id)
+            if indemnity is not None:
+                # What was paid before, read in the transaction that writes the amount.
+                indemnity = limit_indemnity(
+                    indemnity,
+                    self._limits(
+                        c,
+                        policy,
+                        product,
+                        ("plot", claim.subject_id),
+                        plot_area_m2=plot.area_m2,
+                        excluding=claim_id,
+                    ),
+                )
+                amount, lines = indemnity.amount, indemnity.lines
             store_assessment(
                 c,
                 claim_id,
@@ -835,6 +897,31 @@ class ClaimsService:
             self._event(c, kind, record, actor, reason=reason, **extra)
         return record
 
+    def _check_limits(self, conn: Connection, claim: ClaimRecord) -> None:
+        """Refuse paying ``claim`` when it would pass its plot's or its policy's sum insured.
+
+        Raises:
+            ClaimStateError: the limit named, and what was paid under it.
+        """
+        policy = self.uw.policy(claim.policy_id, conn)
+        product = self.uw.product(policy.product_code, conn)
+        area = None
+        if claim.subject_kind == "plot":
+            plot = self.store.insured_plot(conn, claim.policy_id, claim.subject_id)
+            area = plot.area_m2 if plot is not None else None
+        limits = self._limits(
+            conn,
+            policy,
+            product,
+            (claim.subject_kind, claim.subject_id),
+            plot_area_m2=area,
+            excluding=claim.id,
+        )
+        try:
+            check_within_limits(claim.amount, limits)
+        except LimitError as exc:
+            raise ClaimStateError(str(exc), field="amount") from exc
+
     def pay(
         self,
         claim_id: str,
@@ -847,14 +934,22 @@ class ClaimsService:
 
         A retried or concurrent call on a claim already paid returns it
         unchanged. Four-eyes: above the configured amount, the adjuster who
-        approved may not record the payment.
+        approved may not record the payment. Limits: under the policy's named
+        lock (``claim:pay:<policy>``) the paid totals are read again, and a
+        payment that would pass the plot's or the policy's sum insured is
+        refused (the claim must be re-assessed).
 
         Raises:
             NotFoundError: no such claim.
-            ClaimStateError: the claim is neither approved nor paid.
+            ClaimStateError: the claim is neither approved nor paid, or paying
+                it would pass a sum insured (``field``: ``amount``).
             ForbiddenError: the four-eyes rule (the payer approved the claim).
         """
         with self.ledger.transaction(conn) as c:
+            # Which policy (a claim never changes it), to take its lock before the
+            # row's (lock order: named locks, the claim row, the ledger head).
+            policy_id = self.store.get(claim_id, c).policy_id
+            lock(c, f"claim:pay:{policy_id}")
             claim = self.store.get(claim_id, c, for_update=True)
             if claim.status == "paid":
                 return claim, False
@@ -870,6 +965,7 @@ class ClaimsService:
                 raise ClaimStateError(str(exc)) from exc
             except FourEyesError as exc:
                 raise ForbiddenError(str(exc)) from exc
+            self._check_limits(c, claim)
             if not self.store.move(
                 c,
                 claim_id,

@@ -26,7 +26,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, true, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from claims import Check, Line, Status, bands, traffic_light
 from server.errors import NotFoundError
@@ -250,6 +260,31 @@ class ClaimStore:
             query = query.where(claims.c.policy_id == policy_id)
         rows = conn.execute(query.order_by(claims.c.event_date, claims.c.id)).all()
         return [EarlierClaim(r.id, r.event_date.date(), r.status) for r in rows]
+
+    def paid_minor(
+        self,
+        conn: Connection,
+        policy_id: str,
+        *,
+        subject: tuple[str, str] | None = None,
+        excluding: str | None = None,
+    ) -> int:
+        """The sum of paid amounts (minor units) on a policy, optionally on one subject.
+
+        ``subject`` is (kind, id) within the policy; ``excluding`` leaves out
+        one claim (the one being assessed or paid). A policy's claims are in
+        its currency.
+        """
+        query = select(func.coalesce(func.sum(claims.c.amount_minor), 0)).where(
+            claims.c.policy_id == policy_id, claims.c.status == "paid"
+        )
+        if subject is not None:
+            query = query.where(
+                claims.c.subject_kind == subject[0], claims.c.subject_id == subject[1]
+            )
+        if excluding is not None:
+            query = query.where(claims.c.id != excluding)
+        return int(conn.execute(query).scalar_one())
 
     def similar_evidence(
         self, conn: Connection, probes: Sequence[Collection[int]]

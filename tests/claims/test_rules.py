@@ -13,9 +13,15 @@ from claims import (
     ClaimRules,
     EarlierClaim,
     IdentityEvidence,
+    Indemnity,
+    Limit,
+    LimitError,
+    Line,
     PhotoFacts,
     animal_intake_checks,
+    check_within_limits,
     evidence_checks,
+    limit_indemnity,
     plot_intake_checks,
     validate_crop_claim,
     validate_livestock_claim,
@@ -286,3 +292,123 @@ def test_rules_refuse_nonsense_at_start() -> None:
     assert ClaimRules(farm_timezones={"Tyrol": "Europe/Vienna"}).zone("Tyrol").key == (
         "Europe/Vienna"
     )
+
+
+# --- the sums insured that indemnities never pass ------------------------------------
+
+
+def _m(amount: str) -> Money:
+    return Money.parse(amount)
+
+
+COW_7400 = Indemnity(
+    _m("7400"),
+    (
+        Line("indemnity.basis", "7600.00"),
+        Line("indemnity.deductible", "200.00"),
+        Line("indemnity.amount", "7400.00"),
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("limits", "amount", "added"),
+    [
+        # Nothing paid before and room enough: the indemnity as it was.
+        ([("policy", "8000", "0")], "7400.00", []),
+        ([("plot", "9000", "0"), ("policy", "20000", "0")], "7400.00", []),
+        # Paid before, room enough: the breakdown says so, the amount stays.
+        (
+            [("policy", "20000", "7400")],
+            "7400.00",
+            [("paid_before", "7400.00", "policy"), ("left", "12600.00", "policy")],
+        ),
+        # A later claim is reduced by what was already paid.
+        (
+            [("policy", "8000", "7400")],
+            "600.00",
+            [("paid_before", "7400.00", "policy"), ("left", "600.00", "policy")],
+        ),
+        # The tighter of a plot and a policy decides; each says what it left.
+        (
+            [("plot", "9000", "5000"), ("policy", "16000", "10000")],
+            "4000.00",
+            [
+                ("paid_before", "5000.00", "plot"),
+                ("left", "4000.00", "plot"),
+                ("paid_before", "10000.00", "policy"),
+                ("left", "6000.00", "policy"),
+            ],
+        ),
+        (
+            [("plot", "9000", "0"), ("policy", "16000", "13000")],
+            "3000.00",
+            [("paid_before", "13000.00", "policy"), ("left", "3000.00", "policy")],
+        ),
+        # Paid up (or past it, written before limits): nothing, never negative.
+        (
+            [("policy", "8000", "8000")],
+            "0.00",
+            [("paid_before", "8000.00", "policy"), ("left", "0.00", "policy")],
+        ),
+        (
+            [("policy", "8000", "9000")],
+            "0.00",
+            [("paid_before", "9000.00", "policy"), ("left", "0.00", "policy")],
+        ),
+        # A sum insured below the indemnity cuts it though nothing was paid.
+        (
+            [("policy", "5000", "0")],
+            "5000.00",
+            [("paid_before", "0.00", "policy"), ("left", "5000.00", "policy")],
+        ),
+    ],
+)
+def test_a_later_indemnity_is_reduced_by_what_was_paid_and_says_so(
+    limits: list[tuple[str, str, str]],
+    amount: str,
+    added: list[tuple[str, str, str]],
+) -> None:
+    got = limit_indemnity(
+        COW_7400, [Limit(scope, _m(s), _m(paid)) for scope, s, paid in limits]
+    )
+    assert str(got.amount) == amount
+    if not added:
+        assert got == COW_7400
+        return
+    assert got.lines == (
+        *COW_7400.lines[:2],
+        *(Line(f"indemnity.{k}", v, {"scope": sc}) for k, v, sc in added),
+        Line("indemnity.amount", amount),
+    )
+
+
+@pytest.mark.parametrize(
+    ("amount", "limits", "refused"),
+    [
+        ("7400", [("policy", "8000", "0")], None),
+        ("600", [("policy", "8000", "7400")], None),  # exactly what is left
+        ("601", [("policy", "8000", "7400")], "policy"),
+        ("7400", [("policy", "8000", "7400")], "policy"),
+        ("0", [("policy", "8000", "9000")], None),  # nothing to pay passes nothing
+        ("4000", [("plot", "9000", "5000"), ("policy", "16000", "0")], None),
+        ("4001", [("plot", "9000", "5000"), ("policy", "16000", "0")], "plot"),
+        ("3001", [("plot", "9000", "0"), ("policy", "16000", "13000")], "policy"),
+    ],
+)
+def test_a_payment_that_would_pass_a_sum_insured_is_refused(
+    amount: str, limits: list[tuple[str, str, str]], refused: str | None
+) -> None:
+    given = [Limit(scope, _m(s), _m(paid)) for scope, s, paid in limits]
+    if refused is None:
+        check_within_limits(_m(amount), given)
+        return
+    with pytest.raises(LimitError, match=f"the {refused}'s sum insured") as err:
+        check_within_limits(_m(amount), given)
+    assert err.value.scope == refused
+    assert "re-assess" in str(err.value)
+
+
+def test_limits_refuse_another_currency() -> None:
+    with pytest.raises(ValueError, match="cannot combine"):
+        limit_indemnity(COW_7400, [Limit("policy", Money(100, "EUR"), Money(0, "EUR"))])
