@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from claims import CaptureVerdict
-from ledger import Event
 from livestock import (
     AnimalRecord,
     EnrolResult,
@@ -63,10 +61,6 @@ class ReembedReport:
     left: dict[str, str]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class EnrolmentService:
     """Enrol animals, add their later visits, re-embed them after a model upgrade."""
 
@@ -96,20 +90,6 @@ class EnrolmentService:
         self.photos = photos
         self.devices = devices or DeviceService(ledger)
         self.store = PolicyStore()
-
-    def _event(
-        self,
-        conn: Connection,
-        kind: str,
-        subjects: dict[str, str],
-        actor: str,
-        payload: dict[str, Any],
-        when: datetime | None = None,
-    ) -> int:
-        (entry,) = self.ledger.append_events(
-            conn, [Event(kind, subjects, actor, when or _now(), payload)]
-        )
-        return entry.index
 
     def enrol_animal(
         self,
@@ -174,7 +154,7 @@ class EnrolmentService:
                 if result.status == "enrolled":
                     if self.photos:
                         self.photos.link(conn, "animal", result.tag, kept)
-                    self._event(
+                    self.ledger.record(
                         conn,
                         "animal.enrolled",
                         {"animal": result.tag, "farmer": farmer_id},
@@ -310,7 +290,7 @@ class EnrolmentService:
                     raise NotFoundError(str(exc)) from exc
                 if self.photos:
                     self.photos.link(conn, "animal", tag, kept)
-                self._event(
+                self.ledger.record(
                     conn,
                     "animal.session_added",
                     {"animal": tag},
@@ -401,7 +381,7 @@ class EnrolmentService:
                     raise NotFoundError(str(exc)) from exc
                 if self.photos:
                     self.photos.link(conn, "animal", tag, kept)
-                self._event(
+                self.ledger.record(
                     conn,
                     "animal.reembedded",
                     {"animal": tag},
@@ -464,7 +444,7 @@ class EnrolmentService:
             ):
                 return "changed while its photos were embedded: run again"
             registry.replace_templates(tag, templates)
-            self._event(
+            self.ledger.record(
                 conn,
                 "animal.reembedded",
                 {"animal": tag},

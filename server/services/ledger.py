@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError as DuplicateRowError
@@ -114,6 +115,21 @@ class LedgerService:
     def append_events(self, conn: Connection, events: Sequence[Event]) -> list[Entry]:
         """Append events in the caller's transaction (with its domain change)."""
         return self.store.append(conn, [e.to_canonical_bytes() for e in events])
+
+    def record(
+        self,
+        conn: Connection,
+        kind: str,
+        subjects: dict[str, str],
+        actor: str,
+        payload: dict[str, Any],
+        when: datetime | None = None,
+    ) -> int:
+        """Append one event (now, unless ``when``) in the caller's transaction; its index."""
+        (entry,) = self.append_events(
+            conn, [Event(kind, subjects, actor, when or datetime.now(UTC), payload)]
+        )
+        return entry.index
 
     @contextmanager
     def transaction(self, conn: Connection | None = None) -> Iterator[Connection]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -28,7 +28,6 @@ import numpy.typing as npt
 import shapely
 from sqlalchemy import Connection
 
-from ledger import Event
 from remote_sensing import PlotSet, Tolerance, check_plots, find_overlaps
 from server.errors import ConflictError, InvalidInputError, NotFoundError
 from server.services.ledger import LedgerService
@@ -76,10 +75,6 @@ __all__ = [
 ]
 
 P = TypeVar("P", CropProduct, LivestockProduct)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _bounds(g: shapely.Geometry) -> dict[str, float]:
@@ -140,20 +135,6 @@ class UnderwritingService:
 
     # --- plumbing --------------------------------------------------------------------
 
-    def _event(
-        self,
-        conn: Connection,
-        kind: str,
-        subjects: dict[str, str],
-        actor: str,
-        payload: dict[str, Any],
-        when: datetime | None = None,
-    ) -> int:
-        (entry,) = self.ledger.append_events(
-            conn, [Event(kind, subjects, actor, when or _now(), payload)]
-        )
-        return entry.index
-
     # --- farmers and products --------------------------------------------------------
 
     def register_farmer(
@@ -186,7 +167,7 @@ class UnderwritingService:
         record = FarmerRecord(farmer_id, name, region, lat, lon)
         with self.ledger.transaction(conn) as conn:
             self.farmers_store.insert_farmer(conn, record)
-            self._event(
+            self.ledger.record(
                 conn,
                 "farmer.registered",
                 {"farmer": farmer_id},
@@ -223,7 +204,7 @@ class UnderwritingService:
         """
         with self.ledger.transaction(conn) as conn:
             terms = self.farmers_store.insert_product(conn, product)
-            self._event(
+            self.ledger.record(
                 conn, "product.created", {"product": product.code}, actor, terms
             )
         return product
@@ -410,7 +391,7 @@ class UnderwritingService:
                     }
                 )
             self.store.insert_plots(conn, rows)
-            self._event(
+            self.ledger.record(
                 conn,
                 "application.submitted",
                 {"application": app_id, "farmer": farmer_id},
@@ -424,7 +405,7 @@ class UnderwritingService:
                 },
             )
             for r in rows:
-                self._event(
+                self.ledger.record(
                     conn,
                     "plot.surveyed",
                     {"plot": r["plot_ref"], "application": app_id, "farmer": farmer_id},
@@ -497,7 +478,7 @@ class UnderwritingService:
             app_id, rec = self._insert_application(
                 conn, farmer_id, product_code, "livestock", start, end, checks, tags
             )
-            self._event(
+            self.ledger.record(
                 conn,
                 "application.submitted",
                 {"application": app_id, "farmer": farmer_id},
@@ -616,7 +597,7 @@ class UnderwritingService:
                 conn, app_id, status=to_status, reason=reason, actor=actor
             ):  # decided by a concurrent request since we read it
                 raise ConflictError(f"application {app_id} is already decided")
-            self._event(
+            self.ledger.record(
                 conn,
                 f"application.{to_status}",
                 {"application": app_id, "farmer": app.farmer_id},
@@ -683,7 +664,7 @@ class UnderwritingService:
             self.store.insure_plots(conn, app.id, policy_id)
         else:
             self.store.insure_animals(conn, policy_id, app)
-        self._event(
+        self.ledger.record(
             conn,
             "policy.issued",
             {"policy": policy_id, "farmer": app.farmer_id, "application": app.id},
