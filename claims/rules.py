@@ -400,6 +400,6 @@ def check_within_limits(amount: Money, limits: Sequence[Limit]) -> None:
             raise LimitError(
                 f"paying {amount} would pass the {limit.scope}'s sum insured "
                 f"{limit.sum_insured}: {limit.paid} was paid before, "
-                f"{limit.left} is left; re-assess the claim",
+                f"{limit.left} is left: nothing more is paid on it",
                 limit.scope,
             )

@@ -263,7 +263,8 @@ class ClaimsService:
         """The sums insured a claim on ``subject`` may not pass, with what was paid under each.
 
         A plot's (the product's sum insured for its area, as the indemnity
-        reckons it) when ``plot_area_m2`` is given, and the policy's; what
+        reckons it) when ``plot_area_m2`` is given, an animal's (the sum
+        insured per head) for a livestock product, and the policy's; what
         was paid is every paid claim's amount but ``excluding``'s.
         """
         currency = policy.sum_insured.currency
@@ -278,6 +279,8 @@ class ClaimsService:
         if plot_area_m2 is not None and isinstance(product, CropProduct):
             area = Decimal(str(round(plot_area_m2, 2)))
             limits.append(Limit("plot", product.sum_insured(area), paid(subject)))
+        if isinstance(product, LivestockProduct):  # an animal dies, and is paid, once
+            limits.append(Limit("animal", product.sum_insured_per_head, paid(subject)))
         limits.append(Limit("policy", policy.sum_insured, paid(None)))
         return limits
 
@@ -936,8 +939,9 @@ class ClaimsService:
         unchanged. Four-eyes: above the configured amount, the adjuster who
         approved may not record the payment. Limits: under the policy's named
         lock (``claim:pay:<policy>``) the paid totals are read again, and a
-        payment that would pass the plot's or the policy's sum insured is
-        refused (the claim must be re-assessed).
+        payment that would pass the plot's, the animal's or the policy's sum
+        insured is refused. Such a claim stays approved and unpaid: the
+        lifecycle has no way back to an assessment yet.
 
         Raises:
             NotFoundError: no such claim.

@@ -406,7 +406,7 @@ def test_a_payment_that_would_pass_a_sum_insured_is_refused(
     with pytest.raises(LimitError, match=f"the {refused}'s sum insured") as err:
         check_within_limits(_m(amount), given)
     assert err.value.scope == refused
-    assert "re-assess" in str(err.value)
+    assert "nothing more is paid" in str(err.value)
 
 
 def test_limits_refuse_another_currency() -> None:

@@ -122,7 +122,7 @@ def test_payments_that_together_pass_the_policy_pay_one(
     assert paid[0][1] is True
     for exc in refused:
         assert isinstance(exc, ConflictError)
-        assert "policy's sum insured" in str(exc) and "re-assess" in str(exc)
+        assert "sum insured" in str(exc) and "nothing more is paid" in str(exc)
     assert [e["type"] for e in events(app)].count("claim.paid") == 1
     assert app.ledger.verify().ok
     # The one paid, asked again, is returned unchanged (pay-once, not a limit).
@@ -222,3 +222,38 @@ def test_a_second_crop_claim_on_a_plot_gets_what_is_left_of_its_sum_insured(
     paid, changed = cl.pay(second.id, actor="adj-2", payment_ref="PAY-2")
     assert changed and paid.amount == left
     assert first.amount + paid.amount == plot_sum
+
+
+def test_an_animal_is_paid_once_even_where_the_policy_has_room(
+    app: AppContext, today: date
+) -> None:
+    """Two cows insured (16,000.00): the same cow claimed again is cut by its own limit."""
+    uw, cl = app.underwriting, app.claims
+    uw.register_farmer("F-1", "Liu", "Hohhot", lat=40.842, lon=111.749, actor="admin")
+    uw.add_product(
+        LivestockProduct(
+            "COW", Money.parse("8000"), Decimal("0.06"), Money.parse("200"), 0
+        ),
+        actor="admin",
+    )
+    other = "998230000008002"
+    _enrolled_rows(app, "F-1", (TAG, other))
+    a = uw.apply_livestock(
+        "F-1",
+        "COW",
+        [TAG, other],
+        start=today - timedelta(days=100),
+        end=today + timedelta(days=200),
+        actor="agent",
+    )
+    policy = uw.decide(a.id, "approve", actor="uw", reason="tested").policy_id or ""
+    assert uw.policy(policy).sum_insured == Money.parse("16000")
+    first = animal_claim(cl, policy, TAG, today - timedelta(days=2))
+    cl.decide(first.id, "approve", actor="adj-0", reason="tested")
+    cl.pay(first.id, actor="adj-1", payment_ref="PAY-1")
+    again = animal_claim(cl, policy, TAG, today - timedelta(days=1))
+    assert again.amount == Money.parse("600")  # 8,000 per head less 7,400 paid
+    assert ("left of the animal's sum insured", "600.00") in breakdown(again)
+    # The other cow is untouched by the first cow's payment.
+    second_cow = animal_claim(cl, policy, other, today - timedelta(days=1))
+    assert second_cow.amount == Money.parse("7400")
