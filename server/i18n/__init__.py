@@ -112,15 +112,16 @@ def cli_lang(environ: Mapping[str, str] | None = None) -> Lang:
     return "en"
 
 
+def _lookup(key: str, lang: Lang) -> str | None:
+    """The words of ``key`` in ``lang``, else in English, else None."""
+    return catalogue(lang).get(key) or catalogue("en").get(key)
+
+
 def _template(key: str, lang: Lang) -> str | None:
-    while True:
-        for source in (lang, "en"):
-            text = catalogue(source).get(key)
-            if text is not None:
-                return text
-        if "." not in key:
-            return None
+    """The template of ``key``, or of its family (``a.b`` falls back to ``a``)."""
+    while (text := _lookup(key, lang)) is None and "." in key:
         key = key.rsplit(".", 1)[0]
+    return text
 
 
 class _Values(dict[str, Any]):
@@ -131,17 +132,12 @@ class _Values(dict[str, Any]):
 
 
 def _value(name: str, value: Param, lang: Lang) -> Any:
+    """A param as the reader sees it: a code value in words (``value.NAME.VALUE``)."""
     if isinstance(value, bool) or not isinstance(value, (str, type(None))):
         return value
-    translated = catalogue(lang).get(
-        f"value.{name}.{'null' if value is None else value}"
-    )
-    if translated is None and lang != "en":
-        translated = catalogue("en").get(
-            f"value.{name}.{'null' if value is None else value}"
-        )
-    if translated is not None:
-        return translated
+    words = _lookup(f"value.{name}.{'null' if value is None else value}", lang)
+    if words is not None:
+        return words
     return "" if value is None else value
 
 
@@ -200,8 +196,4 @@ def render_line(line: Line, lang: Lang) -> tuple[str, str]:
 
 def render_ground(code: str, lang: Lang) -> str:
     """A decision's ground (a check's code) as its reader is told it, in ``lang``."""
-    return (
-        render_message(f"grounds.{code}", {}, lang)
-        if _template(f"grounds.{code}", lang)
-        else code
-    )
+    return _lookup(f"grounds.{code}", lang) or code
