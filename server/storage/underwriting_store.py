@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select, true, update
-from sqlalchemy.exc import IntegrityError
 
 from server.errors import ConflictError
 from server.storage.claims_store import checks_from_json, checks_json
@@ -34,6 +33,7 @@ from server.storage.schema import (
     policy_animals,
     products,
 )
+from server.storage.unique import insert_or_conflict
 from underwriting import (
     DECIDABLE,
     Check,
@@ -149,23 +149,18 @@ class FarmerStore:
         Raises:
             ConflictError: the id is taken (field ``farmer_id``).
         """
-        # The primary key decides (a read first would race a concurrent insert).
-        try:
-            with conn.begin_nested():
-                conn.execute(
-                    insert(farmers).values(
-                        id=farmer.id,
-                        name=farmer.name,
-                        region=farmer.region,
-                        lat=farmer.lat,
-                        lon=farmer.lon,
-                        created_at=_now(),
-                    )
-                )
-        except IntegrityError as exc:
-            raise ConflictError(
-                f"farmer {farmer.id} exists", field="farmer_id"
-            ) from exc
+        insert_or_conflict(
+            conn,
+            insert(farmers).values(
+                id=farmer.id,
+                name=farmer.name,
+                region=farmer.region,
+                lat=farmer.lat,
+                lon=farmer.lon,
+                created_at=_now(),
+            ),
+            ConflictError(f"farmer {farmer.id} exists", field="farmer_id"),
+        )
 
     def farmer(self, conn: Connection, farmer_id: str) -> FarmerRecord | None:
         """The farmer ``farmer_id``, or None."""
@@ -186,18 +181,16 @@ class FarmerStore:
             ConflictError: the code is taken (field ``code``).
         """
         terms = product_to_dict(product)
-        try:
-            with conn.begin_nested():
-                conn.execute(
-                    insert(products).values(
-                        code=product.code,
-                        kind=terms["kind"],
-                        terms=json.dumps(terms),
-                        created_at=_now(),
-                    )
-                )
-        except IntegrityError as exc:
-            raise ConflictError(f"product {product.code} exists", field="code") from exc
+        insert_or_conflict(
+            conn,
+            insert(products).values(
+                code=product.code,
+                kind=terms["kind"],
+                terms=json.dumps(terms),
+                created_at=_now(),
+            ),
+            ConflictError(f"product {product.code} exists", field="code"),
+        )
         return terms
 
     def product(self, conn: Connection, code: str) -> Product | None:
@@ -470,22 +463,20 @@ class PolicyStore:
                 period (the ``policy_animals`` trigger; field ``animals``).
         """
         for tag in sorted(app.animals):  # one order for every writer: no deadlock
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        insert(policy_animals).values(
-                            policy_id=policy_id,
-                            tag=tag,
-                            start_date=app.start_date,
-                            end_date=app.end_date,
-                        )
-                    )
-            except IntegrityError as exc:
-                raise ConflictError(
+            insert_or_conflict(
+                conn,
+                insert(policy_animals).values(
+                    policy_id=policy_id,
+                    tag=tag,
+                    start_date=app.start_date,
+                    end_date=app.end_date,
+                ),
+                ConflictError(
                     f"animal {tag} is insured by another policy in force between "
                     f"{app.start_date} and {app.end_date}",
                     field="animals",
-                ) from exc
+                ),
+            )
 
     def _policies(self, conn: Connection, rows: Sequence[Any]) -> list[PolicyRecord]:
         """Records for policy rows, their animals and plots fetched in one query each."""

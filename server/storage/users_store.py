@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
 
 from server.errors import ConflictError
 from server.storage.schema import api_tokens, login_failures, users
+from server.storage.unique import insert_or_conflict
 
 __all__ = ["UserRow", "UserRows"]
 
@@ -45,22 +45,18 @@ class UserRows:
         Raises:
             ConflictError: the username is taken (field ``username``).
         """
-        try:
-            with conn.begin_nested():
-                conn.execute(
-                    insert(users).values(
-                        id=user.id,
-                        username=user.username,
-                        password_hash=user.password_hash,
-                        role=user.role,
-                        farmer_id=user.farmer_id,
-                        created_at=created_at,
-                    )
-                )
-        except IntegrityError as exc:
-            raise ConflictError(
-                f"username {user.username!r} is taken", field="username"
-            ) from exc
+        insert_or_conflict(
+            conn,
+            insert(users).values(
+                id=user.id,
+                username=user.username,
+                password_hash=user.password_hash,
+                role=user.role,
+                farmer_id=user.farmer_id,
+                created_at=created_at,
+            ),
+            ConflictError(f"username {user.username!r} is taken", field="username"),
+        )
 
     def by_username(self, conn: Connection, username: str) -> UserRow | None:
         """The user called ``username``, or None."""
