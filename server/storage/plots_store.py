@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from server.storage.schema import plots, policies
 
@@ -35,6 +35,25 @@ class MapPlot:
     geometry: bytes
     area_m2: float
     declared_m2: float | None
+
+
+def _in_force_meeting(
+    start: date, end: date, bounds: tuple[float, float, float, float]
+) -> list[ColumnElement[bool]]:
+    """Plots of policies in force on a day of [start, end] whose boxes meet ``bounds``.
+
+    ``bounds`` is (west, south, east, north) in WGS84 degrees, against the indexed
+    plot bounds (``ix_plots_bounds``); the policies are joined by the caller.
+    """
+    west, south, east, north = bounds
+    return [
+        policies.c.start_date <= end,
+        policies.c.end_date >= start,
+        plots.c.max_lon >= west,
+        plots.c.min_lon <= east,
+        plots.c.max_lat >= south,
+        plots.c.min_lat <= north,
+    ]
 
 
 def _map_plot(row: Any) -> MapPlot:
@@ -91,15 +110,7 @@ class PlotStore:
             offset: plots to skip, in (policy, plot) order.
             limit: most plots on the page.
         """
-        west, south, east, north = bounds
-        where = [
-            policies.c.start_date <= day,
-            policies.c.end_date >= day,
-            plots.c.max_lon >= west,
-            plots.c.min_lon <= east,
-            plots.c.max_lat >= south,
-            plots.c.min_lat <= north,
-        ]
+        where = _in_force_meeting(day, day, bounds)
         if farmer_id is not None:
             where.append(plots.c.farmer_id == farmer_id)
         joined = plots.join(policies, policies.c.id == plots.c.policy_id)
@@ -139,15 +150,7 @@ def insured_plots_meeting(
         Rows with ``plot_ref``, ``geometry`` (WKB), ``area_m2``, ``farmer_id`` and
         ``policy_id``, by policy then plot.
     """
-    x0, y0, x1, y1 = bounds
-    where = [
-        policies.c.start_date <= end,
-        policies.c.end_date >= start,
-        plots.c.max_lon >= x0,
-        plots.c.min_lon <= x1,
-        plots.c.max_lat >= y0,
-        plots.c.min_lat <= y1,
-    ]
+    where = _in_force_meeting(start, end, bounds)
     if except_application is not None:
         where.append(plots.c.application_id != except_application)
     return list(
