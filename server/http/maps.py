@@ -57,7 +57,7 @@ def maps_router(deps: Deps) -> APIRouter:
             maps.append(
                 MapsService(
                     deps.ctx.engine,
-                    min_overlap_m2=deps.ctx.underwriting.min_overlap_m2,
+                    min_overlap_m2=deps.ctx.underwriting.overlap_rules.min_overlap_m2,
                     ndvi=stack,
                 )
             )

@@ -813,6 +813,7 @@ class ClaimsService:
                 claim_id,
                 before_scene=before.path.name,
                 after_scene=after.path.name,
+                dates=taken,
                 ndvi_before=result.ndvi_before,
                 ndvi_after=result.ndvi_after,
                 features=damage,

@@ -51,6 +51,7 @@ from server.errors import (
     NotFoundError,
 )
 from server.services.ledger import LedgerService
+from server.services.work import reading
 from server.storage.animal_store import SqlTemplateStore
 from server.storage.device_store import DeviceRecord, DeviceStore
 from server.storage.locks import lock
@@ -289,7 +290,7 @@ class DeviceService:
 
     def devices(self, *, agent: str | None, offset: int = 0, limit: int = 50) -> Page:
         """Devices of ``agent`` (or every agent's, for None), newest first."""
-        with self.engine.connect().execution_options(readonly=True) as conn:
+        with reading(self.engine) as conn:
             return self.store.page(conn, agent, offset, limit)
 
     def revoke(

@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import Connection, Engine
 
 from server.services.access import Caller, check_may_see, own_farmer
+from server.services.work import reading
 from server.storage.history_store import HistoryStore
 from server.storage.owner_store import OWNED_KINDS, OwnerStore
 from server.storage.paging import Page
@@ -76,9 +77,6 @@ class HistoryService:
         self._entries = HistoryStore()
         self._owners = OwnerStore()
 
-    def _read(self) -> Connection:
-        return self.engine.connect().execution_options(readonly=True)
-
     def _check_owner(
         self, conn: Connection, viewer: Caller, kind: str, sid: str
     ) -> None:
@@ -110,7 +108,7 @@ class HistoryService:
         Raises:
             ForbiddenError: a farmer asking for another farmer's record.
         """
-        with self._read() as conn:
+        with reading(self.engine) as conn:
             self._check_owner(conn, viewer, kind, subject_id)
             rows, total = self._entries.entries(
                 conn,

@@ -44,6 +44,7 @@ from remote_sensing import (
 )
 from server.errors import InvalidInputError, NotFoundError
 from server.services.access import Caller, check_may_see, may_see, own_farmer
+from server.services.work import reading
 from server.storage.assessment_store import AssessmentStore
 from server.storage.claims_store import ClaimRecord, ClaimStore
 from server.storage.plots_store import MapPlot, PlotStore, insured_plots_meeting
@@ -173,15 +174,17 @@ def store_assessment(
     *,
     before_scene: str,
     after_scene: str,
+    dates: tuple[date | None, date | None],
     ndvi_before: float,
     ndvi_after: float,
     features: Sequence[dict[str, Any]],
 ) -> None:
     """Record (replace) the claim's assessment by map: scenes, dates, NDVI, damage polygons.
 
-    Run in the transaction that records the assessment.
+    ``dates`` are the scenes' (:func:`scene_dates`). Run in the transaction
+    that records the assessment.
     """
-    before_date, after_date = scene_dates(before_scene, after_scene)
+    before_date, after_date = dates
     AssessmentStore().replace(
         conn,
         claim_id,
@@ -246,9 +249,6 @@ class MapsService:
         self._policies = PolicyStore()
         self._plots = PlotStore()
         self._assessments = AssessmentStore()
-
-    def _read(self) -> Connection:
-        return self.engine.connect().execution_options(readonly=True)
 
     @staticmethod
     def _feature(row: MapPlot, **extra: Any) -> dict[str, Any]:
@@ -336,7 +336,7 @@ class MapsService:
             NotFoundError: no such application.
             ForbiddenError: a farmer asking for another farmer's application.
         """
-        with self._read() as conn:
+        with reading(self.engine) as conn:
             app = self._policies.application(conn, application_id)
             if app is None:
                 raise NotFoundError(
@@ -373,7 +373,7 @@ class MapsService:
             NotFoundError: no such policy.
             ForbiddenError: a farmer asking for another farmer's policy.
         """
-        with self._read() as conn:
+        with reading(self.engine) as conn:
             policy = self._policies.policy(conn, policy_id)
             if policy is None:
                 raise NotFoundError(f"no policy {policy_id}", field="policy_id")
@@ -399,7 +399,7 @@ class MapsService:
         ``total``, ``offset`` and ``limit``; a farmer gets only his own.
         """
         day = on or datetime.now(UTC).date()
-        with self._read() as conn:
+        with reading(self.engine) as conn:
             rows, total = self._plots.in_force_meeting(
                 conn,
                 day,
@@ -434,7 +434,7 @@ class MapsService:
             ForbiddenError: a farmer asking for another farmer's claim.
         """
         self._claim(viewer, claim_id)
-        with self._read() as conn:
+        with reading(self.engine) as conn:
             row = self._assessments.get(conn, claim_id)
         if row is None:
             return {
@@ -484,7 +484,7 @@ class MapsService:
                 "points": [],
                 "reason": "only crop claims (plots) have an NDVI series",
             }
-        with self._read() as conn:
+        with reading(self.engine) as conn:
             plot = self._claims.insured_plot(conn, claim.policy_id, claim.subject_id)
             row = self._assessments.get(conn, claim_id)
         if plot is not None and self.ndvi is not None and claim.event_date:

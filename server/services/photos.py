@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine
 from livestock import read_metadata
 from server.errors import ForbiddenError, NotFoundError
 from server.services.access import Caller, Viewer, may_do, may_see, own_farmer
+from server.services.work import reading
 from server.storage.owner_store import OwnerStore
 from server.storage.photo_store import (
     THUMB_MEDIA_TYPE,
@@ -138,9 +139,6 @@ class PhotoService:
 
     # --- reads ------------------------------------------------------------------------
 
-    def _read(self) -> Connection:
-        return self.engine.connect().execution_options(readonly=True)
-
     def _owner_farmer(self, conn: Connection, kind: str, owner_id: str) -> str | None:
         """The farmer a claim or an animal belongs to; None if there is no such record."""
         return self._owners.farmer_of(
@@ -161,7 +159,7 @@ class PhotoService:
             NotFoundError: no such claim or animal.
             ForbiddenError: the viewer may not see this record's photos.
         """
-        with self._read() as conn:
+        with reading(self.engine) as conn:
             farmer = self._owner_farmer(conn, owner_kind, owner_id)
             if farmer is None:
                 field = "claim_id" if owner_kind == "claim" else "tag"
@@ -194,7 +192,7 @@ class PhotoService:
         if not is_sha256(digest):
             raise missing
         sees_all = own_farmer(viewer) is None  # staff: no owner looked up
-        with self._read() as conn:
+        with reading(self.engine) as conn:
             rows = photos_by_sha(conn, digest)
             visible = [
                 r

@@ -128,11 +128,6 @@ class UnderwritingService:
         self.farmers_store = FarmerStore()
         self.store = PolicyStore()
 
-    @property
-    def min_overlap_m2(self) -> float:
-        """Overlaps with insured plots above this many square metres are double insurance."""
-        return self.overlap_rules.min_overlap_m2
-
     # --- plumbing --------------------------------------------------------------------
 
     # --- farmers and products --------------------------------------------------------
