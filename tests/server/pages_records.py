@@ -149,8 +149,23 @@ AUSTRIA_SCENE = "sentinel2/austria_T33UUP_2021-06-17_2021-09-25.tif"
 AUSTRIA_FIELDS = REPO / "tests/remote_sensing/data/austria_fields.gpkg"
 
 
+WHEAT = CropProduct(
+    "WHEAT",
+    Money.parse("900"),
+    "mu",
+    Decimal("0.06"),
+    Decimal("0.1"),
+    {"heading": Decimal("0.7"), "maturity": Decimal("1")},
+)
+"""Wheat per mu, with growth-stage caps and the default scene terms (20 days each way)."""
+
+
 def crop_policy(
-    app: AppContext, ids: list[str], farmer: str = "F-5", start: date | None = None
+    app: AppContext,
+    ids: list[str],
+    farmer: str = "F-5",
+    start: date | None = None,
+    product: CropProduct = WHEAT,
 ) -> tuple[str, str]:
     """An approved crop application of the Austrian fields ``ids``: (application, policy)."""
     uw = app.underwriting
@@ -159,17 +174,7 @@ def crop_policy(
     except Exception:  # registered by an earlier call
         pass
     try:
-        uw.add_product(
-            CropProduct(
-                "WHEAT",
-                Money.parse("900"),
-                "mu",
-                Decimal("0.06"),
-                Decimal("0.1"),
-                {"heading": Decimal("0.7"), "maturity": Decimal("1")},
-            ),
-            actor="admin",
-        )
+        uw.add_product(product, actor="admin")
     except Exception:  # created by an earlier call
         pass
     fields = read_plots(AUSTRIA_FIELDS, id_column="plot_id")
@@ -179,7 +184,7 @@ def crop_policy(
     )
     a = uw.apply_crop(
         farmer,
-        "WHEAT",
+        product.code,
         mine,
         start=start or date(2021, 4, 1),
         end=date(2021, 10, 31),

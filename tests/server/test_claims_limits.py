@@ -7,6 +7,7 @@ limit, made at once, pay one.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,20 +15,25 @@ from pathlib import Path
 import pytest
 
 from claims import crop_indemnity
-from remote_sensing import ImageSpec, plots_from_geometries, read_plots
+from remote_sensing import ImageSpec, read_plots
 from server.context import AppContext
 from server.errors import ConflictError
 from server.i18n import render_line
 from server.services.claims import ClaimRecord
+from tests.server.pages_records import (
+    AUSTRIA_FIELDS,
+    AUSTRIA_SCENE,
+    WHEAT,
+    crop_policy,
+)
 from tests.server.test_claims_regressions import (
     _enrolled_rows,
     animal_claim,
     at_once,
     events,
 )
-from underwriting import CropProduct, LivestockProduct, Money
+from underwriting import LivestockProduct, Money
 
-REPO = Path(__file__).resolve().parents[2]
 TAG = "998230000008001"
 
 
@@ -140,37 +146,13 @@ def test_a_second_crop_claim_on_a_plot_gets_what_is_left_of_its_sum_insured(
     app: AppContext, shared_data: Path
 ) -> None:
     uw, cl = app.underwriting, app.claims
-    uw.register_farmer(
-        "F-5", "Huber", "Upper Austria", lat=48.29, lon=13.14, actor="admin"
-    )
-    wheat = CropProduct(
-        "WHEAT",
-        Money.parse("900"),
-        "mu",
-        Decimal("0.06"),
-        Decimal("0.1"),
-        {"heading": Decimal("0.7"), "maturity": Decimal("1")},
-        scene_before_days=100,  # the June/September pair lies 85 days before
-    )
-    uw.add_product(wheat, actor="admin")
-    fields = read_plots(
-        REPO / "tests/remote_sensing/data/austria_fields.gpkg", id_column="plot_id"
-    )
-    ids = ["AT-0488", "AT-0001"]
-    idx = [fields.ids.index(i) for i in ids]
-    mine = plots_from_geometries(
-        fields.geometry[idx], 4326, ids=ids, declared_m2=fields.area_m2[idx]
-    )
-    a = uw.apply_crop(
-        "F-5",
-        "WHEAT",
-        mine,
-        start=date(2021, 4, 1),
-        end=date(2021, 10, 31),
-        actor="agent",
-    )
-    policy = uw.decide(a.id, "approve", actor="uw").policy_id or ""
-    scene = shared_data / "sentinel2/austria_T33UUP_2021-06-17_2021-09-25.tif"
+    # The June/September pair lies 85 days before a September loss: these terms
+    # accept it, so the indemnity is reckoned on real pixels.
+    wheat = replace(WHEAT, scene_before_days=100)
+    _, policy = crop_policy(app, ["AT-0488", "AT-0001"], product=wheat)
+    fields = read_plots(AUSTRIA_FIELDS, id_column="plot_id")
+    idx = [fields.ids.index("AT-0488")]
+    scene = shared_data / AUSTRIA_SCENE
     before = ImageSpec(scene, {"red": 1, "nir": 4}, 0.0001)
     after = ImageSpec(scene, {"red": 5, "nir": 8}, 0.0001)
 

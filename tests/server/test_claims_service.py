@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,15 +15,22 @@ from PIL import Image
 from claims.indemnity import crop_indemnity
 from livestock import Photo
 from livestock.data import Capture, capture_time, scan_folder, split_enrol_query
-from remote_sensing import ImageSpec, plots_from_geometries, read_plots
+from remote_sensing import ImageSpec, read_plots
 from server.context import AppContext
 from server.errors import ConflictError, InvalidInputError
 from server.i18n import render_line
 from server.services.claims import ClaimRecord, ClaimsService, EvidencePhoto
 from tests.cattle import sample_animals
+from tests.server.pages_records import (
+    AUSTRIA_FIELDS,
+    AUSTRIA_SCENE,
+    WHEAT,
+    assessed_crop_claim,
+    crop_policy,
+)
 from tests.words import en
 from underwriting.money import Money
-from underwriting.products import CropProduct, LivestockProduct
+from underwriting.products import LivestockProduct
 
 REPO = Path(__file__).resolve().parents[2]
 FARM_1, FARM_2 = (40.842, 111.749), (40.700, 111.150)
@@ -243,38 +251,14 @@ def test_bad_claims_are_refused_and_decided_claims_stay_decided(
 def test_a_crop_claim_is_measured_on_imagery_and_paid_what_is_both_claimed_and_measured(
     app: AppContext, shared_data: Path
 ) -> None:
-    uw, cl = app.underwriting, app.claims
-    uw.register_farmer(
-        "F-5", "Huber", "Upper Austria", lat=48.29, lon=13.14, actor="admin"
-    )
-    wheat = CropProduct(
-        "WHEAT",
-        Money.parse("900"),
-        "mu",
-        Decimal("0.06"),
-        Decimal("0.1"),
-        {"heading": Decimal("0.7"), "maturity": Decimal("1")},
-        scene_before_days=100,  # the June/September pair: the arithmetic on real pixels
-    )
-    uw.add_product(wheat, actor="admin")
-    fields = read_plots(
-        REPO / "tests/remote_sensing/data/austria_fields.gpkg", id_column="plot_id"
-    )
-    ids = ["AT-0488", "AT-0001"]
-    idx = [fields.ids.index(i) for i in ids]
-    mine = plots_from_geometries(
-        fields.geometry[idx], 4326, ids=ids, declared_m2=fields.area_m2[idx]
-    )
-    a = uw.apply_crop(
-        "F-5",
-        "WHEAT",
-        mine,
-        start=date(2021, 4, 1),
-        end=date(2021, 10, 31),
-        actor="agent",
-    )
-    policy = uw.decide(a.id, "approve", actor="uw").policy_id or ""
-    scene = shared_data / "sentinel2/austria_T33UUP_2021-06-17_2021-09-25.tif"
+    cl = app.claims
+    # The June/September pair lies 85 days before a September loss: these terms
+    # accept it, so the indemnity is reckoned on real pixels.
+    wheat = replace(WHEAT, scene_before_days=100)
+    _, policy = crop_policy(app, ["AT-0488", "AT-0001"], product=wheat)
+    fields = read_plots(AUSTRIA_FIELDS, id_column="plot_id")
+    idx = [fields.ids.index("AT-0488")]
+    scene = shared_data / AUSTRIA_SCENE
     before = ImageSpec(scene, {"red": 1, "nir": 4}, 0.0001)
     after = ImageSpec(scene, {"red": 5, "nir": 8}, 0.0001)
     results = {}
@@ -329,8 +313,6 @@ def test_a_pair_far_from_the_loss_pays_nothing_and_says_why(
     The product's default terms (20 days each way) refuse to measure the loss on
     that pair: the claim goes amber, with no indemnity, and says which scene.
     """
-    from tests.server.pages_records import assessed_crop_claim, crop_policy
-
     _, policy = crop_policy(app, ["AT-0488"])
     c = assessed_crop_claim(app, shared_data, policy)
     timing = next(x for x in c.checks if x.code == "scene_timing")
