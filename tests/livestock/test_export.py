@@ -25,7 +25,13 @@ from livestock.export import (
     check_export,
     export_onnx,
 )
-from livestock.model import DEFAULT_WEIGHTS, WEIGHTS_DIR, load_embedder, sha256_file
+from livestock.model import (
+    DEFAULT_WEIGHTS,
+    WEIGHTS_DIR,
+    load_embedder,
+    pretrained_backbone,
+    sha256_file,
+)
 from livestock.preprocess import load_image, to_array
 from livestock.quality import QualityRules
 
@@ -179,6 +185,23 @@ def test_corrupt_weights_are_a_model_error(tmp_path: Path, cattle: Path) -> None
     path.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="does not match the manifest"):
         export_onnx(tmp_path / "out", calibrate=cattle, weights_dir=folder)
+
+
+def test_a_manifest_naming_an_unknown_backbone_is_a_model_error(
+    tmp_path: Path,
+) -> None:
+    folder = _weights_copy(tmp_path)
+    path = folder / f"{DEFAULT_WEIGHTS}.json"
+    doc = json.loads(path.read_text())
+    doc["recipe"]["backbone"] = "resnet9000"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match="unknown backbone 'resnet9000'"):
+        load_embedder(DEFAULT_WEIGHTS, folder)
+
+
+def test_an_unknown_backbone_is_refused_before_any_training() -> None:
+    with pytest.raises(ModelError, match="unknown backbone 'lite9': one of lite0"):
+        pretrained_backbone("lite9")
 
 
 def test_a_calibration_folder_without_photos_is_a_model_error(tmp_path: Path) -> None:
