@@ -14,6 +14,9 @@
   and the damaged share paid (the lesser of claimed and measured).
 * :mod:`claims.capture`: signed captures: device keys (EC P-256 JWK, RFC 7638
   thumbprint), the signed message, the signature check and each photo's verdict.
+* :mod:`claims.season`: a crop loss against the season: the scene pair that
+  brackets the event, baselines from peers and from earlier seasons, the
+  loss beyond them.
 * :mod:`claims.dates`: the farm's calendar (time zone) that every date rule uses.
 * :mod:`claims.photo_hashes`: near-duplicate search of photo hashes by
   multi-index hashing (bands, probes, confirmation).
@@ -121,6 +124,17 @@ from claims.rules import (
     validate_crop_claim,
     validate_livestock_claim,
 )
+from claims.season import (
+    Baseline,
+    LossBeyond,
+    SceneOption,
+    SeasonRules,
+    check_season_baseline,
+    choose_pair,
+    history_baseline,
+    loss_beyond,
+    peer_baseline,
+)
 
 __all__ = [
     "ACTORS",
@@ -133,6 +147,7 @@ __all__ = [
     "SOURCES",
     "TRANSITIONS",
     "Action",
+    "Baseline",
     "CaptureMessageError",
     "CaptureVerdict",
     "Check",
@@ -152,9 +167,12 @@ __all__ = [
     "Limit",
     "LimitError",
     "Line",
+    "LossBeyond",
     "Param",
     "PhotoFacts",
     "ReasonRequiredError",
+    "SceneOption",
+    "SeasonRules",
     "SignedCapture",
     "Status",
     "TransitionError",
@@ -179,24 +197,29 @@ __all__ = [
     "check_photo_location",
     "check_photo_reuse",
     "check_scene_timing",
+    "check_season_baseline",
     "check_within_limits",
+    "choose_pair",
     "crop_indemnity",
     "decision_status",
     "evidence_checks",
     "farm_zone",
     "hamming",
+    "history_baseline",
     "is_future_event",
     "is_same_event",
     "jwk_thumbprint",
     "limit_indemnity",
     "livestock_indemnity",
     "local_date",
+    "loss_beyond",
     "may",
     "near_duplicates",
     "on_farm_clock",
     "parse_public_jwk",
     "parse_signed_capture",
     "payable_fraction",
+    "peer_baseline",
     "plot_intake_checks",
     "probe_sets",
     "sources",
