@@ -35,6 +35,7 @@ from claims.checks import (
 from claims.dates import DEFAULT_FARM_TIMEZONE, farm_zone
 from claims.errors import ClaimInputError, LimitError
 from claims.indemnity import Indemnity, Line
+from claims.season import SeasonRules
 from underwriting.checks import Check, Param
 from underwriting.money import Money
 from underwriting.products import CropProduct, LivestockProduct
@@ -68,6 +69,7 @@ class ClaimRules:
         farm_timezones: zones by farmer region, overriding ``farm_timezone``.
         four_eyes_above_minor: above this indemnity (minor units) the approver
             may not record the payment (0: every payment).
+        season: how a crop loss is told from the season (claims by map).
     """
 
     notice_days: int = 14
@@ -77,6 +79,7 @@ class ClaimRules:
     farm_timezone: str = DEFAULT_FARM_TIMEZONE
     farm_timezones: Mapping[str, str] = field(default_factory=dict)
     four_eyes_above_minor: int = 0
+    season: SeasonRules = field(default_factory=SeasonRules)
 
     def __post_init__(self) -> None:
         """Refuse unknown zones and negative thresholds at start, not at the first claim.

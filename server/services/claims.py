@@ -53,8 +53,10 @@ from claims import (
     Limit,
     LimitError,
     Line,
+    LossBeyond,
     PhotoFacts,
     ReasonRequiredError,
+    SceneOption,
     TransitionError,
     animal_intake_checks,
     check_capture_signature,
@@ -64,16 +66,20 @@ from claims import (
     check_payment,
     check_photo_reuse,
     check_scene_timing,
+    check_season_baseline,
     check_within_limits,
+    choose_pair,
     crop_indemnity,
     decision_status,
     evidence_checks,
     is_future_event,
     limit_indemnity,
     livestock_indemnity,
+    loss_beyond,
     near_duplicates,
     on_farm_clock,
     payable_fraction,
+    peer_baseline,
     plot_intake_checks,
     probe_sets,
     sources,
@@ -87,6 +93,9 @@ from remote_sensing import (
     DamageOptions,
     ImageSpec,
     RemoteSensingError,
+    Scene,
+    SceneCatalogue,
+    SceneNotFoundError,
     assess_damage,
     damage_polygons,
     plots_from_geometries,
@@ -107,18 +116,41 @@ from server.storage.claims_store import (
     ClaimRecord,
     ClaimStore,
     EvidenceRow,
+    InsuredPlot,
     reason_json,
 )
 from server.storage.locks import lock
 from server.storage.paging import Page
+from server.storage.plots_store import insured_plots_meeting
 from underwriting import CropProduct, LivestockProduct, Money
 
 __all__ = [
+    "PEER_RADIUS_DEG",
     "ClaimRecord",
     "ClaimStateError",
     "ClaimsService",
     "EvidencePhoto",
+    "SceneOptions",
 ]
+
+PEER_RADIUS_DEG = 0.2
+"""Peers of a plot lie within this many degrees of it (about 15-22 km): one weather, one season."""
+
+
+@dataclass(frozen=True)
+class SceneOptions:
+    """The scenes that cover a crop claim's plot, and the pair the rules pick.
+
+    Attributes:
+        event: the loss's date (None: unknown, nothing picked).
+        scenes: registered scenes with red and NIR bands covering the plot, by date.
+        before, after: the names the rules pick (None: no scene on that side).
+    """
+
+    event: date | None
+    scenes: tuple[Scene, ...]
+    before: str | None
+    after: str | None
 
 
 class ClaimStateError(ConflictError):
@@ -702,30 +734,128 @@ class ClaimsService:
 
     # --- damage by map ---------------------------------------------------------------
 
-    def assess_by_map(
-        self,
-        claim_id: str,
-        before: ImageSpec,
-        after: ImageSpec,
-        *,
-        actor: str,
-        options: DamageOptions | None = None,
-        conn: Connection | None = None,
-    ) -> tuple[ClaimRecord, DamageAssessment]:
-        """Measure the damage of a crop claim's plot on a before/after pair; set the indemnity.
+    def scene_options(
+        self, claim_id: str, scenes: SceneCatalogue, *, conn: Connection | None = None
+    ) -> SceneOptions:
+        """The catalogue's scenes that cover a crop claim's plot, and the pair the rules pick.
 
-        The indemnity pays the lesser of the claimed and the measured damaged
-        share of the plot, and only when the pair brackets the loss closely
-        enough to show it (``scene_timing``, the product's day limits): a
-        scene far from the event measures the season, so the claim then goes
-        amber or red with no indemnity until surveyed. It is reduced by what
-        was already paid on the plot and on the policy (their sums insured).
+        Scenes are by date; each has a red and a NIR band. The pick is
+        :func:`claims.choose_pair` (the latest scene before the event, the
+        earliest after it); whether it is close enough is the assessment's
+        ``scene_timing`` check.
 
         Raises:
             NotFoundError: no such claim, or its plot is no longer on record.
-            InvalidInputError: not a crop claim, or the imagery cannot be read.
+            InvalidInputError: not a crop claim, or the catalogue is unreadable.
+        """
+        claim, _, _, plot = self._crop_claim(claim_id, conn)
+        covering = self._covering(scenes, shapely.from_wkb(plot.geometry))
+        event = claim.event_date
+        chosen: tuple[SceneOption | None, SceneOption | None] = (None, None)
+        if event is not None:
+            chosen = choose_pair(
+                event, [SceneOption(sc.name, sc.date) for sc in covering]
+            )
+        return SceneOptions(
+            event=event,
+            scenes=tuple(covering),
+            before=chosen[0].name if chosen[0] else None,
+            after=chosen[1].name if chosen[1] else None,
+        )
+
+    @staticmethod
+    def _covering(scenes: SceneCatalogue, geometry: shapely.Geometry) -> list[Scene]:
+        try:
+            every = scenes.scenes()
+        except RemoteSensingError as exc:
+            raise InvalidInputError(f"imagery: {exc}", field="imagery") from exc
+        return [
+            sc
+            for sc in every
+            if {"red", "nir"} <= set(sc.bands)
+            and shapely.box(*sc.bounds).contains(geometry)
+        ]
+
+    def assess_by_scenes(
+        self,
+        claim_id: str,
+        scenes: SceneCatalogue,
+        before: str | None = None,
+        after: str | None = None,
+        *,
+        actor: str,
+        conn: Connection | None = None,
+    ) -> tuple[ClaimRecord, DamageAssessment]:
+        """Assess a crop claim on catalogue scenes: bands, scale and dates from the catalogue.
+
+        ``before`` / ``after`` name registered scenes; either left out is the
+        rules' pick (:meth:`scene_options`). Then as :meth:`assess_by_map`.
+
+        Raises:
+            NotFoundError: no such claim or scene (``field`` before / after).
+            InvalidInputError: a scene lacks a red or NIR band, does not cover
+                the plot, or no scene on that side of the event covers it.
             ConflictError: the claim is already decided.
         """
+        claim, _, _, plot = self._crop_claim(claim_id, conn)
+        geometry = shapely.from_wkb(plot.geometry)
+        picked: dict[str, str | None] = {"before": before, "after": after}
+        if before is None or after is None:
+            options = self.scene_options(claim_id, scenes, conn=conn)
+            picked = {
+                "before": before or options.before,
+                "after": after or options.after,
+            }
+        chosen: dict[str, Scene] = {}
+        for side, name in picked.items():
+            if name is None:
+                raise InvalidInputError(
+                    f"no registered scene {side} the loss on "
+                    f"{claim.event_date} covers plot {claim.subject_id}: register one, "
+                    "or send the claim to a field survey",
+                    field=side,
+                )
+            try:
+                scene = scenes.get(name)
+            except SceneNotFoundError as exc:
+                raise NotFoundError(f"{side}: {exc}", field=side) from exc
+            except RemoteSensingError as exc:
+                raise InvalidInputError(f"imagery: {exc}", field="imagery") from exc
+            lacking = sorted({"red", "nir"} - set(scene.bands))
+            if lacking:
+                raise InvalidInputError(
+                    f"{side}: scene {name} has no {' and '.join(lacking)} band",
+                    field=side,
+                )
+            if not shapely.box(*scene.bounds).contains(geometry):
+                raise InvalidInputError(
+                    f"{side}: scene {name} does not cover plot {claim.subject_id}",
+                    field=side,
+                )
+            chosen[side] = scene
+
+        def spec(scene: Scene) -> ImageSpec:
+            return ImageSpec(
+                scenes.path(scene),
+                dict(scene.bands),
+                scene.scale,
+                scene.offset,
+                scene.nodata,
+            )
+
+        return self.assess_by_map(
+            claim_id,
+            spec(chosen["before"]),
+            spec(chosen["after"]),
+            actor=actor,
+            conn=conn,
+            taken=(chosen["before"].date, chosen["after"].date),
+            names=(chosen["before"].name, chosen["after"].name),
+        )
+
+    def _crop_claim(
+        self, claim_id: str, conn: Connection | None
+    ) -> tuple[ClaimRecord, PolicyRecord, CropProduct, InsuredPlot]:
         claim = self.store.get(claim_id, conn)
         if claim.subject_kind != "plot":
             raise InvalidInputError(
@@ -745,16 +875,124 @@ class ClaimsService:
                 f"plot {claim.subject_id} of policy {claim.policy_id} is not on record",
                 field="subject_id",
             )
+        return claim, policy, product, plot
+
+    def _peers(
+        self,
+        claim: ClaimRecord,
+        policy: PolicyRecord,
+        plot: InsuredPlot,
+        conn: Connection | None,
+    ) -> list[tuple[str, bytes]]:
+        """Other insured plots of the claim's product near its plot: the crop's peers.
+
+        In force on the event's day, within ``PEER_RADIUS_DEG`` of the plot;
+        the plot itself (under any policy) is not its own peer.
+        """
+        own = shapely.from_wkb(plot.geometry)
+        west, south, east, north = own.bounds
+        r = PEER_RADIUS_DEG
+        day = claim.event_date or date.today()
+        with reading(self.engine, conn) as read:
+            rows = insured_plots_meeting(
+                read,
+                day,
+                day,
+                (west - r, south - r, east + r, north + r),
+                product_code=policy.product_code,
+            )
+        peers: list[tuple[str, bytes]] = []
+        for row in rows:
+            geometry = bytes(row.geometry)
+            if geometry == plot.geometry or (
+                row.policy_id == claim.policy_id and row.plot_ref == claim.subject_id
+            ):
+                continue
+            peers.append((f"{row.policy_id}/{row.plot_ref}", geometry))
+        return peers
+
+    def assess_by_map(
+        self,
+        claim_id: str,
+        before: ImageSpec,
+        after: ImageSpec,
+        *,
+        actor: str,
+        options: DamageOptions | None = None,
+        conn: Connection | None = None,
+        taken: tuple[date | None, date | None] | None = None,
+        names: tuple[str, str] | None = None,
+    ) -> tuple[ClaimRecord, DamageAssessment]:
+        """Measure the loss of a crop claim's plot on a before/after pair; set the indemnity.
+
+        The loss is measured against the season: the plot's NDVI change is
+        set against the change of the product's other insured plots nearby on
+        the same pair (``claims.peer_baseline``); a pixel counts as damaged
+        only when its drop exceeds what the peers show by the rules' pixel
+        threshold, so a harvest the peers share is no damage. The indemnity
+        pays the lesser of the claimed and the measured damaged share, and
+        only when the pair brackets the loss closely enough to show it
+        (``scene_timing``, the product's day limits) and a baseline exists
+        (``season_baseline``); otherwise the claim goes amber or red with no
+        indemnity until surveyed. It is reduced by what was already paid on
+        the plot and on the policy (their sums insured).
+
+        Args:
+            claim_id: the crop claim.
+            before: the image before the loss; ``after``: after it.
+            after: see ``before``.
+            actor: who assesses (an adjuster's username).
+            options: damage thresholds (default: the season rules' pixel threshold).
+            conn: an open transaction to work in, or None for the service's own.
+            taken: the scenes' dates (default: read from the file names).
+            names: the scenes' names as stored (default: the file names).
+
+        Raises:
+            NotFoundError: no such claim, or its plot is no longer on record.
+            InvalidInputError: not a crop claim, or the imagery cannot be read.
+            ConflictError: the claim is already decided.
+        """
+        claim, policy, product, plot = self._crop_claim(claim_id, conn)
+        season = self.rules.season
+        options = options or DamageOptions(threshold=season.pixel_threshold)
+        peers = self._peers(claim, policy, plot, conn)
         plot_set = plots_from_geometries(
+            [shapely.from_wkb(plot.geometry), *(shapely.from_wkb(g) for _, g in peers)],
+            4326,
+            ids=[claim.subject_id, *(ref for ref, _ in peers)],
+            source="policy",
+        )
+        own_set = plots_from_geometries(
             [shapely.from_wkb(plot.geometry)],
             4326,
             ids=[claim.subject_id],
             source="policy",
         )
         try:
-            (result,) = assess_damage(plot_set, before, after, options)
+            (result, *peer_results) = assess_damage(plot_set, before, after, options)
+            loss: LossBeyond | None = None
+            if result.status == "assessed":
+                baseline = peer_baseline(
+                    [
+                        r.ndvi_after - r.ndvi_before
+                        for r in peer_results
+                        if r.status == "assessed"
+                    ],
+                    season,
+                )
+                if baseline is not None:
+                    loss = loss_beyond(
+                        result.ndvi_after - result.ndvi_before, baseline, season
+                    )
+            if loss is not None and loss.expected_drop > 0:
+                # Damage is the drop beyond what the season explains.
+                options = replace(
+                    options,
+                    threshold=min(2.0, options.threshold + loss.expected_drop),
+                )
+                (result,) = assess_damage(own_set, before, after, options)
             # The damage polygons the map shows, stored with the assessment below.
-            damage = list(damage_polygons(plot_set, [result], before, after, options))
+            damage = list(damage_polygons(own_set, [result], before, after, options))
         except RemoteSensingError as exc:
             raise InvalidInputError(f"imagery: {exc}", field="imagery") from exc
         claimed_fraction = float(claim.claimed.get("damaged_fraction", 0.0))
@@ -766,13 +1004,21 @@ class ClaimsService:
         )
         # Whether the pair can show this loss at all: a scene far from the event
         # measures the season (a harvest), not the loss.
-        taken = scene_dates(before.path.name, after.path.name)
+        if taken is None:
+            taken = scene_dates(before.path.name, after.path.name)
+        if names is None:
+            names = (before.path.name, after.path.name)
         timing = check_scene_timing(
             claim.event_date or date.min,
             *taken,
             max_before_days=product.scene_before_days,
             max_after_days=product.scene_after_days,
         )
+        checks = [check, timing]
+        baseline_check: Check | None = None
+        if result.status == "assessed":
+            baseline_check = check_season_baseline(loss)
+            checks.append(baseline_check)
         amount = Money.zero(policy.sum_insured.currency)
         lines: tuple[Line, ...] = (
             Line("indemnity.unmeasured", "", {"status": result.status}),
@@ -780,6 +1026,8 @@ class ClaimsService:
         indemnity: Indemnity | None = None
         if timing.light != "green":
             lines = (Line("indemnity.scene_timing", ""),)
+        elif baseline_check is not None and baseline_check.light != "green":
+            lines = (Line("indemnity.season_baseline", ""),)
         elif result.status == "assessed":
             try:
                 share = payable_fraction(claimed_fraction, result.damaged_fraction)
@@ -808,11 +1056,20 @@ class ClaimsService:
                     ),
                 )
                 amount, lines = indemnity.amount, indemnity.lines
+                if loss is not None:
+                    lines = (
+                        Line(
+                            "indemnity.baseline",
+                            "",
+                            {"expected_drop": round(loss.expected_drop, 3)},
+                        ),
+                        *lines,
+                    )
             store_assessment(
                 c,
                 claim_id,
-                before_scene=before.path.name,
-                after_scene=after.path.name,
+                before_scene=names[0],
+                after_scene=names[1],
                 dates=taken,
                 ndvi_before=result.ndvi_before,
                 ndvi_after=result.ndvi_after,
@@ -821,19 +1078,24 @@ class ClaimsService:
             record = self._reassess(
                 c,
                 current,
-                checks=_replace(current.checks, [check, timing]),
+                checks=_replace(current.checks, checks),
                 amount=amount,
                 indemnity=lines,
                 actor=actor,
                 event="claim.assessed",
                 payload={
-                    "before": before.path.name,
-                    "after": after.path.name,
+                    "before": names[0],
+                    "after": names[1],
                     **{
                         k: v
                         for k, v in result.to_properties().items()
                         if k != "plot_id"
                     },
+                    **(
+                        {"baseline": baseline_check.params}
+                        if baseline_check is not None
+                        else {}
+                    ),
                 },
             )
         return record, result

@@ -135,6 +135,7 @@ def insured_plots_meeting(
     bounds: tuple[float, float, float, float],
     *,
     except_application: str | None = None,
+    product_code: str | None = None,
 ) -> list[Any]:
     """Plots of policies in force on any day of ``[start, end]`` whose boxes meet ``bounds``.
 
@@ -145,6 +146,7 @@ def insured_plots_meeting(
         bounds: (min_lon, min_lat, max_lon, max_lat) in WGS84 degrees; the prefilter
             uses the indexed plot bounds (``ix_plots_bounds``).
         except_application: leave out the plots of this application (its own policy).
+        product_code: only plots of policies of this product (a crop's peers).
 
     Returns:
         Rows with ``plot_ref``, ``geometry`` (WKB), ``area_m2``, ``farmer_id`` and
@@ -153,6 +155,8 @@ def insured_plots_meeting(
     where = _in_force_meeting(start, end, bounds)
     if except_application is not None:
         where.append(plots.c.application_id != except_application)
+    if product_code is not None:
+        where.append(policies.c.product_code == product_code)
     return list(
         conn.execute(
             select(

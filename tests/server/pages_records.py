@@ -6,12 +6,18 @@ lie, never copied), the Austrian fields and the Sentinel-2 pair.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+import rasterio
+import shapely
 from fastapi.testclient import TestClient
+from pyproj import Transformer
+from rasterio import features
 
 from livestock import Photo
 from livestock.data import Capture, capture_time, scan_folder, split_enrol_query
@@ -194,10 +200,53 @@ def crop_policy(
     return a.id, decided.policy_id or ""
 
 
+PEERS = [f"AT-{i:04d}" for i in range(2, 10)]
+"""Fields insured beside the claimed ones: the crop's peers on a pair."""
+
+HAIL_EVENT = date(2021, 6, 20)
+"""The loss date of :func:`hail_pair`: between its two dates, 3 and 7 days away."""
+
+
+def hail_pair(
+    shared_data: Path, folder: Path, hit: Sequence[str], nir_factor: float = 0.25
+) -> tuple[ImageSpec, ImageSpec]:
+    """A before/after pair 10 days apart with hail planted on the fields ``hit``.
+
+    Real pixels: the before-image is the Austrian scene of 2021-06-17; the
+    after-image (dated 2021-06-27 by the file's name) is the same scene with
+    the NIR of the ``hit`` fields scaled by ``nir_factor``, as hail or flood
+    does. Every other field keeps its NDVI: the peers show no change.
+    """
+    fields = read_plots(AUSTRIA_FIELDS, id_column="plot_id")
+    idx = [fields.ids.index(i) for i in hit]
+    path = folder / "austria_hail_2021-06-17_2021-06-27.tif"
+    with rasterio.open(shared_data / AUSTRIA_SCENE) as src:
+        june = src.read([1, 2, 3, 4])
+        profile = src.profile | {"count": 8}
+        to_raster = Transformer.from_crs("EPSG:4326", src.crs, always_xy=True)
+        shapes = [
+            shapely.transform(
+                g, lambda xy: np.column_stack(to_raster.transform(xy[:, 0], xy[:, 1]))
+            )
+            for g in fields.geometry[idx]
+        ]
+        hit_mask = features.geometry_mask(
+            shapes, (src.height, src.width), src.transform, invert=True
+        )
+    after = june.copy()
+    after[3] = np.where(hit_mask, after[3] * nir_factor, after[3]).astype(june.dtype)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.concatenate([june, after]))
+    return (
+        ImageSpec(path, {"red": 1, "nir": 4, "blue": 3}, 0.0001),
+        ImageSpec(path, {"red": 5, "nir": 8, "blue": 7}, 0.0001),
+    )
+
+
 def assessed_crop_claim(
     app: AppContext, shared_data: Path, policy: str, plot: str = "AT-0488"
 ) -> ClaimRecord:
-    """A hail claim on ``plot`` assessed on the real Sentinel-2 pair."""
+    """A hail claim on ``plot`` assessed on the real Sentinel-2 pair (June / September)."""
     c = app.claims.file(
         policy_id=policy,
         farmer_id="F-5",

@@ -7,7 +7,6 @@ limit, made at once, pay one.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,16 +14,17 @@ from pathlib import Path
 import pytest
 
 from claims import crop_indemnity
-from remote_sensing import ImageSpec, read_plots
+from remote_sensing import read_plots
 from server.context import AppContext
 from server.errors import ConflictError
 from server.i18n import render_line
 from server.services.claims import ClaimRecord
 from tests.server.pages_records import (
     AUSTRIA_FIELDS,
-    AUSTRIA_SCENE,
+    PEERS,
     WHEAT,
     crop_policy,
+    hail_pair,
 )
 from tests.server.test_claims_regressions import (
     _enrolled_rows,
@@ -143,18 +143,15 @@ def test_payments_that_together_pass_the_policy_pay_one(
 
 
 def test_a_second_crop_claim_on_a_plot_gets_what_is_left_of_its_sum_insured(
-    app: AppContext, shared_data: Path
+    app: AppContext, shared_data: Path, tmp_path: Path
 ) -> None:
     uw, cl = app.underwriting, app.claims
-    # The June/September pair lies 85 days before a September loss: these terms
-    # accept it, so the indemnity is reckoned on real pixels.
-    wheat = replace(WHEAT, scene_before_days=100)
-    _, policy = crop_policy(app, ["AT-0488", "AT-0001"], product=wheat)
+    # Hail planted on AT-0488's real pixels, its peers unchanged.
+    wheat = WHEAT
+    _, policy = crop_policy(app, ["AT-0488", "AT-0001", *PEERS], product=wheat)
     fields = read_plots(AUSTRIA_FIELDS, id_column="plot_id")
     idx = [fields.ids.index("AT-0488")]
-    scene = shared_data / AUSTRIA_SCENE
-    before = ImageSpec(scene, {"red": 1, "nir": 4}, 0.0001)
-    after = ImageSpec(scene, {"red": 5, "nir": 8}, 0.0001)
+    before, after = hail_pair(shared_data, tmp_path, ["AT-0488"])
 
     def claim(day: int) -> ClaimRecord:
         c = cl.file(
@@ -162,8 +159,8 @@ def test_a_second_crop_claim_on_a_plot_gets_what_is_left_of_its_sum_insured(
             farmer_id="F-5",
             subject_kind="plot",
             subject_id="AT-0488",
-            event_date=date(2021, 9, day),
-            reported_at=datetime(2021, 9, day + 2, tzinfo=UTC),
+            event_date=date(2021, 6, day),
+            reported_at=datetime(2021, 6, day + 2, tzinfo=UTC),
             claimed_fraction=0.8,
             growth_stage="heading",
             actor="agent",
@@ -183,13 +180,13 @@ def test_a_second_crop_claim_on_a_plot_gets_what_is_left_of_its_sum_insured(
     # insured, so twice that passes it.
     assert abs(full.minor - plot_sum.times(Decimal("0.504")).minor) <= 1
     assert (full + full).minor > plot_sum.minor
-    first = claim(8)
+    first = claim(18)
     assert first.amount == full
     cl.decide(first.id, "approve", actor="adj-1", reason="hail, surveyed")
     assert cl.pay(first.id, actor="adj-2", payment_ref="PAY-1")[1] is True
     # The same hail claimed again on the plot: the arithmetic gives the same
     # amount, but only the plot's sum insured less what was paid is left.
-    second = claim(12)
+    second = claim(22)
     left = plot_sum - full
     assert second.amount == left < full
     policy_sum = uw.policy(policy).sum_insured

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +14,7 @@ from PIL import Image
 from claims.indemnity import crop_indemnity
 from livestock import Photo
 from livestock.data import Capture, capture_time, scan_folder, split_enrol_query
-from remote_sensing import ImageSpec, read_plots
+from remote_sensing import read_plots
 from server.context import AppContext
 from server.errors import ConflictError, InvalidInputError
 from server.i18n import render_line
@@ -23,10 +22,12 @@ from server.services.claims import ClaimRecord, ClaimsService, EvidencePhoto
 from tests.cattle import sample_animals
 from tests.server.pages_records import (
     AUSTRIA_FIELDS,
-    AUSTRIA_SCENE,
+    HAIL_EVENT,
+    PEERS,
     WHEAT,
     assessed_crop_claim,
     crop_policy,
+    hail_pair,
 )
 from tests.words import en
 from underwriting.money import Money
@@ -249,18 +250,15 @@ def test_bad_claims_are_refused_and_decided_claims_stay_decided(
 
 
 def test_a_crop_claim_is_measured_on_imagery_and_paid_what_is_both_claimed_and_measured(
-    app: AppContext, shared_data: Path
+    app: AppContext, shared_data: Path, tmp_path: Path
 ) -> None:
     cl = app.claims
-    # The June/September pair lies 85 days before a September loss: these terms
-    # accept it, so the indemnity is reckoned on real pixels.
-    wheat = replace(WHEAT, scene_before_days=100)
-    _, policy = crop_policy(app, ["AT-0488", "AT-0001"], product=wheat)
+    # Hail planted on AT-0488's real pixels, in a pair 3 and 7 days from the loss;
+    # eight more insured wheat fields are its peers (unchanged).
+    _, policy = crop_policy(app, ["AT-0488", "AT-0001", *PEERS])
     fields = read_plots(AUSTRIA_FIELDS, id_column="plot_id")
     idx = [fields.ids.index("AT-0488")]
-    scene = shared_data / AUSTRIA_SCENE
-    before = ImageSpec(scene, {"red": 1, "nir": 4}, 0.0001)
-    after = ImageSpec(scene, {"red": 5, "nir": 8}, 0.0001)
+    before, after = hail_pair(shared_data, tmp_path, ["AT-0488"])
     results = {}
     for plot_id, claimed, stage in (
         ("AT-0488", 0.8, "heading"),
@@ -271,8 +269,8 @@ def test_a_crop_claim_is_measured_on_imagery_and_paid_what_is_both_claimed_and_m
             farmer_id="F-5",
             subject_kind="plot",
             subject_id=plot_id,
-            event_date=date(2021, 9, 10),
-            reported_at=datetime(2021, 9, 12, tzinfo=UTC),
+            event_date=HAIL_EVENT,
+            reported_at=datetime(2021, 6, 22, tzinfo=UTC),
             claimed_fraction=claimed,
             growth_stage=stage,
             actor="agent",
@@ -281,10 +279,20 @@ def test_a_crop_claim_is_measured_on_imagery_and_paid_what_is_both_claimed_and_m
         results[plot_id] = cl.assess_by_map(c.id, before, after, actor="adj")
     hail, m = results["AT-0488"]
     assert m.status == "assessed" and m.damaged_fraction > 0.9
-    assert lights(hail)["measured_damage"] == "green"
+    assert (
+        lights(hail).items()
+        >= {
+            "measured_damage": "green",
+            "scene_timing": "green",
+            "season_baseline": "green",
+        }.items()
+    )
+    baseline = next(ch for ch in hail.checks if ch.code == "season_baseline")
+    assert baseline.message == "season_baseline.loss"
+    assert baseline.params["baseline"] == "peers" and baseline.params["count"] == 9
     area = float(fields.area_m2[idx[0]])
     expected = crop_indemnity(
-        wheat,
+        WHEAT,
         damaged_area_m2=Decimal(str(round(0.8 * area, 2))),
         insured_area_m2=Decimal(str(round(area, 2))),
         loss_degree=Decimal(1),
