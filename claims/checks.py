@@ -407,19 +407,27 @@ def check_scene_timing(
     return Check("scene_timing", "green", "scene_timing.brackets", dates)
 
 
-def check_claimed_area(claimed_m2: float, insured_m2: float) -> Check:
-    """The claimed area is not above the insured area.
+def check_claimed_area(
+    claimed_m2: float, insured_m2: float, measured_m2: float | None = None
+) -> Check:
+    """The claimed area is not above the insured area, nor above the damage measured.
 
-    Params of a red check: ``claimed_ha`` and ``insured_ha`` (hectares).
+    Red above the insured area (a farmer cannot lose more than was insured);
+    amber above the damaged area measured on imagery (``measured_m2``, when
+    measured: a person looks). Params: ``claimed_ha``, ``insured_ha``, and
+    ``measured_ha`` when measured (hectares).
     """
+    params: dict[str, Param] = {
+        "claimed_ha": claimed_m2 / 10_000,
+        "insured_ha": insured_m2 / 10_000,
+    }
     if claimed_m2 > insured_m2 * 1.0001:
-        return Check(
-            "claimed_area",
-            "red",
-            "claimed_area.above",
-            {"claimed_ha": claimed_m2 / 10_000, "insured_ha": insured_m2 / 10_000},
-        )
-    return Check("claimed_area", "green", "claimed_area.within")
+        return Check("claimed_area", "red", "claimed_area.above", params)
+    if measured_m2 is not None and math.isfinite(measured_m2):
+        params["measured_ha"] = measured_m2 / 10_000
+        if claimed_m2 > measured_m2 * 1.0001:
+            return Check("claimed_area", "amber", "claimed_area.above_measured", params)
+    return Check("claimed_area", "green", "claimed_area.within", params)
 
 
 def worst(code: str, per_photo: Sequence[tuple[str, Check]]) -> Check:

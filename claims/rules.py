@@ -35,19 +35,22 @@ from claims.checks import (
 from claims.dates import DEFAULT_FARM_TIMEZONE, farm_zone
 from claims.errors import ClaimInputError, LimitError
 from claims.indemnity import Indemnity, Line
-from claims.season import SeasonRules
+from claims.season import SeasonRules, check_crop_season
+from underwriting.calendar import CropCalendar
 from underwriting.checks import Check, Param
 from underwriting.money import Money
-from underwriting.products import CropProduct, LivestockProduct
+from underwriting.products import M2_PER_UNIT, CropProduct, LivestockProduct
 
 __all__ = [
     "ClaimRules",
+    "ClaimedArea",
     "EarlierClaim",
     "IdentityEvidence",
     "Limit",
     "PhotoFacts",
     "animal_intake_checks",
     "check_within_limits",
+    "claimed_m2",
     "evidence_checks",
     "limit_indemnity",
     "plot_intake_checks",
@@ -135,17 +138,50 @@ def validate_livestock_claim(
         raise ClaimInputError("the market value must be >= 0", "market_value")
 
 
+@dataclass(frozen=True)
+class ClaimedArea:
+    """An area a farmer says was lost, in the unit the farmer counts in.
+
+    Attributes:
+        value: how much, > 0.
+        unit: ``mu`` (1/15 ha) or ``ha``.
+    """
+
+    value: Decimal
+    unit: str
+
+    @property
+    def m2(self) -> float:
+        """The area in square metres."""
+        return float(self.value * M2_PER_UNIT[self.unit])
+
+
+def claimed_m2(
+    claimed_fraction: float | None, area: ClaimedArea | None, plot_area_m2: float
+) -> float:
+    """The area claimed, in m2: the area as given, else the share of the plot.
+
+    Precondition: :func:`validate_crop_claim` accepted the claim (one of the two).
+    """
+    if area is not None:
+        return area.m2
+    return float(claimed_fraction or 0.0) * plot_area_m2
+
+
 def validate_crop_claim(
     product: CropProduct | LivestockProduct,
     claimed_fraction: float | None,
     loss_degree: Decimal,
     growth_stage: str | None,
+    area: ClaimedArea | None = None,
 ) -> None:
-    """A crop claim names a plot of a crop policy, the share lost, the degree and the stage.
+    """A crop claim names a plot of a crop policy, what was lost, the degree and the stage.
 
-    ``claimed_fraction`` (the share of the plot damaged) and ``loss_degree``
-    (the loss on the damaged area) are in (0, 1]; the growth stage, if
-    given, is one whose cap the product defines.
+    What was lost is either ``claimed_fraction`` (the share of the plot
+    damaged, in (0, 1]) or ``area`` (an area in mu or ha, > 0; an area above
+    the plot's is not refused here: its check goes red, with the figures).
+    ``loss_degree`` (the loss on the damaged area) is in (0, 1]; the growth
+    stage, if given, is one whose cap the product defines.
 
     Raises:
         ClaimInputError: the product insures animals, or an input out of
@@ -153,9 +189,21 @@ def validate_crop_claim(
     """
     if not isinstance(product, CropProduct):
         raise ClaimInputError("the policy insures animals, not plots", "subject_kind")
-    if claimed_fraction is None or not 0 < claimed_fraction <= 1:
+    if area is not None:
+        if claimed_fraction is not None:
+            raise ClaimInputError(
+                "give the claimed damaged fraction or the claimed area, not both",
+                "claimed_area",
+            )
+        if area.unit not in M2_PER_UNIT:
+            raise ClaimInputError(
+                f"claimed area unit must be mu or ha, not {area.unit!r}", "claimed_unit"
+            )
+        if not (area.value.is_finite() and area.value > 0):
+            raise ClaimInputError("the claimed area must be > 0", "claimed_area")
+    elif claimed_fraction is None or not 0 < claimed_fraction <= 1:
         raise ClaimInputError(
-            "a crop claim needs the claimed damaged fraction, in (0, 1]",
+            "a crop claim needs the claimed damaged fraction, in (0, 1], or an area",
             "claimed_fraction",
         )
     if not Decimal(0) < loss_degree <= Decimal(1):
@@ -232,15 +280,18 @@ def plot_intake_checks(
     plot_id: str,
     insured: Sequence[str],
     earlier: Sequence[EarlierClaim],
-    claimed_fraction: float,
+    claimed_m2: float,
     plot_area_m2: float,
+    calendar: CropCalendar | None = None,
 ) -> list[Check]:
     """The checks a crop claim gets when filed.
 
-    Notice and cover (crops have no waiting period), the plot insured by the
-    policy, no earlier claim of the same event on the plot (losses within
+    Notice and cover (crops have no waiting period), the crop in the field on
+    the event's day by its calendar (none after the harvest; when the
+    product has a calendar), the plot insured by the policy, no earlier
+    claim of the same event on the plot (losses within
     ``rules.same_event_days`` of each other are one event), the claimed area
-    within the insured area, and an amber ``measured_damage`` until the
+    (m2) within the insured area, and an amber ``measured_damage`` until the
     damage is measured on imagery.
     """
     same_event = [
@@ -248,9 +299,10 @@ def plot_intake_checks(
     ]
     return [
         *_timely(rules, zone, event, reported, period, 0),
+        *([check_crop_season(event, calendar)] if calendar is not None else []),
         check_covered("plot", plot_id, insured),
         check_earlier_claims((e.id, e.status, e.event_date) for e in same_event),
-        check_claimed_area(claimed_fraction * plot_area_m2, plot_area_m2),
+        check_claimed_area(claimed_m2, plot_area_m2),
         Check("measured_damage", "amber", "measured_damage.awaiting"),
     ]
 

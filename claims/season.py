@@ -13,6 +13,8 @@ This module holds the pure rules that tell the two apart:
   seasons (an NDVI stack), as the change expected from the before-date.
 * :func:`loss_beyond`: the plot's change set against a baseline: the part of
   its drop the season does not explain, and how unusual it is (robust z).
+* :func:`check_crop_season`: the crop's calendar on the event's day: its
+  growth stage, or not covered after the harvest.
 * :func:`check_season_baseline`: the check an adjuster reads: which baseline
   decided, the measured change, the expected change and the loss beyond it;
   amber "no baseline" when none could be formed.
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+from underwriting.calendar import CropCalendar
 from underwriting.checks import Check, Param
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
     "LossBeyond",
     "SceneOption",
     "SeasonRules",
+    "check_crop_season",
     "check_season_baseline",
     "choose_pair",
     "history_baseline",
@@ -296,3 +300,35 @@ def check_season_baseline(loss: LossBeyond | None) -> Check:
     }
     message = "season_baseline.loss" if loss.is_loss else "season_baseline.seasonal"
     return Check("season_baseline", "green", message, params)
+
+
+def check_crop_season(event: date, calendar: CropCalendar) -> Check:
+    """The crop stood in the field on the event's day, by its calendar.
+
+    Red ``crop_season.after_harvest`` when the event falls after the harvest
+    window and before the next sowing: the crop was gone, nothing was
+    covered. Green ``crop_season.stage`` otherwise, with the stage its
+    indemnity cap follows. Params: ``event``, ``stage``; for red also
+    ``harvest_end`` and ``next_sowing`` (ISO dates).
+
+    >>> from underwriting.calendar import CropCalendar
+    >>> wheat = CropCalendar.parse({"sowing": "10-01", "heading": "05-10",
+    ...                             "harvest_start": "07-01", "harvest_end": "07-31"})
+    >>> check_crop_season(date(2021, 9, 10), wheat).message
+    'crop_season.after_harvest'
+    """
+    season = calendar.season(event)
+    stage = season.stage(event)
+    params: dict[str, Param] = {"event": event.isoformat(), "stage": stage}
+    if stage == "after_harvest":
+        return Check(
+            "crop_season",
+            "red",
+            "crop_season.after_harvest",
+            params
+            | {
+                "harvest_end": season.harvest_end.isoformat(),
+                "next_sowing": calendar.sowing.on_or_after(event).isoformat(),
+            },
+        )
+    return Check("crop_season", "green", "crop_season.stage", params)

@@ -33,6 +33,7 @@ from underwriting.applications import (
     validate_period,
     verify_no_double_insurance,
 )
+from underwriting.calendar import STAGES, CropCalendar, MonthDay, Season, Stage
 from underwriting.checks import (
     Check,
     Light,
@@ -67,9 +68,11 @@ from underwriting.products import (
 __all__ = [
     "DECIDABLE",
     "MAX_PERIOD_DAYS",
+    "STAGES",
     "ApplicationError",
     "ApplicationStatus",
     "Check",
+    "CropCalendar",
     "CropProduct",
     "Decision",
     "DecisionConflictError",
@@ -80,6 +83,7 @@ __all__ = [
     "LivestockProduct",
     "Money",
     "MoneyError",
+    "MonthDay",
     "OverlapRules",
     "Param",
     "PremiumSplit",
@@ -87,6 +91,8 @@ __all__ = [
     "Product",
     "ProductError",
     "Recommendation",
+    "Season",
+    "Stage",
     "SubsidyShares",
     "SurveyedPlot",
     "UnderwritingError",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
+from underwriting.calendar import CropCalendar
 from underwriting.errors import ProductError
 from underwriting.money import Money
 
@@ -78,6 +79,9 @@ class CropProduct:
         scene_before_days: a loss is measured from a before-scene taken at most
             this many days before the event (claims by map).
         scene_after_days: and an after-scene taken at most this many days after it.
+        calendars: the crop's calendar by farmer region (``*``: every other
+            region): cover ends with the harvest, and the growth stage of a
+            loss comes from it.
     """
 
     code: str
@@ -89,6 +93,7 @@ class CropProduct:
     subsidy: SubsidyShares = field(default_factory=SubsidyShares)
     scene_before_days: int = 20
     scene_after_days: int = 20
+    calendars: dict[str, CropCalendar] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.unit not in M2_PER_UNIT:
@@ -105,6 +110,12 @@ class CropProduct:
             days = getattr(self, name)
             if isinstance(days, bool) or not isinstance(days, int) or days < 0:
                 raise ProductError(f"{self.code}: {name} must be a whole number >= 0")
+
+    def calendar(self, region: str | None) -> CropCalendar | None:
+        """The crop calendar of farms in ``region`` (its own, else ``*``), or None."""
+        if region is not None and region in self.calendars:
+            return self.calendars[region]
+        return self.calendars.get("*")
 
     def units(self, area_m2: Decimal) -> Decimal:
         """An area in m2 expressed in this product's unit."""
@@ -224,6 +235,7 @@ def product_to_dict(product: Product) -> dict[str, object]:
             "subsidy": subsidy,
             "scene_before_days": product.scene_before_days,
             "scene_after_days": product.scene_after_days,
+            "calendars": {k: v.to_dict() for k, v in product.calendars.items()},
         }
     return {
         "kind": "livestock",
@@ -282,6 +294,15 @@ def product_from_dict(doc: dict[str, object]) -> Product:
         for name, value in days.items():
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ProductError(f"{name} must be a whole number of days")
+        raw_calendars = doc.get("calendars") or {}
+        if not isinstance(raw_calendars, dict):
+            raise ProductError("calendars must be an object of calendars by region")
+        calendars = {}
+        for region, calendar in raw_calendars.items():
+            try:
+                calendars[str(region)] = CropCalendar.parse(calendar)
+            except ProductError as exc:
+                raise ProductError(f"calendars.{region}: {exc}") from exc
         return CropProduct(
             code,
             Money.parse(str(doc.get("sum_insured_per_unit", "")), currency),
@@ -292,6 +313,7 @@ def product_from_dict(doc: dict[str, object]) -> Product:
             subsidy,
             int(days["scene_before_days"]),  # type: ignore[call-overload]
             int(days["scene_after_days"]),  # type: ignore[call-overload]
+            calendars,
         )
     if kind == "livestock":
         waiting = doc.get("waiting_days", 0)

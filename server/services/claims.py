@@ -42,6 +42,7 @@ from claims import (
     OPEN,
     CaptureVerdict,
     Check,
+    ClaimedArea,
     ClaimInputError,
     ClaimRules,
     Decision,
@@ -60,6 +61,7 @@ from claims import (
     TransitionError,
     animal_intake_checks,
     check_capture_signature,
+    check_claimed_area,
     check_decision,
     check_measured_damage,
     check_move,
@@ -69,6 +71,7 @@ from claims import (
     check_season_baseline,
     check_within_limits,
     choose_pair,
+    claimed_m2,
     crop_indemnity,
     decision_status,
     evidence_checks,
@@ -368,6 +371,7 @@ class ClaimsService:
         claimed_fraction: float | None = None,
         loss_degree: Decimal = Decimal(1),
         growth_stage: str | None = None,
+        claimed_area: ClaimedArea | None = None,
         conn: Connection | None = None,
     ) -> ClaimRecord:
         """File a claim and run the intake checks.
@@ -382,7 +386,10 @@ class ClaimsService:
             market_value: livestock: the declared market value of the animal.
             claimed_fraction: crops: the share of the plot the farmer says was lost.
             loss_degree: crops: the degree of loss on the damaged area (0-1].
-            growth_stage: crops: the stage at the loss (its cap applies).
+            growth_stage: crops: the stage at the loss (its cap applies); where
+                the product has a crop calendar, the calendar's stage instead.
+            claimed_area: crops: the area lost in mu or ha, instead of
+                ``claimed_fraction``.
             actor: who files it (for the ledger).
             conn: a connection whose transaction to write in (idempotent requests).
 
@@ -414,7 +421,7 @@ class ClaimsService:
                 validate_livestock_claim(product, market_value)
             else:
                 validate_crop_claim(
-                    product, claimed_fraction, loss_degree, growth_stage
+                    product, claimed_fraction, loss_degree, growth_stage, claimed_area
                 )
         except ClaimInputError as exc:
             raise InvalidInputError(str(exc), field=exc.field) from exc
@@ -461,7 +468,7 @@ class ClaimsService:
                     "currency": market_value.currency,
                 }
             else:
-                assert claimed_fraction is not None  # validated above; narrows for mypy
+                assert isinstance(product, CropProduct)  # validated above; for mypy
                 plot = self.store.insured_plot(c, policy_id, subject_id)
                 if plot is None:
                     raise InvalidInputError(
@@ -471,6 +478,17 @@ class ClaimsService:
                 earlier = self.store.earlier_claims(
                     c, "plot", subject_id, policy_id=policy_id
                 )
+                area_m2 = claimed_m2(claimed_fraction, claimed_area, plot.area_m2)
+                # The crop's calendar gives the stage of the loss (its cap), not the form.
+                calendar = product.calendar(farmer.region)
+                stage = growth_stage
+                if calendar is not None:
+                    by_calendar = calendar.stage(event_date)
+                    stage = (
+                        by_calendar
+                        if by_calendar in product.growth_stage_caps
+                        else None
+                    )
                 checks = plot_intake_checks(
                     self.rules,
                     zone=zone,
@@ -482,16 +500,23 @@ class ClaimsService:
                     earlier=[
                         EarlierClaim(e.id[:8], e.status, e.event_date) for e in earlier
                     ],
-                    claimed_fraction=claimed_fraction,
+                    claimed_m2=area_m2,
                     plot_area_m2=plot.area_m2,
+                    calendar=calendar,
                 )
                 amount = Money.zero(policy.sum_insured.currency)
                 lines = (Line("indemnity.pending", ""),)
                 claimed = {
-                    "damaged_fraction": claimed_fraction,
+                    "damaged_fraction": min(1.0, area_m2 / plot.area_m2),
+                    "claimed_area_m2": round(area_m2, 2),
                     "loss_degree": str(loss_degree),
-                    "growth_stage": growth_stage,
+                    "growth_stage": stage,
                 }
+                if claimed_area is not None:
+                    claimed |= {
+                        "claimed_area": str(claimed_area.value),
+                        "claimed_unit": claimed_area.unit,
+                    }
             record = self.store.insert(
                 c,
                 policy_id=policy_id,
@@ -1014,7 +1039,21 @@ class ClaimsService:
             max_before_days=product.scene_before_days,
             max_after_days=product.scene_after_days,
         )
-        checks = [check, timing]
+        area_claimed = float(
+            claim.claimed.get("claimed_area_m2", claimed_fraction * plot.area_m2)
+        )
+        checks = [
+            check,
+            timing,
+            check_claimed_area(
+                area_claimed,
+                plot.area_m2,
+                result.damaged_area_m2 if result.status == "assessed" else None,
+            ),
+        ]
+        after_harvest = any(
+            c.code == "crop_season" and c.light == "red" for c in claim.checks
+        )
         baseline_check: Check | None = None
         if result.status == "assessed":
             baseline_check = check_season_baseline(loss)
@@ -1024,7 +1063,9 @@ class ClaimsService:
             Line("indemnity.unmeasured", "", {"status": result.status}),
         )
         indemnity: Indemnity | None = None
-        if timing.light != "green":
+        if after_harvest:
+            lines = (Line("indemnity.after_harvest", ""),)
+        elif timing.light != "green":
             lines = (Line("indemnity.scene_timing", ""),)
         elif baseline_check is not None and baseline_check.light != "green":
             lines = (Line("indemnity.season_baseline", ""),)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from claims import (
+    ClaimedArea,
     ClaimInputError,
     ClaimRules,
     EarlierClaim,
@@ -19,14 +20,16 @@ from claims import (
     Line,
     PhotoFacts,
     animal_intake_checks,
+    check_claimed_area,
     check_within_limits,
+    claimed_m2,
     evidence_checks,
     limit_indemnity,
     plot_intake_checks,
     validate_crop_claim,
     validate_livestock_claim,
 )
-from underwriting import CropProduct, LivestockProduct, Money
+from underwriting import CropCalendar, CropProduct, LivestockProduct, Money
 
 ZONE = ZoneInfo("Asia/Shanghai")
 PERIOD = (date(2025, 4, 1), date(2026, 3, 31))
@@ -170,7 +173,7 @@ def test_a_crop_claim_is_one_event_per_window_and_within_its_plot(
         plot_id="Field 1",
         insured=["Field 1", "Field 1 North"],
         earlier=earlier,
-        claimed_fraction=fraction,
+        claimed_m2=fraction * 20_000.0,
         plot_area_m2=20_000.0,
     )
     got = _lights(checks)
@@ -278,6 +281,118 @@ def test_a_crop_claim_must_state_the_share_degree_and_stage(
     with pytest.raises(ClaimInputError) as err:
         validate_crop_claim(product, fraction, degree, stage)
     assert err.value.field == field
+
+
+WINTER_WHEAT = CropCalendar.parse(
+    {
+        "sowing": "10-01",
+        "heading": "05-10",
+        "harvest_start": "07-01",
+        "harvest_end": "07-31",
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("area", "light", "message"),
+    [
+        # 30 mu = 2 ha: the whole plot
+        (ClaimedArea(Decimal(30), "mu"), "green", "claimed_area.within"),
+        (ClaimedArea(Decimal("1.5"), "ha"), "green", "claimed_area.within"),
+        # 45 mu = 3 ha on a 2 ha plot: more than was insured
+        (ClaimedArea(Decimal(45), "mu"), "red", "claimed_area.above"),
+        (ClaimedArea(Decimal("2.1"), "ha"), "red", "claimed_area.above"),
+    ],
+)
+def test_a_claimed_area_in_mu_or_ha_can_pass_the_insured_one(
+    area: ClaimedArea, light: str, message: str
+) -> None:
+    validate_crop_claim(WHEAT, None, Decimal(1), None, area)
+    checks = plot_intake_checks(
+        RULES,
+        zone=ZONE,
+        event=date(2025, 7, 10),
+        reported=datetime(2025, 7, 12, tzinfo=UTC),
+        period=PERIOD,
+        plot_id="Field 1",
+        insured=["Field 1"],
+        earlier=[],
+        claimed_m2=claimed_m2(None, area, 20_000.0),
+        plot_area_m2=20_000.0,
+    )
+    check = next(c for c in checks if c.code == "claimed_area")
+    assert (check.light, check.message) == (light, message)
+
+
+@pytest.mark.parametrize(
+    ("fraction", "area", "field"),
+    [
+        (0.5, ClaimedArea(Decimal(3), "mu"), "claimed_area"),  # both
+        (None, ClaimedArea(Decimal(3), "acre"), "claimed_unit"),
+        (None, ClaimedArea(Decimal(0), "mu"), "claimed_area"),
+        (None, ClaimedArea(Decimal("NaN"), "ha"), "claimed_area"),
+        (None, None, "claimed_fraction"),  # neither
+    ],
+)
+def test_a_claimed_area_is_one_positive_figure_in_mu_or_ha(
+    fraction: float | None, area: ClaimedArea | None, field: str
+) -> None:
+    with pytest.raises(ClaimInputError) as err:
+        validate_crop_claim(WHEAT, fraction, Decimal(1), None, area)
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("measured_m2", "light"),
+    [(15_000.0, "green"), (9_000.0, "amber"), (None, "green")],
+)
+def test_a_claimed_area_above_the_damage_measured_is_looked_at(
+    measured_m2: float | None, light: str
+) -> None:
+    check = check_claimed_area(12_000.0, 20_000.0, measured_m2)
+    assert check.light == light
+    if light == "amber":
+        assert check.message == "claimed_area.above_measured"
+        assert check.params["measured_ha"] == 0.9
+
+
+@pytest.mark.parametrize(
+    ("event", "light", "stage"),
+    [
+        (date(2020, 11, 15), "green", "vegetative"),
+        (date(2021, 5, 9), "green", "vegetative"),
+        (date(2021, 5, 10), "green", "heading"),
+        (date(2021, 6, 30), "green", "heading"),
+        (date(2021, 7, 1), "green", "maturity"),
+        (date(2021, 7, 31), "green", "maturity"),
+        # the crop is gone: the wheat of 2021 was cut in July
+        (date(2021, 8, 1), "red", "after_harvest"),
+        (date(2021, 9, 10), "red", "after_harvest"),
+        # sown again: the next season's crop
+        (date(2021, 10, 1), "green", "vegetative"),
+    ],
+)
+def test_the_crop_calendar_says_the_stage_and_ends_cover_at_harvest(
+    event: date, light: str, stage: str
+) -> None:
+    checks = plot_intake_checks(
+        RULES,
+        zone=ZONE,
+        event=event,
+        reported=datetime.combine(event, datetime.min.time(), tzinfo=UTC),
+        period=(date(2020, 10, 1), date(2021, 12, 31)),
+        plot_id="Field 1",
+        insured=["Field 1"],
+        earlier=[],
+        claimed_m2=1_000.0,
+        plot_area_m2=20_000.0,
+        calendar=WINTER_WHEAT,
+    )
+    check = next(c for c in checks if c.code == "crop_season")
+    assert (check.light, check.params["stage"]) == (light, stage)
+    if light == "red":
+        assert check.params["harvest_end"] == "2021-07-31"
+        assert check.params["next_sowing"] == "2021-10-01"
 
 
 def test_rules_refuse_nonsense_at_start() -> None:
