@@ -5,10 +5,13 @@ capture day; livestock policies; parcels from the Austrian register and a
 crop policy; an application with an inflated declared area and a plot
 overlapping an insured one; claims (a genuine death paid once, the same cow
 again, another farmer's cow under an insured tag, a reused photo, a loss in
-the waiting period, crop claims measured on the real Sentinel-2 pair); then
-the ledger audit and a farmer's receipt fetched over the API and verified
-offline. The story replays 2025 (cows) and 2021 (imagery) on its own clock:
-``reported_at`` is the day the photos were taken, not today.
+the waiting period; crop claims on real Sentinel-2 scenes: hail after the
+wheat harvest (not covered), hail in June on a pair three months apart (the
+imagery cannot tell: field survey), hail on a Slovenian meadow decided by the
+map against its peers); then the ledger audit and a farmer's receipt fetched
+over the API and verified offline. The story replays 2025 (cows), 2021 and
+2015 (imagery) on its own clock: ``reported_at`` is the day the photos were
+taken, not today.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import shapely
 from claims import Line
 from ledger import NoteVerifier, Receipt, verify_receipt
 from livestock import Capture, Photo, capture_time, scan_folder, split_enrol_query
-from remote_sensing import ImageSpec, plots_from_geometries, read_plots
+from remote_sensing import PlotSet, plots_from_geometries, read_plots
 from server.chain import in_process_chain
 from server.config import Settings
 from server.context import AppContext, build_context
@@ -40,7 +43,15 @@ from server.errors import ForbiddenError
 from server.i18n import cli_lang, render_check, render_line
 from server.services.auth import UserStore
 from server.services.claims import ClaimRecord, EvidencePhoto
-from underwriting import Check, CropProduct, LivestockProduct, Money, SubsidyShares
+from underwriting import (
+    Check,
+    CropCalendar,
+    CropProduct,
+    LivestockProduct,
+    Money,
+    MonthDay,
+    SubsidyShares,
+)
 
 __all__ = ["DemoDataError", "closing_hints", "run_demo"]
 
@@ -53,8 +64,16 @@ FARMS = {  # id: (name, region, lat, lon)
     "F-0004": ("Gruber", "Lower Austria", 48.10, 15.90),
     "F-0005": ("Huber", "Upper Austria", 48.29, 13.14),
     "F-0006": ("Zhao Lei", "Hohhot, Inner Mongolia", 40.900, 111.800),
+    "F-0007": ("Novak", "Central Slovenia", 45.870, 14.558),
 }
 LIGHT = {"green": "GREEN", "amber": "AMBER", "red": "RED  "}
+# Two clear Sentinel-2 L1C scenes of a Slovenian patch, ten days apart (TOA reflectance 0-1).
+SLOVENIA_DAYS = ("2015-08-30", "2015-09-09")
+# Winter wheat in Upper Austria: sown in October, heading in May, cut from
+# mid-July to early August.
+WINTER_WHEAT = CropCalendar(
+    MonthDay(10, 1), MonthDay(5, 20), MonthDay(7, 10), MonthDay(8, 10)
+)
 LANG = cli_lang()
 """The language of the checks' reasons: the shell's locale (``LANG=zh_CN.UTF-8``: Chinese)."""
 
@@ -71,6 +90,7 @@ class DemoData:
     register: Path
     scene: Path
     fields: Path
+    slovenia: Path
 
     @classmethod
     def locate(cls, shared: Path, repo: Path) -> DemoData:
@@ -79,8 +99,16 @@ class DemoData:
             shared / "parcels" / "at" / "inspire_schlaege_2025-1_polygon.gpkg.zip",
             shared / "sentinel2" / "austria_T33UUP_2021-06-17_2021-09-25.tif",
             repo / "tests" / "remote_sensing" / "data" / "austria_fields.gpkg",
+            shared / "sentinel2" / "slovenia",
         )
-        for path in (data.cattle, data.register, data.scene, data.fields):
+        for path in (
+            data.cattle,
+            data.register,
+            data.scene,
+            data.fields,
+            *(data.slovenia / f"S2_L1C_{day}.tif" for day in SLOVENIA_DAYS),
+            data.slovenia / "landuse_parcels_RABA.gpkg",
+        ):
             if not path.exists():
                 raise DemoDataError(f"the demo needs {path}: it is missing")
         return data
@@ -91,7 +119,7 @@ def _say(title: str) -> None:
 
 
 def _lines(lines: Sequence[Line]) -> str:
-    return "; ".join(" ".join(render_line(x, LANG)) for x in lines)
+    return "; ".join(" ".join(render_line(x, LANG)).strip() for x in lines)
 
 
 def _checks(checks: Sequence[Check], indent: str = "   ") -> None:
@@ -221,16 +249,27 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
             "maturity": Decimal("1.0"),
         },
         SUBSIDY,
+        calendars={"*": WINTER_WHEAT},
     )
-    for p in (cow, wheat):
+    grass = CropProduct(
+        "GRASS-2015",
+        Money.parse("600"),
+        "mu",
+        Decimal("0.05"),
+        Decimal("0.10"),
+        subsidy=SUBSIDY,
+    )
+    for p in (cow, wheat, grass):
         uw.add_product(p, actor="admin")
     print(
         "   COW-2025   per head: 8000.00 CNY insured, premium 6 %, deductible 200.00, "
         "waiting 7 days"
     )
     print(
-        "   WHEAT-2025 per mu:    900.00 CNY insured, premium 6 %, deductible 10 %, caps by stage"
+        "   WHEAT-2025 per mu:    900.00 CNY insured, premium 6 %, deductible 10 %, caps by stage;"
+        f" winter wheat's calendar: {WINTER_WHEAT}"
     )
+    print("   GRASS-2015 per mu:    600.00 CNY insured, premium 5 %, deductible 10 %")
     print(
         "   subsidies: central 40 %, provincial 25 %, county 15 %; the farmer pays 20 %"
     )
@@ -520,50 +559,122 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     _say(
         "Crop claims by map: the real Sentinel-2 pair (2021-06-17 before, 2021-09-25 after)"
     )
+    from remote_sensing import SceneCatalogue
     from server.cli.imagery import register_demo_scenes
 
     folder = app.settings.resolved_imagery_dir()
     scenes = register_demo_scenes(folder, data.scene)
+    catalogue = SceneCatalogue(folder)
     print(
         f"   scenes {', '.join(s.name for s in scenes)}: COGs in {folder} (map tiles)"
     )
-    before = ImageSpec(data.scene, {"red": 1, "nir": 4, "blue": 3}, 0.0001)
-    after = ImageSpec(data.scene, {"red": 5, "nir": 8, "blue": 7}, 0.0001)
-    for plot_id, fraction, label in (
-        ("AT-0488", 0.8, "6. hail on"),
-        ("AT-0001", 0.9, "7. hail on"),
-    ):
-        c = cl.file(
-            policy_id=huber_policy.id,
-            farmer_id="F-0005",
-            subject_kind="plot",
-            subject_id=plot_id,
-            event_date=date(2021, 9, 10),
-            reported_at=datetime(2021, 9, 13, 9, tzinfo=UTC),
-            claimed_fraction=fraction,
-            growth_stage="maturity",
-            actor="li.wei",
+    # Hail after the harvest: the wheat was cut in July, nothing stood in the field.
+    late = cl.file(
+        policy_id=huber_policy.id,
+        farmer_id="F-0005",
+        subject_kind="plot",
+        subject_id="AT-0488",
+        event_date=date(2021, 9, 10),
+        reported_at=datetime(2021, 9, 13, 9, tzinfo=UTC),
+        claimed_fraction=0.8,
+        actor="li.wei",
+    )
+    late, dmg = cl.assess_by_scenes(late.id, catalogue, actor="wang.fang")
+    _claim("6. hail on 2021-09-10 on AT-0488: 80% of the field claimed", late)
+    print("   " + _lines(late.indemnity))
+    cl.decide(late.id, "reject", actor="wang.fang", grounds=["crop_season"])
+    print("   rejected on crop_season: the loss fell after the harvest")
+    flags["AT-0488: hail after the harvest is not covered (a harvest is not hail)"] = (
+        _is(late, "crop_season", "red") and late.amount.minor == 0
+    )
+    # Hail in June, in cover: the rules pick the pair, but the after-scene is three
+    # months later and would show the harvest, not the hail.
+    june = cl.file(
+        policy_id=huber_policy.id,
+        farmer_id="F-0005",
+        subject_kind="plot",
+        subject_id="AT-0001",
+        event_date=date(2021, 6, 25),
+        reported_at=datetime(2021, 6, 27, 9, tzinfo=UTC),
+        claimed_fraction=0.9,
+        actor="li.wei",
+    )
+    options = cl.scene_options(june.id, catalogue)
+    june, dmg = cl.assess_by_scenes(june.id, catalogue, actor="wang.fang")
+    _claim("7. hail on 2021-06-25 on AT-0001: 90% of the field claimed", june)
+    print(
+        f"   the rules picked {options.before} / {options.after}; map: NDVI "
+        f"{dmg.ndvi_before:.2f} -> {dmg.ndvi_after:.2f}, clear {dmg.clear_fraction:.0%}"
+    )
+    print("   " + _lines(june.indemnity))
+    failed = [x.code for x in june.checks if x.light != "green"]
+    cl.decide(june.id, "survey", actor="wang.fang", grounds=failed)
+    print(f"   sent for a field survey on {', '.join(failed)}: the imagery cannot tell")
+    flags[
+        "AT-0001: a pair three months apart cannot tell hail from harvest: survey"
+    ] = _is(june, "scene_timing", "amber") and june.amount.minor == 0
+
+    _say(
+        "Crop claims by map, measured against the season: two clear Sentinel-2 "
+        f"scenes of a Slovenian patch ({' and '.join(SLOVENIA_DAYS)})"
+    )
+    for day in SLOVENIA_DAYS:
+        scene = catalogue.register(
+            data.slovenia / f"S2_L1C_{day}.tif",
+            f"slovenia-{day}",
+            date.fromisoformat(day),
+            {"red": 4, "green": 3, "blue": 2, "nir": 8},
         )
-        c, dmg = cl.assess_by_map(c.id, before, after, actor="wang.fang")
-        _claim(f"{label} {plot_id}: {fraction:.0%} of the field claimed", c)
-        print(
-            f"   map: NDVI {dmg.ndvi_before:.2f} -> {dmg.ndvi_after:.2f}, damaged "
-            f"{dmg.damaged_fraction:.1%} = {dmg.damaged_area_ha:.2f} ha "
-            f"({dmg.damaged_area_mu:.1f} mu), clear {dmg.clear_fraction:.0%}"
-        )
-        print("   indemnity: " + _lines(c.indemnity))
-        # The pair is 85 days from the event: the map cannot tell this loss from the
-        # harvest. A field survey, on the checks that failed; nothing is paid.
-        failed = [x.code for x in c.checks if x.light != "green"]
-        cl.decide(c.id, "survey", actor="wang.fang", grounds=failed)
-        print(f"   sent for a field survey on {', '.join(failed)}")
-        flags[f"{plot_id}: a June/September pair is not a hail loss on 2021-09-10"] = (
-            _is(c, "scene_timing", "amber") and c.amount.minor == 0
-        )
-        if plot_id == "AT-0001":
-            flags["crop claim above the measured damage"] = _is(
-                c, "measured_damage", "red"
-            )
+        print(f"   scene {scene.name}: COG in {folder}")
+    meadows = _slovenian_meadows(data.slovenia)
+    a = uw.apply_crop(
+        "F-0007",
+        "GRASS-2015",
+        meadows,
+        start=date(2015, 4, 1),
+        end=date(2015, 10, 31),
+        actor="li.wei",
+    )
+    a = uw.decide(
+        a.id,
+        "approve",
+        actor="zhang.min",
+        reason=None if a.recommendation == "approve" else "reviewed",
+    )
+    novak = uw.policy(a.policy_id or "")
+    print(
+        f"-- F-0007: {len(meadows)} meadows of the RABA register inside the scenes, "
+        f"policy {novak.id[:8]}"
+    )
+    largest = meadows.ids[int(np.argmax(meadows.area_m2))]
+    hail = cl.file(
+        policy_id=novak.id,
+        farmer_id="F-0007",
+        subject_kind="plot",
+        subject_id=largest,
+        event_date=date(2015, 9, 3),
+        reported_at=datetime(2015, 9, 5, 9, tzinfo=UTC),
+        claimed_fraction=0.6,
+        actor="li.wei",
+    )
+    hail, dmg = cl.assess_by_scenes(hail.id, catalogue, actor="wang.fang")
+    _claim(f"8. hail on 2015-09-03 on meadow {largest}: 60% claimed", hail)
+    print(
+        f"   map: NDVI {dmg.ndvi_before:.2f} -> {dmg.ndvi_after:.2f}, damaged beyond "
+        f"the season {dmg.damaged_fraction:.1%} = {dmg.damaged_area_ha:.2f} ha"
+    )
+    print("   breakdown: " + _lines(hail.indemnity))
+    cl.decide(hail.id, "reject", actor="wang.fang", grounds=["measured_damage"])
+    print(
+        "   rejected on the map: its meadows changed as the season did, no hail shows"
+    )
+    flags[
+        f"{largest}: decided by the map against its peers (no loss beyond the season)"
+    ] = (
+        _is(hail, "season_baseline", "green")
+        and _is(hail, "scene_timing", "green")
+        and _is(hail, "measured_damage", "red")
+    )
 
     # --- audit and receipt ------------------------------------------------------------
     _say("Auditing the whole ledger (agri ledger verify)")
@@ -578,6 +689,33 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     for name, fired in flags.items():
         print(f"   {'yes' if fired else 'NO '}  {name}")
     return report.ok and ok_receipt and all(flags.values())
+
+
+def _slovenian_meadows(folder: Path) -> PlotSet:
+    """The RABA register's grassland parcels that lie inside the Slovenian scenes."""
+    import pyogrio
+    import rasterio
+
+    with rasterio.open(folder / f"S2_L1C_{SLOVENIA_DAYS[0]}.tif") as src:
+        box = shapely.box(*src.bounds)
+        crs = src.crs.to_epsg()
+    meta, _, wkb, values = pyogrio.raw.read(
+        folder / "landuse_parcels_RABA.gpkg", columns=["index", "AREA", "LULC_NAME"]
+    )
+    column = dict(zip(meta["fields"], values, strict=True))
+    geoms = shapely.from_wkb(wkb)
+    keep = [
+        i
+        for i, (name, geom) in enumerate(zip(column["LULC_NAME"], geoms, strict=True))
+        if name == "grassland" and box.contains(geom)
+    ]
+    return plots_from_geometries(
+        geoms[keep],
+        crs,
+        ids=[f"RABA-{column['index'][i]}" for i in keep],
+        declared_m2=np.asarray(column["AREA"], dtype=float)[keep],
+        source="landuse_parcels_RABA.gpkg",
+    )
 
 
 def _is(c: ClaimRecord, code: str, light: str) -> bool:
