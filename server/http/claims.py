@@ -5,16 +5,14 @@
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from livestock import Photo, read_metadata
-from remote_sensing import DamageOptions, ImageSpec, parse_band_map
-from server.errors import InvalidInputError
+from remote_sensing import SceneCatalogue, check_scene_name
 from server.http.deps import (
     API,
     Deps,
@@ -32,7 +30,7 @@ from server.http.records import CheckOut, check_out
 from server.i18n import Lang, render_ground, render_line
 from server.services.access import check_may_see, own_farmer
 from server.services.auth import User
-from server.services.claims import ClaimRecord, EvidencePhoto
+from server.services.claims import ClaimRecord, EvidencePhoto, SceneOptions
 from underwriting import Money
 
 __all__ = ["claims_router"]
@@ -91,14 +89,96 @@ class PaymentIn(BaseModel):
 
 
 class AssessmentIn(BaseModel):
-    """A before/after pair from the scene catalogue (AGRI_IMAGERY_DIR)."""
+    """The before/after pair, by the names of scenes in the imagery catalogue.
 
-    before: str = Field(examples=["austria_T33UUP_2021-06-17_2021-09-25.tif"])
-    after: str = Field(examples=["austria_T33UUP_2021-06-17_2021-09-25.tif"])
-    before_bands: str = Field("red=1,nir=4", examples=["red=1,nir=4,blue=3"])
-    after_bands: str = Field("red=5,nir=8", examples=["red=5,nir=8,blue=7"])
-    scale: float = Field(0.0001, gt=0)
-    threshold: float = Field(0.3, gt=0, le=2)
+    Either left out (or null) is the rules' pick: the latest scene before the
+    loss and the earliest after it that cover the plot (``GET
+    /claims/{id}/scenes`` lists them). Bands, scale and dates are the
+    catalogue's.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    before: str | None = Field(
+        None,
+        description="A registered scene taken before the loss; null: the rules' pick.",
+        examples=["austria-2021-06-17"],
+    )
+    after: str | None = Field(
+        None,
+        description="A registered scene taken after the loss; null: the rules' pick.",
+        examples=["austria-2021-09-25"],
+    )
+
+    @field_validator("before", "after")
+    @classmethod
+    def _scene_name(cls, name: str | None) -> str | None:
+        # A scene's name is never a path; a ValueError is a 422 naming the field
+        # (the input not echoed).
+        if name is None:
+            return None
+        try:
+            return check_scene_name(name)
+        except ValueError:
+            raise ValueError(
+                "not a scene name: 1-100 letters, digits, '-' or '_', "
+                "starting with a letter or digit"
+            ) from None
+
+
+Side = Literal["before", "after", "same_day"]
+
+
+class SceneChoiceOut(BaseModel):
+    """A scene that covers the claim's plot, and where it lies from the loss."""
+
+    name: str = Field(examples=["austria-2021-06-17"])
+    date: date
+    days_from_event: int | None = Field(
+        description="Scene date minus the loss date, in days (negative: before the loss).",
+        examples=[-3],
+    )
+    side: Side | None = Field(
+        description="Where the scene lies from the loss (null: the loss date is unknown).",
+        examples=["before"],
+    )
+
+
+class SceneOptionsOut(BaseModel):
+    """The scenes a crop claim may be assessed on, by date, and the pair the rules pick."""
+
+    event_date: date | None
+    before: str | None = Field(
+        description="The rules' before-scene (null: none covers the plot before the loss).",
+        examples=["austria-2021-06-17"],
+    )
+    after: str | None = Field(
+        description="The rules' after-scene (null: none covers the plot after the loss).",
+        examples=["austria-2021-09-25"],
+    )
+    scenes: list[SceneChoiceOut]
+
+
+def _side(days: int | None) -> Side | None:
+    if days is None:
+        return None
+    return "before" if days < 0 else "after" if days > 0 else "same_day"
+
+
+def scene_options_out(options: SceneOptions) -> SceneOptionsOut:
+    """:class:`SceneOptions` as the API shows it: each scene's distance to the loss."""
+    event = options.event
+    choices = []
+    for scene in options.scenes:
+        days = (scene.date - event).days if event is not None else None
+        choices.append(
+            SceneChoiceOut(
+                name=scene.name, date=scene.date, days_from_event=days, side=_side(days)
+            )
+        )
+    return SceneOptionsOut(
+        event_date=event, before=options.before, after=options.after, scenes=choices
+    )
 
 
 class ClaimOut(BaseModel):
@@ -150,22 +230,13 @@ def claim_out(c: ClaimRecord, lang: Lang) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-def _scene(folder: Path, name: str, field: str) -> Path:
-    """A file of the imagery catalogue by its name (no paths: nothing outside it)."""
-    path = folder / name
-    if Path(name).name != name or name.startswith(".") or not path.is_file():
-        raise InvalidInputError(
-            f"{name!r} is not a scene in the imagery catalogue", field=field
-        )
-    return path
-
-
 def claims_router(deps: Deps) -> APIRouter:
     """Routes for claims."""
     router = APIRouter(prefix=API)
     cl = deps.ctx.claims
-    settings = deps.ctx.settings
+    scenes = SceneCatalogue(deps.ctx.settings.resolved_imagery_dir())
     readers = deps.may("claims.read")
+    assessors = deps.may("claims.assess")
 
     @router.post("/claims", tags=["claims"], status_code=201, response_model=ClaimOut)
     async def file_claim(
@@ -278,37 +349,51 @@ def claims_router(deps: Deps) -> APIRouter:
         body = fingerprint(*parts)
         return await deps.idempotent(request, user, idempotency_key, work, body)
 
+    @router.get(
+        "/claims/{claim_id}/scenes", tags=["claims"], response_model=SceneOptionsOut
+    )
+    def claim_scenes(
+        claim_id: str, user: Annotated[User, Depends(assessors)]
+    ) -> SceneOptionsOut:
+        """The catalogue's scenes that cover a crop claim's plot, and the rules' pick (adjusters).
+
+        Only scenes with a red and a NIR band whose bounds hold the whole plot
+        are listed, by date; ``before`` / ``after`` are what an assessment
+        without names would use (the latest scene before the loss, the
+        earliest after it). 404: no such claim; 422: not a crop claim.
+        """
+        return scene_options_out(cl.scene_options(claim_id, scenes))
+
     @router.post(
         "/claims/{claim_id}/assessment", tags=["claims"], response_model=ClaimOut
     )
     async def assess(
         claim_id: str,
-        body: AssessmentIn,
         request: Request,
-        user: Annotated[User, Depends(deps.may("claims.assess"))],
+        user: Annotated[User, Depends(assessors)],
         lang: ReaderLang,
+        body: AssessmentIn | None = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
-        """Measure a crop claim's damage on a before/after pair; sets the indemnity."""
-        folder = settings.resolved_imagery_dir()
-        try:
-            before = ImageSpec(
-                _scene(folder, body.before, "before"),
-                parse_band_map(body.before_bands),
-                body.scale,
-            )
-            after = ImageSpec(
-                _scene(folder, body.after, "after"),
-                parse_band_map(body.after_bands),
-                body.scale,
-            )
-        except ValueError as exc:
-            raise InvalidInputError(str(exc), field="bands") from exc
-        options = DamageOptions(threshold=body.threshold)
+        """Measure a crop claim's damage on two catalogue scenes; sets the indemnity.
+
+        ``before`` / ``after`` name registered scenes (no body, or either left
+        out: the rules' pick, as ``GET /claims/{id}/scenes`` shows). A
+        malformed name is a 422 naming the field; an unknown scene a 404
+        naming it; a scene without red and NIR bands, one that does not cover
+        the plot, or no scene on a side of the loss a 422 naming the side; a
+        decided claim a 409. Nothing is written when refused.
+        """
+        chosen = body or AssessmentIn()
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
-            record, _ = cl.assess_by_map(
-                claim_id, before, after, actor=user.username, options=options, conn=conn
+            record, _ = cl.assess_by_scenes(
+                claim_id,
+                scenes,
+                chosen.before,
+                chosen.after,
+                actor=user.username,
+                conn=conn,
             )
             return 200, claim_out(record, lang)
 

@@ -460,6 +460,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/claims/{claim}"): CLAIM_READERS,
     ("POST", "/api/v1/claims/{claim}/evidence"): {"field_agent"},
     ("POST", "/api/v1/claims/{claim}/assessment"): {"adjuster"},
+    ("GET", "/api/v1/claims/{claim}/scenes"): {"adjuster"},
     ("POST", "/api/v1/claims/{claim}/decision"): {"adjuster"},
     ("POST", "/api/v1/claims/{claim}/payment"): {"adjuster"},
     ("POST", "/api/v1/photos/check"): {"field_agent"},

@@ -314,12 +314,14 @@ def test_adjuster_assesses_a_crop_claim_on_a_catalogue_scene(
     from datetime import date
 
     from remote_sensing import read_plots
+    from server.cli.imagery import register_demo_scenes
 
     setup_records(client)
-    catalogue = app.settings.resolved_imagery_dir()
-    catalogue.mkdir(parents=True)
-    scene = "austria_T33UUP_2021-06-17_2021-09-25.tif"
-    (catalogue / scene).symlink_to(shared_data / "sentinel2" / scene)
+    # The demo's two scenes (June and September) registered from the one file.
+    register_demo_scenes(
+        app.settings.resolved_imagery_dir(),
+        shared_data / "sentinel2" / "austria_T33UUP_2021-06-17_2021-09-25.tif",
+    )
     fields = read_plots(
         REPO / "tests/remote_sensing/data/austria_fields.gpkg", id_column="plot_id"
     )
@@ -352,37 +354,31 @@ def test_adjuster_assesses_a_crop_claim_on_a_catalogue_scene(
         },
     ).json()
     adjuster = login(client, "adjuster")
-    body = {
-        "before": scene,
-        "after": scene,
-        "before_bands": "red=1,nir=4",
-        "after_bands": "red=5,nir=8",
-        "scale": 0.0001,
-    }
-    r = client.post(
-        f"/api/v1/claims/{claim['id']}/assessment", json=body, headers=adjuster
-    )
+    path = f"/api/v1/claims/{claim['id']}/assessment"
+    # The rules pick the pair around the loss; the adjuster assesses on it.
+    options = client.get(f"/api/v1/claims/{claim['id']}/scenes", headers=adjuster)
+    assert options.status_code == 200, options.text
+    pick = {k: options.json()[k] for k in ("before", "after")}
+    assert pick == {"before": "austria-2021-06-17", "after": "austria-2021-09-25"}
+    r = client.post(path, json=pick, headers=adjuster)
     assert r.status_code == 200, r.text
     doc = r.json()
     lights = {c["code"]: c["light"] for c in doc["checks"]}
     # The product's only insured plot has no peers to tell its loss from the
     # season: measured, but nothing is paid until surveyed.
+    assert lights["scene_timing"] == "green"
     assert lights["season_baseline"] == "amber" and doc["amount"] == "0.00"
     for bad in (
         {"before": "../agri.db"},
         {"after": "/etc/passwd"},
-        {"before": "none.tif"},
+        {"before": "austria_T33UUP_2021-06-17_2021-09-25.tif"},
     ):
-        r = client.post(
-            f"/api/v1/claims/{claim['id']}/assessment",
-            json=body | bad,
-            headers=adjuster,
-        )
+        r = client.post(path, json=pick | bad, headers=adjuster)
         assert r.status_code == 422 and r.json()["field"] in ("before", "after"), r.text
     r = client.post(
-        f"/api/v1/claims/{claim['id']}/assessment",
-        json=body | {"before_bands": "red=1"},
-        headers=adjuster,
+        path, json=pick | {"before": "austria-2021-06-16"}, headers=adjuster
     )
-    assert (r.status_code, r.json()["field"]) == (422, "bands")
+    assert (r.status_code, r.json()["field"]) == (404, "before")
+    r = client.post(path, json=pick | {"before_bands": "red=1"}, headers=adjuster)
+    assert (r.status_code, r.json()["field"]) == (422, "before_bands")
     assert events(app, "claim.assessed") == 1
