@@ -137,6 +137,7 @@ from claims.season import (
     history_baseline,
     loss_beyond,
     peer_baseline,
+    same_weeks,
 )
 
 __all__ = [
@@ -228,6 +229,7 @@ __all__ = [
     "peer_baseline",
     "plot_intake_checks",
     "probe_sets",
+    "same_weeks",
     "sources",
     "traffic_light",
     "unsigned_reason",

@@ -9,6 +9,8 @@ This module holds the pure rules that tell the two apart:
 * :func:`peer_baseline`: the change the same crop shows elsewhere in the same
   pair (other plots of the product, register parcels of the crop): robust
   statistics (median, scaled MAD), never fewer than ``min_peers``.
+* :func:`same_weeks`: from a plot's NDVI series, its values on the pair's
+  dates in each earlier season (what :func:`history_baseline` takes).
 * :func:`history_baseline`: the plot's own NDVI on the same weeks of earlier
   seasons (an NDVI stack), as the change expected from the before-date.
 * :func:`loss_beyond`: the plot's change set against a baseline: the part of
@@ -28,7 +30,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal
 
 from underwriting.calendar import CropCalendar
@@ -46,6 +48,7 @@ __all__ = [
     "history_baseline",
     "loss_beyond",
     "peer_baseline",
+    "same_weeks",
 ]
 
 MAD_TO_SD = 1.4826
@@ -213,6 +216,57 @@ def history_baseline(
         return None
     centre, spread = _robust(pairs, rules.min_spread)
     return Baseline("history", centre, spread, len(pairs))
+
+
+def _shift_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def same_weeks(
+    points: Sequence[tuple[date, float, float]],
+    before: date,
+    after: date,
+    *,
+    tolerance_days: int = 8,
+    min_clear: float = 0.8,
+) -> tuple[list[float], list[float]]:
+    """A plot's NDVI on the pair's dates in each earlier season of its series.
+
+    ``points`` are ``(date, mean NDVI, clear fraction)`` of the plot (an
+    NDVI stack's series). For each year back that the series reaches, the
+    clear value nearest each date's anniversary, within ``tolerance_days``;
+    NaN where there is none. Returns the before-values and the after-values,
+    one per earlier season, in step (most recent season first).
+
+    >>> pts = [(date(2016, 6, 1), 0.8, 1.0), (date(2016, 6, 12), 0.4, 1.0),
+    ...        (date(2017, 6, 2), 0.7, 0.3)]
+    >>> same_weeks(pts, date(2017, 6, 1), date(2017, 6, 11))
+    ([0.8], [0.4])
+    """
+    clear = [(d, v) for d, v, c in points if math.isfinite(v) and c >= min_clear]
+    if not clear:
+        return [], []
+    oldest = min(d for d, _ in clear)
+    earlier_before: list[float] = []
+    earlier_after: list[float] = []
+    years = 1
+    while _shift_years(after, years) >= oldest - timedelta(days=tolerance_days):
+
+        def nearest(anchor: date) -> float:
+            near = [
+                (abs((d - anchor).days), v)
+                for d, v in clear
+                if abs((d - anchor).days) <= tolerance_days
+            ]
+            return min(near)[1] if near else math.nan
+
+        earlier_before.append(nearest(_shift_years(before, years)))
+        earlier_after.append(nearest(_shift_years(after, years)))
+        years += 1
+    return earlier_before, earlier_after
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from server.services.claims import ClaimsService
     from server.services.devices import DeviceService
     from server.services.enrolment import EnrolmentService
+    from server.services.maps import NdviStack
     from server.services.photos import PhotoService
     from server.services.underwriting import UnderwritingService
 
@@ -102,6 +103,16 @@ class AppContext:
         )
 
     @cached_property
+    def ndvi_stack(self) -> NdviStack | None:
+        """The multi-date NDVI stack (``AGRI_NDVI_*``), if one is configured."""
+        from server.services.maps import NdviStack
+
+        s = self.settings
+        if s.ndvi_stack is None:
+            return None
+        return NdviStack(s.ndvi_stack, s.ndvi_clouds, s.ndvi_dates, s.ndvi_scale)
+
+    @cached_property
     def claims(self) -> ClaimsService:
         """Claims: intake, evidence, assessment by map, decisions and payment."""
         from claims import ClaimRules
@@ -120,6 +131,7 @@ class AppContext:
             ),
             devices=self.devices,
             photos=self.photos,
+            ndvi=self.ndvi_stack,
         )
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from server.http.deps import API, Deps, Offset, ReaderLang
 from server.http.records import check_out
 from server.services.auth import User
-from server.services.maps import MapsService, NdviStack, parse_bbox
+from server.services.maps import MapsService, parse_bbox
 
 __all__ = ["GEOJSON", "maps_router"]
 
@@ -38,18 +38,8 @@ def _geojson(doc: dict[str, Any]) -> JSONResponse:
 def maps_router(deps: Deps) -> APIRouter:
     """Routes for plots, damage polygons and NDVI series."""
     router = APIRouter(prefix=API)
-    settings = deps.ctx.settings
     readers = deps.may("read")
-    stack = (
-        NdviStack(
-            settings.ndvi_stack,
-            settings.ndvi_clouds,
-            settings.ndvi_dates,
-            settings.ndvi_scale,
-        )
-        if settings.ndvi_stack is not None
-        else None
-    )
+    stack = deps.ctx.ndvi_stack
     maps: list[MapsService] = []
 
     def service() -> MapsService:

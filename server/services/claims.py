@@ -40,6 +40,7 @@ from sqlalchemy import Connection
 from claims import (
     BANDS,
     OPEN,
+    Baseline,
     CaptureVerdict,
     Check,
     ClaimedArea,
@@ -75,6 +76,7 @@ from claims import (
     crop_indemnity,
     decision_status,
     evidence_checks,
+    history_baseline,
     is_future_event,
     limit_indemnity,
     livestock_indemnity,
@@ -85,6 +87,7 @@ from claims import (
     peer_baseline,
     plot_intake_checks,
     probe_sets,
+    same_weeks,
     sources,
     validate_crop_claim,
     validate_livestock_claim,
@@ -101,7 +104,9 @@ from remote_sensing import (
     SceneNotFoundError,
     assess_damage,
     damage_polygons,
+    ndvi_series,
     plots_from_geometries,
+    read_dates,
 )
 from server.errors import (
     ConflictError,
@@ -111,7 +116,7 @@ from server.errors import (
 )
 from server.services.devices import DeviceService, SignedPhoto
 from server.services.ledger import LedgerService
-from server.services.maps import scene_dates, store_assessment
+from server.services.maps import NdviStack, scene_dates, store_assessment
 from server.services.photos import PhotoService
 from server.services.underwriting import PolicyRecord, UnderwritingService
 from server.services.work import reading
@@ -214,10 +219,13 @@ class ClaimsService:
         rules: ClaimRules | None = None,
         devices: DeviceService | None = None,
         photos: PhotoService | None = None,
+        ndvi: NdviStack | None = None,
     ) -> None:
         """Wire the service over the ledger's database and the underwriting records.
 
-        ``photos`` keeps the evidence photos' files (None keeps none).
+        ``photos`` keeps the evidence photos' files (None keeps none); ``ndvi``
+        is the NDVI stack whose earlier seasons are a plot's baseline where
+        its peers give none.
         """
         self.ledger = ledger
         self.photos = photos
@@ -227,6 +235,7 @@ class ClaimsService:
         self._registry = registry
         self.rules = rules or ClaimRules()
         self.store = ClaimStore(self.engine)
+        self.ndvi = ndvi
 
     def _event(
         self,
@@ -936,6 +945,44 @@ class ClaimsService:
             peers.append((f"{row.policy_id}/{row.plot_ref}", geometry))
         return peers
 
+    def _history(
+        self,
+        plot_id: str,
+        wkb: bytes,
+        ndvi_before: float,
+        taken: tuple[date | None, date | None],
+    ) -> Baseline | None:
+        """The plot's change in the same weeks of earlier seasons (the NDVI stack), or None.
+
+        None without a stack, when it does not cover the plot, when a scene's
+        date is unknown, or with too few clear earlier seasons.
+        """
+        if self.ndvi is None or taken[0] is None or taken[1] is None:
+            return None
+        stack = self.ndvi
+        plot_set = plots_from_geometries(
+            [shapely.from_wkb(wkb)], 4326, ids=[plot_id], source="policy"
+        )
+        try:
+            dates = read_dates(stack.path, stack.dates)
+            (series,) = ndvi_series(
+                plot_set,
+                stack.path,
+                dates=dates,
+                cloud_stack=stack.clouds,
+                scale=stack.scale,
+            )
+        except (RemoteSensingError, OSError):
+            return None  # the stack cannot say: the peers' answer (none) stands
+        earlier_before, earlier_after = same_weeks(
+            [(p.date, p.ndvi, p.clear_fraction) for p in series.points],
+            taken[0],
+            taken[1],
+        )
+        return history_baseline(
+            ndvi_before, earlier_before, earlier_after, self.rules.season
+        )
+
     def assess_by_map(
         self,
         claim_id: str,
@@ -952,7 +999,9 @@ class ClaimsService:
 
         The loss is measured against the season: the plot's NDVI change is
         set against the change of the product's other insured plots nearby on
-        the same pair (``claims.peer_baseline``); a pixel counts as damaged
+        the same pair (``claims.peer_baseline``), or where too few peers were
+        measured, against the same weeks of the plot's earlier seasons in the
+        NDVI stack (``claims.history_baseline``); a pixel counts as damaged
         only when its drop exceeds what the peers show by the rules' pixel
         threshold, so a harvest the peers share is no damage. The indemnity
         pays the lesser of the claimed and the measured damaged share, and
@@ -979,6 +1028,8 @@ class ClaimsService:
         """
         claim, policy, product, plot = self._crop_claim(claim_id, conn)
         season = self.rules.season
+        if taken is None:
+            taken = scene_dates(before.path.name, after.path.name)
         options = options or DamageOptions(threshold=season.pixel_threshold)
         peers = self._peers(claim, policy, plot, conn)
         plot_set = plots_from_geometries(
@@ -1005,6 +1056,10 @@ class ClaimsService:
                     ],
                     season,
                 )
+                if baseline is None:
+                    baseline = self._history(
+                        claim.subject_id, plot.geometry, result.ndvi_before, taken
+                    )
                 if baseline is not None:
                     loss = loss_beyond(
                         result.ndvi_after - result.ndvi_before, baseline, season
@@ -1029,8 +1084,6 @@ class ClaimsService:
         )
         # Whether the pair can show this loss at all: a scene far from the event
         # measures the season (a harvest), not the loss.
-        if taken is None:
-            taken = scene_dates(before.path.name, after.path.name)
         if names is None:
             names = (before.path.name, after.path.name)
         timing = check_scene_timing(

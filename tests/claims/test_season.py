@@ -16,6 +16,7 @@ from claims.season import (
     history_baseline,
     loss_beyond,
     peer_baseline,
+    same_weeks,
 )
 
 D = date.fromisoformat
@@ -173,3 +174,27 @@ def test_without_a_baseline_the_map_cannot_tell_and_asks_for_a_survey() -> None:
 def test_rules_out_of_range_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
         SeasonRules(**kwargs)  # type: ignore[arg-type]
+
+
+SERIES = [
+    (D("2015-08-30"), 0.68, 1.0),
+    (D("2015-09-09"), 0.69, 1.0),
+    (D("2016-08-24"), 0.67, 0.5),  # half cloud: not clear
+    (D("2016-09-13"), 0.67, 1.0),
+    (D("2017-08-29"), 0.67, 1.0),
+]
+
+
+def test_same_weeks_of_earlier_seasons_take_the_nearest_clear_date() -> None:
+    before, after = same_weeks(SERIES, D("2017-08-29"), D("2017-09-08"))
+    # 2016 first (its before-date is cloudy), then 2015
+    assert after == [0.67, 0.69]
+    assert math.isnan(before[0]) and before[1] == 0.68
+
+
+def test_same_weeks_beyond_the_tolerance_are_missing() -> None:
+    _, after = same_weeks(
+        SERIES, D("2017-08-29"), D("2017-09-08"), tolerance_days=3
+    )
+    assert math.isnan(after[0]) and after[1] == 0.69
+    assert same_weeks([], D("2017-08-29"), D("2017-09-08")) == ([], [])
