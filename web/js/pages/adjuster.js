@@ -2,7 +2,8 @@
 // with the field before and after the loss (two maps kept in step), NDVI and damage
 // layers, the damage polygons, the NDVI series around the loss date, the claim photos
 // beside the animal's enrolment photos, every check's reason, the indemnity, the ledger
-// history, the decision and the payment.
+// history, the assessment of a crop claim on two catalogue scenes (the rules' pick
+// pre-selected), the decision and the payment.
 //
 // Routes: #/adjuster (the queue) and #/adjuster/claim/<id>.
 
@@ -45,6 +46,7 @@ import strings from "./adjuster.strings.js";
 registerStrings(strings);
 
 const STATUSES = ["filed", "survey", "approved", "rejected", "paid"];
+const OPEN = ["filed", "survey"]; // awaiting a decision: may be assessed
 const LIGHTS = ["green", "amber", "red"];
 const PLOT_STYLE = { color: "#ffd600", weight: 3, fill: false };
 const DAMAGE_STYLE = { color: "#ff6d00", weight: 2, fillColor: "#ff6d00", fillOpacity: 0.45 };
@@ -253,7 +255,7 @@ async function renderClaim(root, id, route) {
       claim.reason ? [t("adj.reason"), claim.reason] : null,
       claim.payment_ref ? [t("adj.payment_ref"), claim.payment_ref] : null,
     ]),
-    h("h2", {}, t("adj.checks")),
+    h("h2", { id: "checks-title", tabindex: "-1" }, t("adj.checks")),
     checkList(claim.checks),
   );
   const work = [];
@@ -265,6 +267,9 @@ async function renderClaim(root, id, route) {
   await Promise.all(work);
   add(root, indemnityTable(claim));
   await renderHistory(root, claim);
+  if (claim.subject_kind === "plot" && OPEN.includes(claim.status) && route?.user?.role === "adjuster") {
+    await renderAssess(root, claim, route);
+  }
   renderActions(root, claim, route);
 }
 
@@ -575,6 +580,132 @@ async function renderHistory(root, claim) {
       ),
     ),
   );
+}
+
+// --- the assessment on two catalogue scenes -------------------------------------------
+
+// How far a scene lies from the loss: "3 days before" / "灾前 3 天".
+function distanceText(scene) {
+  const n = Math.abs(scene.days_from_event ?? 0);
+  if (scene.side === "same_day") return t("adj.assess.same_day");
+  if (scene.side === "before") return t(n === 1 ? "adj.assess.day_before" : "adj.assess.days_before", { n });
+  if (scene.side === "after") return t(n === 1 ? "adj.assess.day_after" : "adj.assess.days_after", { n });
+  return "";
+}
+
+// The scenes offered on one side of the loss (the loss's own day on both), the rules' pick chosen.
+function sceneSelect(id, name, options, side, pick) {
+  const shared = new Map();
+  for (const s of options.scenes) shared.set(s.date, (shared.get(s.date) || 0) + 1);
+  const usable = options.scenes.filter((s) => s.side === null || s.side === side || s.side === "same_day");
+  const label = (s) =>
+    [
+      s.date,
+      distanceText(s),
+      shared.get(s.date) > 1 ? s.name : null, // two scenes of one day: their names tell them apart
+      s.name === pick ? t("adj.assess.pick") : null,
+    ]
+      .filter(Boolean)
+      .join(" · ");
+  const select = h(
+    "select",
+    { id, name, required: true, disabled: !usable.length, "aria-describedby": `${id}-error` },
+    usable.length
+      ? usable.map((s) => h("option", { value: s.name }, label(s)))
+      : h("option", { value: "" }, t(`adj.assess.none_${side}`)),
+  );
+  select.value = pick && usable.some((s) => s.name === pick) ? pick : usable[0]?.name || "";
+  return select;
+}
+
+// A refusal of the assessment in the reader's words; `chosen` is what was sent per side.
+function assessError(err, chosen) {
+  const side = err.field === "before" || err.field === "after" ? err.field : null;
+  if (err.status === 409) return t("adj.assess.err.decided");
+  if (side && !chosen[side]) return t(`adj.assess.none_${side}`);
+  if (side && err.status === 404) return t(`adj.assess.err.unknown_${side}`, { scene: chosen[side] });
+  if (side && err.status === 422) return t(`adj.assess.err.unusable_${side}`, { scene: chosen[side] });
+  if (err.field === "imagery") return t("adj.assess.err.imagery", { detail: err.detail });
+  return t("adj.assess.err.other", { detail: refusalText(err) });
+}
+
+async function renderAssess(root, claim, route) {
+  const section = h(
+    "section",
+    { "aria-labelledby": "assess-title" },
+    h("h2", { id: "assess-title" }, t("adj.assess.title")),
+  );
+  add(root, section);
+  let options;
+  try {
+    options = await api.get(`/api/v1/claims/${encodeURIComponent(claim.id)}/scenes`);
+  } catch (err) {
+    add(section, h("p", { class: "note" }, assessError(err, {})));
+    return;
+  }
+  const before = sceneSelect(newId("assess-before"), "before", options, "before", options.before);
+  const after = sceneSelect(newId("assess-after"), "after", options, "after", options.after);
+  const button = h(
+    "button",
+    { type: "submit", class: "primary", disabled: !before.value || !after.value },
+    t("adj.assess.submit"),
+  );
+  const progress = h("p", { class: "note", role: "status" });
+  const slot = (select, label) =>
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: select.id }, label),
+      select,
+      errorSlot(select.name, `${select.id}-error`),
+    );
+  const form = h(
+    "form",
+    { class: "decision assess", novalidate: true, "aria-labelledby": "assess-title" },
+    h("p", { class: "note" }, t("adj.assess.hint", { event: fmtDate(options.event_date) })),
+    slot(before, t("adj.assess.before")),
+    slot(after, t("adj.assess.after")),
+    h("div", {}, button, progress, errorSlot("_form", newId("assess-error"))),
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    const chosen = { before: before.value || null, after: after.value || null };
+    button.disabled = true;
+    progress.textContent = t("adj.assess.running");
+    try {
+      const done = await api.post(`/api/v1/claims/${encodeURIComponent(claim.id)}/assessment`, chosen);
+      toast(
+        t("adj.assess.done", {
+          light: t(`light.${done.light || "none"}`),
+          amount: fmtMoney(done.amount, done.currency),
+        }),
+        "ok",
+      );
+      // The result at once: the claim again, its layers, polygons, chart, checks and indemnity.
+      destroy();
+      await renderClaim(root, claim.id, route);
+      const checks = document.getElementById("checks-title");
+      checks?.scrollIntoView({ block: "start" });
+      checks?.focus({ preventScroll: true });
+    } catch (err) {
+      progress.textContent = "";
+      button.disabled = false;
+      showAssessError(form, err, chosen);
+    }
+  });
+  add(section, form);
+}
+
+function showAssessError(form, err, chosen) {
+  const side = err.field === "before" || err.field === "after" ? err.field : null;
+  const slot = form.querySelector(`[data-error-for="${side || "_form"}"]`);
+  slot.textContent = assessError(err, chosen);
+  const control = side && form.querySelector(`[name="${side}"]`);
+  if (control) {
+    control.setAttribute("aria-invalid", "true");
+    control.focus();
+  }
 }
 
 function renderActions(root, claim, route) {
