@@ -50,6 +50,10 @@ __all__ = [
 # Zoom levels past a scene's native maximum that are still rendered (maps scale
 # the native tiles beyond it themselves: the pages set maxNativeZoom).
 OVERZOOM = 2
+# Zoom levels below a scene's minimum (the whole scene in about one tile) still
+# rendered; further out the scene is a few pixels of a tile: answered with no
+# content and no read, so a low-zoom request costs nothing.
+UNDERZOOM = 2
 
 MIB = 1 << 20
 RENDER_VERSION = "1"  # bump when the rendering of a layer changes: new ETags
@@ -346,6 +350,8 @@ class ImageryService:
     ) -> Tile:
         """Tile z/x/y of ``layer`` of scene ``name``, from the cache or rendered now.
 
+        Below ``minzoom - UNDERZOOM`` nothing is read or rendered: no content.
+
         Raises:
             NotFoundError, InvalidInputError: see :meth:`tile_etag`; a scene file
                 that cannot be read (``imagery``).
@@ -353,6 +359,8 @@ class ImageryService:
         scene, earlier = self.layer_scenes(name, layer, before)
         etag = self._etag(scene, earlier, layer, z, x, y, fmt)
         media_type = TILE_FORMATS[fmt]
+        if z < scene.minzoom - UNDERZOOM:
+            return Tile(None, media_type, etag)
         cached = self.cache.get(etag)
         if cached is not None:
             return Tile(cached or None, media_type, etag)

@@ -182,6 +182,27 @@ def test_a_tile_outside_the_scene_is_204_with_no_body(client: TestClient) -> Non
         assert (r.status_code, r.content) == (204, b""), layer
 
 
+def test_a_tile_far_below_the_scenes_zoom_costs_no_read(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An anonymous low-zoom damage tile (the scene a few pixels of it) renders nothing."""
+    import server.services.imagery as imagery
+
+    def no_render(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("a tile below the scene's zoom was rendered")
+
+    monkeypatch.setattr(imagery, "render_tile", no_render)
+    doc = client.get(f"{API}/scenes/{AFTER}/tilejson.json").json()
+    z = doc["minzoom"] - imagery.UNDERZOOM - 1
+    t = _centre_tile(client, AFTER, z)
+    for layer in ("truecolor", "damage"):
+        r = client.get(
+            f"{API}/scenes/{AFTER}/tiles/{t.z}/{t.x}/{t.y}.png",
+            params={"layer": layer, "before": BEFORE},
+        )
+        assert (r.status_code, r.content) == (204, b""), layer
+
+
 @pytest.mark.parametrize(
     ("path", "status", "field", "detail"),
     [
