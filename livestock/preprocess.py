@@ -11,7 +11,6 @@ expects.
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,17 +57,18 @@ def load_image(source: str | Path | bytes, name: str | None = None) -> Image.Ima
             label, f"{len(data):,} bytes, over {MAX_BYTES:,}", ("too_large",)
         )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise ImageError(
-                    label,
-                    f"{width} x {height} pixels, over the limit of {MAX_PIXELS:,}",
-                    ("too_large",),
-                )
-            img.load()
+        # The pixel count is checked here, before decoding (no catch_warnings:
+        # it swaps the process's warning filters and is not thread-safe; Pillow's
+        # own bomb warning, above 89 M pixels, is only a warning before this).
+        img = Image.open(io.BytesIO(data))
+        width, height = img.size
+        if width * height > MAX_PIXELS:
+            raise ImageError(
+                label,
+                f"{width} x {height} pixels, over the limit of {MAX_PIXELS:,}",
+                ("too_large",),
+            )
+        img.load()
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

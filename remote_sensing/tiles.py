@@ -120,6 +120,22 @@ def _indexes(source: TileSource, roles: tuple[str, ...], layer: str) -> list[int
     return [source.bands[r] for r in roles]
 
 
+def _quiet() -> None:
+    """Silence the two warnings every tile render raises, for the whole process.
+
+    A tile carries no CRS (``NotGeoreferencedWarning``) and a small scene has
+    no overviews (``NoOverviewWarning``): neither says anything. Filters are
+    added once, process-wide: ``warnings.catch_warnings`` around each render
+    would swap the process's filters under concurrent renders (it is not
+    thread-safe) and could leave them changed.
+    """
+    from rasterio.errors import NotGeoreferencedWarning
+    from rio_tiler.errors import NoOverviewWarning
+
+    warnings.filterwarnings("ignore", category=NoOverviewWarning)
+    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+
+
 def _read(
     source: TileSource, indexes: list[int], z: int, x: int, y: int, tilesize: int
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None:
@@ -128,11 +144,10 @@ def _read(
     from rio_tiler.errors import RioTilerError, TileOutsideBounds
     from rio_tiler.io import Reader
 
+    _quiet()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # NoOverviewWarning on small scenes
-            with Reader(str(source.path)) as src:
-                img = src.tile(x, y, z, tilesize=tilesize, indexes=indexes)
+        with Reader(str(source.path)) as src:
+            img = src.tile(x, y, z, tilesize=tilesize, indexes=indexes)
     except TileOutsideBounds:
         return None
     except (RioTilerError, RasterioError, OSError) as exc:
@@ -183,13 +198,12 @@ def _encode(
 ) -> bytes:
     from rio_tiler.utils import render
 
+    _quiet()
     # PNG at zlib level 1: a third of level 6's encoding time for ~12 % more
     # bytes. WebP lossy at quality 90: an eighth of the PNG's bytes, for slow
     # links (lossless WebP took ~140 ms a tile to encode, more than a whole render).
     options: dict[str, Any] = {"QUALITY": 90} if fmt == "webp" else {"ZLEVEL": 1}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # NotGeoreferencedWarning: tiles carry no CRS
-        return render(data, alpha, img_format=fmt.upper(), colormap=colormap, **options)
+    return render(data, alpha, img_format=fmt.upper(), colormap=colormap, **options)
 
 
 def render_tile(
