@@ -619,14 +619,14 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         f"scenes of a Slovenian patch ({' and '.join(SLOVENIA_DAYS)})"
     )
     for day in SLOVENIA_DAYS:
-        scene = catalogue.register(
+        slovenia = catalogue.register(
             data.slovenia / f"S2_L1C_{day}.tif",
             f"slovenia-{day}",
             date.fromisoformat(day),
             {"red": 4, "green": 3, "blue": 2, "nir": 8},
         )
-        print(f"   scene {scene.name}: COG in {folder}")
-    meadows = _slovenian_meadows(data.slovenia)
+        print(f"   scene {slovenia.name}: COG in {folder}")
+    meadows = _slovenian_meadows(data.slovenia, slovenia.bounds)
     a = uw.apply_crop(
         "F-0007",
         "GRASS-2015",
@@ -691,29 +691,30 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     return report.ok and ok_receipt and all(flags.values())
 
 
-def _slovenian_meadows(folder: Path) -> PlotSet:
-    """The RABA register's grassland parcels that lie inside the Slovenian scenes."""
+def _slovenian_meadows(
+    folder: Path, bounds: tuple[float, float, float, float]
+) -> PlotSet:
+    """The RABA register's grassland parcels inside ``bounds`` (WGS84: the scenes')."""
     import pyogrio
-    import rasterio
 
-    with rasterio.open(folder / f"S2_L1C_{SLOVENIA_DAYS[0]}.tif") as src:
-        box = shapely.box(*src.bounds)
-        crs = src.crs.to_epsg()
     meta, _, wkb, values = pyogrio.raw.read(
         folder / "landuse_parcels_RABA.gpkg", columns=["index", "AREA", "LULC_NAME"]
     )
     column = dict(zip(meta["fields"], values, strict=True))
-    geoms = shapely.from_wkb(wkb)
-    keep = [
-        i
-        for i, (name, geom) in enumerate(zip(column["LULC_NAME"], geoms, strict=True))
-        if name == "grassland" and box.contains(geom)
-    ]
+    grass = [i for i, name in enumerate(column["LULC_NAME"]) if name == "grassland"]
+    every = plots_from_geometries(
+        shapely.from_wkb(wkb)[grass],
+        meta["crs"],
+        ids=[f"RABA-{column['index'][i]}" for i in grass],
+        declared_m2=np.asarray(column["AREA"], dtype=float)[grass],
+    )
+    box = shapely.box(*bounds)
+    keep = [i for i, g in enumerate(every.geometry) if box.contains(g)]
     return plots_from_geometries(
-        geoms[keep],
-        crs,
-        ids=[f"RABA-{column['index'][i]}" for i in keep],
-        declared_m2=np.asarray(column["AREA"], dtype=float)[keep],
+        every.geometry[keep],
+        4326,
+        ids=[every.ids[i] for i in keep],
+        declared_m2=every.declared_m2[keep],
         source="landuse_parcels_RABA.gpkg",
     )
 
