@@ -205,3 +205,29 @@ def test_approve_then_the_farmer_sees_it_and_the_approver_may_not_pay(
     second.get_by_role("button", name="Record the payment").click()
     second.get_by_text("This claim is Paid").wait_for()
     assert second.errors == [], second.errors
+
+
+def test_the_demo_crop_claims_say_what_the_map_can_and_cannot_tell(
+    page_as: Any, screenshot: Any
+) -> None:
+    """A pair too far from the loss goes to a survey; a meadow is decided against its peers."""
+    page = page_as("adjuster")
+    claims = _claims(page)
+    june = next(c for c in claims if c["subject_id"] == "AT-0001")
+    meadow = next(c for c in claims if c["subject_id"].startswith("RABA-"))
+    page.goto(f"/#/adjuster/claim/{june['id']}")
+    wait_idle(page)
+    text = page.locator("main").inner_text()
+    assert "92 days after the loss on 2021-06-25" in text
+    assert "the map cannot tell a loss from the season" in text
+    assert "Survey" in text or "survey" in text
+    screenshot(page, "adjuster-claim-crop-survey")
+    page.goto(f"/#/adjuster/claim/{meadow['id']}")
+    wait_idle(page)
+    text = page.locator("main").inner_text()
+    assert "bracket the loss on 2015-09-03" in text
+    assert "the season's change, not a loss" in text
+    assert "plots of the same crop (16)" in text
+    assert "Rejected" in text or "rejected" in text
+    screenshot(page, "adjuster-claim-crop-meadow")
+    assert page.errors == [], page.errors
