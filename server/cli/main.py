@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from server.cli.common import app_context
 
 if TYPE_CHECKING:
     from server.config import Settings
+    from server.context import AppContext
 
 __all__ = ["cli", "main"]
 
@@ -283,9 +285,61 @@ def db() -> None:
 @db.command("upgrade")
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
-    """Apply all migrations to the configured database."""
-    app_context(ctx)
-    click.echo("database is at the latest schema")
+    """Bring the configured database to the latest schema.
+
+    Says whether it created the schema on an empty database, upgraded it (from
+    which revision) or found it at the latest. A database it cannot reach, open
+    or write is one line naming the URL (password masked) and what to do, exit 2.
+    """
+    said = _Said()
+    log = logging.getLogger("server.storage.migrate")
+    level, propagate = log.level, log.propagate
+    log.addHandler(said)
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    try:
+        app_context(ctx)
+    except ConnectionError as exc:  # storage's DatabaseAccessError: one line
+        raise Refused(str(exc)) from exc
+    except OSError as exc:  # a folder that cannot be made: SQLite's, the key's
+        raise Refused(_os_problem(ctx.obj["settings"], exc)) from exc
+    finally:
+        log.removeHandler(said)
+        log.setLevel(level)
+        log.propagate = propagate
+    for line in said.lines:
+        click.echo(line)
+
+
+class _Said(logging.Handler):
+    """Keeps what the migrations said (the storage layer logs what it did)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def _os_problem(settings: Settings, exc: OSError) -> str:
+    """One line for a folder ``db upgrade`` could not make or write."""
+    url = settings.resolved_database_url()
+    if url.startswith("sqlite"):
+        return (
+            f"cannot use the database {_masked(url)}: cannot create its folder "
+            f"{exc.filename} ({exc.strerror}): make it a folder this user may "
+            "write, or set AGRI_DATA_DIR or AGRI_DATABASE_URL"
+        )
+    return (
+        f"cannot write {exc.filename} ({exc.strerror}): AGRI_DATA_DIR must be a "
+        "folder this user may write"
+    )
+
+
+def _masked(url: str) -> str:
+    """``url`` with its password shown as ``***``."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 @cli.command()
@@ -299,6 +353,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     from server.http.app import create_app
 
     app = app_context(ctx, chain=True)
+    for line in _startup_lines(app, host, port):
+        click.echo(line, err=True)
     uvicorn.run(
         create_app(app),
         host=host,
@@ -306,6 +362,34 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         proxy_headers=True,
         forwarded_allow_ips=app.settings.forwarded_allow_ips,
     )
+
+
+def _startup_lines(app: AppContext, host: str, port: int) -> list[str]:
+    """What ``serve`` says before it listens: database, ledger, anchoring, folders."""
+    settings = app.settings
+    chain = app.ledger.chain
+    if chain is None:
+        anchoring = (
+            "off (AGRI_ANCHOR_ENABLED=false): checkpoints are signed, not anchored"
+        )
+    elif chain.ephemeral:
+        anchoring = (
+            "on the in-process test chain (development only: its anchors die "
+            "with this process)"
+        )
+    else:
+        anchoring = f"on chain {settings.chain_id}, contract {chain.contract}"
+    imagery = settings.resolved_imagery_dir()
+    return [
+        f"database: {app.engine.url.render_as_string(hide_password=True)}",
+        f"ledger: {app.ledger.store.size()} entries, checkpoints signed by "
+        f"{app.ledger.signer.name} (verifier key: GET /api/v1/ledger/key)",
+        f"anchoring: {anchoring}",
+        f"photos: {settings.resolved_photo_dir()}; imagery: {imagery}",
+        f"serving http://{host}:{port}/ (health: /api/v1/health); "
+        f"X-Forwarded-For and X-Forwarded-Proto trusted from "
+        f"{settings.forwarded_allow_ips}",
+    ]
 
 
 @cli.group()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from server.cli.main import cli
 from server.services.underwriting import UnderwritingService
@@ -209,3 +211,91 @@ def test_make_serve_passes_port_and_host_to_agri_serve() -> None:
     # A HOST or PORT in the environment (zsh's HOST) is not taken: only make's command line.
     env = {**os.environ, "HOST": "somehost", "PORT": "1"}
     assert "agri serve --host 127.0.0.1 --port 8000" in dry_run(env=env)
+
+
+def test_db_upgrade_says_it_created_the_schema_then_that_it_is_at_the_latest(
+    env: dict[str, str],
+) -> None:
+    """On an empty database: created (with the revision); run again: already there."""
+    first = run(env, "db", "upgrade")
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith("created the schema on the empty database ")
+    revision = first.output.strip().rsplit("(revision ", 1)[1].rstrip(")")
+    again = run(env, "db", "upgrade")
+    assert again.exit_code == 0, again.output
+    assert again.output.strip().endswith(
+        f"is already at the latest schema (revision {revision})"
+    )
+
+
+@pytest.mark.parametrize("case", ["folder is a file", "file is a folder", "no server"])
+def test_db_upgrade_refuses_a_database_it_cannot_use_in_one_line(
+    tmp_path: Path, case: str
+) -> None:
+    """No traceback: one line naming the URL (password masked) and what to do, exit 2."""
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "adir").mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env, expected = {
+        "folder is a file": (
+            {"AGRI_DATA_DIR": str(tmp_path / "afile" / "var")},
+            f"cannot use the database sqlite:///{tmp_path}/afile/var/agri.db: "
+            f"cannot create its folder {tmp_path}/afile/var (Not a directory)",
+        ),
+        "file is a folder": (
+            {"AGRI_DATABASE_URL": f"sqlite:///{tmp_path}/adir"},
+            f"cannot use the database sqlite:///{tmp_path}/adir: cannot open the "
+            f"SQLite file {tmp_path}/adir",
+        ),
+        "no server": (
+            {
+                "AGRI_DATABASE_URL": f"postgresql+psycopg://agri:s3cret@127.0.0.1:{port}/agri"
+            },
+            f"cannot use the database postgresql+psycopg://agri:***@127.0.0.1:{port}"
+            f"/agri: no PostgreSQL server answers at 127.0.0.1:{port}",
+        ),
+    }[case]
+    env = {"AGRI_DATA_DIR": str(tmp_path / "var"), **env}
+    r = run(env, "db", "upgrade")
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1, r.output
+    assert lines[0].startswith(f"Error: {expected}"), lines[0]
+    assert "s3cret" not in r.output
+    assert "AGRI_DATABASE_URL" in lines[0]
+
+
+def test_serve_says_database_ledger_anchoring_and_folders_before_listening(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start-up lines name the database (password masked) and whether it anchors."""
+    import uvicorn
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    r = CliRunner().invoke(
+        cli, ["serve", "--port", "8123"], env=env, obj={}, catch_exceptions=False
+    )
+    assert r.exit_code == 0, r.output
+    lines = r.stderr.splitlines()
+    url = make_url(env["AGRI_DATABASE_URL"])
+    assert lines[0] == f"database: {url.render_as_string(hide_password=True)}"
+    assert lines[1].startswith("ledger: 0 entries, checkpoints signed by test.example/")
+    assert lines[2] == (
+        "anchoring: off (AGRI_ANCHOR_ENABLED=false): checkpoints are signed, not "
+        "anchored"
+    )
+    assert lines[3].startswith("photos: ") and "; imagery: " in lines[3]
+    assert lines[4].startswith(
+        "serving http://127.0.0.1:8123/ (health: /api/v1/health)"
+    )
+    assert calls == [
+        {
+            "host": "127.0.0.1",
+            "port": 8123,
+            "proxy_headers": True,
+            "forwarded_allow_ips": "127.0.0.1",
+        }
+    ]
