@@ -32,7 +32,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -48,16 +48,35 @@ from remote_sensing.errors import (
 __all__ = [
     "BAND_ROLES",
     "CATALOGUE_FILE",
+    "ROLE_BANDS",
     "Scene",
     "SceneCatalogue",
     "SceneExistsError",
     "SceneNotFoundError",
+    "check_band_descriptions",
     "check_scene_name",
 ]
 
 CATALOGUE_FILE = "catalogue.json"
 BAND_ROLES = ("red", "green", "blue", "nir")
+# The Sentinel-2 bands each role may be (a file that describes its bands B01..B12,
+# B8A is checked against them); a description naming the role itself passes too.
+ROLE_BANDS: Mapping[str, tuple[str, ...]] = {
+    "red": ("B04",),
+    "green": ("B03",),
+    "blue": ("B02",),
+    "nir": ("B08", "B8A"),
+}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+_BAND_CODE = re.compile(r"B0*(\d{1,2})(A?)", re.IGNORECASE)
+_ROLE_WORDS = {
+    "red": "red",
+    "green": "green",
+    "blue": "blue",
+    "nir": "nir",
+    "near-infrared": "nir",
+    "near infrared": "nir",
+}
 _VERSION = 1
 
 
@@ -205,6 +224,86 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _described(description: str | None) -> tuple[str, str | None] | None:
+    """What a band description names: ``(code or word, role or None)``, or None.
+
+    ``B04``, ``B4``, ``b04 (665 nm)`` name Sentinel-2's band B04 (red);
+    ``B01`` names a band of no role; ``red``, ``NIR``, ``near-infrared`` name
+    the role; anything else (a date, ``Band 1``) names nothing we know.
+    """
+    text = (description or "").strip()
+    if not text:
+        return None
+    if text.lower() in _ROLE_WORDS:
+        return text, _ROLE_WORDS[text.lower()]
+    first = re.split(r"[\s,;:()\[\]]+", text)[0]
+    m = _BAND_CODE.fullmatch(first)
+    if m is None:
+        role = _ROLE_WORDS.get(first.lower())
+        return (first, role) if role else None
+    number, a = int(m.group(1)), m.group(2).upper()
+    code = f"B{number}A" if a else f"B{number:02d}"
+    roles = [role for role, codes in ROLE_BANDS.items() if code in codes]
+    return code, roles[0] if roles else None
+
+
+def check_band_descriptions(
+    descriptions: Sequence[str | None], bands: Mapping[str, int]
+) -> None:
+    """Refuse a band map that the raster's own band descriptions contradict.
+
+    A band described as a Sentinel-2 band (``B01`` ... ``B12``, ``B8A``) must be
+    one of :data:`ROLE_BANDS` for its role (red B04, green B03, blue B02, nir
+    B08 or B8A); one described as a role (``red``, ``NIR``, case ignored) must
+    be that role. Bands without a description, or with one naming nothing of
+    the sort (a date, ``Band 1``), pass.
+
+    Args:
+        descriptions: the raster's band descriptions, band 1 first.
+        bands: role -> 1-based band number (numbers past the raster's bands are
+            left to the caller).
+
+    Raises:
+        BandError: each mismatch named (``band 1 is described B01, not red
+            (B04)``), with the band map the descriptions give where they give one.
+
+    >>> check_band_descriptions(["B02", "B03", "B04", "B08"], {"red": 3, "nir": 4})
+    >>> check_band_descriptions(["B01", "B02"], {"red": 1})
+    Traceback (most recent call last):
+    ...
+    remote_sensing.errors.BandError: band 1 is described B01, not red (B04)
+    """
+    wrong = []
+    for role, index in bands.items():
+        if not 1 <= index <= len(descriptions):
+            continue
+        named = _described(descriptions[index - 1])
+        if named is not None and named[1] != role:
+            wanted = " or ".join(ROLE_BANDS.get(role, (role,)))
+            wrong.append(
+                f"band {index} is described {str(descriptions[index - 1]).strip()}, "
+                f"not {role} ({wanted})"
+            )
+    if not wrong:
+        return
+    found: dict[str, int] = {}
+    for role in bands:
+        codes = ROLE_BANDS.get(role, ())
+        ranked = [  # B08 before B8A: the order of ROLE_BANDS
+            (codes.index(n[0]) if n[0] in codes else len(codes), i)
+            for i, d in enumerate(descriptions, start=1)
+            if (n := _described(d)) is not None and n[1] == role
+        ]
+        if ranked:
+            found[role] = min(ranked)[1]
+    hint = (
+        ": the descriptions give " + ",".join(f"{r}={i}" for r, i in found.items())
+        if found
+        else ""
+    )
+    raise BandError("; ".join(wrong) + hint)
+
+
 def _check_bands(bands: Mapping[str, int]) -> dict[str, int]:
     out: dict[str, int] = {}
     for role, index in bands.items():
@@ -301,6 +400,7 @@ class SceneCatalogue:
         *,
         scale: float = 1.0,
         offset: float = 0.0,
+        check_descriptions: bool = True,
     ) -> Scene:
         """Convert ``source``'s bands to a COG in the catalogue and record the scene.
 
@@ -313,6 +413,9 @@ class SceneCatalogue:
                 :attr:`Scene.bands`).
             scale: reflectance = DN x scale + offset (0.0001 for Sentinel-2 L2A).
             offset: see ``scale``.
+            check_descriptions: refuse a band map that ``source``'s band
+                descriptions contradict (see :func:`check_band_descriptions`);
+                False for a file whose descriptions are known to be wrong.
 
         Returns:
             The scene (the one already registered if the same file was
@@ -322,7 +425,8 @@ class SceneCatalogue:
             ParameterError: a malformed name, band map or scale.
             SceneExistsError: the name, or its file, is taken by another scene.
             RasterError: ``source`` is missing, not a raster, or has no CRS.
-            BandError: ``source`` lacks a named band.
+            BandError: ``source`` lacks a named band, or its band descriptions
+                say a named band is another (``check_descriptions``).
         """
         check_scene_name(name)
         roles = _check_bands(bands)
@@ -355,7 +459,9 @@ class SceneCatalogue:
                     f"{target.name} already exists in the catalogue folder "
                     f"{self.folder}: choose another scene name"
                 )
-            scene = self._write_cog(source, name, day, roles, scale, offset, digest)
+            scene = self._write_cog(
+                source, name, day, roles, scale, offset, digest, check_descriptions
+            )
             try:
                 self._save({**self._load(), name: scene})
             except BaseException:
@@ -372,6 +478,7 @@ class SceneCatalogue:
         scale: float,
         offset: float,
         digest: str,
+        check_descriptions: bool = True,
     ) -> Scene:
         import rasterio
         from rasterio.errors import RasterioError
@@ -405,6 +512,11 @@ class SceneCatalogue:
                             f"{source.name}: {role} is band {index}, but the raster has "
                             f"{src.count} band{'s' if src.count != 1 else ''}"
                         )
+                if check_descriptions:
+                    try:
+                        check_band_descriptions(src.descriptions, roles)
+                    except BandError as exc:
+                        raise BandError(f"{source.name}: {exc}") from exc
                 nodata = src.nodata
                 profile = cog_profiles.get("deflate")  # type: ignore[no-untyped-call]
                 profile.update(

@@ -8,6 +8,7 @@ Exit codes: 0 success, 2 usage or input error (the option at fault named).
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import date
 from pathlib import Path
@@ -61,6 +62,46 @@ def register_demo_scenes(folder: Path, source: Path) -> list[Scene]:
     ]
 
 
+def _register_as_given(
+    service: ImageryService,
+    file: Path,
+    name: str,
+    day: date,
+    bands: dict[str, int],
+    scale: float,
+) -> Scene:
+    """Register as ``ImageryService.register`` does, without the description check.
+
+    The service has no switch for it, so the catalogue is called here, its
+    errors mapped to the same fields.
+    """
+    from remote_sensing import (
+        BandError,
+        ParameterError,
+        RasterError,
+        SceneExistsError,
+        check_scene_name,
+    )
+    from server.errors import ConflictError, InvalidInputError
+
+    try:
+        check_scene_name(name)
+    except ParameterError as exc:
+        raise InvalidInputError(str(exc), field="name") from exc
+    if not (math.isfinite(scale) and scale > 0):
+        raise InvalidInputError(f"scale {scale}: must be > 0", field="scale")
+    try:
+        return service.catalogue.register(
+            file, name, day, bands, scale=scale, check_descriptions=False
+        )
+    except SceneExistsError as exc:
+        raise ConflictError(str(exc), field="name") from exc
+    except (ParameterError, BandError) as exc:
+        raise InvalidInputError(str(exc), field="bands") from exc
+    except RasterError as exc:
+        raise InvalidInputError(str(exc), field="file") from exc
+
+
 def _bands(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, int]:
     bands: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in value.split(","))):
@@ -107,6 +148,12 @@ def imagery() -> None:
     show_default=True,
     help="Reflectance = DN x scale (0.0001 for Sentinel-2 L2A).",
 )
+@click.option(
+    "--ignore-descriptions",
+    is_flag=True,
+    help="Take the band numbers as given even where FILE's band descriptions "
+    "(B01..B12, B8A; red, nir) say otherwise.",
+)
 @click.pass_context
 def register(
     ctx: click.Context,
@@ -115,19 +162,32 @@ def register(
     day: Any,
     bands: dict[str, int],
     scale: float,
+    ignore_descriptions: bool,
 ) -> None:
-    """Convert FILE's named bands to a COG in the catalogue and record the scene."""
+    """Convert FILE's named bands to a COG in the catalogue and record the scene.
+
+    Where FILE describes its bands (Sentinel-2: B01..B12, B8A), each role must be
+    its band: red B04, green B03, blue B02, nir B08 or B8A (or a band described
+    as the role itself); a mismatch is refused, naming it, unless
+    --ignore-descriptions.
+    """
     from server.errors import ConflictError, ServiceError
 
     settings: Settings = ctx.obj["settings"]
     service = _service(settings)
     try:
-        scene = service.register(file, name, day.date(), bands, scale=scale)
+        if ignore_descriptions:
+            scene = _register_as_given(service, file, name, day.date(), bands, scale)
+        else:
+            scene = service.register(file, name, day.date(), bands, scale=scale)
     except ConflictError as exc:
         raise click.BadParameter(str(exc), param_hint="--name") from exc
     except ServiceError as exc:
         hint = _OPTION.get(exc.field or "", None)
-        raise click.BadParameter(str(exc), param_hint=hint) from exc
+        message = str(exc)
+        if " is described " in message:
+            message += " (or --ignore-descriptions, if the descriptions are wrong)"
+        raise click.BadParameter(message, param_hint=hint) from exc
     doc = scene.to_json() | {"path": str(service.catalogue.path(scene))}
     click.echo(json.dumps(doc, indent=2))
 

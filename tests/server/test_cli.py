@@ -299,3 +299,105 @@ def test_serve_says_database_ledger_anchoring_and_folders_before_listening(
             "forwarded_allow_ips": "127.0.0.1",
         }
     ]
+
+
+def test_imagery_register_refuses_bands_the_file_describes_otherwise(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """The real 13-band Slovenian scene: red=1 is B01, refused (exit 2) naming it."""
+    source = str(shared_data / "sentinel2/slovenia/S2_L1C_2015-08-30.tif")
+    env = {"AGRI_DATA_DIR": str(tmp_path / "var")}
+    args = ["imagery", "register", source, "--name", "s", "--date", "2015-08-30"]
+    r = run(env, *args, "--bands", "red=1,green=2,blue=3,nir=4")
+    assert r.exit_code == 2, r.output
+    assert (
+        "Invalid value for --bands: S2_L1C_2015-08-30.tif: band 1 is described B01, "
+        "not red (B04); band 2 is described B02, not green (B03); "
+    ) in r.output
+    assert (
+        "the descriptions give red=4,green=3,blue=2,nir=8 (or --ignore-descriptions, "
+        "if the descriptions are wrong)"
+    ) in r.output
+    assert not (tmp_path / "var" / "imagery" / "s.tif").exists()
+    forced = run(
+        env, *args, "--bands", "red=1,green=2,blue=3,nir=4", "--ignore-descriptions"
+    )
+    assert forced.exit_code == 0, forced.output
+    assert json.loads(forced.output)["source_bands"]["red"] == 1
+    right = run(
+        env,
+        *args[:3],
+        "--name",
+        "t",
+        "--date",
+        "2015-08-30",
+        "--bands",
+        "red=4,green=3,blue=2,nir=8",
+        "--scale",
+        "0.0001",
+    )
+    assert right.exit_code == 0, right.output
+    bad = run(
+        env,
+        *args[:3],
+        "--name",
+        "u",
+        "--date",
+        "2015-08-30",
+        "--bands",
+        "red=4",
+        "--scale",
+        "0",
+        "--ignore-descriptions",
+    )
+    assert bad.exit_code == 2 and "Invalid value for --scale" in bad.output
+    taken = run(
+        env,
+        *args[:3],
+        "--name",
+        "t",
+        "--date",
+        "2015-08-30",
+        "--bands",
+        "red=4",
+        "--ignore-descriptions",
+    )
+    assert taken.exit_code == 2 and "Invalid value for --name" in taken.output
+    odd = run(
+        env,
+        *args[:3],
+        "--name",
+        "no/pe",
+        "--date",
+        "2015-08-30",
+        "--bands",
+        "red=4",
+        "--ignore-descriptions",
+    )
+    assert odd.exit_code == 2 and "Invalid value for --name" in odd.output
+    past = run(
+        env,
+        *args[:3],
+        "--name",
+        "v",
+        "--date",
+        "2015-08-30",
+        "--bands",
+        "red=14",
+        "--ignore-descriptions",
+    )
+    assert past.exit_code == 2 and "Invalid value for --bands" in past.output
+    missing = run(
+        env,
+        "imagery",
+        "register",
+        str(tmp_path / "none.tif"),
+        "--name",
+        "w",
+        "--date",
+        "2015-08-30",
+        "--bands",
+        "red=1",
+        "--ignore-descriptions",
+    )
+    assert missing.exit_code == 2 and "Invalid value for FILE" in missing.output
