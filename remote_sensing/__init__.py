@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         read_plots,
     )
     from remote_sensing.tiles import (
+        DAMAGE_THRESHOLD,
         LAYERS,
         TILE_FORMATS,
         Layer,
@@ -116,6 +117,7 @@ _SUBMODULE = {
     "SceneExistsError": "remote_sensing.catalogue",
     "SceneNotFoundError": "remote_sensing.catalogue",
     "check_scene_name": "remote_sensing.catalogue",
+    "DAMAGE_THRESHOLD": "remote_sensing.tiles",
     "LAYERS": "remote_sensing.tiles",
     "TILE_FORMATS": "remote_sensing.tiles",
     "Layer": "remote_sensing.tiles",
@@ -127,6 +129,7 @@ _SUBMODULE = {
 
 __all__ = [
     "BAND_ROLES",
+    "DAMAGE_THRESHOLD",
     "LAYERS",
     "M2_PER_HA",
     "M2_PER_MU",

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
+from remote_sensing import DAMAGE_THRESHOLD
 from server.http.deps import API, Deps, ErrorOut, Limit, Offset, PageOut, page_of
 from server.services.auth import User
 from server.services.imagery import MIB, ImageryService
@@ -50,6 +51,16 @@ BeforeQuery = Annotated[
         max_length=100,
         description="damage only: the earlier scene the NDVI drop is measured from.",
         examples=["austria-2021-06-17"],
+    ),
+]
+ThresholdQuery = Annotated[
+    float,
+    Query(
+        gt=0,
+        le=2,
+        description="damage only: the NDVI drop drawn as damage (default 0.3; a claim's "
+        "page adds the drop its baseline explains), rounded to 0.01.",
+        examples=[0.3],
     ),
 ]
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -149,6 +160,7 @@ def scenes_router(deps: Deps, imagery: ImageryService | None = None) -> APIRoute
         format: Annotated[
             Literal["png", "webp"], Query(description="Tile image format.")
         ] = "png",
+        threshold: ThresholdQuery = DAMAGE_THRESHOLD,
     ) -> dict[str, Any]:
         """TileJSON 3.0.0 of one layer of a scene (no login: map libraries fetch it).
 
@@ -159,6 +171,9 @@ def scenes_router(deps: Deps, imagery: ImageryService | None = None) -> APIRoute
         query = {"layer": layer} | (
             {"before": before} if layer == "damage" and before else {}
         )
+        threshold = round(threshold, 2)
+        if layer == "damage" and threshold != DAMAGE_THRESHOLD:
+            query["threshold"] = f"{threshold:.2f}"
         url = f"{API}/scenes/{scene}/tiles/{{z}}/{{x}}/{{y}}.{format}?" + urlencode(
             query
         )
@@ -194,6 +209,7 @@ def scenes_router(deps: Deps, imagery: ImageryService | None = None) -> APIRoute
         ],
         layer: LayerQuery = "truecolor",
         before: BeforeQuery = None,
+        threshold: ThresholdQuery = DAMAGE_THRESHOLD,
         if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
     ) -> Response:
         """One 256 px XYZ tile of a layer of a scene (no login: map libraries fetch it).
@@ -202,11 +218,16 @@ def scenes_router(deps: Deps, imagery: ImageryService | None = None) -> APIRoute
         browser keep it too.
         """
         before = before if layer == "damage" else None
-        etag = service.tile_etag(scene, layer, z, x, y, before=before, fmt=format)
+        threshold = round(threshold, 2) if layer == "damage" else DAMAGE_THRESHOLD
+        etag = service.tile_etag(
+            scene, layer, z, x, y, before=before, fmt=format, threshold=threshold
+        )
         headers = {"ETag": etag, "Cache-Control": cache_control}
         if _matches(if_none_match, etag):
             return Response(status_code=304, headers=headers)
-        found = service.tile(scene, layer, z, x, y, before=before, fmt=format)
+        found = service.tile(
+            scene, layer, z, x, y, before=before, fmt=format, threshold=threshold
+        )
         if found.content is None:
             return Response(status_code=204, headers=headers)
         return Response(found.content, media_type=found.media_type, headers=headers)

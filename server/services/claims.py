@@ -1168,6 +1168,7 @@ class ClaimsService:
                 ndvi_before=result.ndvi_before,
                 ndvi_after=result.ndvi_after,
                 features=damage,
+                threshold=options.threshold,
             )
             record = self._reassess(
                 c,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from remote_sensing import (
+    DAMAGE_THRESHOLD,
     TILE_FORMATS,
     BandError,
     ParameterError,
@@ -288,6 +289,7 @@ class ImageryService:
         *,
         before: str | None = None,
         fmt: str = "png",
+        threshold: float = DAMAGE_THRESHOLD,
     ) -> str:
         """The strong ETag of a tile, computed without rendering it (inputs checked).
 
@@ -296,7 +298,7 @@ class ImageryService:
                 format or tile address.
         """
         scene, earlier = self.layer_scenes(name, layer, before)
-        return self._etag(scene, earlier, layer, z, x, y, fmt)
+        return self._etag(scene, earlier, layer, z, x, y, fmt, threshold)
 
     def _etag(
         self,
@@ -307,6 +309,7 @@ class ImageryService:
         x: int,
         y: int,
         fmt: str,
+        threshold: float = DAMAGE_THRESHOLD,
     ) -> str:
         if fmt not in TILE_FORMATS:
             raise InvalidInputError(
@@ -333,6 +336,7 @@ class ImageryService:
                 (earlier.cog_sha256 or earlier.name) if earlier else "",
                 f"{z}/{x}/{y}",
                 fmt,
+                f"{threshold:.2f}" if layer == "damage" else "",
             )
         )
         return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
@@ -347,8 +351,13 @@ class ImageryService:
         *,
         before: str | None = None,
         fmt: str = "png",
+        threshold: float = DAMAGE_THRESHOLD,
     ) -> Tile:
         """Tile z/x/y of ``layer`` of scene ``name``, from the cache or rendered now.
+
+        ``threshold`` (damage only): the NDVI drop drawn as damage; a claim's
+        page passes its baseline's drop plus 0.3, so only the drop beyond the
+        season shows.
 
         Below ``minzoom - UNDERZOOM`` nothing is read or rendered: no content.
 
@@ -357,7 +366,7 @@ class ImageryService:
                 that cannot be read (``imagery``).
         """
         scene, earlier = self.layer_scenes(name, layer, before)
-        etag = self._etag(scene, earlier, layer, z, x, y, fmt)
+        etag = self._etag(scene, earlier, layer, z, x, y, fmt, threshold)
         media_type = TILE_FORMATS[fmt]
         if z < scene.minzoom - UNDERZOOM:
             return Tile(None, media_type, etag)
@@ -373,6 +382,7 @@ class ImageryService:
                 y,
                 before=self._source(earlier) if earlier else None,
                 fmt=fmt,
+                threshold=threshold,
             )
         except ParameterError as exc:
             raise InvalidInputError(str(exc), field="layer") from exc

@@ -178,11 +178,14 @@ def store_assessment(
     ndvi_before: float,
     ndvi_after: float,
     features: Sequence[dict[str, Any]],
+    threshold: float | None = None,
 ) -> None:
     """Record (replace) the claim's assessment by map: scenes, dates, NDVI, damage polygons.
 
-    ``dates`` are the scenes' (:func:`scene_dates`). Run in the transaction
-    that records the assessment.
+    ``dates`` are the scenes' (:func:`scene_dates`); ``threshold`` the NDVI
+    drop counted as damage (the baseline's drop plus the pixel threshold),
+    kept with the polygons so the map's damage layer draws the same. Run in
+    the transaction that records the assessment.
     """
     before_date, after_date = dates
     AssessmentStore().replace(
@@ -194,7 +197,8 @@ def store_assessment(
         after_date=after_date,
         ndvi_before=ndvi_before if math.isfinite(ndvi_before) else None,
         ndvi_after=ndvi_after if math.isfinite(ndvi_after) else None,
-        damage={"type": "FeatureCollection", "features": list(features)},
+        damage={"type": "FeatureCollection", "features": list(features)}
+        | ({"threshold": round(threshold, 2)} if threshold is not None else {}),
     )
 
 

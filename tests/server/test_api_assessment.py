@@ -228,6 +228,9 @@ def test_assessed_on_the_rules_pick_the_hail_is_paid(
         HAIL_BEFORE,
         HAIL_AFTER,
     )
+    # The drop counted as damage (the peers' drop, none here, plus 0.3): the map's
+    # damage layer draws at it.
+    assert damage["threshold"] == 0.3
 
 
 def test_assessed_on_named_scenes_june_and_september_pays_nothing(

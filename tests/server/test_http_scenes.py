@@ -282,3 +282,33 @@ def test_the_damage_tile_shows_the_harvest_in_red(client: TestClient) -> None:
     )
     rgba = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGBA"))
     assert 0.01 < (rgba[..., 3] > 0).mean() < 0.5
+
+
+def test_the_damage_tile_draws_only_the_drop_beyond_a_threshold(
+    client: TestClient,
+) -> None:
+    """A claim's page asks for its baseline's drop plus 0.3: less is drawn, its own ETag."""
+    doc = client.get(
+        f"{API}/scenes/{AFTER}/tilejson.json",
+        params={"layer": "damage", "before": BEFORE, "threshold": 0.7},
+    ).json()
+    assert "threshold=0.70" in doc["tiles"][0]
+    t = _centre_tile(client, AFTER, 13)
+
+    def drawn(threshold: float) -> tuple[float, str]:
+        r = client.get(
+            f"{API}/scenes/{AFTER}/tiles/{t.z}/{t.x}/{t.y}.png",
+            params={"layer": "damage", "before": BEFORE, "threshold": threshold},
+        )
+        assert r.status_code == 200, r.text
+        rgba = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGBA"))
+        return float((rgba[..., 3] > 0).mean()), r.headers["ETag"]
+
+    (low, low_tag), (high, high_tag) = drawn(0.3), drawn(0.7)
+    assert high < low and low_tag != high_tag
+    for bad in (0, -1, 3, "nan"):
+        r = client.get(
+            f"{API}/scenes/{AFTER}/tiles/{t.z}/{t.x}/{t.y}.png",
+            params={"layer": "damage", "before": BEFORE, "threshold": bad},
+        )
+        assert r.status_code == 422 and r.json()["field"] == "threshold", bad

@@ -80,10 +80,11 @@ export function makeMap(el, opts = {}) {
   return map;
 }
 
-/** The TileJSON of one scene's layer (truecolor, ndvi, or damage with `before`). */
-export async function sceneTileJSON(scene, layer, before) {
+/** The TileJSON of one scene's layer (truecolor, ndvi, or damage with `before` and `threshold`). */
+export async function sceneTileJSON(scene, layer, before, threshold) {
   const params = { layer };
   if (before) params.before = before;
+  if (layer === "damage" && typeof threshold === "number") params.threshold = threshold.toFixed(2);
   return api.get(`/api/v1/scenes/${encodeURIComponent(scene)}/tilejson.json`, params);
 }
 
@@ -92,11 +93,12 @@ export async function sceneTileJSON(scene, layer, before) {
  *
  * @param {string} scene the scene's name (GET /api/v1/scenes).
  * @param {'truecolor'|'ndvi'|'damage'} layer what the tiles show.
- * @param {{before?: string, opacity?: number, zIndex?: number}} opts `before` for damage.
+ * @param {{before?: string, threshold?: number, opacity?: number, zIndex?: number}} opts
+ *   `before` for damage, and the NDVI drop drawn as damage (`threshold`, default 0.3).
  * @returns {Promise<L.TileLayer>}
  */
 export async function sceneLayer(scene, layer, opts = {}) {
-  const tj = await sceneTileJSON(scene, layer, opts.before);
+  const tj = await sceneTileJSON(scene, layer, opts.before, opts.threshold);
   const options = {
     minZoom: 0,
     maxZoom: 22,

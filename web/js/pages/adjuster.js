@@ -352,13 +352,14 @@ async function renderImagery(root, claim) {
     jobs.push(imageryControl(maps[0], before, t("adj.layer_before")).then((c) => left.tools.append(c)));
   }
   if (after) {
-    jobs.push(afterControl(maps[1], after, before).then((c) => right.tools.append(c)));
+    jobs.push(afterControl(maps[1], after, before, damage.threshold).then((c) => right.tools.append(c)));
   }
   await Promise.all(jobs.map((j) => j.catch((err) => toast(refusalText(err), "error"))));
 }
 
-// The after map offers the damage layer too (NDVI drop from the before scene).
-async function afterControl(map, after, before) {
+// The after map offers the damage layer too (NDVI drop from the before scene), drawn at the
+// assessment's threshold: the drop beyond what the season explains, as its polygons.
+async function afterControl(map, after, before, threshold) {
   const choices = ["truecolor", "ndvi"].filter((l) => sceneHas(after, l));
   if (before && sceneHas(after, "ndvi") && sceneHas(before, "ndvi")) choices.push("damage");
   let current = null;
@@ -371,6 +372,7 @@ async function afterControl(map, after, before) {
       const base = await addSceneLayer(map, after.name, choices[0], { zIndex: 1 });
       const mask = await addSceneLayer(map, after.name, "damage", {
         before: before.name,
+        threshold,
         zIndex: 2,
         opacity: 0.8,
       });
