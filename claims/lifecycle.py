@@ -1,7 +1,7 @@
 """The claim state machine, and who may move a claim where.
 
 ```
-filed ----> survey ----> approved ----> paid
+filed ----> survey <---> approved ----> paid
   |           |
   |           +--------> rejected
   +--> approved | rejected
@@ -10,6 +10,9 @@ filed ----> survey ----> approved ----> paid
 * ``filed``: intake checks ran; evidence and an assessment by map may follow.
 * ``survey``: an adjuster sent it for a field survey; still open to evidence.
 * ``approved`` / ``rejected``: decided; ``approved`` waits for its payment.
+  An approved claim not yet paid can go back to ``survey`` (with a reason):
+  when its payment is refused for a sum insured that other claims used up
+  meanwhile, it is assessed again and pays what is left.
 * ``paid``: the payment is recorded, exactly once.
 
 Controls on a decision: a rejection and a survey request always need a
@@ -52,7 +55,7 @@ Action = Literal["file", "add_evidence", "assess", "decide", "pay", "read"]
 TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     "filed": frozenset({"survey", "approved", "rejected"}),
     "survey": frozenset({"approved", "rejected"}),
-    "approved": frozenset({"paid"}),
+    "approved": frozenset({"paid", "survey"}),
     "rejected": frozenset(),
     "paid": frozenset(),
 }

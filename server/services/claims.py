@@ -1281,7 +1281,11 @@ class ClaimsService:
         try:
             check_within_limits(claim.amount, limits)
         except LimitError as exc:
-            raise ClaimStateError(str(exc), field="amount") from exc
+            raise ClaimStateError(
+                f"{exc}: send the claim back for a survey to assess it again "
+                "(it then pays what is left)",
+                field="amount",
+            ) from exc
 
     def pay(
         self,
@@ -1298,8 +1302,9 @@ class ClaimsService:
         approved may not record the payment. Limits: under the policy's named
         lock (``claim:pay:<policy>``) the paid totals are read again, and a
         payment that would pass the plot's, the animal's or the policy's sum
-        insured is refused. Such a claim stays approved and unpaid: the
-        lifecycle has no way back to an assessment yet.
+        insured is refused. Such a claim stays approved and unpaid until an
+        adjuster sends it back for a survey (``decide(..., "survey")``): a
+        new assessment then reckons what is left.
 
         Raises:
             NotFoundError: no such claim.

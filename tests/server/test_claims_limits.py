@@ -203,6 +203,46 @@ def test_a_second_crop_claim_on_a_plot_gets_what_is_left_of_its_sum_insured(
     assert first.amount + paid.amount == plot_sum
 
 
+def test_a_payment_refused_for_a_sum_used_up_meanwhile_is_assessed_again(
+    app: AppContext, shared_data: Path, tmp_path: Path
+) -> None:
+    """Two hail claims assessed before either is paid: the second goes back and pays the rest."""
+    cl = app.claims
+    _, policy = crop_policy(app, ["AT-0488", *PEERS])
+    before, after = hail_pair(shared_data, tmp_path, ["AT-0488"])
+
+    def assessed(day: int) -> ClaimRecord:
+        c = cl.file(
+            policy_id=policy,
+            farmer_id="F-5",
+            subject_kind="plot",
+            subject_id="AT-0488",
+            event_date=date(2021, 6, day),
+            reported_at=datetime(2021, 6, day + 2, tzinfo=UTC),
+            claimed_fraction=0.8,
+            growth_stage="heading",
+            actor="agent",
+        )
+        record = cl.assess_by_map(c.id, before, after, actor="adj")[0]
+        cl.decide(record.id, "approve", actor="adj-1", reason="hail, surveyed")
+        return record
+
+    first, second = assessed(18), assessed(22)
+    assert first.amount == second.amount  # neither knew of the other's payment
+    cl.pay(first.id, actor="adj-2", payment_ref="PAY-1")
+    with pytest.raises(ConflictError, match="send the claim back for a survey"):
+        cl.pay(second.id, actor="adj-2", payment_ref="PAY-2")
+    cl.decide(second.id, "survey", actor="adj-1", reason="the plot's sum was used up")
+    again = cl.assess_by_map(second.id, before, after, actor="adj")[0]
+    fields = read_plots(AUSTRIA_FIELDS, id_column="plot_id")
+    area = float(fields.area_m2[fields.ids.index("AT-0488")])
+    plot_sum = WHEAT.sum_insured(Decimal(str(round(area, 2))))
+    assert again.amount == plot_sum - first.amount
+    cl.decide(second.id, "approve", actor="adj-1", reason="what is left")
+    paid, changed = cl.pay(second.id, actor="adj-2", payment_ref="PAY-2")
+    assert changed and first.amount + paid.amount == plot_sum
+
+
 def test_an_animal_is_paid_once_even_where_the_policy_has_room(
     app: AppContext, today: date
 ) -> None:
