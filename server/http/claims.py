@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from claims import ClaimedArea
 from livestock import Photo, read_metadata
 from remote_sensing import SceneCatalogue, check_scene_name
 from server.http.deps import (
@@ -40,7 +41,9 @@ class ClaimIn(BaseModel):
     """A claim as a field agent files it.
 
     Livestock: ``market_value`` of the animal. Crops: ``claimed_fraction`` of
-    the plot lost, optionally ``loss_degree`` and ``growth_stage``.
+    the plot lost, or ``claimed_area`` in ``claimed_unit`` (mu or ha; its
+    check goes red above the insured area), optionally ``loss_degree`` and
+    ``growth_stage`` (a product with a crop calendar takes the calendar's).
     """
 
     policy_id: str = Field(min_length=1, max_length=64, examples=["9e5d806c-..."])
@@ -53,6 +56,17 @@ class ClaimIn(BaseModel):
     )
     currency: str = Field("CNY", min_length=3, max_length=3, examples=["CNY"])
     claimed_fraction: float | None = Field(None, gt=0, le=1, examples=[0.8])
+    claimed_area: Decimal | None = Field(
+        None,
+        gt=0,
+        max_digits=12,
+        decimal_places=4,
+        description="Crops, instead of claimed_fraction: the area lost.",
+        examples=["12.5"],
+    )
+    claimed_unit: Literal["mu", "ha"] = Field(
+        "mu", description="The unit of claimed_area."
+    )
     loss_degree: Decimal = Field(Decimal(1), gt=0, le=1)
     growth_stage: str | None = Field(None, max_length=32, examples=["maturity"])
 
@@ -268,6 +282,11 @@ def claims_router(deps: Deps) -> APIRouter:
                 reported_at=datetime.now(UTC),
                 market_value=market_value,
                 claimed_fraction=claim.claimed_fraction,
+                claimed_area=(
+                    ClaimedArea(claim.claimed_area, claim.claimed_unit)
+                    if claim.claimed_area is not None
+                    else None
+                ),
                 loss_degree=claim.loss_degree,
                 growth_stage=claim.growth_stage,
                 conn=conn,

@@ -382,3 +382,56 @@ def test_adjuster_assesses_a_crop_claim_on_a_catalogue_scene(
     r = client.post(path, json=pick | {"before_bands": "red=1"}, headers=adjuster)
     assert (r.status_code, r.json()["field"]) == (422, "before_bands")
     assert events(app, "claim.assessed") == 1
+
+
+def test_a_crop_claim_states_its_area_in_mu_or_ha_and_its_check_can_fail(
+    client: TestClient, app: AppContext
+) -> None:
+    from datetime import date
+
+    from remote_sensing import plots_from_geometries, read_plots
+
+    setup_records(client)
+    fields = read_plots(
+        REPO / "tests/remote_sensing/data/austria_fields.gpkg", id_column="plot_id"
+    )
+    i = fields.ids.index("AT-0488")
+    mine = plots_from_geometries(
+        fields.geometry[[i]], 4326, ids=["AT-0488"], declared_m2=fields.area_m2[[i]]
+    )
+    uw = app.underwriting
+    a = uw.apply_crop(
+        "F-2", "WHEAT", mine, start=date(2021, 4, 1), end=date(2021, 10, 31), actor="a"
+    )
+    policy = uw.decide(a.id, "approve", actor="uw").policy_id
+    agent = login(client, "field_agent")
+    area_ha = float(fields.area_m2[i]) / 10_000
+    base = {
+        "policy_id": policy,
+        "farmer_id": "F-2",
+        "subject_kind": "plot",
+        "subject_id": "AT-0488",
+        "event_date": "2021-06-20",
+    }
+
+    def claimed(area: str, unit: str) -> dict[str, str]:
+        r = client.post(
+            "/api/v1/claims",
+            headers=agent,
+            json=base | {"claimed_area": area, "claimed_unit": unit},
+        )
+        assert r.status_code == 201, r.text
+        check = next(c for c in r.json()["checks"] if c["code"] == "claimed_area")
+        return {"light": check["light"], "reason": check["reason"]}
+
+    # Half the field in ha, then the whole field and half again in mu (1 ha = 15 mu).
+    assert claimed(f"{area_ha / 2:.4f}", "ha")["light"] == "green"
+    above = claimed(f"{area_ha * 15 * 1.5:.4f}", "mu")
+    assert above["light"] == "red" and "above the insured" in above["reason"]
+    for bad, field in (
+        ({"claimed_area": "0", "claimed_unit": "mu"}, "claimed_area"),
+        ({"claimed_area": "3", "claimed_unit": "acre"}, "claimed_unit"),
+        ({"claimed_area": "3", "claimed_fraction": 0.5}, "claimed_area"),
+    ):
+        r = client.post("/api/v1/claims", headers=agent, json=base | bad)
+        assert r.status_code == 422 and r.json()["field"] == field, (bad, r.text)
