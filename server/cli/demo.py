@@ -43,6 +43,7 @@ from server.errors import ForbiddenError
 from server.i18n import cli_lang, render_check, render_line
 from server.services.auth import UserStore
 from server.services.claims import ClaimRecord, EvidencePhoto
+from server.services.underwriting import ApplicationRecord, PolicyRecord
 from underwriting import (
     Check,
     CropCalendar,
@@ -425,21 +426,9 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         declared_m2=np.round(fields.area_m2[idx], -2),
         source=data.fields.name,
     )
-    a = uw.apply_crop(
-        "F-0005",
-        "WHEAT-2025",
-        huber,
-        start=date(2021, 4, 1),
-        end=date(2021, 10, 31),
-        actor="li.wei",
+    a, huber_policy = _insure(
+        app, "F-0005", "WHEAT-2025", huber, (date(2021, 4, 1), date(2021, 10, 31))
     )
-    a = uw.decide(
-        a.id,
-        "approve",
-        actor="zhang.min",
-        reason=None if a.recommendation == "approve" else "reviewed",
-    )
-    huber_policy = uw.policy(a.policy_id or "")
     print(
         f"-- F-0005: {len(ids)} fields on the Sentinel-2 tile, light {a.light.upper()}; "
         f"policy {huber_policy.id[:8]} (2021 season), sum insured {huber_policy.sum_insured} CNY"
@@ -627,21 +616,9 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         )
         print(f"   scene {slovenia.name}: COG in {folder}")
     meadows = _slovenian_meadows(data.slovenia, slovenia.bounds)
-    a = uw.apply_crop(
-        "F-0007",
-        "GRASS-2015",
-        meadows,
-        start=date(2015, 4, 1),
-        end=date(2015, 10, 31),
-        actor="li.wei",
+    _, novak = _insure(
+        app, "F-0007", "GRASS-2015", meadows, (date(2015, 4, 1), date(2015, 10, 31))
     )
-    a = uw.decide(
-        a.id,
-        "approve",
-        actor="zhang.min",
-        reason=None if a.recommendation == "approve" else "reviewed",
-    )
-    novak = uw.policy(a.policy_id or "")
     print(
         f"-- F-0007: {len(meadows)} meadows of the RABA register inside the scenes, "
         f"policy {novak.id[:8]}"
@@ -689,6 +666,27 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     for name, fired in flags.items():
         print(f"   {'yes' if fired else 'NO '}  {name}")
     return report.ok and ok_receipt and all(flags.values())
+
+
+def _insure(
+    app: AppContext,
+    farmer: str,
+    product: str,
+    plots: PlotSet,
+    period: tuple[date, date],
+) -> tuple[ApplicationRecord, PolicyRecord]:
+    """Field agent li.wei applies, underwriter zhang.min approves: the application and policy."""
+    uw = app.underwriting
+    a = uw.apply_crop(
+        farmer, product, plots, start=period[0], end=period[1], actor="li.wei"
+    )
+    a = uw.decide(
+        a.id,
+        "approve",
+        actor="zhang.min",
+        reason=None if a.recommendation == "approve" else "reviewed",
+    )
+    return a, uw.policy(a.policy_id or "")
 
 
 def _slovenian_meadows(

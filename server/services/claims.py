@@ -104,9 +104,7 @@ from remote_sensing import (
     SceneNotFoundError,
     assess_damage,
     damage_polygons,
-    ndvi_series,
     plots_from_geometries,
-    read_dates,
 )
 from server.errors import (
     ConflictError,
@@ -116,7 +114,12 @@ from server.errors import (
 )
 from server.services.devices import DeviceService, SignedPhoto
 from server.services.ledger import LedgerService
-from server.services.maps import NdviStack, scene_dates, store_assessment
+from server.services.maps import (
+    NdviStack,
+    scene_dates,
+    stack_series,
+    store_assessment,
+)
 from server.services.photos import PhotoService
 from server.services.underwriting import PolicyRecord, UnderwritingService
 from server.services.work import reading
@@ -959,19 +962,8 @@ class ClaimsService:
         """
         if self.ndvi is None or taken[0] is None or taken[1] is None:
             return None
-        stack = self.ndvi
-        plot_set = plots_from_geometries(
-            [shapely.from_wkb(wkb)], 4326, ids=[plot_id], source="policy"
-        )
         try:
-            dates = read_dates(stack.path, stack.dates)
-            (series,) = ndvi_series(
-                plot_set,
-                stack.path,
-                dates=dates,
-                cloud_stack=stack.clouds,
-                scale=stack.scale,
-            )
+            series = stack_series(self.ndvi, plot_id, wkb)
         except (RemoteSensingError, OSError):
             return None  # the stack cannot say: the peers' answer (none) stands
         earlier_before, earlier_after = same_weeks(

@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Engine
 
 from remote_sensing import (
     M2_PER_HA,
+    PlotSeries,
     RemoteSensingError,
     SeasonWindow,
     SeriesPoint,
@@ -59,6 +60,7 @@ __all__ = [
     "area_properties",
     "parse_bbox",
     "scene_dates",
+    "stack_series",
     "store_assessment",
 ]
 
@@ -166,6 +168,25 @@ def _geometry(wkb: bytes) -> dict[str, Any]:
     geom = shapely.orient_polygons(shapely.from_wkb(wkb))
     doc: dict[str, Any] = json.loads(shapely.to_geojson(geom))
     return doc
+
+
+def stack_series(stack: NdviStack, plot_id: str, wkb: bytes) -> PlotSeries:
+    """One plot's NDVI series from the stack (WKB geometry in WGS84).
+
+    Raises:
+        RemoteSensingError, OSError: the stack or the plot cannot be read.
+    """
+    plot_set = plots_from_geometries(
+        [shapely.from_wkb(wkb)], 4326, ids=[plot_id], source="policy"
+    )
+    (series,) = ndvi_series(
+        plot_set,
+        stack.path,
+        dates=read_dates(stack.path, stack.dates),
+        cloud_stack=stack.clouds,
+        scale=stack.scale,
+    )
+    return series
 
 
 def store_assessment(
@@ -521,19 +542,8 @@ class MapsService:
     ) -> dict[str, Any] | None:
         """The stack's series and loss context of one plot; None if it does not cover it."""
         assert self.ndvi is not None
-        stack = self.ndvi
         try:
-            plot_set = plots_from_geometries(
-                [shapely.from_wkb(wkb)], 4326, ids=[plot_id], source="policy"
-            )
-            dates = read_dates(stack.path, stack.dates)
-            (series,) = ndvi_series(
-                plot_set,
-                stack.path,
-                dates=dates,
-                cloud_stack=stack.clouds,
-                scale=stack.scale,
-            )
+            series = stack_series(self.ndvi, plot_id, wkb)
         except (RemoteSensingError, OSError) as exc:
             return {"source": None, "points": [], "reason": f"{NO_SERIES} ({exc})"}
         if not any(math.isfinite(p.ndvi) for p in series.points):

@@ -99,6 +99,27 @@ def app(
     ctx.close()
 
 
+SLOVENIA = "sentinel2/slovenia"
+
+
+@pytest.fixture
+def stacked(
+    make_settings: Callable[..., Settings], shared_data: Path
+) -> Iterator[AppContext]:
+    """An app whose NDVI stack is the Slovenian 2015-2017 series (with its cloud mask)."""
+    folder = shared_data / SLOVENIA
+    ctx = build_context(
+        make_settings(
+            ndvi_stack=folder / "ndvi_timeseries_2015-2017.tif",
+            ndvi_clouds=folder / "cloudmask_timeseries_2015-2017.tif",
+            ndvi_dates=folder / "timestamps.json",
+        ),
+        chain=False,
+    )
+    yield ctx
+    ctx.close()
+
+
 @pytest.fixture
 def uw(app: AppContext) -> UnderwritingService:
     """The underwriting service with farmers F-1, F-2 and products WHEAT (per mu) and COW."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -14,32 +13,14 @@ import rasterio
 
 from claims import SeasonRules
 from remote_sensing import ImageSpec, plots_from_geometries, read_plots
-from server.config import Settings
-from server.context import AppContext, build_context
+from server.context import AppContext
+from tests.server.conftest import SLOVENIA
 from underwriting import CropProduct, Money
 
-SLOVENIA = "sentinel2/slovenia"
 # Two clear dates of the stack five days apart; the cloudy stack has one clear
 # earlier season around them (2015-08-30), so the insurer's rule here asks for one.
 BEFORE, AFTER = "2017-08-24", "2017-08-29"
 GRASS = CropProduct("GRASS", Money.parse("600"), "mu", Decimal("0.05"))
-
-
-@pytest.fixture
-def stacked(
-    make_settings: Callable[..., Settings], shared_data: Path
-) -> Iterator[AppContext]:
-    folder = shared_data / SLOVENIA
-    ctx = build_context(
-        make_settings(
-            ndvi_stack=folder / "ndvi_timeseries_2015-2017.tif",
-            ndvi_clouds=folder / "cloudmask_timeseries_2015-2017.tif",
-            ndvi_dates=folder / "timestamps.json",
-        ),
-        chain=False,
-    )
-    yield ctx
-    ctx.close()
 
 
 def _pair_from_stack(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
 from remote_sensing import geodesic_area, plots_from_geometries, read_plots
-from server.config import Settings
-from server.context import AppContext, build_context
+from server.context import AppContext
 from server.errors import InvalidInputError
 from server.http.app import create_app
 from server.services.maps import NO_SERIES, parse_bbox, scene_dates
+from tests.server.conftest import SLOVENIA
 from tests.server.pages_records import (
     add_users,
     assessed_crop_claim,
@@ -26,7 +26,6 @@ from tests.server.pages_records import (
 )
 
 IDS = ["AT-0488", "AT-0001"]
-SLOVENIA = "sentinel2/slovenia"
 
 
 @pytest.fixture
@@ -403,23 +402,6 @@ def test_damage_polygons_are_stored_at_assessment_and_served(
             client.get(f"/api/v1/claims/nope/{path}", headers=adjuster).status_code
             == 404
         )
-
-
-@pytest.fixture
-def stacked(
-    make_settings: Callable[..., Settings], shared_data: Path
-) -> Iterator[AppContext]:
-    folder = shared_data / SLOVENIA
-    ctx = build_context(
-        make_settings(
-            ndvi_stack=folder / "ndvi_timeseries_2015-2017.tif",
-            ndvi_clouds=folder / "cloudmask_timeseries_2015-2017.tif",
-            ndvi_dates=folder / "timestamps.json",
-        ),
-        chain=False,
-    )
-    yield ctx
-    ctx.close()
 
 
 def test_series_from_a_configured_ndvi_stack_beside_earlier_seasons(
