@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from server.cli.demo import closing_hints, run_demo
+from server.cli.demo import FARMS, PASSWORD, closing_hints, run_demo
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_demo_story_runs_and_every_flag_fires(
-    tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    shared_data: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     assert run_demo(tmp_path, shared=shared_data) == 0
+    # No personal data in the logs of a whole season, at every level: farmers'
+    # names and farm positions, passwords, tokens.
+    logs = caplog.text
+    assert logs  # the libraries and the server did log
+    secrets = [PASSWORD, "Bearer ", "access_token"]
+    for name, _, lat, lon in FARMS.values():
+        secrets += [name, f"{lat}", f"{lon}"]
+    leaked = [s for s in secrets if s in logs]
+    assert leaked == [], leaked
     out = capsys.readouterr().out
     for line in (
         "-> duplicate: matches",
