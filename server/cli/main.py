@@ -392,51 +392,6 @@ def _startup_lines(app: AppContext, host: str, port: int) -> list[str]:
     ]
 
 
-@cli.group()
-def users() -> None:
-    """API users and their roles."""
-
-
-@users.command("add")
-@click.argument("username")
-@click.option(
-    "--role",
-    type=click.Choice(["field_agent", "underwriter", "adjuster", "farmer", "admin"]),
-    required=True,
-)
-@click.option(
-    "--farmer-id",
-    help="For farmers: the id of a registered farmer (their records carry it).",
-)
-@click.password_option(
-    envvar="AGRI_NEW_PASSWORD", help="The password (prompted if not given)."
-)
-@click.pass_context
-def users_add(
-    ctx: click.Context, username: str, role: str, farmer_id: str | None, password: str
-) -> None:
-    """Create an API user (the password is stored as an argon2id hash)."""
-    from server.errors import NotFoundError
-    from server.services.auth import AuthError, UserStore
-
-    app = app_context(ctx)
-
-    def registered(fid: str) -> bool:
-        try:
-            app.underwriting.farmer(fid)
-        except NotFoundError:
-            return False
-        return True
-
-    try:
-        user = UserStore(app.engine).create(
-            username, password, role, farmer_id, farmer_registered=registered
-        )
-    except AuthError as exc:
-        raise Refused(str(exc)) from exc
-    _echo_json({"id": user.id, "username": user.username, "role": user.role})
-
-
 @cli.command()
 @click.option(
     "--data-dir",
@@ -457,7 +412,9 @@ def _register_map_commands() -> None:
     from server.cli.imagery import imagery
     from server.cli.livestock import livestock
     from server.cli.maps import damage, plots
+    from server.cli.users import users
 
+    cli.add_command(users)
     cli.add_command(plots)
     cli.add_command(damage)
     cli.add_command(livestock)

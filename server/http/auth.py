@@ -1,5 +1,11 @@
 """Login, logout and users: bearer tokens, and the dependency that admits a user by role.
 
+Admins create users, disable and enable them, change their role and reset their
+password (``/users``, ``/users/{username}/...``); each change is a ledger event
+(:class:`server.services.auth.UserAdmin`). A disabled user's login with the
+right password is 403 ("this account is disabled"), with a wrong one 401 as for
+anyone.
+
 :func:`make_require` is the one role check: ``require(action)`` admits a
 logged-in user whose role the access policy lets take ``action`` (401 without
 a valid token, 403 for any other role). Routers declare it through
@@ -13,6 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel, Field, ValidationError
@@ -33,12 +40,15 @@ from server.http.errors import validation_error
 from server.http.middleware import is_json
 from server.services.access import Action, may_do, roles_for
 from server.services.auth import (
+    MIN_PASSWORD,
     AuthError,
+    DisabledUserError,
     LoginLimits,
     Role,
     TooManyAttemptsError,
     UnknownFarmerError,
     User,
+    UserAdmin,
     UserStore,
 )
 
@@ -46,6 +56,8 @@ __all__ = [
     "TOKEN_PATH",
     "Credentials",
     "PasswordForm",
+    "PasswordIn",
+    "RoleIn",
     "Token",
     "UserIn",
     "UserOut",
@@ -97,17 +109,53 @@ class UserIn(BaseModel):
     farmer_id: str | None = Field(None, max_length=64, examples=[None])
 
 
+class RoleIn(BaseModel):
+    """A user's new role; a farmer's names the registered farmer of their records."""
+
+    role: Role = Field(examples=["adjuster"])
+    farmer_id: str | None = Field(
+        None, max_length=64, description="Farmers only.", examples=[None]
+    )
+
+
+class PasswordIn(BaseModel):
+    """A user's new password (an admin resets it)."""
+
+    password: str = Field(
+        min_length=MIN_PASSWORD, max_length=200, examples=["correct horse battery"]
+    )
+
+
 class UserOut(BaseModel):
-    """An API user (never the password)."""
+    """An API user (never the password).
+
+    ``disabled``: an admin has disabled the user (no login; tokens refused),
+    since ``disabled_at``.
+    """
 
     id: str
     username: str
     role: str
     farmer_id: str | None
+    disabled: bool = False
+    disabled_at: datetime | None = None
 
 
 def _user_out(u: User) -> UserOut:
-    return UserOut(id=u.id, username=u.username, role=u.role, farmer_id=u.farmer_id)
+    return UserOut(
+        id=u.id,
+        username=u.username,
+        role=u.role,
+        farmer_id=u.farmer_id,
+        disabled=u.disabled,
+        disabled_at=u.disabled_at,
+    )
+
+
+Username = Annotated[
+    str,
+    PathParam(min_length=1, max_length=64, description="The user's login name."),
+]
 
 
 def user_store(ctx: AppContext) -> UserStore:
@@ -229,8 +277,16 @@ def auth_router(deps: Deps, users: UserStore) -> APIRouter:
     router = APIRouter(prefix=API)
     admins = deps.may("users.manage")
     registered = farmer_registered(deps.ctx)
+    manage = UserAdmin(deps.ctx.ledger, farmer_registered=registered)
 
-    @router.post(TOKEN_PATH.removeprefix(API), tags=["auth"], openapi_extra=_TOKEN_BODY)
+    @router.post(
+        TOKEN_PATH.removeprefix(API),
+        tags=["auth"],
+        openapi_extra=_TOKEN_BODY,
+        responses={
+            403: {"description": "The password is right; the account is disabled."}
+        },
+    )
     async def login(request: Request) -> Token:
         """Exchange a username and password for a bearer token.
 
@@ -238,7 +294,8 @@ def auth_router(deps: Deps, users: UserStore) -> APIRouter:
         ``username``, ``password``, ``grant_type=password``; what the docs'
         Authorize button sends) or JSON ``{"username", "password"}``. After
         too many failures from one address (for one username) the answer is
-        429 with ``Retry-After`` in seconds.
+        429 with ``Retry-After`` in seconds. A disabled user with the right
+        password is answered 403 (``field``: ``username``).
         """
         credentials = await _credentials(request)
         address = request.client.host if request.client else "unknown"
@@ -252,6 +309,10 @@ def auth_router(deps: Deps, users: UserStore) -> APIRouter:
                 str(exc),
                 field="username",
                 headers={"Retry-After": str(exc.retry_after_s)},
+            ) from exc
+        except DisabledUserError as exc:
+            raise FieldHTTPError(
+                status.HTTP_403_FORBIDDEN, str(exc), field="username"
             ) from exc
         except AuthError as exc:
             raise HTTPException(
@@ -319,5 +380,52 @@ def auth_router(deps: Deps, users: UserStore) -> APIRouter:
             offset=offset,
             limit=limit,
         )
+
+    @router.post("/users/{username}/disable", tags=["auth"])
+    def disable_user(
+        username: Username, admin: Annotated[User, Depends(admins)]
+    ) -> UserOut:
+        """Disable a user (admins): no login, and every token of theirs is refused at once.
+
+        Disabling a disabled user changes nothing. The last active admin
+        cannot be disabled (409, ``field``: ``username``). Ledger:
+        ``user.disabled``.
+        """
+        return _user_out(manage.disable(username, admin.username))
+
+    @router.post("/users/{username}/enable", tags=["auth"])
+    def enable_user(
+        username: Username, admin: Annotated[User, Depends(admins)]
+    ) -> UserOut:
+        """Enable a disabled user again (admins); they log in anew. Ledger: ``user.enabled``.
+
+        Enabling an active user changes nothing.
+        """
+        return _user_out(manage.enable(username, admin.username))
+
+    @router.put("/users/{username}/role", tags=["auth"])
+    def set_user_role(
+        username: Username, new: RoleIn, admin: Annotated[User, Depends(admins)]
+    ) -> UserOut:
+        """Give a user another role (admins), from their next request.
+
+        Ledger: ``user.role_changed``. A farmer names a registered farmer (else 422, ``field``:
+        ``farmer_id``); staff take no farmer id. The last active admin keeps
+        the role (409, ``field``: ``username``).
+        """
+        return _user_out(
+            manage.set_role(username, new.role, new.farmer_id, admin.username)
+        )
+
+    @router.post("/users/{username}/password", tags=["auth"])
+    def reset_user_password(
+        username: Username, new: PasswordIn, admin: Annotated[User, Depends(admins)]
+    ) -> UserOut:
+        """Set a user's new password (admins): every token of theirs ends now.
+
+        The rules of new users (at least 10 characters; else 422, ``field``:
+        ``password``). Ledger: ``user.password_reset``, without the password.
+        """
+        return _user_out(manage.reset_password(username, new.password, admin.username))
 
     return router

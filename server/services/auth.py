@@ -4,10 +4,24 @@ Login takes the same time whether or not the username exists (an unknown user's
 password is verified against a dummy argon2 hash), and failed logins are counted
 in the database, per username and client address and per address, so every API
 worker applies one limit (:class:`LoginLimits`).
+
+An admin disables, enables, re-roles a user and resets their password
+(:class:`UserAdmin`), each change with its ledger event in one transaction
+(``user.disabled``, ``user.enabled``, ``user.role_changed``,
+``user.password_reset``; never a password or its hash). A disabled user's
+tokens are deleted and :meth:`UserStore.user_for` refuses any token of a
+disabled user, so they stop at once; a password reset deletes every token too.
+A disabled user who logs in with the right password is told the account is
+disabled (:class:`DisabledUserError`); with a wrong one they get the answer
+every wrong password gets, so only the password's holder learns the state. A
+role change takes effect at the user's next request (the role is read with
+the token), without a new login. The last active admin cannot be disabled or
+given another role.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import math
@@ -16,30 +30,39 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine
 
-from server.errors import ConflictError
+from server.errors import ConflictError, InvalidInputError, NotFoundError
+from server.services.ledger import LedgerService
 from server.services.work import reading
+from server.storage.locks import lock
 from server.storage.users_store import UserRow, UserRows
 
 __all__ = [
+    "MIN_PASSWORD",
     "ROLES",
     "AuthError",
+    "DisabledUserError",
     "LoginLimits",
     "Role",
     "TooManyAttemptsError",
     "UnknownFarmerError",
     "User",
+    "UserAdmin",
     "UserStore",
 ]
 
 Role = Literal["field_agent", "underwriter", "adjuster", "farmer", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
+_DISABLED = "this account is disabled: ask an administrator"
 _HASHER = PasswordHasher()  # argon2id with the library's current parameters
+MIN_PASSWORD = 10
+"""The fewest characters a password has (new users and password resets)."""
+_ADMINS_LOCK = "users:admins"  # taken by every change that could leave no admin
 
 
 class AuthError(Exception):
@@ -50,6 +73,10 @@ class UnknownFarmerError(AuthError):
     """A farmer user names a farmer id that is not registered (``field``: ``farmer_id``)."""
 
     field = "farmer_id"
+
+
+class DisabledUserError(AuthError):
+    """The password is right but an admin has disabled the account (the API answers 403)."""
 
 
 class TooManyAttemptsError(AuthError):
@@ -92,17 +119,34 @@ def _dummy_hash() -> str:
 
 @dataclass(frozen=True)
 class User:
-    """An API user: one role; a farmer also has the farmer id their records carry."""
+    """An API user: one role; a farmer also has the farmer id their records carry.
+
+    ``disabled_at``: when an admin disabled the user (None: active).
+    """
 
     id: str
     username: str
     role: Role
     farmer_id: str | None
+    disabled_at: datetime | None = None
+
+    @property
+    def disabled(self) -> bool:
+        """Whether an admin has disabled the user."""
+        return self.disabled_at is not None
 
 
 def _public(row: UserRow) -> User:
     """A stored user as the API knows them (no hash)."""
-    return User(row.id, row.username, row.role, row.farmer_id)  # type: ignore[arg-type]
+    role: Role = row.role  # type: ignore[assignment]  # the store keeps ROLES only
+    return User(row.id, row.username, role, row.farmer_id, row.disabled_at)
+
+
+def _password_problem(password: str) -> str | None:
+    """Why a new password is refused, or None."""
+    if len(password) < MIN_PASSWORD:
+        return f"passwords have at least {MIN_PASSWORD} characters"
+    return None
 
 
 def _token_hash(token: str) -> bytes:
@@ -153,8 +197,9 @@ class UserStore:
             raise AuthError(f"role {role!r}: use one of {', '.join(ROLES)}")
         if role == "farmer" and not farmer_id:
             raise AuthError("a farmer user needs the farmer id of their records")
-        if len(password) < 10:
-            raise AuthError("passwords have at least 10 characters")
+        problem = _password_problem(password)
+        if problem:
+            raise AuthError(problem)
         if (
             role == "farmer"
             and farmer_id
@@ -192,7 +237,10 @@ class UserStore:
 
         Raises:
             TooManyAttemptsError: the rate limit is reached; nothing was checked.
-            AuthError: unknown user or wrong password (one message for both).
+            DisabledUserError: the password is right, the user disabled (not
+                counted as a failure).
+            AuthError: unknown user or wrong password (one message for both),
+                also when the password was reset while it was being checked.
         """
         username = username[:64]
         address = address[:64]
@@ -212,9 +260,18 @@ class UserStore:
         except (VerificationError, InvalidHashError) as exc:
             self._record_failure(username, address, now)
             raise AuthError("wrong username or password") from exc
+        if row.disabled_at is not None:
+            raise DisabledUserError(_DISABLED)
         token = secrets.token_urlsafe(32)
         expires = datetime.now(UTC) + self.token_ttl
         with self.engine.begin() as conn:
+            # Read again under a share lock: a reset or a disabling that
+            # committed while argon2 ran must not get a token issued after it.
+            now_row = self.rows.by_id_for_share(conn, row.id)
+            if now_row is None or now_row.password_hash != row.password_hash:
+                raise AuthError("wrong username or password")
+            if now_row.disabled_at is not None:
+                raise DisabledUserError(_DISABLED)
             self.rows.insert_token(conn, _token_hash(token), row.id, expires)
             self.rows.forget_failures(conn, username, address)
         return token, expires
@@ -246,13 +303,13 @@ class UserStore:
             self.rows.record_failure(conn, username, address, now, since)
 
     def user_for(self, token: str) -> User | None:
-        """The user a live token belongs to, or None (unknown or expired)."""
+        """The user a live token belongs to, or None (unknown, expired, or the user disabled)."""
         with reading(self.engine) as conn:
             found = self.rows.by_token(conn, _token_hash(token))
         if found is None:
             return None
         row, expires = found
-        if expires <= datetime.now(UTC):
+        if expires <= datetime.now(UTC) or row.disabled_at is not None:
             return None
         return _public(row)
 
@@ -266,3 +323,207 @@ class UserStore:
         """Forget a token (logout)."""
         with self.engine.begin() as conn:
             self.rows.delete_token(conn, _token_hash(token))
+
+
+class UserAdmin:
+    """What an admin does to users: disable, enable, change the role, reset the password.
+
+    Each change and its ledger event (subject ``user``: the username; actor:
+    the admin) are written in one transaction; an operation that changes
+    nothing (disabling a disabled user, giving the role a user has) appends
+    nothing. Every refusal is a :class:`~server.errors.ServiceError` naming
+    the field: ``username`` (unknown: 404; the last active admin: 409),
+    ``role``, ``farmer_id`` or ``password`` (422).
+
+    Args:
+        ledger: the ledger, on the users' database.
+        farmer_registered: whether a farmer id is registered; given, a farmer
+            must name a registered farmer (the CLI and the API pass it).
+    """
+
+    def __init__(
+        self,
+        ledger: LedgerService,
+        *,
+        farmer_registered: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.rows = UserRows()
+        self.farmer_registered = farmer_registered
+
+    def user(self, username: str) -> User:
+        """The user called ``username``.
+
+        Raises:
+            NotFoundError: no such user (field ``username``).
+        """
+        with reading(self.ledger.store.engine) as conn:
+            row = self.rows.by_username(conn, username)
+        if row is None:
+            raise _unknown(username)
+        return _public(row)
+
+    def disable(
+        self, username: str, actor: str, *, conn: Connection | None = None
+    ) -> User:
+        """Disable the user: no login, and every token of theirs ends now.
+
+        Disabling a disabled user changes nothing.
+
+        Raises:
+            NotFoundError: no such user.
+            ConflictError: the user is the last active admin.
+        """
+        with self.ledger.transaction(conn) as c:
+            row = self._target(c, username)
+            if row.disabled_at is not None:
+                return _public(row)
+            self._keep_an_admin(c, row, "disable")
+            when = datetime.now(UTC)
+            self.rows.set_disabled(c, row.id, when)
+            revoked = self.rows.delete_tokens_of(c, row.id)
+            self._event(c, "user.disabled", row, actor, tokens_revoked=revoked)
+            return _public(_replace(row, disabled_at=when))
+
+    def enable(
+        self, username: str, actor: str, *, conn: Connection | None = None
+    ) -> User:
+        """Enable a disabled user again: they log in anew (their old tokens are gone).
+
+        Enabling an active user changes nothing.
+
+        Raises:
+            NotFoundError: no such user.
+        """
+        with self.ledger.transaction(conn) as c:
+            row = self._target(c, username)
+            if row.disabled_at is None:
+                return _public(row)
+            self.rows.set_disabled(c, row.id, None)
+            self._event(c, "user.enabled", row, actor)
+            return _public(_replace(row, disabled_at=None))
+
+    def set_role(
+        self,
+        username: str,
+        role: str,
+        farmer_id: str | None,
+        actor: str,
+        *,
+        conn: Connection | None = None,
+    ) -> User:
+        """Give the user ``role``; a farmer names the registered farmer of their records.
+
+        The new role applies from the user's next request. A staff role takes
+        no farmer id (a former farmer's is cleared). The role and farmer id the
+        user has already change nothing.
+
+        Raises:
+            NotFoundError: no such user.
+            InvalidInputError: an unknown role (field ``role``), a farmer
+                without a registered farmer id, or a farmer id for staff
+                (field ``farmer_id``).
+            ConflictError: the user is the last active admin and ``role`` is
+                another.
+        """
+        if role not in ROLES:
+            raise InvalidInputError(
+                f"role {role!r}: use one of {', '.join(ROLES)}", field="role"
+            )
+        farmer_id = (farmer_id or "").strip() or None
+        if role == "farmer":
+            if farmer_id is None:
+                raise InvalidInputError(
+                    "a farmer user needs the farmer id of their records",
+                    field="farmer_id",
+                )
+            if self.farmer_registered is not None and not self.farmer_registered(
+                farmer_id
+            ):
+                raise InvalidInputError(
+                    f"farmer id {farmer_id!r} is not registered: register the "
+                    "farmer first, then give the user the role",
+                    field="farmer_id",
+                )
+        elif farmer_id is not None:
+            raise InvalidInputError(
+                f"only a farmer user has a farmer id, not role {role}",
+                field="farmer_id",
+            )
+        with self.ledger.transaction(conn) as c:
+            row = self._target(c, username)
+            if (row.role, row.farmer_id) == (role, farmer_id):
+                return _public(row)
+            if role != "admin":
+                self._keep_an_admin(c, row, "give another role to")
+            self.rows.set_role(c, row.id, role, farmer_id)
+            payload: dict[str, str | None] = {
+                "role": role,
+                "previous_role": row.role,
+            }
+            if farmer_id is not None or row.farmer_id is not None:
+                payload["farmer_id"] = farmer_id
+                payload["previous_farmer_id"] = row.farmer_id
+            self._event(c, "user.role_changed", row, actor, **payload)
+            return _public(_replace(row, role=role, farmer_id=farmer_id))
+
+    def reset_password(
+        self,
+        username: str,
+        new_password: str,
+        actor: str,
+        *,
+        conn: Connection | None = None,
+    ) -> User:
+        """Set a new password (the rules of new users); every token of the user ends.
+
+        A disabled user stays disabled. The event names neither the password
+        nor its hash.
+
+        Raises:
+            NotFoundError: no such user.
+            InvalidInputError: the password breaks a rule (field ``password``).
+        """
+        problem = _password_problem(new_password)
+        if problem:
+            raise InvalidInputError(problem, field="password")
+        new_hash = _HASHER.hash(new_password)  # outside the transaction: slow
+        with self.ledger.transaction(conn) as c:
+            row = self._target(c, username)
+            self.rows.set_password_hash(c, row.id, new_hash)
+            revoked = self.rows.delete_tokens_of(c, row.id)
+            self._event(c, "user.password_reset", row, actor, tokens_revoked=revoked)
+            return _public(row)
+
+    def _target(self, conn: Connection, username: str) -> UserRow:
+        """The user to change, locked until the transaction ends."""
+        # Any change that could leave no active admin runs alone.
+        lock(conn, _ADMINS_LOCK)
+        row = self.rows.by_username(conn, username, for_update=True)
+        if row is None:
+            raise _unknown(username)
+        return row
+
+    def _keep_an_admin(self, conn: Connection, row: UserRow, verb: str) -> None:
+        """Refuse a change that would leave no active admin."""
+        if row.role != "admin" or row.disabled_at is not None:
+            return
+        if self.rows.count_active_admins(conn) <= 1:
+            raise ConflictError(
+                f"{row.username} is the last active admin: make another user "
+                f"admin before you {verb} them",
+                field="username",
+            )
+
+    def _event(
+        self, conn: Connection, kind: str, row: UserRow, actor: str, **payload: Any
+    ) -> None:
+        self.ledger.record(conn, kind, {"user": row.username}, actor, payload)
+
+
+def _unknown(username: str) -> NotFoundError:
+    return NotFoundError(f"user {username!r} is not known", field="username")
+
+
+def _replace(row: UserRow, **changes: Any) -> UserRow:
+    return dataclasses.replace(row, **changes)

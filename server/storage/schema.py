@@ -174,6 +174,8 @@ users = Table(
     Column("role", String(16), nullable=False),
     Column("farmer_id", String(64), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    # When an admin disabled the user (no login, no live token); NULL: active.
+    Column("disabled_at", UTCDateTime(), nullable=True),
 )
 
 # Access tokens: only their SHA-256 is stored; a token expires and can be revoked.

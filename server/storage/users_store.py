@@ -1,7 +1,8 @@
 """The SQL of users, access tokens and failed logins (the rules are ``server.services.auth``'s).
 
 Tokens are kept only as their SHA-256; passwords only as argon2 hashes (made
-by the caller). Every function runs on the caller's connection.
+by the caller). Every function runs on the caller's connection. A disabled
+user keeps their row (``disabled_at`` set): their name stays on the ledger.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from server.errors import ConflictError
 from server.storage.schema import api_tokens, login_failures, users
@@ -21,17 +22,28 @@ __all__ = ["UserRow", "UserRows"]
 
 @dataclass(frozen=True)
 class UserRow:
-    """A stored user: id, username, role, farmer id (farmers only), argon2 hash."""
+    """A stored user: id, username, role, farmer id (farmers only), argon2 hash.
+
+    ``disabled_at``: when an admin disabled the user; None while active.
+    """
 
     id: str
     username: str
     role: str
     farmer_id: str | None
     password_hash: str
+    disabled_at: datetime | None = None
 
 
 def _user(row: Any) -> UserRow:
-    return UserRow(row.id, row.username, row.role, row.farmer_id, row.password_hash)
+    return UserRow(
+        row.id,
+        row.username,
+        row.role,
+        row.farmer_id,
+        row.password_hash,
+        row.disabled_at,
+    )
 
 
 class UserRows:
@@ -58,9 +70,31 @@ class UserRows:
             ConflictError(f"username {user.username!r} is taken", field="username"),
         )
 
-    def by_username(self, conn: Connection, username: str) -> UserRow | None:
-        """The user called ``username``, or None."""
-        row = conn.execute(select(users).where(users.c.username == username)).first()
+    def by_username(
+        self, conn: Connection, username: str, *, for_update: bool = False
+    ) -> UserRow | None:
+        """The user called ``username``, or None.
+
+        With ``for_update`` the row stays locked until the transaction ends
+        (PostgreSQL ``FOR UPDATE``; SQLite's write transactions run alone).
+        """
+        query = select(users).where(users.c.username == username)
+        if for_update:
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        return _user(row) if row is not None else None
+
+    def by_id_for_share(self, conn: Connection, user_id: str) -> UserRow | None:
+        """The user ``user_id``, share-locked until the transaction ends (``FOR SHARE``).
+
+        A login reads it again so in the transaction that stores its token:
+        a password reset or a disabling that commits meanwhile is seen (the
+        lock waits for it), and one that starts meanwhile waits for the token
+        and then deletes it.
+        """
+        row = conn.execute(
+            select(users).where(users.c.id == user_id).with_for_update(read=True)
+        ).first()
         return _user(row) if row is not None else None
 
     def by_token(
@@ -83,6 +117,48 @@ class UserRows:
             select(users).order_by(users.c.username).offset(offset).limit(limit)
         ).all()
         return [_user(r) for r in rows], int(total)
+
+    def count_active_admins(self, conn: Connection) -> int:
+        """How many users are admins and not disabled."""
+        found = conn.execute(
+            select(func.count())
+            .select_from(users)
+            .where(users.c.role == "admin", users.c.disabled_at.is_(None))
+        ).scalar_one()
+        return int(found)
+
+    def set_disabled(
+        self, conn: Connection, user_id: str, disabled_at: datetime | None
+    ) -> None:
+        """Disable the user since ``disabled_at``, or enable them (None)."""
+        conn.execute(
+            update(users).where(users.c.id == user_id).values(disabled_at=disabled_at)
+        )
+
+    def set_role(
+        self, conn: Connection, user_id: str, role: str, farmer_id: str | None
+    ) -> None:
+        """Give the user ``role`` (and ``farmer_id``: a farmer's, else None)."""
+        conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(role=role, farmer_id=farmer_id)
+        )
+
+    def set_password_hash(
+        self, conn: Connection, user_id: str, password_hash: str
+    ) -> None:
+        """Replace the user's argon2 hash."""
+        conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(password_hash=password_hash)
+        )
+
+    def delete_tokens_of(self, conn: Connection, user_id: str) -> int:
+        """Forget every token of ``user_id``; how many there were (expired ones too)."""
+        done = conn.execute(delete(api_tokens).where(api_tokens.c.user_id == user_id))
+        return int(done.rowcount)
 
     def insert_token(
         self, conn: Connection, token_hash: bytes, user_id: str, expires_at: datetime
