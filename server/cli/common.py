@@ -27,7 +27,8 @@ def app_context(ctx: click.Context, *, chain: bool = False) -> AppContext:
     """The application context of the settings ``agri`` was started with, closed with the command.
 
     Raises:
-        click.UsageError: the ledger's key or chain cannot be opened (the reason named).
+        click.UsageError: the ledger's key or chain cannot be opened, or the
+            database cannot be reached or opened (the reason named, one line).
     """
     from ledger import LedgerError
     from server.context import build_context
@@ -35,7 +36,8 @@ def app_context(ctx: click.Context, *, chain: bool = False) -> AppContext:
     settings: Settings = ctx.obj["settings"]
     try:
         app = build_context(settings, chain=chain)
-    except LedgerError as exc:
+    except (LedgerError, ConnectionError) as exc:
+        # ConnectionError: storage's DatabaseAccessError, the URL masked and what to do.
         raise click.UsageError(str(exc)) from exc
     ctx.call_on_close(app.close)
     return app
