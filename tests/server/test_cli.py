@@ -267,6 +267,22 @@ def test_db_upgrade_refuses_a_database_it_cannot_use_in_one_line(
     assert "AGRI_DATABASE_URL" in lines[0]
 
 
+def test_every_command_refuses_an_unreachable_database_in_one_line(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        "AGRI_DATA_DIR": str(tmp_path / "var"),
+        "AGRI_DATABASE_URL": f"postgresql+psycopg://agri:s3cret@127.0.0.1:{port}/agri",
+    }
+    r = run(env, "ledger", "verify")
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output and "s3cret" not in r.output
+    assert f"no PostgreSQL server answers at 127.0.0.1:{port}" in r.output
+
+
 def test_serve_says_database_ledger_anchoring_and_folders_before_listening(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
