@@ -26,7 +26,7 @@ def test_quick_start_is_two_commands() -> None:
     assert "make test" in README
 
 
-GROUPS = ["ledger", "plots", "damage", "livestock", "edge"]
+GROUPS = ["ledger", "plots", "damage", "livestock", "edge", "users"]
 SUBCOMMANDS = [
     (group, command)
     for group in GROUPS

@@ -81,6 +81,8 @@ export const api = {
   get: (path, params) => request("GET", path, { params }),
   /** POST a JSON body (or FormData); the parsed JSON. */
   post: (path, body, headers) => request("POST", path, { body, headers }),
+  /** PUT a JSON body; the parsed JSON. */
+  put: (path, body, headers) => request("PUT", path, { body, headers }),
 
   /** Log in: keep the token and the user ({username, role, farmer_id}); returns the user. */
   async login(username, password) {

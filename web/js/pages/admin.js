@@ -1,47 +1,14 @@
 // The admin page: users (list, add; disable or enable, change the role, reset the password,
 // each after a confirmation) and products (list).
 
-import { api, ApiError, url } from "../api.js";
-import { fmtDateTime, fmtMoney, fmtNumber, getLang, locale, registerStrings, t } from "../i18n.js";
+import { api } from "../api.js";
+import { fmtDateTime, fmtMoney, fmtNumber, getLang, registerStrings, t } from "../i18n.js";
 import { badge, errorBox, field, h, pagedTable, replace, table, toast } from "../ui.js";
 import strings from "./admin.strings.js";
 
 registerStrings(strings);
 
 const ROLES = ["farmer", "field_agent", "underwriter", "adjuster", "admin"];
-
-// api.js sends GET and POST; a new role is a PUT. Until api.js has api.put, this sends it as
-// api.js sends its requests: the token, the page's language, the refusal as an ApiError, a 401
-// ending the session, and the pending count the browser tests wait on.
-async function put(path, body) {
-  const headers = {
-    Accept: "application/json",
-    "Accept-Language": locale(),
-    "Content-Type": "application/json",
-  };
-  const token = api.token();
-  if (token) headers.Authorization = `Bearer ${token}`;
-  let response;
-  let data;
-  window.__agriPending = (window.__agriPending || 0) + 1;
-  try {
-    response = await fetch(url(path), { method: "PUT", headers, body: JSON.stringify(body) });
-    data = await response.json().catch(() => null);
-  } catch (err) {
-    throw new ApiError(0, `the server cannot be reached (${err.message})`);
-  } finally {
-    window.__agriPending -= 1;
-  }
-  if (!response.ok) {
-    const detail = String((data && data.detail) || `HTTP ${response.status}`);
-    if (response.status === 401) {
-      api.logout();
-      window.dispatchEvent(new CustomEvent("unauthorized", { detail }));
-    }
-    throw new ApiError(response.status, detail, (data && data.field) || null);
-  }
-  return data;
-}
 
 function userPath(user, action) {
   return `/users/${encodeURIComponent(user.username)}/${action}`;
@@ -150,7 +117,7 @@ function userActions(root, user, changed) {
       ],
       confirm: t("admin.change_role"),
       run: () =>
-        put(userPath(user, "role"), {
+        api.put(userPath(user, "role"), {
           role: role.value,
           farmer_id: role.value === "farmer" ? farmer.value.trim() || null : null,
         }),
