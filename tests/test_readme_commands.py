@@ -191,8 +191,9 @@ def test_the_face_id_block_runs(clone: Path) -> None:
     """The face-ID block, whole: the shipped model on training cows, v1 on its 15."""
     (clone / ".git").symlink_to(REPO / ".git")  # `git show` of cowface-v1's files
     out = _run_blocks(clone, slow=True, only=True)
-    # the model's row is labelled "shipped model" for v1 too
-    training, held_out = re.findall(r"^shipped model\s+(\d\.\d{3}) ", out, re.M)
+    # each row is labelled with its model's name
+    (training,) = re.findall(r"^cowface-v2\s+(\d\.\d{3}) ", out, re.M)
+    (held_out,) = re.findall(r"^cowface-v1\s+(\d\.\d{3}) ", out, re.M)
     assert float(training) > 0.9  # cows it trained on: the README says about 0.97
     assert held_out == "0.718"  # the README's figure for v1 on its 15 held-out cows
     assert (clone / "var" / "cowface-v1" / "cowface-v1.pt").stat().st_size > 1_000_000

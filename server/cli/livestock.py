@@ -384,8 +384,23 @@ def livestock_evaluate(
             directory = _held_out_view(directory, animals)
             if impostors is not None:
                 impostors = _outside_held_out(impostors, m.recipe)
-        elif impostors is not None and _of_source(
-            impostors, m.recipe.get("trained_on", [])
+        else:
+            trained = set(m.recipe.get("trained_on", []))
+            seen = sorted(
+                d.name for d in directory.iterdir() if d.is_dir() and d.name in trained
+            )
+            if seen:
+                click.echo(
+                    f"warning: {name} trained on {len(seen)} of the animals in "
+                    f"{directory.name}: its figures here measure cows it learnt, not "
+                    "new ones; --held-out with a fold model's weights takes only those "
+                    "it never saw (README: the out-of-fold figures)",
+                    err=True,
+                )
+        if (
+            not held_out
+            and impostors is not None
+            and _of_source(impostors, m.recipe.get("trained_on", []))
         ):
             click.echo(
                 f"warning: {name} trained on cows of {impostors.name}: as impostors they "
@@ -414,9 +429,9 @@ def livestock_evaluate(
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    rows = [("shipped model", report)]
+    rows = [(name, report)]
     if "fused_sessions" in report:
-        rows.append(("shipped model, fused sessions", report["fused_sessions"]))
+        rows.append((f"{name}, fused sessions", report["fused_sessions"]))
     if "imagenet_backbone" in report:
         rows.append(("ImageNet backbone (untrained)", report["imagenet_backbone"]))
     click.echo(

@@ -89,6 +89,9 @@ def test_evaluate_table_with_the_imagenet_reference(
     assert r.exit_code == 0, r.output
     assert "ImageNet backbone (untrained)" in r.stdout
     assert "photo decision threshold" in r.stdout
+    # The shipped model trained on these cows: the figures say so, and name it.
+    assert "warning: cowface-v2 trained on 4 of the animals" in r.stderr
+    assert r.stdout.splitlines()[1].startswith("cowface-v2 ")
 
 
 def test_evaluate_empty_folder_is_a_usage_error(tmp_path: Path) -> None:
