@@ -38,6 +38,7 @@ from underwriting.checks import Check, Param
 
 __all__ = [
     "MAD_TO_SD",
+    "MIN_PIXEL_DROP",
     "Baseline",
     "LossBeyond",
     "SceneOption",
@@ -53,6 +54,9 @@ __all__ = [
 
 MAD_TO_SD = 1.4826
 """Scales a median absolute deviation to a normal standard deviation."""
+
+MIN_PIXEL_DROP = 0.05
+"""The least NDVI drop that counts a pixel as damaged, whatever the season did (noise)."""
 
 BaselineKind = Literal["peers", "history"]
 
@@ -238,33 +242,48 @@ def same_weeks(
     ``points`` are ``(date, mean NDVI, clear fraction)`` of the plot (an
     NDVI stack's series). For each year back that the series reaches, the
     clear value nearest each date's anniversary, within ``tolerance_days``;
-    NaN where there is none. Returns the before-values and the after-values,
-    one per earlier season, in step (most recent season first).
+    the two must be different images, the before-one earlier (one image
+    on both sides would show no change at all, whatever the season did).
+    NaN on both sides of a season without such a pair. Returns the
+    before-values and the after-values, one per earlier season, in step
+    (most recent season first).
 
     >>> pts = [(date(2016, 6, 1), 0.8, 1.0), (date(2016, 6, 12), 0.4, 1.0),
     ...        (date(2017, 6, 2), 0.7, 0.3)]
     >>> same_weeks(pts, date(2017, 6, 1), date(2017, 6, 11))
     ([0.8], [0.4])
     """
-    clear = [(d, v) for d, v, c in points if math.isfinite(v) and c >= min_clear]
+    clear = sorted((d, v) for d, v, c in points if math.isfinite(v) and c >= min_clear)
     if not clear:
         return [], []
-    oldest = min(d for d, _ in clear)
+    oldest = clear[0][0]
     earlier_before: list[float] = []
     earlier_after: list[float] = []
+
+    def nearest(
+        anchor: date, after_day: date | None = None
+    ) -> tuple[date, float] | None:
+        near = [
+            (abs((d - anchor).days), d, v)
+            for d, v in clear
+            if abs((d - anchor).days) <= tolerance_days
+            and (after_day is None or d > after_day)
+        ]
+        if not near:
+            return None
+        _, d, v = min(near)
+        return d, v
+
     years = 1
     while _shift_years(after, years) >= oldest - timedelta(days=tolerance_days):
-
-        def nearest(anchor: date) -> float:
-            near = [
-                (abs((d - anchor).days), v)
-                for d, v in clear
-                if abs((d - anchor).days) <= tolerance_days
-            ]
-            return min(near)[1] if near else math.nan
-
-        earlier_before.append(nearest(_shift_years(before, years)))
-        earlier_after.append(nearest(_shift_years(after, years)))
+        b = nearest(_shift_years(before, years))
+        a = nearest(_shift_years(after, years), after_day=b[0]) if b else None
+        if b is None or a is None:
+            earlier_before.append(math.nan)
+            earlier_after.append(math.nan)
+        else:
+            earlier_before.append(b[1])
+            earlier_after.append(a[1])
         years += 1
     return earlier_before, earlier_after
 
@@ -279,9 +298,10 @@ class LossBeyond:
         beyond: how far the change falls below the expected one, in NDVI
             units (0 when it does not fall below).
         z: (measured - expected) / spread: negative below the baseline.
-        expected_drop: the drop the season explains (``-expected_change``,
-            at least 0): a pixel is damaged when its own drop exceeds it by
-            the rules' ``pixel_threshold``.
+        damage_threshold: the NDVI drop from which a pixel counts as damaged:
+            the drop the season explains (``-expected_change``; negative
+            where the season made the crop grow) plus the rules'
+            ``pixel_threshold``, at least ``MIN_PIXEL_DROP``.
         is_loss: the change is beyond the season (z and ``beyond`` both past
             the rules' limits).
     """
@@ -290,7 +310,7 @@ class LossBeyond:
     baseline: Baseline
     beyond: float
     z: float
-    expected_drop: float
+    damage_threshold: float
     is_loss: bool
 
 
@@ -321,7 +341,10 @@ def loss_beyond(
         baseline=baseline,
         beyond=beyond,
         z=z,
-        expected_drop=max(0.0, -baseline.expected_change),
+        damage_threshold=min(
+            2.0,
+            max(MIN_PIXEL_DROP, rules.pixel_threshold - baseline.expected_change),
+        ),
         is_loss=z <= -rules.z_loss and beyond >= rules.min_loss,
     )
 

@@ -69,6 +69,7 @@ from claims.season import (
     history_baseline,
     loss_beyond,
     peer_baseline,
+    same_weeks,
 )
 from remote_sensing import (
     ImageSpec,
@@ -171,44 +172,23 @@ def trial_pairs(stack: Stack) -> list[tuple[int, int]]:
     ]
 
 
-def _anniversary(day: date, year: int) -> date:
-    try:
-        return day.replace(year=year)
-    except ValueError:  # 29 February
-        return day.replace(year=year, day=28)
-
-
 def earlier_seasons(
     stack: Stack, parcel: int, before: int, after: int
 ) -> tuple[list[float], list[float]]:
     """The parcel's NDVI on the before- and after-weeks of each earlier season.
 
-    Each date is matched by day of year to the parcel's nearest clear date within
-    ``HISTORY_DAYS`` (NaN when none, or when both weeks fall on the same date).
+    The production rule, :func:`claims.same_weeks`: each date matched to the
+    parcel's nearest clear date within ``HISTORY_DAYS`` of its anniversary,
+    two different images in order (NaN for a season without them).
     """
-    d0, d1 = stack.dates[before], stack.dates[after]
-    first = min(d.year for d in stack.dates)
     values = stack.ndvi[parcel]
-
-    def nearest(anchor: date) -> int | None:
-        found = [
-            (abs((d - anchor).days), k)
-            for k, d in enumerate(stack.dates)
-            if abs((d - anchor).days) <= HISTORY_DAYS and math.isfinite(values[k])
-        ]
-        return min(found)[1] if found else None
-
-    eb, ea = [], []
-    for year in range(first, d0.year):
-        kb = nearest(_anniversary(d0, year))
-        ka = nearest(_anniversary(d1, year))
-        if kb is None or ka is None or stack.dates[kb] >= stack.dates[ka]:
-            eb.append(math.nan)
-            ea.append(math.nan)
-        else:
-            eb.append(float(values[kb]))
-            ea.append(float(values[ka]))
-    return eb, ea
+    points = [
+        (d, float(values[k]), 1.0 if math.isfinite(values[k]) else 0.0)
+        for k, d in enumerate(stack.dates)
+    ]
+    return same_weeks(
+        points, stack.dates[before], stack.dates[after], tolerance_days=HISTORY_DAYS
+    )
 
 
 def plain_z(

@@ -1056,12 +1056,10 @@ class ClaimsService:
                     loss = loss_beyond(
                         result.ndvi_after - result.ndvi_before, baseline, season
                     )
-            if loss is not None and loss.expected_drop > 0:
-                # Damage is the drop beyond what the season explains.
-                options = replace(
-                    options,
-                    threshold=min(2.0, options.threshold + loss.expected_drop),
-                )
+            if loss is not None and loss.damage_threshold != options.threshold:
+                # Damage is the drop beyond what the season explains (more than the
+                # plain threshold after a harvest, less where the peers grew).
+                options = replace(options, threshold=loss.damage_threshold)
                 (result,) = assess_damage(own_set, before, after, options)
             # The damage polygons the map shows, stored with the assessment below.
             damage = list(damage_polygons(own_set, [result], before, after, options))
@@ -1147,7 +1145,10 @@ class ClaimsService:
                         Line(
                             "indemnity.baseline",
                             "",
-                            {"expected_drop": round(loss.expected_drop, 3)},
+                            {
+                                "expected": round(loss.baseline.expected_change, 3),
+                                "threshold": round(loss.damage_threshold, 3),
+                            },
                         ),
                         *lines,
                     )

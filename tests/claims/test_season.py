@@ -129,7 +129,10 @@ def test_a_loss_is_the_change_beyond_the_baseline(
     loss = loss_beyond(measured, baseline)
     assert loss.is_loss is is_loss
     assert round(loss.beyond, 3) == beyond
-    assert loss.expected_drop == max(0.0, -baseline.expected_change)
+    # a pixel is damaged from the season's drop plus 0.3 (less where the crop grew)
+    assert loss.damage_threshold == pytest.approx(
+        max(0.05, 0.3 - baseline.expected_change)
+    )
 
 
 def test_an_unmeasured_change_is_refused() -> None:
@@ -187,14 +190,18 @@ SERIES = [
 
 def test_same_weeks_of_earlier_seasons_take_the_nearest_clear_date() -> None:
     before, after = same_weeks(SERIES, D("2017-08-29"), D("2017-09-08"))
-    # 2016 first (its before-date is cloudy), then 2015
-    assert after == [0.67, 0.69]
-    assert math.isnan(before[0]) and before[1] == 0.68
+    # 2016 first: its before-date is cloudy, so that season has no pair; then 2015
+    assert math.isnan(before[0]) and math.isnan(after[0])
+    assert (before[1], after[1]) == (0.68, 0.69)
+
+
+def test_one_image_is_never_both_dates_of_an_earlier_season() -> None:
+    """Both anniversaries nearest to 2015-08-30: a season with no change at all, refused."""
+    before, after = same_weeks(SERIES, D("2017-08-24"), D("2017-08-29"))
+    assert math.isnan(before[-1]) and math.isnan(after[-1])
 
 
 def test_same_weeks_beyond_the_tolerance_are_missing() -> None:
-    _, after = same_weeks(
-        SERIES, D("2017-08-29"), D("2017-09-08"), tolerance_days=3
-    )
+    _, after = same_weeks(SERIES, D("2017-08-29"), D("2017-09-08"), tolerance_days=3)
     assert math.isnan(after[0]) and after[1] == 0.69
     assert same_weeks([], D("2017-08-29"), D("2017-09-08")) == ([], [])

@@ -17,9 +17,9 @@ from server.context import AppContext
 from tests.server.conftest import SLOVENIA
 from underwriting import CropProduct, Money
 
-# Two clear dates of the stack five days apart; the cloudy stack has one clear
-# earlier season around them (2015-08-30), so the insurer's rule here asks for one.
-BEFORE, AFTER = "2017-08-24", "2017-08-29"
+# Two clear dates of the stack 20 days apart; the cloudy stack has one clear earlier
+# season around them (2016-05-06 and 2016-05-26), so the insurer's rule here asks for one.
+BEFORE, AFTER = "2017-05-01", "2017-05-21"
 GRASS = CropProduct("GRASS", Money.parse("600"), "mu", Decimal("0.05"))
 
 
@@ -69,15 +69,15 @@ def _claim_on_one_parcel(app: AppContext, shared_data: Path) -> str:
         farmer_id="F-7",
         subject_kind="plot",
         subject_id="SI-1",
-        event_date=date(2017, 8, 26),
-        reported_at=datetime(2017, 8, 28, tzinfo=UTC),
+        event_date=date(2017, 5, 10),
+        reported_at=datetime(2017, 5, 12, tzinfo=UTC),
         claimed_fraction=0.5,
         actor="agent",
     )
     return c.id
 
 
-@pytest.mark.parametrize(("hit", "is_loss"), [(None, False), (0.5, True)])
+@pytest.mark.parametrize(("hit", "is_loss"), [(None, False), (0.3, True)])
 def test_a_plot_without_peers_is_set_against_its_earlier_seasons(
     stacked: AppContext,
     shared_data: Path,
