@@ -374,7 +374,8 @@ def check_scene_timing(
     (a field survey) when it brackets the event but one scene is further from
     it than the product allows (``max_before_days``, ``max_after_days``: a
     season's change, a harvest, would pass for the loss), or a scene's date is
-    unknown. Green otherwise. Params: ISO dates ``event``, ``before``,
+    unknown, or a scene was taken on the loss's day (before or after the loss:
+    the date cannot say). Green otherwise. Params: ISO dates ``event``, ``before``,
     ``after``; for amber ``days`` and ``max_days`` of the scene too far.
     """
     dates: dict[str, Param] = {
@@ -390,6 +391,9 @@ def check_scene_timing(
         return Check("scene_timing", "red", "scene_timing.before_after_event", dates)
     if after < event:
         return Check("scene_timing", "red", "scene_timing.after_before_event", dates)
+    if before == event or after == event:
+        # A scene of the loss's day may be from before or after it: hours decide.
+        return Check("scene_timing", "amber", "scene_timing.same_day", dates)
     if (event - before).days > max_before_days:
         return Check(
             "scene_timing",

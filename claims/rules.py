@@ -197,7 +197,9 @@ def validate_crop_claim(
             )
         if area.unit not in M2_PER_UNIT:
             raise ClaimInputError(
-                f"claimed area unit must be mu or ha, not {area.unit!r}", "claimed_unit"
+                "a claimed area needs its unit, mu or ha"
+                + (f", not {area.unit!r}" if area.unit else ""),
+                "claimed_unit",
             )
         if not (area.value.is_finite() and area.value > 0):
             raise ClaimInputError("the claimed area must be > 0", "claimed_area")

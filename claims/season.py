@@ -114,9 +114,10 @@ def choose_pair(
 ) -> tuple[SceneOption | None, SceneOption | None]:
     """The latest clear scene on or before ``event`` and the earliest clear one after it.
 
-    A scene taken on the event's day can only be the before-scene when
-    another is later (the loss may have happened after it was taken); as the
-    after-scene it is kept only when nothing later is clear. A scene whose
+    A scene taken on the event's day is taken only where nothing else
+    qualifies on its side (it may show the field before or after the loss:
+    ``scene_timing`` then goes amber): as the before-scene when nothing
+    earlier is clear, as the after-scene when nothing later is. A scene whose
     clear share is unknown counts as clear (the assessment measures it). Either
     side is None when no scene qualifies; whether the pair is close enough to
     the event is :func:`claims.check_scene_timing`'s to say.
@@ -132,6 +133,7 @@ def choose_pair(
     same_day = [s for s in clear if s.taken == event]
     chosen_before = max(before, key=lambda s: (s.taken, s.name), default=None)
     chosen_after = min(after, key=lambda s: (s.taken, s.name), default=None)
+    same_day.sort(key=lambda s: s.name)
     if chosen_before is None and same_day and chosen_after is not None:
         chosen_before = same_day[0]
     elif chosen_after is None and same_day:

@@ -64,8 +64,8 @@ class ClaimIn(BaseModel):
         description="Crops, instead of claimed_fraction: the area lost.",
         examples=["12.5"],
     )
-    claimed_unit: Literal["mu", "ha"] = Field(
-        "mu", description="The unit of claimed_area."
+    claimed_unit: Literal["mu", "ha"] | None = Field(
+        None, description="The unit of claimed_area (required with it)."
     )
     loss_degree: Decimal = Field(Decimal(1), gt=0, le=1)
     growth_stage: str | None = Field(None, max_length=32, examples=["maturity"])
@@ -283,7 +283,7 @@ def claims_router(deps: Deps) -> APIRouter:
                 market_value=market_value,
                 claimed_fraction=claim.claimed_fraction,
                 claimed_area=(
-                    ClaimedArea(claim.claimed_area, claim.claimed_unit)
+                    ClaimedArea(claim.claimed_area, claim.claimed_unit or "")
                     if claim.claimed_area is not None
                     else None
                 ),

@@ -239,6 +239,9 @@ def test_identity_says_which_thresholds_judged_it() -> None:
         ("2021-08-20", "2021-09-05", "red", "scene_timing.after_before_event"),
         ("2021-09-20", "2021-09-01", "red", "scene_timing.reversed"),
         (None, "2021-09-20", "amber", "scene_timing.undated"),
+        # A scene of the loss's day may be from before or after it.
+        ("2021-09-10", "2021-09-20", "amber", "scene_timing.same_day"),
+        ("2021-09-01", "2021-09-10", "amber", "scene_timing.same_day"),
     ],
 )
 def test_the_scenes_must_bracket_the_loss_closely(

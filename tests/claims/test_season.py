@@ -38,7 +38,7 @@ SCENES = [
         # a cloudy scene is passed over for the next clear one
         ("2021-06-07", "s-06-01", "s-06-10"),
         ("2021-06-09", "s-06-01", "s-06-10"),
-        # a scene of the event's day is the before-scene when a later one exists
+        # a scene of the event's day is passed over while another qualifies
         ("2021-06-10", "s-06-01", "s-06-15"),
         # nothing after the event: no after-scene
         ("2021-07-05", "s-07-01", None),
@@ -59,6 +59,17 @@ def test_a_scene_of_the_event_day_is_the_after_scene_when_nothing_later_is_clear
     b, a = choose_pair(D("2021-07-01"), SCENES)
     assert b is not None and a is not None
     assert (b.name, a.name) == ("s-06-15", "s-07-01")
+
+
+def test_a_scene_of_the_event_day_is_taken_only_where_nothing_else_qualifies() -> None:
+    # nothing earlier: the day's scene is the before-scene (scene_timing then says amber)
+    b, a = choose_pair(D("2021-05-20"), SCENES)
+    assert b is not None and a is not None
+    assert (b.name, a.name) == ("s-05-20", "s-06-01")
+    # two of that day: by name, whatever the catalogue's order
+    twins = [SceneOption("z", D("2021-07-01")), SceneOption("a", D("2021-07-01"))]
+    _, after = choose_pair(D("2021-07-01"), [SceneOption("x", D("2021-06-01")), *twins])
+    assert after is not None and after.name == "a"
 
 
 def test_the_clear_share_needed_is_a_rule() -> None:

@@ -431,7 +431,12 @@ def test_a_crop_claim_states_its_area_in_mu_or_ha_and_its_check_can_fail(
     for bad, field in (
         ({"claimed_area": "0", "claimed_unit": "mu"}, "claimed_area"),
         ({"claimed_area": "3", "claimed_unit": "acre"}, "claimed_unit"),
-        ({"claimed_area": "3", "claimed_fraction": 0.5}, "claimed_area"),
+        (
+            {"claimed_area": "3", "claimed_unit": "mu", "claimed_fraction": 0.5},
+            "claimed_area",
+        ),
+        # no unit: 12.5 of what? (ha taken for mu would be 15 times smaller)
+        ({"claimed_area": "12.5"}, "claimed_unit"),
     ):
         r = client.post("/api/v1/claims", headers=agent, json=base | bad)
         assert r.status_code == 422 and r.json()["field"] == field, (bad, r.text)
