@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -136,6 +136,7 @@ from server.storage.plots_store import insured_plots_meeting
 from underwriting import CropProduct, LivestockProduct, Money
 
 __all__ = [
+    "MAX_PEERS",
     "PEER_RADIUS_DEG",
     "ClaimRecord",
     "ClaimStateError",
@@ -146,6 +147,9 @@ __all__ = [
 
 PEER_RADIUS_DEG = 0.2
 """Peers of a plot lie within this many degrees of it (about 15-22 km): one weather, one season."""
+
+MAX_PEERS = 100
+"""The nearest this many peers are measured (a request's work stays bounded)."""
 
 
 @dataclass(frozen=True)
@@ -923,13 +927,18 @@ class ClaimsService:
     ) -> list[tuple[str, bytes]]:
         """Other insured plots of the claim's product near its plot: the crop's peers.
 
-        In force on the event's day, within ``PEER_RADIUS_DEG`` of the plot;
-        the plot itself (under any policy) is not its own peer.
+        In force on the event's day, within ``PEER_RADIUS_DEG`` of the plot,
+        the ``MAX_PEERS`` nearest. Left out: the plot itself under any policy
+        (a plot overlapping it by half or more of the smaller one's area), and
+        plots with a claim of their own for a loss within the same-event
+        window (a flood or a hail swath would otherwise pull the baseline down
+        and hide the loss it shares).
         """
         own = shapely.from_wkb(plot.geometry)
         west, south, east, north = own.bounds
         r = PEER_RADIUS_DEG
         day = claim.event_date or date.today()
+        window = timedelta(days=self.rules.same_event_days)
         with reading(self.engine, conn) as read:
             rows = insured_plots_meeting(
                 read,
@@ -938,15 +947,26 @@ class ClaimsService:
                 (west - r, south - r, east + r, north + r),
                 product_code=policy.product_code,
             )
-        peers: list[tuple[str, bytes]] = []
+            claimed = self.store.plots_claimed_between(read, day - window, day + window)
+        candidates: list[tuple[float, str, bytes]] = []
+        centre = own.centroid
         for row in rows:
+            if (row.policy_id, row.plot_ref) in claimed:
+                continue  # the claim's own plot too
             geometry = bytes(row.geometry)
-            if geometry == plot.geometry or (
-                row.policy_id == claim.policy_id and row.plot_ref == claim.subject_id
-            ):
-                continue
-            peers.append((f"{row.policy_id}/{row.plot_ref}", geometry))
-        return peers
+            other = shapely.from_wkb(geometry)
+            shared = shapely.area(shapely.intersection(own, other))
+            if shared >= 0.5 * min(own.area, other.area):
+                continue  # the same parcel, insured again or drawn again
+            candidates.append(
+                (
+                    centre.distance(other.centroid),
+                    f"{row.policy_id}/{row.plot_ref}",
+                    geometry,
+                )
+            )
+        candidates.sort()
+        return [(ref, g) for _, ref, g in candidates[:MAX_PEERS]]
 
     def _history(
         self,

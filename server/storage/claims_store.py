@@ -261,6 +261,20 @@ class ClaimStore:
         rows = conn.execute(query.order_by(claims.c.event_date, claims.c.id)).all()
         return [EarlierClaim(r.id, r.event_date.date(), r.status) for r in rows]
 
+    def plots_claimed_between(
+        self, conn: Connection, start: date, end: date
+    ) -> set[tuple[str, str]]:
+        """(policy id, plot ref) of every crop claim, not rejected, with a loss in [start, end]."""
+        rows = conn.execute(
+            select(claims.c.policy_id, claims.c.subject_id).where(
+                claims.c.subject_kind == "plot",
+                claims.c.status != "rejected",
+                claims.c.event_date >= _day(start),
+                claims.c.event_date <= _day(end),
+            )
+        ).all()
+        return {(r.policy_id, r.subject_id) for r in rows}
+
     def paid_minor(
         self,
         conn: Connection,

@@ -329,3 +329,32 @@ def test_a_pair_far_from_the_loss_pays_nothing_and_says_why(
     assert c.light == "amber" and c.amount.minor == 0
     assert [x.key for x in c.indemnity] == ["indemnity.scene_timing"]
     assert "85 days before the loss on 2021-09-10" in en(timing)
+
+
+def test_plots_claiming_the_same_event_are_no_peers(
+    app: AppContext, shared_data: Path, tmp_path: Path
+) -> None:
+    """A swath of hail hits several insured fields: those claiming it leave the baseline."""
+    cl = app.claims
+    _, policy = crop_policy(app, ["AT-0488", *PEERS])
+    before, after = hail_pair(shared_data, tmp_path, ["AT-0488"])
+
+    def filed(plot_id: str) -> ClaimRecord:
+        return cl.file(
+            policy_id=policy,
+            farmer_id="F-5",
+            subject_kind="plot",
+            subject_id=plot_id,
+            event_date=HAIL_EVENT,
+            reported_at=datetime(2021, 6, 22, tzinfo=UTC),
+            claimed_fraction=0.5,
+            actor="agent",
+        )
+
+    neighbour = filed(PEERS[0])
+    cl.decide(neighbour.id, "reject", actor="adj", reason="not hit")
+    filed(PEERS[1])  # still open: a claimant of the same hail
+    record, _ = cl.assess_by_map(filed("AT-0488").id, before, after, actor="adj")
+    baseline = next(ch for ch in record.checks if ch.code == "season_baseline")
+    # eight peers insured; the open claimant is left out, the rejected one is not
+    assert baseline.params["count"] == len(PEERS) - 1
