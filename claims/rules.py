@@ -301,7 +301,7 @@ def plot_intake_checks(
     ]
     return [
         *_timely(rules, zone, event, reported, period, 0),
-        *([check_crop_season(event, calendar)] if calendar is not None else []),
+        *([check_crop_season(event, calendar, period)] if calendar is not None else []),
         check_covered("plot", plot_id, insured),
         check_earlier_claims((e.id, e.status, e.event_date) for e in same_event),
         check_claimed_area(claimed_m2, plot_area_m2),

@@ -381,33 +381,45 @@ def check_season_baseline(loss: LossBeyond | None) -> Check:
     return Check("season_baseline", "green", message, params)
 
 
-def check_crop_season(event: date, calendar: CropCalendar) -> Check:
-    """The crop stood in the field on the event's day, by its calendar.
+def check_crop_season(
+    event: date, calendar: CropCalendar, period: tuple[date, date] | None = None
+) -> Check:
+    """The insured crop stood in the field on the event's day, by its calendar.
 
-    Red ``crop_season.after_harvest`` when the event falls after the harvest
-    window and before the next sowing: the crop was gone, nothing was
-    covered. Green ``crop_season.stage`` otherwise, with the stage its
-    indemnity cap follows. Params: ``event``, ``stage``; for red also
-    ``harvest_end`` and ``next_sowing`` (ISO dates).
+    The insured crop is the season the policy's ``period`` covers
+    (:meth:`~underwriting.calendar.CropCalendar.insured_season`; without a
+    period, the season of the latest sowing). Red ``crop_season.after_harvest``
+    when the event falls after its harvest window (the crop was gone), red
+    ``crop_season.before_sowing`` before its sowing; nothing was covered.
+    Green ``crop_season.stage`` otherwise, with the stage its indemnity cap
+    follows. Params: ``event``, ``stage``; for red also ``sowing`` and
+    ``harvest_end`` (ISO dates).
 
     >>> from underwriting.calendar import CropCalendar
     >>> wheat = CropCalendar.parse({"sowing": "10-01", "heading": "05-10",
     ...                             "harvest_start": "07-01", "harvest_end": "07-31"})
     >>> check_crop_season(date(2021, 9, 10), wheat).message
     'crop_season.after_harvest'
+    >>> # a policy of the 2021 harvest: October's sowing is the next crop's
+    >>> check_crop_season(date(2021, 10, 5), wheat, (date(2021, 4, 1), date(2021, 10, 31))).message
+    'crop_season.after_harvest'
     """
-    season = calendar.season(event)
+    season = (
+        calendar.insured_season(period[0])
+        if period is not None
+        else calendar.season(event)
+    )
     stage = season.stage(event)
     params: dict[str, Param] = {"event": event.isoformat(), "stage": stage}
-    if stage == "after_harvest":
+    if stage in ("after_harvest", "before_sowing"):
         return Check(
             "crop_season",
             "red",
-            "crop_season.after_harvest",
+            f"crop_season.{stage}",
             params
             | {
+                "sowing": season.sowing.isoformat(),
                 "harvest_end": season.harvest_end.isoformat(),
-                "next_sowing": calendar.sowing.on_or_after(event).isoformat(),
             },
         )
     return Check("crop_season", "green", "crop_season.stage", params)

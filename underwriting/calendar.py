@@ -13,7 +13,12 @@ Stages (the keys of a product's ``growth_stage_caps``):
 * ``vegetative``: sowing to heading;
 * ``heading``: heading to the first day of the harvest window;
 * ``maturity``: the harvest window (both days included);
-* ``after_harvest``: after the harvest window until the next sowing (not covered).
+* ``after_harvest``: after the harvest window until the next sowing (not covered);
+* ``before_sowing``: before the insured crop's sowing (not covered).
+
+A policy insures one crop: :meth:`CropCalendar.insured_season` is the season
+whose harvest window ends on or after the policy's first day, so a loss after
+that harvest is not the next crop's, and one before its sowing not the last's.
 """
 
 from __future__ import annotations
@@ -26,8 +31,14 @@ from underwriting.errors import ProductError
 
 __all__ = ["STAGES", "CropCalendar", "MonthDay", "Season", "Stage"]
 
-Stage = Literal["vegetative", "heading", "maturity", "after_harvest"]
-STAGES: tuple[Stage, ...] = ("vegetative", "heading", "maturity", "after_harvest")
+Stage = Literal["before_sowing", "vegetative", "heading", "maturity", "after_harvest"]
+STAGES: tuple[Stage, ...] = (
+    "before_sowing",
+    "vegetative",
+    "heading",
+    "maturity",
+    "after_harvest",
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -85,7 +96,9 @@ class Season:
     harvest_end: date
 
     def stage(self, day: date) -> Stage:
-        """The crop's stage on ``day`` (on or after ``sowing``)."""
+        """The crop's stage on ``day``."""
+        if day < self.sowing:
+            return "before_sowing"
         if day < self.heading:
             return "vegetative"
         if day < self.harvest_start:
@@ -130,8 +143,21 @@ class CropCalendar:
         return Season(sowing, heading, start, end)
 
     def stage(self, day: date) -> Stage:
-        """The crop's stage on ``day``."""
+        """The crop's stage on ``day`` (in the season of the latest sowing)."""
         return self.season(day).stage(day)
+
+    def insured_season(self, start: date) -> Season:
+        """The season a policy starting on ``start`` insures: the first harvested after it.
+
+        >>> maize = CropCalendar.parse({"sowing": "04-20", "heading": "07-15",
+        ...                             "harvest_start": "09-15", "harvest_end": "10-31"})
+        >>> maize.insured_season(date(2021, 3, 1)).sowing
+        datetime.date(2021, 4, 20)
+        """
+        season = self.season(start)
+        if season.harvest_end < start:
+            season = self.season(self.sowing.on_or_after(start))
+        return season
 
     def __str__(self) -> str:
         return (

@@ -572,7 +572,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     _claim("6. hail on 2021-09-10 on AT-0488: 80% of the field claimed", late)
     print("   " + _lines(late.indemnity))
     cl.decide(late.id, "reject", actor="wang.fang", grounds=["crop_season"])
-    print("   rejected on crop_season: the loss fell after the harvest")
+    print("   rejected on crop_season: the wheat was harvested before the hail")
     flags["AT-0488: hail after the harvest is not covered (a harvest is not hail)"] = (
         _is(late, "crop_season", "red") and late.amount.minor == 0
     )

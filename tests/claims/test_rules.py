@@ -368,8 +368,8 @@ def test_a_claimed_area_above_the_damage_measured_is_looked_at(
         # the crop is gone: the wheat of 2021 was cut in July
         (date(2021, 8, 1), "red", "after_harvest"),
         (date(2021, 9, 10), "red", "after_harvest"),
-        # sown again: the next season's crop
-        (date(2021, 10, 1), "green", "vegetative"),
+        # sown again: the next season's crop, which this policy does not insure
+        (date(2021, 10, 1), "red", "after_harvest"),
     ],
 )
 def test_the_crop_calendar_says_the_stage_and_ends_cover_at_harvest(
@@ -391,8 +391,35 @@ def test_the_crop_calendar_says_the_stage_and_ends_cover_at_harvest(
     check = next(c for c in checks if c.code == "crop_season")
     assert (check.light, check.params["stage"]) == (light, stage)
     if light == "red":
+        assert check.params["sowing"] == "2020-10-01"
         assert check.params["harvest_end"] == "2021-07-31"
-        assert check.params["next_sowing"] == "2021-10-01"
+
+
+def test_a_loss_before_the_insured_crop_is_sown_is_not_covered() -> None:
+    maize = CropCalendar.parse(
+        {
+            "sowing": "04-20",
+            "heading": "07-15",
+            "harvest_start": "09-15",
+            "harvest_end": "10-31",
+        }
+    )
+    checks = plot_intake_checks(
+        RULES,
+        zone=ZONE,
+        event=date(2021, 3, 15),
+        reported=datetime(2021, 3, 16, tzinfo=UTC),
+        period=(date(2021, 3, 1), date(2021, 11, 30)),
+        plot_id="Field 1",
+        insured=["Field 1"],
+        earlier=[],
+        claimed_m2=1_000.0,
+        plot_area_m2=20_000.0,
+        calendar=maize,
+    )
+    check = next(c for c in checks if c.code == "crop_season")
+    assert (check.light, check.message) == ("red", "crop_season.before_sowing")
+    assert check.params["sowing"] == "2021-04-20"
 
 
 def test_rules_refuse_nonsense_at_start() -> None:

@@ -48,7 +48,7 @@ def test_the_demo_story_runs_and_every_flag_fires(
         "sent for a field survey on",
         "GREEN scene_timing      the scenes of 2015-08-30 and 2015-09-09",
         "GREEN season_baseline   NDVI changed by",
-        "the season's change, not a loss",
+        "the plot as a whole shows no loss beyond the season",
         "OK=True",
         "farmer f-0002 asking for it gets HTTP 403",
         "valid: entry",

@@ -226,7 +226,7 @@ def test_the_demo_crop_claims_say_what_the_map_can_and_cannot_tell(
     wait_idle(page)
     text = page.locator("main").inner_text()
     assert "bracket the loss on 2015-09-03" in text
-    assert "the season's change, not a loss" in text
+    assert "the plot as a whole shows no loss beyond the season" in text
     assert "plots of the same crop (16)" in text
     assert "Rejected" in text or "rejected" in text
     screenshot(page, "adjuster-claim-crop-meadow")
