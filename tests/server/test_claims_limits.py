@@ -243,6 +243,43 @@ def test_a_payment_refused_for_a_sum_used_up_meanwhile_is_assessed_again(
     assert changed and first.amount + paid.amount == plot_sum
 
 
+def test_crop_payments_that_together_pass_the_plot_pay_one(
+    app: AppContext, shared_data: Path, tmp_path: Path
+) -> None:
+    """Three hail claims on one field, each half its sum insured, paid at once: one is."""
+    cl = app.claims
+    _, policy = crop_policy(app, ["AT-0488", *PEERS])
+    before, after = hail_pair(shared_data, tmp_path, ["AT-0488"])
+    approved = []
+    for day in (18, 19, 20):
+        c = cl.file(
+            policy_id=policy,
+            farmer_id="F-5",
+            subject_kind="plot",
+            subject_id="AT-0488",
+            event_date=date(2021, 6, day),
+            reported_at=datetime(2021, 6, 22, tzinfo=UTC),
+            claimed_fraction=0.8,
+            growth_stage="heading",
+            actor="agent",
+        )
+        record = cl.assess_by_map(c.id, before, after, actor="adj")[0]
+        cl.decide(record.id, "approve", actor="adj-0", reason="tested")
+        approved.append(record)
+    got = at_once(
+        len(approved),
+        lambda i: cl.pay(approved[i].id, actor=f"adj-{i + 1}", payment_ref=f"P-{i}"),
+    )
+    paid = [g for g in got if isinstance(g, tuple)]
+    refused = [g for g in got if isinstance(g, Exception)]
+    assert len(paid) == 1 and len(refused) == 2, got
+    assert all(
+        isinstance(e, ConflictError) and "plot's sum insured" in str(e) for e in refused
+    )
+    assert [e["type"] for e in events(app)].count("claim.paid") == 1
+    assert app.ledger.verify().ok
+
+
 def test_an_animal_is_paid_once_even_where_the_policy_has_room(
     app: AppContext, today: date
 ) -> None:
