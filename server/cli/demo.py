@@ -209,6 +209,22 @@ def closing_hints(data_dir: Path) -> list[str]:
     ]
 
 
+class _StoryClock:
+    """The story's time: the ledger's events of the replayed seasons carry it, not today's.
+
+    Checkpoints are still signed at the real time; ``at`` None is now.
+    """
+
+    def __init__(self) -> None:
+        self.at: datetime | None = None
+
+    def now(self) -> datetime:
+        return self.at or datetime.now(UTC)
+
+    def on(self, day: date, hour: int = 9) -> None:
+        self.at = datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
 def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     uw, cl = app.underwriting, app.claims
     flags: dict[str, bool] = {}
@@ -226,6 +242,11 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         users.create(name, PASSWORD, role, farmer)
         print(f"   {name:<12} {role:<12} {farmer or ''}")
 
+    # One clock for the story: each event of the ledger is dated when it happens in
+    # the seasons replayed (2015, 2021, 2025), so a farmer reads a payment after the loss.
+    story = _StoryClock()
+    app.ledger.clock = story.now
+    story.on(date(2015, 3, 1))
     _say("Admin: farmers and products")
     for fid, (name, region, lat, lon) in FARMS.items():
         uw.register_farmer(fid, name, region, lat=lat, lon=lon, actor="admin")
@@ -291,6 +312,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     for farmer, tags in herd.items():
         for tag in tags:
             caps = split.enrol[tag]
+            story.on(caps[0].day or date(2025, 3, 20), 16)  # undated: before the policy
             r = app.enrolment.enrol_animal(
                 tag, _photos(caps), farmer_id=farmer, actor="li.wei"
             )
@@ -304,6 +326,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         f"{a5} (F-0001), taken two weeks later"
     )
     later = _on_day(split.query[a5], date(2025, 4, 14), 5)
+    story.on(date(2025, 4, 14), 17)
     dup = app.enrolment.enrol_animal(
         "156010000000001", _photos(later), farmer_id="F-0006", actor="li.wei"
     )
@@ -318,6 +341,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     # --- livestock: applications and policies ----------------------------------------
     _say("Underwriter zhang.min: livestock applications")
     start, end = date(2025, 4, 1), date(2026, 3, 31)
+    story.on(start - timedelta(days=1))
     policy_of: dict[str, str] = {}
     for farmer, tags in herd.items():
         a = uw.apply_livestock(
@@ -365,6 +389,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         source=data.register.name,
     )
     crop_start, crop_end = date(2025, 3, 1), date(2025, 10, 31)
+    story.on(crop_start - timedelta(days=1))
     a = uw.apply_crop(
         "F-0003", "WHEAT-2025", insured, start=crop_start, end=crop_end, actor="li.wei"
     )
@@ -426,6 +451,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         declared_m2=np.round(fields.area_m2[idx], -2),
         source=data.fields.name,
     )
+    story.on(date(2021, 3, 31))
     a, huber_policy = _insure(
         app, "F-0005", "WHEAT-2025", huber, (date(2021, 4, 1), date(2021, 10, 31))
     )
@@ -453,6 +479,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         reported = max(p.captured_at for p in photos if p.captured_at) + timedelta(
             hours=1
         )
+        story.at = reported
         c = cl.file(
             policy_id=policy_of[farmer],
             farmer_id=farmer,
@@ -474,7 +501,9 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         _evidence(_on_day(split.query[a1], date(2025, 4, 14)), farm1),
     )
     print("   indemnity: " + _lines(genuine.indemnity))
+    story.on(date(2025, 4, 15), 10)
     approved = cl.decide(genuine.id, "approve", actor="wang.fang")
+    story.on(date(2025, 4, 16), 10)
     try:
         cl.pay(approved.id, actor="wang.fang", payment_ref="BANK-2025-0001")
         four_eyes = False
@@ -533,6 +562,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     )
     flags["claim in the waiting period"] = _is(waiting, "waiting_period", "red")
 
+    story.on(date(2025, 4, 18), 10)
     # Each rejection rests on the check that failed: its grounds are worded for
     # the farmer in the farmer's language (a typed note would be shown as typed).
     for c, ground in (
@@ -558,6 +588,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         f"   scenes {', '.join(s.name for s in scenes)}: COGs in {folder} (map tiles)"
     )
     # Hail after the harvest: the wheat was cut in July, nothing stood in the field.
+    story.on(date(2021, 9, 13))
     late = cl.file(
         policy_id=huber_policy.id,
         farmer_id="F-0005",
@@ -571,6 +602,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     late, dmg = cl.assess_by_scenes(late.id, catalogue, actor="wang.fang")
     _claim("6. hail on 2021-09-10 on AT-0488: 80% of the field claimed", late)
     print("   " + _lines(late.indemnity))
+    story.on(date(2021, 9, 14))
     cl.decide(late.id, "reject", actor="wang.fang", grounds=["crop_season"])
     print("   rejected on crop_season: the wheat was harvested before the hail")
     flags["AT-0488: hail after the harvest is not covered (a harvest is not hail)"] = (
@@ -578,6 +610,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     )
     # Hail in June, in cover: the rules pick the pair, but the after-scene is three
     # months later and would show the harvest, not the hail.
+    story.on(date(2021, 6, 27))
     june = cl.file(
         policy_id=huber_policy.id,
         farmer_id="F-0005",
@@ -597,6 +630,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     )
     print("   " + _lines(june.indemnity))
     failed = [x.code for x in june.checks if x.light != "green"]
+    story.on(date(2021, 6, 28))
     cl.decide(june.id, "survey", actor="wang.fang", grounds=failed)
     print(f"   sent for a field survey on {', '.join(failed)}: the imagery cannot tell")
     flags[
@@ -616,6 +650,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         )
         print(f"   scene {slovenia.name}: COG in {folder}")
     meadows = _slovenian_meadows(data.slovenia, slovenia.bounds)
+    story.on(date(2015, 3, 31))
     _, novak = _insure(
         app, "F-0007", "GRASS-2015", meadows, (date(2015, 4, 1), date(2015, 10, 31))
     )
@@ -624,6 +659,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         f"policy {novak.id[:8]}"
     )
     largest = meadows.ids[int(np.argmax(meadows.area_m2))]
+    story.on(date(2015, 9, 5))
     hail = cl.file(
         policy_id=novak.id,
         farmer_id="F-0007",
@@ -641,6 +677,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         f"the season {dmg.damaged_fraction:.1%} = {dmg.damaged_area_ha:.2f} ha"
     )
     print("   breakdown: " + _lines(hail.indemnity))
+    story.on(date(2015, 9, 6))
     cl.decide(hail.id, "reject", actor="wang.fang", grounds=["measured_damage"])
     print(
         "   rejected on the map: its meadows changed as the season did, no hail shows"
@@ -654,6 +691,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     )
 
     # --- audit and receipt ------------------------------------------------------------
+    story.at = None  # the audit and the receipt: today
     _say("Auditing the whole ledger (agri ledger verify)")
     app.ledger.checkpoint()
     report = app.ledger.verify()

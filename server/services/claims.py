@@ -257,7 +257,7 @@ class ClaimsService:
             kind,
             {"claim": claim.id, "farmer": claim.farmer_id, "policy": claim.policy_id},
             actor,
-            datetime.now(UTC),
+            self.ledger.clock(),
             {
                 "amount_minor": claim.amount.minor,
                 "currency": claim.amount.currency,

@@ -192,7 +192,7 @@ class DeviceService:
                     kind,
                     {"device": device.id, "agent": device.agent},
                     actor,
-                    datetime.now(UTC),
+                    self.ledger.clock(),
                     payload,
                 )
             ],

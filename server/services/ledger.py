@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +39,10 @@ from server.storage.locks import session_lock
 __all__ = ["CheckpointPolicy", "LedgerService", "VerifyReport"]
 
 logger = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,9 @@ class LedgerService:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        # When the events it records happened: now, unless a replay (the demo's
+        # story) sets its own clock. Checkpoints are always signed at the real time.
+        self.clock: Callable[[], datetime] = _now
 
     @property
     def origin(self) -> str:
@@ -125,9 +132,9 @@ class LedgerService:
         payload: dict[str, Any],
         when: datetime | None = None,
     ) -> int:
-        """Append one event (now, unless ``when``) in the caller's transaction; its index."""
+        """Append one event (at ``clock()`` unless ``when``) in the open transaction; its index."""
         (entry,) = self.append_events(
-            conn, [Event(kind, subjects, actor, when or datetime.now(UTC), payload)]
+            conn, [Event(kind, subjects, actor, when or self.clock(), payload)]
         )
         return entry.index
 

@@ -57,6 +57,9 @@ def test_the_demo_story_runs_and_every_flag_fires(
     flags = out.split("Every flag")[1].split("== Try it yourself")[0]
     assert "NO " not in flags and flags.count("yes") == 13
     assert (tmp_path / "receipt.json").exists()
+    # One clock: the payment is dated in the story (two days after the cow's death on
+    # 2025-04-13), not on the day the demo ran.
+    assert '"timestamp": "2025-04-16T10:00:00.000000Z"' in out
     hints = out.split("== Try it yourself")[1]
     assert f"AGRI_DATA_DIR={tmp_path} .venv/bin/agri serve" in hints
     assert f"AGRI_DATA_DIR={tmp_path} .venv/bin/agri ledger verify" in hints
