@@ -23,6 +23,12 @@ SHARED_DATA = Path(os.environ.get("AGRI_SHARED_DATA", "../shared/data"))
 """The sample data folder (``AGRI_SHARED_DATA``, default ``../shared/data``)."""
 
 
+class DatabaseUnusable(click.ClickException):
+    """The database cannot be reached or opened: one line, exit 2 (as a usage error)."""
+
+    exit_code = 2
+
+
 def app_context(ctx: click.Context, *, chain: bool = False) -> AppContext:
     """The application context of the settings ``agri`` was started with, closed with the command.
 
@@ -36,8 +42,10 @@ def app_context(ctx: click.Context, *, chain: bool = False) -> AppContext:
     settings: Settings = ctx.obj["settings"]
     try:
         app = build_context(settings, chain=chain)
-    except (LedgerError, ConnectionError) as exc:
-        # ConnectionError: storage's DatabaseAccessError, the URL masked and what to do.
+    except LedgerError as exc:
         raise click.UsageError(str(exc)) from exc
+    except ConnectionError as exc:
+        # Storage's DatabaseAccessError: the URL masked and what to do, in one line.
+        raise DatabaseUnusable(str(exc)) from exc
     ctx.call_on_close(app.close)
     return app
