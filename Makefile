@@ -53,7 +53,7 @@ demo: setup  ## the main job on embedded defaults: SQLite, in-process chain; the
 	@echo "   admin                 administrator: users and products"
 	@echo "   zhang.min             underwriter: applications on the map"
 	@echo "   wang.fang, zhao.lei   claims adjusters: claims on the map (one approves, the other pays)"
-	@echo "   f-0001 ... f-0006     farmers: own policies and claims, receipts verified in the browser"
+	@echo "   f-0001 ... f-0007     farmers: own policies and claims, receipts verified in the browser"
 
 # On make's command line only (zsh's HOST, a platform's PORT in the environment are not taken).
 serve: HOST = 127.0.0.1
