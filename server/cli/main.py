@@ -408,12 +408,15 @@ def demo(data_dir: Path) -> None:
 
 
 def _register_map_commands() -> None:
+    from server.cli.backup import backup, restore
     from server.cli.edge import edge
     from server.cli.imagery import imagery
     from server.cli.livestock import livestock
     from server.cli.maps import damage, plots
     from server.cli.users import users
 
+    cli.add_command(backup)
+    cli.add_command(restore)
     cli.add_command(users)
     cli.add_command(plots)
     cli.add_command(damage)

@@ -418,6 +418,8 @@ class LedgerService:
             report.first_bad_index = exc.index
         except LedgerError as exc:
             report.error = f"checkpoint: {exc}"
+        except (TypeError, ValueError) as exc:  # a row of the wrong type: altered
+            report.error = f"an entry is unreadable ({exc})"
         return report
 
     def _verify_anchors(
