@@ -352,7 +352,8 @@ def loss_beyond(
 
 
 def _round(value: float) -> float:
-    return round(value, 3)
+    """NDVI to 0.01, as a reader sees it (no "-0.00": a negative zero is zero)."""
+    return round(value, 2) + 0.0
 
 
 def check_season_baseline(loss: LossBeyond | None) -> Check:
@@ -365,7 +366,7 @@ def check_season_baseline(loss: LossBeyond | None) -> Check:
     when it is what the baseline shows (the measured damage, counted beyond
     the baseline, then says whether the claim is supported). Params:
     ``baseline`` (peers / history), ``count``, ``measured``, ``expected``,
-    ``beyond`` (NDVI units, 3 decimals), ``z`` (2 decimals).
+    ``beyond`` (NDVI units, 2 decimals), ``z`` (2 decimals).
     """
     if loss is None:
         return Check("season_baseline", "amber", "season_baseline.none")
