@@ -1166,7 +1166,9 @@ class ClaimsService:
                             "indemnity.baseline",
                             "",
                             {
-                                "expected": round(loss.baseline.expected_change, 3),
+                                # to 0.01 as read, no "-0.00"
+                                "expected": round(loss.baseline.expected_change, 2)
+                                + 0.0,
                                 "threshold": round(loss.damage_threshold, 3),
                             },
                         ),
