@@ -8,7 +8,6 @@ Exit codes: 0 success, 2 usage or input error (the option at fault named).
 from __future__ import annotations
 
 import json
-import math
 import re
 from datetime import date
 from pathlib import Path
@@ -60,46 +59,6 @@ def register_demo_scenes(folder: Path, source: Path) -> list[Scene]:
         service.register(source, name, day, bands, scale=0.0001)
         for name, day, bands in DEMO_SCENES
     ]
-
-
-def _register_as_given(
-    service: ImageryService,
-    file: Path,
-    name: str,
-    day: date,
-    bands: dict[str, int],
-    scale: float,
-) -> Scene:
-    """Register as ``ImageryService.register`` does, without the description check.
-
-    The service has no switch for it, so the catalogue is called here, its
-    errors mapped to the same fields.
-    """
-    from remote_sensing import (
-        BandError,
-        ParameterError,
-        RasterError,
-        SceneExistsError,
-        check_scene_name,
-    )
-    from server.errors import ConflictError, InvalidInputError
-
-    try:
-        check_scene_name(name)
-    except ParameterError as exc:
-        raise InvalidInputError(str(exc), field="name") from exc
-    if not (math.isfinite(scale) and scale > 0):
-        raise InvalidInputError(f"scale {scale}: must be > 0", field="scale")
-    try:
-        return service.catalogue.register(
-            file, name, day, bands, scale=scale, check_descriptions=False
-        )
-    except SceneExistsError as exc:
-        raise ConflictError(str(exc), field="name") from exc
-    except (ParameterError, BandError) as exc:
-        raise InvalidInputError(str(exc), field="bands") from exc
-    except RasterError as exc:
-        raise InvalidInputError(str(exc), field="file") from exc
 
 
 def _bands(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, int]:
@@ -176,10 +135,14 @@ def register(
     settings: Settings = ctx.obj["settings"]
     service = _service(settings)
     try:
-        if ignore_descriptions:
-            scene = _register_as_given(service, file, name, day.date(), bands, scale)
-        else:
-            scene = service.register(file, name, day.date(), bands, scale=scale)
+        scene = service.register(
+            file,
+            name,
+            day.date(),
+            bands,
+            scale=scale,
+            check_descriptions=not ignore_descriptions,
+        )
     except ConflictError as exc:
         raise click.BadParameter(str(exc), param_hint="--name") from exc
     except ServiceError as exc:

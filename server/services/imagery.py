@@ -163,8 +163,12 @@ class ImageryService:
         *,
         scale: float = 1.0,
         offset: float = 0.0,
+        check_descriptions: bool = True,
     ) -> Scene:
         """Register ``source``'s ``bands`` as scene ``name`` of ``day`` (a COG in the folder).
+
+        ``check_descriptions``: refuse a band map the file's band descriptions
+        contradict (B04 named as nir, say); False takes the numbers as given.
 
         Raises:
             InvalidInputError: a bad name, band map or scale; not a raster, no
@@ -179,7 +183,13 @@ class ImageryService:
             raise InvalidInputError(f"scale {scale}: must be > 0", field="scale")
         try:
             return self.catalogue.register(
-                source, name, day, bands, scale=scale, offset=offset
+                source,
+                name,
+                day,
+                bands,
+                scale=scale,
+                offset=offset,
+                check_descriptions=check_descriptions,
             )
         except SceneExistsError as exc:
             raise ConflictError(str(exc), field="name") from exc
