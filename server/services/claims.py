@@ -215,6 +215,16 @@ def _photo_locks(probes: Sequence[frozenset[int]]) -> list[str]:
     return [f"claim:photo:{i}:{v}" for i in range(BANDS) for v in probes[i]]
 
 
+_NDVI_BANDS = frozenset({"red", "nir"})
+
+
+def _measures(scene: Scene, geometry: shapely.Geometry) -> bool:
+    """Whether ``scene`` can measure a plot: red and NIR, and a footprint holding it."""
+    return _NDVI_BANDS <= set(scene.bands) and bool(
+        shapely.box(*scene.bounds).contains(geometry)
+    )
+
+
 class ClaimsService:
     """File claims, add photo evidence, assess crop damage by map; decide and pay."""
 
@@ -790,7 +800,17 @@ class ClaimsService:
             InvalidInputError: not a crop claim, or the catalogue is unreadable.
         """
         claim, _, _, plot = self._crop_claim(claim_id, conn)
-        covering = self._covering(scenes, shapely.from_wkb(plot.geometry))
+        return self._options(claim, plot, scenes)
+
+    def _options(
+        self, claim: ClaimRecord, plot: InsuredPlot, scenes: SceneCatalogue
+    ) -> SceneOptions:
+        geometry = shapely.from_wkb(plot.geometry)
+        try:
+            every = scenes.scenes()
+        except RemoteSensingError as exc:
+            raise InvalidInputError(f"imagery: {exc}", field="imagery") from exc
+        covering = [sc for sc in every if _measures(sc, geometry)]
         event = claim.event_date
         chosen: tuple[SceneOption | None, SceneOption | None] = (None, None)
         if event is not None:
@@ -803,19 +823,6 @@ class ClaimsService:
             before=chosen[0].name if chosen[0] else None,
             after=chosen[1].name if chosen[1] else None,
         )
-
-    @staticmethod
-    def _covering(scenes: SceneCatalogue, geometry: shapely.Geometry) -> list[Scene]:
-        try:
-            every = scenes.scenes()
-        except RemoteSensingError as exc:
-            raise InvalidInputError(f"imagery: {exc}", field="imagery") from exc
-        return [
-            sc
-            for sc in every
-            if {"red", "nir"} <= set(sc.bands)
-            and shapely.box(*sc.bounds).contains(geometry)
-        ]
 
     def assess_by_scenes(
         self,
@@ -838,11 +845,12 @@ class ClaimsService:
                 the plot, or no scene on that side of the event covers it.
             ConflictError: the claim is already decided.
         """
-        claim, _, _, plot = self._crop_claim(claim_id, conn)
+        loaded = self._crop_claim(claim_id, conn)
+        claim, _, _, plot = loaded
         geometry = shapely.from_wkb(plot.geometry)
         picked: dict[str, str | None] = {"before": before, "after": after}
         if before is None or after is None:
-            options = self.scene_options(claim_id, scenes, conn=conn)
+            options = self._options(claim, plot, scenes)
             picked = {
                 "before": before or options.before,
                 "after": after or options.after,
@@ -862,13 +870,13 @@ class ClaimsService:
                 raise NotFoundError(f"{side}: {exc}", field=side) from exc
             except RemoteSensingError as exc:
                 raise InvalidInputError(f"imagery: {exc}", field="imagery") from exc
-            lacking = sorted({"red", "nir"} - set(scene.bands))
+            lacking = sorted(_NDVI_BANDS - set(scene.bands))
             if lacking:
                 raise InvalidInputError(
                     f"{side}: scene {name} has no {' and '.join(lacking)} band",
                     field=side,
                 )
-            if not shapely.box(*scene.bounds).contains(geometry):
+            if not _measures(scene, geometry):
                 raise InvalidInputError(
                     f"{side}: scene {name} does not cover plot {claim.subject_id}",
                     field=side,
@@ -884,11 +892,12 @@ class ClaimsService:
                 scene.nodata,
             )
 
-        return self.assess_by_map(
-            claim_id,
+        return self._assess(
+            loaded,
             spec(chosen["before"]),
             spec(chosen["after"]),
             actor=actor,
+            options=None,
             conn=conn,
             taken=(chosen["before"].date, chosen["after"].date),
             names=(chosen["before"].name, chosen["after"].name),
@@ -1038,20 +1047,46 @@ class ClaimsService:
             InvalidInputError: not a crop claim, or the imagery cannot be read.
             ConflictError: the claim is already decided.
         """
-        claim, policy, product, plot = self._crop_claim(claim_id, conn)
+        return self._assess(
+            self._crop_claim(claim_id, conn),
+            before,
+            after,
+            actor=actor,
+            options=options,
+            conn=conn,
+            taken=taken,
+            names=names,
+        )
+
+    def _assess(
+        self,
+        loaded: tuple[ClaimRecord, PolicyRecord, CropProduct, InsuredPlot],
+        before: ImageSpec,
+        after: ImageSpec,
+        *,
+        actor: str,
+        options: DamageOptions | None,
+        conn: Connection | None,
+        taken: tuple[date | None, date | None] | None,
+        names: tuple[str, str] | None,
+    ) -> tuple[ClaimRecord, DamageAssessment]:
+        """:meth:`assess_by_map` on a crop claim already read (:meth:`_crop_claim`)."""
+        claim, policy, product, plot = loaded
+        claim_id = claim.id
         season = self.rules.season
         if taken is None:
             taken = scene_dates(before.path.name, after.path.name)
         options = options or DamageOptions(threshold=season.pixel_threshold)
         peers = self._peers(claim, policy, plot, conn)
+        own = shapely.from_wkb(plot.geometry)
         plot_set = plots_from_geometries(
-            [shapely.from_wkb(plot.geometry), *(shapely.from_wkb(g) for _, g in peers)],
+            [own, *(shapely.from_wkb(g) for _, g in peers)],
             4326,
             ids=[claim.subject_id, *(ref for ref, _ in peers)],
             source="policy",
         )
         own_set = plots_from_geometries(
-            [shapely.from_wkb(plot.geometry)],
+            [own],
             4326,
             ids=[claim.subject_id],
             source="policy",
