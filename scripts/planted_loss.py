@@ -65,7 +65,6 @@ from claims import check_scene_timing
 from claims.season import (
     MAD_TO_SD,
     SeasonRules,
-    check_season_baseline,
     history_baseline,
     loss_beyond,
     peer_baseline,
@@ -486,7 +485,6 @@ class AustriaFigures:
     raw: Score
     natural_raw: int  # fields whose unplanted drop is already >= RAW_DROP
     scene_timing: dict[str, int]  # colour -> events (every day between the scenes)
-    season_baseline: str  # the check's colour and message without a baseline
 
     def to_json(self) -> dict[str, Any]:
         """The figures as JSON."""
@@ -497,11 +495,10 @@ class AustriaFigures:
             "raw_drop": self.raw.to_json(),
             "fields_dropping_0.3_unplanted": self.natural_raw,
             "scene_timing_events": self.scene_timing,
-            "season_baseline": self.season_baseline,
         }
 
 
-def austria_rules_answer() -> tuple[dict[str, int], str]:
+def austria_rules_answer() -> dict[str, int]:
     """What the rules say of the Austrian pair for every event date between its scenes."""
     before, after = AUSTRIA_DATES
     colours: Counter[str] = Counter()
@@ -516,11 +513,7 @@ def austria_rules_answer() -> tuple[dict[str, int], str]:
         )
         colours[check.light] += 1
         day += timedelta(days=1)
-    # No crop codes: no peers of the same crop; one pair: no earlier season.
-    baseline = peer_baseline([]) or history_baseline(0.8, [], [])
-    loss = loss_beyond(0.0, baseline) if baseline else None
-    check = check_season_baseline(loss)
-    return dict(colours), f"{check.light} {check.message}"
+    return dict(colours)
 
 
 def austria_figures(
@@ -570,7 +563,7 @@ def austria_figures(
                 ImageSpec(source, AUSTRIA_AFTER, scale=1e-4),
             )
             natural = sum(r.ndvi_before - r.ndvi_after >= RAW_DROP for r in clean)
-    timing, baseline = austria_rules_answer()
+    timing = austria_rules_answer()
     planted_cat = np.concatenate(planted_all)
     return AustriaFigures(
         seeds=list(seeds),
@@ -579,7 +572,6 @@ def austria_figures(
         raw=score(planted_cat, np.concatenate(flagged_all)),
         natural_raw=natural,
         scene_timing=timing,
-        season_baseline=baseline,
     )
 
 
@@ -619,7 +611,6 @@ def table(slo: SloveniaFigures, aut: AustriaFigures, seconds: float) -> str:
         _line(f"raw drop >= {RAW_DROP}", aut.raw),
         f"  scene timing, every event between {AUSTRIA_DATES[0]} and "
         f"{AUSTRIA_DATES[1]} (max {SCENE_DAYS} days): {aut.scene_timing}",
-        f"  season baseline (no crop codes, no earlier season): {aut.season_baseline}",
         f"({seconds:.1f} s)",
     ]
     return "\n".join(out)

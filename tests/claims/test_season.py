@@ -140,10 +140,23 @@ def test_a_loss_is_the_change_beyond_the_baseline(
     loss = loss_beyond(measured, baseline)
     assert loss.is_loss is is_loss
     assert round(loss.beyond, 3) == beyond
-    # a pixel is damaged from the season's drop plus 0.3 (less where the crop grew)
-    assert loss.damage_threshold == pytest.approx(
-        max(0.05, 0.3 - baseline.expected_change)
-    )
+
+
+@pytest.mark.parametrize(
+    ("expected", "threshold"),
+    [
+        (0.0, 0.3),  # peers unchanged: the plain 0.3 drop
+        (-0.5, 0.8),  # after a harvest the peers share: 0.3 beyond their drop
+        (0.2, 0.1),  # peers grew: a pixel 0.1 down is 0.3 below them
+        (0.4, 0.05),  # never below 0.05: noise
+        (-1.9, 2.0),  # never above an NDVI drop of 2
+    ],
+)
+def test_a_pixel_is_damaged_from_the_seasons_drop_plus_the_rules_threshold(
+    expected: float, threshold: float
+) -> None:
+    loss = loss_beyond(0.0, Baseline("peers", expected, 0.05, 12))
+    assert loss.damage_threshold == pytest.approx(threshold)
 
 
 def test_an_unmeasured_change_is_refused() -> None:
