@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -243,21 +243,36 @@ def hail_pair(
     )
 
 
-def assessed_crop_claim(
-    app: AppContext, shared_data: Path, policy: str, plot: str = "AT-0488"
+def crop_claim(
+    app: AppContext,
+    policy: str,
+    plot: str = "AT-0488",
+    *,
+    event: date = HAIL_EVENT,
+    claimed: float = 0.8,
+    stage: str | None = "heading",
 ) -> ClaimRecord:
-    """A hail claim on ``plot`` assessed on the real Sentinel-2 pair (June / September)."""
-    c = app.claims.file(
+    """A hail claim of farmer F-5 on ``plot``, reported two days after ``event``; not assessed."""
+    return app.claims.file(
         policy_id=policy,
         farmer_id="F-5",
         subject_kind="plot",
         subject_id=plot,
-        event_date=date(2021, 9, 10),
-        reported_at=datetime(2021, 9, 12, tzinfo=UTC),
-        claimed_fraction=0.8,
-        growth_stage="maturity",
+        event_date=event,
+        reported_at=datetime.combine(
+            event + timedelta(days=2), datetime.min.time(), UTC
+        ),
+        claimed_fraction=claimed,
+        growth_stage=stage,
         actor="agent",
     )
+
+
+def assessed_crop_claim(
+    app: AppContext, shared_data: Path, policy: str, plot: str = "AT-0488"
+) -> ClaimRecord:
+    """A hail claim on ``plot`` assessed on the real Sentinel-2 pair (June / September)."""
+    c = crop_claim(app, policy, plot, event=date(2021, 9, 10), stage="maturity")
     scene = shared_data / AUSTRIA_SCENE
     before = ImageSpec(scene, {"red": 1, "nir": 4}, 0.0001)
     after = ImageSpec(scene, {"red": 5, "nir": 8}, 0.0001)

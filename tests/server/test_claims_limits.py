@@ -23,6 +23,7 @@ from tests.server.pages_records import (
     AUSTRIA_FIELDS,
     PEERS,
     WHEAT,
+    crop_claim,
     crop_policy,
     hail_pair,
 )
@@ -154,17 +155,7 @@ def test_a_second_crop_claim_on_a_plot_gets_what_is_left_of_its_sum_insured(
     before, after = hail_pair(shared_data, tmp_path, ["AT-0488"])
 
     def claim(day: int) -> ClaimRecord:
-        c = cl.file(
-            policy_id=policy,
-            farmer_id="F-5",
-            subject_kind="plot",
-            subject_id="AT-0488",
-            event_date=date(2021, 6, day),
-            reported_at=datetime(2021, 6, day + 2, tzinfo=UTC),
-            claimed_fraction=0.8,
-            growth_stage="heading",
-            actor="agent",
-        )
+        c = crop_claim(app, policy, event=date(2021, 6, day))
         return cl.assess_by_map(c.id, before, after, actor="adj")[0]
 
     area = float(fields.area_m2[idx[0]])
@@ -212,17 +203,7 @@ def test_a_payment_refused_for_a_sum_used_up_meanwhile_is_assessed_again(
     before, after = hail_pair(shared_data, tmp_path, ["AT-0488"])
 
     def assessed(day: int) -> ClaimRecord:
-        c = cl.file(
-            policy_id=policy,
-            farmer_id="F-5",
-            subject_kind="plot",
-            subject_id="AT-0488",
-            event_date=date(2021, 6, day),
-            reported_at=datetime(2021, 6, day + 2, tzinfo=UTC),
-            claimed_fraction=0.8,
-            growth_stage="heading",
-            actor="agent",
-        )
+        c = crop_claim(app, policy, event=date(2021, 6, day))
         record = cl.assess_by_map(c.id, before, after, actor="adj")[0]
         cl.decide(record.id, "approve", actor="adj-1", reason="hail, surveyed")
         return record
@@ -252,17 +233,7 @@ def test_crop_payments_that_together_pass_the_plot_pay_one(
     before, after = hail_pair(shared_data, tmp_path, ["AT-0488"])
     approved = []
     for day in (18, 19, 20):
-        c = cl.file(
-            policy_id=policy,
-            farmer_id="F-5",
-            subject_kind="plot",
-            subject_id="AT-0488",
-            event_date=date(2021, 6, day),
-            reported_at=datetime(2021, 6, 22, tzinfo=UTC),
-            claimed_fraction=0.8,
-            growth_stage="heading",
-            actor="agent",
-        )
+        c = crop_claim(app, policy, event=date(2021, 6, day))
         record = cl.assess_by_map(c.id, before, after, actor="adj")[0]
         cl.decide(record.id, "approve", actor="adj-0", reason="tested")
         approved.append(record)

@@ -22,10 +22,10 @@ from server.services.claims import ClaimRecord, ClaimsService, EvidencePhoto
 from tests.cattle import sample_animals
 from tests.server.pages_records import (
     AUSTRIA_FIELDS,
-    HAIL_EVENT,
     PEERS,
     WHEAT,
     assessed_crop_claim,
+    crop_claim,
     crop_policy,
     hail_pair,
 )
@@ -264,17 +264,7 @@ def test_a_crop_claim_is_measured_on_imagery_and_paid_what_is_both_claimed_and_m
         ("AT-0488", 0.8, "heading"),
         ("AT-0001", 0.9, "maturity"),
     ):
-        c = cl.file(
-            policy_id=policy,
-            farmer_id="F-5",
-            subject_kind="plot",
-            subject_id=plot_id,
-            event_date=HAIL_EVENT,
-            reported_at=datetime(2021, 6, 22, tzinfo=UTC),
-            claimed_fraction=claimed,
-            growth_stage=stage,
-            actor="agent",
-        )
+        c = crop_claim(app, policy, plot_id, claimed=claimed, stage=stage)
         assert lights(c)["measured_damage"] == "amber" and c.amount.minor == 0
         results[plot_id] = cl.assess_by_map(c.id, before, after, actor="adj")
     hail, m = results["AT-0488"]
@@ -339,22 +329,10 @@ def test_plots_claiming_the_same_event_are_no_peers(
     _, policy = crop_policy(app, ["AT-0488", *PEERS])
     before, after = hail_pair(shared_data, tmp_path, ["AT-0488"])
 
-    def filed(plot_id: str) -> ClaimRecord:
-        return cl.file(
-            policy_id=policy,
-            farmer_id="F-5",
-            subject_kind="plot",
-            subject_id=plot_id,
-            event_date=HAIL_EVENT,
-            reported_at=datetime(2021, 6, 22, tzinfo=UTC),
-            claimed_fraction=0.5,
-            actor="agent",
-        )
-
-    neighbour = filed(PEERS[0])
+    neighbour = crop_claim(app, policy, PEERS[0])
     cl.decide(neighbour.id, "reject", actor="adj", reason="not hit")
-    filed(PEERS[1])  # still open: a claimant of the same hail
-    record, _ = cl.assess_by_map(filed("AT-0488").id, before, after, actor="adj")
+    crop_claim(app, policy, PEERS[1])  # still open: a claimant of the same hail
+    record, _ = cl.assess_by_map(crop_claim(app, policy).id, before, after, actor="adj")
     baseline = next(ch for ch in record.checks if ch.code == "season_baseline")
     # eight peers insured; the open claimant is left out, the rejected one is not
     assert baseline.params["count"] == len(PEERS) - 1
