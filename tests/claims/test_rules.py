@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from claims import (
+    Check,
     ClaimedArea,
     ClaimInputError,
     ClaimRules,
@@ -151,6 +153,25 @@ def test_an_animal_claim_gets_its_intake_checks(
     }
 
 
+def _plot_checks(**given: Any) -> list[Check]:
+    """Intake checks of a claim on Field 1 (20,000 m2), lost 2025-07-10; ``given`` overrides."""
+    event = given.pop("event", date(2025, 7, 10))
+    args: dict[str, Any] = {
+        "zone": ZONE,
+        "event": event,
+        "reported": datetime.combine(
+            event + timedelta(days=2), datetime.min.time(), UTC
+        ),
+        "period": PERIOD,
+        "plot_id": "Field 1",
+        "insured": ["Field 1"],
+        "earlier": [],
+        "claimed_m2": 1_000.0,
+        "plot_area_m2": 20_000.0,
+    }
+    return plot_intake_checks(RULES, **(args | given))
+
+
 @pytest.mark.parametrize(
     ("earlier_day", "fraction", "duplicate", "area"),
     [
@@ -164,17 +185,10 @@ def test_a_crop_claim_is_one_event_per_window_and_within_its_plot(
     earlier_day: date | None, fraction: float, duplicate: str, area: str
 ) -> None:
     earlier = [EarlierClaim("C-9", "paid", earlier_day)] if earlier_day else []
-    checks = plot_intake_checks(
-        RULES,
-        zone=ZONE,
-        event=date(2025, 7, 10),
-        reported=datetime(2025, 7, 12, tzinfo=UTC),
-        period=PERIOD,
-        plot_id="Field 1",
+    checks = _plot_checks(
         insured=["Field 1", "Field 1 North"],
         earlier=earlier,
         claimed_m2=fraction * 20_000.0,
-        plot_area_m2=20_000.0,
     )
     got = _lights(checks)
     assert got["duplicate_claim"] == duplicate and got["claimed_area"] == area
@@ -308,18 +322,7 @@ def test_a_claimed_area_in_mu_or_ha_can_pass_the_insured_one(
     area: ClaimedArea, light: str, message: str
 ) -> None:
     validate_crop_claim(WHEAT, None, Decimal(1), None, area)
-    checks = plot_intake_checks(
-        RULES,
-        zone=ZONE,
-        event=date(2025, 7, 10),
-        reported=datetime(2025, 7, 12, tzinfo=UTC),
-        period=PERIOD,
-        plot_id="Field 1",
-        insured=["Field 1"],
-        earlier=[],
-        claimed_m2=claimed_m2(None, area, 20_000.0),
-        plot_area_m2=20_000.0,
-    )
+    checks = _plot_checks(claimed_m2=claimed_m2(None, area, 20_000.0))
     check = next(c for c in checks if c.code == "claimed_area")
     assert (check.light, check.message) == (light, message)
 
@@ -375,17 +378,9 @@ def test_a_claimed_area_above_the_damage_measured_is_looked_at(
 def test_the_crop_calendar_says_the_stage_and_ends_cover_at_harvest(
     event: date, light: str, stage: str
 ) -> None:
-    checks = plot_intake_checks(
-        RULES,
-        zone=ZONE,
+    checks = _plot_checks(
         event=event,
-        reported=datetime.combine(event, datetime.min.time(), tzinfo=UTC),
         period=(date(2020, 10, 1), date(2021, 12, 31)),
-        plot_id="Field 1",
-        insured=["Field 1"],
-        earlier=[],
-        claimed_m2=1_000.0,
-        plot_area_m2=20_000.0,
         calendar=WINTER_WHEAT,
     )
     check = next(c for c in checks if c.code == "crop_season")
@@ -404,17 +399,9 @@ def test_a_loss_before_the_insured_crop_is_sown_is_not_covered() -> None:
             "harvest_end": "10-31",
         }
     )
-    checks = plot_intake_checks(
-        RULES,
-        zone=ZONE,
+    checks = _plot_checks(
         event=date(2021, 3, 15),
-        reported=datetime(2021, 3, 16, tzinfo=UTC),
         period=(date(2021, 3, 1), date(2021, 11, 30)),
-        plot_id="Field 1",
-        insured=["Field 1"],
-        earlier=[],
-        claimed_m2=1_000.0,
-        plot_area_m2=20_000.0,
         calendar=maize,
     )
     check = next(c for c in checks if c.code == "crop_season")
