@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -228,6 +229,14 @@ def test_db_upgrade_says_it_created_the_schema_then_that_it_is_at_the_latest(
     )
 
 
+def _free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
 @pytest.mark.parametrize("case", ["folder is a file", "file is a folder", "no server"])
 def test_db_upgrade_refuses_a_database_it_cannot_use_in_one_line(
     tmp_path: Path, case: str
@@ -235,9 +244,7 @@ def test_db_upgrade_refuses_a_database_it_cannot_use_in_one_line(
     """No traceback: one line naming the URL (password masked) and what to do, exit 2."""
     (tmp_path / "afile").write_text("")
     (tmp_path / "adir").mkdir()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     env, expected = {
         "folder is a file": (
             {"AGRI_DATA_DIR": str(tmp_path / "afile" / "var")},
@@ -270,9 +277,7 @@ def test_db_upgrade_refuses_a_database_it_cannot_use_in_one_line(
 def test_every_command_refuses_an_unreachable_database_in_one_line(
     tmp_path: Path,
 ) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     env = {
         "AGRI_DATA_DIR": str(tmp_path / "var"),
         "AGRI_DATABASE_URL": f"postgresql+psycopg://agri:s3cret@127.0.0.1:{port}/agri",
@@ -340,80 +345,36 @@ def test_imagery_register_refuses_bands_the_file_describes_otherwise(
     )
     assert forced.exit_code == 0, forced.output
     assert json.loads(forced.output)["source_bands"]["red"] == 1
-    right = run(
-        env,
-        *args[:3],
-        "--name",
-        "t",
-        "--date",
-        "2015-08-30",
-        "--bands",
-        "red=4,green=3,blue=2,nir=8",
-        "--scale",
-        "0.0001",
-    )
+
+    def register(name: str, bands: str, *more: str, file: str = source) -> Any:
+        return run(
+            env,
+            "imagery",
+            "register",
+            file,
+            "--name",
+            name,
+            "--date",
+            "2015-08-30",
+            "--bands",
+            bands,
+            *more,
+        )
+
+    right = register("t", "red=4,green=3,blue=2,nir=8", "--scale", "0.0001")
     assert right.exit_code == 0, right.output
-    bad = run(
-        env,
-        *args[:3],
-        "--name",
-        "u",
-        "--date",
-        "2015-08-30",
-        "--bands",
-        "red=4",
-        "--scale",
-        "0",
-        "--ignore-descriptions",
-    )
-    assert bad.exit_code == 2 and "Invalid value for --scale" in bad.output
-    taken = run(
-        env,
-        *args[:3],
-        "--name",
-        "t",
-        "--date",
-        "2015-08-30",
-        "--bands",
-        "red=4",
-        "--ignore-descriptions",
-    )
-    assert taken.exit_code == 2 and "Invalid value for --name" in taken.output
-    odd = run(
-        env,
-        *args[:3],
-        "--name",
-        "no/pe",
-        "--date",
-        "2015-08-30",
-        "--bands",
-        "red=4",
-        "--ignore-descriptions",
-    )
-    assert odd.exit_code == 2 and "Invalid value for --name" in odd.output
-    past = run(
-        env,
-        *args[:3],
-        "--name",
-        "v",
-        "--date",
-        "2015-08-30",
-        "--bands",
-        "red=14",
-        "--ignore-descriptions",
-    )
-    assert past.exit_code == 2 and "Invalid value for --bands" in past.output
-    missing = run(
-        env,
-        "imagery",
-        "register",
-        str(tmp_path / "none.tif"),
-        "--name",
-        "w",
-        "--date",
-        "2015-08-30",
-        "--bands",
-        "red=1",
-        "--ignore-descriptions",
-    )
-    assert missing.exit_code == 2 and "Invalid value for FILE" in missing.output
+    # With the descriptions ignored, every other check still holds.
+    for refused, option in (
+        (register("u", "red=4", "--scale", "0", "--ignore-descriptions"), "--scale"),
+        (register("t", "red=4", "--ignore-descriptions"), "--name"),  # taken
+        (register("no/pe", "red=4", "--ignore-descriptions"), "--name"),
+        (register("v", "red=14", "--ignore-descriptions"), "--bands"),  # no band 14
+        (
+            register(
+                "w", "red=1", "--ignore-descriptions", file=str(tmp_path / "none.tif")
+            ),
+            "FILE",
+        ),
+    ):
+        assert refused.exit_code == 2, refused.output
+        assert f"Invalid value for {option}" in refused.output
