@@ -35,7 +35,7 @@ import shapely
 from claims import Line
 from ledger import NoteVerifier, Receipt, verify_receipt
 from livestock import Capture, Photo, capture_time, scan_folder, split_enrol_query
-from remote_sensing import PlotSet, plots_from_geometries, read_plots
+from remote_sensing import DamageAssessment, PlotSet, plots_from_geometries, read_plots
 from server.chain import in_process_chain
 from server.config import Settings
 from server.context import AppContext, build_context
@@ -588,18 +588,27 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         f"   scenes {', '.join(s.name for s in scenes)}: COGs in {folder} (map tiles)"
     )
     # Hail after the harvest: the wheat was cut in July, nothing stood in the field.
-    story.on(date(2021, 9, 13))
-    late = cl.file(
-        policy_id=huber_policy.id,
-        farmer_id="F-0005",
-        subject_kind="plot",
-        subject_id="AT-0488",
-        event_date=date(2021, 9, 10),
-        reported_at=datetime(2021, 9, 13, 9, tzinfo=UTC),
-        claimed_fraction=0.8,
-        actor="li.wei",
+
+    def crop_claim(
+        policy: PolicyRecord, plot: str, event: date, reported: date, fraction: float
+    ) -> tuple[ClaimRecord, DamageAssessment]:
+        """li.wei files it at 09:00 on ``reported``; wang.fang assesses it on the rules' pair."""
+        story.on(reported)
+        c = cl.file(
+            policy_id=policy.id,
+            farmer_id=policy.farmer_id,
+            subject_kind="plot",
+            subject_id=plot,
+            event_date=event,
+            reported_at=story.now(),
+            claimed_fraction=fraction,
+            actor="li.wei",
+        )
+        return cl.assess_by_scenes(c.id, catalogue, actor="wang.fang")
+
+    late, dmg = crop_claim(
+        huber_policy, "AT-0488", date(2021, 9, 10), date(2021, 9, 13), 0.8
     )
-    late, dmg = cl.assess_by_scenes(late.id, catalogue, actor="wang.fang")
     _claim("6. hail on 2021-09-10 on AT-0488: 80% of the field claimed", late)
     print("   " + _lines(late.indemnity))
     story.on(date(2021, 9, 14))
@@ -610,19 +619,10 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     )
     # Hail in June, in cover: the rules pick the pair, but the after-scene is three
     # months later and would show the harvest, not the hail.
-    story.on(date(2021, 6, 27))
-    june = cl.file(
-        policy_id=huber_policy.id,
-        farmer_id="F-0005",
-        subject_kind="plot",
-        subject_id="AT-0001",
-        event_date=date(2021, 6, 25),
-        reported_at=datetime(2021, 6, 27, 9, tzinfo=UTC),
-        claimed_fraction=0.9,
-        actor="li.wei",
+    june, dmg = crop_claim(
+        huber_policy, "AT-0001", date(2021, 6, 25), date(2021, 6, 27), 0.9
     )
     options = cl.scene_options(june.id, catalogue)
-    june, dmg = cl.assess_by_scenes(june.id, catalogue, actor="wang.fang")
     _claim("7. hail on 2021-06-25 on AT-0001: 90% of the field claimed", june)
     print(
         f"   the rules picked {options.before} / {options.after}; map: NDVI "
@@ -659,18 +659,7 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
         f"policy {novak.id[:8]}"
     )
     largest = meadows.ids[int(np.argmax(meadows.area_m2))]
-    story.on(date(2015, 9, 5))
-    hail = cl.file(
-        policy_id=novak.id,
-        farmer_id="F-0007",
-        subject_kind="plot",
-        subject_id=largest,
-        event_date=date(2015, 9, 3),
-        reported_at=datetime(2015, 9, 5, 9, tzinfo=UTC),
-        claimed_fraction=0.6,
-        actor="li.wei",
-    )
-    hail, dmg = cl.assess_by_scenes(hail.id, catalogue, actor="wang.fang")
+    hail, dmg = crop_claim(novak, largest, date(2015, 9, 3), date(2015, 9, 5), 0.6)
     _claim(f"8. hail on 2015-09-03 on meadow {largest}: 60% claimed", hail)
     print(
         f"   map: NDVI {dmg.ndvi_before:.2f} -> {dmg.ndvi_after:.2f}, damaged beyond "
