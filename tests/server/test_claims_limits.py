@@ -32,6 +32,7 @@ from tests.server.test_claims_regressions import (
     animal_claim,
     at_once,
     events,
+    insured_herd,
 )
 from underwriting import LivestockProduct, Money
 
@@ -50,25 +51,8 @@ def today() -> date:
 @pytest.fixture
 def one_cow(app: AppContext, today: date) -> str:
     """F-1 insures one cow (sum insured 8,000.00, deductible 200.00); the policy id."""
-    uw = app.underwriting
-    uw.register_farmer("F-1", "Liu", "Hohhot", lat=40.842, lon=111.749, actor="admin")
-    uw.add_product(
-        LivestockProduct(
-            "COW", Money.parse("8000"), Decimal("0.06"), Money.parse("200"), 0
-        ),
-        actor="admin",
-    )
-    _enrolled_rows(app, "F-1", (TAG,))
-    a = uw.apply_livestock(
-        "F-1",
-        "COW",
-        [TAG],
-        start=today - timedelta(days=100),
-        end=today + timedelta(days=200),
-        actor="agent",
-    )
-    policy = uw.decide(a.id, "approve", actor="uw", reason="tested").policy_id or ""
-    assert uw.policy(policy).sum_insured == Money.parse("8000")
+    policy = insured_herd(app, today, (TAG,))
+    assert app.underwriting.policy(policy).sum_insured == Money.parse("8000")
     return policy
 
 

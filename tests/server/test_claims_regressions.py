@@ -100,9 +100,9 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
-@pytest.fixture
-def herd(app: AppContext, today: date) -> str:
-    """F-1 (region Hohhot, UTC+8) insures the animals TAGS; returns the policy id."""
+def insured_herd(app: AppContext, today: date, tags: tuple[str, ...]) -> str:
+    """F-1 (region Hohhot, UTC+8) insures ``tags`` under COW (8,000.00 a head,
+    deductible 200.00), in force around ``today``; the policy id."""
     uw = app.underwriting
     uw.register_farmer("F-1", "Liu", "Hohhot", lat=40.842, lon=111.749, actor="admin")
     uw.add_product(
@@ -111,16 +111,22 @@ def herd(app: AppContext, today: date) -> str:
         ),
         actor="admin",
     )
-    _enrolled_rows(app, "F-1", TAGS)
+    _enrolled_rows(app, "F-1", tags)
     a = uw.apply_livestock(
         "F-1",
         "COW",
-        list(TAGS),
+        list(tags),
         start=today - timedelta(days=100),
         end=today + timedelta(days=200),
         actor="agent",
     )
     return uw.decide(a.id, "approve", actor="uw", reason="tested").policy_id or ""
+
+
+@pytest.fixture
+def herd(app: AppContext, today: date) -> str:
+    """F-1 (region Hohhot, UTC+8) insures the animals TAGS; returns the policy id."""
+    return insured_herd(app, today, TAGS)
 
 
 @pytest.fixture
