@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from remote_sensing import DAMAGE_THRESHOLD
 from server.http.deps import API, Deps, ErrorOut, Limit, Offset, PageOut, page_of
 from server.services.auth import User
-from server.services.imagery import MIB, ImageryService
+from server.services.imagery import MIB, ImageryService, drawn_threshold
 
 __all__ = ["SceneOut", "scenes_router"]
 
@@ -171,9 +171,9 @@ def scenes_router(deps: Deps, imagery: ImageryService | None = None) -> APIRoute
         query = {"layer": layer} | (
             {"before": before} if layer == "damage" and before else {}
         )
-        threshold = round(threshold, 2)
-        if layer == "damage" and threshold != DAMAGE_THRESHOLD:
-            query["threshold"] = f"{threshold:.2f}"
+        drawn = drawn_threshold(layer, threshold)
+        if drawn != DAMAGE_THRESHOLD:
+            query["threshold"] = f"{drawn:.2f}"
         url = f"{API}/scenes/{scene}/tiles/{{z}}/{{x}}/{{y}}.{format}?" + urlencode(
             query
         )
@@ -218,7 +218,6 @@ def scenes_router(deps: Deps, imagery: ImageryService | None = None) -> APIRoute
         browser keep it too.
         """
         before = before if layer == "damage" else None
-        threshold = round(threshold, 2) if layer == "damage" else DAMAGE_THRESHOLD
         etag = service.tile_etag(
             scene, layer, z, x, y, before=before, fmt=format, threshold=threshold
         )

@@ -46,6 +46,7 @@ __all__ = [
     "ImageryService",
     "Tile",
     "TileCache",
+    "drawn_threshold",
 ]
 
 # Zoom levels past a scene's native maximum that are still rendered (maps scale
@@ -308,7 +309,9 @@ class ImageryService:
                 format or tile address.
         """
         scene, earlier = self.layer_scenes(name, layer, before)
-        return self._etag(scene, earlier, layer, z, x, y, fmt, threshold)
+        return self._etag(
+            scene, earlier, layer, z, x, y, fmt, drawn_threshold(layer, threshold)
+        )
 
     def _etag(
         self,
@@ -346,7 +349,7 @@ class ImageryService:
                 (earlier.cog_sha256 or earlier.name) if earlier else "",
                 f"{z}/{x}/{y}",
                 fmt,
-                f"{threshold:.2f}" if layer == "damage" else "",
+                f"{threshold:.2f}" if layer == "damage" else "",  # drawn_threshold's
             )
         )
         return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
@@ -376,6 +379,7 @@ class ImageryService:
                 that cannot be read (``imagery``).
         """
         scene, earlier = self.layer_scenes(name, layer, before)
+        threshold = drawn_threshold(layer, threshold)
         etag = self._etag(scene, earlier, layer, z, x, y, fmt, threshold)
         media_type = TILE_FORMATS[fmt]
         if z < scene.minzoom - UNDERZOOM:
@@ -407,6 +411,11 @@ _DESCRIPTIONS = {
     "ndvi": "NDVI -0.2..0.9 through the RdYlGn colormap (red bare, green dense).",
     "damage": "Red where NDVI dropped by 0.3 or more since the before scene.",
 }
+
+
+def drawn_threshold(layer: str, threshold: float) -> float:
+    """The damage threshold a tile is drawn at: to 0.01 (few cached tiles, few ETags)."""
+    return round(threshold, 2) if layer == "damage" else DAMAGE_THRESHOLD
 
 
 def _overlap(
