@@ -151,23 +151,28 @@ class Settings(BaseSettings):
         description="Most pixels (in millions) of all photos of one request together, "
         "which bounds the memory their decoding takes; more is refused with 413.",
     )
-    login_max_failures: int = Field(
+    login_free_failures: int = Field(
         5,
         ge=1,
-        description="Failed logins allowed per username and client address within "
-        "AGRI_LOGIN_WINDOW_S; then 429 with Retry-After.",
+        description="Failed logins a device (the cookie of an earlier login of that "
+        "user) may make within AGRI_LOGIN_WINDOW_S before each further attempt waits "
+        "2, 4, 8 ... s (429 with Retry-After, up to AGRI_LOGIN_DELAY_CAP_S).",
     )
-    login_max_failures_per_address: int = Field(
-        50,
-        ge=1,
-        description="Failed logins allowed per client address (any username) within "
-        "AGRI_LOGIN_WINDOW_S; then 429 with Retry-After.",
-    )
-    login_max_failures_per_user: int = Field(
+    login_free_failures_per_address: int = Field(
         20,
         ge=1,
-        description="Failed logins allowed per username from any address within "
-        "AGRI_LOGIN_WINDOW_S (guessing spread over many addresses); then 429.",
+        description="The same for a client address without a device cookie (any "
+        "username; many people may share one address).",
+    )
+    login_free_failures_per_user: int = Field(
+        20,
+        ge=1,
+        description="Failed logins on one username from clients without its device "
+        "cookie (any address) before their attempts are delayed; the user's own "
+        "devices are never delayed by them.",
+    )
+    login_delay_cap_s: int = Field(
+        300, ge=1, description="The longest delay between login attempts, seconds."
     )
     forwarded_allow_ips: str = Field(
         "127.0.0.1",

@@ -165,9 +165,10 @@ def user_store(ctx: AppContext) -> UserStore:
         ctx.engine,
         settings.token_ttl_s,
         LoginLimits(
-            max_failures=settings.login_max_failures,
-            max_failures_per_address=settings.login_max_failures_per_address,
-            max_failures_per_user=settings.login_max_failures_per_user,
+            free_failures=settings.login_free_failures,
+            free_failures_per_address=settings.login_free_failures_per_address,
+            free_failures_per_user=settings.login_free_failures_per_user,
+            delay_cap_s=settings.login_delay_cap_s,
             window_s=settings.login_window_s,
         ),
     )
@@ -272,6 +273,11 @@ _TOKEN_BODY: dict[str, Any] = {
 }
 
 
+DEVICE_COOKIE = "agri_device"
+"""The cookie a successful login sets: the device's exemption from others' failures."""
+DEVICE_COOKIE_MAX_AGE_S = 180 * 24 * 3600
+
+
 def auth_router(deps: Deps, users: UserStore) -> APIRouter:
     """Routes for logging in and out, and for users (admins)."""
     router = APIRouter(prefix=API)
@@ -287,21 +293,29 @@ def auth_router(deps: Deps, users: UserStore) -> APIRouter:
             403: {"description": "The password is right; the account is disabled."}
         },
     )
-    async def login(request: Request) -> Token:
+    async def login(request: Request, response: Response) -> Token:
         """Exchange a username and password for a bearer token.
 
         Send the OAuth2 password form (``application/x-www-form-urlencoded``:
         ``username``, ``password``, ``grant_type=password``; what the docs'
-        Authorize button sends) or JSON ``{"username", "password"}``. After
-        too many failures from one address (for one username) the answer is
-        429 with ``Retry-After`` in seconds. A disabled user with the right
-        password is answered 403 (``field``: ``username``).
+        Authorize button sends) or JSON ``{"username", "password"}``. A
+        success also sets the device cookie ``agri_device`` (HttpOnly, sent
+        back only to this path): a later login from this device is never held
+        off by failures of others. After failed logins, a client (its device
+        cookie, else its address) waits longer and longer before its next
+        attempt: 429 with ``Retry-After`` in seconds. A disabled user with the
+        right password is answered 403 (``field``: ``username``).
         """
         credentials = await _credentials(request)
         address = request.client.host if request.client else "unknown"
+        device = request.cookies.get(DEVICE_COOKIE)
         try:
-            token, expires = await run_in_threadpool(
-                users.login, credentials.username, credentials.password, address
+            token, expires, cookie = await run_in_threadpool(
+                users.login,
+                credentials.username,
+                credentials.password,
+                address,
+                device,
             )
         except TooManyAttemptsError as exc:
             raise FieldHTTPError(
@@ -320,6 +334,15 @@ def auth_router(deps: Deps, users: UserStore) -> APIRouter:
                 str(exc),
                 headers={"WWW-Authenticate": "Bearer"},
             ) from exc
+        response.set_cookie(
+            DEVICE_COOKIE,
+            cookie,
+            max_age=DEVICE_COOKIE_MAX_AGE_S,
+            path=TOKEN_PATH,
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
         return Token(access_token=token, expires_at=expires)
 
     @router.post(

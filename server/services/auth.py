@@ -1,9 +1,11 @@
 """Users, roles, argon2 password hashes, expiring access tokens and the login rate limit.
 
 Login takes the same time whether or not the username exists (an unknown user's
-password is verified against a dummy argon2 hash), and failed logins are counted
-in the database, per username and client address and per address, so every API
-worker applies one limit (:class:`LoginLimits`).
+password is verified against a dummy argon2 hash). Failed logins are counted in
+the database, so every API worker applies the same progressive delay
+(:class:`LoginLimits`): per client (a device cookie issued at a successful
+login, else the address) and per username for clients without its cookie. A
+device that logged in before is never held off by anyone else's failures.
 
 An admin disables, enables, re-roles a user and resets their password
 (:class:`UserAdmin`), each change with its ledger event in one transaction
@@ -93,21 +95,51 @@ class TooManyAttemptsError(AuthError):
 
 @dataclass(frozen=True)
 class LoginLimits:
-    """How many failed logins are allowed within a sliding window.
+    """How failed logins slow the next attempts (a progressive delay, never a lockout).
+
+    A client is a device cookie of the username it is for (issued at a
+    successful login) or, without one, the client's address. After its free
+    failures within the window (``free_failures`` for a device,
+    ``free_failures_per_address`` for an address, which many people may
+    share), a client's next attempt must wait ``min(delay_cap_s, 2 ** (n -
+    free))`` seconds after its newest failure, ``n`` being its failures in the
+    window. Clients without
+    the username's device cookie are, together, a second client of the
+    username (``free_failures_per_user`` free failures): guessing spread over
+    many addresses is slowed the same way. A login with the username's device
+    cookie is delayed only by that device's own failures, so nobody else, from
+    the same address or any other, can hold the real user off.
 
     Attributes:
-        max_failures: failures per (username, client address) within the window.
-        max_failures_per_address: failures per client address, any username.
-        max_failures_per_user: failures per username, from any address: it bounds
-            guessing spread over many addresses (at the price that anyone can hold
-            a username off for one window by failing on purpose).
+        free_failures: failures a device may make within the window before
+            each further attempt is delayed.
+        free_failures_per_address: the same for an address (any username).
+        free_failures_per_user: failures on one username from clients without
+            its device cookie before their attempts are delayed.
+        delay_cap_s: the longest delay, in seconds.
         window_s: the window, in seconds; a failure older than this is forgotten.
+        devices_kept: device cookies remembered per user (the newest).
     """
 
-    max_failures: int = 5
-    max_failures_per_address: int = 50
+    free_failures: int = 5
+    free_failures_per_address: int = 20
+    free_failures_per_user: int = 20
+    delay_cap_s: int = 300
     window_s: int = 900
-    max_failures_per_user: int = 20
+    devices_kept: int = 20
+
+    def delay_s(self, failures: int, free: int) -> float:
+        """Seconds to wait after the newest of ``failures`` failures (0: none)."""
+        if failures < free:
+            return 0.0
+        return float(min(self.delay_cap_s, 2 ** min(failures - free, 30)))
+
+
+_DEVICE_KEY = "d:"  # failures of a device cookie are kept under "d:" + its hash
+
+
+def _device_key(device_hash: bytes) -> str:
+    return _DEVICE_KEY + device_hash.hex()[:32]
 
 
 @functools.cache
@@ -220,23 +252,32 @@ class UserStore:
         return user
 
     def login(
-        self, username: str, password: str, address: str = "unknown"
-    ) -> tuple[str, datetime]:
-        """Check the password and issue a token; returns (token, expiry).
+        self,
+        username: str,
+        password: str,
+        address: str = "unknown",
+        device: str | None = None,
+    ) -> tuple[str, datetime, str]:
+        """Check the password and issue a token; returns (token, expiry, device cookie).
 
         Takes one argon2 verification whether or not ``username`` exists. A
-        failure is recorded for (``username``, ``address``); a success forgets
-        that pair's failures. Concurrent attempts may each pass the limit check
-        before any is recorded, so the limit can be exceeded by the number of
-        requests in flight at once.
+        failure is recorded for the client (``device`` when it is a device
+        cookie of ``username``, else ``address``); a success forgets that
+        client's failures on ``username`` and returns a device cookie for it
+        (``device`` itself when it was valid, else a new one). See
+        :class:`LoginLimits` for the delays. Concurrent attempts may each pass
+        the delay check before any failure is recorded, so a client can make
+        as many attempts at once as it has requests in flight.
 
         Args:
             username: as typed (at most 64 characters are kept).
             password: as typed.
-            address: the client's address (IP), for the rate limit.
+            address: the client's address (IP).
+            device: the device cookie the client sent, if any (any string:
+                one that was not issued for ``username`` is ignored).
 
         Raises:
-            TooManyAttemptsError: the rate limit is reached; nothing was checked.
+            TooManyAttemptsError: the client must wait; nothing was checked.
             DisabledUserError: the password is right, the user disabled (not
                 counted as a failure).
             AuthError: unknown user or wrong password (one message for both),
@@ -245,9 +286,16 @@ class UserStore:
         username = username[:64]
         address = address[:64]
         now = datetime.now(UTC)
+        device_hash = _token_hash(device[:128]) if device else None
         with reading(self.engine) as conn:
-            retry_after = self._retry_after(conn, username, address, now)
-            row = None if retry_after else self.rows.by_username(conn, username)
+            row = self.rows.by_username(conn, username)
+            trusted = (
+                row is not None
+                and device_hash is not None
+                and self.rows.device_user(conn, device_hash) == row.id
+            )
+            client = _device_key(device_hash) if trusted and device_hash else address
+            retry_after = self._retry_after(conn, username, client, trusted, now)
         if retry_after:
             raise TooManyAttemptsError(
                 f"too many failed logins: try again in {retry_after} s",
@@ -258,12 +306,13 @@ class UserStore:
             if row is None:  # the dummy hash's password is random: never here
                 raise VerificationError("unknown user")
         except (VerificationError, InvalidHashError) as exc:
-            self._record_failure(username, address, now)
+            self._record_failure(username, client, now)
             raise AuthError("wrong username or password") from exc
         if row.disabled_at is not None:
             raise DisabledUserError(_DISABLED)
         token = secrets.token_urlsafe(32)
         expires = datetime.now(UTC) + self.token_ttl
+        cookie = device if trusted and device else secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
             # Read again under a share lock: a reset or a disabling that
             # committed while argon2 ran must not get a token issued after it.
@@ -273,34 +322,56 @@ class UserStore:
             if now_row.disabled_at is not None:
                 raise DisabledUserError(_DISABLED)
             self.rows.insert_token(conn, _token_hash(token), row.id, expires)
-            self.rows.forget_failures(conn, username, address)
-        return token, expires
+            self.rows.forget_failures(conn, username, client)
+            if not trusted:
+                self.rows.insert_device(
+                    conn, _token_hash(cookie), row.id, now, self.limits.devices_kept
+                )
+        return token, expires, cookie
 
     def _retry_after(
-        self, conn: Connection, username: str, address: str, now: datetime
+        self,
+        conn: Connection,
+        username: str,
+        client: str,
+        trusted: bool,
+        now: datetime,
     ) -> int:
-        """Seconds until the next attempt is allowed; 0 if it is allowed now."""
-        since = now - timedelta(seconds=self.limits.window_s)
-        waits = [0.0]
-        for who, where, most in (
-            (username, address, self.limits.max_failures),
-            (None, address, self.limits.max_failures_per_address),
-            (username, None, self.limits.max_failures_per_user),
-        ):
-            # The most-th newest failure in the window: once it ages out, one more try.
-            oldest_counted = self.rows.nth_newest_failure(
-                conn, username=who, address=where, since=since, n=most
+        """Seconds until ``client`` may try ``username`` again; 0 if it may now."""
+        limits = self.limits
+        since = now - timedelta(seconds=limits.window_s)
+        counts = [
+            # the client itself, whatever usernames it tried
+            (
+                self.rows.failures(conn, username=None, address=client, since=since),
+                limits.free_failures if trusted else limits.free_failures_per_address,
             )
-            if oldest_counted is not None:
-                waits.append((oldest_counted - since).total_seconds())
-        wait = max(waits)
+        ]
+        if not trusted:  # every client without the username's device cookie
+            counts.append(
+                (
+                    self.rows.failures(
+                        conn,
+                        username=username,
+                        address=None,
+                        since=since,
+                        without_prefix=_DEVICE_KEY,
+                    ),
+                    limits.free_failures_per_user,
+                )
+            )
+        wait = 0.0
+        for (failures, newest), free in counts:
+            if newest is not None:
+                until = newest + timedelta(seconds=limits.delay_s(failures, free))
+                wait = max(wait, (until - now).total_seconds())
         return max(1, math.ceil(wait)) if wait > 0 else 0
 
-    def _record_failure(self, username: str, address: str, now: datetime) -> None:
-        """Record a failed login and forget failures older than the window."""
+    def _record_failure(self, username: str, client: str, now: datetime) -> None:
+        """Record a failed login of ``client`` and forget failures older than the window."""
         since = now - timedelta(seconds=self.limits.window_s)
         with self.engine.begin() as conn:
-            self.rows.record_failure(conn, username, address, now, since)
+            self.rows.record_failure(conn, username, client, now, since)
 
     def user_for(self, token: str) -> User | None:
         """The user a live token belongs to, or None (unknown, expired, or the user disabled)."""
@@ -492,6 +563,7 @@ class UserAdmin:
             row = self._target(c, username)
             self.rows.set_password_hash(c, row.id, new_hash)
             revoked = self.rows.delete_tokens_of(c, row.id)
+            self.rows.delete_devices_of(c, row.id)
             self._event(c, "user.password_reset", row, actor, tokens_revoked=revoked)
             return _public(row)
 

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect, make_url
 
 __all__ = [
+    "PG_CONNECT_TIMEOUT_S",
     "animals",
     "api_tokens",
     "applications",
@@ -47,6 +48,7 @@ __all__ = [
     "ledger_entries",
     "ledger_head",
     "ledger_subjects",
+    "login_devices",
     "login_failures",
     "make_engine",
     "metadata",
@@ -392,6 +394,17 @@ login_failures = Table(
     Index("ix_login_failures_user_address", "username", "address", "failed_at"),
     Index("ix_login_failures_address", "address", "failed_at"),
 )
+# Devices a user has logged in from (migration 0017): a login that presents the
+# device cookie of its username is delayed only by that device's own failures, so a
+# guesser elsewhere (or behind the same address) cannot lock the user out.
+login_devices = Table(
+    "login_devices",
+    metadata,
+    Column("device_hash", LargeBinary, primary_key=True),  # SHA-256 of the cookie
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_login_devices_user", "user_id", "created_at"),
+)
 # --- end of the login rate limit --------------------------------------------------
 
 # --- Records for the pages (migration 0011) ---------------------------------------
@@ -510,6 +523,20 @@ def _sqlite_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+PG_CONNECT_TIMEOUT_S = 5
+"""Seconds a new PostgreSQL connection may take before it fails (libpq's ``connect_timeout``)."""
+
+_PG_CONNECT_ARGS: dict[str, int] = {
+    "connect_timeout": PG_CONNECT_TIMEOUT_S,
+    # A server that vanishes (host down, network cut) is noticed in about 40 s
+    # by TCP keepalives, not after the kernel's two hours.
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) -> Engine:
     """Create an engine for ``url`` (SQLite file or PostgreSQL).
 
@@ -518,6 +545,12 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) ->
     on disk before it returns; NORMAL is faster but may lose the last commits on
     power loss), and every transaction begins IMMEDIATE (holds the write lock),
     which serialises ledger appends across threads and processes.
+
+    For PostgreSQL, pooled connections are pinged before use (a connection
+    the server dropped, e.g. in a restart, is replaced, not handed out), and
+    a new connection that gets no answer within :data:`PG_CONNECT_TIMEOUT_S`
+    seconds fails instead of hanging the request (a ``connect_timeout`` in
+    the URL's query wins); TCP keepalives find a dead server in about 40 s.
 
     Raises:
         ValueError: ``sqlite_synchronous`` is not one of EXTRA, FULL or NORMAL.
@@ -536,4 +569,11 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) ->
         event.listen(engine, "connect", _sqlite_pragmas(level))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    if (
+        parsed.get_backend_name() == "postgresql"
+        and "connect_timeout" not in parsed.query
+    ):
+        for name, value in _PG_CONNECT_ARGS.items():
+            connect_args.setdefault(name, value)
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)

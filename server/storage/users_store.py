@@ -1,4 +1,4 @@
-"""The SQL of users, access tokens and failed logins (the rules are ``server.services.auth``'s).
+"""The SQL of users, tokens, login devices and failed logins (the rules: ``server.services.auth``).
 
 Tokens are kept only as their SHA-256; passwords only as argon2 hashes (made
 by the caller). Every function runs on the caller's connection. A disabled
@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from server.errors import ConflictError
-from server.storage.schema import api_tokens, login_failures, users
+from server.storage.schema import api_tokens, login_devices, login_failures, users
 from server.storage.unique import insert_or_conflict
 
 __all__ = ["UserRow", "UserRows"]
@@ -174,29 +174,70 @@ class UserRows:
         """Forget a token (by its hash)."""
         conn.execute(delete(api_tokens).where(api_tokens.c.token_hash == token_hash))
 
-    def nth_newest_failure(
+    def failures(
         self,
         conn: Connection,
         *,
         username: str | None,
         address: str | None,
         since: datetime,
-        n: int,
-    ) -> datetime | None:
-        """When the ``n``-th newest failed login after ``since`` was (by user, address, both)."""
+        without_prefix: str | None = None,
+    ) -> tuple[int, datetime | None]:
+        """Failed logins after ``since`` (by username, address or both): (count, newest).
+
+        ``without_prefix``: leave out failures whose address starts with it.
+        """
         where = [login_failures.c.failed_at > since]
         if username is not None:
             where.append(login_failures.c.username == username)
         if address is not None:
             where.append(login_failures.c.address == address)
-        found: datetime | None = conn.execute(
-            select(login_failures.c.failed_at)
-            .where(*where)
-            .order_by(login_failures.c.failed_at.desc())
-            .offset(n - 1)
-            .limit(1)
+        if without_prefix is not None:
+            where.append(~login_failures.c.address.startswith(without_prefix))
+        row = conn.execute(
+            select(func.count(), func.max(login_failures.c.failed_at)).where(*where)
+        ).one()
+        return int(row[0]), row[1]  # max() keeps the column's type: aware UTC
+
+    def device_user(self, conn: Connection, device_hash: bytes) -> str | None:
+        """The id of the user a device cookie (by its hash) was issued to, if any."""
+        found: str | None = conn.execute(
+            select(login_devices.c.user_id).where(
+                login_devices.c.device_hash == device_hash
+            )
         ).scalar()
         return found
+
+    def insert_device(
+        self,
+        conn: Connection,
+        device_hash: bytes,
+        user_id: str,
+        at: datetime,
+        keep: int,
+    ) -> None:
+        """Remember a device cookie of ``user_id``; keep only the ``keep`` newest."""
+        conn.execute(
+            insert(login_devices).values(
+                device_hash=device_hash, user_id=user_id, created_at=at
+            )
+        )
+        newest = (
+            select(login_devices.c.device_hash)
+            .where(login_devices.c.user_id == user_id)
+            .order_by(login_devices.c.created_at.desc())
+            .limit(keep)
+        )
+        conn.execute(
+            delete(login_devices).where(
+                login_devices.c.user_id == user_id,
+                login_devices.c.device_hash.not_in(newest.scalar_subquery()),
+            )
+        )
+
+    def delete_devices_of(self, conn: Connection, user_id: str) -> None:
+        """Forget every device cookie of ``user_id`` (after a password reset)."""
+        conn.execute(delete(login_devices).where(login_devices.c.user_id == user_id))
 
     def record_failure(
         self,

@@ -1,14 +1,16 @@
-"""Login: the OAuth2 password form, a rate limit shared through the database, no username oracle."""
+"""Login: the OAuth2 password form, a progressive delay shared through the database that
+nobody can turn against the real user, no username oracle."""
 
 from __future__ import annotations
 
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy import func, select, update
 
 from ledger.adapters.memory import InMemoryAnchor
@@ -16,13 +18,15 @@ from server.chain import ChainContext
 from server.config import Settings
 from server.context import AppContext, build_context
 from server.http.app import create_app
+from server.http.auth import DEVICE_COOKIE, user_store
 from server.services.auth import (
     AuthError,
     LoginLimits,
     TooManyAttemptsError,
+    UserAdmin,
     UserStore,
 )
-from server.storage.schema import login_failures
+from server.storage.schema import login_devices, login_failures
 
 PASSWORD = "correct horse battery"
 TOKEN = "/api/v1/auth/token"
@@ -32,7 +36,11 @@ TOKEN = "/api/v1/auth/token"
 def ctx(make_settings: Callable[..., Settings]) -> Iterator[AppContext]:
     context = build_context(
         make_settings(
-            login_max_failures=3, login_max_failures_per_address=5, login_window_s=600
+            login_free_failures=2,
+            login_free_failures_per_address=3,
+            login_free_failures_per_user=4,
+            login_delay_cap_s=20,
+            login_window_s=600,
         ),
         chain=ChainContext(InMemoryAnchor(), ephemeral=False, contract="mem"),
     )
@@ -78,83 +86,151 @@ def test_the_openapi_declares_the_oauth2_password_flow(client: TestClient) -> No
     ]
 
 
-def test_failed_logins_are_limited_per_user_and_address(
+def _age_failures(ctx: AppContext, seconds: float) -> None:
+    """Make every recorded failure ``seconds`` older (time passing, without waiting)."""
+    with ctx.engine.begin() as conn:
+        rows = conn.execute(select(login_failures.c.id, login_failures.c.failed_at))
+        for row_id, failed_at in rows.all():
+            conn.execute(
+                update(login_failures)
+                .where(login_failures.c.id == row_id)
+                .values(failed_at=failed_at - timedelta(seconds=seconds))
+            )
+
+
+def _fail(client: TestClient, username: str = "alice") -> int:
+    wrong = {"username": username, "password": "not the password"}
+    return client.post(TOKEN, json=wrong).status_code
+
+
+def _log_in(client: TestClient, username: str = "alice") -> Response:
+    return client.post(TOKEN, json={"username": username, "password": PASSWORD})
+
+
+def test_a_guesser_waits_longer_after_each_failure_never_locked_out(
     client: TestClient, ctx: AppContext
 ) -> None:
-    wrong = {"username": "alice", "password": "not the password"}
-    for _ in range(3):
-        assert client.post(TOKEN, json=wrong).status_code == 401
-    r = client.post(TOKEN, json={"username": "alice", "password": PASSWORD})
-    assert r.status_code == 429
-    assert r.json()["field"] == "username" and "too many" in r.json()["detail"]
-    assert 1 <= int(r.headers["Retry-After"]) <= 600
-    # Another user from the same address is not locked out by alice's failures.
-    assert client.post(TOKEN, json={"username": "bob", "password": PASSWORD}).is_success
-    # The count lives in the database: another worker on it sees the same limit.
-    other_worker = UserStore(ctx.engine, limits=LoginLimits(3, 5, 600))
-    with pytest.raises(TooManyAttemptsError, match="too many failed logins"):
-        other_worker.login("alice", PASSWORD, "testclient")
-    # From another address alice may log in.
-    token, _ = other_worker.login("alice", PASSWORD, "192.0.2.7")
-    assert token
-    # Once the failures are older than the window, alice may try again.
-    with ctx.engine.begin() as conn:
-        conn.execute(
-            update(login_failures).values(
-                failed_at=datetime.now(UTC) - timedelta(seconds=601)
-            )
-        )
-    r = client.post(TOKEN, json={"username": "alice", "password": PASSWORD})
+    """Free failures, then 1, 2, 4 ... s between attempts, capped; nothing is checked early."""
+    for _ in range(3):  # the address's free failures (any username)
+        assert _fail(client, "bob") == 401
+    waits = []
+    for _ in range(6):
+        r = client.post(TOKEN, json={"username": "bob", "password": PASSWORD})
+        assert r.status_code == 429  # even the right password is not checked now
+        assert r.json()["field"] == "username" and "too many" in r.json()["detail"]
+        waits.append(int(r.headers["Retry-After"]))
+        _age_failures(ctx, waits[-1])  # the client waits as told, then fails again
+        assert _fail(client, "bob") == 401
+    assert waits == [1, 2, 4, 8, 16, 20]  # doubling, up to the cap (20 s here)
+    # The same count from another API worker: it lives in the database.
+    other_worker = user_store(ctx)
+    with pytest.raises(TooManyAttemptsError, match="try again in"):
+        other_worker.login("bob", PASSWORD, "testclient")
+    # Once the failures are older than the window, the count starts afresh.
+    _age_failures(ctx, 601)
+    assert _log_in(client, "bob").status_code == 200
+
+
+def test_nobody_else_can_hold_the_real_user_off(
+    client: TestClient, ctx: AppContext
+) -> None:
+    """Failures on alice's name from her own address and from anywhere else leave her device in."""
+    assert _log_in(client).status_code == 200  # alice's device cookie, from now on
+    cookie = client.cookies[DEVICE_COOKIE]
+    guesser = TestClient(client.app)  # same address, no cookie
+    for _ in range(10):
+        guesser.post(TOKEN, json={"username": "alice", "password": "a guess"})
+    store = user_store(ctx)
+    for i in range(10):  # guesses spread over many addresses
+        with pytest.raises(AuthError):
+            store.login("alice", f"guess {i}", f"198.51.100.{i}")
+    r = guesser.post(TOKEN, json={"username": "alice", "password": PASSWORD})
+    assert r.status_code == 429  # the guessers are slowed ...
+    with pytest.raises(TooManyAttemptsError):
+        store.login("alice", PASSWORD, "203.0.113.9")  # ... on any address
+    r = _log_in(client)  # ... alice's device is not
     assert r.status_code == 200, r.text
+    assert client.cookies[DEVICE_COOKIE] == cookie  # and keeps its cookie
+    # Her cookie does not let anyone skip the delay on another username.
+    for _ in range(3):
+        _fail(client, "bob")
+    assert client.post(
+        TOKEN, json={"username": "bob", "password": PASSWORD}
+    ).status_code in (401, 429)
 
 
-def test_failed_logins_are_limited_per_address_whatever_the_username(
+def test_a_device_is_slowed_by_its_own_failures_only(
+    client: TestClient, ctx: AppContext
+) -> None:
+    assert _log_in(client).status_code == 200
+    phone = TestClient(client.app)
+    assert _log_in(phone).status_code == 200  # a second device of alice
+    for _ in range(2):  # the device's free failures
+        assert _fail(client) == 401
+    assert _fail(client) == 429
+    assert _log_in(phone).status_code == 200  # her other device is not slowed
+    # A success forgets the device's failures: the count starts from zero.
+    _age_failures(ctx, 2)
+    assert _log_in(client).status_code == 200
+    for _ in range(2):
+        assert _fail(client) == 401
+
+
+def test_the_device_cookie_is_http_only_strict_and_scoped_to_the_login(
     client: TestClient,
 ) -> None:
-    for name in ("alice", "bob", "carol", "nobody", "ghost"):
-        r = client.post(TOKEN, json={"username": name, "password": "wrong password"})
-        assert r.status_code == 401
-    r = client.post(TOKEN, json={"username": "bob", "password": PASSWORD})
-    assert r.status_code == 429 and "Retry-After" in r.headers
+    r = _log_in(client)
+    set_cookie = r.headers["set-cookie"].lower()
+    for part in ("agri_device=", "httponly", "samesite=strict", f"path={TOKEN}"):
+        assert part in set_cookie, set_cookie
+    assert "secure" not in set_cookie  # plain http here; https gets Secure
+    # a made-up cookie is no device: treated as no cookie at all
+    other = TestClient(client.app)
+    r = other.post(
+        TOKEN,
+        json={"username": "alice", "password": PASSWORD},
+        headers={"Cookie": f"{DEVICE_COOKIE}=forged"},
+    )
+    assert r.status_code == 200
+    assert r.cookies[DEVICE_COOKIE] not in ("forged", "")
 
 
-def test_failed_logins_are_limited_per_username_across_addresses(
-    ctx: AppContext,
-) -> None:
-    """Guesses spread over many addresses still meet a limit on the username."""
-    store = UserStore(ctx.engine, limits=LoginLimits(3, 50, 600, 4))
-    for i in range(4):
-        with pytest.raises(AuthError):
-            store.login("alice", "a guess", f"198.51.100.{i}")
-    with pytest.raises(TooManyAttemptsError):
-        store.login("alice", PASSWORD, "203.0.113.9")
-    token, _ = store.login("bob", PASSWORD, "203.0.113.9")
-    assert token
-
-
-def test_a_success_forgets_the_pairs_failures(
+def test_a_password_reset_forgets_the_users_devices(
     client: TestClient, ctx: AppContext
 ) -> None:
-    wrong = {"username": "alice", "password": "not the password"}
-    for _ in range(2):
-        assert client.post(TOKEN, json=wrong).status_code == 401
-    assert client.post(
-        TOKEN, json={"username": "alice", "password": PASSWORD}
-    ).is_success
+    assert _log_in(client).status_code == 200
     with ctx.engine.connect() as conn:
-        left = conn.execute(
-            select(func.count())
-            .select_from(login_failures)
-            .where(login_failures.c.username == "alice")
-        ).scalar_one()
-    assert left == 0
-    for _ in range(2):  # the count starts again from zero
-        assert client.post(TOKEN, json=wrong).status_code == 401
+        assert (
+            conn.execute(select(func.count()).select_from(login_devices)).scalar_one()
+            == 1
+        )
+    UserAdmin(ctx.ledger).reset_password("alice", PASSWORD + "!", "admin")
+    with ctx.engine.connect() as conn:
+        assert (
+            conn.execute(select(func.count()).select_from(login_devices)).scalar_one()
+            == 0
+        )
+
+
+def test_a_user_keeps_only_the_newest_devices(ctx: AppContext) -> None:
+    store = UserStore(ctx.engine, limits=LoginLimits(devices_kept=2))
+    cookies = [store.login("carol", PASSWORD, "192.0.2.1")[2] for _ in range(3)]
+    assert len(set(cookies)) == 3
+    with ctx.engine.connect() as conn:
+        assert (
+            conn.execute(select(func.count()).select_from(login_devices)).scalar_one()
+            == 2
+        )
 
 
 def test_an_unknown_username_costs_as_much_as_a_wrong_password(ctx: AppContext) -> None:
     """Timing does not tell which usernames exist: both paths verify one argon2 hash."""
-    store = UserStore(ctx.engine, limits=LoginLimits(10_000, 10_000, 600))
+    store = UserStore(
+        ctx.engine,
+        limits=LoginLimits(
+            free_failures_per_address=10_000, free_failures_per_user=10_000
+        ),
+    )
 
     def seconds(username: str) -> float:
         start = time.perf_counter()

@@ -197,7 +197,7 @@ def test_a_token_of_a_disabled_user_is_refused_even_if_it_was_issued_after(
     store.create("agent", PASSWORD, "field_agent")
     store.create("boss", PASSWORD, "admin")
     store.create("boss2", PASSWORD, "admin")
-    token, _ = store.login("agent", PASSWORD)
+    token, _, _ = store.login("agent", PASSWORD)
     admin = UserAdmin(app.ledger)
     admin.disable("agent", "boss")
     assert store.user_for(token) is None
@@ -404,7 +404,7 @@ def test_a_login_whose_password_is_reset_while_it_is_checked_gets_no_token(
         store.login("agent", PASSWORD)
     assert _tokens(app) == 0
     monkeypatch.setattr(auth_module, "_HASHER", real)
-    token, _ = store.login("agent", NEW_PASSWORD)
+    token, _, _ = store.login("agent", NEW_PASSWORD)
     assert store.user_for(token) is not None
 
 
@@ -514,7 +514,7 @@ def test_agri_users_disable_enable_role_list_passwd(
     store = UserStore(app.engine)
     store.create("boss", PASSWORD, "admin")
     store.create("li", PASSWORD, "field_agent")
-    token, _ = store.login("li", PASSWORD)
+    token, _, _ = store.login("li", PASSWORD)
 
     r = _agri(env, "disable", "li")
     assert r.exit_code == 0, r.output
