@@ -43,6 +43,7 @@ from server.errors import ForbiddenError
 from server.i18n import cli_lang, render_check, render_line
 from server.services.auth import UserStore
 from server.services.claims import ClaimRecord, EvidencePhoto
+from server.services.startup import DEMO_PASSWORD
 from server.services.underwriting import ApplicationRecord, PolicyRecord
 from underwriting import (
     Check,
@@ -56,7 +57,7 @@ from underwriting import (
 
 __all__ = ["DemoDataError", "closing_hints", "run_demo"]
 
-PASSWORD = "demo-password-2025"
+PASSWORD = DEMO_PASSWORD
 SUBSIDY = SubsidyShares(Decimal("0.40"), Decimal("0.25"), Decimal("0.15"))
 FARMS = {  # id: (name, region, lat, lon)
     "F-0001": ("Liu Jun", "Hohhot, Inner Mongolia", 40.842, 111.749),

@@ -351,8 +351,12 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     import uvicorn
 
     from server.http.app import create_app
+    from server.services.startup import production_problems
 
     app = app_context(ctx, chain=True)
+    problems = production_problems(app.settings, app.engine)
+    if problems:
+        raise Refused("production refuses to start: " + "; ".join(problems))
     for line in _startup_lines(app, host, port):
         click.echo(line, err=True)
     uvicorn.run(

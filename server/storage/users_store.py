@@ -118,6 +118,18 @@ class UserRows:
         ).all()
         return [_user(r) for r in rows], int(total)
 
+    def active_admin_hashes(
+        self, conn: Connection, limit: int
+    ) -> list[tuple[str, str]]:
+        """(username, argon2 hash) of the first ``limit`` active admins by username."""
+        rows = conn.execute(
+            select(users.c.username, users.c.password_hash)
+            .where(users.c.role == "admin", users.c.disabled_at.is_(None))
+            .order_by(users.c.username)
+            .limit(limit)
+        ).all()
+        return [(r.username, r.password_hash) for r in rows]
+
     def count_active_admins(self, conn: Connection) -> int:
         """How many users are admins and not disabled."""
         found = conn.execute(
