@@ -205,6 +205,24 @@ class EnrolmentService:
                 )
         return verdicts
 
+    def _require_enrolled(self, tag: str, conn: Connection | None) -> None:
+        """Refuse a tag nothing is enrolled under, read on ``conn`` when given.
+
+        Called before the photos' files are kept: a request naming no animal
+        leaves nothing behind, not even a photo file.
+
+        Raises:
+            NotFoundError: nothing is enrolled under ``tag`` (field ``tag``).
+        """
+        store = SqlTemplateStore(self.engine)  # no face-ID model needed to look
+        if conn is None:
+            found = store.get(tag)
+        else:
+            with store.bound(conn):
+                found = store.get(tag)
+        if found is None:
+            raise NotFoundError(f"no animal is enrolled under tag {tag}", field="tag")
+
     def _registry_and_store(self) -> tuple[Registry, SqlTemplateStore]:
         """The face-ID registry and its store of templates in the database."""
         registry = self._registry()
@@ -277,6 +295,7 @@ class EnrolmentService:
             ImageError: a photo is unreadable or fails the quality gate.
             RegistryError: the photos do not match the animal, or reuse a stored photo.
         """
+        self._require_enrolled(tag, conn)  # before any photo file is kept
         verdicts, captures, registry, store, kept = self._animal_photos(
             photos, signatures, actor, conn
         )

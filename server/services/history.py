@@ -6,9 +6,10 @@ the history of a claim, policy, application, animal, plot or farmer is one
 indexed range read, whatever the size of the log.
 
 Who sees what: staff see every history. A farmer sees only entries whose
-subjects name his own farmer id (the rule of the receipt endpoint, so every
-receipt listed can be fetched), and asking for another farmer's claim,
-policy, application, animal or farmer record is refused (403).
+subjects name his own farmer id (the rule of the receipt endpoint,
+:meth:`HistoryService.check_receipt`, so every receipt listed can be
+fetched), and asking for another farmer's claim, policy, application,
+animal or farmer record is refused (403).
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from typing import Any, Literal, get_args
 
 from sqlalchemy import Connection, Engine
 
-from server.services.access import Caller, check_may_see, own_farmer
+from ledger import EntryNotFoundError
+from server.errors import ForbiddenError, NotFoundError
+from server.services.access import Caller, check_may_see, may_see, own_farmer
 from server.services.work import reading
 from server.storage.history_store import HistoryStore
+from server.storage.ledger_store import SqlLedgerStore
 from server.storage.owner_store import OWNED_KINDS, OwnerStore
 from server.storage.paging import Page
 
@@ -120,3 +124,24 @@ class HistoryService:
             )
         items = [_entry(r.index, r.data) for r in rows]
         return Page(items, total, offset, limit)
+
+    def check_receipt(self, viewer: Caller, index: int) -> None:
+        """Refuse the receipt of entry ``index`` to a viewer who may not fetch it.
+
+        Call before the receipt is built: building one may sign a checkpoint,
+        which a refused request must not. Staff fetch every receipt; a farmer
+        only those of entries whose subjects name his farmer id (the rule of
+        :meth:`history`, so every receipt a history lists can be fetched).
+
+        Raises:
+            NotFoundError: no entry ``index`` (field ``index``).
+            ForbiddenError: a farmer and an entry that does not name him.
+        """
+        if own_farmer(viewer) is None:  # staff: every receipt
+            return
+        try:
+            data = SqlLedgerStore(self.engine).entry(index).data
+        except EntryNotFoundError as exc:
+            raise NotFoundError(f"no ledger entry {index}", field="index") from exc
+        if not may_see(viewer, _entry(index, data).subjects.get("farmer")):
+            raise ForbiddenError(f"entry {index} is not one of your records")
