@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         layer_roles,
         render_tile,
         tile_ndvi,
+        tile_read_pixels,
     )
     from remote_sensing.timeseries import (
         LossContext,
@@ -125,6 +126,7 @@ _SUBMODULE = {
     "layer_roles": "remote_sensing.tiles",
     "render_tile": "remote_sensing.tiles",
     "tile_ndvi": "remote_sensing.tiles",
+    "tile_read_pixels": "remote_sensing.tiles",
 }
 
 __all__ = [
@@ -182,6 +184,7 @@ __all__ = [
     "read_plots",
     "render_tile",
     "tile_ndvi",
+    "tile_read_pixels",
 ]
 
 

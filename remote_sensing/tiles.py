@@ -161,6 +161,49 @@ def _read(
     return data, invalid
 
 
+def tile_read_pixels(
+    source: TileSource, z: int, x: int, y: int, *, tilesize: int = 256
+) -> int:
+    """Source pixels (per band) a render of tile z/x/y reads: 0 where it misses the scene.
+
+    The tile's Web-Mercator bounds, clipped to the scene, as a window of the
+    scene's grid, read from the coarsest overview that still has at least
+    ``tilesize`` pixels across the tile (as GDAL picks one). A tile far below
+    the scene's native zoom without overviews reads millions of pixels to
+    draw 65,536: this is what a render budget is checked against.
+
+    Raises:
+        ParameterError: a bad tile address.
+        RasterError: the file cannot be read.
+    """
+    import morecantile
+    import rasterio
+    from rasterio.errors import RasterioError
+    from rasterio.warp import transform_bounds
+
+    _check_tile(z, x, y)
+    bounds = morecantile.tms.get("WebMercatorQuad").xy_bounds(morecantile.Tile(x, y, z))
+    try:
+        with rasterio.open(source.path) as ds:
+            west, south, east, north = transform_bounds(
+                "EPSG:3857", ds.crs, *bounds, densify_pts=21
+            )
+            pixel, pixel_y = abs(float(ds.transform.a)), abs(float(ds.transform.e))
+            left, bottom = max(west, ds.bounds.left), max(south, ds.bounds.bottom)
+            right, top = min(east, ds.bounds.right), min(north, ds.bounds.top)
+            factors = ds.overviews(1)
+    except RasterioError as exc:
+        raise RasterError(
+            f"{source.path.name}: cannot read tile {z}/{x}/{y}: {exc}"
+        ) from exc
+    if left >= right or bottom >= top:
+        return 0
+    width, height = (right - left) / pixel, (top - bottom) / pixel_y
+    decimation = (east - west) / pixel / tilesize  # source pixels per tile pixel
+    best = max([1, *(int(f) for f in factors if f <= decimation)])
+    return int(math.ceil(width / best) * math.ceil(height / best))
+
+
 def tile_ndvi(
     source: TileSource, z: int, x: int, y: int, *, tilesize: int = 256
 ) -> np.ma.MaskedArray[Any, np.dtype[np.float32]] | None:

@@ -122,6 +122,42 @@ class Settings(BaseSettings):
         description="Memory for rendered map tiles (PNG/WebP bytes), in MiB, "
         "least recently used dropped first; 0 turns the cache off.",
     )
+    tile_render_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Threads that render map tiles, apart from those serving the API "
+        "(default: half the CPU cores, at least 1).",
+    )
+    tile_render_queue: int = Field(
+        16,
+        ge=0,
+        description="Tile renders that may wait for a render thread; more get 503 "
+        "with Retry-After at once.",
+    )
+    tile_render_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="The longest a tile request waits for its render, seconds; then "
+        "503 with Retry-After (the render finishes into the cache).",
+    )
+    tile_max_read_mpx: float = Field(
+        16.0,
+        gt=0,
+        description="The most source pixels (millions, per band and scene) one tile "
+        "render may read; a tile that would read more is not drawn (204).",
+    )
+    tile_rate_per_s: float = Field(
+        50.0,
+        gt=0,
+        description="Map tile requests one client address may make per second, on "
+        "average (429 with Retry-After beyond it).",
+    )
+    tile_burst: int = Field(
+        400,
+        ge=1,
+        description="Map tile requests one client address may make at once before "
+        "AGRI_TILE_RATE_PER_S applies.",
+    )
     tile_max_age_s: int = Field(
         86400,
         ge=0,

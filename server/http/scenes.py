@@ -8,22 +8,33 @@ by scene name (letters, digits, ``-``, ``_``: never a path).
 Tiles: ``200`` with the image, ``204 No Content`` where the tile misses the
 scene (TiTiler answers 404 there; 204 tells "nothing to draw here" from "no
 such scene", and map libraries leave the tile empty), ``304`` when
-``If-None-Match`` names the tile's ETag. Rendering runs in the thread pool
-(plain ``def`` routes).
+``If-None-Match`` names the tile's ETag. A tile that needs a render is
+drawn on the render pool of :mod:`server.http.tile_guard` (its own threads,
+a bounded queue, a time budget: 503 with ``Retry-After`` when busy), never on
+the threads serving the API's other requests; one client address may ask for
+``AGRI_TILE_RATE_PER_S`` tiles a second (429 with ``Retry-After`` beyond).
 
 (No ``from __future__ import annotations``: see :mod:`server.http.deps`.)
 """
 
+import math
 from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from remote_sensing import DAMAGE_THRESHOLD
 from server.http.deps import API, Deps, ErrorOut, Limit, Offset, PageOut, page_of
+from server.http.tile_guard import (
+    ClientRate,
+    RenderBusyError,
+    RenderPool,
+    default_render_workers,
+)
 from server.services.auth import User
 from server.services.imagery import MIB, ImageryService, drawn_threshold
 
@@ -63,6 +74,9 @@ ThresholdQuery = Annotated[
         examples=[0.3],
     ),
 ]
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No such scene."},
     422: {"model": ErrorOut},
@@ -138,8 +152,16 @@ def scenes_router(deps: Deps, imagery: ImageryService | None = None) -> APIRoute
     router = APIRouter(prefix=API)
     settings = deps.ctx.settings
     service = imagery or ImageryService(
-        settings.resolved_imagery_dir(), cache_bytes=settings.tile_cache_mb * MIB
+        settings.resolved_imagery_dir(),
+        cache_bytes=settings.tile_cache_mb * MIB,
+        max_read_pixels=int(settings.tile_max_read_mpx * 1e6),
     )
+    renders = RenderPool(
+        settings.tile_render_workers or default_render_workers(),
+        settings.tile_render_queue,
+        settings.tile_render_timeout_s,
+    )
+    rate = ClientRate(settings.tile_rate_per_s, settings.tile_burst)
     cache_control = f"public, max-age={settings.tile_max_age_s}"
     anyone = deps.may("read")
 
@@ -191,12 +213,28 @@ def scenes_router(deps: Deps, imagery: ImageryService | None = None) -> APIRoute
                 },
                 "description": "The tile, with an alpha band (transparent: no data).",
             },
-            204: {"description": "The tile misses the scene: nothing to draw."},
+            204: {
+                "description": "Nothing to draw: the tile misses the scene, or would "
+                "read more of it than a render may (zoom in)."
+            },
             304: {"description": "Not modified: If-None-Match names the ETag."},
             **_ERRORS,
+            429: {
+                "model": ErrorOut,
+                "description": "Too many tile requests from this client: wait "
+                "``Retry-After`` seconds.",
+                "headers": _RETRY_AFTER,
+            },
+            503: {
+                "model": ErrorOut,
+                "description": "The tile renderer is busy or the render ran past its "
+                "time budget: retry after ``Retry-After`` seconds.",
+                "headers": _RETRY_AFTER,
+            },
         },
     )
-    def tile(
+    async def tile(
+        request: Request,
         scene: SceneName,
         z: Annotated[int, PathParam(ge=0, le=24, description="Zoom.")],
         x: Annotated[int, PathParam(ge=0, description="Column, 0..2**z - 1.")],
@@ -217,16 +255,58 @@ def scenes_router(deps: Deps, imagery: ImageryService | None = None) -> APIRoute
         Cached in memory once rendered; ``ETag`` and ``Cache-Control`` let the
         browser keep it too.
         """
+        client = request.client.host if request.client else "unknown"
+        wait = rate.take(client)
+        if wait:
+            raise HTTPException(
+                429,
+                "too many map tile requests from this address: slow down",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         before = before if layer == "damage" else None
-        etag = service.tile_etag(
-            scene, layer, z, x, y, before=before, fmt=format, threshold=threshold
+        cached = await run_in_threadpool(
+            lambda: service.cached_tile(
+                scene, layer, z, x, y, before=before, fmt=format, threshold=threshold
+            )
         )
-        headers = {"ETag": etag, "Cache-Control": cache_control}
-        if _matches(if_none_match, etag):
+        if cached is None and if_none_match:  # the browser has it: no render
+            etag = await run_in_threadpool(
+                lambda: service.tile_etag(
+                    scene,
+                    layer,
+                    z,
+                    x,
+                    y,
+                    before=before,
+                    fmt=format,
+                    threshold=threshold,
+                )
+            )
+            if _matches(if_none_match, etag):
+                headers = {"ETag": etag, "Cache-Control": cache_control}
+                return Response(status_code=304, headers=headers)
+        found = cached
+        try:
+            if found is None:
+                found = await renders.run(
+                    lambda: service.tile(
+                        scene,
+                        layer,
+                        z,
+                        x,
+                        y,
+                        before=before,
+                        fmt=format,
+                        threshold=threshold,
+                    )
+                )
+        except RenderBusyError as exc:
+            raise HTTPException(
+                503, str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+            ) from exc
+        headers = {"ETag": found.etag, "Cache-Control": cache_control}
+        if _matches(if_none_match, found.etag):
             return Response(status_code=304, headers=headers)
-        found = service.tile(
-            scene, layer, z, x, y, before=before, fmt=format, threshold=threshold
-        )
         if found.content is None:
             return Response(status_code=204, headers=headers)
         return Response(found.content, media_type=found.media_type, headers=headers)

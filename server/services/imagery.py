@@ -35,6 +35,7 @@ from remote_sensing import (
     check_scene_name,
     layer_roles,
     render_tile,
+    tile_read_pixels,
 )
 from server.errors import ConflictError, InvalidInputError, NotFoundError
 from server.storage.paging import Page
@@ -126,11 +127,22 @@ class ImageryService:
     Args:
         folder: the catalogue folder (``Settings.resolved_imagery_dir()``).
         cache_bytes: memory for rendered tiles, in bytes.
+        max_read_pixels: the most source pixels (per band, per scene) one tile
+            render may read; a tile that would read more is not drawn (no
+            content), so a scene without overviews cannot be made to read
+            itself whole for one low-zoom tile.
     """
 
-    def __init__(self, folder: Path, *, cache_bytes: int = 64 * MIB) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        cache_bytes: int = 64 * MIB,
+        max_read_pixels: int = 16_000_000,
+    ) -> None:
         self.catalogue = SceneCatalogue(folder)
         self.cache = TileCache(cache_bytes)
+        self.max_read_pixels = max_read_pixels
 
     def _call(self, fn: Any, *args: Any, field: str) -> Any:
         try:
@@ -354,6 +366,33 @@ class ImageryService:
         )
         return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
 
+    def cached_tile(
+        self,
+        name: str,
+        layer: str,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        before: str | None = None,
+        fmt: str = "png",
+        threshold: float = DAMAGE_THRESHOLD,
+    ) -> Tile | None:
+        """The tile if it needs no render (cached, or far below the scene's zoom); else None.
+
+        Cheap: reads the catalogue, never a raster. Raises as :meth:`tile_etag`.
+        """
+        scene, earlier = self.layer_scenes(name, layer, before)
+        threshold = drawn_threshold(layer, threshold)
+        etag = self._etag(scene, earlier, layer, z, x, y, fmt, threshold)
+        media_type = TILE_FORMATS[fmt]
+        if z < scene.minzoom - UNDERZOOM:
+            return Tile(None, media_type, etag)
+        cached = self.cache.get(etag)
+        if cached is not None:
+            return Tile(cached or None, media_type, etag)
+        return None
+
     def tile(
         self,
         name: str,
@@ -373,28 +412,37 @@ class ImageryService:
         season shows.
 
         Below ``minzoom - UNDERZOOM`` nothing is read or rendered: no content.
+        A tile that would read more than ``max_read_pixels`` of a scene is not
+        rendered either: no content (zoom in).
 
         Raises:
             NotFoundError, InvalidInputError: see :meth:`tile_etag`; a scene file
                 that cannot be read (``imagery``).
         """
+        found = self.cached_tile(
+            name, layer, z, x, y, before=before, fmt=fmt, threshold=threshold
+        )
+        if found is not None:
+            return found
         scene, earlier = self.layer_scenes(name, layer, before)
         threshold = drawn_threshold(layer, threshold)
         etag = self._etag(scene, earlier, layer, z, x, y, fmt, threshold)
         media_type = TILE_FORMATS[fmt]
-        if z < scene.minzoom - UNDERZOOM:
-            return Tile(None, media_type, etag)
-        cached = self.cache.get(etag)
-        if cached is not None:
-            return Tile(cached or None, media_type, etag)
+        sources = [self._source(s) for s in (scene, earlier) if s is not None]
         try:
+            if any(
+                tile_read_pixels(source, z, x, y) > self.max_read_pixels
+                for source in sources
+            ):
+                self.cache.put(etag, b"")
+                return Tile(None, media_type, etag)
             content = render_tile(
-                self._source(scene),
+                sources[0],
                 layer,
                 z,
                 x,
                 y,
-                before=self._source(earlier) if earlier else None,
+                before=sources[1] if earlier else None,
                 fmt=fmt,
                 threshold=threshold,
             )

@@ -32,6 +32,7 @@ from remote_sensing import (
     check_scene_name,
     render_tile,
     tile_ndvi,
+    tile_read_pixels,
 )
 from remote_sensing.tiles import DAMAGE_RGBA, NDVI_RANGE, TRUECOLOR_STRETCH
 
@@ -400,3 +401,36 @@ def test_the_real_pair_shows_damage_and_ndvi_tiles_at_its_zooms(
     red = (damage[..., 3] > 0).mean()
     assert 0.01 < red < 0.5  # harvested fields, not the whole tile
     assert set(map(tuple, damage[damage[..., 3] > 0].reshape(-1, 4))) == {DAMAGE_RGBA}
+
+
+# --- what a render reads -------------------------------------------------------------
+
+
+def test_a_tile_reads_the_scene_pixels_under_it_from_the_coarsest_fitting_overview(
+    tmp_path: Path,
+) -> None:
+    path = write_scene(tmp_path / "s.tif")
+    source = TileSource(path, BANDS)
+    lon, lat = transform_bounds(UTM33, "EPSG:4326", *_bounds_of(path))[:2]
+    corner = (lon + 0.005, lat + 0.004)  # inside, near the south-west corner
+    native = _tile_at(*corner, 16)  # about 410 m across at 48 N: 41 x 41 pixels
+    assert 1600 < tile_read_pixels(source, native.z, native.x, native.y) < 2000
+    low = _tile_at(*corner, 8)  # the whole scene, decimated far beyond it
+    whole = tile_read_pixels(source, low.z, low.x, low.y)
+    assert whole == SIZE * SIZE
+    with rasterio.open(path, "r+") as ds:
+        ds.build_overviews([2, 4])
+    assert tile_read_pixels(source, low.z, low.x, low.y) == (SIZE // 4) ** 2
+    far = _tile_at(0.0, 0.0, 15)
+    assert tile_read_pixels(source, far.z, far.x, far.y) == 0
+    with pytest.raises(ParameterError, match="zoom 40"):
+        tile_read_pixels(source, 40, 0, 0)
+    path.write_bytes(b"not a tiff")
+    with pytest.raises(RasterError, match=r"s\.tif: cannot read tile 8/"):
+        tile_read_pixels(source, low.z, low.x, low.y)
+
+
+def _bounds_of(path: Path) -> tuple[float, float, float, float]:
+    with rasterio.open(path) as ds:
+        b = ds.bounds
+    return b.left, b.bottom, b.right, b.top
