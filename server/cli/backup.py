@@ -48,8 +48,10 @@ def restore(ctx: click.Context, file: Path, force: bool) -> None:
     """Load a backup into the configured database, if its ledger verifies with this key.
 
     The copy is checked in a scratch database first (every entry re-hashed,
-    every signed checkpoint checked): an altered ledger is refused naming its
-    first bad entry, and nothing is written. Exit 2 on any refusal.
+    every signed checkpoint checked, its anchors looked up on the configured
+    chain): an altered ledger is refused naming its first bad entry, a copy
+    older than the chain's latest anchor is refused, and nothing is written.
+    Exit 2 on any refusal.
     """
     from server.errors import ServiceError
     from server.services.backup import restore as run
@@ -60,5 +62,8 @@ def restore(ctx: click.Context, file: Path, force: bool) -> None:
         raise _Refused(str(exc)) from exc
     click.echo(
         f"restored {file}: ledger OK, {done.entries} entries, "
-        f"{done.checkpoints} signed checkpoints"
+        f"{done.checkpoints} signed checkpoints, "
+        f"{done.anchors_checked} anchors found on chain"
     )
+    for note in done.notes:
+        click.echo(f"note: {note}")

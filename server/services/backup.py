@@ -4,8 +4,12 @@ A backup is one file (:mod:`server.storage.backup`). A restore never lands a
 copy whose ledger does not verify with this installation's key: the copy is
 loaded into a scratch database first (a file beside SQLite's, a scratch
 PostgreSQL database), its ledger re-hashed and its signed checkpoints checked
-(``agri ledger verify``'s audit), and only then loaded into the real one. An
-altered copy is refused, naming the first bad entry; nothing is written.
+(``agri ledger verify``'s audit), its anchors looked up on the configured
+chain, and only then loaded into the real one. An altered copy is refused,
+naming the first bad entry, and so is a copy older than the chain's latest
+anchor (the chain anchors a tree the copy does not have: restoring it would
+drop anchored entries); nothing is written. With the chain unreachable or
+anchoring off, the anchors are not checked and the restore says so.
 What a backup does not hold: the ledger's signing key (a secret: keep it
 apart), the kept photos and the imagery catalogue (folders: copy them with
 the database; docs/operations.md).
@@ -18,6 +22,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from ledger import AnchorUnavailableError
+from server.chain import ChainContext
 from server.config import Settings
 from server.errors import ConflictError, InvalidInputError
 from server.services.ledger import VerifyReport
@@ -38,10 +44,19 @@ class RestoreRefusedError(ConflictError):
 
 @dataclass(frozen=True)
 class Restored:
-    """A restore that landed: what its ledger holds."""
+    """A restore that landed: what its ledger holds.
+
+    Attributes:
+        entries: ledger entries restored.
+        checkpoints: signed checkpoints among them.
+        anchors_checked: anchor transactions found on the chain.
+        notes: what was not checked, and why (e.g. the chain is unreachable).
+    """
 
     entries: int
     checkpoints: int
+    anchors_checked: int = 0
+    notes: tuple[str, ...] = ()
 
 
 def backup(settings: Settings, out: Path) -> int:
@@ -57,28 +72,42 @@ def backup(settings: Settings, out: Path) -> int:
     return out.stat().st_size
 
 
-def _verify(settings: Settings, url: str) -> VerifyReport:
+def _verify(settings: Settings, url: str, chain: ChainContext | bool) -> VerifyReport:
     from server.context import build_context
 
-    app = build_context(
-        settings.model_copy(update={"database_url": SecretStr(url)}), chain=False
-    )
+    try:
+        app = build_context(
+            settings.model_copy(update={"database_url": SecretStr(url)}), chain=chain
+        )
+    except AnchorUnavailableError as exc:  # checked without the chain, and said so
+        report = _verify(settings, url, False)
+        report.notes.append(f"anchors not checked: {exc}")
+        return report
     try:
         return app.ledger.verify()
     finally:
         app.close()
 
 
-def restore(settings: Settings, src: Path, *, force: bool = False) -> Restored:
+def restore(
+    settings: Settings,
+    src: Path,
+    *,
+    force: bool = False,
+    chain: ChainContext | bool = True,
+) -> Restored:
     """Load the copy ``src`` into the database of ``settings``, if its ledger verifies.
 
     Args:
         settings: the installation (its database and its ledger key).
         src: a file made by :func:`backup`.
         force: replace a database that already holds a ledger.
+        chain: where the copy's anchors are checked: True for the configured
+            chain, False for none, or a ready context.
 
     Raises:
-        RestoreRefusedError: the copy's ledger does not verify (nothing written).
+        RestoreRefusedError: the copy's ledger does not verify, or the chain
+            anchors a tree it does not have (nothing written).
         ConflictError: the database holds a ledger and ``force`` is not given.
         InvalidInputError: ``src`` is not a copy, or a database cannot be written.
     """
@@ -93,7 +122,7 @@ def restore(settings: Settings, src: Path, *, force: bool = False) -> Restored:
     try:
         with scratch_database(url) as scratch:
             load(scratch, src)
-            report = _verify(settings, scratch)
+            report = _verify(settings, scratch, chain)
         if not report.ok:
             where = (
                 f" at entry {report.first_bad_index}"
@@ -108,4 +137,6 @@ def restore(settings: Settings, src: Path, *, force: bool = False) -> Restored:
         load(url, src)
     except BackupError as exc:
         raise InvalidInputError(f"restore: {exc}", field="file") from exc
-    return Restored(report.size, report.checkpoints)
+    return Restored(
+        report.size, report.checkpoints, report.anchors_checked, tuple(report.notes)
+    )

@@ -9,6 +9,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
+from ledger.adapters.memory import InMemoryAnchor
+from server.chain import ChainContext
 from server.cli.main import cli
 from server.config import Settings
 from server.context import AppContext, build_context
@@ -74,6 +76,31 @@ def test_a_copy_whose_ledger_was_altered_is_refused_and_nothing_is_written(
     finally:
         app2.close()
     assert report.ok and report.size == 6  # the good copy stayed
+
+
+def test_a_copy_older_than_the_chains_latest_anchor_is_refused(
+    app: AppContext, anchor: InMemoryAnchor, tmp_path: Path
+) -> None:
+    """Restoring it would drop entries the chain anchors: the restore says so, writes nothing."""
+    chain = ChainContext(anchor, ephemeral=False, contract="mem")
+    _events(app, 4)  # signed and anchored at size 4
+    old = tmp_path / "old.backup"
+    backup(app.settings, old)
+    done = restore(app.settings, old, force=True, chain=chain)
+    assert (done.entries, done.anchors_checked, done.notes) == (4, 1, ())
+    _events(app, 3)  # anchored at size 7: the old copy no longer matches the chain
+    with pytest.raises(
+        RestoreRefusedError,
+        match=r"does not verify at entry 4 \(the chain anchors size 7 with a root "
+        r"this log does not have",
+    ):
+        restore(app.settings, old, force=True, chain=chain)
+    assert _size(app.settings) == 7  # nothing was written
+    # Without a chain to ask, the copy is restored and the restore says what it
+    # could not check.
+    done = restore(app.settings, old, force=True, chain=False)
+    assert done.entries == 4
+    assert done.notes == ("anchors not checked: anchoring is disabled",)
 
 
 def test_the_commands_say_what_they_did_and_refuse_in_one_line(
