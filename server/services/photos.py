@@ -3,7 +3,10 @@
 Writes: :meth:`PhotoService.keep` writes each photo's file and thumbnail
 (content-addressed, atomic) BEFORE the transaction that records them, and
 :meth:`PhotoService.link` records, in that transaction, that they belong to
-a claim (evidence) or an animal (enrolment). Reads ask the access policy
+a claim (evidence) or an animal (enrolment). A request's photos are kept all
+or none: when one cannot be written (the disk full), the files already
+written for the request are removed and :class:`PhotoStorageError` names the
+photo; the caller's transaction then records nothing. Reads ask the access policy
 (:mod:`server.services.access`):
 
 * a claim's evidence is for the roles of ``photos.evidence`` (underwriter,
@@ -16,6 +19,8 @@ so a hash never tells whether someone else's photo is kept.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +30,7 @@ from typing import Literal
 from sqlalchemy import Connection, Engine
 
 from livestock import read_metadata
-from server.errors import ForbiddenError, NotFoundError
+from server.errors import ForbiddenError, NotFoundError, ServiceError
 from server.services.access import Caller, Viewer, may_do, may_see, own_farmer
 from server.services.work import reading
 from server.storage.owner_store import OwnerStore
@@ -34,6 +39,7 @@ from server.storage.photo_store import (
     PhotoFileError,
     PhotoFiles,
     PhotoRow,
+    StagedPhoto,
     StoredFile,
     is_sha256,
     link_photos,
@@ -46,10 +52,43 @@ __all__ = [
     "OwnerKind",
     "PhotoFile",
     "PhotoService",
+    "PhotoStorageError",
     "Viewer",
 ]
 
 OwnerKind = Literal["claim", "animal"]
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+class PhotoStorageError(ServiceError):
+    """A photo could not be written to the photo folder; nothing of the request is kept.
+
+    The API answers 507 when the folder is out of space (``no_space``: no
+    space left, a quota or a file-size limit reached), 503 for other write
+    failures (a read-only or unreachable folder). Field ``files``.
+
+    Args:
+        name: the photo's file name as sent.
+        cause: the file system's error.
+    """
+
+    def __init__(self, name: str, cause: OSError) -> None:
+        self.no_space = cause.errno in _NO_SPACE
+        reason = os.strerror(cause.errno) if cause.errno else str(cause)
+        code = errno.errorcode.get(cause.errno or 0, "")
+        then = (
+            "once space is freed in the photo folder"
+            if self.no_space
+            else "once the photo folder can be written"
+        )
+        super().__init__(
+            f"{name}: the photo could not be stored ({reason}"
+            f"{', ' + code if code else ''}): nothing was recorded; send it "
+            f"again {then}",
+            field="files",
+        )
+        self.name = name
 
 
 @dataclass(frozen=True)
@@ -97,18 +136,36 @@ class PhotoService:
         be kept (not a readable JPEG/PNG/WebP...) are skipped: the face-ID
         quality gate has already refused unreadable photos.
 
+        All or none: every photo is staged (written to a temporary file)
+        before any is put under its name, and a failure removes what this call
+        staged, so a full disk leaves no file of the request behind.
+
         Raises:
-            OSError: the photo folder cannot be written.
+            PhotoStorageError: a photo cannot be written (named, with the cause).
         """
+        staged: list[tuple[str, bytes | Path, StagedPhoto, datetime | None]] = []
+        current = ""
+        try:
+            for name, data, captured_at in photos:
+                current = name
+                try:
+                    one = self.files.stage(data)
+                except PhotoFileError:
+                    continue
+                staged.append((name, data, one, captured_at))
+            for name, _, one, _ in staged:
+                current = name
+                self.files.publish(one)
+        except OSError as exc:
+            raise PhotoStorageError(current, exc) from exc
+        finally:
+            for _, _, one, _ in staged:
+                self.files.discard(one)
         kept = []
-        for name, data, captured_at in photos:
-            try:
-                stored = self.files.put(data)
-            except PhotoFileError:
-                continue
+        for name, data, one, captured_at in staged:
             if captured_at is None:  # what the phone recorded, where it did
                 captured_at = read_metadata(data).captured_at
-            kept.append(KeptPhoto(name, stored, captured_at))
+            kept.append(KeptPhoto(name, one.file, captured_at))
         return kept
 
     def link(

@@ -3,11 +3,19 @@
 A photo's bytes are stored once, under its SHA-256: ``<root>/ab/cd/<sha256>.<ext>``
 (``ab``, ``cd``: the first two pairs of hex digits), with a JPEG thumbnail
 beside it (``<sha256>.thumb.jpg``, longest side :data:`THUMB_PX`). Files are
-written atomically (a temporary file in the same folder, flushed, then
-renamed over the final name) and always BEFORE the database transaction that
-names them commits: a file without a row is harmless (nothing shows it), a
-row without a file is not. The same bytes sent twice, for any record, are one
-file; each record they belong to is one row of ``photos``.
+written atomically and always BEFORE the database transaction that names them
+commits: a file without a row is harmless (nothing shows it), a row without a
+file is not. The same bytes sent twice, for any record, are one file; each
+record they belong to is one row of ``photos``.
+
+Writing is in two steps, so that a request's photos are kept all or none:
+:meth:`PhotoFiles.stage` writes a photo and its thumbnail to temporary files
+(``<root>/.tmp-*``, flushed and synced), and :meth:`PhotoFiles.publish`
+renames them to their names (and syncs the folder, so the names survive a
+power loss). A write that fails (the disk full) leaves no file behind:
+:meth:`PhotoFiles.discard` removes what was staged and not published.
+Temporary files of a process killed while staging are removed when they are
+an hour old (:data:`STALE_TEMP_S`).
 
 Paths are built only from a validated lower-case hex digest (:func:`is_sha256`),
 never from anything else a request carries.
@@ -20,8 +28,9 @@ import io
 import os
 import re
 import tempfile
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,11 +42,14 @@ from server.storage.schema import photos
 
 __all__ = [
     "MEDIA_TYPES",
+    "STALE_TEMP_S",
+    "TEMP_PREFIX",
     "THUMB_MEDIA_TYPE",
     "THUMB_PX",
     "PhotoFileError",
     "PhotoFiles",
     "PhotoRow",
+    "StagedPhoto",
     "StoredFile",
     "is_sha256",
     "link_photos",
@@ -49,6 +61,12 @@ THUMB_PX = 256
 """Longest side of a thumbnail, in pixels."""
 
 THUMB_MEDIA_TYPE = "image/jpeg"
+
+TEMP_PREFIX = ".tmp-"
+"""Name prefix of the temporary files a photo is staged in (in the folder's root)."""
+
+STALE_TEMP_S = 3600.0
+"""Temporary files older than this (seconds) were left by a killed process: removed."""
 
 MEDIA_TYPES: dict[str, tuple[str, str]] = {
     "JPEG": ("image/jpeg", "jpg"),
@@ -108,19 +126,46 @@ class PhotoRow:
     created_at: datetime | None = None
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a flushed temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+@dataclass
+class StagedPhoto:
+    """A photo written to temporary files, not yet under its name.
+
+    Attributes:
+        file: what the photo is (digest, media type, size, pixels).
+        pending: (temporary file, final name) pairs still to publish; empty
+            when the photo and its thumbnail were already kept.
+    """
+
+    file: StoredFile
+    pending: list[tuple[Path, Path]] = field(default_factory=list)
+
+
+def _write_temp(folder: Path, data: bytes, suffix: str) -> Path:
+    """Write ``data`` to a new temporary file in ``folder``, synced; its path.
+
+    Raises:
+        OSError: the folder cannot be written (the partial file is removed).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Sync a folder, so that the names just made in it survive a power loss."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _thumbnail(img: Image.Image, px: int) -> bytes:
@@ -147,6 +192,7 @@ class PhotoFiles:
             raise ValueError("thumb_px must be >= 1")
         self.root = root
         self.thumb_px = thumb_px
+        self._swept = False
 
     def _folder(self, sha256: str) -> Path:
         if not is_sha256(sha256):
@@ -175,14 +221,35 @@ class PhotoFiles:
     def put(self, data: bytes | Path) -> StoredFile:
         """Keep a photo's bytes and its thumbnail; the same bytes are written once.
 
-        Call it before the transaction that links the photo commits.
+        :meth:`stage` then :meth:`publish`. Call it before the transaction that
+        links the photo commits.
 
         Raises:
             PhotoFileError: the bytes are not an image of a kept format.
-            OSError: the folder cannot be written.
+            OSError: the folder cannot be written (nothing is left behind).
+        """
+        staged = self.stage(data)
+        try:
+            self.publish(staged)
+        finally:
+            self.discard(staged)
+        return staged.file
+
+    def stage(self, data: bytes | Path) -> StagedPhoto:
+        """Write the photo and its thumbnail to temporary files, unless already kept.
+
+        Nothing is under its name yet: :meth:`publish` does that, and
+        :meth:`discard` removes what is not published.
+
+        Raises:
+            PhotoFileError: the bytes are not an image of a kept format.
+            OSError: the folder cannot be written (the disk full, read-only...);
+                nothing is left behind.
         """
         raw = data.read_bytes() if isinstance(data, Path) else data
         sha = hashlib.sha256(raw).hexdigest()
+        self._sweep_once()
+        staged: StagedPhoto | None = None
         try:
             with Image.open(io.BytesIO(raw)) as img:
                 kind = MEDIA_TYPES.get(img.format or "")
@@ -192,19 +259,70 @@ class PhotoFiles:
                         "send JPEG, PNG or WebP"
                     )
                 width, height = img.size
-                stored = StoredFile(sha, kind[0], len(raw), width, height)
+                staged = StagedPhoto(StoredFile(sha, kind[0], len(raw), width, height))
                 path = self.path(sha, kind[0])
                 thumb = self.thumb_path(sha)
+                if not path.exists():
+                    tmp = _write_temp(self.root, raw, path.suffix)
+                    staged.pending.append((tmp, path))
                 if not thumb.exists():
                     img.load()
-                    _write_atomic(thumb, _thumbnail(img, self.thumb_px))
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            if isinstance(exc, OSError) and exc.errno is not None:
-                raise  # a file-system error, not a bad image
-            raise PhotoFileError(f"not a readable image: {exc}") from exc
-        if not path.exists():
-            _write_atomic(path, raw)
-        return stored
+                    tmp = _write_temp(
+                        self.root, _thumbnail(img, self.thumb_px), thumb.suffix
+                    )
+                    staged.pending.append((tmp, thumb))
+        except BaseException as exc:
+            if staged is not None:
+                self.discard(staged)
+            if isinstance(exc, (UnidentifiedImageError, OSError, SyntaxError)):
+                if isinstance(exc, OSError) and exc.errno is not None:
+                    raise  # a file-system error, not a bad image
+                raise PhotoFileError(f"not a readable image: {exc}") from exc
+            raise
+        return staged
+
+    def publish(self, staged: StagedPhoto) -> None:
+        """Rename the staged files to their names and sync their folders.
+
+        The photo comes before its thumbnail. Each published file leaves
+        ``staged.pending``; a failure leaves the rest there for :meth:`discard`.
+
+        Raises:
+            OSError: a folder cannot be made or written.
+        """
+        while staged.pending:
+            tmp, final = staged.pending[0]
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+            staged.pending.pop(0)
+            _fsync_dir(final.parent)
+
+    @staticmethod
+    def discard(staged: StagedPhoto) -> None:
+        """Remove the staged files not published (none left after :meth:`publish`)."""
+        for tmp, _ in staged.pending:
+            tmp.unlink(missing_ok=True)
+        staged.pending.clear()
+
+    def _sweep_once(self) -> None:
+        """Once per instance: remove temporary files older than :data:`STALE_TEMP_S`.
+
+        They were left by a process killed while staging; younger ones may be
+        another process's, staging now.
+        """
+        if self._swept:
+            return
+        self._swept = True
+        cutoff = time.time() - STALE_TEMP_S
+        try:
+            for tmp in self.root.glob(f"{TEMP_PREFIX}*"):
+                try:
+                    if tmp.stat().st_mtime < cutoff:
+                        tmp.unlink(missing_ok=True)
+                except OSError:
+                    continue
+        except OSError:
+            return  # no folder yet, or unreadable: the write says so
 
 
 def link_photos(conn: Connection, rows: Sequence[PhotoRow]) -> int:
