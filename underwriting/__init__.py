@@ -64,6 +64,7 @@ from underwriting.products import (
     product_from_dict,
     product_to_dict,
 )
+from underwriting.text import first_control, shown
 
 __all__ = [
     "DECIDABLE",
@@ -108,6 +109,7 @@ __all__ = [
     "concerns_plot",
     "crop_application_checks",
     "decide",
+    "first_control",
     "insured_twice",
     "livestock_application_checks",
     "periods_overlap",
@@ -115,6 +117,7 @@ __all__ = [
     "product_from_dict",
     "product_to_dict",
     "recommend",
+    "shown",
     "traffic_light",
     "validate_period",
     "verify_no_double_insurance",

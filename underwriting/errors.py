@@ -29,7 +29,15 @@ class MoneyError(UnderwritingError, ValueError):
 
 
 class ProductError(UnderwritingError, ValueError):
-    """A product's terms are out of range or inconsistent."""
+    """A product's terms are out of range or inconsistent.
+
+    Attributes:
+        field: the term at fault (``premium_rate``, ``code``...), when one is.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ApplicationError(UnderwritingError, ValueError):

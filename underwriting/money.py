@@ -13,10 +13,19 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from underwriting.errors import MoneyError
+from underwriting.text import shown as _shown
 
-__all__ = ["Money"]
+__all__ = ["MAX_MINOR", "Money"]
 
 _CENT = Decimal("0.01")
+
+MAX_MINOR = 2**53 - 1
+"""The largest amount, in minor units (about 90 trillion in major units).
+
+Every amount goes on the ledger as a JSON number, which RFC 8785 keeps exact up
+to 2**53 - 1, and into 64-bit database columns; a larger one is refused where
+it is made, naming it, instead of failing when it is written.
+"""
 
 
 @dataclass(frozen=True, order=True)
@@ -24,7 +33,8 @@ class Money:
     """An amount in minor units (1/100) of an ISO 4217 currency.
 
     Arithmetic between different currencies raises :class:`MoneyError`;
-    multiplication by a Decimal rounds half to even, once, at the end.
+    multiplication by a Decimal rounds half to even, once, at the end. No
+    amount is larger than :data:`MAX_MINOR` either way (:class:`MoneyError`).
     """
 
     minor: int
@@ -35,6 +45,11 @@ class Money:
             raise MoneyError(
                 f"minor units must be an int, not {type(self.minor).__name__}"
             )
+        if abs(self.minor) > MAX_MINOR:
+            raise MoneyError(
+                f"{self.minor:,} minor units is beyond the largest amount "
+                f"({MAX_MINOR:,} minor units)"
+            )
         if (
             len(self.currency) != 3
             or not self.currency.isalpha()
@@ -44,15 +59,28 @@ class Money:
 
     @classmethod
     def parse(cls, amount: str | Decimal | int, currency: str = "CNY") -> Money:
-        """From major units (``"12.50"``), rounded half to even to the minor unit."""
+        """From major units (``"12.50"``), rounded half to even to the minor unit.
+
+        Raises:
+            MoneyError: a float, not a decimal number, not finite, or beyond
+                :data:`MAX_MINOR` (the message quotes at most 40 characters of it).
+        """
         if isinstance(amount, float):
             raise MoneyError("money is never a float: pass a string or Decimal")
+        text = str(amount)
+        shown = _shown(text)
         try:
-            value = Decimal(str(amount))
+            value = Decimal(text)
         except InvalidOperation as exc:
-            raise MoneyError(f"{amount!r} is not an amount") from exc
+            raise MoneyError(f"{shown} is not an amount") from exc
         if not value.is_finite():
-            raise MoneyError(f"{amount!r} is not a finite amount")
+            raise MoneyError(f"{shown} is not a finite amount")
+        # Decided on the exponent first: a number of a million digits is never
+        # scaled, rounded or turned into an int.
+        if value and value.adjusted() > 15:
+            raise MoneyError(
+                f"{shown} is beyond the largest amount ({Decimal(MAX_MINOR) * _CENT:,})"
+            )
         return cls(int((value / _CENT).to_integral_value(ROUND_HALF_EVEN)), currency)
 
     @classmethod

@@ -15,11 +15,14 @@ from decimal import Decimal
 from typing import Literal
 
 from underwriting.calendar import CropCalendar
-from underwriting.errors import ProductError
+from underwriting.errors import MoneyError, ProductError
 from underwriting.money import Money
+from underwriting.text import first_control, shown
 
 __all__ = [
     "M2_PER_UNIT",
+    "MAX_CODE",
+    "MAX_DAYS",
     "CropProduct",
     "LivestockProduct",
     "PremiumSplit",
@@ -38,9 +41,49 @@ M2_PER_UNIT: dict[str, Decimal] = {
 """Square metres per insured area unit (1 mu = 10000/15 m2)."""
 
 
-def _fraction(name: str, value: Decimal) -> None:
-    if not Decimal(0) <= value <= Decimal(1):
-        raise ProductError(f"{name} must be between 0 and 1, not {value}")
+MAX_CODE = 64
+"""The longest product code, in characters (applications and claims name it in 64)."""
+
+MAX_DAYS = 3660
+"""The longest waiting period or scene window of a product, in days (ten years)."""
+
+_MAX_STAGE = 32  # a claim names its growth stage in at most 32 characters
+_MAX_REGION = 200  # a farmer's region has at most 200 characters
+
+
+def _fraction(name: str, value: Decimal, field: str | None = None) -> None:
+    if not value.is_finite() or not Decimal(0) <= value <= Decimal(1):
+        raise ProductError(
+            f"{name} must be between 0 and 1, not {shown(value)}", field=field
+        )
+
+
+def _name(value: object, what: str, most: int, field: str) -> None:
+    """Refuse a code, stage or region that is not 1 to ``most`` characters of plain text."""
+    if not isinstance(value, str) or not value.strip():
+        raise ProductError(
+            f"{what} must be text of 1 to {most} characters", field=field
+        )
+    if len(value) > most:
+        raise ProductError(
+            f"{what} is {len(value):,} characters long; at most {most}", field=field
+        )
+    at = first_control(value)
+    if at is not None:
+        raise ProductError(
+            f"{what} holds a control character (U+{ord(value[at]):04X}) at "
+            f"position {at}",
+            field=field,
+        )
+
+
+def _days(code: str, name: str, days: object) -> None:
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_DAYS:
+        raise ProductError(
+            f"{code}: {name} must be a whole number of days from 0 to {MAX_DAYS}, "
+            f"not {shown(days)}",
+            field=name,
+        )
 
 
 @dataclass(frozen=True)
@@ -53,9 +96,11 @@ class SubsidyShares:
 
     def __post_init__(self) -> None:
         for name in ("central", "provincial", "county"):
-            _fraction(name, getattr(self, name))
+            _fraction(name, getattr(self, name), "subsidy")
         _fraction(
-            "the subsidies together", self.central + self.provincial + self.county
+            "the subsidies together",
+            self.central + self.provincial + self.county,
+            "subsidy",
         )
 
     @property
@@ -96,20 +141,28 @@ class CropProduct:
     calendars: dict[str, CropCalendar] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.unit not in M2_PER_UNIT:
-            raise ProductError(f"{self.code}: unit must be mu or ha, not {self.unit!r}")
+        _name(self.code, "code", MAX_CODE, "code")
+        if not isinstance(self.unit, str) or self.unit not in M2_PER_UNIT:
+            raise ProductError(
+                f"{self.code}: unit must be mu or ha, not {shown(self.unit)}",
+                field="unit",
+            )
         if self.sum_insured_per_unit.minor <= 0:
             raise ProductError(
-                f"{self.code}: the sum insured per {self.unit} must be positive"
+                f"{self.code}: the sum insured per {self.unit} must be positive",
+                field="sum_insured_per_unit",
             )
-        _fraction(f"{self.code}: premium_rate", self.premium_rate)
-        _fraction(f"{self.code}: deductible_rate", self.deductible_rate)
+        _fraction(f"{self.code}: premium_rate", self.premium_rate, "premium_rate")
+        _fraction(
+            f"{self.code}: deductible_rate", self.deductible_rate, "deductible_rate"
+        )
         for stage, cap in self.growth_stage_caps.items():
-            _fraction(f"{self.code}: cap of stage {stage!r}", cap)
+            _name(stage, "a growth stage", _MAX_STAGE, "growth_stage_caps")
+            _fraction(f"{self.code}: cap of stage {stage!r}", cap, "growth_stage_caps")
         for name in ("scene_before_days", "scene_after_days"):
-            days = getattr(self, name)
-            if isinstance(days, bool) or not isinstance(days, int) or days < 0:
-                raise ProductError(f"{self.code}: {name} must be a whole number >= 0")
+            _days(self.code, name, getattr(self, name))
+        for region in self.calendars:
+            _name(region, "a calendar's region", _MAX_REGION, "calendars")
 
     def calendar(self, region: str | None) -> CropCalendar | None:
         """The crop calendar of farms in ``region`` (its own, else ``*``), or None."""
@@ -149,21 +202,30 @@ class LivestockProduct:
     subsidy: SubsidyShares = field(default_factory=SubsidyShares)
 
     def __post_init__(self) -> None:
+        _name(self.code, "code", MAX_CODE, "code")
         if self.sum_insured_per_head.minor <= 0:
             raise ProductError(
-                f"{self.code}: the sum insured per head must be positive"
+                f"{self.code}: the sum insured per head must be positive",
+                field="sum_insured_per_head",
             )
         if self.deductible.currency != self.sum_insured_per_head.currency:
             raise ProductError(
-                f"{self.code}: deductible and sum insured differ in currency"
+                f"{self.code}: deductible and sum insured differ in currency",
+                field="deductible",
             )
         if not 0 <= self.deductible.minor <= self.sum_insured_per_head.minor:
             raise ProductError(
-                f"{self.code}: the deductible must be within the sum insured"
+                f"{self.code}: the deductible must be within the sum insured",
+                field="deductible",
             )
-        if self.waiting_days < 0:
-            raise ProductError(f"{self.code}: waiting_days must be >= 0")
-        _fraction(f"{self.code}: premium_rate", self.premium_rate)
+        _days(self.code, "waiting_days", self.waiting_days)
+        if not isinstance(self.whole_herd, bool):
+            raise ProductError(
+                f"{self.code}: whole_herd must be true or false, not "
+                f"{shown(self.whole_herd)}",
+                field="whole_herd",
+            )
+        _fraction(f"{self.code}: premium_rate", self.premium_rate, "premium_rate")
 
 
 @dataclass(frozen=True)
@@ -250,82 +312,137 @@ def product_to_dict(product: Product) -> dict[str, object]:
     }
 
 
-def _decimal(doc: dict[str, object], key: str, default: str | None = None) -> Decimal:
-    value = doc.get(key, default)
+def _number_text(value: object, key: str, field: str | None = None) -> str:
+    """A term's number as text: a JSON string or number; anything else refused."""
     if value is None:
-        raise ProductError(f"{key} is required")
+        raise ProductError(f"{key} is required", field=field or key)
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ProductError(
+            f"{key} must be a number or a string of one, not {type(value).__name__}",
+            field=field or key,
+        )
+    return str(value)
+
+
+def _decimal(
+    doc: dict[str, object],
+    key: str,
+    default: str | None = None,
+    field: str | None = None,
+) -> Decimal:
+    """The number ``doc[key]`` (or ``default``); errors name ``field`` (default: ``key``)."""
+    field = field or key
+    text = _number_text(doc.get(key, default), key, field)
     try:
-        return Decimal(str(value))
+        value = Decimal(text)
     except ArithmeticError as exc:
-        raise ProductError(f"{key}: {value!r} is not a number") from exc
+        raise ProductError(
+            f"{key}: {shown(text)} is not a number", field=field
+        ) from exc
+    if not value.is_finite():
+        raise ProductError(f"{key}: {shown(text)} is not a finite number", field=field)
+    return value
+
+
+def _money(
+    doc: dict[str, object], key: str, currency: str, default: str | None = None
+) -> Money:
+    text = _number_text(doc.get(key, default), key)
+    try:
+        return Money.parse(text, currency)
+    except MoneyError as exc:
+        raise ProductError(f"{key}: {exc}", field=key) from exc
 
 
 def product_from_dict(doc: dict[str, object]) -> Product:
     """A product from :func:`product_to_dict`'s form (or an admin's JSON).
 
     Raises:
-        ProductError: a field is missing or invalid (the message names it).
-        MoneyError: an amount is malformed.
+        ProductError: a term is missing, of the wrong type or out of range
+            (``field`` names it; the message quotes at most 40 characters of it).
     """
     kind = doc.get("kind")
-    code = str(doc.get("code") or "")
-    if not code:
-        raise ProductError("code is required")
-    currency = str(doc.get("currency", "CNY"))
+    code = doc.get("code")
+    if code is None or code == "":
+        raise ProductError("code is required", field="code")
+    _name(code, "code", MAX_CODE, "code")
+    assert isinstance(code, str)  # for mypy: _name refuses anything else
+    currency = doc.get("currency", "CNY")
+    if not isinstance(currency, str) or len(currency) != 3:
+        raise ProductError(
+            f"currency must be an ISO 4217 code, not {shown(currency)}",
+            field="currency",
+        )
     raw_subsidy = doc.get("subsidy") or {}
     if not isinstance(raw_subsidy, dict):
-        raise ProductError("subsidy must be an object of shares")
+        raise ProductError("subsidy must be an object of shares", field="subsidy")
     subsidy = SubsidyShares(
-        _decimal(raw_subsidy, "central", "0"),
-        _decimal(raw_subsidy, "provincial", "0"),
-        _decimal(raw_subsidy, "county", "0"),
+        _decimal(raw_subsidy, "central", "0", "subsidy"),
+        _decimal(raw_subsidy, "provincial", "0", "subsidy"),
+        _decimal(raw_subsidy, "county", "0", "subsidy"),
     )
     if kind == "crop":
         caps = doc.get("growth_stage_caps") or {}
         if not isinstance(caps, dict):
-            raise ProductError("growth_stage_caps must be an object of shares")
-        unit = str(doc.get("unit", "mu"))
-        if unit not in M2_PER_UNIT:
-            raise ProductError(f"unit must be mu or ha, not {unit!r}")
+            raise ProductError(
+                "growth_stage_caps must be an object of shares",
+                field="growth_stage_caps",
+            )
+        unit = doc.get("unit", "mu")
+        if not isinstance(unit, str) or unit not in M2_PER_UNIT:
+            raise ProductError(
+                f"unit must be mu or ha, not {shown(unit)}", field="unit"
+            )
         days = {
             name: doc.get(name, 20)  # products stored before these terms: 20 days
             for name in ("scene_before_days", "scene_after_days")
         }
         for name, value in days.items():
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ProductError(f"{name} must be a whole number of days")
+            _days(code, name, value)
         raw_calendars = doc.get("calendars") or {}
         if not isinstance(raw_calendars, dict):
-            raise ProductError("calendars must be an object of calendars by region")
+            raise ProductError(
+                "calendars must be an object of calendars by region", field="calendars"
+            )
         calendars = {}
         for region, calendar in raw_calendars.items():
+            _name(region, "a calendar's region", _MAX_REGION, "calendars")
             try:
                 calendars[str(region)] = CropCalendar.parse(calendar)
             except ProductError as exc:
-                raise ProductError(f"calendars.{region}: {exc}") from exc
+                raise ProductError(
+                    f"calendars.{region}: {exc}", field="calendars"
+                ) from exc
         return CropProduct(
             code,
-            Money.parse(str(doc.get("sum_insured_per_unit", "")), currency),
+            _money(doc, "sum_insured_per_unit", currency),
             unit,  # type: ignore[arg-type]
             _decimal(doc, "premium_rate"),
             _decimal(doc, "deductible_rate", "0"),
-            {str(k): _decimal(caps, k) for k in caps},
+            {str(k): _decimal(caps, k, None, "growth_stage_caps") for k in caps},
             subsidy,
-            int(days["scene_before_days"]),  # type: ignore[call-overload]
-            int(days["scene_after_days"]),  # type: ignore[call-overload]
+            days["scene_before_days"],  # type: ignore[arg-type]
+            days["scene_after_days"],  # type: ignore[arg-type]
             calendars,
         )
     if kind == "livestock":
         waiting = doc.get("waiting_days", 0)
-        if not isinstance(waiting, int) or isinstance(waiting, bool):
-            raise ProductError("waiting_days must be a whole number of days")
+        _days(code, "waiting_days", waiting)
+        whole_herd = doc.get("whole_herd", False)
+        if not isinstance(whole_herd, bool):
+            raise ProductError(
+                f"whole_herd must be true or false, not {shown(whole_herd)}",
+                field="whole_herd",
+            )
         return LivestockProduct(
             code,
-            Money.parse(str(doc.get("sum_insured_per_head", "")), currency),
+            _money(doc, "sum_insured_per_head", currency),
             _decimal(doc, "premium_rate"),
-            Money.parse(str(doc.get("deductible", "0")), currency),
-            waiting,
-            bool(doc.get("whole_herd", False)),
+            _money(doc, "deductible", currency, "0"),
+            waiting,  # type: ignore[arg-type]
+            whole_herd,
             subsidy,
         )
-    raise ProductError(f"kind must be crop or livestock, not {kind!r}")
+    raise ProductError(
+        f"kind must be crop or livestock, not {shown(kind)}", field="kind"
+    )
