@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from claims.errors import CaptureMessageError, DeviceKeyError
 from underwriting.checks import Light, Param
+from underwriting.text import shown
 
 __all__ = [
     "AWAITING_APPROVAL",
@@ -127,9 +128,11 @@ def parse_public_jwk(jwk: object) -> dict[str, str]:
             "public_key holds a private key (member d): send only the public key"
         )
     if jwk.get("kty") != "EC":
-        raise DeviceKeyError(f"public_key: kty must be EC, not {jwk.get('kty')!r}")
+        raise DeviceKeyError(f"public_key: kty must be EC, not {shown(jwk.get('kty'))}")
     if jwk.get("crv") != "P-256":
-        raise DeviceKeyError(f"public_key: crv must be P-256, not {jwk.get('crv')!r}")
+        raise DeviceKeyError(
+            f"public_key: crv must be P-256, not {shown(jwk.get('crv'))}"
+        )
     for member in ("x", "y"):
         value = jwk.get(member)
         if not isinstance(value, str) or not _B64URL_32.fullmatch(value):

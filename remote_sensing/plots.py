@@ -9,6 +9,7 @@ bad plot never sinks a file: its problems are listed and the others go on.
 from __future__ import annotations
 
 import math
+import unicodedata
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from remote_sensing.geodesy import geodesic_area_perimeter
 
 __all__ = [
     "AREA_UNITS",
+    "MAX_PLOT_ID",
     "PlotSet",
     "Problem",
     "ValidationRules",
@@ -39,6 +41,9 @@ __all__ = [
 Severity = Literal["error", "warning", "info"]
 AREA_UNITS = {"m2": 1.0, "ha": 10_000.0, "mu": 10_000.0 / 15.0}
 """Square metres per unit of a declared-area column."""
+
+MAX_PLOT_ID = 128
+"""The longest plot id a file may give, in characters (a claim names its plot in 128)."""
 
 _ID_CANDIDATES = ("plot_id", "id", "ID", "Id", "fid", "FID", "name", "Name")
 _WGS84 = CRS.from_epsg(4326)
@@ -221,7 +226,10 @@ def read_plots(
     except PlotFileError:
         raise
     except Exception as exc:  # GDAL reports corrupt and unknown files many ways
-        raise PlotFileError(f"{path.name}: cannot read plots ({exc})") from exc
+        # GDAL's words, without the server's folder and at most 300 characters.
+        words = str(exc).replace(str(path), path.name)
+        words = words if len(words) <= 300 else words[:300] + "..."
+        raise PlotFileError(f"{path.name}: cannot read plots ({words})") from exc
     if read_meta.get("crs") is None:
         raise PlotFileError(
             f"{path.name}: the file declares no coordinate reference system"
@@ -234,6 +242,7 @@ def read_plots(
         if id_column is not None
         else [str(i + 1) for i in range(n)]
     )
+    _check_ids(path.name, ids)
     declared = np.full(n, np.nan)
     if declared_column is not None:
         declared = (
@@ -243,9 +252,12 @@ def read_plots(
             * AREA_UNITS[declared_unit]
         )
     geometries = np.empty(n, dtype=object)
-    for i, raw in enumerate(wkb):
-        if raw is not None:
-            geometries[i] = shapely.from_wkb(raw, on_invalid="ignore")
+    # A NaN coordinate makes GEOS's reader warn (numpy's "invalid value"); the
+    # plot's problem is reported below instead. np.errstate is per thread.
+    with np.errstate(invalid="ignore"):
+        for i, raw in enumerate(wkb):
+            if raw is not None:
+                geometries[i] = shapely.from_wkb(raw, on_invalid="ignore")
     return plots_from_geometries(
         geometries,
         crs,
@@ -255,6 +267,36 @@ def read_plots(
         source=str(path),
         declared_column=declared_column,
     )
+
+
+def _check_ids(name: str, ids: Sequence[str]) -> None:
+    """Refuse a file whose plot ids cannot name a plot (the whole file: ids are its keys).
+
+    An id is at most :data:`MAX_PLOT_ID` characters and holds no control
+    character (Unicode ``Cc``, bidirectional overrides): it is shown on maps and
+    pages, written to the ledger, and a claim names its plot by it.
+
+    Raises:
+        PlotFileError: naming the row (1-based) and the problem.
+    """
+    for row, plot_id in enumerate(ids, start=1):
+        if len(plot_id) > MAX_PLOT_ID:
+            raise PlotFileError(
+                f"{name}: the id of plot {row} is {len(plot_id):,} characters long; "
+                f"at most {MAX_PLOT_ID}"
+            )
+        for at, c in enumerate(plot_id):
+            if unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS:
+                raise PlotFileError(
+                    f"{name}: the id of plot {row} holds a control character "
+                    f"(U+{ord(c):04X}) at position {at}"
+                )
+
+
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    "\u2028\u2029"
+)
 
 
 def _id_text(value: object) -> str:

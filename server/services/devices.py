@@ -51,6 +51,7 @@ from server.errors import (
     NotFoundError,
 )
 from server.services.ledger import LedgerService
+from server.services.underwriting import plain_text
 from server.services.work import reading
 from server.storage.animal_store import SqlTemplateStore
 from server.storage.device_store import DeviceRecord, DeviceStore
@@ -58,6 +59,7 @@ from server.storage.locks import lock
 from server.storage.paging import Page
 
 __all__ = [
+    "MAX_LABEL",
     "DeviceRecord",
     "DeviceService",
     "Gallery",
@@ -65,6 +67,10 @@ __all__ = [
     "SignedPhoto",
     "gallery",
 ]
+
+
+MAX_LABEL = 200
+"""The longest label of a device, in characters (the API's limit)."""
 
 
 @dataclass(frozen=True)
@@ -214,17 +220,16 @@ class DeviceService:
         when an admin has revoked a device of the agent before.
 
         Raises:
-            InvalidInputError: not an EC P-256 public JWK, a private key, or an
-                empty label (field ``public_key`` / ``label``).
+            InvalidInputError: not an EC P-256 public JWK, a private key, or a
+                label that is blank, over :data:`MAX_LABEL` characters or holds a
+                control character (field ``public_key`` / ``label``).
             ConflictError: the key is registered to another agent.
         """
         try:
             jwk = parse_public_jwk(public_key)
         except DeviceKeyError as exc:
             raise InvalidInputError(str(exc), field="public_key") from exc
-        label = label.strip()
-        if not label:
-            raise InvalidInputError("label must not be empty", field="label")
+        label = plain_text(label.strip(), "label", most=MAX_LABEL)
         thumbprint = jwk_thumbprint(jwk)
         with self.ledger.transaction(conn) as c:
             lock(c, f"device:{thumbprint}")  # two registrations of one key: one device

@@ -59,10 +59,12 @@ from underwriting import (
     UnderwritingError,
     crop_application_checks,
     decide,
+    first_control,
     livestock_application_checks,
     periods_overlap,
     premium_for,
     recommend,
+    shown,
     validate_period,
     verify_no_double_insurance,
 )
@@ -80,6 +82,55 @@ P = TypeVar("P", CropProduct, LivestockProduct)
 def _bounds(g: shapely.Geometry) -> dict[str, float]:
     x0, y0, x1, y1 = shapely.bounds(g).tolist()
     return {"min_lon": x0, "min_lat": y0, "max_lon": x1, "max_lat": y1}
+
+
+MAX_ID = 64
+"""The longest farmer id, in characters (the API's limit)."""
+
+MAX_NAME = 200
+"""The longest farmer's name or region, in characters (the API's limit)."""
+
+MAX_TAG = 32
+"""The longest ear tag an application may list, in characters (enrolment's limit)."""
+
+MAX_REASON = 2000
+"""The longest reason of a decision, in characters (the API's limit)."""
+
+
+def plain_text(
+    value: str, field: str, *, most: int, note: bool = False, path: bool = False
+) -> str:
+    """``value`` if it is 1 to ``most`` characters of plain text, else InvalidInputError.
+
+    Plain text holds no control character (:func:`underwriting.first_control`;
+    a ``note`` may hold tabs and line breaks) and is not blank. With ``path``
+    (an id that appears in the API's paths, such as ``/history/farmer/{id}``)
+    it holds no slash or backslash either, and is not ``.`` or ``..``.
+
+    Raises:
+        InvalidInputError: naming ``field`` and the problem; the value is
+            quoted to at most 40 characters.
+    """
+    if not value.strip():
+        raise InvalidInputError(f"{field} must not be blank", field=field)
+    if len(value) > most:
+        raise InvalidInputError(
+            f"{field} is {len(value):,} characters long; at most {most}", field=field
+        )
+    at = first_control(value, note=note)
+    if at is not None:
+        raise InvalidInputError(
+            f"{field} holds a control character (U+{ord(value[at]):04X}) at "
+            f"position {at}: {shown(value)}",
+            field=field,
+        )
+    if path and ("/" in value or "\\" in value or value in (".", "..")):
+        raise InvalidInputError(
+            f"{field} {shown(value)} holds '/' or '\\' or is a path step: an id "
+            "appears in the API's paths",
+            field=field,
+        )
+    return value
 
 
 APPROVE_LOCK = "underwriting:approve"
@@ -146,9 +197,15 @@ class UnderwritingService:
         """Register a farmer (``farmer.registered``).
 
         Raises:
-            InvalidInputError: a bad position.
+            InvalidInputError: a bad position; an id, name or region that is
+                blank, too long (:data:`MAX_ID`, :data:`MAX_NAME`) or holds a
+                control character; an id holding a slash or backslash (see
+                :func:`plain_text`).
             ConflictError: the id is taken.
         """
+        plain_text(farmer_id, "id", most=MAX_ID, path=True)
+        plain_text(name, "name", most=MAX_NAME)
+        plain_text(region, "region", most=MAX_NAME)
         if (lat is None) != (lon is None):
             raise InvalidInputError("give both lat and lon, or neither", field="lat")
         if (
@@ -437,12 +494,16 @@ class UnderwritingService:
         Raises:
             NotFoundError: unknown farmer or product.
             InvalidInputError: not a livestock product, bad period, no animals,
-                a tag repeated, or a tag never presented for enrolment.
+                a tag that is not a tag (over :data:`MAX_TAG` characters, or a
+                control character), a tag repeated, or a tag never presented
+                for enrolment.
         """
         with _refusals():
             validate_period(start, end)
         if not tags:
             raise InvalidInputError("list at least one animal", field="animals")
+        for i, tag in enumerate(tags):
+            plain_text(tag, f"animals.{i}", most=MAX_TAG)
         if len(set(tags)) != len(tags):
             raise InvalidInputError("a tag is listed twice", field="animals")
         with self.ledger.transaction(conn) as conn:
@@ -452,7 +513,7 @@ class UnderwritingService:
                 attempt = self.store.latest_enrolment(conn, tag)
                 if attempt is None:
                     raise InvalidInputError(
-                        f"animal {tag} was never presented for enrolment",
+                        f"animal {shown(tag)} was never presented for enrolment",
                         field="animals",
                     )
                 presented.append(
@@ -573,8 +634,11 @@ class UnderwritingService:
             ConflictError: already approved or declined; or, approving, a plot
                 (field ``plots``) or an animal (field ``animals``) is insured by
                 a policy in force in the period.
-            InvalidInputError: an unknown decision, or a reason is missing.
+            InvalidInputError: an unknown decision, a reason is missing, or
+                it holds a control character other than a tab or a line break.
         """
+        if reason is not None and reason.strip():
+            plain_text(reason, "reason", most=MAX_REASON, note=True)
         with self.ledger.transaction(conn) as conn:
             if decision == "approve":
                 lock(conn, APPROVE_LOCK)
