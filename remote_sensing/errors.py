@@ -30,7 +30,16 @@ class RemoteSensingError(Exception):
 
 
 class PlotFileError(RemoteSensingError, ValueError):
-    """A plot file cannot be read at all (missing, corrupt, unknown format, no CRS)."""
+    """A plot file cannot be read at all (missing, corrupt, unknown format, no CRS).
+
+    Attributes:
+        field: the option at fault when it is not the file itself (``id_column``
+            or ``declared_column`` naming a column the file lacks), else None.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class UnsafeArchiveError(PlotFileError):

@@ -210,10 +210,15 @@ def read_plots(
         name = layer if layer is not None else str(layers[0][0])
         meta = pyogrio.read_info(path, layer=name)
         columns = [str(c) for c in meta["fields"]]
-        for wanted in (id_column, declared_column):
+        for option, wanted in (
+            ("id_column", id_column),
+            ("declared_column", declared_column),
+        ):
             if wanted is not None and wanted not in columns:
                 raise PlotFileError(
-                    f"{path.name}: no column {wanted!r}; columns are {', '.join(columns)}"
+                    f"{path.name}: no column {wanted!r}; columns are "
+                    f"{', '.join(columns)}",
+                    field=option,
                 )
         if id_column is None:
             id_column = next((c for c in _ID_CANDIDATES if c in columns), None)
