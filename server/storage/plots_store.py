@@ -56,6 +56,10 @@ def _in_force_meeting(
     ]
 
 
+# Every column but ``geom`` (PostGIS's copy of the shape, for SQL only).
+_COLUMNS = [c for c in plots.c if c.name != "geom"]
+
+
 def _map_plot(row: Any) -> MapPlot:
     return MapPlot(
         row.plot_ref,
@@ -74,7 +78,7 @@ class PlotStore:
     def of_application(self, conn: Connection, application_id: str) -> list[MapPlot]:
         """The plots of an application, by plot id."""
         rows = conn.execute(
-            select(plots)
+            select(*_COLUMNS)
             .where(plots.c.application_id == application_id)
             .order_by(plots.c.plot_ref)
         ).all()
@@ -83,7 +87,7 @@ class PlotStore:
     def of_policy(self, conn: Connection, policy_id: str) -> list[MapPlot]:
         """The plots a policy insures, by plot id."""
         rows = conn.execute(
-            select(plots)
+            select(*_COLUMNS)
             .where(plots.c.policy_id == policy_id)
             .order_by(plots.c.plot_ref)
         ).all()
@@ -118,7 +122,7 @@ class PlotStore:
             select(func.count()).select_from(joined).where(*where)
         ).scalar_one()
         rows = conn.execute(
-            select(plots)
+            select(*_COLUMNS)
             .select_from(joined)
             .where(*where)
             .order_by(plots.c.policy_id, plots.c.plot_ref, plots.c.id)

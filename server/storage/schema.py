@@ -30,6 +30,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.types import TypeEngine, UserDefinedType
 
 __all__ = [
     "PG_CONNECT_TIMEOUT_S",
@@ -488,6 +489,47 @@ evidence.append_column(Column("signature", String(128), nullable=True))
 # --- end of the devices and signed captures -----------------------------------------
 
 
+# --- PostGIS (migration 0018) ---------------------------------------------------------
+class _PostGISMultiPolygon(UserDefinedType[Any]):
+    """PostGIS ``geometry(MultiPolygon, 4326)``: WGS84 lon/lat polygons.
+
+    ``typmod`` is what reflection reads (the geometry type and SRID), so a
+    column of another kind compares as different.
+    """
+
+    cache_ok = True
+
+    def __init__(self, *typmod: str) -> None:
+        self.typmod = tuple(typmod) or ("MultiPolygon", "4326")
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return f"geometry({','.join(self.typmod)})"
+
+
+class PlotGeometry(TypeDecorator[Any]):
+    """A plot's shape for spatial SQL: PostGIS ``geometry(MultiPolygon, 4326)`` on PostgreSQL.
+
+    The database writes it (migration 0018's trigger, from ``plots.geometry`` on
+    every insert and every change of the geometry); no store writes or reads it
+    as a value. On SQLite it is an unused BLOB that stays NULL: overlaps are
+    searched in Python there.
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(_PostGISMultiPolygon())
+        return dialect.type_descriptor(LargeBinary())
+
+
+plots.append_column(Column("geom", PlotGeometry(), nullable=True))
+# The double-insurance search on PostgreSQL: ST_Intersects on this GiST index.
+Index("ix_plots_geom", plots.c.geom, postgresql_using="gist")
+# --- end of PostGIS ---------------------------------------------------------------------
+
+
 _SQLITE_SYNCHRONOUS = ("EXTRA", "FULL", "NORMAL")
 """The ``PRAGMA synchronous`` levels :func:`make_engine` accepts (OFF is never allowed)."""
 
@@ -537,6 +579,14 @@ _PG_CONNECT_ARGS: dict[str, int] = {
 }
 
 
+def _reflect_postgis_types() -> None:
+    """Let reflection (Alembic's schema comparison) read PostGIS's geometry columns."""
+    from sqlalchemy.dialects.postgresql.base import ischema_names
+
+    for name in ("geometry", "public.geometry"):
+        ischema_names.setdefault(name, _PostGISMultiPolygon)
+
+
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) -> Engine:
     """Create an engine for ``url`` (SQLite file or PostgreSQL).
 
@@ -569,6 +619,8 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) ->
         event.listen(engine, "connect", _sqlite_pragmas(level))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    if parsed.get_backend_name() == "postgresql":
+        _reflect_postgis_types()
     connect_args = dict(kwargs.pop("connect_args", {}))
     if (
         parsed.get_backend_name() == "postgresql"
