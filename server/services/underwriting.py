@@ -301,10 +301,31 @@ class UnderwritingService:
 
         Returns:
             Every overlap above 1 m2 (the rules decide which count), in plot order.
+            PostgreSQL searches and measures in PostGIS, SQLite in Python (remote
+            sensing's STR-tree): the same pairs and areas.
         """
+        from server.storage import overlaps_sql
+
         found = np.flatnonzero(~shapely.is_missing(geoms))
         if not len(found):
             return []
+        # Small overlaps reach the rule too: it flags them by share.
+        floor = min(self.overlap_rules.min_overlap_m2, 1.0)
+        if overlaps_sql.spatial_sql(conn):
+            hits = overlaps_sql.insured_overlaps(
+                conn, start, end, shapely.to_wkb(geoms).tolist(), min_overlap_m2=floor
+            )
+            return [
+                InsuredOverlap(
+                    plot_ids[h.index],
+                    h.plot_ref,
+                    h.policy_id,
+                    h.farmer_id,
+                    h.area_m2,
+                    h.area_m2 / float(areas_m2[h.index]),
+                )
+                for h in hits
+            ]
         insured = insured_plots_meeting(
             conn,
             start,
@@ -316,8 +337,7 @@ class UnderwritingService:
         ov = find_overlaps(
             geoms,
             shapely.from_wkb([r.geometry for r in insured]),
-            # Small overlaps reach the rule too: it flags them by share.
-            min_overlap_m2=min(self.overlap_rules.min_overlap_m2, 1.0),
+            min_overlap_m2=floor,
             areas_m2=areas_m2,
             other_areas_m2=np.array([r.area_m2 for r in insured]),
         )
