@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.report import Result
 from livestock.data import scan_folder
 from livestock.export import EdgeManifest, OnnxEmbedder
 from livestock.preprocess import load_image, to_array
@@ -205,8 +206,8 @@ def browser_figures(
     return out
 
 
-def run(*, quick: bool = False) -> None:
-    """Print the on-device model's figures beside onnxruntime in Python."""
+def run(*, quick: bool = False) -> list[Result]:
+    """Print the on-device model's figures beside onnxruntime in Python; return them."""
     manifest = EdgeManifest.read(EDGE_MODEL)
     cores = os.cpu_count() or 1
     repeats = 10 if quick else 50
@@ -221,6 +222,12 @@ def run(*, quick: bool = False) -> None:
     precisions = _precisions(manifest)
     py = python_figures(manifest, photos, repeats)
     web = browser_figures(precisions, photos, repeats)
+    results: list[Result] = []
+    browser = (
+        f"headless Chromium, onnxruntime-web WebAssembly (SIMD, cross-origin isolated),"
+        f" the shipped {manifest.version} model"
+    )
+    python = f"onnxruntime {_version('onnxruntime')} CPU provider in Python, same model"
     for precision in precisions:
         for threads in (1, cores):
             w = web[(precision, threads)]
@@ -244,6 +251,33 @@ def run(*, quick: bool = False) -> None:
                 f"{p_infer * 1e3:.1f} ms",
                 f"{w['infer'] / (p_infer * 1e3):.1f}x",
             )
+            threads_set = _threads(threads)
+            results += [
+                Result(
+                    f"phone model, first load (runtime and model), {precision}, {threads_set}",
+                    "ms",
+                    w["load"],
+                    settings=browser,
+                ),
+                Result(
+                    f"phone model, model load once the runtime is up, {precision}, {threads_set}",
+                    "ms",
+                    w["reload"],
+                    "onnxruntime (Python)",
+                    p_load * 1e3,
+                    settings=browser + "; manifest and model fetched, SHA-256 checked",
+                    reference_settings=python + "; session creation",
+                ),
+                Result(
+                    f"phone model, inference per image, {precision}, {threads_set}",
+                    "ms",
+                    w["infer"],
+                    "onnxruntime (Python)",
+                    p_infer * 1e3,
+                    settings=browser + f"; batch 1, median of {repeats}",
+                    reference_settings=python + f"; batch 1, median of {repeats}",
+                ),
+            ]
     for precision in precisions:
         for threads in (1, cores):
             w = web[(precision, threads)]
@@ -253,7 +287,28 @@ def run(*, quick: bool = False) -> None:
                 "1,000 animals x 2",
                 "",
             )
+            results.append(
+                Result(
+                    f"phone, 10-frame session decision, {precision}, {_threads(threads)}",
+                    "ms",
+                    w["session"],
+                    settings=browser
+                    + "; decode, gate, embed, fuse, score 1,000 animals"
+                    " x 2 templates; median of 3",
+                )
+            )
     isolated = all(w["isolated"] for w in web.values())
     print(f"(browser cross-origin isolated: {isolated}; Chromium {CHROMIUM})")
     if "float32" not in precisions:
         print("(no float32 model in edge/model: `make edge-model` writes it)")
+    return results
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread{'s' if n > 1 else ''}"
+
+
+def _version(package: str) -> str:
+    from importlib import metadata
+
+    return metadata.version(package)
