@@ -1,9 +1,18 @@
-"""The ledger as the application uses it: append, checkpoint, anchor, prove, audit."""
+"""The ledger as the application uses it: append, checkpoint, anchor, prove, audit.
+
+Anchoring never holds up the ledger: with the chain unreachable, appends and
+checkpoints go on and the background anchorer retries with exponential
+backoff (:class:`Backoff`), saying so once when the chain goes away and once
+when it is back, not at every retry. When it is back, the latest checkpoint
+is anchored (a transaction recorded before it was sent is re-sent, never
+made again), so nothing is anchored twice.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as DuplicateRowError
 
 from ledger import (
@@ -36,7 +46,7 @@ from server.chain import ChainContext
 from server.storage.ledger_store import CheckpointRecord, SqlLedgerStore
 from server.storage.locks import session_lock
 
-__all__ = ["CheckpointPolicy", "LedgerService", "VerifyReport"]
+__all__ = ["Backoff", "CheckpointPolicy", "LedgerService", "VerifyReport"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +61,30 @@ class CheckpointPolicy:
 
     every_n: int = 1000
     interval_s: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How long the background anchorer waits after the chain failed to answer.
+
+    ``first_s`` after the first failure, doubling with each failure in a row,
+    never more than ``max_s`` (seconds, both > 0, ``first_s <= max_s``).
+    """
+
+    first_s: float = 1.0
+    max_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.first_s <= self.max_s:
+            raise ValueError(
+                f"backoff needs 0 < first_s <= max_s, not {self.first_s} and {self.max_s}"
+            )
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` (>= 1) failures in a row."""
+        if failures < 1:
+            return 0.0
+        return min(self.max_s, self.first_s * 2.0 ** min(failures - 1, 62))
 
 
 @dataclass
@@ -87,6 +121,7 @@ class LedgerService:
         signer: the log's checkpoint key; its name is the checkpoint origin.
         chain: where checkpoints are anchored, or None.
         policy: when to sign checkpoints automatically.
+        backoff: how the background anchorer waits for an unreachable chain.
     """
 
     def __init__(
@@ -96,6 +131,7 @@ class LedgerService:
         *,
         chain: ChainContext | None = None,
         policy: CheckpointPolicy | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.store = store
         self.signer = signer
@@ -108,6 +144,14 @@ class LedgerService:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self.backoff = backoff or Backoff()
+        # The chain's state as the anchorer last saw it (guarded by _anchoring):
+        # failures in a row, and the earliest time.monotonic() of the next
+        # background attempt.
+        self._chain_failures = 0
+        self._chain_retry_at = 0.0
+        # The anchorer's steps failing now, and their last error (logged once).
+        self._worker_failing: dict[str, str] = {}
         # When the events it records happened: now, unless a replay (the demo's
         # story) sets its own clock. Checkpoints are always signed at the real time.
         self.clock: Callable[[], datetime] = _now
@@ -169,6 +213,12 @@ class LedgerService:
         """
         try:
             self.after_append()
+        except DBAPIError as exc:  # the database went away: no traceback needed
+            cause = str(exc.orig or exc).strip().split("\n")[0]
+            logger.warning(
+                "signing a due checkpoint failed (database: %s); the next tick retries",
+                cause,
+            )
         except Exception:
             logger.exception("signing a due checkpoint failed; the next tick retries")
 
@@ -208,6 +258,9 @@ class LedgerService:
 
         It wakes every ``tick_s`` seconds (a quiet server still signs and
         anchors due checkpoints) and whenever :meth:`request_anchor` asks.
+        While the chain does not answer, it anchors only when the backoff
+        (:attr:`backoff`) has passed, waking for that moment if it comes
+        before the next tick; checkpoints are still signed on every wake.
         Idempotent; :meth:`stop_background` joins it.
         """
         if self._worker is not None and self._worker.is_alive():
@@ -216,18 +269,47 @@ class LedgerService:
 
         def run() -> None:
             while not self._stop.is_set():
-                self._wake.wait(tick_s)
+                self._wake.wait(self._next_wait(tick_s))
                 self._wake.clear()
                 if self._stop.is_set():
                     break
-                try:
-                    self.after_append()
-                    self.anchor_catch_up()
-                except Exception:  # keep going; the next tick retries
-                    logger.exception("background checkpoint or anchoring failed")
+                self._background_step("signing a due checkpoint", self.after_append)
+                if self.anchor_due():
+                    self._background_step("anchoring", self.anchor_catch_up)
 
         self._worker = threading.Thread(target=run, name="ledger-anchorer", daemon=True)
         self._worker.start()
+
+    def anchor_due(self) -> bool:
+        """Whether the background anchorer may try the chain now (not backing off)."""
+        return self._chain_failures == 0 or time.monotonic() >= self._chain_retry_at
+
+    def _next_wait(self, tick_s: float) -> float:
+        """Seconds until the anchorer's next wake: the tick, or sooner for a retry."""
+        if self._chain_failures == 0:
+            return tick_s
+        return max(0.0, min(tick_s, self._chain_retry_at - time.monotonic()))
+
+    def _background_step(self, what: str, step: Callable[[], object]) -> None:
+        """Run one step of the anchorer; a failure is logged once until it works again.
+
+        A database that cannot be reached fails every tick until it is back:
+        its traceback is logged the first time, then nothing until the step
+        works again, which is logged too.
+        """
+        try:
+            step()
+        except Exception as exc:  # keep going; the next tick retries
+            if what not in self._worker_failing:
+                logger.exception(
+                    "background %s failed; it is retried at every wake until it works",
+                    what,
+                )
+            self._worker_failing[what] = str(exc).strip().split("\n")[0]
+            return
+        failed = self._worker_failing.pop(what, None)
+        if failed is not None:
+            logger.warning("background %s works again (it failed: %s)", what, failed)
 
     def stop_background(self) -> None:
         """Stop and join the background anchorer (no database work outlives it)."""
@@ -293,7 +375,45 @@ class LedgerService:
         with self._anchoring, session_lock(self.store.engine, "ledger:anchor") as held:
             if not held:
                 return "another process is anchoring"
-            return self._anchor_catch_up(self.chain)
+            try:
+                status = self._anchor_catch_up(self.chain)
+            except AnchorUnavailableError as exc:
+                self._chain_down(exc)
+                return f"chain unavailable, will catch up: {exc}"
+            self._chain_up(status)
+            return status
+
+    def _chain_down(self, exc: AnchorUnavailableError) -> None:
+        """Count a failed attempt and set the next; warn only when the chain just went."""
+        self._chain_failures += 1
+        delay = self.backoff.delay(self._chain_failures)
+        self._chain_retry_at = time.monotonic() + delay
+        if self._chain_failures == 1:
+            logger.warning(
+                "chain unavailable, anchoring will catch up later (appends and "
+                "checkpoints go on; retrying after %.3g s, doubling up to %.3g s): %s",
+                delay,
+                self.backoff.max_s,
+                exc,
+            )
+        else:
+            logger.debug(
+                "chain still unavailable after %d attempts; next in %.3g s: %s",
+                self._chain_failures,
+                delay,
+                exc,
+            )
+
+    def _chain_up(self, status: str) -> None:
+        """The chain answered: say so once if it had not, and stop backing off."""
+        if self._chain_failures:
+            logger.warning(
+                "chain reachable again after %d failed attempts: %s",
+                self._chain_failures,
+                status,
+            )
+        self._chain_failures = 0
+        self._chain_retry_at = 0.0
 
     def _anchor_catch_up(self, chain: ChainContext) -> str:
         """:meth:`anchor_catch_up`'s work, under the anchoring locks."""
@@ -341,9 +461,10 @@ class LedgerService:
                 detail=None,
             )
             return f"anchored size {latest.size} in {receipt.tx_hash}"
-        except AnchorUnavailableError as exc:
-            logger.warning("chain unavailable, anchoring will catch up later: %s", exc)
-            return f"chain unavailable, will catch up: {exc}"
+        except AnchorUnavailableError:
+            raise  # anchor_catch_up backs off and says so once
+        except OSError as exc:  # a network error the adapter did not translate
+            raise AnchorUnavailableError(f"chain unreachable: {exc}") from exc
         except AnchorError as exc:
             logger.error("anchoring failed: %s", exc)
             return f"anchoring failed: {exc}"
