@@ -5,7 +5,9 @@ Every group prints its side-by-side table as it runs and returns its figures
 RESULTS.md and a PNG per scaling curve. A full run writes into ``bench/`` (the
 committed report); a ``--quick`` or ``--only`` run writes into ``var/bench/``
 unless ``--out`` says otherwise, so a smoke run never replaces the committed
-figures. A group that fails is reported as such and the exit status is 1.
+figures. A group that fails is reported as such and the exit status is 1; a
+group that raises :class:`bench.report.Skipped` (what it needs is not there) is
+reported as skipped, with its reason.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.report import Result, Run, load_average, machine_info, write_report
+from bench.report import (
+    Result,
+    Run,
+    Skipped,
+    load_average,
+    machine_info,
+    write_report,
+)
 
 HERE = Path(__file__).resolve().parent
 # Group name -> (module of ``bench`` with ``run(*, quick: bool) -> list[Result]``,
@@ -90,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         try:
             got = importlib.import_module(module_name).run(quick=args.quick)
+        except Skipped as exc:
+            print(f"({name}: skipped: {exc})")
+            run.skipped[name] = str(exc)
+            got = []
         except Exception as exc:  # one group's failure must not lose the others
             traceback.print_exc()
             run.errors[name] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]

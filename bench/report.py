@@ -56,6 +56,14 @@ PACKAGES = (
 )
 
 
+class Skipped(Exception):
+    """Raised by a group's ``run`` when what it needs is not there (a server, a tool).
+
+    The collector reports the group as skipped, with this message as the reason,
+    and the run still succeeds.
+    """
+
+
 @dataclass(frozen=True)
 class Curve:
     """A scaling curve: for each implementation, its (x, y) points.
@@ -147,6 +155,7 @@ class Run:
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
     wall_s: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def load_average() -> tuple[float, float, float]:
@@ -290,13 +299,16 @@ def markdown(run: Run, results: Sequence[Result], charts: Mapping[int, str]) -> 
     for group in run.groups:
         rows = [r for r in results if r.group == group]
         error = run.errors.get(group)
-        if not rows and not error:
+        skipped = run.skipped.get(group)
+        if not rows and not error and not skipped:
             continue
         wall = run.wall_s.get(group)
         lines.append(f"## {group}" + (f" ({wall:.0f} s)" if wall is not None else ""))
         lines.append("")
         if error:
             lines += [f"Not measured: {error}", ""]
+        if skipped:
+            lines += [f"Skipped: {skipped}", ""]
         if not rows:
             continue
         lines += [
@@ -361,6 +373,7 @@ def write_report(folder: Path, run: Run, results: Sequence[Result]) -> dict[str,
         },
         "wall_s": {k: round(v, 1) for k, v in run.wall_s.items()},
         "errors": run.errors,
+        "skipped": run.skipped,
         "ratio_means": RATIO_MEANS,
         "results": [r.to_dict() for r in results],
         "charts": sorted(set(charts.values())),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench import __main__ as bench_main
-from bench.report import Curve, Result, Run, chart_name, write_report
+from bench.report import Curve, Result, Run, Skipped, chart_name, write_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -134,8 +134,15 @@ def test_collector_runs_the_chosen_groups_and_reports_failures(
         raise RuntimeError("no such server")
 
     bad.run = fail  # type: ignore[attr-defined]
+    away = types.ModuleType("bench._away")
+
+    def skip(*, quick: bool) -> list[Result]:
+        raise Skipped("no PostGIS server")
+
+    away.run = skip  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "bench._good", good)
     monkeypatch.setitem(sys.modules, "bench._bad", bad)
+    monkeypatch.setitem(sys.modules, "bench._away", away)
     monkeypatch.setattr(
         bench_main,
         "GROUPS",
@@ -143,19 +150,20 @@ def test_collector_runs_the_chosen_groups_and_reports_failures(
             "good": ("bench._good", False),
             "absent": ("bench._not_written_yet", True),
             "bad": ("bench._bad", False),
+            "away": ("bench._away", False),
         },
     )
     status = bench_main.main(["--quick", "--out", str(tmp_path)])
     assert status == 1
     doc = json.loads((tmp_path / "results.json").read_text())
-    assert doc["groups"] == ["good", "bad"]
+    assert doc["groups"] == ["good", "bad", "away"]
     assert doc["quick"] is True
     assert doc["errors"] == {"bad": "RuntimeError: no such server"}
+    assert doc["skipped"] == {"away": "no PostGIS server"}
     assert [r["group"] for r in doc["results"]] == ["good"]
-    assert (
-        "Not measured: RuntimeError: no such server"
-        in (tmp_path / "RESULTS.md").read_text()
-    )
+    md = (tmp_path / "RESULTS.md").read_text()
+    assert "Not measured: RuntimeError: no such server" in md
+    assert "Skipped: no PostGIS server" in md
 
     with pytest.raises(SystemExit, match="unknown group"):
         bench_main.main(["--only", "good,nope", "--out", str(tmp_path)])
