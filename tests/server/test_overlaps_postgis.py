@@ -169,7 +169,11 @@ def test_a_plot_not_searched_and_an_application_with_none(
     geoms = mine.geometry.copy()
     geoms[::2] = None  # unusable plots are not searched
     with app.engine.connect() as conn:
+        conn.execute(text("SET jit = on"))
         sql = uw._insured_overlaps(conn, SPRING, AUTUMN, mine.ids, geoms, mine.area_m2)
+        assert (
+            conn.execute(text("SHOW jit")).scalar_one() == "on"
+        )  # off for the query only
         python = _python_path(conn, mine.ids, geoms, mine.area_m2)
         nothing = np.full(len(geoms), None, dtype=object)
         assert (
