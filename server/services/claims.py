@@ -113,6 +113,7 @@ from server.errors import (
     NotFoundError,
 )
 from server.services.devices import DeviceService, SignedPhoto
+from server.services.enrolment import caught_up
 from server.services.ledger import LedgerService
 from server.services.maps import (
     NdviStack,
@@ -614,7 +615,8 @@ class ClaimsService:
             raise ClaimStateError(
                 f"claim {claim_id} is {claim.status}: it can no longer be assessed"
             )
-        registry = self._registry()
+        # The 1:N search covers what other processes enrolled since this one indexed.
+        registry = caught_up(self._registry())
         exam = registry.examine(claim.subject_id, [p.photo for p in photos])
         best = next((m for m in exam.candidates if m.tag != claim.subject_id), None)
         basis = exam.claimed.basis if exam.claimed else "photo"

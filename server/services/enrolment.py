@@ -6,6 +6,16 @@ visit added (``animal.session_added``) and a model upgrade's re-embedding
 (``animal.reembedded``) each write their rows and their ledger event in one
 transaction. Capture signatures are judged first (a red photo refuses the
 upload) and the photo files are kept before any lock is taken.
+
+One registry for every process: API workers and commands share the database,
+each with its own face-ID index. A change to the registry (an enrolment, a
+visit, a re-embedding) holds the named lock :data:`REGISTRY_LOCK` from before
+its decision to its commit, and first brings the index up to date with what
+other processes stored (:func:`caught_up`); a search (a claim's 1:N) catches
+up first too. So one cow enrolled through two workers at once is one animal
+and one duplicate, as through one. On SQLite every write transaction runs
+alone already; on PostgreSQL the lock serialises the registry's changes,
+embedding included.
 """
 
 from __future__ import annotations
@@ -39,10 +49,26 @@ from server.storage.locks import lock
 from server.storage.photo_store import photo_rows
 from server.storage.underwriting_store import PolicyStore
 
-__all__ = ["REENROL", "EnrolmentService", "ReembedReport"]
+__all__ = ["REENROL", "REGISTRY_LOCK", "EnrolmentService", "ReembedReport", "caught_up"]
 
 
 REENROL = "re-enrol it from new photos (agri livestock reembed --tag --photos --reason)"
+
+REGISTRY_LOCK = "registry"
+"""The named lock (``server.storage.locks``) every change to the registry holds."""
+
+
+def caught_up(registry: Registry, conn: Connection | None = None) -> Registry:
+    """``registry``, its index rebuilt first if another process changed the animals since.
+
+    Read on ``conn`` when given: a change to the registry calls this in its
+    transaction, after taking :data:`REGISTRY_LOCK`. A registry whose store is
+    not the database's has nothing to catch up with.
+    """
+    store = registry.store
+    if isinstance(store, SqlTemplateStore) and store.behind(conn):
+        registry.rebuild_index()
+    return registry
 
 
 @dataclass(frozen=True)
@@ -133,8 +159,10 @@ class EnrolmentService:
         )
         try:
             with self.ledger.transaction(conn) as conn, store.bound(conn):
+                lock(conn, REGISTRY_LOCK)  # one decision at a time, in every process
                 self.devices.confirm(conn, verdicts)  # no revocation since the verdicts
                 self.uw.farmer(farmer_id, conn)
+                caught_up(registry, conn)  # what other processes enrolled meanwhile
                 result = registry.enrol(tag, photos, farm=farmer_id, scheme=scheme)
                 match = result.match
                 self.store.insert_enrolment(
@@ -301,8 +329,9 @@ class EnrolmentService:
         )
         try:
             with self.ledger.transaction(conn) as conn, store.bound(conn):
+                lock(conn, REGISTRY_LOCK, f"animal:{tag}")
                 self.devices.confirm(conn, verdicts)  # no revocation since the verdicts
-                lock(conn, f"animal:{tag}")
+                caught_up(registry, conn)
                 try:
                     record, match = registry.add_session(tag, photos)
                 except UnknownAnimalError as exc:
@@ -392,7 +421,8 @@ class EnrolmentService:
         _, _, registry, store, kept = self._animal_photos(photos, None, actor, None)
         try:
             with self.ledger.transaction() as conn, store.bound(conn):
-                lock(conn, f"animal:{tag}")
+                lock(conn, REGISTRY_LOCK, f"animal:{tag}")
+                caught_up(registry, conn)
                 old = store.get(tag)
                 try:
                     record = registry.reenrol(tag, photos)
@@ -454,7 +484,7 @@ class EnrolmentService:
         except LivestockError as exc:
             return str(exc)
         with self.ledger.transaction() as conn, store.bound(conn):
-            lock(conn, f"animal:{tag}")
+            lock(conn, REGISTRY_LOCK, f"animal:{tag}")
             now = store.get(tag)
             if (
                 now is None

@@ -4,6 +4,14 @@ Templates are stored as little-endian float32 bytes and read back exactly;
 the registry rebuilds its search index from :meth:`SqlTemplateStore.all` at
 start. ``add_on`` writes on the caller's connection, so an enrolment and its
 ledger entry can share one transaction.
+
+Several processes share one database (API workers, the CLI), each with its
+own registry and index. The store remembers which state of the ``animals``
+table its registry's index holds (:data:`Version`: what grows when an animal
+is added, gains a session or photos): the version read with the rows of
+:meth:`SqlTemplateStore.all`, plus what this process's own writes added to
+the index. :meth:`SqlTemplateStore.behind` tells when another process has
+changed the animals since, and the index must be rebuilt before a search.
 """
 
 from __future__ import annotations
@@ -17,12 +25,31 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from livestock import AnimalRecord, Tag
 from server.storage.schema import animals
 
-__all__ = ["SqlTemplateStore"]
+__all__ = ["SqlTemplateStore", "Version"]
+
+Version = tuple[int, int, int]
+"""The state of the ``animals`` table as a search index sees it: (animals, bytes of
+session templates, characters of photo hashes). Each grows with every animal
+added, session added or photo re-enrolled; nothing else changes an animal's
+search data but a re-embedding, which changes its model (the registry rebuilds
+for that itself)."""
+
+
+def _version(conn: Connection) -> Version:
+    """The :data:`Version` of the animals as ``conn`` sees them (one aggregate read)."""
+    row = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(func.length(animals.c.sessions)), 0),
+            func.coalesce(func.sum(func.length(animals.c.photo_hashes)), 0),
+        ).select_from(animals)
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def _row(record: AnimalRecord) -> dict[str, Any]:
@@ -101,6 +128,34 @@ class SqlTemplateStore:
         # Per thread: the API serves requests from a thread pool, each with
         # its own transaction.
         self._local = threading.local()
+        # The version of the animals the registry's index holds (None: unknown).
+        self._seen: Version | None = None
+        self._seen_lock = threading.Lock()
+
+    def behind(self, conn: Connection | None = None) -> bool:
+        """Whether the animals changed since the registry's index last read them.
+
+        True when another process (or a transaction of this one that rolled
+        back) changed them: rebuild the index (``Registry.rebuild_index``)
+        before searching. Read on ``conn`` when given (the caller's
+        transaction: under the registry's named lock, nothing can change
+        between this read and the caller's commit), else on a read-only
+        connection of its own.
+        """
+        if conn is not None:
+            now = _version(conn)
+        else:
+            with self.engine.connect().execution_options(readonly=True) as own:
+                now = _version(own)
+        with self._seen_lock:
+            return now != self._seen
+
+    def _grown(self, animals_added: int, session_bytes: int, hash_chars: int) -> None:
+        """Count a write of this process that its registry adds to its index itself."""
+        with self._seen_lock:
+            if self._seen is not None:
+                a, s, h = self._seen
+                self._seen = (a + animals_added, s + session_bytes, h + hash_chars)
 
     @property
     def _bound(self) -> Connection | None:
@@ -136,8 +191,16 @@ class SqlTemplateStore:
             self.add_on(conn, record)
 
     def add_on(self, conn: Connection, record: AnimalRecord) -> None:
-        """Store a new animal on the caller's connection (and transaction)."""
-        conn.execute(insert(animals).values(**_row(record)))
+        """Store a new animal on the caller's connection (and transaction).
+
+        The registry indexes it at once: :meth:`behind` counts it as read.
+        """
+        row = _row(record)
+        sessions = b"".join(_f4(t) for t in record.sessions)
+        if sessions:
+            row["sessions"] = sessions
+        conn.execute(insert(animals).values(**row))
+        self._grown(1, len(sessions), len(row["photo_hashes"]))
 
     def add_session(
         self, tag: str, template: npt.NDArray[np.float32], photo_hashes: Sequence[int]
@@ -149,12 +212,17 @@ class SqlTemplateStore:
         """
         with self._writing() as conn:
             row = _locked(conn, tag)
-            return _update(
+            session = _f4(template)
+            hashes = _more_hashes(row, photo_hashes)
+            grown = _update(
                 conn,
                 tag,
-                sessions=bytes(row.sessions or b"") + _f4(template),
-                photo_hashes=_more_hashes(row, photo_hashes),
+                sessions=bytes(row.sessions or b"") + session,
+                photo_hashes=hashes,
             )
+        # The registry adds the session to its index itself.
+        self._grown(0, len(session), len(hashes) - len(row.photo_hashes))
+        return grown
 
     def replace_gallery(
         self,
@@ -167,6 +235,8 @@ class SqlTemplateStore:
         """Replace an animal's templates by ones of face-ID model ``model`` (bound transaction).
 
         ``photo_hashes`` are added to the animal's (the photos of a re-enrolment).
+        The registry rebuilds its index after such a change: :meth:`behind`
+        counts it as unread until then.
 
         Raises:
             KeyError: nothing is enrolled under ``tag``.
@@ -212,9 +282,17 @@ class SqlTemplateStore:
         return records, records[-1].tag.value if more and records else None
 
     def all(self) -> Sequence[AnimalRecord]:
-        """Every enrolled animal, in enrolment order."""
+        """Every enrolled animal, in enrolment order (what the registry indexes).
+
+        The version is read before the rows: under PostgreSQL's read committed
+        each statement sees the latest commits, so the rows hold at least what
+        the version counts (a later change is seen as unread, never the reverse).
+        """
         with self.engine.connect().execution_options(readonly=True) as conn:
+            version = _version(conn)
             rows = conn.execute(
                 select(animals).order_by(animals.c.enrolled_at, animals.c.tag)
             ).all()
+        with self._seen_lock:
+            self._seen = version
         return [_record(r) for r in rows]
