@@ -7,7 +7,7 @@ EDGE_NPM := edge/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 EDGE_DATA ?= $(or $(AGRI_SHARED_DATA),../shared/data)/cattle_faces
 
-.PHONY: setup demo serve test check bench contract clean chromium edge-model
+.PHONY: setup demo serve test check bench contract clean chromium postgis edge-model
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -42,7 +42,22 @@ chromium:
 	  fi; \
 	fi
 
-setup: $(STAMP) $(NPM) $(EDGE_NPM) chromium  ## .venv with the dev extras, the pages' and the agent app's npm packages (eslint and prettier too), Chromium
+# Where this machine runs PostgreSQL, plots are PostGIS geometry there (migration 0018): the
+# PostGIS package of that PostgreSQL, installed when it is missing (as root, with apt).
+postgis:
+	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && \
+	    ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then \
+	  pkg="postgresql-$$(ls /usr/lib/postgresql | sort -n | tail -1)-postgis-3"; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $$pkg for this machine's PostgreSQL"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$$pkg" || \
+	      { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$$pkg"; }; \
+	  else \
+	    echo "note: PostgreSQL without PostGIS: 'sudo apt-get install -y $$pkg' before using it"; \
+	  fi; \
+	fi
+
+setup: $(STAMP) $(NPM) $(EDGE_NPM) chromium postgis  ## .venv with the dev extras, the pages' and the agent app's npm packages (eslint and prettier too), Chromium
 
 demo: setup  ## the main job on embedded defaults: SQLite, in-process chain; then the pages' logins
 	$(VENV)/bin/agri demo

@@ -213,9 +213,48 @@ def scratch_database(url: str) -> Iterator[str]:
                 f"user needs CREATEDB ({exc.__class__.__name__})"
             ) from exc
         try:
-            yield target.set(database=name).render_as_string(hide_password=False)
+            scratch_url = target.set(database=name)
+            _same_extensions(target, scratch_url)
+            yield scratch_url.render_as_string(hide_password=False)
         finally:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+def _same_extensions(source: URL, scratch: URL) -> None:
+    """Create in ``scratch`` the PostGIS extension ``source``'s database has (plots.geom).
+
+    Raises:
+        BackupError: the user may not create it (a superuser adds PostGIS to
+            template1 once, and every new database has it).
+    """
+    engine = create_engine(source)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text(
+                    "SELECT n.nspname FROM pg_extension e "
+                    "JOIN pg_namespace n ON n.oid = e.extnamespace "
+                    "WHERE e.extname = 'postgis'"
+                )
+            ).scalar()
+    finally:
+        engine.dispose()
+    if found is None:
+        return
+    engine = create_engine(scratch, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(
+                text(f'CREATE EXTENSION IF NOT EXISTS postgis SCHEMA "{found}"')
+            )
+    except SQLAlchemyError as exc:
+        raise BackupError(
+            "cannot create PostGIS in the scratch database the copy is checked in "
+            f"({exc.__class__.__name__}): as the postgres superuser, run "
+            '`psql -d template1 -c "CREATE EXTENSION IF NOT EXISTS postgis"` once'
+        ) from exc
+    finally:
+        engine.dispose()
