@@ -294,18 +294,28 @@ class LedgerService:
         """Run one step of the anchorer; a failure is logged once until it works again.
 
         A database that cannot be reached fails every tick until it is back:
-        its traceback is logged the first time, then nothing until the step
-        works again, which is logged too.
+        that is logged the first time (one line; a traceback for any other
+        error), then nothing until the step works again, which is logged too.
         """
         try:
             step()
         except Exception as exc:  # keep going; the next tick retries
+            cause = str(getattr(exc, "orig", None) or exc).strip().split("\n")[0]
             if what not in self._worker_failing:
-                logger.exception(
-                    "background %s failed; it is retried at every wake until it works",
-                    what,
-                )
-            self._worker_failing[what] = str(exc).strip().split("\n")[0]
+                if isinstance(exc, DBAPIError):  # the database went away: one line
+                    logger.warning(
+                        "background %s failed (database: %s); it is retried at "
+                        "every wake until it works",
+                        what,
+                        cause,
+                    )
+                else:
+                    logger.exception(
+                        "background %s failed; it is retried at every wake until "
+                        "it works",
+                        what,
+                    )
+            self._worker_failing[what] = cause
             return
         failed = self._worker_failing.pop(what, None)
         if failed is not None:

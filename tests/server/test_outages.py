@@ -549,6 +549,14 @@ def cluster() -> Iterator[Cluster]:
     binary = _pg_bin()
     if binary is None:
         pytest.skip("no initdb here (the PostgreSQL server package is not installed)")
+    share = subprocess.run(
+        [str(binary / "pg_config"), "--sharedir"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if not (Path(share) / "extension" / "postgis.control").is_file():
+        pytest.skip(f"no PostGIS for the PostgreSQL of {binary} (the schema needs it)")
     folder = Path(tempfile.mkdtemp(prefix="agri-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:
