@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -650,7 +650,7 @@ class Walk:
         allowed: set[int],
         *,
         unchanged: bool,
-        hidden: set[str] = frozenset(),  # type: ignore[assignment]
+        hidden: Collection[str] = (),
     ) -> Any:
         """Call, and note a status outside ``allowed``, a 5xx, a leak or a write."""
         before = self.snapshot() if unchanged else None
@@ -705,7 +705,7 @@ def walk_case(w: Walk, case: Case) -> None:
                     who,
                     {refusal},
                     unchanged=True,
-                    hidden=theirs_ids if role == "farmer" else set(),
+                    hidden=theirs_ids if role == "farmer" else (),
                 )
                 continue
             if role == "farmer":
