@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -52,8 +53,15 @@ def contract_artifact() -> dict[str, Any]:
     return artifact
 
 
+# A URL's path, whole ("http://host/v3/KEY") or as urllib3 quotes it ("url: /v3/KEY").
+_URL_PATH = re.compile(r"(https?://[^/\s'\"]+|url: )/[^\s'\"]*")
+
+
 def _unavailable(exc: Exception) -> AnchorUnavailableError:
-    return AnchorUnavailableError(f"chain unreachable: {exc}")
+    """The chain cannot be reached; URL paths are cut (they may hold an API key)."""
+    return AnchorUnavailableError(
+        "chain unreachable: " + _URL_PATH.sub(r"\1/...", str(exc))
+    )
 
 
 def deploy_anchor_contract(w3: Web3, private_key: str) -> str:
@@ -220,7 +228,7 @@ class EvmAnchor:
                 pending.tx_hash,  # type: ignore[arg-type]
                 timeout=RECEIPT_TIMEOUT_S,
             )
-        except TimeExhausted as exc:
+        except (OSError, TimeExhausted) as exc:
             raise _unavailable(exc) from exc
         receipt = self.find(pending.tx_hash)
         if receipt is None:  # pragma: no cover - the node just said it was mined

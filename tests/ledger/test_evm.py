@@ -117,6 +117,20 @@ def test_unreachable_rpc() -> None:
         EvmAnchor(w3, "0x" + "12" * 20, "0x" + "11" * 32)
 
 
+def test_an_unreachable_rpc_url_keeps_its_api_key_out_of_the_message() -> None:
+    """Providers put the API key in the URL path: the message (and so the logs) cut it."""
+    secret = "9aa3d95b3bc440fa88ea12eaa4456161"
+    w3 = Web3(
+        Web3.HTTPProvider(
+            f"http://127.0.0.1:9/v3/{secret}", request_kwargs={"timeout": 2}
+        )
+    )
+    with pytest.raises(AnchorUnavailableError) as caught:
+        EvmAnchor(w3, "0x" + "12" * 20, "0x" + "11" * 32)
+    assert secret not in str(caught.value)
+    assert "chain unreachable" in str(caught.value)
+
+
 def test_in_memory_anchor_has_the_contract_rules() -> None:
     """The fake chain refuses what the contract refuses and can go offline."""
     anchor = InMemoryAnchor(chain_id=7)
