@@ -16,9 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ledger import Anchor, AnchorConfigError, AnchorUnavailableError
-from ledger.models import AnchorReceipt, Checkpoint
-from ledger.ports import PendingAnchor
+from ledger import (
+    Anchor,
+    AnchorConfigError,
+    AnchorReceipt,
+    AnchorUnavailableError,
+    Checkpoint,
+    PendingAnchor,
+)
 from server.config import Settings
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from server.storage.locks import lock
 from server.storage.schema import idempotency_keys
 
 __all__ = ["IdempotencyMismatch", "run_idempotent"]
@@ -74,6 +75,10 @@ def run_idempotent(
     request_hash = _hash(method, path, body)
     try:
         with engine.begin() as conn:
+            # Requests with one key wait for each other here: the first does the
+            # work, the others then find its answer (without the lock, each could
+            # look before the first commits and get the work's own 409).
+            lock(conn, f"idempotency:{user_id}:{key}")
             earlier = _stored(conn, user_id, key, request_hash)
             if earlier is not None:
                 return earlier, True

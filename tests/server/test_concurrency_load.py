@@ -284,20 +284,10 @@ def test_twenty_approvals_and_payments_of_one_claim_pay_once(
     assert_server_well(site, server)
 
 
-KEY_RACE = (
-    "server/storage/idempotency.py run_idempotent looks the key up before the work "
-    "waits on the claim's row lock, so on PostgreSQL the requests that waited answer "
-    "409 (already decided) instead of the stored answer; it should take "
-    'lock(conn, f"idempotency:{user_id}:{key}") before _stored'
-)
-
-
 def test_one_idempotency_key_sent_twenty_times_at_once_is_done_once(
-    site: AppContext, server: Server, request: pytest.FixtureRequest
+    site: AppContext, server: Server
 ) -> None:
     """A phone retrying with one key: one approval, one payment, every answer the same."""
-    if site.engine.dialect.name == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=KEY_RACE))
     claim = _claims(site)[1]
     approver, payer = server.token("wang.fang"), server.token("zhao.lei")
 

@@ -821,12 +821,6 @@ def test_a_receipt_is_refused_from_the_entry_alone(
     assert app.ledger.store.checkpoints() == []  # nothing signed by asking
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GET /ledger/receipts/{index} (server/http/ledger.py) builds the receipt, "
-    "signing a checkpoint, before it refuses a farmer; it should call "
-    "HistoryService.check_receipt(user, index) first",
-)
 def test_a_receipt_refused_to_a_farmer_signs_nothing(
     app: AppContext, uw: UnderwritingService, client: TestClient
 ) -> None:
