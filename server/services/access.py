@@ -21,13 +21,14 @@ Nothing else compares a viewer's role or farmer id
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from claims import ACTORS
 from claims import Action as ClaimAction
 from server.errors import ForbiddenError
 from server.services.auth import ROLES, Role
+from underwriting import Check
 
 __all__ = [
     "ACTIONS",
@@ -36,6 +37,7 @@ __all__ = [
     "Caller",
     "Owned",
     "Viewer",
+    "check_for",
     "check_may_see",
     "may_do",
     "may_see",
@@ -176,3 +178,50 @@ def check_may_see(viewer: Caller, record: Owned | str | None, what: str) -> None
     """
     if not may_see(viewer, record):
         raise ForbiddenError(f"this {what} is not yours")
+
+
+# Reasons that name another farmer's records: what a farmer reads instead, and
+# the params that name them. A reason about the farmer's own record is kept.
+_OTHERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "double_insurance.insured_plot": (
+        "double_insurance.insured_plot_other",
+        ("policy", "farmer"),
+    ),
+    "identity.other_farm": ("identity.other_farm_hidden", ("best",)),
+    "photo_reuse.in_enrolment": ("photo_reuse.in_earlier", ("record",)),
+    "photo_reuse.in_claim": ("photo_reuse.in_earlier", ("record",)),
+    "animal.duplicate": ("animal.duplicate_other", ("match", "farm")),
+    "animal.review": ("animal.review_other", ("match", "farm")),
+    "animal.other_farm": ("animal.other_farm_hidden", ("farm",)),
+}
+# Of these, the reasons whose subject is the other farmer's record itself.
+_OTHERS_SUBJECT = {"double_insurance.insured_plot"}
+
+
+def check_for(viewer: Caller, check: Check) -> Check:
+    """``check`` as ``viewer`` may read it: a farmer learns no other farmer's ids.
+
+    Staff read every check as it is. For a farmer, a reason (or a detail's)
+    that names another farmer's plot, policy, animal, claim or farmer id is
+    replaced by one that says the same without naming them: "insured land of
+    another farmer (0.40 ha, 35 %)". A reason naming the farmer's own record
+    (``farmer`` or ``farm`` is theirs) is kept.
+    """
+    farmer = own_farmer(viewer)
+    return check if farmer is None else _without_others(check, farmer)
+
+
+def _without_others(check: Check, farmer: str) -> Check:
+    details = tuple(_without_others(d, farmer) for d in check.details)
+    rule = _OTHERS.get(check.message)
+    owner = check.params.get("farmer", check.params.get("farm"))
+    if rule is None or owner == farmer:
+        return replace(check, details=details) if check.details else check
+    key, naming = rule
+    return replace(
+        check,
+        message=key,
+        params={k: v for k, v in check.params.items() if k not in naming},
+        subject=None if check.message in _OTHERS_SUBJECT else check.subject,
+        details=details,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
@@ -11,11 +12,13 @@ import pytest
 
 from claims import ACTORS
 from server.errors import ForbiddenError
+from server.i18n import Lang, render_check
 from server.services.access import (
     ACTIONS,
     STAFF,
     Action,
     Viewer,
+    check_for,
     check_may_see,
     may_do,
     may_see,
@@ -23,6 +26,7 @@ from server.services.access import (
     roles_for,
 )
 from server.services.auth import ROLES, User
+from underwriting import Check
 
 REPO = Path(__file__).resolve().parents[2]
 ACCESS = REPO / "server/services/access.py"
@@ -226,3 +230,83 @@ def test_the_architecture_test_sees_a_comparison(tmp_path: Path) -> None:
     )
     assert len(_comparisons(bad)) == 3
     assert _comparisons(ACCESS)
+
+
+# --- what a farmer reads of checks that name other farmers' records --------------------
+
+
+def _double_insurance(owner: str) -> Check:
+    return Check(
+        "double_insurance",
+        "red",
+        "double_insurance.plot",
+        {"count": 1},
+        "AT-0002",
+        (
+            Check(
+                "double_insurance",
+                "red",
+                "double_insurance.insured_plot",
+                {"policy": "c1dc37d9", "farmer": owner, "ha": 0.4, "share": 0.35},
+                "AT-0001",
+            ),
+        ),
+    )
+
+
+OTHERS_CHECKS = [
+    _double_insurance("F-1"),
+    Check(
+        "identity",
+        "red",
+        "identity.other_farm",
+        {"score": 0.41, "basis": "session", "best": "CN-777", "best_score": 0.83},
+        "CN-123",
+    ),
+    Check(
+        "photo_reuse",
+        "red",
+        "photo_reuse.found",
+        {"count": 1},
+        None,
+        (
+            Check(
+                "photo_reuse", "red", "photo_reuse.in_claim", {"record": "C-F1"}, "p1"
+            ),
+        ),
+    ),
+    Check(
+        "animal", "red", "animal.duplicate", {"match": "CN-777", "farm": "F-1"}, "CN-9"
+    ),
+    Check(
+        "animal", "amber", "animal.review", {"match": "CN-777", "farm": "F-1"}, "CN-9"
+    ),
+    Check("animal", "red", "animal.other_farm", {"farm": "F-1"}, "CN-9"),
+]
+
+
+@pytest.mark.parametrize("check", OTHERS_CHECKS, ids=lambda c: c.message)
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_a_farmer_reads_no_other_farmers_ids_in_a_check(
+    check: Check, lang: Lang
+) -> None:
+    farmer = Viewer("farmer", "F-2")
+    seen = check_for(farmer, check)
+    words = render_check(seen, lang)
+    shown = json.dumps([words, _params(seen)], ensure_ascii=False)
+    for other in ("F-1", "CN-777", "C-F1", "AT-0001", "c1dc37d9"):
+        assert other not in shown, (other, shown)
+    assert seen.code == check.code and seen.light == check.light
+    assert render_check(check_for(Viewer("adjuster"), check), lang) == render_check(
+        check, lang
+    )  # staff read it whole
+
+
+def test_a_check_naming_the_farmers_own_record_is_kept() -> None:
+    own = _double_insurance("F-2")
+    assert check_for(Viewer("farmer", "F-2"), own) == own
+    assert "AT-0001" in render_check(check_for(Viewer("farmer", "F-2"), own), "en")
+
+
+def _params(check: Check) -> list[object]:
+    return [dict(check.params), check.subject, *(_params(d) for d in check.details)]
