@@ -42,8 +42,9 @@ class AppContext:
     """The wired application: settings, engine and services.
 
     The face-ID registry is built on first use (the model loads in about a
-    second) and rebuilds its search index from the ``animals`` table. It is
-    per process: run one API worker process per database (see DESIGN.md).
+    second) and rebuilds its search index from the ``animals`` table. Each
+    process has its own; they catch up with each other's enrolments through
+    the database (see DESIGN.md), so several API workers may share one.
     """
 
     settings: Settings

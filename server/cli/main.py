@@ -345,8 +345,16 @@ def _masked(url: str) -> str:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="API worker processes on the same database (more than one needs a chain "
+    "that outlives a process, or anchoring off).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     """Start the HTTP API on the configured database (the demo's by default)."""
     import uvicorn
 
@@ -357,8 +365,27 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     problems = production_problems(app.settings, app.engine)
     if problems:
         raise Refused("production refuses to start: " + "; ".join(problems))
+    chain = app.ledger.chain
+    if workers > 1 and chain is not None and chain.ephemeral:
+        raise Refused(
+            f"--workers {workers}: each worker would anchor on a chain of its own (the "
+            "in-process test chain): set AGRI_CHAIN_RPC_URL, or AGRI_ANCHOR_ENABLED=false"
+        )
     for line in _startup_lines(app, host, port):
         click.echo(line, err=True)
+    if workers > 1:
+        click.echo(f"workers: {workers} processes on this database", err=True)
+        app.close()  # each worker builds its own from the same settings
+        uvicorn.run(
+            "server.http.asgi:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            proxy_headers=True,
+            forwarded_allow_ips=app.settings.forwarded_allow_ips,
+        )
+        return
     uvicorn.run(
         create_app(app),
         host=host,
