@@ -28,6 +28,7 @@ cannot both fit in what one of them leaves.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -59,6 +60,7 @@ from claims import (
     PhotoFacts,
     ReasonRequiredError,
     SceneOption,
+    SeasonRules,
     TransitionError,
     animal_intake_checks,
     check_capture_signature,
@@ -124,6 +126,7 @@ from server.services.maps import (
 from server.services.photos import PhotoService
 from server.services.underwriting import PolicyRecord, UnderwritingService
 from server.services.work import reading
+from server.storage.assessment_store import AssessmentStore
 from server.storage.claims_store import (
     ClaimRecord,
     ClaimStore,
@@ -137,14 +140,21 @@ from server.storage.plots_store import insured_plots_meeting
 from underwriting import CropProduct, LivestockProduct, Money
 
 __all__ = [
+    "EVENT_ID",
     "MAX_PEERS",
     "PEER_RADIUS_DEG",
     "ClaimRecord",
     "ClaimStateError",
     "ClaimsService",
+    "CropJob",
+    "CropMeasurement",
     "EvidencePhoto",
     "SceneOptions",
+    "measure_crop",
 ]
+
+EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+"""A catastrophe event's id as a claim carries it: 1-64 letters, digits, ``. _ : -``."""
 
 PEER_RADIUS_DEG = 0.2
 """Peers of a plot lie within this many degrees of it (about 15-22 km): one weather, one season."""
@@ -224,6 +234,131 @@ def _measures(scene: Scene, geometry: shapely.Geometry) -> bool:
     return _NDVI_BANDS <= set(scene.bands) and bool(
         shapely.box(*scene.bounds).contains(geometry)
     )
+
+
+@dataclass(frozen=True)
+class CropJob:
+    """Everything the measurement of one crop claim reads: no database, picklable.
+
+    Attributes:
+        claim_id: the claim measured.
+        plot_id: the claim's plot ref (the id its result carries).
+        plot: the plot's geometry, WKB, WGS84 lon/lat.
+        peers: (``policy/ref``, WKB) of its peers (:meth:`ClaimsService._peers`).
+        before, after: the pair measured (files read by window: only the
+            windows of these plots).
+        options: the damage options (threshold: the season rules' pixel one).
+        season: the rules that tell a loss from the season.
+        taken: the scenes' dates (None: unknown).
+        ndvi: the NDVI stack of earlier seasons (the baseline where the peers
+            give none), or None.
+    """
+
+    claim_id: str
+    plot_id: str
+    plot: bytes
+    peers: tuple[tuple[str, bytes], ...]
+    before: ImageSpec
+    after: ImageSpec
+    options: DamageOptions
+    season: SeasonRules
+    taken: tuple[date | None, date | None]
+    ndvi: NdviStack | None = None
+
+
+@dataclass(frozen=True)
+class CropMeasurement:
+    """What a crop claim's write needs from the imagery: every number, picklable.
+
+    Attributes:
+        claim_id: the claim measured.
+        result: the plot's damage figures (at ``threshold``).
+        loss: the drop beyond the season's baseline, or None (no baseline).
+        threshold: the NDVI drop counted as damage.
+        damage: the damage polygons, GeoJSON features (WGS84).
+    """
+
+    claim_id: str
+    result: DamageAssessment
+    loss: LossBeyond | None
+    threshold: float
+    damage: tuple[dict[str, Any], ...]
+
+
+def _history_baseline(
+    ndvi: NdviStack | None,
+    season: SeasonRules,
+    plot_id: str,
+    wkb: bytes,
+    ndvi_before: float,
+    taken: tuple[date | None, date | None],
+) -> Baseline | None:
+    """The plot's change in the same weeks of earlier seasons (the NDVI stack), or None.
+
+    None without a stack, when it does not cover the plot, when a scene's
+    date is unknown, or with too few clear earlier seasons.
+    """
+    if ndvi is None or taken[0] is None or taken[1] is None:
+        return None
+    try:
+        series = stack_series(ndvi, plot_id, wkb)
+    except (RemoteSensingError, OSError):
+        return None  # the stack cannot say: the peers' answer (none) stands
+    earlier_before, earlier_after = same_weeks(
+        [(p.date, p.ndvi, p.clear_fraction) for p in series.points],
+        taken[0],
+        taken[1],
+    )
+    return history_baseline(ndvi_before, earlier_before, earlier_after, season)
+
+
+def measure_crop(job: CropJob) -> CropMeasurement:
+    """Measure one crop claim's loss on its pair: the pure half of an assessment.
+
+    The plot and its peers on the pair, the peers' baseline (or the NDVI
+    stack's), the damage at the threshold beyond the baseline and its
+    polygons. Reads only the windows of the scenes these plots cover; writes
+    nothing. The same inputs give the same numbers to the last digit,
+    wherever it runs (one process, or a worker of a cluster).
+
+    Raises:
+        RemoteSensingError: the imagery cannot be read or measured.
+    """
+    season = job.season
+    options = job.options
+    own = shapely.from_wkb(job.plot)
+    plot_set = plots_from_geometries(
+        [own, *(shapely.from_wkb(g) for _, g in job.peers)],
+        4326,
+        ids=[job.plot_id, *(ref for ref, _ in job.peers)],
+        source="policy",
+    )
+    own_set = plots_from_geometries([own], 4326, ids=[job.plot_id], source="policy")
+    (result, *peer_results) = assess_damage(plot_set, job.before, job.after, options)
+    loss: LossBeyond | None = None
+    if result.status == "assessed":
+        baseline = peer_baseline(
+            [
+                r.ndvi_after - r.ndvi_before
+                for r in peer_results
+                if r.status == "assessed"
+            ],
+            season,
+        )
+        if baseline is None:
+            baseline = _history_baseline(
+                job.ndvi, season, job.plot_id, job.plot, result.ndvi_before, job.taken
+            )
+        if baseline is not None:
+            loss = loss_beyond(result.ndvi_after - result.ndvi_before, baseline, season)
+    if loss is not None and loss.damage_threshold != options.threshold:
+        # Damage is the drop beyond what the season explains (more than the
+        # plain threshold after a harvest, less where the peers grew).
+        options = replace(options, threshold=loss.damage_threshold)
+        (result,) = assess_damage(own_set, job.before, job.after, options)
+    # The damage polygons the map shows, stored with the assessment.
+    damage = tuple(damage_polygons(own_set, [result], job.before, job.after, options))
+    return CropMeasurement(job.claim_id, result, loss, options.threshold, damage)
 
 
 class ClaimsService:
@@ -399,6 +534,7 @@ class ClaimsService:
         loss_degree: Decimal = Decimal(1),
         growth_stage: str | None = None,
         claimed_area: ClaimedArea | None = None,
+        event_id: str | None = None,
         conn: Connection | None = None,
     ) -> ClaimRecord:
         """File a claim and run the intake checks.
@@ -417,6 +553,8 @@ class ClaimsService:
                 the product has a crop calendar, the calendar's stage instead.
             claimed_area: crops: the area lost in mu or ha, instead of
                 ``claimed_fraction``.
+            event_id: the catastrophe event the loss belongs to (:data:`EVENT_ID`;
+                its claims are assessed together, :mod:`server.services.events`).
             actor: who files it (for the ledger).
             conn: a connection whose transaction to write in (idempotent requests).
 
@@ -424,10 +562,16 @@ class ClaimsService:
             NotFoundError: unknown policy.
             InvalidInputError: the policy is another farmer's, the event lies
                 after the farm's date of the report, the subject does not fit
-                the policy, an unknown tag or plot, or a missing market value /
-                claimed fraction.
+                the policy, an unknown tag or plot, a missing market value /
+                claimed fraction, or an event id not of :data:`EVENT_ID`.
         """
         reported_at = reported_at or datetime.now(UTC)
+        if event_id is not None and not EVENT_ID.fullmatch(event_id):
+            raise InvalidInputError(
+                f"event_id {event_id[:80]!r} must be 1-64 letters, digits, '.', '_', "
+                "':' or '-', starting with a letter or digit",
+                field="event_id",
+            )
         if subject_kind not in ("animal", "plot"):
             raise InvalidInputError(
                 "subject_kind must be animal or plot", field="subject_kind"
@@ -556,6 +700,7 @@ class ClaimsService:
                 claimed=claimed,
                 checks=checks,
                 indemnity=lines,
+                event_id=event_id,
             )
             self._event(
                 c,
@@ -568,6 +713,7 @@ class ClaimsService:
                 light=record.light,
                 checks={x.code: x.light for x in checks},
                 flags=_flags(checks),
+                **({"event": event_id} if event_id is not None else {}),
             )
         return record
 
@@ -848,6 +994,37 @@ class ClaimsService:
             ConflictError: the claim is already decided.
         """
         loaded = self._crop_claim(claim_id, conn)
+        before_spec, after_spec, taken, names = self.scene_pair(
+            loaded, scenes, before, after
+        )
+        return self._assess(
+            loaded,
+            before_spec,
+            after_spec,
+            actor=actor,
+            options=None,
+            conn=conn,
+            taken=taken,
+            names=names,
+        )
+
+    def scene_pair(
+        self,
+        loaded: tuple[ClaimRecord, PolicyRecord, CropProduct, InsuredPlot],
+        scenes: SceneCatalogue,
+        before: str | None = None,
+        after: str | None = None,
+    ) -> tuple[ImageSpec, ImageSpec, tuple[date | None, date | None], tuple[str, str]]:
+        """The pair a crop claim is assessed on: (before, after, their dates, their names).
+
+        ``before`` / ``after`` name registered scenes; either left out is the
+        rules' pick (:meth:`scene_options`).
+
+        Raises:
+            NotFoundError: no such scene (``field`` before / after).
+            InvalidInputError: a scene lacks a red or NIR band, does not cover
+                the plot, or no scene on that side of the event covers it.
+        """
         claim, _, _, plot = loaded
         geometry = shapely.from_wkb(plot.geometry)
         picked: dict[str, str | None] = {"before": before, "after": after}
@@ -894,21 +1071,28 @@ class ClaimsService:
                 scene.nodata,
             )
 
-        return self._assess(
-            loaded,
+        return (
             spec(chosen["before"]),
             spec(chosen["after"]),
-            actor=actor,
-            options=None,
-            conn=conn,
-            taken=(chosen["before"].date, chosen["after"].date),
-            names=(chosen["before"].name, chosen["after"].name),
+            (chosen["before"].date, chosen["after"].date),
+            (chosen["before"].name, chosen["after"].name),
         )
 
+    def event_claims(
+        self, event_id: str, *, conn: Connection | None = None
+    ) -> list[ClaimRecord]:
+        """The open crop claims of catastrophe event ``event_id``, in id order (one read)."""
+        with reading(self.engine, conn) as read:
+            return self.store.event_claims(read, event_id, statuses=OPEN)
+
     def _crop_claim(
-        self, claim_id: str, conn: Connection | None
+        self,
+        claim_id: str,
+        conn: Connection | None,
+        claim: ClaimRecord | None = None,
     ) -> tuple[ClaimRecord, PolicyRecord, CropProduct, InsuredPlot]:
-        claim = self.store.get(claim_id, conn)
+        """The crop claim with its policy, product and plot (``claim``: already read)."""
+        claim = claim or self.store.get(claim_id, conn)
         if claim.subject_kind != "plot":
             raise InvalidInputError(
                 "only crop claims are assessed by map", field="claim_id"
@@ -986,24 +1170,9 @@ class ClaimsService:
         ndvi_before: float,
         taken: tuple[date | None, date | None],
     ) -> Baseline | None:
-        """The plot's change in the same weeks of earlier seasons (the NDVI stack), or None.
-
-        None without a stack, when it does not cover the plot, when a scene's
-        date is unknown, or with too few clear earlier seasons.
-        """
-        if self.ndvi is None or taken[0] is None or taken[1] is None:
-            return None
-        try:
-            series = stack_series(self.ndvi, plot_id, wkb)
-        except (RemoteSensingError, OSError):
-            return None  # the stack cannot say: the peers' answer (none) stands
-        earlier_before, earlier_after = same_weeks(
-            [(p.date, p.ndvi, p.clear_fraction) for p in series.points],
-            taken[0],
-            taken[1],
-        )
-        return history_baseline(
-            ndvi_before, earlier_before, earlier_after, self.rules.season
+        """The plot's change in the same weeks of earlier seasons (the NDVI stack), or None."""
+        return _history_baseline(
+            self.ndvi, self.rules.season, plot_id, wkb, ndvi_before, taken
         )
 
     def assess_by_map(
@@ -1072,56 +1241,80 @@ class ClaimsService:
         taken: tuple[date | None, date | None] | None,
         names: tuple[str, str] | None,
     ) -> tuple[ClaimRecord, DamageAssessment]:
-        """:meth:`assess_by_map` on a crop claim already read (:meth:`_crop_claim`)."""
-        claim, policy, product, plot = loaded
-        claim_id = claim.id
-        season = self.rules.season
+        """:meth:`assess_by_map` on a crop claim already read (:meth:`_crop_claim`).
+
+        The measurement (:func:`measure_crop`), then its write
+        (:meth:`record_measurement`).
+        """
         if taken is None:
             taken = scene_dates(before.path.name, after.path.name)
-        options = options or DamageOptions(threshold=season.pixel_threshold)
-        peers = self._peers(claim, policy, plot, conn)
-        own = shapely.from_wkb(plot.geometry)
-        plot_set = plots_from_geometries(
-            [own, *(shapely.from_wkb(g) for _, g in peers)],
-            4326,
-            ids=[claim.subject_id, *(ref for ref, _ in peers)],
-            source="policy",
-        )
-        own_set = plots_from_geometries(
-            [own],
-            4326,
-            ids=[claim.subject_id],
-            source="policy",
-        )
+        if names is None:
+            names = (before.path.name, after.path.name)
+        job = self.crop_job(loaded, before, after, taken, options=options, conn=conn)
         try:
-            (result, *peer_results) = assess_damage(plot_set, before, after, options)
-            loss: LossBeyond | None = None
-            if result.status == "assessed":
-                baseline = peer_baseline(
-                    [
-                        r.ndvi_after - r.ndvi_before
-                        for r in peer_results
-                        if r.status == "assessed"
-                    ],
-                    season,
-                )
-                if baseline is None:
-                    baseline = self._history(
-                        claim.subject_id, plot.geometry, result.ndvi_before, taken
-                    )
-                if baseline is not None:
-                    loss = loss_beyond(
-                        result.ndvi_after - result.ndvi_before, baseline, season
-                    )
-            if loss is not None and loss.damage_threshold != options.threshold:
-                # Damage is the drop beyond what the season explains (more than the
-                # plain threshold after a harvest, less where the peers grew).
-                options = replace(options, threshold=loss.damage_threshold)
-                (result,) = assess_damage(own_set, before, after, options)
-            # The damage polygons the map shows, stored with the assessment below.
-            damage = list(damage_polygons(own_set, [result], before, after, options))
+            measured = measure_crop(job)
         except RemoteSensingError as exc:
             raise InvalidInputError(f"imagery: {exc}", field="imagery") from exc
+        record, _ = self.record_measurement(
+            loaded, measured, actor=actor, conn=conn, taken=taken, names=names
+        )
+        return record, measured.result
+
+    def crop_job(
+        self,
+        loaded: tuple[ClaimRecord, PolicyRecord, CropProduct, InsuredPlot],
+        before: ImageSpec,
+        after: ImageSpec,
+        taken: tuple[date | None, date | None],
+        *,
+        options: DamageOptions | None = None,
+        conn: Connection | None = None,
+    ) -> CropJob:
+        """What :func:`measure_crop` needs for a crop claim read by :meth:`_crop_claim`.
+
+        Reads the claim's peers (the database); the job itself reads none.
+        """
+        claim, policy, _, plot = loaded
+        season = self.rules.season
+        return CropJob(
+            claim.id,
+            claim.subject_id,
+            plot.geometry,
+            tuple(self._peers(claim, policy, plot, conn)),
+            before,
+            after,
+            options or DamageOptions(threshold=season.pixel_threshold),
+            season,
+            taken,
+            self.ndvi,
+        )
+
+    def record_measurement(
+        self,
+        loaded: tuple[ClaimRecord, PolicyRecord, CropProduct, InsuredPlot],
+        measured: CropMeasurement,
+        *,
+        actor: str,
+        conn: Connection | None,
+        taken: tuple[date | None, date | None],
+        names: tuple[str, str],
+        once: bool = False,
+    ) -> tuple[ClaimRecord, bool]:
+        """Write a crop claim's measurement: checks, indemnity, map, ``claim.assessed``.
+
+        The write half of an assessment, in one transaction (``conn``'s when
+        given) with its ledger event. Returns (record, whether it wrote).
+        ``once``: a claim no longer open, or already assessed on the same
+        pair (scene names and dates, as stored with its assessment), is left
+        as it is (False) instead of refused: a retried batch writes nothing
+        twice.
+
+        Raises:
+            ClaimStateError: the claim is already decided (not with ``once``).
+        """
+        claim, policy, product, plot = loaded
+        claim_id = claim.id
+        result, loss = measured.result, measured.loss
         claimed_fraction = float(claim.claimed.get("damaged_fraction", 0.0))
         check = check_measured_damage(
             result.status,
@@ -1131,8 +1324,6 @@ class ClaimsService:
         )
         # Whether the pair can show this loss at all: a scene far from the event
         # measures the season (a harvest), not the loss.
-        if names is None:
-            names = (before.path.name, after.path.name)
         timing = check_scene_timing(
             claim.event_date or date.min,
             *taken,
@@ -1182,7 +1373,17 @@ class ClaimsService:
             except IndemnityError as exc:  # pragma: no cover - validated at intake
                 raise InvalidInputError(str(exc), field="claim_id") from exc
         with self.ledger.transaction(conn) as c:
-            current = self._open_for_update(c, claim_id)
+            if once:
+                current = self.store.get(claim_id, c, for_update=True)
+                done = AssessmentStore().get(c, claim_id)
+                if current.status not in OPEN or (
+                    done is not None
+                    and (done.before_scene, done.after_scene) == names
+                    and (done.before_date, done.after_date) == taken
+                ):
+                    return current, False
+            else:
+                current = self._open_for_update(c, claim_id)
             if indemnity is not None:
                 # What was paid before, read in the transaction that writes the amount.
                 indemnity = limit_indemnity(
@@ -1219,8 +1420,8 @@ class ClaimsService:
                 dates=taken,
                 ndvi_before=result.ndvi_before,
                 ndvi_after=result.ndvi_after,
-                features=damage,
-                threshold=options.threshold,
+                features=measured.damage,
+                threshold=measured.threshold,
             )
             record = self._reassess(
                 c,
@@ -1245,7 +1446,7 @@ class ClaimsService:
                     ),
                 },
             )
-        return record, result
+        return record, True
 
     # --- decisions and payment -------------------------------------------------------
 

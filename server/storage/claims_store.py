@@ -79,6 +79,7 @@ class ClaimRecord:
     indemnity: tuple[Line, ...] = ()
     decided_by: str | None = None
     grounds: tuple[str, ...] = ()
+    event_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ def _record(row: Any) -> ClaimRecord:
         tuple(Line(*x) for x in json.loads(row.indemnity)) if row.indemnity else (),
         row.decided_by,
         tuple(json.loads(row.grounds)) if row.grounds else (),
+        row.event_id,
     )
 
 
@@ -238,6 +240,26 @@ class ClaimStore:
         if row is None:
             raise NotFoundError(f"no claim {claim_id}", field="claim_id")
         return _record(row)
+
+    def event_claims(
+        self,
+        conn: Connection,
+        event_id: str,
+        *,
+        subject_kind: str = "plot",
+        statuses: Collection[Status] | None = None,
+    ) -> list[ClaimRecord]:
+        """The claims of catastrophe event ``event_id`` of one subject kind, in id order.
+
+        ``statuses`` keeps only claims in those statuses (None: every status).
+        One indexed read (``ix_claims_event_id``), however many claims.
+        """
+        query = select(claims).where(
+            claims.c.event_id == event_id, claims.c.subject_kind == subject_kind
+        )
+        if statuses is not None:
+            query = query.where(claims.c.status.in_(sorted(statuses)))
+        return [_record(r) for r in conn.execute(query.order_by(claims.c.id)).all()]
 
     def earlier_claims(
         self,
@@ -337,8 +359,12 @@ class ClaimStore:
         claimed: dict[str, Any],
         checks: Sequence[Check],
         indemnity: Sequence[Line],
+        event_id: str | None = None,
     ) -> ClaimRecord:
-        """Insert a new claim in status ``filed``; returns it as stored."""
+        """Insert a new claim in status ``filed``; returns it as stored.
+
+        ``event_id`` names the catastrophe event the loss belongs to (None: none).
+        """
         claim_id = str(uuid.uuid4())
         conn.execute(
             insert(claims).values(
@@ -357,6 +383,7 @@ class ClaimStore:
                 light=traffic_light(checks) if checks else None,
                 checks=checks_json(checks),
                 indemnity=_lines_json(indemnity),
+                event_id=event_id,
             )
         )
         return self.get(claim_id, conn)

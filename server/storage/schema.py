@@ -236,6 +236,9 @@ claims.append_column(Column("decided_by", String(64), nullable=True))
 claims.append_column(Column("grounds", Text, nullable=True))
 # Earlier claims of an animal or plot are read at every intake.
 Index("ix_claims_subject", claims.c.subject_kind, claims.c.subject_id)
+# Added in 0019: the catastrophe event a claim belongs to (a flood, a hail swath).
+claims.append_column(Column("event_id", String(64), nullable=True))
+Index("ix_claims_event_id", claims.c.event_id)
 # Multi-index hashing of evidence pHashes (claims.photo_hashes): the four 16-bit
 # bands of each hash, most significant first, each indexed for exact lookups.
 for _band in range(4):
