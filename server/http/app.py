@@ -2,7 +2,8 @@
 
 * :mod:`server.http.middleware`: :class:`RequestGuard` bounds every body
   (``AGRI_MAX_REQUEST_MB``, 413) and refuses ``NaN``, ``Infinity`` and NUL (422)
-  before anything parses them; :mod:`server.http.security` adds the security headers.
+  before anything parses them; :class:`AllowedMethods` makes a 405's ``Allow``
+  name the path's methods; :mod:`server.http.security` adds the security headers.
 * :mod:`server.http.errors`: every 4xx is one JSON body,
   :class:`~server.http.deps.ErrorOut` ``{"detail", "field"}``; no stack trace
   reaches a client.
@@ -29,7 +30,7 @@ from server.http.errors import install_error_handlers
 from server.http.history import history_router
 from server.http.ledger import health_router, ledger_router
 from server.http.maps import maps_router
-from server.http.middleware import RequestGuard
+from server.http.middleware import AllowedMethods, RequestGuard
 from server.http.openapi import mount_docs, openapi_document
 from server.http.pages import mount_pages, pages_router
 from server.http.photos import photos_router
@@ -62,6 +63,10 @@ def create_app(ctx: AppContext) -> FastAPI:
         docs_url=None,  # served by mount_docs from the installed Swagger UI, not a CDN
         redoc_url=None,
         lifespan=lifespan,
+    )
+    # a 405's Allow names the path's methods, as the OpenAPI document has them
+    app.add_middleware(
+        AllowedMethods, routes=app.routes, paths=lambda: app.openapi()["paths"]
     )
     app.add_middleware(RequestGuard, max_bytes=ctx.settings.max_request_mb << 20)
     # outermost: the guard's own refusals carry the headers too

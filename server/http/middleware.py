@@ -1,16 +1,20 @@
-"""The body guard: every request body bounded, and NaN, Infinity and NUL refused, before parsing.
+"""The body guard (bodies bounded; NaN, Infinity and NUL refused before parsing) and ``Allow``.
 
 :class:`RequestGuard` refuses a body over ``AGRI_MAX_REQUEST_MB`` (413) and
-JSON holding ``NaN`` or ``Infinity`` (422) before any route parses it; the
-security headers are :mod:`server.http.security`'s.
+JSON holding ``NaN`` or ``Infinity`` (422) before any route parses it;
+:class:`AllowedMethods` makes a 405's ``Allow`` header list every method of
+the path. The security headers are :mod:`server.http.security`'s.
 """
 
 import email.message
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.http.deps import (
@@ -21,7 +25,7 @@ from server.http.deps import (
 )
 from server.http.errors import error_body
 
-__all__ = ["RequestGuard", "is_json"]
+__all__ = ["AllowedMethods", "RequestGuard", "is_json"]
 
 
 def is_json(content_type: str | None) -> bool:
@@ -182,6 +186,97 @@ def _form_problem(body: bytes) -> tuple[str, str] | None:
             field = name.replace(_NUL, "") or "body"
             return f"{field}: {_NUL_DETAIL}", field
     return None
+
+
+_METHODS = (
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "PATCH",
+    "DELETE",
+    "OPTIONS",
+    "TRACE",
+    "QUERY",
+)
+"""The methods :class:`AllowedMethods` names, in this order."""
+_TEMPLATE_PARAM = re.compile(r"\{[^{}/]+\}")
+
+
+class AllowedMethods:
+    """ASGI middleware: a 405's ``Allow`` header names the methods of the path (RFC 9110 §15.5.6).
+
+    Starlette answers a method a path lacks from the first route of that path,
+    so ``OPTIONS /farmers`` would say ``Allow: POST`` though ``GET`` is there
+    too (each method of a path is a route of its own). On a 405 this sets
+    ``Allow`` to the methods of the path's item in the OpenAPI document, the
+    item found as OpenAPI matches URLs: a concrete path before a templated one
+    (``/photos/check`` allows ``POST`` only, though ``GET /photos/{sha256}``
+    would take ``check`` for a digest and answer 404). A path the document
+    lacks (the pages, the docs) gets the methods its routes serve. Other
+    responses pass as they are.
+
+    Args:
+        app: the application.
+        routes: the app's routes (the live list: routes added later count).
+        paths: the OpenAPI document's ``paths``, asked on the first 405.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        routes: Sequence[BaseRoute],
+        paths: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.app = app
+        self.routes = routes
+        self.paths = paths
+        self._templates: list[tuple[re.Pattern[str], int, frozenset[str]]] | None = None
+
+    def _documented(self) -> list[tuple[re.Pattern[str], int, frozenset[str]]]:
+        """Each documented path as (its regex, its parameters, its methods)."""
+        if self._templates is None:
+            templates = []
+            for template, item in self.paths().items():
+                parts = _TEMPLATE_PARAM.split(template)
+                regex = "[^/]+".join(re.escape(part) for part in parts)
+                methods = frozenset(m.upper() for m in item) & frozenset(_METHODS)
+                templates.append((re.compile(regex), len(parts) - 1, methods))
+            self._templates = templates
+        return self._templates
+
+    def allowed(self, scope: Scope) -> list[str]:
+        """The methods of ``scope``'s path, in :data:`_METHODS`' order."""
+        path: str = scope.get("path", "")
+        found = [(n, m) for regex, n, m in self._documented() if regex.fullmatch(path)]
+        if found:
+            fewest = min(n for n, _ in found)
+            methods = set().union(*(m for n, m in found if n == fewest))
+            return [method for method in _METHODS if method in methods]
+        return [
+            method
+            for method in _METHODS
+            if any(
+                route.matches({**scope, "method": method})[0] is Match.FULL
+                for route in self.routes
+            )
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; on a 405, set ``Allow`` to the path's methods."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_allowed(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = self.allowed(scope)
+                if methods:
+                    MutableHeaders(scope=message)["Allow"] = ", ".join(methods)
+            await send(message)
+
+        await self.app(scope, receive, send_allowed)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
