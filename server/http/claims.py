@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -21,10 +21,13 @@ from server.http.deps import (
     Limit,
     Offset,
     PageOut,
+    PhotoMeta,
     ReaderLang,
     fingerprint,
+    json_list_part,
     page_of,
     parse_photo_meta,
+    photo_files,
     read_photos,
 )
 from server.http.records import CheckOut, check_out
@@ -35,6 +38,23 @@ from server.services.claims import ClaimRecord, EvidencePhoto, SceneOptions
 from underwriting import Money
 
 __all__ = ["claims_router"]
+
+_PHOTO_META = json_list_part(
+    PhotoMeta,
+    'JSON list of {"name", "captured_at", "lat", "lon", "signed", "signature"}, one '
+    "per photo, matched by file name; where absent, the photo's EXIF is read. With "
+    "a green capture signature (taken by the app's camera on an active device) the "
+    "signed time and place win.",
+)
+
+
+AMOUNT = r"^[0-9]{1,15}(?:\.[0-9]{1,2})?$"
+"""An amount in major units: up to 15 digits, up to 2 decimal places."""
+_FRACTION = r"0\.(?:[1-9][0-9]{0,3}|0[1-9][0-9]{0,2}|00[1-9][0-9]?|000[1-9])"
+AREA = rf"^(?:[1-9][0-9]{{0,7}}(?:\.[0-9]{{1,4}})?|{_FRACTION})$"
+"""An area above 0: up to 8 digits before the point, up to 4 after."""
+DEGREE = rf"^(?:1(?:\.0{{1,4}})?|{_FRACTION})$"
+"""A share above 0, at most 1: up to 4 decimal places."""
 
 
 class ClaimIn(BaseModel):
@@ -52,22 +72,30 @@ class ClaimIn(BaseModel):
     subject_id: str = Field(min_length=1, max_length=128, examples=["998230000006730"])
     event_date: date = Field(examples=["2025-04-13"])
     market_value: str | None = Field(
-        None, description="Livestock: major units.", examples=["7600.00"]
-    )
-    currency: str = Field("CNY", min_length=3, max_length=3, examples=["CNY"])
-    claimed_fraction: float | None = Field(None, gt=0, le=1, examples=[0.8])
-    claimed_area: Decimal | None = Field(
         None,
-        gt=0,
-        max_digits=12,
-        decimal_places=4,
-        description="Crops, instead of claimed_fraction: the area lost.",
+        pattern=AMOUNT,
+        description="Livestock: major units, a decimal string (at most 2 places).",
+        examples=["7600.00"],
+    )
+    currency: str = Field("CNY", pattern=r"^[A-Z]{3}$", examples=["CNY"])
+    claimed_fraction: float | None = Field(None, gt=0, le=1, examples=[0.8])
+    claimed_area: str | None = Field(
+        None,
+        pattern=AREA,
+        description="Crops, instead of claimed_fraction: the area lost, a decimal "
+        "string above 0 (at most 8 digits before the point and 4 after).",
         examples=["12.5"],
     )
     claimed_unit: Literal["mu", "ha"] | None = Field(
         None, description="The unit of claimed_area (required with it)."
     )
-    loss_degree: Decimal = Field(Decimal(1), gt=0, le=1)
+    loss_degree: str = Field(
+        "1",
+        pattern=DEGREE,
+        description="The share of the crop lost where damaged: a decimal string "
+        "above 0, at most 1 (at most 4 places).",
+        examples=["0.8"],
+    )
     growth_stage: str | None = Field(None, max_length=32, examples=["maturity"])
 
 
@@ -283,11 +311,11 @@ def claims_router(deps: Deps) -> APIRouter:
                 market_value=market_value,
                 claimed_fraction=claim.claimed_fraction,
                 claimed_area=(
-                    ClaimedArea(claim.claimed_area, claim.claimed_unit or "")
+                    ClaimedArea(Decimal(claim.claimed_area), claim.claimed_unit or "")
                     if claim.claimed_area is not None
                     else None
                 ),
-                loss_degree=claim.loss_degree,
+                loss_degree=Decimal(claim.loss_degree),
                 growth_stage=claim.growth_stage,
                 conn=conn,
             )
@@ -303,16 +331,8 @@ def claims_router(deps: Deps) -> APIRouter:
         request: Request,
         user: Annotated[User, Depends(deps.may("claims.add_evidence"))],
         lang: ReaderLang,
-        files: Annotated[list[UploadFile], File(description="Photos of the animal.")],
-        meta: Annotated[
-            str | None,
-            Form(
-                description='JSON list of {"name", "captured_at", "lat", "lon", "signed", '
-                '"signature"}, one per photo, matched by file name; where absent, the '
-                "photo's EXIF is read. With a green capture signature (taken by the app's "
-                "camera on an active device) the signed time and place win."
-            ),
-        ] = None,
+        files: Annotated[list[UploadFile], photo_files("Photos of the animal.")],
+        meta: Annotated[str | None, Form(json_schema_extra=_PHOTO_META)] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Add photos to an animal claim: identity, reuse, GPS, capture-time and signature checks.

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Header, HTTPException, Query, Request, UploadFile, status
+from fastapi import (
+    Depends,
+    File,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    UploadFile,
+    status,
+)
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -29,7 +38,11 @@ from server.services.auth import User
 __all__ = [
     "API",
     "MAX_OFFSET",
+    "MOST_PHOTOS",
+    "NOTE_TEXT",
     "NO_NUL",
+    "PATH_ID",
+    "PLAIN_TEXT",
     "Deps",
     "ErrorOut",
     "FieldHTTPError",
@@ -42,10 +55,12 @@ __all__ = [
     "PhotoMeta",
     "ReaderLang",
     "fingerprint",
+    "json_list_part",
     "nul_field",
     "page_of",
     "parse_json_field",
     "parse_photo_meta",
+    "photo_files",
     "read_photos",
     "read_upload",
     "strict_json_loads",
@@ -64,12 +79,59 @@ IdempotencyKey = Annotated[
     ),
 ]
 NO_NUL = r"^[^\x00]*$"  # a Form field's pattern: PostgreSQL text cannot hold U+0000
+# What :func:`underwriting.first_control` refuses: Unicode's Cc (C0, DEL, C1) and
+# the bidirectional and line-separating format characters; and the spaces
+# str.strip() removes beside them (a blank name is refused too).
+_CONTROLS = (
+    r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
+)
+_NOTE_CONTROLS = (
+    r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+    r"\u2028\u2029"
+)
+_SPACES = r" \xa0\u1680\u2000-\u200a\u202f\u205f\u3000"
+PLAIN_TEXT = rf"^[^{_CONTROLS}]*[^{_CONTROLS}{_SPACES}][^{_CONTROLS}]*$"
+"""A name: no control character (:func:`underwriting.first_control`), not blank."""
+NOTE_TEXT = rf"^[^{_NOTE_CONTROLS}]*$"
+"""A typed note: no control character but tab and line breaks."""
+PATH_ID = rf"^[^{_CONTROLS}/\\]*[^{_CONTROLS}{_SPACES}./\\][^{_CONTROLS}/\\]*$"
+"""An id that appears in the API's paths: a name without ``/`` or ``\\``, and
+more than dots (never ``.`` or ``..``)."""
 MAX_OFFSET = 2**31  # far beyond any list; keeps the SQL integer in range everywhere
 Offset = Annotated[
     int,
     Query(ge=0, le=MAX_OFFSET, description=f"Items to skip (at most {MAX_OFFSET})."),
 ]
 Limit = Annotated[int, Query(ge=1, le=200, description="Items per page (at most 200).")]
+MOST_PHOTOS = 20
+"""The most photos one upload may carry."""
+
+
+def photo_files(description: str) -> Any:
+    """The ``files`` form field of a photo upload: 1 to :data:`MOST_PHOTOS` photos."""
+    return File(min_length=1, max_length=MOST_PHOTOS, description=description)
+
+
+def json_list_part(
+    item: type[BaseModel], description: str
+) -> Callable[[dict[str, Any]], None]:
+    """The document of a form field whose text is a JSON list of ``item`` (``json_schema_extra``).
+
+    The route reads the field as text and parses it; the document says what
+    the text must be, so a client (and the API's fuzzing) sends such a list.
+    """
+
+    def declare(schema: dict[str, Any]) -> None:
+        schema.clear()
+        schema.update(
+            {
+                "type": "array",
+                "items": item.model_json_schema(),
+                "description": description,
+            }
+        )
+
+    return declare
 
 
 def _reader_lang(
@@ -299,7 +361,9 @@ def _size(data: bytes) -> tuple[int, int] | None:
 
 
 async def read_photos(
-    files: list[UploadFile], limits: PhotoLimits | None = None, most: int = 20
+    files: list[UploadFile],
+    limits: PhotoLimits | None = None,
+    most: int = MOST_PHOTOS,
 ) -> list[tuple[str, bytes]]:
     """Each uploaded photo's name and bytes, within the byte and pixel limits.
 

@@ -19,20 +19,52 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from server.http.deps import API, Deps, IdempotencyKey, Limit, Offset, PageOut, page_of
+from server.http.deps import (
+    API,
+    PLAIN_TEXT,
+    Deps,
+    IdempotencyKey,
+    Limit,
+    Offset,
+    PageOut,
+    page_of,
+)
 from server.services.access import may_do
 from server.services.auth import User
 from server.services.devices import DeviceRecord, gallery
 
-__all__ = ["DeviceIn", "DeviceOut", "GalleryOut", "devices_router"]
+__all__ = ["PUBLIC_JWK", "DeviceIn", "DeviceOut", "GalleryOut", "devices_router"]
+
+
+_B64URL_32 = r"^[A-Za-z0-9_-]{43}$"
+PUBLIC_JWK: dict[str, Any] = {
+    "type": "object",
+    "description": "EC P-256 public key as a JWK (kty EC, crv P-256, x, y: 32 "
+    'bytes each, base64url; no d), as WebCrypto\'s exportKey("jwk") gives it; '
+    "other members are ignored. The point (x, y) must lie on the curve (422).",
+    "required": ["kty", "crv", "x", "y"],
+    "properties": {
+        "kty": {"const": "EC"},
+        "crv": {"const": "P-256"},
+        "x": {"type": "string", "pattern": _B64URL_32},
+        "y": {"type": "string", "pattern": _B64URL_32},
+        "d": False,  # a private key is refused
+    },
+}
+"""The document of :attr:`DeviceIn.public_key`, as :func:`claims.parse_public_jwk` checks it."""
+
+
+def _public_jwk(schema: dict[str, Any]) -> None:
+    examples = schema.get("examples")
+    schema.clear()
+    schema.update(PUBLIC_JWK, examples=examples)
 
 
 class DeviceIn(BaseModel):
     """A phone to register: its public key and what the agent calls it."""
 
     public_key: dict[str, Any] = Field(
-        description="EC P-256 public key as a JWK (kty EC, crv P-256, x, y; no d), "
-        'as WebCrypto\'s exportKey("jwk") gives it.',
+        json_schema_extra=_public_jwk,
         examples=[
             {
                 "kty": "EC",
@@ -42,7 +74,9 @@ class DeviceIn(BaseModel):
             }
         ],
     )
-    label: str = Field(min_length=1, max_length=200, examples=["Li Wei's phone"])
+    label: str = Field(
+        min_length=1, max_length=200, pattern=PLAIN_TEXT, examples=["Li Wei's phone"]
+    )
 
 
 class DeviceOut(BaseModel):

@@ -14,7 +14,7 @@ from server.http.records import check_out
 from server.services.auth import User
 from server.services.maps import MapsService, parse_bbox
 
-__all__ = ["GEOJSON", "maps_router"]
+__all__ = ["BBOX", "GEOJSON", "maps_router"]
 
 GEOJSON = "application/geo+json"
 """The GeoJSON media type (RFC 7946 section 12)."""
@@ -25,6 +25,13 @@ _GEOJSON_DOC: dict[int | str, dict[str, Any]] = {
         "description": "A GeoJSON FeatureCollection (RFC 7946, WGS84 lon/lat).",
     }
 }
+
+_LON = r"-?(?:180(?:\.0{1,15})?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]{1,15})?)"
+_LAT = r"-?(?:90(?:\.0{1,15})?|[0-8]?[0-9](?:\.[0-9]{1,15})?)"
+BBOX = rf"^{_LON},{_LAT},{_LON},{_LAT}$"
+"""``west,south,east,north``: four decimals (up to 15 places), longitudes within
+[-180, 180] and latitudes within [-90, 90]. West must not exceed east, nor
+south north, which no pattern can say (422 naming ``bbox``)."""
 
 MapLimit = Annotated[
     int, Query(ge=1, le=1000, description="Features per page (at most 1000).")
@@ -102,7 +109,9 @@ def maps_router(deps: Deps) -> APIRouter:
             str,
             Query(
                 max_length=200,
-                description="The view: west,south,east,north in degrees (WGS84).",
+                pattern=BBOX,
+                description="The view: west,south,east,north in degrees (WGS84); "
+                "west not past east, south not past north.",
                 examples=["13.10,48.27,13.18,48.31"],
             ),
         ],

@@ -1,5 +1,10 @@
 """The OpenAPI document (one error model for every 4xx) and the offline Swagger UI.
 
+The document also says what :class:`~server.http.middleware.RequestGuard`
+refuses before any route runs: no text a request carries (a path or query
+parameter, a JSON string or key, a form field) may hold NUL (U+0000), so every
+such string is declared with the pattern :data:`~server.http.deps.NO_NUL`.
+
 (No ``from __future__ import annotations``: see :mod:`server.http.deps`.)
 """
 
@@ -17,13 +22,36 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from server.http.auth import TOKEN_PATH, Credentials, PasswordForm
-from server.http.deps import API, ErrorOut
+from server.http.deps import API, NO_NUL, ErrorOut
+from server.http.records import product_terms_schema
 
 __all__ = ["DOCS_ASSETS", "mount_docs", "openapi_document"]
 
 DOCS_ASSETS = f"{API}/docs/assets"
 
-_ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
+_REF = "#/components/schemas/"
+_ERROR_REF = {"$ref": f"{_REF}ErrorOut"}
+NUL_FREE_JSON = "NulFreeJson"
+"""The component of any JSON value without NUL in a string or key: what an
+object may carry beyond its declared properties (they are ignored)."""
+_NUL_FREE_JSON: dict[str, Any] = {
+    "description": "Any JSON value; no string or key holds NUL (U+0000).",
+    "anyOf": [
+        {"type": "null"},
+        {"type": "boolean"},
+        {"type": "number"},
+        {"type": "string", "pattern": NO_NUL},
+        {"type": "array", "items": {"$ref": f"{_REF}{NUL_FREE_JSON}"}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": {"$ref": f"{_REF}{NUL_FREE_JSON}"},
+        },
+    ],
+}
+# Strings these keywords already bound are left as they are: a format (dates,
+# file parts), a pattern of their own, or a fixed set of values.
+_BOUNDED_STRING = {"pattern", "format", "enum", "const", "contentMediaType"}
 _REASONS = {
     "400": "The body could not be parsed.",
     "401": "Not logged in, or the token expired.",
@@ -91,6 +119,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         schemas[model.__name__] = model.model_json_schema(
             ref_template="#/components/schemas/{model}"
         )
+    schemas.update(product_terms_schema()[1])  # POST /products declares its own body
     for path, item in doc.get("paths", {}).items():
         for op in item.values():
             responses = op.setdefault("responses", {})
@@ -113,5 +142,57 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
                         }
                     }
                 responses[code] = answer
+    _declare_no_nul(doc)
     app.openapi_schema = doc
     return app.openapi_schema
+
+
+def _declare_no_nul(doc: dict[str, Any]) -> None:
+    """Declare NUL refused in every string and object key that requests carry.
+
+    Walks each operation's parameters and request bodies, and the components
+    they refer to: a string gets the pattern :data:`NO_NUL` (unless a pattern,
+    format or set of values bounds it already), an object ``propertyNames``
+    with it, and an object whose undeclared properties are ignored (no
+    ``additionalProperties``) the :data:`NUL_FREE_JSON` component for them.
+    Components shared with responses get the same: text kept never holds NUL.
+    """
+    schemas: dict[str, Any] = doc["components"]["schemas"]
+    schemas[NUL_FREE_JSON] = _NUL_FREE_JSON
+    seen = {NUL_FREE_JSON}
+
+    def visit(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item)
+            return
+        if not isinstance(node, dict):
+            return
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF):
+            name = ref.removeprefix(_REF)
+            if name not in seen:
+                seen.add(name)
+                visit(schemas[name])
+            return
+        kinds = node.get("type")
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        if "string" in kinds and not _BOUNDED_STRING & node.keys():
+            node["pattern"] = NO_NUL
+        if "object" in kinds or "properties" in node:
+            node.setdefault("propertyNames", {"pattern": NO_NUL})
+            if node.get("additionalProperties", True) in (True, {}):
+                node["additionalProperties"] = {"$ref": f"{_REF}{NUL_FREE_JSON}"}
+        for key in ("properties", "patternProperties"):
+            for sub in node.get(key, {}).values():
+                visit(sub)
+        for key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf"):
+            if key in node:
+                visit(node[key])
+
+    for item in doc.get("paths", {}).values():
+        for op in item.values():
+            for parameter in op.get("parameters", []):
+                visit(parameter.get("schema"))
+            for media in op.get("requestBody", {}).get("content", {}).values():
+                visit(media.get("schema"))

@@ -6,13 +6,13 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Request, Response, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from server.http.deps import API, Deps, read_photos
+from server.http.deps import API, Deps, photo_files, read_photos
 from server.services.auth import User
 
 __all__ = ["PhotoOut", "photos_router"]
@@ -73,7 +73,7 @@ def photos_router(deps: Deps) -> APIRouter:
     @router.post("/photos/check", tags=["livestock"])
     async def check_photos(
         files: Annotated[
-            list[UploadFile], File(description="Cow-face photos, JPEG or PNG.")
+            list[UploadFile], photo_files("Cow-face photos, JPEG or PNG.")
         ],
         user: Annotated[User, Depends(deps.may("photos.check"))],
     ) -> dict[str, Any]:

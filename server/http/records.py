@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from livestock import EnrolResult, Match, Photo
 from remote_sensing import ValidationRules, read_plots
@@ -18,15 +18,21 @@ from server.errors import InvalidInputError
 from server.http.deps import (
     API,
     NO_NUL,
+    NOTE_TEXT,
+    PATH_ID,
+    PLAIN_TEXT,
     Deps,
     IdempotencyKey,
     Limit,
     Offset,
     PageOut,
+    PhotoMeta,
     ReaderLang,
     fingerprint,
+    json_list_part,
     page_of,
     parse_photo_meta,
+    photo_files,
     read_photos,
     read_upload,
     strict_json_loads,
@@ -37,21 +43,132 @@ from server.services.auth import User
 from server.services.underwriting import ApplicationRecord, FarmerRecord, PolicyRecord
 from underwriting import Check, product_from_dict, product_to_dict
 
-__all__ = ["records_router"]
+__all__ = [
+    "PRODUCT_TERMS",
+    "CropTermsIn",
+    "LivestockTermsIn",
+    "product_terms_schema",
+    "records_router",
+]
 
 PLOT_SUFFIXES = {".geojson", ".json", ".gpkg", ".zip", ".kml"}
+TAG = r"^(?:[0-9][ -]?){14}[0-9]$"
+"""An ear tag as enrolment reads it: 15 digits, a space or dash between two of them."""
+ENROLLED_TAG = r"^[0-9]{15}$"
+"""An ear tag as enrolment keeps it: its 15 digits."""
+_SIGNATURES = json_list_part(
+    PhotoMeta,
+    'JSON list of {"name", "signed", "signature"}, one per photo, matched by file '
+    "name: the capture signatures the agent's app made.",
+)
 
 
 class FarmerIn(BaseModel):
     """A farmer to register; the farm's position anchors the photo-GPS check."""
 
-    id: str = Field(min_length=1, max_length=64, examples=["F-0001"])
-    name: str = Field(min_length=1, max_length=200, examples=["Liu Jun"])
+    id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=PATH_ID,
+        description="Plain text (no control character) without '/' or '\\'.",
+        examples=["F-0001"],
+    )
+    name: str = Field(
+        min_length=1, max_length=200, pattern=PLAIN_TEXT, examples=["Liu Jun"]
+    )
     region: str = Field(
-        min_length=1, max_length=200, examples=["Hohhot, Inner Mongolia"]
+        min_length=1,
+        max_length=200,
+        pattern=PLAIN_TEXT,
+        examples=["Hohhot, Inner Mongolia"],
     )
     lat: float | None = Field(None, ge=-90, le=90, examples=[40.842])
     lon: float | None = Field(None, ge=-180, le=180, examples=[111.749])
+
+
+FRACTION = r"^(?:0(?:\.[0-9]{1,6})?|1(?:\.0{1,6})?)$"
+"""A share from 0 to 1 as a decimal string (at most 6 places)."""
+POSITIVE_AMOUNT = r"^(?:[1-9][0-9]{0,12}(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9]))$"
+"""An amount above 0 in major units: a decimal string, at most 13 digits and 2 places."""
+AMOUNT = r"^[0-9]{1,13}(?:\.[0-9]{1,2})?$"
+"""An amount from 0 in major units: a decimal string, at most 13 digits and 2 places."""
+MONTH_DAY = (
+    r"^(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))$"
+)
+"""``MM-DD``, a day of every year (no 29 February)."""
+Share = Annotated[str, Field(pattern=FRACTION, examples=["0.06"])]
+Days = Annotated[int, Field(ge=0, le=3660, strict=True)]
+
+
+class SubsidyIn(BaseModel):
+    """The premium's subsidy shares; the farmer pays the rest (together at most 1)."""
+
+    central: Share = "0"
+    provincial: Share = "0"
+    county: Share = "0"
+
+
+class CalendarIn(BaseModel):
+    """A crop's calendar in one region: the four days, in this order through the year."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sowing: str = Field(pattern=MONTH_DAY, examples=["10-01"])
+    heading: str = Field(pattern=MONTH_DAY, examples=["05-10"])
+    harvest_start: str = Field(pattern=MONTH_DAY, examples=["07-01"])
+    harvest_end: str = Field(pattern=MONTH_DAY, examples=["07-31"])
+
+
+class _TermsIn(BaseModel):
+    code: str = Field(
+        min_length=1, max_length=64, pattern=PLAIN_TEXT, examples=["WHEAT-2025"]
+    )
+    currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
+    premium_rate: Share
+    subsidy: SubsidyIn = Field(default_factory=SubsidyIn)
+
+
+class CropTermsIn(_TermsIn):
+    """A crop product: per area (mu or ha)."""
+
+    kind: Literal["crop"]
+    sum_insured_per_unit: str = Field(pattern=POSITIVE_AMOUNT, examples=["900"])
+    unit: Literal["mu", "ha"] = "mu"
+    deductible_rate: Share = "0"
+    growth_stage_caps: dict[
+        Annotated[str, Field(max_length=32, pattern=PLAIN_TEXT)], Share
+    ] = Field(default_factory=dict, examples=[{"maturity": "1"}])
+    scene_before_days: Days = 20
+    scene_after_days: Days = 20
+    calendars: dict[
+        Annotated[str, Field(max_length=200, pattern=PLAIN_TEXT)], CalendarIn
+    ] = Field(default_factory=dict, description="By farmer region; '*': any other.")
+
+
+class LivestockTermsIn(_TermsIn):
+    """A livestock product: per head."""
+
+    kind: Literal["livestock"]
+    sum_insured_per_head: str = Field(pattern=POSITIVE_AMOUNT, examples=["8000"])
+    deductible: str = Field(
+        "0", pattern=AMOUNT, description="At most the sum insured per head."
+    )
+    waiting_days: Days = 0
+    whole_herd: bool = Field(False, strict=True)
+
+
+ProductTermsIn = Annotated[CropTermsIn | LivestockTermsIn, Field(discriminator="kind")]
+PRODUCT_TERMS = TypeAdapter(ProductTermsIn)
+"""A product's terms as the API takes them; :func:`underwriting.product_from_dict`
+then checks what no schema says (subsidies together at most 1, a deductible
+within the sum insured, a calendar's days in order)."""
+
+
+def product_terms_schema() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The document of a product's terms: its schema, and the components it refers to."""
+    schema = PRODUCT_TERMS.json_schema(ref_template="#/components/schemas/{model}")
+    return schema, schema.pop("$defs", {})
 
 
 class CheckOut(BaseModel):
@@ -130,8 +247,12 @@ class LivestockApplicationIn(BaseModel):
     product_code: str = Field(min_length=1, max_length=64, examples=["COW-2025"])
     start_date: date = Field(examples=["2025-04-01"])
     end_date: date = Field(examples=["2026-03-31"])
-    animals: list[str] = Field(
-        min_length=1, max_length=5000, examples=[["998230000006730"]]
+    animals: list[Annotated[str, Field(pattern=ENROLLED_TAG)]] = Field(
+        min_length=1,
+        max_length=5000,
+        description="Ear tags as enrolment keeps them (15 digits), each listed once.",
+        json_schema_extra={"uniqueItems": True},
+        examples=[["998230000006730"]],
     )
 
 
@@ -139,7 +260,13 @@ class ApplicationDecisionIn(BaseModel):
     """The underwriter's decision (approving issues the policy)."""
 
     decision: Literal["approve", "refer", "decline"]
-    reason: str | None = Field(None, max_length=2000, examples=["G-1 is over-declared"])
+    reason: str | None = Field(
+        None,
+        max_length=2000,
+        pattern=NOTE_TEXT,
+        description="No control character but tabs and line breaks.",
+        examples=["G-1 is over-declared"],
+    )
 
 
 class PolicyOut(BaseModel):
@@ -318,7 +445,17 @@ def records_router(deps: Deps) -> APIRouter:
         page = uw.farmers(offset, limit)
         return page_of(FarmerRecord, page, lambda f: f)
 
-    @router.post("/products", tags=["products"], status_code=201)
+    @router.post(
+        "/products",
+        tags=["products"],
+        status_code=201,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": product_terms_schema()[0]}},
+            }
+        },
+    )
     async def add_product(
         request: Request,
         user: Annotated[User, Depends(deps.may("products.add"))],
@@ -331,7 +468,8 @@ def records_router(deps: Deps) -> APIRouter:
         "subsidy": {"central", "provincial", "county"}}``. Livestock: ``{"kind":
         "livestock", "code", "currency", "sum_insured_per_head", "premium_rate",
         "deductible", "waiting_days", "whole_herd", "subsidy"}``. Amounts and
-        rates are strings of decimals.
+        rates are strings of decimals. Terms that do not fit the document are
+        refused naming the term (422, field ``terms``).
         """
         try:
             terms = strict_json_loads(await request.body())
@@ -341,6 +479,12 @@ def records_router(deps: Deps) -> APIRouter:
             raise InvalidInputError(
                 "send the product's terms as a JSON object", field="body"
             )
+        try:
+            PRODUCT_TERMS.validate_python(terms)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"][1:]) or "kind"
+            raise InvalidInputError(f"{where}: {first['msg']}", field="terms") from exc
         product = product_from_dict(terms)
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
@@ -361,24 +505,17 @@ def records_router(deps: Deps) -> APIRouter:
         tag: Annotated[
             str,
             Form(
-                pattern=NO_NUL,
-                min_length=1,
-                max_length=32,
+                pattern=TAG,
+                description="15 digits (a space or dash between two allowed); "
+                "the scheme's codes must be assigned (an ISO 11784 country, a CN "
+                "species and province).",
                 examples=["998230000006730"],
             ),
         ],
         farmer_id: Annotated[str, Form(pattern=NO_NUL, min_length=1, max_length=64)],
-        files: Annotated[
-            list[UploadFile], File(description="Face photos, JPEG or PNG.")
-        ],
+        files: Annotated[list[UploadFile], photo_files("Face photos, JPEG or PNG.")],
         scheme: Annotated[Literal["iso11784", "cn"], Form()] = "iso11784",
-        meta: Annotated[
-            str | None,
-            Form(
-                description='JSON list of {"name", "signed", "signature"}, one per photo, '
-                "matched by file name: the capture signatures the agent's app made."
-            ),
-        ] = None,
+        meta: Annotated[str | None, Form(json_schema_extra=_SIGNATURES)] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Enrol an animal from several face photos (field agents).
@@ -421,15 +558,9 @@ def records_router(deps: Deps) -> APIRouter:
         request: Request,
         user: Annotated[User, Depends(deps.may("animals.enrol"))],
         files: Annotated[
-            list[UploadFile], File(description="Face photos of one later visit.")
+            list[UploadFile], photo_files("Face photos of one later visit.")
         ],
-        meta: Annotated[
-            str | None,
-            Form(
-                description='JSON list of {"name", "signed", "signature"}, one per photo, '
-                "matched by file name: the capture signatures the agent's app made."
-            ),
-        ] = None,
+        meta: Annotated[str | None, Form(json_schema_extra=_SIGNATURES)] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Add a later capture session (an inspection) to an enrolled animal's gallery.
