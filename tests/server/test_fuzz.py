@@ -1,0 +1,450 @@
+"""Schemathesis over the app's own OpenAPI document: every operation, as every role and anonymous.
+
+Each principal (anonymous, then each role of :data:`server.services.auth.ROLES`)
+gets a fresh database and one run of schemathesis' engine, as its command line
+runs it: the document's examples, the coverage phase (boundary values, every
+method a path lacks), generated cases, and stateful sequences that follow the
+document's OpenAPI links (a created device's id to its revocation...). Every
+check runs; the ones that matter most:
+
+* ``not_a_server_error``: no 5xx;
+* ``response_schema_conformance`` and its kin: every answer is what the
+  document declares (status, media type, body, headers);
+* ``positive_data_acceptance``: a request the schema admits is not refused;
+  the refusals no schema can express are the statuses of :data:`ACCEPTED`
+  (a login, a role, an unknown record, a record's state, the login throttle),
+  and a 422 only where :data:`JUDGED` or :data:`PENDING` say
+  (:func:`judged_refusal`);
+* ``negative_data_rejection``: a request the schema refuses is refused;
+* ``unsupported_method`` and ``allow_header_conformance``: a method a path
+  lacks is 405 with an ``Allow`` header naming the path's methods.
+
+``make test`` runs a bounded set, derandomized (the same cases each run):
+:data:`EXAMPLES` generated cases per operation and phase for each principal on
+each database, and the coverage phase on SQLite for the operations the
+principal may call. ``make fuzz`` (``AGRI_FUZZ_FULL=1``,
+``AGRI_FUZZ_EXAMPLES=200``) runs the coverage phase everywhere and many more
+cases, and prints the cases run per principal.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from itertools import count
+from typing import Any, Literal
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+
+from server.services.auth import ROLES
+from tests.server.test_api_flows import PASSWORD
+
+API = "/api/v1"
+LOGOUT = f"{API}/auth/logout"
+
+EXAMPLES = int(os.environ.get("AGRI_FUZZ_EXAMPLES", "2"))
+"""Generated cases per operation and phase (the coverage phase makes its own)."""
+FULL = os.environ.get("AGRI_FUZZ_FULL") == "1"
+"""The coverage phase on every operation and database (else on SQLite, for the
+operations the principal may call: its boundary values reach code there)."""
+SEED = int(os.environ.get("AGRI_FUZZ_SEED", "20250401"))
+"""The seed of every run: a failure found once is found again."""
+
+ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429"]
+"""What a schema-valid request may be answered: the refusals no schema can
+express (who is asking, which records exist, their state, the login throttle)."""
+
+PAYERS = ("central", "provincial", "county")
+WHEAT_CALENDAR = {
+    "sowing": "10-01",
+    "heading": "05-10",
+    "harvest_start": "07-01",
+    "harvest_end": "07-31",
+}
+PRINCIPALS: list[str | None] = [None, *ROLES]
+"""Who sends the requests: anonymous, then each role."""
+
+JUDGED: dict[str, dict[str | None, str]] = {
+    f"POST {API}/animals": {
+        "files": "the quality gate judges each photo (readable, size, light, blur, "
+        "a cow's face)",
+        "meta": "a capture signature that does not verify is red",
+    },
+    f"POST {API}/animals/{{tag}}/sessions": {
+        "files": "the photos must pass the quality gate and verify as the animal",
+        "meta": "a capture signature that does not verify is red",
+    },
+    f"POST {API}/claims/{{claim_id}}/evidence": {
+        "files": "the quality gate judges each photo",
+        "meta": "a capture signature that does not verify is red",
+    },
+    f"POST {API}/photos/check": {"files": "an empty file is no photo"},
+    f"POST {API}/applications/crop": {
+        "file": "the plot file's kind (by its name) and its geometries",
+    },
+}
+"""Operations whose bodies carry content no schema can judge: a schema-valid
+request may be refused (422) naming one of these fields, for the reason given,
+and for nothing else (:func:`judged_refusal`)."""
+
+PENDING: dict[str, dict[str | None, str]] = {
+    f"POST {API}/users": {
+        None: "a taken username is 422 without a field; it is a conflict: 409 "
+        "naming username (server/http/auth.py create_user)",
+        "farmer_id": "an unregistered farmer id is 422; the farmer named does not "
+        "exist: 404 (server/http/auth.py create_user, UnknownFarmerError)",
+    },
+    f"PUT {API}/users/{{username}}/role": {
+        "farmer_id": "an unregistered farmer id is 422; the farmer named does not "
+        "exist: 404 (server/services/auth.py UserAdmin.set_role)",
+    },
+}
+"""Schema-valid requests refused (422) by code outside the API's declarations,
+where the status should say the record's state: each allowed for the operation
+and field named, until the fix given lands (then its entry goes)."""
+
+
+@dataclass
+class Outcome:
+    """What one run did: the cases it sent per phase, and what failed."""
+
+    cases: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, other: Outcome) -> None:
+        """Count ``other``'s cases and failures in this one."""
+        self.cases.update(other.cases)
+        self.failures += other.failures
+        self.seconds += other.seconds
+
+    @property
+    def total(self) -> int:
+        """Cases sent in all phases."""
+        return sum(self.cases.values())
+
+
+def _config(
+    headers: dict[str, str], only: str | None, no_coverage: set[str], coverage: bool
+) -> Any:
+    """The run's configuration.
+
+    ``only``: the path of its one operation (else every one but logout);
+    ``no_coverage``: labels of operations left out of the coverage phase;
+    ``coverage``: whether the coverage phase runs at all.
+    """
+    # Turned off by configuration: a schema's include() would widen the selection.
+    off: dict[str, Any] = (
+        {"include-path": LOGOUT} if only is None else {"exclude-path": only}
+    )
+    judged = [
+        {
+            "include-name": label,
+            # judged_refusal says which field such a 422 may name
+            "checks": {
+                "positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "422"]}
+            },
+        }
+        for label in sorted({*JUDGED, *PENDING})
+    ]
+    uncovered = [
+        {"include-name": label, "phases": {"coverage": {"enabled": False}}}
+        for label in sorted(no_coverage)
+    ]
+    return schemathesis.Config.from_dict(
+        {
+            "seed": SEED,
+            "cache": {"enabled": False},  # nothing written, nothing replayed
+            "headers": headers,
+            "generation": {
+                "max-examples": EXAMPLES,
+                "deterministic": True,
+                "database": "none",
+            },
+            "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED}},
+            "phases": {"coverage": {"enabled": coverage}},
+            "operations": [*judged, *uncovered, {**off, "enabled": False}],
+        }
+    )
+
+
+def _positive(case: Any) -> bool:
+    meta = case.meta
+    return meta is not None and meta.generation.mode.is_positive
+
+
+def judged_refusal(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A schema-valid request is refused (422) only naming a field JUDGED or PENDING allow."""
+    label = case.operation.label
+    allowed: dict[str | None, str] = {**JUDGED.get(label, {}), **PENDING.get(label, {})}
+    if not allowed or not _positive(case) or response.status_code != 422:
+        return None
+    field_at_fault = response.json().get("field")
+    if field_at_fault not in allowed:
+        raise AssertionError(
+            f"a schema-valid request was refused (422) naming {field_at_fault!r}, "
+            f"not a field the schema cannot judge ({', '.join(map(str, allowed))})"
+        )
+    return True
+
+
+schemathesis.check(judged_refusal)
+
+
+def _iso(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _public_jwk() -> dict[str, str]:
+    """A fresh EC P-256 public key as a JWK (x, y: base64url without padding)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    numbers = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
+
+    def b64(n: int) -> str:
+        return base64.urlsafe_b64encode(n.to_bytes(32, "big")).decode().rstrip("=")
+
+    return {"kty": "EC", "crv": "P-256", "x": b64(numbers.x), "y": b64(numbers.y)}
+
+
+def _constrain(schema: Any, username: str | None) -> None:
+    """Make schema-valid cases keep the rules no schema can state, and keep the run's login.
+
+    The rules: a bbox's west not past its east (nor south its north), a
+    policy's period, a device key's point on the curve. Each request gets its
+    own Idempotency-Key, and the run never resets, disables or demotes its own
+    account (``username``: that would end the token the rest of the run needs).
+    Only cases meant to be valid are changed: the others test the refusals.
+    """
+    keys = count()
+
+    def own_idempotency_key(ctx: Any, case: Any) -> Any:
+        # The same key with another request is refused by design (422,
+        # draft-ietf-httpapi-idempotency-key-header): a key names one request.
+        key = (case.headers or {}).get("Idempotency-Key")
+        if key is not None and _positive(case):
+            case.headers["Idempotency-Key"] = f"{key[:100]}~{next(keys)}"
+        return case
+
+    def not_the_runs_own_account(ctx: Any, case: Any) -> Any:
+        if username is not None and case.path_parameters.get("username") == username:
+            case.path_parameters["username"] = f"{username}-other"
+        return case
+
+    def farmer_id_of_farmers_only(ctx: Any, case: Any) -> Any:
+        # Only a farmer user names a farmer (else 422 naming farmer_id).
+        body = case.body
+        if _positive(case) and isinstance(body, dict) and body.get("role") != "farmer":
+            body["farmer_id"] = None
+        return case
+
+    def both_coordinates_or_neither(ctx: Any, case: Any) -> Any:
+        # A farm's position is lat and lon, or nothing (else 422 naming lat).
+        body = case.body
+        if _positive(case) and isinstance(body, dict):
+            if (body.get("lat") is None) != (body.get("lon") is None):
+                body["lat"] = body["lon"] = None
+        return case
+
+    def terms_that_add_up(ctx: Any, case: Any) -> Any:
+        # Subsidies together at most 1, a deductible within the sum insured, a
+        # calendar's days in order (else 422 naming the terms).
+        body = case.body
+        if not _positive(case) or not isinstance(body, dict):
+            return case
+        subsidy = body.get("subsidy")
+        if isinstance(subsidy, dict):
+            shares = [Decimal(subsidy.get(k, "0")) for k in PAYERS]
+            if sum(shares) > 1:
+                body["subsidy"] = dict.fromkeys(PAYERS, "0")
+        deductible, insured = body.get("deductible"), body.get("sum_insured_per_head")
+        if deductible is not None and insured is not None:
+            if Decimal(deductible) > Decimal(insured):
+                body["deductible"] = insured
+        if body.get("calendars"):
+            body["calendars"] = {"*": WHEAT_CALENDAR}
+        return case
+
+    def tag_of_its_scheme(ctx: Any, case: Any) -> Any:
+        # An ISO 11784 tag's country is assigned (not 000 or 999); a CN tag's
+        # species is 1-3 and its province 11-82 (else 422 naming tag).
+        body = case.body
+        if _positive(case) and isinstance(body, dict) and "tag" in body:
+            digits = "".join(c for c in str(body["tag"]) if c.isdigit())
+            head = "211" if body.get("scheme") == "cn" else "156"
+            body["tag"] = head + digits[3:]
+        return case
+
+    def key_on_the_curve(ctx: Any, case: Any) -> Any:
+        body = case.body
+        if _positive(case) and isinstance(body, dict):
+            key = body.get("public_key")
+            if isinstance(key, dict):
+                key.update({k: v for k, v in _public_jwk().items() if k in "xy"})
+        return case
+
+    def bbox_in_order(ctx: Any, case: Any) -> Any:
+        # West not past east, south not past north (else 422 naming bbox).
+        bbox = (case.query or {}).get("bbox")
+        if not _positive(case) or not isinstance(bbox, str):
+            return case
+        w, s, e, n = bbox.split(",")
+        if float(w) > float(e):
+            w, e = e, w
+        if float(s) > float(n):
+            s, n = n, s
+        case.query["bbox"] = ",".join((w, s, e, n))
+        return case
+
+    def policy_period(ctx: Any, case: Any) -> Any:
+        # A policy ends after it starts, at most two years later (else 422 end_date).
+        body = case.body
+        if not _positive(case) or not isinstance(body, dict):
+            return case
+        start, end = _iso(body.get("start_date")), _iso(body.get("end_date"))
+        if start is not None and end is not None and not 0 < (end - start).days <= 731:
+            body["end_date"] = min(start + timedelta(days=365), date.max).isoformat()
+        return case
+
+    hooks: list[tuple[Any, dict[str, str]]] = [
+        (own_idempotency_key, {}),
+        (not_the_runs_own_account, {"path_regex": r"/users/\{username\}/"}),
+        (farmer_id_of_farmers_only, {"path_regex": r"/users(/\{username\}/role)?$"}),
+        (both_coordinates_or_neither, {"method": "POST", "path": f"{API}/farmers"}),
+        (terms_that_add_up, {"method": "POST", "path": f"{API}/products"}),
+        (tag_of_its_scheme, {"method": "POST", "path": f"{API}/animals"}),
+        (key_on_the_curve, {"method": "POST", "path": f"{API}/devices"}),
+        (bbox_in_order, {"method": "GET", "path": f"{API}/plots.geojson"}),
+        (policy_period, {"method": "POST", "path_regex": "/applications/"}),
+    ]
+    for hook, where in hooks:
+        register = schema.hook("map_case")
+        (register.apply_to(**where) if where else register)(hook)
+
+
+def _describe(recorder: Any, case_id: str, check: Any) -> str:
+    """One failure: the check, the request and the answer, in a few lines."""
+    case = recorder.cases[case_id].value
+    response = recorder.find_response(case_id=case_id)
+    failure = check.failure_info.failure
+    answer = (
+        f"{response.status_code} allow={response.headers.get('allow')} "
+        f"{response.content[:300]!r}"
+        if response is not None
+        else "no response"
+    )
+    return (
+        f"{check.name}: {failure.title} ({failure.message[:300]})\n"
+        f"  {case.method} {case.formatted_path} query={case.query} "
+        f"headers={ {k: v for k, v in (case.headers or {}).items() if k != 'Authorization'} } "
+        f"body={str(case.body)[:300]}\n  -> {answer}"
+    )
+
+
+def fuzz(
+    client: TestClient,
+    headers: dict[str, str],
+    username: str | None,
+    *,
+    only: str | None = None,
+    coverage: Literal["all", "allowed", "none"] = "all",
+) -> Outcome:
+    """Run schemathesis' engine on the app's document, sending ``headers`` (``username``'s login).
+
+    ``only``: the path of the one operation to run (else every one but logout);
+    ``coverage``: the coverage phase on every operation, on those the principal
+    may call, or on none.
+    """
+    from schemathesis.engine import events
+
+    no_coverage = _forbidden(client, headers) if coverage == "allowed" else set()
+    config = _config(headers, only, no_coverage, coverage != "none")
+    schema = schemathesis.openapi.from_asgi(
+        f"{API}/openapi.json", client.app, config=config
+    )
+    _constrain(schema, username)
+    outcome = Outcome()
+    seen: set[str] = set()
+    start = time.perf_counter()
+    for event in schemathesis.engine.from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            recorder = event.recorder
+            outcome.cases[event.phase.value] += len(recorder.cases)
+            for case_id, checks in recorder.checks.items():
+                for check in checks:
+                    if check.failure_info is None:
+                        continue
+                    text = _describe(recorder, case_id, check)
+                    key = text.split("\n")[0] + recorder.cases[case_id].value.path
+                    if key not in seen:
+                        seen.add(key)
+                        outcome.failures.append(f"[{event.phase.value}] {text}")
+        elif isinstance(event, (events.NonFatalError, events.FatalError)):
+            outcome.failures.append(f"{type(event).__name__}: {event!r}"[:2000])
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def _forbidden(client: TestClient, headers: dict[str, str]) -> set[str]:
+    """Labels of the operations that answer these headers 401 or 403 (logout left out).
+
+    A bare request finds them: the role check runs before anything is read.
+    """
+    paths = client.get(f"{API}/openapi.json").json()["paths"]
+    forbidden = set()
+    for path, item in paths.items():
+        for method in item:
+            if path == LOGOUT:
+                continue
+            url = re.sub(r"\{[^{}/]+\}", "0", path)
+            r = client.request(method.upper(), url, headers=headers)
+            if r.status_code in (401, 403):
+                forbidden.add(f"{method.upper()} {path}")
+    return forbidden
+
+
+def _login(client: TestClient, username: str) -> dict[str, str]:
+    r = client.post(
+        f"{API}/auth/token", json={"username": username, "password": PASSWORD}
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+@pytest.mark.parametrize("role", PRINCIPALS, ids=lambda r: r or "anonymous")
+def test_generated_requests_as_each_principal(
+    client: TestClient, db_url: str, role: str | None
+) -> None:
+    """No 5xx, no answer off the document, no valid request refused, right ``Allow``."""
+    backend = db_url.split(":", 1)[0].split("+")[0]
+    headers = _login(client, role) if role else {}
+    # Logout ends the token it is sent: run last, with a token of its own.
+    logout_headers = _login(client, role) if role else {}
+    coverage: Literal["all", "allowed", "none"] = (
+        "all" if FULL else "allowed" if backend == "sqlite" else "none"
+    )
+    outcome = fuzz(client, headers, role, coverage=coverage)
+    if role:
+        me = client.get(f"{API}/me", headers=headers)
+        if me.status_code != 200:
+            outcome.failures.append(f"the run lost its login: {me.text}")
+    outcome.add(fuzz(client, logout_headers, role, only=LOGOUT))
+    sys.stdout.write(
+        f"\nfuzz {backend} {role or 'anonymous'}: {outcome.total} cases "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(outcome.cases.items()))}) "
+        f"in {outcome.seconds:.1f} s\n"
+    )
+    assert not outcome.failures, "\n\n".join(outcome.failures[:20])
+    assert outcome.cases["fuzzing"] > 0 and outcome.cases["examples"] > 0
