@@ -440,6 +440,7 @@ def demo(data_dir: Path) -> None:
 
 def _register_map_commands() -> None:
     from server.cli.backup import backup, restore
+    from server.cli.claims import claims
     from server.cli.edge import edge
     from server.cli.imagery import imagery
     from server.cli.livestock import livestock
@@ -454,6 +455,7 @@ def _register_map_commands() -> None:
     cli.add_command(livestock)
     cli.add_command(imagery)
     cli.add_command(edge)
+    cli.add_command(claims)
 
 
 _register_map_commands()

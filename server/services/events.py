@@ -186,7 +186,7 @@ def local_client(workers: int) -> Iterator[Client]:
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=":0" if has_dashboard() else None,
+            dashboard_address=":0",  # a free port; the dashboard where bokeh is installed
         ) as cluster,
         Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
@@ -258,6 +258,7 @@ def assess_event(
     measure: Callable[
         [Sequence[CropJob]], list[CropMeasurement | Failed]
     ] = measure_group,
+    started: Callable[[str | None], None] | None = None,
 ) -> EventSummary:
     """Assess every open crop claim of catastrophe event ``event_id`` on a Dask cluster.
 
@@ -275,6 +276,8 @@ def assess_event(
         retries: times a failed task is run again.
         progress: called with (tasks done, tasks) as tasks finish.
         measure: what each task runs on its group (default :func:`measure_group`).
+        started: called once the cluster is up, with its dashboard's address
+            (None: no dashboard, ``bokeh`` missing).
 
     Returns:
         What was assessed, left as it was, or refused, claim by claim.
@@ -285,7 +288,7 @@ def assess_event(
     """
     if batch < 1:
         raise InvalidInputError(f"batch must be at least 1, not {batch}", field="batch")
-    started = time.monotonic()
+    began = time.monotonic()
     summary = EventSummary(event_id)
     records = ctx.claims.event_claims(event_id)
     summary.claims = len(records)
@@ -295,6 +298,8 @@ def assess_event(
     summary.tasks = len(groups)
     if groups:
         with _client(client, scheduler, workers) as run_on:
+            if started is not None:
+                started(run_on.dashboard_link if has_dashboard() else None)
             _run(
                 ctx,
                 run_on,
@@ -307,7 +312,7 @@ def assess_event(
                 progress,
                 measure,
             )
-    summary.seconds = time.monotonic() - started
+    summary.seconds = time.monotonic() - began
     return summary
 
 

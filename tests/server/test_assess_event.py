@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 distributed = pytest.importorskip("distributed")
 
 from ledger.adapters.memory import InMemoryAnchor  # noqa: E402
 from remote_sensing import SceneCatalogue  # noqa: E402
 from server.chain import ChainContext  # noqa: E402
+from server.cli.main import cli  # noqa: E402
 from server.config import Settings  # noqa: E402
 from server.context import AppContext, build_context  # noqa: E402
 from server.errors import InvalidInputError  # noqa: E402
@@ -67,7 +69,7 @@ def cluster() -> Iterator[Any]:
     """A real local cluster: two worker processes, one thread each (restarted if killed)."""
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as local,
         distributed.Client(local) as client,
     ):
@@ -258,3 +260,32 @@ def test_tiles_and_refusals(open_app: Callable[[str], AppContext]) -> None:
         assess_event(app, EVENT, actor="adj", batch=0)
     with pytest.raises(ValueError, match="tile_deg"):
         group_jobs([], tile_deg=0)
+
+
+def test_the_command_assesses_the_event_on_a_local_cluster(
+    open_app: Callable[[str], AppContext],
+    db_url: str,
+    imagery: Path,
+    key_file: Path,
+    tmp_path: Path,
+) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the command's database is the SQLite file the app filed in")
+    app = open_app("cli")
+    ids = file_event(app)
+    env = {
+        "AGRI_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "AGRI_DATA_DIR": str(tmp_path / "cli"),
+        "AGRI_LEDGER_KEY_FILE": str(key_file),
+        "AGRI_ANCHOR_ENABLED": "false",
+        "AGRI_IMAGERY_DIR": str(imagery),
+    }
+    args = ["claims", "assess-event", "--event", EVENT, "--actor", "adj"]
+    r = CliRunner().invoke(cli, [*args, "--workers", "1"], env=env, obj={})
+    assert r.exit_code == 0, r.output
+    assert f"event {EVENT}: 6 open crop claims in 3 tasks" in r.stdout
+    assert "assessed: 6" in r.stdout and "refused: 0" in r.stdout
+    assert "tasks [" in r.stderr and "3/3" in r.stderr
+    assert all(n == 1 for n in map(len, assessed(app, ids).values()))
+    bad = CliRunner().invoke(cli, [*args, "--workers", "0"], env=env, obj={})
+    assert bad.exit_code == 2 and "--workers" in bad.output
