@@ -43,6 +43,7 @@ GROUPS: dict[str, tuple[str, bool]] = {
     "photo_hash": ("bench.photo_hash_bench", False),
     "tiles": ("bench.tiles_bench", False),
     "edge": ("bench.edge_bench", False),
+    "dask": ("bench.dask_bench", False),
 }
 
 
