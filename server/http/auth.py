@@ -384,8 +384,8 @@ def auth_router(deps: Deps, users: UserStore) -> APIRouter:
                 status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc), field=exc.field
             ) from exc
         except AuthError as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)
+            raise FieldHTTPError(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc), field=exc.field
             ) from exc
         return _user_out(u)
 

@@ -68,16 +68,25 @@ _DOMAIN_FIELDS: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
+MAX_DETAIL = 1000
+"""The most characters of an error's ``detail``: a refusal never echoes a large input."""
+
+
 def error_body(detail: str, field: str | None = None) -> dict[str, Any]:
-    """The one 4xx body: :class:`~server.http.deps.ErrorOut`."""
-    return ErrorOut(detail=detail, field=field).model_dump()
+    """The one 4xx body: :class:`~server.http.deps.ErrorOut` (``detail`` cut to MAX_DETAIL)."""
+    return ErrorOut(detail=_cut(detail, MAX_DETAIL), field=field).model_dump()
+
+
+def _cut(text: str, most: int = 40) -> str:
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def validation_error(exc: RequestValidationError | ValidationError) -> dict[str, Any]:
     """The first problem of a validation error as the one error body (input not echoed)."""
     errors = exc.errors()
     first = errors[0] if errors else {"loc": ("body",), "msg": "invalid"}
-    loc = [str(p) for p in first.get("loc", ())]
+    # Each part cut to 40 characters: a key of the input is a part too.
+    loc = [_cut(str(p)) for p in first.get("loc", ())]
     if len(loc) > 1 and loc[0] in ("body", "query", "path", "header", "cookie"):
         loc = loc[1:]
     field = ".".join(loc) or "body"
@@ -210,7 +219,7 @@ async def _refused(request: Request, exc: ServiceError) -> JSONResponse:
     ):
         if isinstance(exc, kind):
             code = kind_code
-    return JSONResponse(exc.body(), status_code=code)
+    return JSONResponse(error_body(str(exc), exc.field), status_code=code)
 
 
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -221,6 +230,8 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
 
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     field = exc.field if isinstance(exc, FieldHTTPError) else None
+    if field is None and exc.status_code == status.HTTP_400_BAD_REQUEST:
+        field = "body"  # the framework could not read the body (encoding, multipart)
     return JSONResponse(
         error_body(str(exc.detail), field),
         status_code=exc.status_code,
@@ -231,11 +242,14 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
 async def _domain(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ModelError):
         return await _unexpected(request, exc)
-    field = next((f for kind, f in _DOMAIN_FIELDS if isinstance(exc, kind)), None)
-    body: dict[str, Any] = {"detail": str(exc)}
-    if field:
-        body["field"] = field
-    return JSONResponse(body, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    # The exception's own field (the product term, the plot file's option) when
+    # it knows one; else its kind's.
+    field = getattr(exc, "field", None) or next(
+        (f for kind, f in _DOMAIN_FIELDS if isinstance(exc, kind)), None
+    )
+    return JSONResponse(
+        error_body(str(exc), field), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

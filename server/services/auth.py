@@ -28,6 +28,7 @@ import functools
 import hashlib
 import math
 import secrets
+import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,7 +69,18 @@ _ADMINS_LOCK = "users:admins"  # taken by every change that could leave no admin
 
 
 class AuthError(Exception):
-    """A user cannot be created or authenticated (the message says why)."""
+    """A user cannot be created or authenticated (the message says why).
+
+    Attributes:
+        field: the input at fault (``username``, ``role``...), when one is.
+    """
+
+    field: str | None = None
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        if field is not None:
+            self.field = field
 
 
 class UnknownFarmerError(AuthError):
@@ -174,6 +186,19 @@ def _public(row: UserRow) -> User:
     return User(row.id, row.username, role, row.farmer_id, row.disabled_at)
 
 
+def _username_problem(username: str) -> str | None:
+    """Why a new username is refused, or None (it is shown on pages and in the ledger)."""
+    if not username.strip():
+        return "username: must not be blank"
+    if len(username) > 64:
+        return "username: at most 64 characters"
+    if username != username.strip():
+        return "username: no spaces at its start or end"
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in username):
+        return "username: no control characters"
+    return None
+
+
 def _password_problem(password: str) -> str | None:
     """Why a new password is refused, or None."""
     if len(password) < MIN_PASSWORD:
@@ -225,13 +250,24 @@ class UserStore:
             AuthError: unknown role, a farmer without farmer id, a short password,
                 or a username already taken.
         """
+        problem = _username_problem(username)
+        if problem:
+            raise AuthError(problem, field="username")
         if role not in ROLES:
-            raise AuthError(f"role {role!r}: use one of {', '.join(ROLES)}")
+            raise AuthError(
+                f"role {role!r}: use one of {', '.join(ROLES)}", field="role"
+            )
         if role == "farmer" and not farmer_id:
-            raise AuthError("a farmer user needs the farmer id of their records")
+            raise AuthError(
+                "a farmer user needs the farmer id of their records", field="farmer_id"
+            )
+        if role != "farmer" and farmer_id:
+            raise AuthError(
+                f"role {role}: only a farmer user has a farmer id", field="farmer_id"
+            )
         problem = _password_problem(password)
         if problem:
-            raise AuthError(problem)
+            raise AuthError(problem, field="password")
         if (
             role == "farmer"
             and farmer_id
@@ -248,7 +284,7 @@ class UserStore:
             with self.engine.begin() as conn:
                 self.rows.insert_user(conn, row, datetime.now(UTC))
         except ConflictError as exc:
-            raise AuthError(str(exc)) from exc
+            raise AuthError(str(exc), field="username") from exc
         return user
 
     def login(

@@ -153,6 +153,9 @@ class EnrolmentService:
             TagError, ImageError, RegistryError: from the registry (bad tag,
                 unusable photo, tag already enrolled).
         """
+        # An unknown farmer is refused before a file is kept (checked again below,
+        # in the transaction that records the animal).
+        self.uw.farmer(farmer_id, conn)
         # The files first (before any lock): linked below only if stored.
         verdicts, captures, registry, store, kept = self._animal_photos(
             photos, signatures, actor, conn
