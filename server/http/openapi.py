@@ -1,6 +1,8 @@
 """The OpenAPI document (one error model for every 4xx) and the offline Swagger UI.
 
-The document also says what :class:`~server.http.middleware.RequestGuard`
+Its answers carry OpenAPI links (:data:`LINKS`): a created record's id to the
+operations that take it. The document also says what
+:class:`~server.http.middleware.RequestGuard`
 refuses before any route runs: no text a request carries (a path or query
 parameter, a JSON string or key, a form field) may hold NUL (U+0000), so every
 such string is declared with the pattern :data:`~server.http.deps.NO_NUL`.
@@ -25,7 +27,7 @@ from server.http.auth import TOKEN_PATH, Credentials, PasswordForm
 from server.http.deps import API, NO_NUL, ErrorOut
 from server.http.records import product_terms_schema
 
-__all__ = ["DOCS_ASSETS", "mount_docs", "openapi_document"]
+__all__ = ["DOCS_ASSETS", "LINKS", "mount_docs", "openapi_document"]
 
 DOCS_ASSETS = f"{API}/docs/assets"
 
@@ -62,6 +64,109 @@ _REASONS = {
     "422": "An input is malformed or inconsistent (``field`` names it).",
     "429": "Too many failed logins: wait ``Retry-After`` seconds.",
 }
+
+
+_USER = {"username": "$response.body#/username"}
+_DEVICE = {"device_id": "$response.body#/device_id"}
+_APPLICATION = {"application_id": "$response.body#/id"}
+_CLAIM = {"claim_id": "$response.body#/id"}
+_TAG = {"tag": "$response.body#/tag"}
+_FIRST_PHOTO = {"sha256": "$response.body#/0/sha256"}
+LINKS: dict[tuple[str, str], dict[str, tuple[str, str, dict[str, str]]]] = {
+    ("POST", "/users"): {
+        "DisableUser": ("POST", "/users/{username}/disable", _USER),
+        "EnableUser": ("POST", "/users/{username}/enable", _USER),
+        "SetUserRole": ("PUT", "/users/{username}/role", _USER),
+        "ResetUserPassword": ("POST", "/users/{username}/password", _USER),
+    },
+    ("POST", "/farmers"): {
+        "FarmerHistory": (
+            "GET",
+            "/history/{kind}/{subject_id}",
+            {"kind": "farmer", "subject_id": "$response.body#/id"},
+        ),
+    },
+    ("POST", "/devices"): {
+        "RevokeDevice": ("POST", "/devices/{device_id}/revoke", _DEVICE),
+        "ApproveDevice": ("POST", "/devices/{device_id}/approve", _DEVICE),
+    },
+    ("POST", "/animals"): {
+        "AddAnimalSession": ("POST", "/animals/{tag}/sessions", _TAG),
+        "AnimalPhotos": ("GET", "/animals/{tag}/photos", _TAG),
+        "AnimalHistory": (
+            "GET",
+            "/history/{kind}/{subject_id}",
+            {"kind": "animal", "subject_id": "$response.body#/tag"},
+        ),
+    },
+    ("POST", "/animals/{tag}/sessions"): {
+        "AnimalPhotos": ("GET", "/animals/{tag}/photos", _TAG),
+    },
+    ("GET", "/animals/{tag}/photos"): {
+        "Photo": ("GET", "/photos/{sha256}", _FIRST_PHOTO),
+        "Thumbnail": ("GET", "/photos/{sha256}/thumb", _FIRST_PHOTO),
+    },
+    ("GET", "/claims/{claim_id}/photos"): {
+        "Photo": ("GET", "/photos/{sha256}", _FIRST_PHOTO),
+        "Thumbnail": ("GET", "/photos/{sha256}/thumb", _FIRST_PHOTO),
+    },
+    **{
+        ("POST", f"/applications/{kind}"): {
+            "GetApplication": ("GET", "/applications/{application_id}", _APPLICATION),
+            "DecideApplication": (
+                "POST",
+                "/applications/{application_id}/decision",
+                _APPLICATION,
+            ),
+            "ApplicationPlots": (
+                "GET",
+                "/applications/{application_id}/plots.geojson",
+                _APPLICATION,
+            ),
+        }
+        for kind in ("livestock", "crop")
+    },
+    ("POST", "/applications/{application_id}/decision"): {
+        "GetPolicy": (
+            "GET",
+            "/policies/{policy_id}",
+            {"policy_id": "$response.body#/policy_id"},
+        ),
+        "PolicyPlots": (
+            "GET",
+            "/policies/{policy_id}/plots.geojson",
+            {"policy_id": "$response.body#/policy_id"},
+        ),
+    },
+    ("POST", "/claims"): {
+        "GetClaim": ("GET", "/claims/{claim_id}", _CLAIM),
+        "AddEvidence": ("POST", "/claims/{claim_id}/evidence", _CLAIM),
+        "ClaimScenes": ("GET", "/claims/{claim_id}/scenes", _CLAIM),
+        "AssessClaim": ("POST", "/claims/{claim_id}/assessment", _CLAIM),
+        "DecideClaim": ("POST", "/claims/{claim_id}/decision", _CLAIM),
+        "PayClaim": ("POST", "/claims/{claim_id}/payment", _CLAIM),
+        "ClaimPhotos": ("GET", "/claims/{claim_id}/photos", _CLAIM),
+        "ClaimDamage": ("GET", "/claims/{claim_id}/damage.geojson", _CLAIM),
+        "ClaimSeries": ("GET", "/claims/{claim_id}/series", _CLAIM),
+    },
+    ("GET", "/scenes"): {
+        "SceneTileJson": (
+            "GET",
+            "/scenes/{scene}/tilejson.json",
+            {"scene": "$response.body#/items/0/name"},
+        ),
+    },
+    ("GET", "/history/{kind}/{subject_id}"): {
+        "Receipt": (
+            "GET",
+            "/ledger/receipts/{index}",
+            {"index": "$response.body#/items/0/index"},
+        ),
+    },
+}
+"""OpenAPI links: what a 2xx answer of an operation (method, path under
+``/api/v1``) names that a later operation takes, by link name: the target's
+method, path and parameters (runtime expressions, or values)."""
 
 
 def _swagger_ui_dir() -> Path:
@@ -143,8 +248,30 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
                     }
                 responses[code] = answer
     _declare_no_nul(doc)
+    _add_links(doc)
     app.openapi_schema = doc
     return app.openapi_schema
+
+
+def _add_links(doc: dict[str, Any]) -> None:
+    """Add :data:`LINKS` to the 2xx answers of their operations.
+
+    Raises:
+        KeyError: a link names an operation the document lacks.
+    """
+    paths = doc.get("paths", {})
+    for (method, path), links in LINKS.items():
+        source = paths[f"{API}{path}"][method.lower()]
+        declared = {}
+        for name, (to_method, to_path, parameters) in links.items():
+            target = paths[f"{API}{to_path}"][to_method.lower()]
+            declared[name] = {
+                "operationId": target["operationId"],
+                "parameters": parameters,
+            }
+        for code, answer in source["responses"].items():
+            if code.startswith("2"):
+                answer.setdefault("links", {}).update(declared)
 
 
 def _declare_no_nul(doc: dict[str, Any]) -> None:

@@ -498,7 +498,15 @@ def records_router(deps: Deps) -> APIRouter:
         """Every product and its terms."""
         return [product_to_dict(p) for p in uw.products()]
 
-    @router.post("/animals", tags=["livestock"], response_model=EnrolmentOut)
+    @router.post(
+        "/animals",
+        tags=["livestock"],
+        response_model=EnrolmentOut,
+        responses={
+            201: {"model": EnrolmentOut, "description": "Enrolled."},
+            200: {"description": "A duplicate or for review: nothing stored."},
+        },
+    )
     async def enrol_animal(
         request: Request,
         user: Annotated[User, Depends(deps.may("animals.enrol"))],

@@ -41,6 +41,8 @@ from server.services.imagery import MIB, ImageryService, drawn_threshold
 __all__ = ["SceneOut", "scenes_router"]
 
 LayerName = Literal["truecolor", "ndvi", "damage"]
+MAX_TILE = 2**24 - 1
+"""The last column or row of the deepest zoom (24): no tile address is beyond it."""
 SceneName = Annotated[
     str,
     PathParam(
@@ -237,8 +239,20 @@ def scenes_router(deps: Deps, imagery: ImageryService | None = None) -> APIRoute
         request: Request,
         scene: SceneName,
         z: Annotated[int, PathParam(ge=0, le=24, description="Zoom.")],
-        x: Annotated[int, PathParam(ge=0, description="Column, 0..2**z - 1.")],
-        y: Annotated[int, PathParam(ge=0, description="Row from the north.")],
+        x: Annotated[
+            int,
+            PathParam(
+                ge=0, le=MAX_TILE, description="Column, 0..2**z - 1 (422 beyond)."
+            ),
+        ],
+        y: Annotated[
+            int,
+            PathParam(
+                ge=0,
+                le=MAX_TILE,
+                description="Row from the north, 0..2**z - 1 (422 beyond).",
+            ),
+        ],
         format: Annotated[
             Literal["png", "webp"],
             PathParam(
