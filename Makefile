@@ -7,7 +7,7 @@ EDGE_NPM := edge/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 EDGE_DATA ?= $(or $(AGRI_SHARED_DATA),../shared/data)/cattle_faces
 
-.PHONY: setup demo serve test check bench contract clean chromium postgis edge-model
+.PHONY: setup demo serve test fuzz check bench contract clean chromium postgis edge-model
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -79,6 +79,11 @@ serve: setup  ## the API and the pages on the demo's database: http://127.0.0.1:
 test: setup  ## lint, type checks, then the whole test suite
 	scripts/check
 	scripts/test
+
+# make test runs a bounded set of these (a few cases per operation, derandomized).
+fuzz: FUZZ_EXAMPLES = 200
+fuzz: setup  ## schemathesis over the API's OpenAPI, long: every principal, both databases, FUZZ_EXAMPLES cases per operation and phase; prints the cases per principal
+	AGRI_FUZZ_FULL=1 AGRI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -p no:cacheprovider -s tests/server/test_fuzz.py
 
 check: setup  ## lint and type checks only (ruff, mypy; prettier and eslint on web/js and edge/src)
 	scripts/check
