@@ -124,7 +124,11 @@ from server.services.maps import (
     store_assessment,
 )
 from server.services.photos import PhotoService
-from server.services.underwriting import PolicyRecord, UnderwritingService
+from server.services.underwriting import (
+    PolicyRecord,
+    UnderwritingService,
+    plain_text,
+)
 from server.services.work import reading
 from server.storage.assessment_store import AssessmentStore
 from server.storage.claims_store import (
@@ -1475,6 +1479,9 @@ class ClaimsService:
                 not a failed check of the claim (field ``reason`` / ``grounds``).
         """
         grounds = tuple(dict.fromkeys(grounds))  # once each, in the order given
+        if reason is not None and reason.strip():
+            # a note in words: plain text, as an application's decision reason
+            reason = plain_text(reason, "reason", most=2000, note=True)
         target = decision_status(decision)
         with self.ledger.transaction(conn) as c:
             claim = self.store.get(claim_id, c, for_update=True)

@@ -112,10 +112,6 @@ GAPS = {
     "Fix: `server/http/records.py` `add_product` refuses a body that is not JSON "
     "(`is_json`, 422 naming `body`) and declares its request body in the OpenAPI "
     "(`openapi_extra`), which shows none today.",
-    "G5": "A claim decision's reason holding a control character is stored. Fix: "
-    "`server/services/claims.py` `decide` checks it as "
-    "`server.services.underwriting.plain_text(reason, 'reason', most=2000, "
-    "note=True)` does an application's.",
     "G6": "A multipart body cut inside a file part is answered 422 naming the "
     "missing field, but the cut part's SpooledTemporaryFile is never closed "
     "(Starlette's parser closes only finished parts; over 1 MiB it is a file on "
@@ -1410,7 +1406,15 @@ def _claims() -> list[Case]:
                 ("grounds.0", "script", SCRIPT, 422),
             ],
         ),
-        decided("control", CONTROL, gap="G5"),
+        Case(
+            r,
+            "reason",
+            "control",
+            json_body(putting(verdict, "reason", CONTROL)),
+            422,
+            "reason",
+            ids=(("claim_id", "claim_control"),),
+        ),
         decided("SQL", SQL),
         decided("script", SCRIPT),
     ]
