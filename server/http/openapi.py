@@ -307,7 +307,9 @@ def _declare_no_nul(doc: dict[str, Any]) -> None:
         if "string" in kinds and not _BOUNDED_STRING & node.keys():
             node["pattern"] = NO_NUL
         if "object" in kinds or "properties" in node:
-            node.setdefault("propertyNames", {"pattern": NO_NUL})
+            names = node.setdefault("propertyNames", {})
+            if isinstance(names, dict):
+                names.setdefault("pattern", NO_NUL)
             if node.get("additionalProperties", True) in (True, {}):
                 node["additionalProperties"] = {"$ref": f"{_REF}{NUL_FREE_JSON}"}
         for key in ("properties", "patternProperties"):

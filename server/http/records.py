@@ -138,12 +138,21 @@ class CropTermsIn(_TermsIn):
     deductible_rate: Share = "0"
     growth_stage_caps: dict[
         Annotated[str, Field(max_length=32, pattern=PLAIN_TEXT)], Share
-    ] = Field(default_factory=dict, examples=[{"maturity": "1"}])
+    ] = Field(
+        default_factory=dict,
+        # pydantic's schema of the keys keeps their length, not their pattern
+        json_schema_extra={"propertyNames": {"maxLength": 32, "pattern": PLAIN_TEXT}},
+        examples=[{"maturity": "1"}],
+    )
     scene_before_days: Days = 20
     scene_after_days: Days = 20
     calendars: dict[
         Annotated[str, Field(max_length=200, pattern=PLAIN_TEXT)], CalendarIn
-    ] = Field(default_factory=dict, description="By farmer region; '*': any other.")
+    ] = Field(
+        default_factory=dict,
+        json_schema_extra={"propertyNames": {"maxLength": 200, "pattern": PLAIN_TEXT}},
+        description="By farmer region; '*': any other.",
+    )
 
 
 class LivestockTermsIn(_TermsIn):

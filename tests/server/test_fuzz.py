@@ -502,3 +502,100 @@ def test_generated_requests_as_each_principal(
     )
     assert not outcome.failures, "\n\n".join(outcome.failures[:20])
     assert outcome.cases["fuzzing"] > 0 and outcome.cases["examples"] > 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("OPTIONS", "/farmers", "GET, POST"),  # two routes: Starlette named the first
+        ("PATCH", "/users", "GET, POST"),
+        ("DELETE", "/users/li.wei/role", "PUT"),
+        # a concrete path before a templated one: "check" is no photo's digest
+        ("GET", "/photos/check", None),
+        ("PUT", "/photos/check", "POST"),
+        ("POST", "/applications/crop/x", None),
+        ("PUT", "/applications/crop", "POST"),
+        ("POST", f"/photos/{'a' * 64}", "GET"),
+        ("DELETE", "/scenes/s/tiles/1/0/0.png", "GET"),
+        ("POST", "/health", "GET"),
+    ],
+)
+def test_a_405_names_the_methods_of_the_path(
+    client: TestClient, method: str, path: str, allow: str | None
+) -> None:
+    r = client.request(method, f"{API}{path}")
+    if allow is None:
+        assert r.status_code != 405, r.headers
+        return
+    assert (r.status_code, r.headers["allow"]) == (405, allow)
+    assert r.json()["detail"] == "Method Not Allowed"
+
+
+def test_the_pages_405_names_their_methods(client: TestClient) -> None:
+    r = client.put("/")
+    assert (r.status_code, r.headers["allow"]) == (405, "GET")
+
+
+def _strings(schema: Any, schemas: dict[str, Any], seen: set[str]) -> list[Any]:
+    """The string and object schemas a request schema holds (components followed once)."""
+    if isinstance(schema, list):
+        return [s for item in schema for s in _strings(item, schemas, seen)]
+    if not isinstance(schema, dict):
+        return []
+    ref = schema.get("$ref", "")
+    if ref:
+        name = ref.rsplit("/", 1)[-1]
+        if name in seen:
+            return []
+        seen.add(name)
+        return _strings(schemas[name], schemas, seen)
+    found = [schema] if schema.get("type") in ("string", "object") else []
+    for key in ("properties", "patternProperties"):
+        for sub in schema.get(key, {}).values():
+            found += _strings(sub, schemas, seen)
+    for key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf"):
+        found += _strings(schema.get(key), schemas, seen)
+    return found
+
+
+def test_every_string_a_request_carries_refuses_nul_in_the_document(
+    client: TestClient,
+) -> None:
+    """The request guard refuses NUL in any text; the document says so for each string and key."""
+    doc = client.get(f"{API}/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    checked = 0
+    for item in doc["paths"].values():
+        for op in item.values():
+            roots = [p["schema"] for p in op.get("parameters", [])]
+            roots += [
+                m["schema"]
+                for m in op.get("requestBody", {}).get("content", {}).values()
+            ]
+            for schema in _strings(roots, schemas, set()):
+                if schema["type"] == "object":
+                    names = schema.get("propertyNames", {}).get("pattern", ".*")
+                    assert re.fullmatch(names, "a\x00b") is None, schema
+                elif (
+                    not {"format", "enum", "const", "contentMediaType"} & schema.keys()
+                ):
+                    assert re.fullmatch(schema["pattern"], "a\x00b") is None, schema
+                checked += 1
+    assert checked > 100
+
+
+def test_every_link_names_an_operation_and_its_parameters(client: TestClient) -> None:
+    doc = client.get(f"{API}/openapi.json").json()
+    operations = {
+        op["operationId"]: op for item in doc["paths"].values() for op in item.values()
+    }
+    links = 0
+    for item in doc["paths"].values():
+        for op in item.values():
+            for answer in op["responses"].values():
+                for link in answer.get("links", {}).values():
+                    target = operations[link["operationId"]]
+                    declared = {p["name"] for p in target.get("parameters", [])}
+                    assert set(link["parameters"]) <= declared, link
+                    links += 1
+    assert links >= 30
