@@ -32,7 +32,7 @@ from server.http.deps import (
 )
 from server.http.records import CheckOut, check_out
 from server.i18n import Lang, render_ground, render_line
-from server.services.access import check_may_see, own_farmer
+from server.services.access import Caller, check_may_see, own_farmer
 from server.services.auth import User
 from server.services.claims import ClaimRecord, EvidencePhoto, SceneOptions
 from underwriting import Money
@@ -48,6 +48,9 @@ _PHOTO_META = json_list_part(
 )
 
 
+SCENE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
+"""A scene's name (:func:`remote_sensing.check_scene_name`): 1-100 letters, digits,
+``-`` or ``_``, starting with a letter or digit."""
 AMOUNT = r"^[0-9]{1,15}(?:\.[0-9]{1,2})?$"
 """An amount in major units: up to 15 digits, up to 2 decimal places."""
 _FRACTION = r"0\.(?:[1-9][0-9]{0,3}|0[1-9][0-9]{0,2}|00[1-9][0-9]?|000[1-9])"
@@ -97,6 +100,16 @@ class ClaimIn(BaseModel):
         examples=["0.8"],
     )
     growth_stage: str | None = Field(None, max_length=32, examples=["maturity"])
+    event_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$",
+        description="The catastrophe event (drought, flood, hail storm) the loss "
+        "belongs to: its crop claims are assessed together "
+        "(agri claims assess-event).",
+        examples=["hail-2021-06-25-steyr"],
+    )
 
 
 class ClaimDecisionIn(BaseModel):
@@ -141,14 +154,17 @@ class AssessmentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # The pattern is the document's; _scene_name enforces it (its own message).
     before: str | None = Field(
         None,
         description="A registered scene taken before the loss; null: the rules' pick.",
+        json_schema_extra={"pattern": SCENE_NAME},
         examples=["austria-2021-06-17"],
     )
     after: str | None = Field(
         None,
         description="A registered scene taken after the loss; null: the rules' pick.",
+        json_schema_extra={"pattern": SCENE_NAME},
         examples=["austria-2021-09-25"],
     )
 
@@ -233,6 +249,7 @@ class ClaimOut(BaseModel):
     subject_id: str
     event_date: date | None
     reported_at: datetime | None
+    event_id: str | None = Field(None, examples=["hail-2021-06-25-steyr"])
     status: str = Field(examples=["filed"])
     light: str | None = Field(examples=["green"])
     checks: list[CheckOut]
@@ -249,8 +266,13 @@ class ClaimOut(BaseModel):
     payment_ref: str | None
 
 
-def claim_out(c: ClaimRecord, lang: Lang) -> dict[str, Any]:
-    """A claim as JSON-ready values, its reasons and indemnity labels in ``lang``."""
+def claim_out(
+    c: ClaimRecord, lang: Lang, viewer: Caller | None = None
+) -> dict[str, Any]:
+    """A claim as JSON-ready values, its reasons and indemnity labels in ``lang``.
+
+    Its checks as ``viewer`` may read them (see :func:`server.http.records.check_out`).
+    """
     return ClaimOut(
         id=c.id,
         policy_id=c.policy_id,
@@ -259,9 +281,10 @@ def claim_out(c: ClaimRecord, lang: Lang) -> dict[str, Any]:
         subject_id=c.subject_id,
         event_date=c.event_date,
         reported_at=c.reported_at,
+        event_id=c.event_id,
         status=c.status,
         light=c.light,
-        checks=[check_out(x, lang) for x in c.checks],
+        checks=[check_out(x, lang, viewer) for x in c.checks],
         claimed=c.claimed,
         amount=str(c.amount),
         currency=c.amount.currency,
@@ -317,6 +340,7 @@ def claims_router(deps: Deps) -> APIRouter:
                 ),
                 loss_degree=Decimal(claim.loss_degree),
                 growth_stage=claim.growth_stage,
+                event_id=claim.event_id,
                 conn=conn,
             )
             return 201, claim_out(record, lang)
@@ -454,7 +478,7 @@ def claims_router(deps: Deps) -> APIRouter:
             offset=offset,
             limit=limit,
         )
-        return page_of(ClaimOut, page, lambda c: ClaimOut(**claim_out(c, lang)))
+        return page_of(ClaimOut, page, lambda c: ClaimOut(**claim_out(c, lang, user)))
 
     @router.get("/claims/{claim_id}", tags=["claims"])
     def get_claim(
@@ -463,7 +487,7 @@ def claims_router(deps: Deps) -> APIRouter:
         """A claim with its checks (a farmer sees only their own)."""
         record = cl.claim(claim_id)
         check_may_see(user, record, "claim")
-        return ClaimOut(**claim_out(record, lang))
+        return ClaimOut(**claim_out(record, lang, user))
 
     @router.post(
         "/claims/{claim_id}/decision", tags=["claims"], response_model=ClaimOut

@@ -81,7 +81,8 @@ def maps_router(deps: Deps) -> APIRouter:
         for feature in doc["features"]:
             props = feature["properties"]
             props["checks"] = [
-                check_out(c, lang).model_dump(mode="json") for c in props["checks"]
+                check_out(c, lang, user).model_dump(mode="json")
+                for c in props["checks"]
             ]
         return _geojson(doc)
 

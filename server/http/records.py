@@ -10,7 +10,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
 
 from livestock import EnrolResult, Match, Photo
 from remote_sensing import ValidationRules, read_plots
@@ -38,7 +45,7 @@ from server.http.deps import (
     strict_json_loads,
 )
 from server.i18n import Lang, render_check
-from server.services.access import check_may_see, own_farmer
+from server.services.access import Caller, check_for, check_may_see, own_farmer
 from server.services.auth import User
 from server.services.underwriting import ApplicationRecord, FarmerRecord, PolicyRecord
 from underwriting import Check, product_from_dict, product_to_dict
@@ -98,7 +105,17 @@ MONTH_DAY = (
 )
 """``MM-DD``, a day of every year (no 29 February)."""
 Share = Annotated[str, Field(pattern=FRACTION, examples=["0.06"])]
-Days = Annotated[int, Field(ge=0, le=3660, strict=True)]
+
+
+def _whole(value: object) -> object:
+    """A JSON number that is a whole number (``7.0``) as the int it is; else unchanged."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# JSON Schema's integers include 7.0; strings and booleans are no number of days
+Days = Annotated[int, BeforeValidator(_whole), Field(ge=0, le=3660, strict=True)]
 
 
 class SubsidyIn(BaseModel):
@@ -295,8 +312,14 @@ class PolicyOut(BaseModel):
     plots: list[str]
 
 
-def check_out(c: Check, lang: Lang) -> CheckOut:
-    """A check as the API shows it, its reason in ``lang``."""
+def check_out(c: Check, lang: Lang, viewer: Caller | None = None) -> CheckOut:
+    """A check as the API shows it to ``viewer``, its reason in ``lang``.
+
+    A farmer reads no other farmer's ids in it (:func:`check_for`); staff, and
+    a caller that names no viewer, read it whole.
+    """
+    if viewer is not None:
+        c = check_for(viewer, c)
     return CheckOut(
         code=c.code,
         light=c.light,
@@ -327,8 +350,10 @@ class ApplicationOut(BaseModel):
     policy_id: str | None
 
 
-def application_out(a: ApplicationRecord, lang: Lang) -> ApplicationOut:
-    """An application as the API shows it."""
+def application_out(
+    a: ApplicationRecord, lang: Lang, viewer: Caller | None = None
+) -> ApplicationOut:
+    """An application as the API shows it (to ``viewer``: see :func:`check_out`)."""
     return ApplicationOut(
         id=a.id,
         farmer_id=a.farmer_id,
@@ -339,7 +364,7 @@ def application_out(a: ApplicationRecord, lang: Lang) -> ApplicationOut:
         status=a.status,
         light=a.light,
         recommendation=a.recommendation,
-        checks=[check_out(c, lang) for c in a.checks],
+        checks=[check_out(c, lang, viewer) for c in a.checks],
         animals=list(a.animals),
         plots=list(a.plots),
         reason=a.reason,
@@ -489,12 +514,13 @@ def records_router(deps: Deps) -> APIRouter:
                 "send the product's terms as a JSON object", field="body"
             )
         try:
-            PRODUCT_TERMS.validate_python(terms)
+            valid = PRODUCT_TERMS.validate_python(terms)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"][1:]) or "kind"
             raise InvalidInputError(f"{where}: {first['msg']}", field="terms") from exc
-        product = product_from_dict(terms)
+        # The terms as sent, numbers of days as ints (a JSON 7.0 is 7)
+        product = product_from_dict(valid.model_dump(mode="json", exclude_unset=True))
 
         def work(conn: Any) -> tuple[int, dict[str, Any]]:
             uw.add_product(product, actor=user.username, conn=conn)
@@ -725,7 +751,7 @@ def records_router(deps: Deps) -> APIRouter:
             offset=offset,
             limit=limit,
         )
-        return page_of(ApplicationOut, page, lambda a: application_out(a, lang))
+        return page_of(ApplicationOut, page, lambda a: application_out(a, lang, user))
 
     @router.get("/applications/{application_id}", tags=["applications"])
     def get_application(
@@ -736,7 +762,7 @@ def records_router(deps: Deps) -> APIRouter:
         """One application and its checks (a farmer sees only their own)."""
         a = uw.application(application_id)
         check_may_see(user, a, "application")
-        return application_out(a, lang)
+        return application_out(a, lang, user)
 
     @router.post(
         "/applications/{application_id}/decision",

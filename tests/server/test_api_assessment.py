@@ -341,3 +341,30 @@ def test_a_decided_claim_is_not_assessed_again(
         decided["amount"],
     )
     assert assessed_events(app) == []
+
+
+def test_a_claim_states_its_event_and_the_event_lists_it(
+    client: TestClient, app: AppContext, policy: str
+) -> None:
+    """``event_id`` at filing: kept, shown, and what ``agri claims assess-event`` reads."""
+    agent = login(client, "field_agent")
+    body = {
+        "policy_id": policy,
+        "farmer_id": "F-5",
+        "subject_kind": "plot",
+        "subject_id": PLOT,
+        "event_date": HAIL_EVENT.isoformat(),
+        "claimed_fraction": 0.8,
+        "growth_stage": "heading",
+    }
+    r = client.post("/api/v1/claims", headers=agent, json=body | {"event_id": "a b"})
+    assert (r.status_code, r.json()["field"]) == (422, "event_id")
+    r = client.post(
+        "/api/v1/claims", headers=agent, json=body | {"event_id": "hail-2021-06-25"}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["event_id"] == "hail-2021-06-25"
+    shown = client.get(f"/api/v1/claims/{r.json()['id']}", headers=agent).json()
+    assert shown["event_id"] == "hail-2021-06-25"
+    listed = app.claims.event_claims("hail-2021-06-25")
+    assert [c.id for c in listed] == [r.json()["id"]]
