@@ -44,6 +44,7 @@ from server.http.deps import (
     read_upload,
     strict_json_loads,
 )
+from server.http.middleware import is_json
 from server.i18n import Lang, render_check
 from server.services.access import Caller, check_for, check_may_see, own_farmer
 from server.services.auth import User
@@ -505,6 +506,10 @@ def records_router(deps: Deps) -> APIRouter:
         rates are strings of decimals. Terms that do not fit the document are
         refused naming the term (422, field ``terms``).
         """
+        if not is_json(request.headers.get("content-type", "")):
+            raise InvalidInputError(
+                "send the product's terms as application/json", field="body"
+            )
         try:
             terms = strict_json_loads(await request.body())
         except (ValueError, RecursionError):
