@@ -107,11 +107,6 @@ GAPS = {
     "product's own parser does not know it (e.g. a code that is not a string). "
     "Fix: `underwriting` `ProductError` carries the term for every refusal "
     "(`server/http/errors.py` `_domain` already names `exc.field` when set).",
-    "G2": "`POST /products` reads its body whatever its Content-Type: JSON sent as "
-    "text/plain creates the product (201), past the request guard's JSON checks. "
-    "Fix: `server/http/records.py` `add_product` refuses a body that is not JSON "
-    "(`is_json`, 422 naming `body`) and declares its request body in the OpenAPI "
-    "(`openapi_extra`), which shows none today.",
     "G6": "A multipart body cut inside a file part is answered 422 naming the "
     "missing field, but the cut part's SpooledTemporaryFile is never closed "
     "(Starlette's parser closes only finished parts; over 1 MiB it is a file on "
@@ -884,23 +879,9 @@ def _farmers_and_products() -> list[Case]:
         }
 
     codes = listed("/products", "code")
-    plain = json_body(lambda w: cow(w) | {"code": "COW-PLAIN"}, "text/plain")
     terms = "terms"  # G3: a product's refusals name the terms, not the term
     out += [
-        *(
-            c
-            for c in body_rows(r, cow, "premium_rate", corrupt=(422, "body", None))
-            if c.kind != "wrong type"
-        ),
-        Case(
-            r,
-            "body",
-            "wrong type",
-            plain,
-            201,
-            kept=codes("COW-PLAIN", "created"),
-            gap="G2",
-        ),
+        *body_rows(r, cow, "premium_rate", corrupt=(422, "body", None)),
         *values(r, cow, [("code", "NUL", "C\x00", 422)]),
         *(
             Case(c.route, c.row, c.kind, c.send, c.status, c.names, gap="G3")
