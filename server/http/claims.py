@@ -16,6 +16,7 @@ from livestock import Photo, read_metadata
 from remote_sensing import SceneCatalogue, check_scene_name
 from server.http.deps import (
     API,
+    NOTE_TEXT,
     Deps,
     IdempotencyKey,
     Limit,
@@ -123,7 +124,11 @@ class ClaimDecisionIn(BaseModel):
 
     decision: Literal["approve", "reject", "survey"]
     reason: str | None = Field(
-        None, max_length=2000, examples=["photo matches the tag"]
+        None,
+        max_length=2000,
+        pattern=NOTE_TEXT,
+        description="No control character but tabs and line breaks.",
+        examples=["photo matches the tag"],
     )
     grounds: list[Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]] = Field(
         default_factory=list, max_length=20, examples=[["duplicate_claim"]]

@@ -116,7 +116,8 @@ def _whole(value: object) -> object:
 
 
 # JSON Schema's integers include 7.0; strings and booleans are no number of days
-Days = Annotated[int, BeforeValidator(_whole), Field(ge=0, le=3660, strict=True)]
+# (the Field first: after a validator its bounds would not reach the document)
+Days = Annotated[int, Field(ge=0, le=3660, strict=True), BeforeValidator(_whole)]
 
 
 class SubsidyIn(BaseModel):

@@ -584,6 +584,13 @@ def test_every_string_a_request_carries_refuses_nul_in_the_document(
     assert checked > 100
 
 
+def test_the_document_speaks_json_schema_not_pydantic(client: TestClient) -> None:
+    """Bounds reach the document as minimum/maximum, never as pydantic's own words."""
+    text = client.get(f"{API}/openapi.json").text
+    for word in ("ge", "le", "gt", "lt", "strict"):
+        assert f'"{word}":' not in text, word
+
+
 def test_every_link_names_an_operation_and_its_parameters(client: TestClient) -> None:
     doc = client.get(f"{API}/openapi.json").json()
     operations = {
