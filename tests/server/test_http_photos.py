@@ -237,18 +237,18 @@ def test_the_same_photo_is_one_file_however_often_it_is_sent(
     assert len(photos.photos_of(staff, "claim", claim.id)) == 2
 
 
-def test_a_failed_enrolment_keeps_files_but_no_rows(
+def test_an_enrolment_for_an_unknown_farmer_keeps_no_file_and_no_row(
     app: AppContext, cows: Cows
 ) -> None:
-    """The files are written before the transaction: a rollback leaves no row behind."""
+    """The farmer is looked up before a file is kept; a rollback leaves no row behind."""
     from livestock import Photo
     from server.errors import NotFoundError
     from server.services.photos import Viewer
 
     tag = cows.tags[0]
     photos = [Photo(c.path.name, c.path) for c in cows.enrol[tag]]
-    with pytest.raises(NotFoundError):  # no such farmer: the transaction rolls back
+    with pytest.raises(NotFoundError):  # no such farmer: refused before any file
         app.enrolment.enrol_animal(tag, photos, farmer_id="F-9", actor="agent")
-    assert files_under(app.settings.resolved_photo_dir())  # harmless orphans
+    assert not files_under(app.settings.resolved_photo_dir())
     with pytest.raises(NotFoundError):
         app.photos.photos_of(Viewer("admin"), "animal", tag)
