@@ -17,6 +17,9 @@
 * :mod:`claims.season`: a crop loss against the season: the scene pair that
   brackets the event, baselines from peers and from earlier seasons, the
   loss beyond them.
+* :mod:`claims.notices`: public notices (公示) of the underwriting and claim
+  lists: masked rows, the notice's document, its objection period and the
+  payment rule it sets (:func:`check_public_notice`).
 * :mod:`claims.dates`: the farm's calendar (time zone) that every date rule uses.
 * :mod:`claims.photo_hashes`: near-duplicate search of photo hashes by
   multi-index hashing (bands, probes, confirmation).
@@ -75,6 +78,7 @@ from claims.errors import (
     IndemnityError,
     LifecycleError,
     LimitError,
+    NoticeError,
     ReasonRequiredError,
     TransitionError,
 )
@@ -99,6 +103,25 @@ from claims.lifecycle import (
     decision_status,
     may,
     sources,
+)
+from claims.notices import (
+    MAX_OBJECTION_DAYS,
+    MIN_OBJECTION_DAYS,
+    NOTICE_KINDS,
+    ClaimRow,
+    NoticeKind,
+    NoticeStanding,
+    UnderwritingRow,
+    area_text,
+    check_objection_days,
+    check_public_notice,
+    mask_id,
+    mask_name,
+    notice_document,
+    objection_ends,
+    record_digest,
+    short_id,
+    tag_tail,
 )
 from claims.photo_hashes import (
     BAND_BITS,
@@ -147,6 +170,9 @@ __all__ = [
     "BAND_BITS",
     "DEFAULT_FARM_TIMEZONE",
     "FROM_FILES",
+    "MAX_OBJECTION_DAYS",
+    "MIN_OBJECTION_DAYS",
+    "NOTICE_KINDS",
     "OPEN",
     "SOURCES",
     "TRANSITIONS",
@@ -156,6 +182,7 @@ __all__ = [
     "CaptureVerdict",
     "Check",
     "ClaimInputError",
+    "ClaimRow",
     "ClaimRules",
     "ClaimedArea",
     "ClaimsError",
@@ -173,6 +200,9 @@ __all__ = [
     "LimitError",
     "Line",
     "LossBeyond",
+    "NoticeError",
+    "NoticeKind",
+    "NoticeStanding",
     "Param",
     "PhotoFacts",
     "ReasonRequiredError",
@@ -181,7 +211,9 @@ __all__ = [
     "SignedCapture",
     "Status",
     "TransitionError",
+    "UnderwritingRow",
     "animal_intake_checks",
+    "area_text",
     "band_probes",
     "band_radius",
     "bands",
@@ -199,9 +231,11 @@ __all__ = [
     "check_measured_damage",
     "check_move",
     "check_notice",
+    "check_objection_days",
     "check_payment",
     "check_photo_location",
     "check_photo_reuse",
+    "check_public_notice",
     "check_scene_timing",
     "check_season_baseline",
     "check_within_limits",
@@ -220,8 +254,12 @@ __all__ = [
     "livestock_indemnity",
     "local_date",
     "loss_beyond",
+    "mask_id",
+    "mask_name",
     "may",
     "near_duplicates",
+    "notice_document",
+    "objection_ends",
     "on_farm_clock",
     "parse_public_jwk",
     "parse_signed_capture",
@@ -229,8 +267,11 @@ __all__ = [
     "peer_baseline",
     "plot_intake_checks",
     "probe_sets",
+    "record_digest",
     "same_weeks",
+    "short_id",
     "sources",
+    "tag_tail",
     "traffic_light",
     "unsigned_reason",
     "validate_crop_claim",

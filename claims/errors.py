@@ -8,11 +8,14 @@
     + ReasonRequiredError              the move needs a written reason
     + FourEyesError                    the same person may not approve and pay
     + LimitError                       paying would pass a sum insured (``scope``)
+    + NoticeError                      the public notice does not let it be paid yet (``check``)
   + DeviceKeyError (also ValueError)   a device key is not an EC P-256 public JWK
   + CaptureMessageError (also ValueError) a signed capture message is malformed
 """
 
 from __future__ import annotations
+
+from underwriting.checks import Check
 
 __all__ = [
     "CaptureMessageError",
@@ -23,6 +26,7 @@ __all__ = [
     "IndemnityError",
     "LifecycleError",
     "LimitError",
+    "NoticeError",
     "ReasonRequiredError",
     "TransitionError",
 ]
@@ -66,6 +70,14 @@ class LimitError(LifecycleError):
     def __init__(self, message: str, scope: str) -> None:
         super().__init__(message)
         self.scope = scope
+
+
+class NoticeError(LifecycleError):
+    """The claim's public notice does not let it be paid yet; ``check`` says why (as data)."""
+
+    def __init__(self, message: str, check: Check) -> None:
+        super().__init__(message)
+        self.check = check
 
 
 class DeviceKeyError(ClaimsError, ValueError):

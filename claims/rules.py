@@ -35,6 +35,7 @@ from claims.checks import (
 from claims.dates import DEFAULT_FARM_TIMEZONE, farm_zone
 from claims.errors import ClaimInputError, LimitError
 from claims.indemnity import Indemnity, Line
+from claims.notices import check_objection_days
 from claims.season import SeasonRules, check_crop_season
 from underwriting.calendar import CropCalendar
 from underwriting.checks import Check, Param
@@ -73,6 +74,8 @@ class ClaimRules:
         four_eyes_above_minor: above this indemnity (minor units) the approver
             may not record the payment (0: every payment).
         season: how a crop loss is told from the season (claims by map).
+        objection_days: a public notice's objection period unless the notice
+            sets its own (days, within ``claims.notices``' bounds).
     """
 
     notice_days: int = 14
@@ -83,6 +86,7 @@ class ClaimRules:
     farm_timezones: Mapping[str, str] = field(default_factory=dict)
     four_eyes_above_minor: int = 0
     season: SeasonRules = field(default_factory=SeasonRules)
+    objection_days: int = 7
 
     def __post_init__(self) -> None:
         """Refuse unknown zones and negative thresholds at start, not at the first claim.
@@ -99,6 +103,7 @@ class ClaimRules:
             raise ValueError("max_photo_km must be > 0")
         if self.four_eyes_above_minor < 0:
             raise ValueError("four_eyes_above_minor must be >= 0")
+        check_objection_days(self.objection_days)
 
     def zone(self, region: str | None) -> ZoneInfo:
         """The time zone of a farm in ``region``."""

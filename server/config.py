@@ -109,6 +109,13 @@ class Settings(BaseSettings):
         description="Above this indemnity (minor units: fen, cents) the adjuster who "
         "approved a claim may not record its payment (0: every payment).",
     )
+    notice_objection_days: int = Field(
+        7,
+        ge=3,
+        le=30,
+        description="A public notice's objection period in days, unless the notice "
+        "sets its own (3 to 30): its claims are paid after it, with no objection open.",
+    )
     # --- end of the claims settings ---
     imagery_dir: Path | None = Field(
         None,

@@ -129,6 +129,7 @@ class AppContext:
                 farm_timezone=self.settings.farm_timezone,
                 farm_timezones=self.settings.farm_timezones,
                 four_eyes_above_minor=self.settings.four_eyes_above_minor,
+                objection_days=self.settings.notice_objection_days,
             ),
             devices=self.devices,
             photos=self.photos,

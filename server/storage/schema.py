@@ -53,6 +53,9 @@ __all__ = [
     "login_failures",
     "make_engine",
     "metadata",
+    "notice_objections",
+    "notice_rows",
+    "notices",
     "photos",
     "plots",
     "policies",
@@ -632,3 +635,59 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) ->
         for name, value in _PG_CONNECT_ARGS.items():
             connect_args.setdefault(name, value)
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+
+
+# --- Public notices (migration 0020) --------------------------------------------------
+# A notice (公示) of the underwriting list or the claim list of a region and period,
+# frozen when published: its document is the payload of its ledger entry
+# (``notice.published``, at ``ledger_index``), not kept twice.
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", String(36), primary_key=True),  # ntc_ + 32 hex digits
+    Column("kind", String(16), nullable=False),  # underwriting | claims
+    Column("region", String(200), nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("published_on", Date, nullable=False),  # the farm's day
+    Column("objection_days", Integer, nullable=False),
+    Column("objection_ends", Date, nullable=False),  # the last day objections are taken
+    Column("rows", Integer, nullable=False),
+    Column("ledger_index", BigInteger, nullable=False, unique=True),
+    Column("published_by", String(64), nullable=False),
+    Column("published_at", UTCDateTime(), nullable=False),
+    Index("ix_notices_region", "region", "kind", "published_at"),
+)
+# Which record each row of a notice stands for (the document names none in full).
+notice_rows = Table(
+    "notice_rows",
+    metadata,
+    Column("notice_id", String(36), ForeignKey("notices.id"), primary_key=True),
+    Column("row", Integer, primary_key=True, autoincrement=False),
+    Column("record_kind", String(16), nullable=False),  # policy | claim
+    Column("record_id", String(36), nullable=False),
+    Column("farmer_id", String(64), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),  # indemnity or sum insured
+    Index("ix_notice_rows_record", "record_id"),
+)
+# Objections to a row of a notice: open until an adjuster (or underwriter) resolves it.
+notice_objections = Table(
+    "notice_objections",
+    metadata,
+    Column("id", String(36), primary_key=True),  # obj_ + 32 hex digits
+    Column("notice_id", String(36), ForeignKey("notices.id"), nullable=False),
+    Column("row", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("on_behalf_of", String(200), nullable=True),
+    Column("recorded_by", String(64), nullable=False),
+    Column("objector_farmer", String(64), nullable=True),
+    Column("status", String(16), nullable=False),  # open | upheld | dismissed
+    Column("reason", Text, nullable=True),
+    Column("resolved_by", String(64), nullable=True),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Column("resolved_at", UTCDateTime(), nullable=True),
+    Column("ledger_index", BigInteger, nullable=False),
+    Column("resolution_index", BigInteger, nullable=True),
+    Index("ix_notice_objections_notice", "notice_id", "row"),
+)
+# --- end of the public notices --------------------------------------------------------
