@@ -15,6 +15,10 @@ Evidence photos keep their pHash and its four 16-bit bands (indexed):
 :meth:`ClaimStore.similar_evidence` finds near-duplicates by probing the band
 indexes (multi-index hashing, see ``claims.photo_hashes``) instead of reading
 every stored hash.
+
+Crop claims as features (OGC API - Features) carry their plot's shape:
+:meth:`ClaimStore.plot_claims_page`, :meth:`ClaimStore.plot_claim` and
+:meth:`ClaimStore.plot_claims_extent` join each claim to its insured plot.
 """
 
 from __future__ import annotations
@@ -41,6 +45,13 @@ from sqlalchemy import (
 from claims import Check, Line, Status, bands, traffic_light
 from server.errors import NotFoundError
 from server.storage.paging import Page, page_rows
+from server.storage.plots_store import (
+    Box,
+    Days,
+    Extent,
+    geometry_functions,
+    plots_meeting_boxes,
+)
 from server.storage.schema import animals, claims, evidence, plots
 from underwriting import Money, Param
 
@@ -50,9 +61,11 @@ __all__ = [
     "EarlierClaim",
     "EvidenceRow",
     "InsuredPlot",
+    "PlotClaimRecord",
     "StoredHash",
     "checks_from_json",
     "checks_json",
+    "claims_with_plots",
     "reason_from_json",
     "reason_json",
 ]
@@ -116,6 +129,22 @@ class EvidenceRow:
 class InsuredPlot:
     """A plot of a policy: its geometry (WKB, WGS84 lon/lat) and geodesic area in m2."""
 
+    geometry: bytes
+    area_m2: float
+
+
+@dataclass(frozen=True)
+class PlotClaimRecord:
+    """A crop claim with the plot it names: the plot's row id, its id in the file, its shape.
+
+    Attributes:
+        claim: the claim.
+        plot_id: the plot's row id.
+        geometry: the plot's WKB (WGS84 lon/lat); ``area_m2`` its geodesic area in m2.
+    """
+
+    claim: ClaimRecord
+    plot_id: str
     geometry: bytes
     area_m2: float
 
@@ -497,3 +526,123 @@ class ClaimStore:
         if row is None:
             return None
         return InsuredPlot(bytes(row.geometry), float(row.area_m2))
+
+    # --- crop claims as features (OGC API - Features) ----------------------------------
+
+    def plot_claims_page(
+        self,
+        conn: Connection,
+        *,
+        farmer_id: str | None,
+        boxes: Sequence[Box] | None,
+        days: Days,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[PlotClaimRecord], int]:
+        """Crop claims with their plots: a page by loss day then id, and the total.
+
+        Args:
+            conn: the connection to read on.
+            farmer_id: only this farmer's claims; None for every farmer's.
+            boxes: only claims whose plot's shape meets one of these boxes; None
+                for anywhere.
+            days: only claims whose loss day lies within these days.
+            offset: claims to skip.
+            limit: most claims on the page.
+        """
+        where = _plot_claims_where(conn, farmer_id, boxes, days)
+        joined = claims_with_plots()
+        total = conn.execute(
+            select(func.count()).select_from(joined).where(*where)
+        ).scalar_one()
+        rows = conn.execute(
+            select(*_WITH_PLOT)
+            .select_from(joined)
+            .where(*where)
+            .order_by(claims.c.event_date, claims.c.id)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return [_plot_claim(r) for r in rows], int(total)
+
+    def plot_claim(self, conn: Connection, claim_id: str) -> PlotClaimRecord | None:
+        """The crop claim ``claim_id`` with its plot; None if none (or not on an insured plot)."""
+        row = conn.execute(
+            select(*_WITH_PLOT)
+            .select_from(claims_with_plots())
+            .where(claims.c.id == claim_id, claims.c.subject_kind == "plot")
+        ).first()
+        return _plot_claim(row) if row is not None else None
+
+    def plot_claims_extent(
+        self, conn: Connection, *, farmer_id: str | None
+    ) -> Extent | None:
+        """The bounds of the crop claims' plots and the span of their loss days; None if none."""
+        query = select(
+            func.count(),
+            func.min(plots.c.min_lon),
+            func.min(plots.c.min_lat),
+            func.max(plots.c.max_lon),
+            func.max(plots.c.max_lat),
+            func.min(claims.c.event_date),
+            func.max(claims.c.event_date),
+        ).select_from(claims_with_plots())
+        query = query.where(claims.c.subject_kind == "plot")
+        if farmer_id is not None:
+            query = query.where(claims.c.farmer_id == farmer_id)
+        row = conn.execute(query).one()
+        if not row[0]:
+            return None
+        west, south, east, north = (float(v) for v in row[1:5])
+        return Extent(west, south, east, north, row[5].date(), row[6].date())
+
+
+def claims_with_plots() -> Any:
+    """Claims joined to the plot they name: the policy's plot of that id (the first by row id)."""
+    other = plots.alias("named")
+    first = (
+        select(func.min(other.c.id))
+        .where(
+            other.c.policy_id == claims.c.policy_id,
+            other.c.plot_ref == claims.c.subject_id,
+        )
+        .scalar_subquery()
+    )
+    return claims.join(plots, plots.c.id == first)
+
+
+_WITH_PLOT: list[Any] = [
+    claims,
+    plots.c.id.label("plot_row_id"),
+    plots.c.geometry.label("plot_geometry"),
+    plots.c.area_m2.label("plot_area_m2"),
+]
+
+
+def _plot_claim(row: Any) -> PlotClaimRecord:
+    return PlotClaimRecord(
+        _record(row),
+        row.plot_row_id,
+        bytes(row.plot_geometry),
+        float(row.plot_area_m2),
+    )
+
+
+def _plot_claims_where(
+    conn: Connection,
+    farmer_id: str | None,
+    boxes: Sequence[Box] | None,
+    days: Days,
+) -> list[Any]:
+    where: list[Any] = [claims.c.subject_kind == "plot"]
+    if farmer_id is not None:
+        where.append(claims.c.farmer_id == farmer_id)
+    if boxes is not None:
+        geometry_functions(conn)
+        where.append(plots_meeting_boxes(conn, boxes))
+    first, last = days
+    if first is not None:
+        where.append(claims.c.event_date >= _day(first))
+    if last is not None:
+        where.append(claims.c.event_date <= _day(last))
+    return where

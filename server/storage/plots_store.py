@@ -1,21 +1,60 @@
 """Plots as the maps read them, and plots of policies in force found by period and box.
 
 :func:`insured_plots_meeting` is the double-insurance search; :class:`PlotStore`
-reads the plots of an application or a policy, and a page of the plots in force
-on a day in a map view.
+reads the plots of an application or a policy, a page of the plots in force
+on a day in a map view, and the insured plots as features (OGC API -
+Features): a page filtered by boxes and days, one plot, the extent.
+
+The exact box filters (:func:`plots_meeting_boxes`) test the shape, not only
+its bounds: on PostgreSQL ``ST_Intersects`` on the GiST index of ``plots.geom``
+(migration 0018), on SQLite the indexed bounds, then the shape by a SQL
+function of the connection (``agri_wkb_meets_box``, shapely) on what they let
+through. Both databases answer the same plots.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    false,
+    func,
+    or_,
+    select,
+    text,
+)
 
+from server.storage.overlaps_sql import postgis_schema
 from server.storage.schema import plots, policies
 
-__all__ = ["MapPlot", "PlotStore", "insured_plots_meeting"]
+__all__ = [
+    "Box",
+    "Days",
+    "Extent",
+    "InsuredPlotRecord",
+    "MapPlot",
+    "PlotStore",
+    "days_meeting",
+    "envelope_sql",
+    "geometry_functions",
+    "insured_plots_meeting",
+    "plot_bounds_meet",
+    "plots_meeting_boxes",
+]
+
+Box = tuple[float, float, float, float]
+"""(west, south, east, north) in WGS84 degrees, west <= east and south <= north."""
+
+Days = tuple[date | None, date | None]
+"""The first and last day (both inclusive, UTC calendar days) a record's day or
+period must meet; None leaves that end open."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +74,156 @@ class MapPlot:
     geometry: bytes
     area_m2: float
     declared_m2: float | None
+
+
+@dataclass(frozen=True)
+class InsuredPlotRecord:
+    """An insured plot (a plot of a policy) with its policy's product and period.
+
+    Attributes:
+        id: the plot's row id (unique; the feature id of the OGC collection).
+        plot_ref: its id in the farmer's file (unique within its application).
+        geometry: WKB, WGS84 lon/lat.
+        area_m2: measured (geodesic) area in m2; ``declared_m2`` the farmer's, if any.
+        start_date: first day of the policy's period; ``end_date`` its last (inclusive).
+    """
+
+    id: str
+    plot_ref: str
+    application_id: str
+    policy_id: str
+    farmer_id: str
+    product_code: str
+    start_date: date
+    end_date: date
+    geometry: bytes
+    area_m2: float
+    declared_m2: float | None
+
+
+@dataclass(frozen=True)
+class Extent:
+    """Where and when a collection's records lie.
+
+    Attributes:
+        west, south, east, north: the bounds of their plots, WGS84 degrees.
+        first_day, last_day: their earliest and latest day (None when unknown).
+    """
+
+    west: float
+    south: float
+    east: float
+    north: float
+    first_day: date | None
+    last_day: date | None
+
+
+def _wkb_meets_box(
+    wkb: bytes | None, west: float, south: float, east: float, north: float
+) -> int:
+    """SQLite's ``agri_wkb_meets_box``: 1 when a WKB shape meets the box, else 0."""
+    import shapely
+
+    if wkb is None:
+        return 0
+    shape = shapely.from_wkb(bytes(wkb))
+    return int(shapely.intersects(shape, shapely.box(west, south, east, north)))
+
+
+def _geojson_meets_box(
+    doc: str | None, west: float, south: float, east: float, north: float
+) -> int:
+    """SQLite's ``agri_geojson_meets_box``: 1 when a feature of a stored collection meets it."""
+    import shapely
+
+    if doc is None:
+        return 0
+    box = shapely.box(west, south, east, north)
+    for feature in json.loads(doc).get("features") or ():
+        geometry = feature.get("geometry")
+        if geometry and shapely.intersects(
+            shapely.from_geojson(json.dumps(geometry)), box
+        ):
+            return 1
+    return 0
+
+
+def geometry_functions(conn: Connection) -> None:
+    """Give a SQLite connection the shape tests the box filters call (once per connection).
+
+    ``agri_wkb_meets_box(wkb, w, s, e, n)`` and ``agri_geojson_meets_box(doc,
+    w, s, e, n)`` (a stored FeatureCollection's text). Nothing on PostgreSQL,
+    where PostGIS tests the shapes.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    pooled = conn.connection
+    if pooled.info.get("agri.geometry_functions"):
+        return
+    raw: Any = pooled.driver_connection
+    raw.create_function("agri_wkb_meets_box", 5, _wkb_meets_box, deterministic=True)
+    raw.create_function(
+        "agri_geojson_meets_box", 5, _geojson_meets_box, deterministic=True
+    )
+    pooled.info["agri.geometry_functions"] = True
+
+
+def envelope_sql(g: str, box: Box, key: str) -> tuple[str, dict[str, float]]:
+    """PostGIS's box (SRID 4326) as SQL text over schema ``g``, and its bound corners.
+
+    The corners are bound as ``{key}_w``, ``{key}_s``, ``{key}_e``, ``{key}_n``:
+    ``key`` must be unique within the statement.
+    """
+    names = [f"{key}_{c}" for c in "wsen"]
+    sql = (
+        f"{g}.ST_MakeEnvelope(:{names[0]}, :{names[1]}, :{names[2]}, :{names[3]}, 4326)"
+    )
+    return sql, dict(zip(names, box, strict=True))
+
+
+def plot_bounds_meet(box: Box) -> ColumnElement[bool]:
+    """Plots whose indexed bounds meet ``box`` (``ix_plots_bounds``)."""
+    west, south, east, north = box
+    return and_(
+        plots.c.max_lon >= west,
+        plots.c.min_lon <= east,
+        plots.c.max_lat >= south,
+        plots.c.min_lat <= north,
+    )
+
+
+def plots_meeting_boxes(conn: Connection, boxes: Sequence[Box]) -> ColumnElement[bool]:
+    """Plots whose shape meets any of ``boxes``, as a condition on ``plots``.
+
+    The indexed bounds first, then the shape: PostGIS's ``ST_Intersects`` on
+    ``plots.geom`` (PostgreSQL), ``agri_wkb_meets_box`` on the WKB (SQLite;
+    :func:`geometry_functions` must have run on ``conn``). No boxes: no plot.
+    """
+    terms = []
+    for i, box in enumerate(boxes):
+        if conn.dialect.name == "postgresql":
+            g = postgis_schema(conn)
+            envelope, corners = envelope_sql(g, box, f"plot_box{i}")
+            exact: ColumnElement[bool] = text(
+                f"{g}.ST_Intersects(plots.geom, {envelope})"
+            ).bindparams(**corners)  # type: ignore[assignment]
+        else:
+            exact = func.agri_wkb_meets_box(plots.c.geometry, *box) == 1
+        terms.append(and_(plot_bounds_meet(box), exact))
+    return or_(*terms) if terms else false()
+
+
+def days_meeting(
+    first: ColumnElement[Any], last: ColumnElement[Any], days: Days
+) -> list[ColumnElement[bool]]:
+    """Conditions: the period [first, last] (dates) meets ``days``."""
+    start, end = days
+    where: list[ColumnElement[bool]] = []
+    if end is not None:
+        where.append(first <= end)
+    if start is not None:
+        where.append(last >= start)
+    return where
 
 
 def _in_force_meeting(
@@ -130,6 +319,124 @@ class PlotStore:
             .limit(limit)
         ).all()
         return [_map_plot(r) for r in rows], int(total)
+
+    # --- insured plots as features (OGC API - Features) ----------------------------
+
+    def insured_page(
+        self,
+        conn: Connection,
+        *,
+        farmer_id: str | None,
+        boxes: Sequence[Box] | None,
+        days: Days,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[InsuredPlotRecord], int]:
+        """Insured plots (plots of policies): a page in (policy, plot, row) order and the total.
+
+        Args:
+            conn: the connection to read on.
+            farmer_id: only this farmer's plots; None for every farmer's.
+            boxes: only plots whose shape meets one of these boxes
+                (:func:`plots_meeting_boxes`); None for anywhere.
+            days: only plots whose policy's period meets these days.
+            offset: plots to skip.
+            limit: most plots on the page.
+        """
+        where = self._insured_where(conn, farmer_id, boxes, days)
+        joined = plots.join(policies, policies.c.id == plots.c.policy_id)
+        total = conn.execute(
+            select(func.count()).select_from(joined).where(*where)
+        ).scalar_one()
+        rows = conn.execute(
+            select(*_INSURED)
+            .select_from(joined)
+            .where(*where)
+            .order_by(plots.c.policy_id, plots.c.plot_ref, plots.c.id)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return [_insured(r) for r in rows], int(total)
+
+    def insured_one(self, conn: Connection, plot_id: str) -> InsuredPlotRecord | None:
+        """The insured plot with row id ``plot_id``; None if none (or not of a policy)."""
+        row = conn.execute(
+            select(*_INSURED)
+            .join(policies, policies.c.id == plots.c.policy_id)
+            .where(plots.c.id == plot_id)
+        ).first()
+        return _insured(row) if row is not None else None
+
+    def insured_extent(
+        self, conn: Connection, *, farmer_id: str | None
+    ) -> Extent | None:
+        """The bounds and the span of periods of the insured plots (one farmer's, or all).
+
+        None when there is no insured plot.
+        """
+        query = select(
+            func.count(),
+            func.min(plots.c.min_lon),
+            func.min(plots.c.min_lat),
+            func.max(plots.c.max_lon),
+            func.max(plots.c.max_lat),
+            func.min(policies.c.start_date),
+            func.max(policies.c.end_date),
+        ).join(policies, policies.c.id == plots.c.policy_id)
+        if farmer_id is not None:
+            query = query.where(plots.c.farmer_id == farmer_id)
+        row = conn.execute(query).one()
+        if not row[0]:
+            return None
+        west, south, east, north = (float(v) for v in row[1:5])
+        return Extent(west, south, east, north, row[5], row[6])
+
+    @staticmethod
+    def _insured_where(
+        conn: Connection,
+        farmer_id: str | None,
+        boxes: Sequence[Box] | None,
+        days: Days,
+    ) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
+        if farmer_id is not None:
+            where.append(plots.c.farmer_id == farmer_id)
+        if boxes is not None:
+            geometry_functions(conn)
+            where.append(plots_meeting_boxes(conn, boxes))
+        where += days_meeting(policies.c.start_date, policies.c.end_date, days)
+        return where
+
+
+_INSURED = [
+    plots.c.id,
+    plots.c.plot_ref,
+    plots.c.application_id,
+    plots.c.policy_id,
+    plots.c.farmer_id,
+    policies.c.product_code,
+    policies.c.start_date,
+    policies.c.end_date,
+    plots.c.geometry,
+    plots.c.area_m2,
+    plots.c.declared_m2,
+]
+
+
+def _insured(row: Any) -> InsuredPlotRecord:
+    return InsuredPlotRecord(
+        row.id,
+        row.plot_ref,
+        row.application_id,
+        row.policy_id,
+        row.farmer_id,
+        row.product_code,
+        row.start_date,
+        row.end_date,
+        bytes(row.geometry),
+        float(row.area_m2),
+        float(row.declared_m2) if row.declared_m2 is not None else None,
+    )
 
 
 def insured_plots_meeting(
