@@ -7,7 +7,7 @@ EDGE_NPM := edge/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 EDGE_DATA ?= $(or $(AGRI_SHARED_DATA),../shared/data)/cattle_faces
 
-.PHONY: setup demo serve test fuzz check bench contract clean chromium postgis edge-model
+.PHONY: setup demo serve test fuzz check bench contract clean chromium postgis wrk edge-model
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -57,6 +57,18 @@ postgis:
 	  fi; \
 	fi
 
+# make bench's load figures drive `agri serve` with wrk (Debian's package), installed when missing.
+wrk:
+	@if ! command -v wrk >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's wrk for make bench's load figures"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk || \
+	      { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }; \
+	  else \
+	    echo "note: no wrk: make bench skips its load figures until 'sudo apt-get install -y wrk'"; \
+	  fi; \
+	fi
+
 setup: $(STAMP) $(NPM) $(EDGE_NPM) chromium postgis  ## .venv with the dev extras, the pages' and the agent app's npm packages (eslint and prettier too), Chromium
 
 demo: setup  ## the main job on embedded defaults: SQLite, in-process chain; then the pages' logins
@@ -88,7 +100,7 @@ fuzz: setup  ## schemathesis over the API's OpenAPI, long: every principal, both
 check: setup  ## lint and type checks only (ruff, mypy; prettier and eslint on web/js and edge/src)
 	scripts/check
 
-bench: setup  ## speed figures beside their references, in one run
+bench: setup wrk  ## speed figures beside their references, in one run
 	$(PY) -m bench
 
 edge-model: setup  ## re-export the phone's face-ID model (edge/model) from the shipped livestock weights

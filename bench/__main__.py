@@ -44,6 +44,7 @@ GROUPS: dict[str, tuple[str, bool]] = {
     "tiles": ("bench.tiles_bench", False),
     "edge": ("bench.edge_bench", False),
     "dask": ("bench.dask_bench", False),
+    "load": ("bench.load_bench", False),
 }
 
 

@@ -353,8 +353,16 @@ def _masked(url: str) -> str:
     help="API worker processes on the same database (more than one needs a chain "
     "that outlives a process, or anchoring off).",
 )
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log a line per request (off where a proxy in front logs them).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
+def serve(
+    ctx: click.Context, host: str, port: int, workers: int, access_log: bool
+) -> None:
     """Start the HTTP API on the configured database (the demo's by default)."""
     import uvicorn
 
@@ -384,6 +392,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
             port=port,
             proxy_headers=True,
             forwarded_allow_ips=app.settings.forwarded_allow_ips,
+            access_log=access_log,
         )
         return
     uvicorn.run(
@@ -392,6 +401,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
         port=port,
         proxy_headers=True,
         forwarded_allow_ips=app.settings.forwarded_allow_ips,
+        access_log=access_log,
     )
 
 

@@ -134,7 +134,7 @@ def json_list_part(
     return declare
 
 
-def _reader_lang(
+async def _reader_lang(  # async: pure, so it stays off the thread pool
     accept_language: Annotated[
         str | None,
         Header(
