@@ -452,6 +452,7 @@ def _register_map_commands() -> None:
     from server.cli.backup import backup, restore
     from server.cli.claims import claims
     from server.cli.edge import edge
+    from server.cli.exports import export
     from server.cli.imagery import imagery
     from server.cli.livestock import livestock
     from server.cli.maps import damage, plots
@@ -465,6 +466,7 @@ def _register_map_commands() -> None:
     cli.add_command(livestock)
     cli.add_command(imagery)
     cli.add_command(edge)
+    cli.add_command(export)
     cli.add_command(claims)
 
 

@@ -27,6 +27,7 @@ from server.http.claims import claims_router
 from server.http.deps import API, Deps
 from server.http.devices import devices_router
 from server.http.errors import install_error_handlers
+from server.http.exports import exports_router
 from server.http.history import history_router
 from server.http.ledger import health_router, ledger_router
 from server.http.maps import maps_router
@@ -86,6 +87,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(history_router(deps))
     app.include_router(scenes_router(deps))
     app.include_router(devices_router(deps))
+    app.include_router(exports_router(deps))
     app.include_router(pages_router(deps))
     mount_pages(app)  # after every API route: the pages at /, npm packages at /vendor/
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]

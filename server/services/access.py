@@ -69,6 +69,7 @@ Action = Literal[
     "claims.decide",
     "claims.pay",
     "claims.read",
+    "exports.read",
 ]
 """What a route or a service does on a viewer's behalf."""
 
@@ -104,6 +105,8 @@ ACTIONS: Mapping[Action, tuple[Role, ...]] = {
     "claims.decide": _claim_roles("decide"),
     "claims.pay": _claim_roles("pay"),
     "claims.read": _claim_roles("read"),
+    # Whole-portfolio files (plots, claims, policies, imagery): the insurer's desks.
+    "exports.read": ("admin", "underwriter", "adjuster"),
 }
 """The roles that may take each action, in the order a refusal names them."""
 

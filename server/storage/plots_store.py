@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 
 from server.storage.overlaps_sql import postgis_schema
-from server.storage.schema import plots, policies
+from server.storage.schema import applications, plots, policies
 
 __all__ = [
     "Box",
@@ -407,6 +407,70 @@ class PlotStore:
         where += days_meeting(policies.c.start_date, policies.c.end_date, days)
         return where
 
+    def insured_for_export(
+        self,
+        conn: Connection,
+        *,
+        day: date | None,
+        product_code: str | None,
+        farmer_id: str | None,
+        limit: int,
+    ) -> tuple[list[ExportedPlot], int]:
+        """Insured plots (plots of issued policies) with their policy's terms: a page and the total.
+
+        By policy then plot id, the first ``limit``. ``day``: only policies in
+        force on it (both ends inclusive); ``product_code``, ``farmer_id``: only
+        that product's, that farmer's (None: any).
+        """
+        joined = plots.join(policies, policies.c.id == plots.c.policy_id).join(
+            applications, applications.c.id == plots.c.application_id
+        )
+        where: list[ColumnElement[bool]] = []
+        if day is not None:
+            where += [policies.c.start_date <= day, policies.c.end_date >= day]
+        if product_code is not None:
+            where.append(policies.c.product_code == product_code)
+        if farmer_id is not None:
+            where.append(plots.c.farmer_id == farmer_id)
+        total = conn.execute(
+            select(func.count()).select_from(joined).where(*where)
+        ).scalar_one()
+        rows = conn.execute(
+            select(
+                plots.c.plot_ref,
+                plots.c.policy_id,
+                plots.c.farmer_id,
+                policies.c.product_code,
+                policies.c.start_date,
+                policies.c.end_date,
+                policies.c.currency,
+                plots.c.geometry,
+                plots.c.area_m2,
+                plots.c.declared_m2,
+                applications.c.created_at,
+            )
+            .select_from(joined)
+            .where(*where)
+            .order_by(plots.c.policy_id, plots.c.plot_ref, plots.c.id)
+            .limit(limit)
+        ).all()
+        return [
+            ExportedPlot(
+                r.plot_ref,
+                r.policy_id,
+                r.farmer_id,
+                r.product_code,
+                r.start_date,
+                r.end_date,
+                r.currency,
+                bytes(r.geometry),
+                float(r.area_m2),
+                float(r.declared_m2) if r.declared_m2 is not None else None,
+                r.created_at,
+            )
+            for r in rows
+        ], int(total)
+
 
 _INSURED = [
     plots.c.id,
@@ -482,3 +546,29 @@ def insured_plots_meeting(
             .order_by(plots.c.policy_id, plots.c.plot_ref)
         ).all()
     )
+
+
+@dataclass(frozen=True)
+class ExportedPlot:
+    """An insured plot with its policy's terms, as the exports read it.
+
+    Attributes:
+        plot_ref: its id in the farmer's file (unique within its policy).
+        geometry: WKB, WGS84 lon/lat.
+        area_m2: measured (geodesic) area in m2; ``declared_m2`` the farmer's, if any.
+        start_date: first day of the policy's period; ``end_date`` its last (inclusive).
+        currency: the policy's currency (ISO 4217).
+        surveyed_at: when the plot was surveyed (its application submitted), UTC.
+    """
+
+    plot_ref: str
+    policy_id: str
+    farmer_id: str
+    product_code: str
+    start_date: date
+    end_date: date
+    currency: str
+    geometry: bytes
+    area_m2: float
+    declared_m2: float | None
+    surveyed_at: datetime

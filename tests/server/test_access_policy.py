@@ -74,6 +74,7 @@ EXPECTED: dict[str, set[str]] = {
     "claims.decide": {J},
     "claims.pay": {J},
     "claims.read": {A, J, G, F},
+    "exports.read": {A, U, J},
 }
 
 
