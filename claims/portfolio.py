@@ -6,7 +6,7 @@ and calls these functions for what the sums mean:
 
 * **Dimensions** (:data:`DIMENSIONS`): ``region`` (the farmer's county or
   region), ``product`` (the product code), ``peril`` (what the policy insures
-  against: :data:`PERILS`, the product's kind) and ``month`` (``YYYY-MM``: of
+  against, by the product's kind: :data:`PERILS`) and ``month`` (``YYYY-MM``: of
   the policy's first day for premium and sum insured, of the loss day for
   claims). Every group is also one currency: money of two currencies is never
   added up.
@@ -53,10 +53,10 @@ Dimension = Literal["region", "product", "peril", "month"]
 DIMENSIONS: tuple[Dimension, ...] = get_args(Dimension)
 """What a portfolio can be grouped by, in any combination (currency always)."""
 
-PERILS: tuple[str, ...] = ("crop", "livestock")
-"""The perils a policy insures against: a crop's loss (``crop``) or an animal's
-death (``livestock``); a product is one of them (its kind). Claims state no
-finer cause (hail, flood, disease) yet."""
+PERILS: Mapping[str, str] = {"crop": "crop_loss", "livestock": "animal_death"}
+"""The peril a policy insures against, by its product's kind: a crop's loss
+(``crop_loss``) or an animal's death (``animal_death``), the words a claim's
+public notice uses. Claims state no finer cause (hail, flood, disease) yet."""
 
 RATIO_PLACES = 4
 """Decimal places of a ratio (0.6250), rounded half to even."""

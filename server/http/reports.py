@@ -66,10 +66,10 @@ class PortfolioRowOut(BaseModel):
     product: str | None = Field(
         None, description="The product code (when grouped by it)."
     )
-    peril: Literal["crop", "livestock"] | None = Field(
+    peril: Literal["crop_loss", "animal_death"] | None = Field(
         None,
-        description="What the policies insure against: a crop's loss or an animal's "
-        "death (the product's kind; when grouped by it).",
+        description="What the policies insure against, by their product's kind: a "
+        "crop's loss or an animal's death (when grouped by it).",
     )
     month: str | None = Field(
         None,

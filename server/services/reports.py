@@ -63,8 +63,8 @@ class PortfolioLine:
     """One group of the portfolio, with its incurred amount and loss ratios.
 
     Amounts are minor units of ``currency``. ``keys`` holds each dimension
-    grouped by and its value (``month``: ``YYYY-MM``; ``peril``: ``crop`` or
-    ``livestock``); totals have none.
+    grouped by and its value (``month``: ``YYYY-MM``; ``peril``: ``crop_loss``
+    or ``animal_death``); totals have none.
 
     Attributes:
         incurred_minor: paid plus approved and not yet paid.

@@ -10,10 +10,11 @@ grouped statement (with a count of its groups), whatever the portfolio's size.
   A policy counts in the period and month of its first day (premium, sum
   insured), a claim in those of its loss day (claimed = its amount as reckoned
   at intake or assessment; paid = the amount of a paid claim; approved and
-  not yet paid apart). Region is the farmer's, product and peril (its kind)
-  the policy's. A policy's premium is stored as JSON text (``{"total":
-  "1234.56", ...}``, always two decimals: ``str(Money)``): its minor units are
-  the digits without the point, cast to an integer in SQL (exact, no float).
+  not yet paid apart). Region is the farmer's, product and peril (by the
+  product's kind, :data:`claims.PERILS`) the policy's. A policy's premium is
+  stored as JSON text (``{"total": "1234.56", ...}``, always two decimals:
+  ``str(Money)``): its minor units are the digits without the point, cast to
+  an integer in SQL (exact, no float).
 * **Checks** (:meth:`ReportStore.checks`): each check stored in a claim's or
   an application's ``checks`` (a JSON list; ``json_each`` on SQLite,
   ``jsonb_array_elements`` on PostgreSQL) counted by code and light, with
@@ -49,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from claims import DECIDED_AGAINST, DECIDED_FOR, Dimension, Family
+from claims import DECIDED_AGAINST, DECIDED_FOR, PERILS, Dimension, Family
 from server.storage.schema import applications, claims, farmers, policies
 
 __all__ = ["CheckRow", "PortfolioRow", "RecordRow", "ReportStore"]
@@ -192,6 +193,11 @@ def _elements(conn: Connection, document: Any) -> Any:
     return func.json_each(text).table_valued("value").alias("j")
 
 
+def _peril(kind: Any) -> ColumnElement[str]:
+    """The peril of a product's kind (:data:`claims.PERILS`; an unknown kind is itself)."""
+    return case(*((kind == k, literal(v)) for k, v in PERILS.items()), else_=kind)
+
+
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
@@ -223,7 +229,7 @@ class ReportStore:
             select(
                 farmers.c.region.label("region"),
                 policies.c.product_code.label("product"),
-                policies.c.kind.label("peril"),
+                _peril(policies.c.kind).label("peril"),
                 _month_of_date(conn, policies.c.start_date).label("month"),
                 policies.c.currency.label("currency"),
                 literal(1, BigInteger).label("policies"),
@@ -242,7 +248,7 @@ class ReportStore:
             select(
                 farmers.c.region,
                 policies.c.product_code,
-                policies.c.kind,
+                _peril(policies.c.kind),
                 _month_of_instant(conn, claims.c.event_date),
                 claims.c.currency,
                 zero,
