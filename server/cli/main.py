@@ -456,6 +456,7 @@ def _register_map_commands() -> None:
     from server.cli.imagery import imagery
     from server.cli.livestock import livestock
     from server.cli.maps import damage, plots
+    from server.cli.reports import report
     from server.cli.users import users
 
     cli.add_command(backup)
@@ -468,6 +469,7 @@ def _register_map_commands() -> None:
     cli.add_command(edge)
     cli.add_command(export)
     cli.add_command(claims)
+    cli.add_command(report)
 
 
 _register_map_commands()
