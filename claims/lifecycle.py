@@ -18,7 +18,9 @@ filed ----> survey <---> approved ----> paid
 Controls on a decision: a rejection and a survey request always need a
 reason; approving a claim whose traffic light is amber or red (approving
 against the checks) needs one too. Four-eyes: above a configured amount, the
-adjuster who approved a claim may not record its payment.
+adjuster who approved a claim may not record its payment. Public notice: a
+claim is paid only once a claims notice listing it has passed its objection
+period with no objection open (:mod:`claims.notices`).
 
 Pure functions over plain values; the server looks up the claim, calls them,
 and writes the move.
@@ -29,7 +31,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Literal
 
-from claims.errors import FourEyesError, ReasonRequiredError, TransitionError
+from claims.errors import (
+    FourEyesError,
+    NoticeError,
+    ReasonRequiredError,
+    TransitionError,
+)
+from underwriting.checks import Check
 
 __all__ = [
     "ACTORS",
@@ -165,8 +173,14 @@ def check_payment(
     payer: str,
     amount_minor: int,
     four_eyes_above_minor: int,
+    notice: Check,
 ) -> None:
-    """Four-eyes: above ``four_eyes_above_minor`` the approver may not record the payment.
+    """Four-eyes, then the public notice: may ``payer`` record this payment now?
+
+    Four-eyes: above ``four_eyes_above_minor`` the approver may not record
+    the payment. Public notice: the claim must have been posted on a claims
+    notice whose objection period has passed with no objection open
+    (``notice``, from :func:`claims.check_public_notice`, must be green).
 
     Args:
         approver: who approved the claim (None: not on record).
@@ -174,12 +188,25 @@ def check_payment(
         amount_minor: the indemnity, in minor units (fen, cents).
         four_eyes_above_minor: the amount above which the rule applies
             (0: every payment of a positive amount).
+        notice: the claim's ``public_notice`` check.
 
     Raises:
         FourEyesError: the amount is above the threshold and the payer is the
             approver, or the approver is not on record (the rule cannot be
             confirmed).
+        NoticeError: ``notice`` is not green (its check rides on the error).
     """
+    _check_four_eyes(approver, payer, amount_minor, four_eyes_above_minor)
+    if notice.light != "green":
+        raise NoticeError(
+            f"the claim's public notice does not let it be paid yet ({notice.message})",
+            notice,
+        )
+
+
+def _check_four_eyes(
+    approver: str | None, payer: str, amount_minor: int, four_eyes_above_minor: int
+) -> None:
     if amount_minor <= four_eyes_above_minor:
         return
     if approver is None:

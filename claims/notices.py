@@ -358,7 +358,7 @@ def check_public_notice(
         ``public_notice`` green ``public_notice.cleared`` (params ``notice``,
         ``ended``); otherwise red: ``public_notice.missing`` (never on a
         notice), ``public_notice.changed`` (the indemnity differs from the
-        one posted: ``posted_minor``, ``amount_minor``), ``public_notice.upheld``
+        one posted: ``posted`` and ``amount``, major units), ``public_notice.upheld``
         (an objection to it was upheld: it needs a new notice),
         ``public_notice.period`` (the period runs until ``ends``) or
         ``public_notice.objection_open`` (``count`` objections await a
@@ -381,8 +381,8 @@ def check_public_notice(
             "public_notice.changed",
             {
                 **ids,
-                "posted_minor": standing.noticed_minor,
-                "amount_minor": amount_minor,
+                "posted": str(Decimal(standing.noticed_minor).scaleb(-2)),
+                "amount": str(Decimal(amount_minor).scaleb(-2)),
             },
         )
     if standing.upheld:

@@ -19,6 +19,8 @@ HEAVY = {
     "rio_cogeo",
     "geopandas",
     "exactextract",
+    "reportlab",
+    "segno",
     "web3",
     "fastapi",
     "sqlalchemy",
@@ -36,6 +38,9 @@ ALLOWED = {
     "rio_cogeo": {"remote_sensing"},
     "geopandas": {"remote_sensing"},
     "exactextract": {"remote_sensing"},
+    # a public notice's PDF and its QR code: drawn in the notices service only
+    "reportlab": {"server/services/notices.py"},
+    "segno": {"server/services/notices.py"},
     "web3": {"ledger/adapters/evm.py", "server"},
     "fastapi": {"server"},
     "sqlalchemy": {"server"},

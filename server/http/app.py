@@ -32,6 +32,7 @@ from server.http.history import history_router
 from server.http.ledger import health_router, ledger_router
 from server.http.maps import maps_router
 from server.http.middleware import AllowedMethods, RequestGuard
+from server.http.notices import notices_router
 from server.http.openapi import mount_docs, openapi_document
 from server.http.pages import mount_pages, pages_router
 from server.http.photos import photos_router
@@ -87,6 +88,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(history_router(deps))
     app.include_router(scenes_router(deps))
     app.include_router(devices_router(deps))
+    app.include_router(notices_router(deps))
     app.include_router(exports_router(deps))
     app.include_router(pages_router(deps))
     mount_pages(app)  # after every API route: the pages at /, npm packages at /vendor/

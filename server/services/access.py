@@ -39,8 +39,10 @@ __all__ = [
     "Viewer",
     "check_for",
     "check_may_see",
+    "check_may_see_region",
     "may_do",
     "may_see",
+    "may_see_region",
     "own_farmer",
     "roles_for",
 ]
@@ -63,6 +65,9 @@ Action = Literal[
     "devices.list",
     "devices.approve",
     "devices.any_agent",
+    "notices.publish",
+    "notices.object",
+    "notices.resolve",
     "claims.file",
     "claims.add_evidence",
     "claims.assess",
@@ -99,6 +104,12 @@ ACTIONS: Mapping[Action, tuple[Role, ...]] = {
     "devices.list": ("admin", "field_agent"),  # and revoke
     "devices.approve": ("admin",),
     "devices.any_agent": ("admin",),  # list and revoke any agent's devices
+    # Public notices (公示): underwriters post the underwriting list, adjusters the
+    # claim list; anyone with the notice objects (a farmer for their own region);
+    # adjusters resolve objections (underwriters those of an underwriting notice).
+    "notices.publish": ("underwriter", "adjuster"),
+    "notices.object": ("admin", "underwriter", "adjuster", "field_agent", "farmer"),
+    "notices.resolve": ("underwriter", "adjuster"),
     "claims.file": _claim_roles("file"),
     "claims.add_evidence": _claim_roles("add_evidence"),
     "claims.assess": _claim_roles("assess"),
@@ -171,6 +182,28 @@ def may_see(viewer: Caller, record: Owned | str | None) -> bool:
         return True
     owner = record if record is None or isinstance(record, str) else record.farmer_id
     return owner is not None and owner == viewer.farmer_id
+
+
+def may_see_region(viewer: Caller, own_region: str | None, region: str) -> bool:
+    """True when ``viewer`` may see a public notice of ``region``.
+
+    Staff see every region's; a farmer only their own region's (``own_region``,
+    the region of their farmer record: None or empty when they have none, which
+    sees nothing).
+    """
+    if not _is_farmer(viewer):
+        return True
+    return bool(own_region) and own_region == region
+
+
+def check_may_see_region(viewer: Caller, own_region: str | None, region: str) -> None:
+    """Refuse a notice of a region ``viewer`` may not see.
+
+    Raises:
+        ForbiddenError: a farmer and another region's notice.
+    """
+    if not may_see_region(viewer, own_region, region):
+        raise ForbiddenError("this notice is not of your region")
 
 
 def check_may_see(viewer: Caller, record: Owned | str | None, what: str) -> None:

@@ -57,6 +57,8 @@ from claims import (
     LimitError,
     Line,
     LossBeyond,
+    NoticeError,
+    NoticeStanding,
     PhotoFacts,
     ReasonRequiredError,
     SceneOption,
@@ -70,6 +72,7 @@ from claims import (
     check_move,
     check_payment,
     check_photo_reuse,
+    check_public_notice,
     check_scene_timing,
     check_season_baseline,
     check_within_limits,
@@ -82,6 +85,7 @@ from claims import (
     is_future_event,
     limit_indemnity,
     livestock_indemnity,
+    local_date,
     loss_beyond,
     near_duplicates,
     on_farm_clock,
@@ -114,6 +118,7 @@ from server.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from server.i18n import render_check
 from server.services.devices import DeviceService, SignedPhoto
 from server.services.enrolment import caught_up
 from server.services.ledger import LedgerService
@@ -139,6 +144,7 @@ from server.storage.claims_store import (
     reason_json,
 )
 from server.storage.locks import lock
+from server.storage.notices_store import NoticeStore
 from server.storage.paging import Page
 from server.storage.plots_store import insured_plots_meeting
 from underwriting import CropProduct, LivestockProduct, Money
@@ -1547,6 +1553,30 @@ class ClaimsService:
                 field="amount",
             ) from exc
 
+    def notice_check(self, conn: Connection, claim: ClaimRecord) -> Check:
+        """The claim's ``public_notice`` check now (``claims.check_public_notice``).
+
+        Its standing on the latest claims notice that lists it, on the farm's
+        day at the ledger's clock (the farmer's region's time zone).
+        """
+        found = NoticeStore().standing(conn, claim.id)
+        standing = (
+            None
+            if found is None
+            else NoticeStanding(
+                found.notice_id,
+                found.objection_ends,
+                found.amount_minor,
+                found.open_objections,
+                found.upheld,
+            )
+        )
+        region = self.uw.farmer(claim.farmer_id, conn).region
+        today = local_date(self.ledger.clock(), self.rules.zone(region))
+        return check_public_notice(
+            standing, today=today, amount_minor=claim.amount.minor
+        )
+
     def pay(
         self,
         claim_id: str,
@@ -1559,7 +1589,10 @@ class ClaimsService:
 
         A retried or concurrent call on a claim already paid returns it
         unchanged. Four-eyes: above the configured amount, the adjuster who
-        approved may not record the payment. Limits: under the policy's named
+        approved may not record the payment. Public notice: the claim must be
+        on a claims notice whose objection period has ended with no objection
+        open or upheld, for the indemnity it now has (:meth:`notice_check`).
+        Limits: under the policy's named
         lock (``claim:pay:<policy>``) the paid totals are read again, and a
         payment that would pass the plot's, the animal's or the policy's sum
         insured is refused. Such a claim stays approved and unpaid until an
@@ -1568,8 +1601,10 @@ class ClaimsService:
 
         Raises:
             NotFoundError: no such claim.
-            ClaimStateError: the claim is neither approved nor paid, or paying
-                it would pass a sum insured (``field``: ``amount``).
+            ClaimStateError: the claim is neither approved nor paid, its public
+                notice does not let it be paid yet (the check's reason, in
+                English), or paying it would pass a sum insured (``field``:
+                ``amount``).
             ForbiddenError: the four-eyes rule (the payer approved the claim).
         """
         with self.ledger.transaction(conn) as c:
@@ -1587,11 +1622,14 @@ class ClaimsService:
                     payer=actor,
                     amount_minor=claim.amount.minor,
                     four_eyes_above_minor=self.rules.four_eyes_above_minor,
+                    notice=self.notice_check(c, claim),
                 )
             except TransitionError as exc:
                 raise ClaimStateError(str(exc)) from exc
             except FourEyesError as exc:
                 raise ForbiddenError(str(exc)) from exc
+            except NoticeError as exc:
+                raise ClaimStateError(render_check(exc.check, "en")) from exc
             self._check_limits(c, claim)
             if not self.store.move(
                 c,
