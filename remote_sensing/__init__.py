@@ -38,7 +38,12 @@ if TYPE_CHECKING:
         UnsafeArchiveError,
     )
     from remote_sensing.geodesy import geodesic_area, geodesic_area_perimeter
-    from remote_sensing.imagery import CloudMask, ImageSpec, parse_band_map
+    from remote_sensing.imagery import (
+        CloudMask,
+        ImageSpec,
+        parse_band_map,
+        reusing_datasets,
+    )
     from remote_sensing.overlaps import Overlaps, find_overlaps
     from remote_sensing.plots import (
         PlotSet,
@@ -109,6 +114,7 @@ _SUBMODULE = {
     "loss_context": "remote_sensing.timeseries",
     "ndvi_series": "remote_sensing.timeseries",
     "parse_band_map": "remote_sensing.imagery",
+    "reusing_datasets": "remote_sensing.imagery",
     "plots_from_geometries": "remote_sensing.plots",
     "read_dates": "remote_sensing.timeseries",
     "read_plots": "remote_sensing.plots",
@@ -183,6 +189,7 @@ __all__ = [
     "read_dates",
     "read_plots",
     "render_tile",
+    "reusing_datasets",
     "tile_ndvi",
     "tile_read_pixels",
 ]

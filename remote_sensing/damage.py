@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -248,13 +249,50 @@ def _evi(r: dict[str, npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
 # --- the assessment ------------------------------------------------------------------
 
 
+_transformers = threading.local()
+
+
+def _transformer(src: CRS | str, dst: CRS | str) -> Transformer:
+    """``Transformer.from_crs(src, dst, always_xy=True)``, built once per thread and pair.
+
+    Building one costs about a millisecond (PROJ's database); a task measuring
+    a tile's claims would build several per claim. Per thread: pyproj's objects
+    belong to the thread's PROJ context.
+    """
+    cache: dict[tuple[str, str], Transformer] | None = getattr(
+        _transformers, "cache", None
+    )
+    if cache is None:
+        cache = _transformers.cache = {}
+    key = (str(src), str(dst))
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= 64:
+            cache.clear()
+        found = cache[key] = Transformer.from_crs(src, dst, always_xy=True)
+    return found
+
+
+def _pyproj_crs(wkt: str) -> CRS:
+    """``CRS.from_wkt(wkt)``, parsed once per thread and WKT."""
+    cache: dict[str, CRS] | None = getattr(_transformers, "crs", None)
+    if cache is None:
+        cache = _transformers.crs = {}
+    found = cache.get(wkt)
+    if found is None:
+        if len(cache) >= 64:
+            cache.clear()
+        found = cache[wkt] = CRS.from_wkt(wkt)
+    return found
+
+
 def _plots_in_crs(
     plots: PlotSet, crs: CRS
 ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]:
     usable = plots.usable
     geoms = np.empty(len(plots), dtype=object)
     if usable.any():
-        transformer = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+        transformer = _transformer("EPSG:4326", crs)
         geoms[usable] = shapely.transform(
             plots.geometry[usable].astype(object),
             lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])),
@@ -299,7 +337,7 @@ def _assess(
     progress: ProgressFn | None,
 ) -> list[DamageAssessment]:
     grid = img_b.grid
-    crs = CRS.from_wkt(grid.crs.to_wkt())
+    crs = _pyproj_crs(grid.crs.to_wkt())
     geoms, usable = _plots_in_crs(plots, crs)
     n = len(plots)
     stats = {k: np.full(n, np.nan) for k in ("count", "clear", "ndvi_b", "ndvi_a")}
@@ -473,9 +511,9 @@ def damage_polygons(
     options = options or DamageOptions()
     with open_image(before) as img_b, open_image(after, img_b.grid) as img_a:
         grid = img_b.grid
-        crs = CRS.from_wkt(grid.crs.to_wkt())
+        crs = _pyproj_crs(grid.crs.to_wkt())
         geoms, _ = _plots_in_crs(plots, crs)
-        back = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        back = _transformer(crs, "EPSG:4326")
         pair = _PairWindows(img_b, img_a, options.threshold)
         for i, row in enumerate(assessments):
             if row.status != "assessed" or not row.damaged_fraction > 0:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +43,7 @@ __all__ = [
     "OpenImage",
     "open_image",
     "parse_band_map",
+    "reusing_datasets",
 ]
 
 _BAND_NAMES = ("red", "nir", "blue", "green")
@@ -280,6 +283,51 @@ class OpenImage:
         self.close()
 
 
+_shared = threading.local()
+
+
+@contextmanager
+def reusing_datasets() -> Iterator[None]:
+    """Within this block, in this thread, each raster file is opened once and kept open.
+
+    For work that opens the same scenes again and again (a task measuring many
+    claims of one tile on one scene pair): without it, every
+    :func:`open_image` opens its file anew (GDAL reads its header and
+    overviews each time). Images opened inside the block must not be used
+    after it; the files are closed on leaving it. Blocks nest (the outermost
+    one keeps the files). Datasets are per thread, as rasterio requires.
+    """
+    if getattr(_shared, "files", None) is not None:
+        yield
+        return
+    files: dict[tuple[Path, str], DatasetReader] = {}
+    _shared.files = files
+    try:
+        yield
+    finally:
+        _shared.files = None
+        for ds in files.values():
+            ds.close()
+
+
+def _open_kept(
+    path: Path, what: str, owned: list[DatasetReader | WarpedVRT]
+) -> DatasetReader:
+    """``_open``, sharing the file inside :func:`reusing_datasets`; else owned by the caller."""
+    files: dict[tuple[Path, str], DatasetReader] | None = getattr(
+        _shared, "files", None
+    )
+    if files is None:
+        ds = _open(path, what)
+        owned.append(ds)
+        return ds
+    key = (path, what)
+    kept = files.get(key)
+    if kept is None or kept.closed:
+        kept = files[key] = _open(path, what)
+    return kept
+
+
 def _open(path: Path, what: str) -> DatasetReader:
     if not path.is_file():
         raise RasterError(f"{what} {path}: no such file")
@@ -327,8 +375,8 @@ def open_image(spec: ImageSpec, grid: Grid | None = None) -> OpenImage:
         BandError: a mapped band or the mask band is out of range.
         GridMismatchError: the mask and the image cannot be aligned.
     """
-    ds = _open(spec.path, "image")
-    owned: list[DatasetReader | WarpedVRT] = [ds]
+    owned: list[DatasetReader | WarpedVRT] = []
+    ds = _open_kept(spec.path, "image", owned)
     try:
         for name, index in spec.bands.items():
             if not 1 <= index <= ds.count:
@@ -342,8 +390,7 @@ def open_image(spec: ImageSpec, grid: Grid | None = None) -> OpenImage:
                 mask_count = ds.count
                 mask_name = spec.path.name
             else:
-                raw_mask = _open(spec.cloud_mask.path, "cloud mask")
-                owned.append(raw_mask)
+                raw_mask = _open_kept(spec.cloud_mask.path, "cloud mask", owned)
                 mask_count = raw_mask.count
                 mask_name = spec.cloud_mask.path.name
                 try:

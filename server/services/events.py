@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import shapely
 
-from remote_sensing import RemoteSensingError, SceneCatalogue
+from remote_sensing import RemoteSensingError, SceneCatalogue, reusing_datasets
 from server.errors import InvalidInputError, NotFoundError
 from server.services.claims import (
     ClaimRecord,
@@ -120,11 +120,12 @@ def measure_group(jobs: Sequence[CropJob]) -> list[CropMeasurement | Failed]:
     scheduler retries.
     """
     out: list[CropMeasurement | Failed] = []
-    for job in jobs:
-        try:
-            out.append(measure_crop(job))
-        except RemoteSensingError as exc:
-            out.append(Failed(job.claim_id, f"imagery: {exc}"))
+    with reusing_datasets():  # a tile's claims share their scenes: open each once
+        for job in jobs:
+            try:
+                out.append(measure_crop(job))
+            except RemoteSensingError as exc:
+                out.append(Failed(job.claim_id, f"imagery: {exc}"))
     return out
 
 

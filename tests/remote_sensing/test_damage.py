@@ -24,6 +24,7 @@ from remote_sensing import (
     geodesic_area,
     plots_from_geometries,
     read_plots,
+    reusing_datasets,
 )
 from remote_sensing.imagery import OpenImage
 
@@ -421,3 +422,40 @@ def test_image_and_option_values_are_validated(austria: Path) -> None:
         DamageOptions(threshold=0)
     with pytest.raises(ParameterError, match="min_clear_fraction"):
         DamageOptions(min_clear_fraction=1.5)
+
+
+def test_reusing_datasets_opens_each_file_once_and_gives_the_same_figures(
+    write_raster, monkeypatch
+) -> None:
+    """Inside ``reusing_datasets`` a scene pair read for many plots is opened once
+    (one file for both images), closed on leaving; the figures are those of
+    separate opens."""
+    import remote_sensing.imagery as imagery
+
+    path = synthetic_pair(write_raster)
+    before, after = ImageSpec(path, BEFORE), ImageSpec(path, AFTER)
+    plots = plots_from_geometries(
+        [utm_plot(0, 0, 100, 100), utm_plot(100, 0, 200, 200)], 32633
+    )
+    separate = [assess_damage(plots, before, after) for _ in range(3)]
+    opened: list[object] = []
+    real_open = imagery._open
+
+    def counting(p: Path, what: str):  # type: ignore[no-untyped-def]
+        ds = real_open(p, what)
+        opened.append(ds)
+        return ds
+
+    monkeypatch.setattr(imagery, "_open", counting)
+    with reusing_datasets():
+        with reusing_datasets():  # nested: the outer block keeps the files
+            shared = [assess_damage(plots, before, after) for _ in range(3)]
+            polygons = list(damage_polygons(plots, shared[0], before, after))
+        assert len(opened) == 1 and not opened[0].closed  # type: ignore[attr-defined]
+    assert opened[0].closed  # type: ignore[attr-defined]
+    assert shared == separate
+    assert polygons == list(damage_polygons(plots, separate[0], before, after))
+    so_far = len(opened)
+    assess_damage(plots, before, after)  # outside: each image opened anew, and closed
+    assert len(opened) == so_far + 2
+    assert all(ds.closed for ds in opened)  # type: ignore[attr-defined]
