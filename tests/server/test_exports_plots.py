@@ -238,5 +238,5 @@ def test_filters_and_the_bound(app: AppContext, insured: dict[str, str]) -> None
     with pytest.raises(NotFoundError) as nobody:
         service.plot_features(farmer_id="F-404")
     assert nobody.value.field == "farmer_id"
-    with pytest.raises(InvalidInputError, match="3 insured plots match.*at most 2"):
+    with pytest.raises(InvalidInputError, match=r"3 insured plots match.*at most 2"):
         service.plot_features(max_rows=2)
