@@ -49,6 +49,7 @@ from server.services.auth import UserStore
 from server.services.reports import ReportService
 from tests.cattle import sample_animals
 from tests.server.conftest import _postgres_base
+from tests.server.notices import clear_for_payment
 from tests.server.pages_records import AUSTRIA_FIELDS, PASSWORD, login
 from underwriting import CropProduct, LivestockProduct, Money
 
@@ -209,6 +210,7 @@ def build_portfolio(app: AppContext, shared_data: Path) -> dict[str, str]:
         cow_policy, "F-1", tags[0], date(2025, 5, 10), Money.parse("7600")
     )
     cl.decide(ids["paid"], "approve", actor="wang", grounds=["evidence"])
+    clear_for_payment(app, ids["paid"])
     cl.pay(ids["paid"], actor="zhao", payment_ref="PAY-1")
     # The same cow again: duplicate_claim is red, and it is approved all the same.
     ids["red_approved"] = animal(
@@ -222,6 +224,7 @@ def build_portfolio(app: AppContext, shared_data: Path) -> dict[str, str]:
     eur = Money.parse("1200", "EUR")
     ids["eur_paid"] = animal(eu_policy, "F-2", tags[2], date(2025, 6, 5), eur)
     cl.decide(ids["eur_paid"], "approve", actor="wang", reason="vet's report seen")
+    clear_for_payment(app, ids["eur_paid"])
     cl.pay(ids["eur_paid"], actor="zhao", payment_ref="PAY-2")
     ids["open"] = animal(eu_policy, "F-2", tags[3], date(2025, 7, 1), eur)
     # Crop claims (not assessed: their amount is 0): one rejected though green.
@@ -241,6 +244,7 @@ def build_portfolio(app: AppContext, shared_data: Path) -> dict[str, str]:
         ).id
     cl.decide(ids["crop_rejected"], "reject", actor="wang", reason="no hail that day")
     cl.decide(ids["crop_paid"], "approve", actor="wang", reason="seen on the field")
+    clear_for_payment(app, ids["crop_paid"])
     cl.pay(ids["crop_paid"], actor="zhao", payment_ref="PAY-3")
     return ids
 
@@ -293,9 +297,9 @@ def expected_portfolio(
     region = {p.farmer_id: uw.farmer(p.farmer_id).region for p in policies}
     kind = {
         p.product_code: (
-            "crop"
+            "crop_loss"
             if isinstance(uw.product(p.product_code), CropProduct)
-            else "livestock"
+            else "animal_death"
         )
         for p in policies
     }
