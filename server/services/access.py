@@ -75,6 +75,7 @@ Action = Literal[
     "claims.pay",
     "claims.read",
     "exports.read",
+    "reports.read",
 ]
 """What a route or a service does on a viewer's behalf."""
 
@@ -118,6 +119,8 @@ ACTIONS: Mapping[Action, tuple[Role, ...]] = {
     "claims.read": _claim_roles("read"),
     # Whole-portfolio files (plots, claims, policies, imagery): the insurer's desks.
     "exports.read": ("admin", "underwriter", "adjuster"),
+    # Portfolio and checks reports (premium, claims, loss ratios, overrides).
+    "reports.read": ("admin", "underwriter", "adjuster"),
 }
 """The roles that may take each action, in the order a refusal names them."""
 
