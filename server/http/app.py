@@ -37,6 +37,7 @@ from server.http.openapi import mount_docs, openapi_document
 from server.http.pages import mount_pages, pages_router
 from server.http.photos import photos_router
 from server.http.records import records_router
+from server.http.reports import reports_router
 from server.http.scenes import scenes_router
 from server.http.security import SecurityHeaders
 
@@ -88,6 +89,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(history_router(deps))
     app.include_router(scenes_router(deps))
     app.include_router(devices_router(deps))
+    app.include_router(reports_router(deps))
     app.include_router(notices_router(deps))
     app.include_router(exports_router(deps))
     app.include_router(pages_router(deps))

@@ -313,6 +313,14 @@ def _constrain(schema: Any, username: str | None) -> None:
         case.query["bbox"] = ",".join((w, s, e, n))
         return case
 
+    def report_period_in_order(ctx: Any, case: Any) -> Any:
+        # A report's period ends on or after its first day (else 422 naming to).
+        query = case.query or {}
+        first, last = _iso(query.get("from")), _iso(query.get("to"))
+        if _positive(case) and first is not None and last is not None and first > last:
+            query["from"], query["to"] = query["to"], query["from"]
+        return case
+
     def tile_on_its_zoom(ctx: Any, case: Any) -> Any:
         # A tile's column and row lie within its zoom's 2**z (else 422 naming z).
         where = case.path_parameters
@@ -342,6 +350,7 @@ def _constrain(schema: Any, username: str | None) -> None:
         (bbox_in_order, {"method": "GET", "path": f"{API}/plots.geojson"}),
         (policy_period, {"method": "POST", "path_regex": "/applications/"}),
         (tile_on_its_zoom, {"method": "GET", "path_regex": r"/tiles/"}),
+        (report_period_in_order, {"method": "GET", "path_regex": "/reports/"}),
     ]
     for hook, where in hooks:
         register = schema.hook("map_case")
