@@ -39,10 +39,12 @@ from remote_sensing import DamageAssessment, PlotSet, plots_from_geometries, rea
 from server.chain import in_process_chain
 from server.config import Settings
 from server.context import AppContext, build_context
-from server.errors import ForbiddenError
+from server.errors import ConflictError, ForbiddenError
 from server.i18n import cli_lang, render_check, render_line
+from server.services.access import Viewer
 from server.services.auth import UserStore
 from server.services.claims import ClaimRecord, EvidencePhoto
+from server.services.notices import NoticesService
 from server.services.startup import DEMO_PASSWORD
 from server.services.underwriting import ApplicationRecord, PolicyRecord
 from underwriting import (
@@ -361,6 +363,21 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
             f"(farmer {pol.premium['farmer']}, central {pol.premium['central']}, "
             f"provincial {pol.premium['provincial']}, county {pol.premium['county']})"
         )
+    notices = NoticesService(app.ledger, uw, cl)
+    posted = notices.publish(
+        Viewer("underwriter"),
+        kind="underwriting",
+        region=FARMS["F-0001"][1],
+        start=start - timedelta(days=1),
+        end=start - timedelta(days=1),
+        actor="zhang.min",
+    )
+    print(
+        f"-- underwriting notice {posted.record.id} posted in {posted.record.region}: "
+        f"{posted.record.rows} policy, names masked ("
+        f"{posted.document['rows'][0]['farmer']}), objections until "
+        f"{posted.record.objection_ends} (ledger entry {posted.record.ledger_index})"
+    )
     a = uw.apply_livestock(
         "F-0006", "COW-2025", ["156010000000001"], start=start, end=end, actor="li.wei"
     )
@@ -505,6 +522,26 @@ def _story(app: AppContext, data: DemoData, data_dir: Path) -> bool:
     story.on(date(2025, 4, 15), 10)
     approved = cl.decide(genuine.id, "approve", actor="wang.fang")
     story.on(date(2025, 4, 16), 10)
+    try:
+        cl.pay(approved.id, actor="zhao.lei", payment_ref="BANK-2025-0001")
+        unposted = False
+    except ConflictError as exc:
+        unposted = True
+        print(f"   zhao.lei tries to pay it at once: refused ({exc})")
+    posted = notices.publish(
+        Viewer("adjuster"),
+        kind="claims",
+        region=FARMS["F-0001"][1],
+        start=date(2025, 4, 1),
+        end=date(2025, 4, 16),
+        actor="wang.fang",
+    )
+    print(
+        f"   claims notice {posted.record.id} posted in the village: "
+        f"{posted.record.rows} claim, objections until {posted.record.objection_ends}"
+    )
+    story.on(posted.record.objection_ends + timedelta(days=1), 10)
+    flags["no payment before the claims notice's objection period ends"] = unposted
     try:
         cl.pay(approved.id, actor="wang.fang", payment_ref="BANK-2025-0001")
         four_eyes = False

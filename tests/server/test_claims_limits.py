@@ -19,6 +19,7 @@ from server.context import AppContext
 from server.errors import ConflictError
 from server.i18n import render_line
 from server.services.claims import ClaimRecord
+from tests.server.notices import clear_for_payment
 from tests.server.pages_records import (
     AUSTRIA_FIELDS,
     PEERS,
@@ -65,6 +66,7 @@ def test_a_later_livestock_claim_is_reduced_by_what_the_policy_already_paid(
     assert [x.key for x in first.indemnity][-1] == "indemnity.amount"
     assert not any(x.key == "indemnity.paid_before" for x in first.indemnity)
     cl.decide(first.id, "approve", actor="adj-1", reason="vet certificate seen")
+    clear_for_payment(app, first.id)
     assert cl.pay(first.id, actor="adj-2", payment_ref="PAY-1")[1] is True
     # The same cow claimed again (a red duplicate an adjuster might still approve):
     # 7,400.00 again by the arithmetic, but only 600.00 is left of 8,000.00.
@@ -81,6 +83,7 @@ def test_a_later_livestock_claim_is_reduced_by_what_the_policy_already_paid(
         ("赔款", "600.00"),
     ]
     cl.decide(second.id, "approve", actor="adj-1", reason="overruled: see file")
+    clear_for_payment(app, second.id)
     paid, changed = cl.pay(second.id, actor="adj-2", payment_ref="PAY-2")
     assert (paid.status, changed, paid.amount) == ("paid", True, Money.parse("600"))
     # Paid up: a third claim is worth nothing, and says why.
@@ -103,6 +106,7 @@ def test_payments_that_together_pass_the_policy_pay_one(
     assert {c.amount for c in filed} == {Money.parse("7400")}
     for c in filed:
         cl.decide(c.id, "approve", actor="adj-0", reason="tested")
+    clear_for_payment(app, filed[0].id)
     got = at_once(
         len(filed),
         lambda i: cl.pay(filed[i].id, actor=f"adj-{i + 1}", payment_ref=f"PAY-{i}"),
@@ -158,6 +162,7 @@ def test_a_second_crop_claim_on_a_plot_gets_what_is_left_of_its_sum_insured(
     first = claim(18)
     assert first.amount == full
     cl.decide(first.id, "approve", actor="adj-1", reason="hail, surveyed")
+    clear_for_payment(app, first.id)
     assert cl.pay(first.id, actor="adj-2", payment_ref="PAY-1")[1] is True
     # The same hail claimed again on the plot: the arithmetic gives the same
     # amount, but only the plot's sum insured less what was paid is left.
@@ -173,6 +178,7 @@ def test_a_second_crop_claim_on_a_plot_gets_what_is_left_of_its_sum_insured(
         ("indemnity", str(left)),
     ]
     cl.decide(second.id, "approve", actor="adj-1", reason="second hail, surveyed")
+    clear_for_payment(app, second.id)
     paid, changed = cl.pay(second.id, actor="adj-2", payment_ref="PAY-2")
     assert changed and paid.amount == left
     assert first.amount + paid.amount == plot_sum
@@ -194,6 +200,7 @@ def test_a_payment_refused_for_a_sum_used_up_meanwhile_is_assessed_again(
 
     first, second = assessed(18), assessed(22)
     assert first.amount == second.amount  # neither knew of the other's payment
+    clear_for_payment(app, first.id, second.id)
     cl.pay(first.id, actor="adj-2", payment_ref="PAY-1")
     with pytest.raises(ConflictError, match="send the claim back for a survey"):
         cl.pay(second.id, actor="adj-2", payment_ref="PAY-2")
@@ -204,6 +211,7 @@ def test_a_payment_refused_for_a_sum_used_up_meanwhile_is_assessed_again(
     plot_sum = WHEAT.sum_insured(Decimal(str(round(area, 2))))
     assert again.amount == plot_sum - first.amount
     cl.decide(second.id, "approve", actor="adj-1", reason="what is left")
+    clear_for_payment(app, second.id)  # a new indemnity: posted again
     paid, changed = cl.pay(second.id, actor="adj-2", payment_ref="PAY-2")
     assert changed and first.amount + paid.amount == plot_sum
 
@@ -221,6 +229,7 @@ def test_crop_payments_that_together_pass_the_plot_pay_one(
         record = cl.assess_by_map(c.id, before, after, actor="adj")[0]
         cl.decide(record.id, "approve", actor="adj-0", reason="tested")
         approved.append(record)
+    clear_for_payment(app, approved[0].id)
     got = at_once(
         len(approved),
         lambda i: cl.pay(approved[i].id, actor=f"adj-{i + 1}", payment_ref=f"P-{i}"),
@@ -261,6 +270,7 @@ def test_an_animal_is_paid_once_even_where_the_policy_has_room(
     assert uw.policy(policy).sum_insured == Money.parse("16000")
     first = animal_claim(cl, policy, TAG, today - timedelta(days=2))
     cl.decide(first.id, "approve", actor="adj-0", reason="tested")
+    clear_for_payment(app, first.id)
     cl.pay(first.id, actor="adj-1", payment_ref="PAY-1")
     again = animal_claim(cl, policy, TAG, today - timedelta(days=1))
     assert again.amount == Money.parse("600")  # 8,000 per head less 7,400 paid

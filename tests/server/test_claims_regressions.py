@@ -39,6 +39,7 @@ from server.services.claims import (
     EvidencePhoto,
 )
 from server.storage.schema import animals, enrolments, plots
+from tests.server.notices import clear_for_payment
 from tests.words import en
 from underwriting import CropProduct, LivestockProduct, Money
 
@@ -394,6 +395,7 @@ def test_four_eyes_the_approver_may_not_pay(
     cl = app.claims
     c = animal_claim(cl, herd, TAGS[0], today - timedelta(days=1))
     cl.decide(c.id, "approve", actor="adj-1", reason="vet certificate seen")
+    clear_for_payment(app, c.id)
     with pytest.raises(ForbiddenError, match="four-eyes rule"):
         cl.pay(c.id, actor="adj-1", payment_ref="PAY-1")
     paid, changed = cl.pay(c.id, actor="adj-2", payment_ref="PAY-1")
@@ -401,7 +403,12 @@ def test_four_eyes_the_approver_may_not_pay(
     again, changed = cl.pay(c.id, actor="adj-1", payment_ref="PAY-2")
     assert (again.payment_ref, changed) == ("PAY-1", False)  # a retry changes nothing
     kinds = [e["type"] for e in events(app)]
-    assert kinds[-3:] == ["claim.filed", "claim.approved", "claim.paid"]
+    assert kinds[-4:] == [
+        "claim.filed",
+        "claim.approved",
+        "notice.published",
+        "claim.paid",
+    ]
     assert events(app)[-1]["actor"] == "adj-2"
     # Above a threshold only: 7400.00 is below 10,000.00, so one adjuster may do both.
     lenient = ClaimsService(
@@ -412,6 +419,7 @@ def test_four_eyes_the_approver_may_not_pay(
     )
     d = animal_claim(lenient, herd, TAGS[1], today - timedelta(days=1))
     lenient.decide(d.id, "approve", actor="adj-1", reason="vet certificate seen")
+    clear_for_payment(app, d.id)
     assert lenient.pay(d.id, actor="adj-1", payment_ref="PAY-3")[1] is True
 
 
@@ -421,6 +429,7 @@ def test_payment_happens_once_when_adjusters_pay_at_once(
     cl = app.claims
     c = animal_claim(cl, herd, TAGS[0], today - timedelta(days=1))
     cl.decide(c.id, "approve", actor="adj-0", reason="vet certificate seen")
+    clear_for_payment(app, c.id)
     got = at_once(
         8, lambda i: cl.pay(c.id, actor=f"adj-{i + 1}", payment_ref=f"PAY-{i}")[1]
     )
@@ -500,6 +509,7 @@ def test_over_http_an_unexplained_approval_is_422_and_the_approver_paying_is_403
             headers=as_("adj-1"),
         )
         assert r.status_code == 200, r.text
+        clear_for_payment(app, c.id)
         r = client.post(
             f"{url}/payment", json={"payment_ref": "PAY-1"}, headers=as_("adj-1")
         )

@@ -37,6 +37,9 @@ def test_the_demo_story_runs_and_every_flag_fires(
         "RED   plot_area",
         "RED   double_insurance",
         "a retried payment pays nothing more",
+        "tries to pay it at once: refused (not on a public claims notice",
+        "posted in the village: 1 claim, objections until 2025-04-23",
+        "policy, names masked (L** Jun), objections until",
         "refused (four-eyes rule",
         "RED   duplicate_claim",
         "suspected fraud",
@@ -55,11 +58,11 @@ def test_the_demo_story_runs_and_every_flag_fires(
     ):
         assert line in out, line
     flags = out.split("Every flag")[1].split("== Try it yourself")[0]
-    assert "NO " not in flags and flags.count("yes") == 13
+    assert "NO " not in flags and flags.count("yes") == 14
     assert (tmp_path / "receipt.json").exists()
-    # One clock: the payment is dated in the story (two days after the cow's death on
-    # 2025-04-13), not on the day the demo ran.
-    assert '"timestamp": "2025-04-16T10:00:00.000000Z"' in out
+    # One clock: the payment is dated in the story (the day after its claims notice's
+    # objection period, 2025-04-16 to 2025-04-23), not on the day the demo ran.
+    assert '"timestamp": "2025-04-24T10:00:00.000000Z"' in out
     hints = out.split("== Try it yourself")[1]
     assert f"AGRI_DATA_DIR={tmp_path} .venv/bin/agri serve" in hints
     assert f"AGRI_DATA_DIR={tmp_path} .venv/bin/agri ledger verify" in hints

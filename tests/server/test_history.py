@@ -17,6 +17,7 @@ from server.http.app import create_app
 from server.storage.ledger_store import subject_rows
 from server.storage.migrate import upgrade
 from server.storage.schema import ledger_subjects
+from tests.server.notices import clear_for_payment
 from tests.server.pages_records import (
     Cows,
     add_users,
@@ -127,6 +128,7 @@ def test_a_claims_history_lists_filed_evidence_decided_paid_with_receipts(
     herd = insure_herd(app, cows)
     claim, _ = animal_claim(app, cows, herd, "F-1")
     app.claims.decide(claim.id, "approve", actor="adjuster", reason="the photos match")
+    clear_for_payment(app, claim.id)
     app.claims.pay(claim.id, actor="adjuster2", payment_ref="BANK-1")
     other, _ = animal_claim(app, cows, herd, "F-2", n=1)
 
