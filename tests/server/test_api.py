@@ -20,6 +20,7 @@ from server.context import AppContext
 from server.http.app import create_app
 from server.services.auth import ROLES, AuthError, UserStore
 from server.storage.schema import api_tokens, users
+from tests.server.notices import clear_for_payment
 from underwriting.money import Money
 from underwriting.products import CropProduct
 
@@ -326,6 +327,7 @@ def test_decide_and_pay_once_even_when_retried_or_concurrent(
         headers=adjuster,
     )
     assert decision.json()["status"] == "approved"
+    clear_for_payment(app, claim_id)
     results: list[int] = []
     second = second_adjuster(client, app)
 
@@ -358,7 +360,7 @@ def test_decide_and_pay_once_even_when_retried_or_concurrent(
 def test_concurrent_approvals_pay_once(
     client: TestClient, app: AppContext, policy: str
 ) -> None:
-    """Two adjusters approving and paying at the same moment: one payment."""
+    """Adjusters approving at the same moment: one approval; paying at once: one payment."""
     claim_id = client.post(
         "/api/v1/claims", json=claim_body(policy), headers=login(client, "field_agent")
     ).json()["id"]
@@ -372,6 +374,8 @@ def test_concurrent_approvals_pay_once(
             headers=adjuster,
         )
         codes.append(r.status_code)
+
+    def pay(n: int) -> None:
         client.post(
             f"/api/v1/claims/{claim_id}/payment",
             json={"payment_ref": f"PAY-{n}"},
@@ -379,6 +383,12 @@ def test_concurrent_approvals_pay_once(
         )
 
     threads = [threading.Thread(target=approve_and_pay, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    clear_for_payment(app, claim_id)  # its claims notice, then the objection period
+    threads = [threading.Thread(target=pay, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
     for t in threads:
