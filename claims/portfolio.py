@@ -99,10 +99,8 @@ def parse_dimensions(text: str | None) -> tuple[Dimension, ...]:
     Raises:
         ClaimInputError: a name that is not one of :data:`DIMENSIONS` (field ``by``).
     """
-    if not text:
-        return ()
     found: list[Dimension] = []
-    for part in text.split(","):
+    for part in text.split(",") if text else []:
         name = part.strip()
         if name not in DIMENSIONS:
             shown = repr(name[:40]) if name else "an empty name"

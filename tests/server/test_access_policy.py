@@ -78,6 +78,7 @@ EXPECTED: dict[str, set[str]] = {
     "claims.pay": {J},
     "claims.read": {A, J, G, F},
     "exports.read": {A, U, J},
+    "reports.read": {A, U, J},
 }
 
 
