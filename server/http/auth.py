@@ -14,7 +14,7 @@ a valid token, 403 for any other role). Routers declare it through
 (No ``from __future__ import annotations``: see :mod:`server.http.deps`.)
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -187,7 +187,9 @@ def farmer_registered(ctx: AppContext) -> Callable[[str], bool]:
     return registered
 
 
-def make_require(users: UserStore) -> Callable[[Action], Callable[..., User]]:
+def make_require(
+    users: UserStore,
+) -> Callable[[Action], Callable[..., Awaitable[User]]]:
     """``require(action)``: a dependency admitting a logged-in user who may take ``action``.
 
     The access policy decides (:func:`server.services.access.may_do`); a refusal
@@ -210,7 +212,7 @@ def make_require(users: UserStore) -> Callable[[Action], Callable[..., User]]:
             )
         return user
 
-    def require(action: Action) -> Callable[..., User]:
+    def require(action: Action) -> Callable[..., Awaitable[User]]:
         allowed = ", ".join(roles_for(action))
 
         # async: a pure check runs on the event loop, not on a worker thread

@@ -9,7 +9,7 @@ import io
 import json
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -247,7 +247,7 @@ class Deps:
     """
 
     ctx: AppContext
-    require: Callable[[Action], Callable[..., User]]
+    require: Callable[[Action], Callable[..., Awaitable[User]]]
 
     @property
     def photo_limits(self) -> PhotoLimits:
