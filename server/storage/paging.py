@@ -40,13 +40,16 @@ def page_rows(
     return list(rows), int(total)
 
 
-def grouped(conn: Connection, query: Select[Any]) -> dict[Any, list[Any]]:
+def grouped(
+    conn: Connection, query: Select[Any], params: dict[str, Any] | None = None
+) -> dict[Any, list[Any]]:
     """The second column of ``query``'s rows, grouped by the first (in row order).
 
     One query for the children of a whole page (plots of applications, animals
-    of policies) instead of one per parent.
+    of policies) instead of one per parent. ``params``: values of the query's
+    bound parameters, for a statement built once.
     """
     out: dict[Any, list[Any]] = defaultdict(list)
-    for key, value in conn.execute(query).all():
+    for key, value in conn.execute(query, params).all():
         out[key].append(value)
     return out

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, true, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, true, update
 
 from server.errors import ConflictError
 from server.storage.claims_store import checks_from_json, checks_json
@@ -204,6 +204,32 @@ class FarmerStore:
         """Every product, by code."""
         rows = conn.execute(select(products.c.terms).order_by(products.c.code)).all()
         return [product_from_dict(json.loads(r.terms)) for r in rows]
+
+
+# Built once (a statement and its cache key cost more to build than SQLite takes
+# to run them): the queries of a farmer's status read.
+_FARMER_POLICIES = (
+    select(policies)
+    .where(policies.c.farmer_id == bindparam("farmer_id"))
+    .order_by(policies.c.created_at.desc(), policies.c.id)
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+)
+_FARMER_POLICY_COUNT = (
+    select(func.count())
+    .select_from(policies)
+    .where(policies.c.farmer_id == bindparam("farmer_id"))
+)
+_POLICY_TAGS = (
+    select(policy_animals.c.policy_id, policy_animals.c.tag)
+    .where(policy_animals.c.policy_id.in_(bindparam("ids", expanding=True)))
+    .order_by(policy_animals.c.tag)
+)
+_POLICY_PLOTS = (
+    select(plots.c.policy_id, plots.c.plot_ref)
+    .where(plots.c.policy_id.in_(bindparam("ids", expanding=True)))
+    .order_by(plots.c.plot_ref)
+)
 
 
 class PolicyStore:
@@ -480,19 +506,9 @@ class PolicyStore:
 
     def _policies(self, conn: Connection, rows: Sequence[Any]) -> list[PolicyRecord]:
         """Records for policy rows, their animals and plots fetched in one query each."""
-        ids = [r.id for r in rows]
-        tags = grouped(
-            conn,
-            select(policy_animals.c.policy_id, policy_animals.c.tag)
-            .where(policy_animals.c.policy_id.in_(ids))
-            .order_by(policy_animals.c.tag),
-        )
-        refs = grouped(
-            conn,
-            select(plots.c.policy_id, plots.c.plot_ref)
-            .where(plots.c.policy_id.in_(ids))
-            .order_by(plots.c.plot_ref),
-        )
+        ids = {"ids": [r.id for r in rows]}
+        tags = grouped(conn, _POLICY_TAGS, ids)
+        refs = grouped(conn, _POLICY_PLOTS, ids)
         return [
             PolicyRecord(
                 row.id,
@@ -519,7 +535,19 @@ class PolicyStore:
         self, conn: Connection, *, farmer_id: str | None, offset: int, limit: int
     ) -> tuple[list[PolicyRecord], int]:
         """Policies, newest first, optionally of one farmer: a page and the total."""
-        cond = policies.c.farmer_id == farmer_id if farmer_id is not None else true()
-        order = [policies.c.created_at.desc(), policies.c.id]
-        rows, total = page_rows(conn, policies, cond, order, offset, limit)
-        return self._policies(conn, rows), total
+        if farmer_id is None:
+            order = [policies.c.created_at.desc(), policies.c.id]
+            rows, total = page_rows(conn, policies, true(), order, offset, limit)
+            return self._policies(conn, rows), total
+        # A farmer's status read, the most frequent request: prebuilt statements.
+        found = conn.execute(
+            _FARMER_POLICIES,
+            {"farmer_id": farmer_id, "offset": offset, "limit": limit},
+        ).all()
+        if offset == 0 and len(found) < limit:
+            total = len(found)  # the whole list fits on the first page
+        else:
+            total = conn.execute(
+                _FARMER_POLICY_COUNT, {"farmer_id": farmer_id}
+            ).scalar_one()
+        return self._policies(conn, found), int(total)

@@ -11,13 +11,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from server.errors import ConflictError
 from server.storage.schema import api_tokens, login_devices, login_failures, users
 from server.storage.unique import insert_or_conflict
 
 __all__ = ["UserRow", "UserRows"]
+
+
+# Built once: every authenticated request runs it (building a statement and its
+# cache key costs more than SQLite's lookup).
+_BY_TOKEN = (
+    select(users, api_tokens.c.expires_at)
+    .join(api_tokens, api_tokens.c.user_id == users.c.id)
+    .where(api_tokens.c.token_hash == bindparam("token_hash"))
+)
 
 
 @dataclass(frozen=True)
@@ -101,11 +110,7 @@ class UserRows:
         self, conn: Connection, token_hash: bytes
     ) -> tuple[UserRow, datetime] | None:
         """The user a token (by its hash) belongs to and the token's expiry, or None."""
-        row = conn.execute(
-            select(users, api_tokens.c.expires_at)
-            .join(api_tokens, api_tokens.c.user_id == users.c.id)
-            .where(api_tokens.c.token_hash == token_hash)
-        ).first()
+        row = conn.execute(_BY_TOKEN, {"token_hash": token_hash}).first()
         return (_user(row), row.expires_at) if row is not None else None
 
     def page(
