@@ -7,7 +7,7 @@ EDGE_NPM := edge/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 EDGE_DATA ?= $(or $(AGRI_SHARED_DATA),../shared/data)/cattle_faces
 
-.PHONY: setup demo serve test fuzz check bench contract clean chromium postgis wrk edge-model
+.PHONY: setup demo serve test fuzz check bench contract clean chromium postgis gdal wrk edge-model
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -44,6 +44,19 @@ chromium:
 
 # Where this machine runs PostgreSQL, plots are PostGIS geometry there (migration 0018): the
 # PostGIS package of that PostgreSQL, installed when it is missing (as root, with apt).
+# GDAL's command line tools (ogrinfo, ogr2ogr): tests/server/test_ogc.py opens /ogc with the
+# OAPIF driver, as QGIS does.
+gdal:
+	@if ! command -v ogr2ogr >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's gdal-bin for the OGC API tests"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q gdal-bin || \
+	      { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q gdal-bin; }; \
+	  else \
+	    echo "note: no ogr2ogr: the OGC API's GDAL test is skipped until 'sudo apt-get install -y gdal-bin'"; \
+	  fi; \
+	fi
+
 postgis:
 	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && \
 	    ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then \
@@ -69,7 +82,7 @@ wrk:
 	  fi; \
 	fi
 
-setup: $(STAMP) $(NPM) $(EDGE_NPM) chromium postgis  ## .venv with the dev extras, the pages' and the agent app's npm packages (eslint and prettier too), Chromium
+setup: $(STAMP) $(NPM) $(EDGE_NPM) chromium postgis gdal  ## .venv with the dev extras, the pages' and the agent app's npm packages (eslint and prettier too), Chromium
 
 demo: setup  ## the main job on embedded defaults: SQLite, in-process chain; then the pages' logins
 	$(VENV)/bin/agri demo

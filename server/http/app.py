@@ -33,6 +33,7 @@ from server.http.ledger import health_router, ledger_router
 from server.http.maps import maps_router
 from server.http.middleware import AllowedMethods, RequestGuard
 from server.http.notices import notices_router
+from server.http.ogc import ogc_router
 from server.http.openapi import mount_docs, openapi_document
 from server.http.pages import mount_pages, pages_router
 from server.http.photos import photos_router
@@ -92,6 +93,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(reports_router(deps))
     app.include_router(notices_router(deps))
     app.include_router(exports_router(deps))
+    app.include_router(ogc_router(deps))  # OGC API - Features at /ogc
     app.include_router(pages_router(deps))
     mount_pages(app)  # after every API route: the pages at /, npm packages at /vendor/
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]

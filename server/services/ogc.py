@@ -67,7 +67,9 @@ MAX_PAGE = 1000
 """The most features one page holds; a larger ``limit`` is served in pages this size."""
 
 _NUMBER = r"-?[0-9]{1,20}(?:\.[0-9]{1,20})?(?:[eE][-+]?[0-9]{1,3})?"
-BBOX_PATTERN = rf"^{_NUMBER}(?:,{_NUMBER}){{3}}(?:,{_NUMBER},{_NUMBER})?$"
+BBOX_PATTERN = (
+    "^" + _NUMBER + "(?:," + _NUMBER + "){3}(?:," + _NUMBER + "," + _NUMBER + ")?$"
+)
 """``bbox``: four numbers (west, south, east, north in degrees, WGS84), or six
 (with the lowest and highest height after each corner's latitude; heights are
 ignored). Decimals or exponent notation, as GDAL writes them (``%.18g``)."""
@@ -82,13 +84,15 @@ _MONTH_DAY = (
     r"|(?:0[13-9]|1[0-2])-(?:29|30)"
     r"|(?:0[13578]|1[02])-31)"
 )
-_DATE = rf"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP}-02-29)"
+_DATE = "(?:" + _YEAR + "-" + _MONTH_DAY + "|" + _LEAP + "-02-29)"
 _TIME = (
     r"[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
     r"(?:[Zz]|[-+](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 )
-_INSTANT = rf"{_DATE}(?:{_TIME})?"
-DATETIME_PATTERN = rf"^(?:{_INSTANT}|(?:{_INSTANT}|\.\.)?/(?:{_INSTANT}|\.\.)?)$"
+_INSTANT = _DATE + "(?:" + _TIME + ")?"
+DATETIME_PATTERN = (
+    "^(?:" + _INSTANT + "|(?:" + _INSTANT + r"|\.\.)?/(?:" + _INSTANT + r"|\.\.)?)$"
+)
 """``datetime``: an RFC 3339 date-time or full-date, or an interval of two
 joined by ``/`` whose open end is ``..`` or nothing."""
 

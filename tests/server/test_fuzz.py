@@ -46,7 +46,9 @@ import schemathesis
 from fastapi.testclient import TestClient
 
 from server.context import AppContext
+from server.errors import InvalidInputError
 from server.services.auth import ROLES
+from server.services.ogc import parse_datetime
 from tests.server.test_api_flows import PASSWORD
 from underwriting import CropProduct, LivestockProduct, Money, SubsidyShares
 
@@ -321,6 +323,28 @@ def _constrain(schema: Any, username: str | None) -> None:
             query["from"], query["to"] = query["to"], query["from"]
         return case
 
+    def ogc_query_in_range(ctx: Any, case: Any) -> Any:
+        # OGC items: a bbox within CRS84's ranges, south not past north; a
+        # datetime interval that does not end before it starts (else 400).
+        query = case.query or {}
+        if not _positive(case):
+            return case
+        bbox = query.get("bbox")
+        if isinstance(bbox, str):
+            v = [float(x) for x in bbox.split(",")]
+            w, s, e, n = v if len(v) == 4 else (v[0], v[1], v[3], v[4])
+            lon = [max(-180.0, min(180.0, x)) for x in (w, e)]
+            lat = sorted(max(-90.0, min(90.0, x)) for x in (s, n))
+            query["bbox"] = ",".join(repr(x) for x in (lon[0], lat[0], lon[1], lat[1]))
+        moment = query.get("datetime")
+        if isinstance(moment, str) and "/" in moment:
+            try:
+                parse_datetime(moment)
+            except InvalidInputError:
+                first, last = moment.split("/")
+                query["datetime"] = f"{last}/{first}"
+        return case
+
     def tile_on_its_zoom(ctx: Any, case: Any) -> Any:
         # A tile's column and row lie within its zoom's 2**z (else 422 naming z).
         where = case.path_parameters
@@ -350,6 +374,7 @@ def _constrain(schema: Any, username: str | None) -> None:
         (bbox_in_order, {"method": "GET", "path": f"{API}/plots.geojson"}),
         (policy_period, {"method": "POST", "path_regex": "/applications/"}),
         (tile_on_its_zoom, {"method": "GET", "path_regex": r"/tiles/"}),
+        (ogc_query_in_range, {"method": "GET", "path_regex": r"^/ogc/.*/items$"}),
         (report_period_in_order, {"method": "GET", "path_regex": "/reports/"}),
     ]
     for hook, where in hooks:

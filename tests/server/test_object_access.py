@@ -320,6 +320,11 @@ def _claim(path: str, attr: str = "animal_claim") -> tuple[Variant, ...]:
     )
 
 
+def _ogc(collection: str, suffix: str = "") -> Variant:
+    """An OGC API collection (or its items): no ids in the path, a farmer's answer narrowed."""
+    return Variant(collection, lambda w: f"/ogc/collections/{collection}{suffix}")
+
+
 CASES: tuple[Case, ...] = (
     Case(
         "GET",
@@ -555,6 +560,32 @@ CASES: tuple[Case, ...] = (
         "agent",
         v("device", lambda w: f"{API}/devices/{w.devices['field_agent2']}/approve"),
         unknown=f"{API}/devices/{UNKNOWN}/approve",
+    ),
+    # OGC API - Features: a farmer's items are his own; another's feature is not found.
+    Case(
+        "GET",
+        "/ogc/collections/{collectionId}",
+        "read",
+        "filtered",
+        tuple(_ogc(c) for c in ("plots", "claims", "damage")),
+    ),
+    Case(
+        "GET",
+        "/ogc/collections/{collectionId}/items",
+        "read",
+        "filtered",
+        tuple(_ogc(c, "/items") for c in ("plots", "claims", "damage")),
+    ),
+    Case(
+        "GET",
+        "/ogc/collections/{collectionId}/items/{featureId}",
+        "read",
+        "farmer",
+        v(
+            "crop claim",
+            lambda w: f"/ogc/collections/claims/items/{w.theirs.crop_claim}",
+            lambda w: f"/ogc/collections/claims/items/{w.mine.crop_claim}",
+        ),
     ),
     *(
         Case(
