@@ -520,24 +520,26 @@ class NoticesService:
         """
         text = plain_text(text, "text", most=2000, note=True)
         farmer = own_farmer(viewer)
-        if farmer is not None and on_behalf_of is not None:
-            raise InvalidInputError(
-                "a farmer objects in their own name: leave on_behalf_of out",
-                field="on_behalf_of",
-            )
-        if farmer is None:
-            if on_behalf_of is None:
-                raise InvalidInputError(
-                    "staff record an objection on behalf of someone: name them in "
-                    "on_behalf_of",
-                    field="on_behalf_of",
-                )
-            on_behalf_of = plain_text(on_behalf_of, "on_behalf_of", most=200)
         with self.ledger.transaction(conn) as c:
+            # Who may, before what is wrong with the request: another region's
+            # farmer is refused whatever the body holds, an unknown notice is 404.
             record = self.store.get(c, notice_id)
             mine = self._viewer_region(c, viewer)
             if mine is not None:
                 check_may_see_region(viewer, mine, record.region)
+            if farmer is not None and on_behalf_of is not None:
+                raise InvalidInputError(
+                    "a farmer objects in their own name: leave on_behalf_of out",
+                    field="on_behalf_of",
+                )
+            if farmer is None:
+                if on_behalf_of is None:
+                    raise InvalidInputError(
+                        "staff record an objection on behalf of someone: name them "
+                        "in on_behalf_of",
+                        field="on_behalf_of",
+                    )
+                on_behalf_of = plain_text(on_behalf_of, "on_behalf_of", most=200)
             target = self.store.row(c, notice_id, row)
             if target is None:
                 raise InvalidInputError(

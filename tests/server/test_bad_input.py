@@ -40,7 +40,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,9 @@ from remote_sensing import plots_from_geometries
 from server.config import Settings
 from server.context import AppContext, build_context, write_keypair
 from server.http.app import create_app
+from server.services.access import Viewer
 from server.services.auth import UserStore
+from tests.server.notices import notices
 from tests.server.pages_records import FARM_1, PASSWORD, login, pick_cows
 from underwriting import CropProduct, LivestockProduct, Money
 
@@ -267,6 +269,9 @@ ROLES = {
     "POST /devices/{device_id}/revoke": "admin",
     "POST /devices/{device_id}/approve": "admin",
     "GET /scenes/{scene}/tilejson.json": "adjuster",
+    "POST /notices": "underwriter",
+    "POST /notices/{notice_id}/objections": "adjuster",
+    "POST /notices/{notice_id}/objections/{objection_id}/resolution": "adjuster",
 }
 """Each route of the matrix and a role allowed to call it (None: no login)."""
 
@@ -283,6 +288,11 @@ RECORDS = {
     "POST /claims/{claim_id}/payment": {"claim_id": "crop_claim"},
     "POST /devices/{device_id}/revoke": {"device_id": "device"},
     "POST /devices/{device_id}/approve": {"device_id": "device"},
+    "POST /notices/{notice_id}/objections": {"notice_id": "notice"},
+    "POST /notices/{notice_id}/objections/{objection_id}/resolution": {
+        "notice_id": "notice",
+        "objection_id": "objection",
+    },
 }
 """The record each route's path names by default (a key of ``World.ids``)."""
 
@@ -1480,6 +1490,141 @@ def _scenes() -> list[Case]:
     ]
 
 
+def _notices() -> list[Case]:
+    """Public notices: publish, object to a row, resolve an objection."""
+    r = "POST /notices"
+
+    def notice(w: World) -> dict[str, Any]:
+        return {
+            "kind": "underwriting",
+            "region": "Hohhot",
+            "start": w.ids["notice_start"],
+            "end": w.ids["notice_end"],
+            "objection_days": 7,
+        }
+
+    out = [
+        *body_rows(r, notice, "objection_days"),
+        *values(
+            r,
+            notice,
+            [
+                ("kind", "SQL", SQL, 422),
+                ("region", "10 MB", "r" * TEN_MB, 422),
+                ("region", "control", CONTROL, 422),
+                ("region", "NUL", "Hohhot\x00", 422),
+                # Legal names of no region a farmer is in: nothing to post.
+                ("region", "traversal", TRAVERSAL, 422),
+                ("region", "SQL", SQL, 422),
+                ("region", "script", SCRIPT, 422),
+                ("start", "wrong type", "last spring", 422),
+                ("end", "2**64", BIG, 422),
+                ("objection_days", "10**400", Raw(HUGE), 422),
+                ("objection_days", "2**64", BIG, 422),
+            ],
+        ),
+    ]
+
+    r = "POST /notices/{notice_id}/objections"
+
+    def objection(w: World) -> dict[str, Any]:
+        return {"row": 1, "text": "the herd is smaller", "on_behalf_of": "Zhang San"}
+
+    def objected(sent: str, key: str) -> Kept:
+        def check(world: World, response: Any) -> None:
+            path = f"{API}/notices/{world.ids['notice']}"
+            got = world.client.get(path, headers=world.tokens["admin"]).json()
+            assert sent in [o[key] for o in got["objections"]], got["objections"]
+
+        return Kept("stored as text", check)
+
+    out += [
+        *body_rows(r, objection, "row"),
+        *values(
+            r,
+            objection,
+            [
+                ("row", "10**400", Raw(HUGE), 422),
+                ("row", "2**64", BIG, 422),
+                ("row", "wrong type", "first", 422),
+                ("text", "10 MB", "t" * TEN_MB, 422),
+                ("text", "control", CONTROL, 422),
+                ("text", "NUL", "t\x00", 422),
+                ("on_behalf_of", "10 MB", "o" * TEN_MB, 422),
+                ("on_behalf_of", "control", CONTROL, 422),
+                ("on_behalf_of", "NUL", "Zhang\x00", 422),
+            ],
+        ),
+        kept_value(r, objection, "text", "SQL", SQL, 201, objected(SQL, "text")),
+        kept_value(
+            r, objection, "text", "script", SCRIPT, 201, objected(SCRIPT, "text")
+        ),
+        kept_value(
+            r,
+            objection,
+            "on_behalf_of",
+            "script",
+            SCRIPT_2,
+            201,
+            objected(SCRIPT_2, "on_behalf_of"),
+        ),
+    ]
+
+    r = "POST /notices/{notice_id}/objections/{objection_id}/resolution"
+
+    def resolution(w: World) -> dict[str, Any]:
+        return {"outcome": "dismissed", "reason": "the herd was counted again"}
+
+    def resolved(key: str, sent: str) -> Kept:
+        def check(world: World, response: Any) -> None:
+            path = f"{API}/notices/{world.ids['notice']}"
+            got = world.client.get(path, headers=world.tokens["admin"]).json()
+            found = {o["id"]: o for o in got["objections"]}[world.ids[key]]
+            assert (found["status"], found["reason"]) == ("dismissed", sent)
+
+        return Kept("stored as text", check)
+
+    def on(key: str) -> tuple[tuple[str, str], ...]:
+        return (("objection_id", key),)
+
+    out += [
+        *body_rows(r, resolution, "reason"),
+        *values(
+            r,
+            resolution,
+            [
+                ("outcome", "2**64", BIG, 422),
+                ("outcome", "SQL", SQL, 422),
+                ("reason", "10**400", Raw(HUGE), 422),
+                ("reason", "10 MB", "r" * TEN_MB, 422),
+                ("reason", "control", CONTROL, 422),
+                ("reason", "NUL", "r\x00", 422),
+            ],
+        ),
+        kept_value(
+            r,
+            resolution,
+            "reason",
+            "SQL",
+            SQL,
+            200,
+            resolved("objection_sql", SQL),
+            ids=on("objection_sql"),
+        ),
+        kept_value(
+            r,
+            resolution,
+            "reason",
+            "script",
+            SCRIPT,
+            200,
+            resolved("objection_script", SCRIPT),
+            ids=on("objection_script"),
+        ),
+    ]
+    return out
+
+
 CASES = [
     *_logins(),
     *_bodiless(),
@@ -1490,6 +1635,7 @@ CASES = [
     *_claims(),
     *_devices(),
     *_scenes(),
+    *_notices(),
 ]
 """The matrix: every bad input tried, per database."""
 
@@ -1661,6 +1807,29 @@ def _records(
         }
     )
     enrol2 = [c.path.read_bytes() for c in cows.enrol[tag2]]
+    # The underwriting notice of Hohhot (the policies above), and objections to it.
+    service = notices(ctx)
+    today = service._today("Hohhot")
+    start = today - timedelta(days=30)
+    posted = service.publish(
+        Viewer("underwriter"),
+        kind="underwriting",
+        region="Hohhot",
+        start=start,
+        end=today,
+        actor="underwriter",
+    )
+    ids |= {"notice": posted.record.id, "notice_start": start.isoformat()}
+    ids["notice_end"] = today.isoformat()
+    for key in ("objection", "objection_sql", "objection_script"):
+        ids[key] = service.object(
+            Viewer("adjuster"),
+            posted.record.id,
+            row=1,
+            text="the herd is smaller",
+            on_behalf_of="Li Si",
+            actor="adjuster",
+        ).id
     return ids, photos, enrol2
 
 

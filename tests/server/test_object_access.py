@@ -27,7 +27,7 @@ import hashlib
 import json
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +50,7 @@ from server.services.underwriting import UnderwritingService
 from server.services.work import reading
 from server.storage.schema import metadata
 from tests.claims.capture_phone import Phone
+from tests.server.notices import notices
 from tests.server.pages_records import (
     AUSTRIA_SCENE,
     PASSWORD,
@@ -151,6 +152,9 @@ class World:
     theirs: Records  # F-2's
     devices: dict[str, str]  # agent -> device id
     nobodys_entry: int  # a ledger entry naming no farmer (a product)
+    # Public notices: "mine" of F-1's region (F-2's too), "theirs" of another
+    # region (F-5's, Upper Austria); "objection" an objection to "theirs".
+    notices: dict[str, str] = field(default_factory=dict)
 
 
 def _sha(path: Path) -> str:
@@ -235,7 +239,35 @@ def build_world(app: AppContext, cows: Cows, shared: Path) -> World:
         Records(**records["F-2"], entry=first_naming("F-2")),
         devices,
         nobody,
+        _notices(app),
     )
+
+
+def _notices(app: AppContext) -> dict[str, str]:
+    """The underwriting notices of Hohhot (F-1's and F-2's village) and of Upper Austria
+    (F-5's crop policy there), and an objection to the latter."""
+    crop_policy(app, ["AT-0002"], farmer="F-5")  # registers F-5 in Upper Austria
+    service = notices(app)
+    found = {}
+    for key, region in (("mine", "Hohhot"), ("theirs", "Upper Austria")):
+        today = service._today(region)
+        found[key] = service.publish(
+            Viewer("underwriter"),
+            kind="underwriting",
+            region=region,
+            start=today - timedelta(days=30),
+            end=today,
+            actor="underwriter",
+        ).record.id
+    found["objection"] = service.object(
+        Viewer("adjuster"),
+        found["theirs"],
+        row=1,
+        text="the field is smaller",
+        on_behalf_of="a neighbour",
+        actor="adjuster",
+    ).id
+    return found
 
 
 # --- the specification: every id-bearing route ----------------------------------------
@@ -323,6 +355,19 @@ def _claim(path: str, attr: str = "animal_claim") -> tuple[Variant, ...]:
 def _ogc(collection: str, suffix: str = "") -> Variant:
     """An OGC API collection (or its items): no ids in the path, a farmer's answer narrowed."""
     return Variant(collection, lambda w: f"/ogc/collections/{collection}{suffix}")
+
+
+def _notice(suffix: str = "") -> tuple[Variant, ...]:
+    """A notice of another region (a farmer reads his own region's only), and his own."""
+    return v(
+        "another region's notice",
+        lambda w: f"{API}/notices/{w.notices['theirs']}{suffix}",
+        lambda w: f"{API}/notices/{w.notices['mine']}{suffix}",
+    )
+
+
+UNKNOWN_NOTICE = "ntc_" + "0" * 32
+UNKNOWN_OBJECTION = "obj_" + "0" * 32
 
 
 CASES: tuple[Case, ...] = (
@@ -586,6 +631,48 @@ CASES: tuple[Case, ...] = (
             lambda w: f"/ogc/collections/claims/items/{w.theirs.crop_claim}",
             lambda w: f"/ogc/collections/claims/items/{w.mine.crop_claim}",
         ),
+    ),
+    # Public notices: a farmer reads and objects to his own region's only; the
+    # receipt is public (the printed QR code opens it).
+    Case("GET", "/api/v1/notices/{notice_id}", "read", "farmer", _notice()),
+    Case("GET", "/api/v1/notices/{notice_id}/pdf", "read", "farmer", _notice("/pdf")),
+    Case(
+        "GET",
+        "/api/v1/ledger/notices/{notice_id}/receipt",
+        "read",
+        "public",
+        v(
+            "another region's notice",
+            lambda w: f"{API}/ledger/notices/{w.notices['theirs']}/receipt",
+        ),
+    ),
+    Case(
+        "POST",
+        "/api/v1/notices/{notice_id}/objections",
+        "notices.object",
+        "farmer",
+        v(
+            "another region's notice",
+            lambda w: f"{API}/notices/{w.notices['theirs']}/objections",
+        ),
+        unknown=f"{API}/notices/{UNKNOWN_NOTICE}/objections",
+        json={"row": 1, "text": "walked"},
+    ),
+    Case(
+        "POST",
+        "/api/v1/notices/{notice_id}/objections/{objection_id}/resolution",
+        "notices.resolve",
+        "farmer",
+        v(
+            "another region's notice",
+            lambda w: (
+                f"{API}/notices/{w.notices['theirs']}/objections/"
+                f"{w.notices['objection']}/resolution"
+            ),
+        ),
+        unknown=f"{API}/notices/{UNKNOWN_NOTICE}/objections/{UNKNOWN_OBJECTION}"
+        "/resolution",
+        json={"outcome": "dismissed", "reason": "walked"},
     ),
     *(
         Case(
