@@ -9,7 +9,11 @@ thread with its own HTTP client already connected:
   (four-eyes): one ``claim.approved`` and one ``claim.paid`` on the ledger,
   the other approvals 409 and the other payments the paid claim as it is
   (its first payment reference); the same again with one Idempotency-Key
-  per wave (a phone retrying): one is done, every other answer is its replay;
+  per wave (a phone retrying): one is done, every other answer is its replay.
+  A claim is paid only after its public notice's objection period (the
+  server's clock is the real one), so the payments are of a claim approved
+  and posted days before the server started; the claim just approved is
+  refused payment until its notice has run;
 * one cow enrolled from two phones (two field agents) at the same moment,
   with the same photos, under the same tag and under two tags (one misread):
   one animal, and the other phone told it is a duplicate (``duplicate`` with
@@ -48,6 +52,7 @@ from server.services.auth import UserStore
 from server.services.enrolment import caught_up
 from server.services.work import reading
 from server.storage.schema import animals, enrolments
+from tests.server.notices import approved_and_cleared
 from tests.server.pages_records import Cows, pick_cows
 from tests.server.test_claims_regressions import animal_claim, insured_herd
 
@@ -59,7 +64,9 @@ READY_S = 120.0
 """How long a server may take to start on a loaded machine."""
 REQUEST_S = 120.0
 """How long one request may take (the first enrolment loads the face-ID model)."""
-HERD = ("998230000009001", "998230000009002")
+HERD = ("998230000009001", "998230000009002", "998230000009003", "998230000009004")
+"""Claims of the first two are filed (approved under load), of the others approved and
+posted on a claims notice days ago (paid under load)."""
 MISREAD = "998230000099999"
 """The tag a second phone reads wrongly for the cow the first reads right."""
 APPROVE = {"decision": "approve", "reason": "vet certificate seen"}
@@ -113,8 +120,11 @@ def site(make_settings: Callable[..., Settings]) -> Iterator[AppContext]:
         users.create(name, PASSWORD, role, None)
     today = datetime.now(UTC).date()
     policy = insured_herd(ctx, today, HERD)
-    for tag in HERD:
-        animal_claim(ctx.claims, policy, tag, today - timedelta(days=1))
+    claims = [
+        animal_claim(ctx.claims, policy, tag, today - timedelta(days=1)).id
+        for tag in HERD
+    ]
+    approved_and_cleared(ctx, *claims[2:], actor="wang.fang")
     yield ctx
     ctx.close()
 
@@ -242,14 +252,18 @@ def assert_server_well(ctx: AppContext, server: Server) -> None:
 # --- approvals and payments --------------------------------------------------------
 
 
-def _claims(ctx: AppContext) -> list[str]:
-    return [c.id for c in ctx.claims.claims(limit=10).items]
+def _claim_of(ctx: AppContext, tag: str) -> str:
+    """The claim of the animal ``tag``."""
+    found: str = next(
+        c.id for c in ctx.claims.claims(limit=10).items if c.subject_id == tag
+    )
+    return found
 
 
 def test_twenty_approvals_and_payments_of_one_claim_pay_once(
     site: AppContext, server: Server
 ) -> None:
-    claim = _claims(site)[0]
+    claim = _claim_of(site, HERD[0])
     approver, payer = server.token("wang.fang"), server.token("zhao.lei")
 
     def approve(client: httpx2.Client) -> httpx2.Response:
@@ -265,6 +279,16 @@ def test_twenty_approvals_and_payments_of_one_claim_pay_once(
         if r.status_code == 409:
             assert "approved" in r.json()["detail"], r.text
     assert len(events(site, "claim.approved", claim=claim)) == 1
+    waiting = httpx2.post(
+        f"{server.url}/claims/{claim}/payment",
+        json={"payment_ref": "PAY-EARLY"},
+        headers=payer,
+        timeout=REQUEST_S,
+    )
+    assert waiting.status_code == 409, waiting.text
+    assert "public claims notice" in waiting.json()["detail"], waiting.text
+
+    claim = _claim_of(site, HERD[2])  # approved and posted days ago
 
     def pay(i: int) -> Callable[[httpx2.Client], httpx2.Response]:
         return lambda client: client.post(
@@ -288,20 +312,24 @@ def test_one_idempotency_key_sent_twenty_times_at_once_is_done_once(
     site: AppContext, server: Server
 ) -> None:
     """A phone retrying with one key: one approval, one payment, every answer the same."""
-    claim = _claims(site)[1]
+    approving, paying = _claim_of(site, HERD[1]), _claim_of(site, HERD[3])
     approver, payer = server.token("wang.fang"), server.token("zhao.lei")
 
     def send(
-        path: str, body: dict[str, str], headers: dict[str, str]
+        claim: str, path: str, body: dict[str, str], headers: dict[str, str]
     ) -> Callable[[httpx2.Client], httpx2.Response]:
         keyed = headers | {"Idempotency-Key": f"{path}-{claim}"}
         return lambda client: client.post(
             f"{server.url}/claims/{claim}/{path}", json=body, headers=keyed
         )
 
-    for kind, retried in (
-        ("claim.approved", send("decision", APPROVE, approver)),
-        ("claim.paid", send("payment", {"payment_ref": "PAY-ONCE"}, payer)),
+    for kind, claim, retried in (
+        ("claim.approved", approving, send(approving, "decision", APPROVE, approver)),
+        (
+            "claim.paid",
+            paying,
+            send(paying, "payment", {"payment_ref": "PAY-ONCE"}, payer),
+        ),
     ):
         answers = at_once(server, [retried] * N)
         assert codes(answers) == {200: N}, [r.text for r in answers]
@@ -309,7 +337,8 @@ def test_one_idempotency_key_sent_twenty_times_at_once_is_done_once(
         replayed = [r for r in answers if r.headers.get("Idempotent-Replayed")]
         assert len(replayed) == N - 1
         assert len(events(site, kind, claim=claim)) == 1
-    assert site.claims.claim(claim).status == "paid"
+    assert site.claims.claim(approving).status == "approved"
+    assert site.claims.claim(paying).status == "paid"
     assert_server_well(site, server)
 
 

@@ -353,6 +353,7 @@ def _site(
 ) -> Site:
     from livestock.data import scan_folder, split_enrol_query
     from tests.cattle import sample_animals
+    from tests.server.notices import approved_and_cleared
     from tests.server.test_claims_regressions import animal_claim, insured_herd
 
     settings = make_settings(checkpoint_every=1_000_000, checkpoint_interval_s=86400)
@@ -371,9 +372,9 @@ def _site(
     if op in ("decide", "pay"):
         for tag in HERD[:n]:
             c = animal_claim(ctx.claims, policy, tag, today - timedelta(days=1))
-            if op == "pay":
-                ctx.claims.decide(c.id, "approve", actor="adj-a", reason="vet seen")
             site.claims.append(c.id)
+        if op == "pay":  # approved and on a claims notice whose period is over
+            approved_and_cleared(ctx, *site.claims, actor="adj-a", reason="vet seen")
     if op == "enrol":
         held = sample_animals(shared_data)[:n]
         split = split_enrol_query(
