@@ -5,13 +5,18 @@ after the loss on two maps kept in step (tile responses are images, both maps
 drawn), the damage layer and the ledger history; an animal claim's photos beside
 the enrolment photos; a new claim approved (a reason required for its light),
 its payment refused to the approver in words (four-eyes), and the farmer's page
-then showing it approved; axe and screenshots in both languages at two widths.
+then showing it approved; a second adjuster refused its payment too until its
+public notice has run, and paying a claim approved and posted days ago; axe and
+screenshots in both languages at two widths.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from tests.server.notices import approved_and_cleared
 from tests.web.conftest import USERS, login, wait_idle
 from tests.web.test_underwriter import (
     TileLog,
@@ -134,8 +139,51 @@ def test_an_animal_claim_photos_beside_enrolment(
     assert page.errors == [], page.errors
 
 
+def _claim_cleared_days_ago(demo_dir: Path, page: Any) -> str:
+    """A new claim on an animal of the demo's that has none, approved by wang.fang and
+    posted on its village's claims notice days ago: its objection period is over.
+
+    Written through the services on the demo's database (the server's clock is the
+    real one: a notice published through it today would run for days yet).
+    """
+    from server.config import Settings
+    from server.context import build_context
+    from underwriting import Money
+
+    policies = api_call(page, "GET", "/api/v1/policies?limit=200", USERS["adjuster"])
+    claimed = {c["subject_id"] for c in _claims(page)}
+    policy, tag = next(
+        (p, a) for p in policies["items"] for a in p["animals"] if a not in claimed
+    )
+    ctx = build_context(
+        Settings(
+            data_dir=demo_dir,
+            database_url=None,
+            anchor_enabled=False,
+            imagery_dir=demo_dir / "imagery",
+        ),
+        chain=False,
+    )
+    try:
+        start = datetime.fromisoformat(policy["start_date"]).date()
+        claim = ctx.claims.file(
+            policy_id=policy["id"],
+            farmer_id=policy["farmer_id"],
+            subject_kind="animal",
+            subject_id=tag,
+            event_date=start + timedelta(days=40),
+            reported_at=datetime.now(UTC),
+            market_value=Money.parse("7600"),
+            actor=USERS["field_agent"],
+        )
+        approved_and_cleared(ctx, claim.id, actor=USERS["adjuster"])
+    finally:
+        ctx.close()
+    return claim.id
+
+
 def test_approve_then_the_farmer_sees_it_and_the_approver_may_not_pay(
-    page_as: Any, new_page: Any
+    page_as: Any, new_page: Any, demo_dir: Path
 ) -> None:
     page = page_as("adjuster")
     policies = api_call(page, "GET", "/api/v1/policies?limit=200", USERS["adjuster"])
@@ -196,15 +244,32 @@ def test_approve_then_the_farmer_sees_it_and_the_approver_may_not_pay(
     assert card.get_attribute("data-status") == "approved"
     assert "Approved" in card.inner_text()
 
-    # A second adjuster pays it.
+    # A second adjuster may not pay it either until it has been on its village's
+    # claims notice for the objection period (approved today: on none yet).
     second = new_page()
     login(second, USERS["adjuster2"])
     second.goto(f"/#/adjuster/claim/{claim['id']}")
     wait_idle(second)
     second.get_by_label("Payment reference").fill("BANK-2025-0100")
     second.get_by_role("button", name="Record the payment").click()
+    form = second.locator("form.decision")
+    form.locator("[data-error-for=_form]").filter(
+        has_text="not on a public claims notice"
+    ).wait_for()
+    assert (
+        api_call(page, "GET", f"/api/v1/claims/{claim['id']}", USERS["adjuster"])[
+            "status"
+        ]
+        == "approved"
+    )
+    # A claim approved and posted on its village's notice days ago: paid.
+    cleared = _claim_cleared_days_ago(demo_dir, page)
+    second.goto(f"/#/adjuster/claim/{cleared}")
+    wait_idle(second)
+    second.get_by_label("Payment reference").fill("BANK-2025-0101")
+    second.get_by_role("button", name="Record the payment").click()
     second.get_by_text("This claim is Paid").wait_for()
-    assert second.errors == [], second.errors
+    assert unexpected(second.errors) == [], second.errors
 
 
 def test_the_demo_crop_claims_say_what_the_map_can_and_cannot_tell(
