@@ -627,6 +627,8 @@ def test_the_api_refuses_farmers_and_bad_requests_in_the_error_model(
         ({"by": "region;drop table claims"}, "by"),
         ({"by": "county"}, "by"),
         ({"from": "2025-02-30"}, "from"),
+        ({"to": "0"}, "to"),  # not read as a timestamp (1970-01-01)
+        ({"from": "20250101"}, "from"),
         ({"from": "2025-03-01", "to": "2025-02-28"}, "to"),
         ({"limit": "5000"}, "limit"),
     ):
