@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -144,6 +145,16 @@ async def _reader_lang(  # async: pure, so it stays off the thread pool
     ] = None,
 ) -> Lang:
     return negotiate(accept_language[:1000] if accept_language else None)
+
+
+def iso_day(value: object) -> object:
+    """A query's day as the document says, ``YYYY-MM-DD`` (a ``BeforeValidator``).
+
+    Pydantic would read ``0`` as 1970-01-01 and ``1700000000`` as a day of 2023.
+    """
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
 
 
 ReaderLang = Annotated[Lang, Depends(_reader_lang)]

@@ -22,9 +22,10 @@ from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
+from pydantic import BeforeValidator
 
 from claims import Status
-from server.http.deps import API, Deps, ReaderLang
+from server.http.deps import API, Deps, ReaderLang, iso_day
 from server.services.auth import User
 from server.services.exports import (
     MEDIA_TYPES,
@@ -61,6 +62,7 @@ Farmer = Annotated[
 ]
 On = Annotated[
     date | None,
+    BeforeValidator(iso_day),
     Query(description="Only policies in force on this day (both ends inclusive)."),
 ]
 ClaimStatus = Annotated[Status | None, Query(description="Only claims in this status.")]

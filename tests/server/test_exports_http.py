@@ -96,6 +96,7 @@ def test_refusals_name_the_input(client: TestClient, records: str) -> None:
         (f"{API}/plots.geojson?farmer_id=F-404", 404, "farmer_id"),
         (f"{API}/claims.csv?farmer_id=F-404", 404, "farmer_id"),
         (f"{API}/plots.parquet?on=2021-13-01", 422, "on"),
+        (f"{API}/plots.parquet?on=0", 422, "on"),  # not read as 1970-01-01
         (f"{API}/claims.xlsx?status=lost", 422, "status"),
         (f"{API}/stac/claim.zip", 422, "claim_id"),
     ]
