@@ -15,13 +15,19 @@
 * ``POST /notices/{notice_id}/objections``: an objection to a row during the
   objection period; ``POST .../objections/{objection_id}/resolution``:
   upheld or dismissed, with a reason.
+* ``GET /notices/{notice_id}`` outside the API (:func:`mount_notice_page`):
+  the notice's public page, what the printed QR code opens. It fetches the
+  receipt and verifies it in the browser (``web/js/receipt.js``), then shows
+  the notice as posted, in Chinese or English; no login.
 """
 
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -48,7 +54,7 @@ from server.services.notices import (
     notice_receipt_path,
 )
 
-__all__ = ["notices_router"]
+__all__ = ["mount_notice_page", "notices_router"]
 
 NOTICE_ID = r"^ntc_[0-9a-f]{32}$"
 OBJECTION_ID = r"^obj_[0-9a-f]{32}$"
@@ -90,6 +96,16 @@ class NoticeIn(BaseModel):
         le=30,
         description="Days objections are taken after publication "
         "(default AGRI_NOTICE_OBJECTION_DAYS).",
+    )
+
+
+class RegionOut(BaseModel):
+    """A region farmers are registered in, and its farm day now."""
+
+    region: str = Field(examples=["Hohhot, Inner Mongolia"])
+    today: date = Field(
+        description="The farm's day in the region (its time zone) at the ledger's "
+        "clock: a notice's period ends on it at the latest."
     )
 
 
@@ -304,9 +320,10 @@ def notices_router(deps: Deps) -> APIRouter:
     @router.get("/notices/regions", tags=["notices"])
     def notice_regions(
         user: Annotated[User, Depends(deps.may("notices.publish"))],
-    ) -> list[str]:
-        """The regions farmers are registered in: what a notice may be published for."""
-        return service().regions()
+    ) -> list[RegionOut]:
+        """The regions farmers are registered in, each with its farm day now: what a
+        notice may be published for, and the last day its period may end on."""
+        return [RegionOut(region=r, today=d) for r, d in service().regions()]
 
     @router.post(
         "/notices",
@@ -380,7 +397,11 @@ def notices_router(deps: Deps) -> APIRouter:
             headers={"Content-Disposition": f'inline; filename="{name}"'},
         )
 
-    @router.get("/ledger/notices/{notice_id}/receipt", tags=["ledger"])
+    @router.get(
+        "/ledger/notices/{notice_id}/receipt",
+        tags=["ledger"],
+        responses={404: {"description": "No such notice."}},
+    )
     def notice_receipt(notice_id: NoticeId) -> ReceiptOut:
         """The receipt of a notice's ledger entry (no login: what its printed QR code opens).
 
@@ -462,3 +483,23 @@ def notices_router(deps: Deps) -> APIRouter:
         return await deps.idempotent(request, user, idempotency_key, work)
 
     return router
+
+
+def mount_notice_page(app: FastAPI, web_dir: Path) -> None:
+    """Serve a notice's public page at ``/notices/{notice_id}`` (``web/notice.html``).
+
+    The printed QR code opens it (:func:`server.services.notices.notice_page_path`):
+    one static page for every notice, which reads the id from its own path,
+    fetches the public receipt and the ledger's key and verifies the receipt in
+    the browser. A malformed id is refused (422) before the file is read.
+    """
+    page = web_dir / "notice.html"
+    if not page.is_file():
+        return
+
+    @app.get("/notices/{notice_id}", include_in_schema=False)
+    def public_notice_page(notice_id: NoticeId) -> FileResponse:
+        """A notice's public page: its receipt verified, the notice as posted."""
+        return FileResponse(
+            page, media_type="text/html", headers={"Cache-Control": "no-cache"}
+        )

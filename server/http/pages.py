@@ -1,6 +1,7 @@
 """The pages: the front-end's files at ``/``, its npm packages at ``/vendor/<pkg>/``.
 
-The server only serves files and JSON: ``web/index.html`` at ``/``, ``web/css/``
+The server only serves files and JSON: ``web/index.html`` at ``/`` (and
+``web/notice.html`` at ``/notices/{id}``, a notice's public page), ``web/css/``
 and ``web/js/`` as they are (plain ES modules, no build step), and each package
 named in ``web/package.json``'s ``dependencies`` from ``web/node_modules/<pkg>/``
 at ``/vendor/<pkg>/`` (``make setup`` runs ``npm ci --prefix web``). Nothing else
@@ -24,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from server.http.agent import mount_agent
 from server.http.deps import API, Deps
+from server.http.notices import mount_notice_page
 from server.services.auth import User
 
 __all__ = ["WEB_DIR", "mount_pages", "pages_router", "vendor_packages"]
@@ -104,6 +106,8 @@ def mount_pages(app: FastAPI, web_dir: Path = WEB_DIR) -> None:
     def pages() -> FileResponse:
         """The app shell: one page, routed by its URL's hash."""
         return FileResponse(index, media_type="text/html", headers=_NO_CACHE)
+
+    mount_notice_page(app, web_dir)  # /notices/{id}: what a notice's QR code opens
 
 
 def _missing(pkg: str) -> Callable[[str], JSONResponse]:

@@ -84,6 +84,7 @@ __all__ = [
     "NoticesService",
     "ObjectionRecord",
     "Outcome",
+    "notice_page_path",
     "notice_receipt_path",
     "render_notice_pdf",
 ]
@@ -95,8 +96,17 @@ Outcome = Literal["upheld", "dismissed"]
 
 
 def notice_receipt_path(notice_id: str) -> str:
-    """The API path of a notice's public receipt (what its printed QR code points to)."""
+    """The API path of a notice's public receipt (JSON; the public page fetches it)."""
     return f"/api/v1/ledger/notices/{notice_id}/receipt"
+
+
+def notice_page_path(notice_id: str) -> str:
+    """The path of a notice's public page (what its printed QR code opens).
+
+    The page, in Chinese or English, fetches the receipt and verifies it in the
+    browser against the ledger's key, then shows the notice as it was posted.
+    """
+    return f"/notices/{notice_id}"
 
 
 @dataclass(frozen=True)
@@ -383,10 +393,12 @@ class NoticesService:
 
     # --- reading --------------------------------------------------------------------------
 
-    def regions(self) -> list[str]:
-        """The regions farmers are registered in (what a notice may be published for)."""
+    def regions(self) -> list[tuple[str, date]]:
+        """The regions farmers are registered in (what a notice may be published for),
+        each with its farm day now: a notice's period ends on that day at the latest."""
         with reading(self.engine) as conn:
-            return self.store.regions(conn)
+            found = self.store.regions(conn)
+        return [(region, self._today(region)) for region in found]
 
     def notices(
         self,
@@ -479,16 +491,17 @@ class NoticesService:
         """The notice as a printable A4 PDF in ``lang``, its QR code the receipt's URL.
 
         ``base_url`` is where the API is reached from outside (``https://host/``);
-        the QR code encodes ``base_url`` + :func:`notice_receipt_path`.
+        the QR code encodes ``base_url`` + :func:`notice_page_path` (the
+        public page that verifies the notice's receipt).
 
         Raises:
             NotFoundError: no such notice.
             ForbiddenError: a farmer of another region.
         """
         view = self.notice(viewer, notice_id)
-        url = base_url.rstrip("/") + notice_receipt_path(notice_id)
+        url = base_url.rstrip("/") + notice_page_path(notice_id)
         leaf = self.ledger.store.entry(view.record.ledger_index).leaf_hash.hex()
-        return render_notice_pdf(view, lang, receipt_url=url, leaf_hash=leaf)
+        return render_notice_pdf(view, lang, page_url=url, leaf_hash=leaf)
 
     # --- objections -------------------------------------------------------------------
 
@@ -746,15 +759,15 @@ def _cell(kind: str, column: str, row: dict[str, Any], lang: Lang) -> str:
 
 
 def render_notice_pdf(
-    view: NoticeView, lang: Lang, *, receipt_url: str, leaf_hash: str
+    view: NoticeView, lang: Lang, *, page_url: str, leaf_hash: str
 ) -> bytes:
     """The notice on A4 landscape: header, the table (rows repeat their heading), QR code.
 
     The header names the kind, region, period, day of publication, the last
-    day of objections and how to object; the QR code encodes
-    ``receipt_url`` (the notice's public receipt), printed beside it with
-    the notice's id, ledger index and leaf hash (SHA-256, hex) for a reader
-    without a phone. Chinese and Latin text use reportlab's built-in CID
+    day of objections and how to object; the QR code encodes ``page_url``
+    (the notice's public page, which verifies its receipt), printed beside it
+    with the notice's id, ledger index and leaf hash (SHA-256, hex) for a
+    reader without a phone. Chinese and Latin text use reportlab's built-in CID
     font STSong-Light: no font file is embedded or read.
     """
     import segno
@@ -840,9 +853,9 @@ def render_notice_pdf(
     ]
     qr_side = 42 * mm
     qr_block = [
-        _QR(receipt_url, qr_side),
+        _QR(page_url, qr_side),
         para(say("notice.pdf.scan"), small),
-        para(receipt_url, small),
+        para(page_url, small),
         para(
             say(
                 "notice.pdf.entry",

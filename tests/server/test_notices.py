@@ -300,7 +300,7 @@ def test_publishing_refuses_what_it_cannot_post(
 
 
 def _render(pdf: bytes) -> tuple[Any, str]:
-    import pypdfium2 as pdfium
+    import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
     doc = pdfium.PdfDocument(pdf)
     try:
@@ -339,8 +339,19 @@ def test_the_printed_notice_is_masked_and_its_qr_opens_a_receipt_that_verifies(
     found = zxingcpp.read_barcodes(image)
     assert len(found) == 1, found
     url = urlsplit(found[0].text)
-    assert url.path == f"{API}/ledger/notices/{notice['id']}/receipt"
-    receipt = api.get(url.path)  # no login: the paper is public
+    # The code opens the notice's public page (no login: the paper is public),
+    # which verifies the receipt in the browser (tests/web/test_notices.py).
+    assert url.path == f"/notices/{notice['id']}"
+    # Printed beside the code for a reader without a phone (wrapped across lines).
+    assert found[0].text in "".join(text.split())
+    page = api.get(url.path)
+    assert page.status_code == 200 and page.headers["content-type"].startswith(
+        "text/html"
+    )
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert '<script type="module" src="/js/notice-public.js">' in page.text
+    assert notice["receipt"] == f"{API}/ledger/notices/{notice['id']}/receipt"
+    receipt = api.get(notice["receipt"])  # what the page fetches, without a login
     assert receipt.status_code == 200, receipt.text
     doc = receipt.json()
     checkpoint = verify_receipt(Receipt.from_json(doc), [app.ledger.verifier])
@@ -387,3 +398,29 @@ def test_a_farmer_reads_their_village_s_notice_and_only_their_objections(
     assert date.fromisoformat(notice["objection_ends"]) == _farm_today() + timedelta(
         days=7
     )
+
+
+def test_the_public_page_of_a_notice_is_served_to_anyone_and_names_a_notice(
+    api: Any,
+) -> None:
+    """``/notices/{id}``: the same page for any well-formed id (the page asks the
+    receipt, and says when there is none); a malformed id is refused."""
+    unknown = "ntc_" + "0" * 32
+    r = api.get(f"/notices/{unknown}")
+    assert r.status_code == 200 and "notice-public.js" in r.text
+    assert api.get(f"{API}/ledger/notices/{unknown}/receipt").status_code == 404
+    for bad in ("ntc_x", "..%2F..%2Fetc%2Fpasswd", "NTC_" + "0" * 32):
+        refused = api.get(f"/notices/{bad}")
+        assert refused.status_code in (404, 422), (bad, refused.status_code)
+        assert "notice-public.js" not in refused.text
+
+
+def test_the_regions_a_notice_may_be_published_for_with_their_farm_day(
+    api: Any,
+) -> None:
+    r = api.get(f"{API}/notices/regions", headers=api.as_("adj-1"))
+    assert r.status_code == 200, r.text
+    found = {x["region"]: date.fromisoformat(x["today"]) for x in r.json()}
+    assert set(found) == {REGION, "Tumed Left Banner"}
+    assert found[REGION] == _farm_today()  # the farm's day, not the server's (UTC)
+    assert api.get(f"{API}/notices/regions", headers=api.as_("f-1")).status_code == 403

@@ -646,6 +646,13 @@ CASES: tuple[Case, ...] = (
             lambda w: f"{API}/ledger/notices/{w.notices['theirs']}/receipt",
         ),
     ),
+    Case(  # the page the printed QR code opens: it fetches the receipt above
+        "GET",
+        "/notices/{notice_id}",
+        "read",
+        "public",
+        v("another region's notice", lambda w: f"/notices/{w.notices['theirs']}"),
+    ),
     Case(
         "POST",
         "/api/v1/notices/{notice_id}/objections",

@@ -5,7 +5,8 @@
 // history, the assessment of a crop claim on two catalogue scenes (the rules' pick
 // pre-selected), the decision and the payment.
 //
-// Routes: #/adjuster (the queue) and #/adjuster/claim/<id>.
+// Routes: #/adjuster (the queue) and #/adjuster/claim/<id>; the public notices at
+// #/adjuster/notices[/<id>] (notices.js).
 
 import { api } from "../api.js";
 import { lineChart } from "../chart.js";
@@ -42,6 +43,7 @@ import {
 } from "../staff.js";
 import { field, h, newId, replace, table, toast } from "../ui.js";
 import strings from "./adjuster.strings.js";
+import { noticesLink, renderNotices } from "./notices.js";
 
 registerStrings(strings);
 
@@ -67,6 +69,7 @@ export async function render(root, route) {
   root.classList.add("staff");
   const parts = route?.parts || [];
   if (parts[0] === "claim" && parts[1]) await renderClaim(root, parts[1], route);
+  else if (parts[0] === "notices") await renderNotices(root, route, "adjuster");
   else await renderQueue(root);
 }
 
@@ -209,6 +212,7 @@ async function renderQueue(root) {
   replace(
     root,
     h("h1", {}, t("adj.queue")),
+    h("p", {}, noticesLink("adjuster")),
     h(
       "form",
       { class: "filters", "aria-label": t("adj.filters"), onsubmit: (e) => e.preventDefault() },
@@ -748,6 +752,7 @@ function renderActions(root, claim, route) {
     );
   } else if (claim.status === "approved") {
     add(root, h("h2", { id: "payment-title" }, t("adj.payment")));
+    add(root, h("p", { class: "note" }, t("ntc.pay_note"), " ", noticesLink("adjuster")));
     if (isAdjuster) add(root, paymentForm(claim, reload));
   } else {
     add(root, h("p", { role: "status" }, t("adj.closed", { status: statusText(claim.status) })));

@@ -3,7 +3,8 @@
 // the animals' enrolment photos, every check's reason, and the decision.
 //
 // Routes: #/underwriter (the queue; ?status=submitted filters it) and
-// #/underwriter/application/<id>.
+// #/underwriter/application/<id>; the public notices at #/underwriter/notices[/<id>]
+// (notices.js).
 
 import { api } from "../api.js";
 import { fmtArea, fmtDate, fmtNumber, registerStrings, t } from "../i18n.js";
@@ -33,6 +34,7 @@ import {
   summary,
 } from "../staff.js";
 import { field, h, pagedTable, replace, toast } from "../ui.js";
+import { noticesLink, renderNotices } from "./notices.js";
 import strings from "./underwriter.strings.js";
 
 registerStrings(strings);
@@ -62,6 +64,8 @@ export async function render(root, route) {
   const parts = route?.parts || [];
   if (parts[0] === "application" && parts[1]) {
     await renderApplication(root, parts[1], route);
+  } else if (parts[0] === "notices") {
+    await renderNotices(root, route, "underwriter");
   } else {
     await renderQueue(root, route);
   }
@@ -114,6 +118,7 @@ async function renderQueue(root, route) {
   replace(
     root,
     h("h1", {}, t("uw.queue")),
+    h("p", {}, noticesLink("underwriter")),
     h("div", { class: "filters" }, field(t("uw.filter_status"), select)),
     holder,
   );
