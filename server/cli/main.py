@@ -456,6 +456,7 @@ def _register_map_commands() -> None:
     from server.cli.imagery import imagery
     from server.cli.livestock import livestock
     from server.cli.maps import damage, plots
+    from server.cli.notices import notices
     from server.cli.reports import report
     from server.cli.users import users
 
@@ -470,6 +471,7 @@ def _register_map_commands() -> None:
     cli.add_command(export)
     cli.add_command(claims)
     cli.add_command(report)
+    cli.add_command(notices)
 
 
 _register_map_commands()
