@@ -95,6 +95,14 @@ JUDGED: dict[str, dict[str | None, str]] = {
     f"POST {API}/applications/crop": {
         "file": "the plot file's kind (by its name) and its geometries",
     },
+    f"POST {API}/notices": {
+        "region": "a notice lists what the region's records hold in the period: "
+        "no policy issued (claim approved and unpaid) there is nothing to post",
+    },
+    f"POST {API}/notices/{{notice_id}}/objections": {
+        "row": "the row must be one of the notice's",
+        "on_behalf_of": "staff name the person objecting; a farmer names no one",
+    },
 }
 """Operations whose bodies carry content no schema can judge: a schema-valid
 request may be refused (422) naming one of these fields, for the reason given,
@@ -353,6 +361,20 @@ def _constrain(schema: Any, username: str | None) -> None:
                 where[k] %= 2 ** where["z"]
         return case
 
+    def notice_period(ctx: Any, case: Any) -> Any:
+        # A notice's period ends on or after its first day, by today (the farm's:
+        # yesterday here, whatever the zones) and spans at most 366 days (else 422).
+        body = case.body
+        if not _positive(case) or not isinstance(body, dict):
+            return case
+        start, end = _iso(body.get("start")), _iso(body.get("end"))
+        if start is not None and end is not None:
+            end = min(end, date.today() - timedelta(days=1))
+            earliest = end - timedelta(days=min(365, end.toordinal() - 1))
+            start = max(min(start, end), earliest)
+            body["start"], body["end"] = start.isoformat(), end.isoformat()
+        return case
+
     def policy_period(ctx: Any, case: Any) -> Any:
         # A policy ends after it starts, at most two years later (else 422 end_date).
         body = case.body
@@ -373,6 +395,7 @@ def _constrain(schema: Any, username: str | None) -> None:
         (key_on_the_curve, {"method": "POST", "path": f"{API}/devices"}),
         (bbox_in_order, {"method": "GET", "path": f"{API}/plots.geojson"}),
         (policy_period, {"method": "POST", "path_regex": "/applications/"}),
+        (notice_period, {"method": "POST", "path": f"{API}/notices"}),
         (tile_on_its_zoom, {"method": "GET", "path_regex": r"/tiles/"}),
         (ogc_query_in_range, {"method": "GET", "path_regex": r"^/ogc/.*/items$"}),
         (report_period_in_order, {"method": "GET", "path_regex": "/reports/"}),
