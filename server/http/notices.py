@@ -321,8 +321,10 @@ def notices_router(deps: Deps) -> APIRouter:
     def notice_regions(
         user: Annotated[User, Depends(deps.may("notices.publish"))],
     ) -> list[RegionOut]:
-        """The regions farmers are registered in, each with its farm day now: what a
-        notice may be published for, and the last day its period may end on."""
+        """The regions farmers are registered in, each with its farm day now.
+
+        What a notice may be published for, and the last day its period may end on.
+        """
         return [RegionOut(region=r, today=d) for r, d in service().regions()]
 
     @router.post(

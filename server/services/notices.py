@@ -394,8 +394,10 @@ class NoticesService:
     # --- reading --------------------------------------------------------------------------
 
     def regions(self) -> list[tuple[str, date]]:
-        """The regions farmers are registered in (what a notice may be published for),
-        each with its farm day now: a notice's period ends on that day at the latest."""
+        """The regions farmers are registered in, each with its farm day now.
+
+        What a notice may be published for; its period ends on that day at the latest.
+        """
         with reading(self.engine) as conn:
             found = self.store.regions(conn)
         return [(region, self._today(region)) for region in found]
