@@ -73,10 +73,10 @@ def mask_name(name: str) -> str:
     """A person's name as a public notice shows it: enough for them to know it, not a stranger.
 
     A Chinese name keeps its first and last characters (刘建军 -> 刘*军, 刘军 -> 刘*,
-    欧阳建国 -> 欧**国). A name in Latin letters keeps its last word and the first
-    letter of each other word, each other letter a ``*`` (Liu Jun -> L** Jun);
-    a single word keeps its first letter (Gruber -> G*****). Blanks at the ends
-    are dropped; an empty name stays empty.
+    欧阳建国 -> 欧**国; typed with spaces, 王 芳 -> 王*). A name in Latin letters
+    keeps its last word and the first letter of each other word, each other letter
+    a ``*`` (Liu Jun -> L** Jun); a single word keeps its first letter
+    (Gruber -> G*****). Blanks at the ends are dropped; an empty name stays empty.
 
     Examples:
         >>> mask_name("刘建军"), mask_name("Liu Jun"), mask_name("Gruber")
@@ -85,7 +85,10 @@ def mask_name(name: str) -> str:
     name = " ".join(name.split())
     if not name:
         return ""
-    if " " not in name and any(_is_cjk(c) for c in name):
+    if any(_is_cjk(c) for c in name):
+        # Chinese names are written without spaces: one typed with them (王 芳) is
+        # still one name, masked as one (not word by word, which would show 芳 whole).
+        name = name.replace(" ", "")
         if len(name) <= 2:
             return name[0] + _MASK * (len(name) - 1)
         return name[0] + _MASK * (len(name) - 2) + name[-1]

@@ -68,12 +68,6 @@ def test_a_name_is_masked(name: str, shown: str) -> None:
     assert mask_name(name) == shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a Chinese name typed with spaces (王 芳) is masked word by word and its "
-    "one-character words show whole; fix: claims.notices.mask_name joins the "
-    "words of a name written in CJK characters before masking it",
-)
 @pytest.mark.parametrize(("name", "shown"), [("王 芳", "王*"), ("李 建 国", "李*国")])
 def test_a_chinese_name_typed_with_spaces_is_masked_as_one(
     name: str, shown: str
