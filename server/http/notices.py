@@ -361,8 +361,8 @@ def notices_router(deps: Deps) -> APIRouter:
                 actor=user.username,
                 conn=conn,
             )
-            staff = service().notice(user, view.record.id, conn)
-            return 201, _detail(staff, lang, user).model_dump(mode="json")
+            published = service().notice(user, view.record.id, conn)
+            return 201, _detail(published, lang, user).model_dump(mode="json")
 
         return await deps.idempotent(request, user, idempotency_key, work)
 

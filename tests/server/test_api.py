@@ -448,6 +448,7 @@ def test_lists_are_paginated_and_farmers_see_their_own(
 
 ALL = set(ROLES)
 STAFF = {"admin", "underwriter", "adjuster", "field_agent"}
+DESKS = {"admin", "underwriter", "adjuster"}
 CLAIM_READERS = {"farmer", "adjuster", "field_agent", "admin"}
 MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/ledger/receipts/0"): ALL,
@@ -503,6 +504,48 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     # Later verified sessions that grow an animal's gallery.
     ("POST", "/api/v1/animals/{tag}/sessions"): {"field_agent"},
     ("GET", "/api/v1/agent/gallery"): {"field_agent"},
+    # Exports and reports: the insurer's desks.
+    **{
+        ("GET", f"/api/v1/exports/{name}"): DESKS
+        for name in (
+            "plots.parquet",
+            "plots.geojson",
+            "claims.csv",
+            "claims.xlsx",
+            "policies.csv",
+            "policies.xlsx",
+            "stac/claim.zip",
+            "stac/event.zip",
+        )
+    },
+    ("GET", "/api/v1/reports/portfolio"): DESKS,
+    ("GET", "/api/v1/reports/checks"): DESKS,
+    # Public notices: anyone logged in reads (a farmer his region's), publishers
+    # post and resolve, everyone may object; the receipt is public.
+    ("GET", "/api/v1/notices"): ALL,
+    ("GET", "/api/v1/notices/regions"): {"underwriter", "adjuster"},
+    ("POST", "/api/v1/notices"): {"underwriter", "adjuster"},
+    ("GET", "/api/v1/notices/{notice_id}"): ALL,
+    ("GET", "/api/v1/notices/{notice_id}/pdf"): ALL,
+    ("POST", "/api/v1/notices/{notice_id}/objections"): ALL,
+    ("POST", "/api/v1/notices/{notice_id}/objections/{objection_id}/resolution"): {
+        "underwriter",
+        "adjuster",
+    },
+    ("GET", "/api/v1/ledger/notices/{notice_id}/receipt"): ALL,
+    # OGC API - Features: any logged-in reader (a farmer his own records).
+    **{
+        ("GET", f"/ogc{path}"): ALL
+        for path in (
+            "",
+            "/api",
+            "/conformance",
+            "/collections",
+            "/collections/{collectionId}",
+            "/collections/{collectionId}/items",
+            "/collections/{collectionId}/items/{featureId}",
+        )
+    },
 }
 MULTIPART = {
     "/api/v1/animals",

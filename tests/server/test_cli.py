@@ -318,6 +318,7 @@ def test_serve_says_database_ledger_anchoring_and_folders_before_listening(
             "port": 8123,
             "proxy_headers": True,
             "forwarded_allow_ips": "127.0.0.1",
+            "access_log": True,
         }
     ]
 
