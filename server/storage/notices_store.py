@@ -466,7 +466,12 @@ class NoticeStore:
         ]
 
     def standing(self, conn: Connection, claim_id: str) -> StandingRow | None:
-        """The latest claims notice listing ``claim_id`` and its row's objections, or None."""
+        """The latest claims notice listing ``claim_id`` and its row's objections, or None.
+
+        Open objections are counted on every claims notice that listed the claim
+        (an earlier one's stays in the way until it is decided); an upheld one on
+        the latest notice.
+        """
         latest = conn.execute(
             select(notice_rows, notices.c.objection_ends)
             .select_from(
@@ -491,12 +496,29 @@ class NoticeStore:
                 .group_by(notice_objections.c.status)
             ).all()
         )
+        # An objection still open on an earlier notice that listed the claim counts
+        # too: posting the claim again must not leave it undecided behind the new one.
+        open_anywhere = conn.execute(
+            select(func.count())
+            .select_from(
+                notice_objections.join(
+                    notice_rows,
+                    (notice_rows.c.notice_id == notice_objections.c.notice_id)
+                    & (notice_rows.c.row == notice_objections.c.row),
+                )
+            )
+            .where(
+                notice_rows.c.record_id == claim_id,
+                notice_rows.c.record_kind == "claim",
+                notice_objections.c.status == "open",
+            )
+        ).scalar_one()
         return StandingRow(
             latest.notice_id,
             int(latest.row),
             latest.objection_ends,
             int(latest.amount_minor),
-            int(counts.get("open", 0)),
+            max(int(counts.get("open", 0)), int(open_anywhere)),
             int(counts.get("upheld", 0)) > 0,
         )
 

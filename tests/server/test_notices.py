@@ -223,6 +223,35 @@ def test_a_claim_is_paid_after_its_notice_and_objection(
     assert app.ledger.verify().ok
 
 
+def test_an_objection_open_on_an_earlier_notice_still_holds_the_payment(
+    app: AppContext, site: dict[str, Any], api: Any
+) -> None:
+    """Posting the claim again does not leave an earlier notice's objection behind."""
+    claim = _approved_claim(app, site, TAGS[0])
+    first = _publish(api).json()
+    r = api.post(
+        f"{API}/notices/{first['id']}/objections",
+        json={"row": 1, "text": "这头牛上周还在吃草"},
+        headers=api.as_("f-2"),
+    )
+    assert r.status_code == 201, r.text
+    objection = r.json()
+    second = _publish(api)
+    assert second.status_code == 201, second.text
+    assert second.json()["id"] != first["id"]
+    pass_days(app, 8)  # both periods over; the second notice has no objection
+    r = _pay(api, claim)
+    assert r.status_code == 409 and "await a decision" in r.json()["detail"], r.text
+    r = api.post(
+        f"{API}/notices/{first['id']}/objections/{objection['id']}/resolution",
+        json={"outcome": "dismissed", "reason": "the vet's certificate"},
+        headers=api.as_("adj-1"),
+    )
+    assert r.status_code == 200, r.text
+    r = _pay(api, claim)
+    assert r.status_code == 200 and r.json()["status"] == "paid", r.text
+
+
 def test_an_upheld_objection_sends_the_claim_back_and_needs_a_new_notice(
     app: AppContext, site: dict[str, Any], api: Any
 ) -> None:
