@@ -24,6 +24,7 @@ wrk's own (requests/s, latency percentiles, non-2xx answers, socket errors).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -210,19 +211,12 @@ def _wrk(url: str, seconds: int, *args: str) -> dict[str, float]:
     }
     for pct in ("50", "99"):
         m = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)\b", out)
-        figures[f"p{pct}"] = (
-            float(m.group(1)) * _UNIT_MS[m.group(2)] if m else math_nan()
-        )
+        figures[f"p{pct}"] = float(m.group(1)) * _UNIT_MS[m.group(2)] if m else math.nan
     if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
         figures["non2xx"] = float(m.group(1))
     if m := re.search(r"Socket errors:(.*)", out):
         figures["errors"] = float(sum(int(n) for n in re.findall(r"\d+", m.group(1))))
     return figures
-
-
-def math_nan() -> float:
-    """Not a number: a percentile wrk did not print."""
-    return float("nan")
 
 
 def _detail(f: dict[str, float]) -> str:

@@ -13,7 +13,6 @@ their reader's language. What the figures mean is in ``docs/reports.md``.
 (No ``from __future__ import annotations``: see :mod:`server.http.deps`.)
 """
 
-import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -21,7 +20,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from server.http.deps import API, Deps, Offset
+from server.http.deps import API, Deps, Offset, iso_day
 from server.services.auth import User
 from server.services.reports import (
     MAX_LIMIT,
@@ -257,16 +256,9 @@ def _checks(report: ChecksReport) -> ChecksOut:
     )
 
 
-def _iso_day(value: object) -> object:
-    """A day as the document says: ``YYYY-MM-DD`` (pydantic would read ``0`` as 1970-01-01)."""
-    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("a day is written YYYY-MM-DD")
-    return value
-
-
 From = Annotated[
     date | None,
-    BeforeValidator(_iso_day),
+    BeforeValidator(iso_day),
     Query(
         alias="from",
         description="The period's first day (policies by their first day, claims by "
@@ -275,7 +267,7 @@ From = Annotated[
 ]
 To = Annotated[
     date | None,
-    BeforeValidator(_iso_day),
+    BeforeValidator(iso_day),
     Query(
         alias="to",
         description="The period's last day, inclusive, on or after ``from`` (422 "
