@@ -249,40 +249,44 @@ def _evi(r: dict[str, npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
 # --- the assessment ------------------------------------------------------------------
 
 
-_transformers = threading.local()
+_per_thread = threading.local()
+
+
+def _kept(kind: str, key: Any, build: Callable[[], Any]) -> Any:
+    """``build()``, kept per thread under (``kind``, ``key``): at most 64 of a kind.
+
+    pyproj's objects belong to the thread's PROJ context, so each thread keeps
+    its own.
+    """
+    caches: dict[str, dict[Any, Any]] | None = getattr(_per_thread, "caches", None)
+    if caches is None:
+        caches = _per_thread.caches = {}
+    cache = caches.setdefault(kind, {})
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= 64:
+            cache.clear()
+        found = cache[key] = build()
+    return found
 
 
 def _transformer(src: CRS | str, dst: CRS | str) -> Transformer:
     """``Transformer.from_crs(src, dst, always_xy=True)``, built once per thread and pair.
 
     Building one costs about a millisecond (PROJ's database); a task measuring
-    a tile's claims would build several per claim. Per thread: pyproj's objects
-    belong to the thread's PROJ context.
+    a tile's claims would build several per claim.
     """
-    cache: dict[tuple[str, str], Transformer] | None = getattr(
-        _transformers, "cache", None
+    found: Transformer = _kept(
+        "transformer",
+        (str(src), str(dst)),
+        lambda: Transformer.from_crs(src, dst, always_xy=True),
     )
-    if cache is None:
-        cache = _transformers.cache = {}
-    key = (str(src), str(dst))
-    found = cache.get(key)
-    if found is None:
-        if len(cache) >= 64:
-            cache.clear()
-        found = cache[key] = Transformer.from_crs(src, dst, always_xy=True)
     return found
 
 
 def _pyproj_crs(wkt: str) -> CRS:
     """``CRS.from_wkt(wkt)``, parsed once per thread and WKT."""
-    cache: dict[str, CRS] | None = getattr(_transformers, "crs", None)
-    if cache is None:
-        cache = _transformers.crs = {}
-    found = cache.get(wkt)
-    if found is None:
-        if len(cache) >= 64:
-            cache.clear()
-        found = cache[wkt] = CRS.from_wkt(wkt)
+    found: CRS = _kept("crs", wkt, lambda: CRS.from_wkt(wkt))
     return found
 
 
