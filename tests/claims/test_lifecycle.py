@@ -6,6 +6,7 @@ import pytest
 
 from claims import (
     ACTORS,
+    Check,
     FourEyesError,
     ReasonRequiredError,
     TransitionError,
@@ -155,6 +156,7 @@ def test_four_eyes(
         "payer": payer,
         "amount_minor": amount,
         "four_eyes_above_minor": above,
+        "notice": Check("public_notice", "green", "objection period over"),
     }
     if refused:
         with pytest.raises(FourEyesError, match="four-eyes rule"):
