@@ -196,10 +196,15 @@ def new_page(browser: Any, server_url: str) -> Iterator[Callable[..., Any]]:
 
 
 def wait_idle(page: Any, timeout_ms: int = 15_000) -> None:
-    """Wait until the page has rendered its route and no API request is pending."""
+    """Wait until the page has rendered its route and no API request is pending.
+
+    The shell notes the address it rendered (``data-route``): right after a click
+    changes the hash, the previous route's ``ready`` does not count."""
     page.wait_for_function(
-        "() => document.getElementById('main')?.dataset.ready === 'true'"
-        " && (window.__agriPending || 0) === 0",
+        "() => { const m = document.getElementById('main');"
+        " return m?.dataset.ready === 'true'"
+        " && (m.dataset.route === undefined || m.dataset.route === location.hash)"
+        " && (window.__agriPending || 0) === 0; }",
         timeout=timeout_ms,
     )
 

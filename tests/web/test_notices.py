@@ -230,7 +230,9 @@ def test_an_underwriter_reads_the_underwriting_notices(
     assert publish.get_by_label("Kind").inner_text().strip() == (
         "Public notice of the underwriting list"
     )
-    assert page.locator(".paged table tbody tr a").count() >= 1
+    rows = page.locator(".paged table tbody tr a")
+    rows.first.wait_for()  # the list is fetched after the form is drawn
+    assert rows.count() >= 1
     assert axe(page) == []
     screenshot(page, "notices-list")
     page.locator(".paged table tbody a").filter(

@@ -81,11 +81,15 @@ function loginForm(message) {
 
 async function route({ focus = true } = {}) {
   const seq = ++renderSeq;
+  const hash = location.hash;
   main.dataset.ready = "false"; // "true" once the route has rendered (the browser tests wait for it)
   try {
     await show(seq, focus);
   } finally {
-    if (seq === renderSeq) main.dataset.ready = "true";
+    if (seq === renderSeq) {
+      main.dataset.route = hash; // which address it rendered: a new hash is not ready until routed
+      main.dataset.ready = "true";
+    }
   }
 }
 
