@@ -199,11 +199,15 @@ def wait_idle(page: Any, timeout_ms: int = 15_000) -> None:
     """Wait until the page has rendered its route and no API request is pending.
 
     The shell notes the address it rendered (``data-route``): right after a click
-    changes the hash, the previous route's ``ready`` does not count."""
+    changes the hash, the previous route's ``ready`` does not count. The query
+    part is left out: a page's filters rewrite it in place and reload their data
+    (counted in ``__agriPending``)."""
     page.wait_for_function(
         "() => { const m = document.getElementById('main');"
+        " const path = (h) => h.split('?')[0];"
         " return m?.dataset.ready === 'true'"
-        " && (m.dataset.route === undefined || m.dataset.route === location.hash)"
+        " && (m.dataset.route === undefined"
+        " || path(m.dataset.route) === path(location.hash))"
         " && (window.__agriPending || 0) === 0; }",
         timeout=timeout_ms,
     )
