@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
+from argon2.profiles import CHEAPEST
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Users created and logged in by the tests' in-process apps hash with
+    argon2id's cheapest parameters: the production cost (about 80 ms a hash or
+    a verification here, on purpose) was a quarter of the API tests' time. The
+    tests of the cost itself ask for ``production_password_hashes``; servers
+    started as processes keep the production hasher."""
+    from server.services import auth
+
+    auth._HASHER = PasswordHasher.from_parameters(CHEAPEST)
+    auth._dummy_hash.cache_clear()
+
+
+@pytest.fixture
+def production_password_hashes() -> Iterator[None]:
+    """argon2id at the library's own parameters, as ``agri serve`` hashes."""
+    from server.services import auth
+
+    cheap = auth._HASHER
+    auth._HASHER = PasswordHasher()
+    auth._dummy_hash.cache_clear()
+    try:
+        yield
+    finally:
+        auth._HASHER = cheap
+        auth._dummy_hash.cache_clear()
 
 
 def shared_data_dir() -> Path:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from argon2 import PasswordHasher, extract_parameters
 from fastapi.testclient import TestClient
 from shapely import Polygon, box
 from sqlalchemy import select, update
@@ -60,13 +61,15 @@ def test_health(client: TestClient) -> None:
 
 
 def test_passwords_are_argon2_hashes_and_wrong_ones_fail(
-    client: TestClient, app: AppContext
+    production_password_hashes: None, client: TestClient, app: AppContext
 ) -> None:
     with app.engine.connect() as conn:
         stored = conn.execute(
             select(users.c.password_hash).where(users.c.username == "admin")
         ).scalar_one()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    # argon2-cffi's own parameters (RFC 9106's low-memory choice: 64 MiB, 3 passes)
+    assert extract_parameters(stored) == extract_parameters(PasswordHasher().hash("x"))
     r = client.post(
         "/api/v1/auth/token", json={"username": "admin", "password": "wrong password!"}
     )
