@@ -63,3 +63,15 @@ PACKAGES = [
     "edge",
     "server",
 ]
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Under pytest-xdist (``--dist loadgroup``) a module's tests stay on one
+    worker (module fixtures are built once), and so do all browser tests (they
+    share one demo server and one Chromium per session)."""
+    for item in items:
+        parts = item.path.relative_to(REPO).parts
+        group = "web" if parts[:2] == ("tests", "web") else "/".join(parts)
+        item.add_marker(pytest.mark.xdist_group(group))

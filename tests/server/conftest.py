@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,8 +27,33 @@ from underwriting import CropProduct, LivestockProduct, Money, SubsidyShares
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
+@functools.cache
 def _postgres_base() -> str:
-    return os.environ.get("AGRI_TEST_POSTGRES_URL", DEFAULT_PG)
+    """The test server's URL (``AGRI_TEST_POSTGRES_URL``).
+
+    Under pytest-xdist each worker has a database of its own (the URL's name
+    plus ``_gw0``, ``_gw1``..., created on first use and kept for the next run):
+    PostgreSQL's advisory locks, which the services take by name, are per
+    database, so two workers' tests in one database would hold each other's.
+    """
+    base = os.environ.get("AGRI_TEST_POSTGRES_URL", DEFAULT_PG)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return base
+    url = make_url(base)
+    name = f"{url.database}_{worker}"
+    try:
+        engine = create_engine(base, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).scalar()
+            if not found:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+    except Exception:  # any driver error means "no server here": callers say so
+        return base
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(

@@ -61,6 +61,7 @@ from server.context import AppContext, build_context, write_keypair
 from server.http.app import create_app
 from server.services.access import Viewer
 from server.services.auth import UserStore
+from tests.server.conftest import _postgres_base
 from tests.server.notices import notices
 from tests.server.pages_records import FARM_1, PASSWORD, login, pick_cows
 from underwriting import CropProduct, LivestockProduct, Money
@@ -1645,9 +1646,7 @@ CASES = [
 
 def _postgres_url(schema: str) -> str | None:
     """A URL of ``schema`` on the test server (created), or None where none answers."""
-    base = os.environ.get(
-        "AGRI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
+    base = _postgres_base()
     try:
         admin = create_engine(base)
         with admin.begin() as conn:
@@ -1662,10 +1661,7 @@ def _postgres_url(schema: str) -> str | None:
 
 
 def _drop_schema(schema: str) -> None:
-    base = os.environ.get(
-        "AGRI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
-    admin = create_engine(base)
+    admin = create_engine(_postgres_base())
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
