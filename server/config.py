@@ -38,6 +38,15 @@ class Settings(BaseSettings):
         "is on disk before it returns. NORMAL is faster but may lose the last "
         "committed transactions on power loss (the file stays consistent).",
     )
+    db_pool_size: int = Field(
+        10,
+        ge=1,
+        le=200,
+        description="PostgreSQL: connections each server process keeps open; under "
+        "load it opens as many again and closes them after use. Size it to the "
+        "requests one process serves at once; processes x 2 x this must stay under "
+        "the server's max_connections.",
+    )
     ledger_key_file: Path | None = Field(
         None,
         description="Signer key file of the ledger (PRIVATE+KEY+name+id+key, from "

@@ -195,6 +195,7 @@ def build_context(
     engine = make_engine(
         settings.resolved_database_url(),
         sqlite_synchronous=settings.sqlite_synchronous,
+        pool_size=settings.db_pool_size,
     )
     if migrate:
         upgrade(engine)
