@@ -36,10 +36,7 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -61,10 +58,10 @@ from server.http.ogc import CONFORMANCE, GEOJSON, OPENAPI30
 from server.services.auth import UserStore
 from server.services.work import reading
 from server.storage.schema import claim_assessments, plots
+from tests.server.live import agri_serve
 from tests.server.pages_records import PASSWORD, PEERS, crop_policy, hail_pair
 
 OGC = "/ogc"
-REPO = Path(__file__).resolve().parents[2]
 HAIL_PLOT = "AT-0488"
 F1_PLOTS = [HAIL_PLOT, *PEERS]
 F2_PLOTS = [f"AT-{i:04d}" for i in range(10, 16)]
@@ -544,57 +541,17 @@ needs_gdal = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(world: World, db_url: str, tmp_path: Path, key_file: Path) -> Iterator[str]:
     """``agri serve`` on a loopback port over the world's database; its base URL."""
-    port = _free_port()
-    env = os.environ | {
+    env = {
         "AGRI_DATABASE_URL": db_url,
         "AGRI_DATA_DIR": str(tmp_path / "var"),
         "AGRI_LEDGER_KEY_FILE": str(key_file),
         "AGRI_ANCHOR_ENABLED": "false",
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from server.cli.main import main; main()",
-            "-q",
-            "serve",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            try:
-                if httpx2.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                err = proc.stderr.read() if proc.stderr else b""
-                pytest.fail(f"agri serve did not start: {err!r}")
-            time.sleep(0.2)
+    with agri_serve(env) as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        if proc.stderr:
-            proc.stderr.close()
 
 
 def _gdal_env(token: dict[str, str] | None) -> dict[str, str]:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,15 +14,9 @@ from server.cli.main import cli
 from server.config import Settings
 from server.context import build_context
 from server.services.auth import UserStore
+from tests.server.live import agri_serve
 
 PASSWORD = "correct horse battery"
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _children(pid: int) -> list[int]:
@@ -61,44 +51,8 @@ def env(db_url: str, tmp_path: Path, key_file: Path) -> dict[str, str]:
 
 @pytest.fixture
 def served(env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from server.cli.main import main; main()",
-            "-q",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
-        env=os.environ | env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            try:
-                if httpx2.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                err = proc.stderr.read() if proc.stderr else b""
-                pytest.fail(f"agri serve --workers 2 did not start: {err!r}")
-            time.sleep(0.2)
+    with agri_serve(env, "--workers", "2") as (base, proc):
         yield base, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        if proc.stderr:
-            proc.stderr.close()
 
 
 def test_two_workers_serve_one_database_and_see_each_others_writes(

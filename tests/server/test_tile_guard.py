@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,12 +34,12 @@ from server.context import AppContext, build_context
 from server.http.app import create_app
 from server.http.tile_guard import ClientRate, RenderBusyError, RenderPool
 from server.services.auth import UserStore
+from tests.server.live import agri_serve
 
 PASSWORD = "correct horse battery"
 PAIR = "sentinel2/austria_T33UUP_2021-06-17_2021-09-25.tif"
 AFTER, BEFORE = "austria-2021-09-25", "austria-2021-06-17"
 TMS = morecantile.tms.get("WebMercatorQuad")
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -194,19 +192,13 @@ def test_a_render_error_reaches_the_caller() -> None:
 # --- a flood of worst-case tiles does not starve a farmer ---------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(
     tmp_path: Path, key_file: Path, imagery_dir: Path
 ) -> Iterator[tuple[str, dict[str, str]]]:
     """``agri serve`` in its own process (as in production), with a farmer user."""
     db = f"sqlite:///{tmp_path / 'agri.db'}"
-    env = os.environ | {
+    env = {
         "AGRI_DATABASE_URL": db,
         "AGRI_DATA_DIR": str(tmp_path / "var"),
         "AGRI_LEDGER_KEY_FILE": str(key_file),
@@ -226,44 +218,12 @@ def server(
     )
     UserStore(ctx.engine).create("f-0001", PASSWORD, "farmer", "F-0001")
     ctx.close()
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from server.cli.main import main; main()",
-            "-q",
-            "serve",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx2.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx2.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"agri serve did not start: {proc.stderr.read()!r}")  # type: ignore[union-attr]
-        time.sleep(0.1)
-    token = httpx2.post(
-        f"{base}/api/v1/auth/token",
-        json={"username": "f-0001", "password": PASSWORD},
-    ).json()["access_token"]
-    try:
+    with agri_serve(env, start_s=60) as (base, _):
+        token = httpx2.post(
+            f"{base}/api/v1/auth/token",
+            json={"username": "f-0001", "password": PASSWORD},
+        ).json()["access_token"]
         yield base, {"Authorization": f"Bearer {token}"}
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        proc.stderr.close()  # type: ignore[union-attr]
 
 
 _FLOOD = """
