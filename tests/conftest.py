@@ -27,7 +27,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 def production_password_hashes() -> Iterator[None]:
-    """argon2id at the library's own parameters, as ``agri serve`` hashes."""
+    """argon2id at the library's own parameters, as ``agri serve`` hashes.
+
+    Ask for it with ``@pytest.mark.usefixtures("production_password_hashes")``:
+    it must be set up before the fixtures that create users."""
     from server.services import auth
 
     cheap = auth._HASHER
@@ -71,7 +74,9 @@ def pytest_collection_modifyitems(
     """Under pytest-xdist (``--dist loadgroup``) a module's tests stay on one
     worker (module fixtures are built once), and so do all browser tests (they
     share one demo server and one Chromium per session)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
     for item in items:
-        parts = item.path.relative_to(REPO).parts
-        group = "web" if parts[:2] == ("tests", "web") else "/".join(parts)
+        module = item.nodeid.split("::")[0]  # relative to the rootdir, as collected
+        group = "web" if module.startswith("tests/web/") else module
         item.add_marker(pytest.mark.xdist_group(group))

@@ -42,17 +42,20 @@ def _postgres_base() -> str:
         return base
     url = make_url(base)
     name = f"{url.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
-        engine = create_engine(base, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
+        try:
+            conn = engine.connect()
+        except Exception:  # any driver error means "no server here": callers say so
+            return base
+        with conn:
             found = conn.execute(
                 text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
             ).scalar()
-            if not found:
+            if not found:  # a server that refuses this fails the run: no sharing
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
         engine.dispose()
-    except Exception:  # any driver error means "no server here": callers say so
-        return base
     return url.set(database=name).render_as_string(hide_password=False)
 
 

@@ -60,8 +60,9 @@ def test_health(client: TestClient) -> None:
     assert r.json() == {"status": "ok", "ledger_size": 1}
 
 
+@pytest.mark.usefixtures("production_password_hashes")
 def test_passwords_are_argon2_hashes_and_wrong_ones_fail(
-    production_password_hashes: None, client: TestClient, app: AppContext
+    client: TestClient, app: AppContext
 ) -> None:
     with app.engine.connect() as conn:
         stored = conn.execute(

@@ -223,9 +223,8 @@ def test_a_user_keeps_only_the_newest_devices(ctx: AppContext) -> None:
         )
 
 
-def test_an_unknown_username_costs_as_much_as_a_wrong_password(
-    production_password_hashes: None, ctx: AppContext
-) -> None:
+@pytest.mark.usefixtures("production_password_hashes")
+def test_an_unknown_username_costs_as_much_as_a_wrong_password(ctx: AppContext) -> None:
     """Timing does not tell which usernames exist: both paths verify one argon2 hash."""
     store = UserStore(
         ctx.engine,

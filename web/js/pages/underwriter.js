@@ -112,7 +112,7 @@ async function renderQueue(root, route) {
     );
   select.addEventListener("change", () => {
     const q = select.value ? `?status=${select.value}` : "";
-    history.replaceState(null, "", `#/underwriter${q}`);
+    history.replaceState(null, "", `${location.hash.split("?")[0] || "#/underwriter"}${q}`); // the route's path stays
     load();
   });
   replace(
