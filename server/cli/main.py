@@ -382,8 +382,27 @@ def serve(
     for line in _startup_lines(app, host, port):
         click.echo(line, err=True)
     if workers > 1:
+        from server.http.workers import (
+            WorkersError,
+            reuse_port_supported,
+            serve_workers,
+        )
+
         click.echo(f"workers: {workers} processes on this database", err=True)
         app.close()  # each worker builds its own from the same settings
+        if reuse_port_supported():  # a socket per worker: connections spread evenly
+            try:
+                serve_workers(
+                    host,
+                    port,
+                    workers,
+                    proxy_headers=True,
+                    forwarded_allow_ips=app.settings.forwarded_allow_ips,
+                    access_log=access_log,
+                )
+            except WorkersError as exc:
+                raise Refused(str(exc)) from exc
+            return
         uvicorn.run(
             "server.http.asgi:app_from_environment",
             factory=True,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -82,6 +84,58 @@ def test_two_workers_serve_one_database_and_see_each_others_writes(
     # the ledger is one: every registration is an entry, in order, verified
     size = httpx2.get(f"{base}/api/v1/health").json()["ledger_size"]
     assert size >= 12
+
+
+def test_a_burst_of_keep_alive_connections_is_spread_over_the_workers(
+    served: tuple[str, int],
+) -> None:
+    """Each worker listens on a socket of its own (SO_REUSEPORT): 16 connections
+    opened at once do not all land on one worker, as they could on one shared
+    socket (asyncio accepts every pending connection on a wake-up)."""
+    import psutil  # type: ignore[import-untyped]
+
+    base, pid = served
+    port = int(base.rsplit(":", 1)[1])
+
+    def listening() -> list[Any]:  # the workers (not multiprocessing's helper)
+        found = []
+        for child in _children(pid):
+            try:
+                process = psutil.Process(child)
+                if any(
+                    c.laddr.port == port and c.status == psutil.CONN_LISTEN
+                    for c in process.net_connections("tcp")
+                ):
+                    found.append(process)
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+    deadline = time.monotonic() + 30
+    while len(workers := listening()) < 2:  # both listening before the burst
+        assert time.monotonic() < deadline, "two workers never listened"
+        time.sleep(0.2)
+    burst = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
+    try:
+
+        def accepted() -> list[int]:
+            return [
+                sum(
+                    c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED
+                    for c in w.net_connections("tcp")
+                )
+                for w in workers
+            ]
+
+        while sum(accepted()) < 16 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        counts = accepted()
+        # By the kernel's hash of each connection's address: all 16 on one of
+        # two sockets has a chance of 2 in 65,536.
+        assert sum(counts) == 16 and min(counts) >= 1, counts
+    finally:
+        for conn in burst:
+            conn.close()
 
 
 def test_several_workers_on_the_in_process_chain_are_refused(
