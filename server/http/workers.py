@@ -8,19 +8,22 @@ connections on one worker in one run of four, 1,413 instead of about 4,400
 requests/s on ``/health``). Here each worker binds its own socket to the same
 address with ``SO_REUSEPORT``, and the kernel spreads new connections over
 them by their address hash. The parent process only supervises: it restarts a
-worker that dies, stops when one keeps dying at startup, and passes SIGINT /
-SIGTERM on for a graceful shutdown.
+worker that dies (after a pause that grows while they keep dying), gives up
+only when the workers never got past their startup, and passes SIGINT /
+SIGTERM on for a graceful shutdown; a worker whose parent is gone stops.
 
-Linux (and other systems with ``SO_REUSEPORT``); elsewhere uvicorn's shared
-socket is used.
+Linux only: other systems accept ``SO_REUSEPORT`` but do not spread the
+connections (one socket gets them all), so there uvicorn's shared socket is used.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
+import sys
 import threading
 import time
 from multiprocessing.process import BaseProcess
@@ -35,7 +38,11 @@ APP = "server.http.asgi:app_from_environment"
 EARLY_EXIT_S = 10.0
 """A worker that exits sooner than this after its start counts as failing to start."""
 MAX_EARLY_EXITS = 3
-"""Consecutive early exits of the workers after which the supervisor gives up."""
+"""Early exits, before any worker ever got past its startup, after which the supervisor gives up."""
+RESTART_PAUSE_S = (1.0, 30.0)
+"""The pause before restarting a worker that exited early: first, and at most (doubling)."""
+GRACE_S = 25
+"""Seconds a stopping worker has to finish its requests (then 5 more before it is killed)."""
 
 
 class WorkersError(RuntimeError):
@@ -43,8 +50,8 @@ class WorkersError(RuntimeError):
 
 
 def reuse_port_supported() -> bool:
-    """Whether this system has ``SO_REUSEPORT`` (Linux, the BSDs, macOS)."""
-    return hasattr(socket, "SO_REUSEPORT")
+    """Whether the kernel spreads connections over ``SO_REUSEPORT`` sockets (Linux)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
 def _listener(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -63,12 +70,29 @@ def _listener(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int, options: dict[str, Any]) -> None:  # pragma: no cover
+def _orphan_watch(parent: int) -> None:  # pragma: no cover
+    """Stop this worker (SIGTERM, graceful) once its supervisor is gone."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker(
+    host: str, port: int, parent: int, options: dict[str, Any]
+) -> None:  # pragma: no cover
     """One worker process: its own socket on the shared address, then uvicorn."""
     import uvicorn
 
+    threading.Thread(target=_orphan_watch, args=(parent,), daemon=True).start()
     sock = _listener(host, port, reuse_port=True)
-    config = uvicorn.Config(APP, factory=True, host=host, port=port, **options)
+    config = uvicorn.Config(
+        APP,
+        factory=True,
+        host=host,
+        port=port,
+        timeout_graceful_shutdown=GRACE_S,
+        **options,
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -84,42 +108,56 @@ def serve_workers(host: str, port: int, workers: int, **options: Any) -> None:
 
     Raises:
         WorkersError: the address is in use by another program, or the
-            workers died within :data:`EARLY_EXIT_S` of their start
-            :data:`MAX_EARLY_EXITS` times in a row (their log says why).
+            workers exited within :data:`EARLY_EXIT_S` of their start
+            :data:`MAX_EARLY_EXITS` times before any of them got past its
+            startup (their log says why). Once they have served, a worker
+            that dies is restarted, after a pause growing from 1 to 30 s
+            while restarts keep failing.
     """
-    # A plain bind (no SO_REUSEPORT) fails where anything holds the address,
-    # so a second server on the same port is refused, not silently joined.
+    # A plain bind (no SO_REUSEPORT) fails where anything holds the address:
+    # a server already running there is refused, not joined.
     try:
         _listener(host, port, reuse_port=False).close()
     except OSError as exc:
         raise WorkersError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     spawn = multiprocessing.get_context("spawn")
-    stop = threading.Event()
+    signalled: list[int] = []  # appended by the handler: no lock taken in it
 
     def start() -> tuple[BaseProcess, float]:
         process = spawn.Process(
-            target=_worker, args=(host, port, options), name="agri-worker"
+            target=_worker, args=(host, port, os.getpid(), options), name="agri-worker"
         )
         process.start()
         return process, time.monotonic()
 
     previous = {
-        sig: signal.signal(sig, lambda *_: stop.set())
+        sig: signal.signal(sig, lambda sig, _: signalled.append(sig))
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    running = [start() for _ in range(workers)]
-    early = 0
+    running: list[tuple[BaseProcess, float]] = []
+    early, served, pause = 0, False, RESTART_PAUSE_S[0]
     try:
-        while not stop.wait(0.5):
+        running = [start() for _ in range(workers)]
+        while not signalled:
+            time.sleep(0.5)
             for i, (process, started) in enumerate(running):
                 if process.is_alive():
+                    if time.monotonic() - started >= EARLY_EXIT_S:
+                        served, pause = True, RESTART_PAUSE_S[0]
                     continue
-                early = early + 1 if time.monotonic() - started < EARLY_EXIT_S else 0
-                if early >= MAX_EARLY_EXITS:
-                    raise WorkersError(
-                        f"the workers exited at startup {early} times in a row "
-                        f"(last exit code {process.exitcode}): see their log above"
-                    )
+                if time.monotonic() - started < EARLY_EXIT_S:
+                    early += 1
+                    if not served and early >= MAX_EARLY_EXITS:
+                        raise WorkersError(
+                            f"the workers exited at startup {early} times "
+                            f"(last exit code {process.exitcode}): see their log above"
+                        )
+                    until = time.monotonic() + pause
+                    while not signalled and time.monotonic() < until:
+                        time.sleep(0.2)
+                    pause = min(pause * 2, RESTART_PAUSE_S[1])
+                if signalled:
+                    break
                 log.warning(
                     "worker %s exited (code %s): starting another",
                     process.pid,
@@ -130,8 +168,9 @@ def serve_workers(host: str, port: int, workers: int, **options: Any) -> None:
         for process, _ in running:
             if process.is_alive():
                 process.terminate()  # SIGTERM: uvicorn finishes its requests
+        deadline = time.monotonic() + GRACE_S + 5
         for process, _ in running:
-            process.join(30)
+            process.join(max(deadline - time.monotonic(), 0))
             if process.is_alive():
                 process.kill()
                 process.join()

@@ -29,6 +29,32 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _listening_workers(pid: int, port: int, count: int = 2) -> list[Any]:
+    """The ``count`` worker processes of ``agri serve`` (pid) listening on ``port``
+    (not multiprocessing's resource tracker), once they all listen (30 s at most)."""
+    import psutil  # type: ignore[import-untyped]
+
+    def listening() -> list[Any]:
+        found = []
+        for child in _children(pid):
+            try:
+                process = psutil.Process(child)
+                if any(
+                    c.laddr.port == port and c.status == psutil.CONN_LISTEN
+                    for c in process.net_connections("tcp")
+                ):
+                    found.append(process)
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+    deadline = time.monotonic() + 30
+    while len(workers := listening()) < count:
+        assert time.monotonic() < deadline, f"{count} workers never listened"
+        time.sleep(0.2)
+    return workers
+
+
 @pytest.fixture
 def env(db_url: str, tmp_path: Path, key_file: Path) -> dict[str, str]:
     env = {
@@ -61,10 +87,7 @@ def test_two_workers_serve_one_database_and_see_each_others_writes(
     served: tuple[str, int],
 ) -> None:
     base, pid = served
-    deadline = time.monotonic() + 30
-    while len(_children(pid)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)  # the second worker may still be starting
-    assert len(_children(pid)) >= 2, "two worker processes"
+    _listening_workers(pid, int(base.rsplit(":", 1)[1]))  # two processes serve
     token = httpx2.post(
         f"{base}/api/v1/auth/token", json={"username": "admin", "password": PASSWORD}
     ).json()["access_token"]
@@ -92,29 +115,12 @@ def test_a_burst_of_keep_alive_connections_is_spread_over_the_workers(
     """Each worker listens on a socket of its own (SO_REUSEPORT): 16 connections
     opened at once do not all land on one worker, as they could on one shared
     socket (asyncio accepts every pending connection on a wake-up)."""
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 
     base, pid = served
     port = int(base.rsplit(":", 1)[1])
-
-    def listening() -> list[Any]:  # the workers (not multiprocessing's helper)
-        found = []
-        for child in _children(pid):
-            try:
-                process = psutil.Process(child)
-                if any(
-                    c.laddr.port == port and c.status == psutil.CONN_LISTEN
-                    for c in process.net_connections("tcp")
-                ):
-                    found.append(process)
-            except psutil.NoSuchProcess:
-                pass
-        return found
-
+    workers = _listening_workers(pid, port)
     deadline = time.monotonic() + 30
-    while len(workers := listening()) < 2:  # both listening before the burst
-        assert time.monotonic() < deadline, "two workers never listened"
-        time.sleep(0.2)
     burst = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
     try:
 
