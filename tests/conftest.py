@@ -66,17 +66,3 @@ PACKAGES = [
     "edge",
     "server",
 ]
-
-
-def pytest_collection_modifyitems(
-    config: pytest.Config, items: list[pytest.Item]
-) -> None:
-    """Under pytest-xdist (``--dist loadgroup``) a module's tests stay on one
-    worker (module fixtures are built once), and so do all browser tests (they
-    share one demo server and one Chromium per session)."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        module = item.nodeid.split("::")[0]  # relative to the rootdir, as collected
-        group = "web" if module.startswith("tests/web/") else module
-        item.add_marker(pytest.mark.xdist_group(group))
