@@ -7,7 +7,6 @@ agent who logs in.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from server.storage.schema import (
     photos,
     policy_animals,
 )
+from tests import aio
 from tests.cattle import sample_animals
 from tests.claims.capture_phone import Phone
 from underwriting import LivestockProduct, Money
@@ -710,7 +710,7 @@ def _raw(
         except ConnectionResetError:
             pass
 
-    asyncio.run(run())
+    aio.run(run())
     return sent
 
 

@@ -24,6 +24,7 @@ from server.config import Settings
 from server.context import AppContext, build_context
 from server.http.app import create_app
 from server.services.auth import UserStore
+from tests import aio
 
 PASSWORD = "correct horse battery"
 CHECK = "/api/v1/photos/check"
@@ -130,7 +131,7 @@ def test_a_streamed_body_is_cut_at_the_limit(
         "server": ("testserver", 80),
         "state": {},
     }
-    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    aio.run(app(scope, receive, send))  # type: ignore[arg-type]
     ctx.close()
     start = next(m for m in sent if m["type"] == "http.response.start")
     assert start["status"] == 413
@@ -207,7 +208,7 @@ def test_signing_and_anchoring_after_a_write_do_not_block_the_event_loop(
             waited = time.perf_counter() - start - 0.5
             return (await write).status_code, waited, health.status_code
 
-    created, waited, healthy = asyncio.run(scenario())
+    created, waited, healthy = aio.run(scenario())
     ctx.close()
     assert (created, healthy) == (201, 200)
     assert waited < 0.5, f"health waited {waited:.2f} s behind the anchoring"
@@ -245,7 +246,7 @@ def test_threads_of_the_pool_do_the_anchoring(
                 await c.post("/api/v1/farmers", json=farmer, headers=admin)
             ).status_code
 
-    assert asyncio.run(scenario()) == 201
+    assert aio.run(scenario()) == 201
     ctx.close()
     assert seen and loop_thread[0] not in seen
 

@@ -34,6 +34,7 @@ from server.context import AppContext, build_context
 from server.http.app import create_app
 from server.http.tile_guard import ClientRate, RenderBusyError, RenderPool
 from server.services.auth import UserStore
+from tests import aio
 from tests.server.live import agri_serve
 
 PASSWORD = "correct horse battery"
@@ -170,7 +171,7 @@ def test_the_render_pool_refuses_beyond_its_queue_and_answers_within_its_budget(
         return outcomes, await pool.run(lambda: "next")
 
     started = time.monotonic()
-    outcomes, after = asyncio.run(scenario())
+    outcomes, after = aio.run(scenario())
     assert time.monotonic() - started < 2
     assert outcomes == ["the map tile renderer is busy: retry shortly", 1, 1]
     assert after == "next"
@@ -184,8 +185,8 @@ def test_a_render_error_reaches_the_caller() -> None:
         raise ValueError("no such band")
 
     with pytest.raises(ValueError, match="no such band"):
-        asyncio.run(pool.run(broken))
-    assert asyncio.run(pool.run(lambda: 7)) == 7  # its slot was given back
+        aio.run(pool.run(broken))
+    assert aio.run(pool.run(lambda: 7)) == 7  # its slot was given back
     pool.close()
 
 
