@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from server.cli.main import cli
 from server.services.underwriting import UnderwritingService
+from tests.server.live import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -229,14 +229,6 @@ def test_db_upgrade_says_it_created_the_schema_then_that_it_is_at_the_latest(
     )
 
 
-def _free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 @pytest.mark.parametrize("case", ["folder is a file", "file is a folder", "no server"])
 def test_db_upgrade_refuses_a_database_it_cannot_use_in_one_line(
     tmp_path: Path, case: str
@@ -244,7 +236,7 @@ def test_db_upgrade_refuses_a_database_it_cannot_use_in_one_line(
     """No traceback: one line naming the URL (password masked) and what to do, exit 2."""
     (tmp_path / "afile").write_text("")
     (tmp_path / "adir").mkdir()
-    port = _free_port()
+    port = free_port()
     env, expected = {
         "folder is a file": (
             {"AGRI_DATA_DIR": str(tmp_path / "afile" / "var")},
@@ -277,7 +269,7 @@ def test_db_upgrade_refuses_a_database_it_cannot_use_in_one_line(
 def test_every_command_refuses_an_unreachable_database_in_one_line(
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         "AGRI_DATA_DIR": str(tmp_path / "var"),
         "AGRI_DATABASE_URL": f"postgresql+psycopg://agri:s3cret@127.0.0.1:{port}/agri",

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -52,6 +51,7 @@ from server.services.auth import UserStore
 from server.services.enrolment import caught_up
 from server.services.work import reading
 from server.storage.schema import animals, enrolments
+from tests.server.live import free_port
 from tests.server.notices import approved_and_cleared
 from tests.server.pages_records import Cows, pick_cows
 from tests.server.test_claims_regressions import animal_claim, insured_herd
@@ -93,14 +93,6 @@ class Server:
         )
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def agri() -> str:

@@ -23,7 +23,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -56,6 +55,7 @@ from server.storage.schema import (
     photos,
 )
 from tests.conftest import REPO
+from tests.server.live import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -176,14 +176,6 @@ def shared_zygote() -> Zygote:
 def zygote() -> Zygote:
     """The forking server process (one per session, shared by the modules that use it)."""
     return shared_zygote()
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 class Process:
