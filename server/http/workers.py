@@ -40,7 +40,8 @@ EARLY_EXIT_S = 10.0
 MAX_EARLY_EXITS = 3
 """Early exits, before any worker ever got past its startup, after which the supervisor gives up."""
 RESTART_PAUSE_S = (1.0, 30.0)
-"""The pause before restarting a worker that exited early: first, and at most (doubling)."""
+"""The pause before restarting a worker that exited early: first, and at most (doubling
+for each early exit of the same worker; one that had served is restarted at once)."""
 GRACE_S = 25
 """Seconds a stopping worker has to finish its requests (then 5 more before it is killed)."""
 
@@ -123,29 +124,32 @@ def serve_workers(host: str, port: int, workers: int, **options: Any) -> None:
     spawn = multiprocessing.get_context("spawn")
     signalled: list[int] = []  # appended by the handler: no lock taken in it
 
-    def start() -> tuple[BaseProcess, float]:
+    def start(pause: float = RESTART_PAUSE_S[0]) -> tuple[BaseProcess, float, float]:
+        """A worker, when it started, and the pause before restarting it if it dies early."""
         process = spawn.Process(
             target=_worker, args=(host, port, os.getpid(), options), name="agri-worker"
         )
         process.start()
-        return process, time.monotonic()
+        return process, time.monotonic(), pause
 
     previous = {
         sig: signal.signal(sig, lambda sig, _: signalled.append(sig))
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    running: list[tuple[BaseProcess, float]] = []
-    early, served, pause = 0, False, RESTART_PAUSE_S[0]
+    running: list[tuple[BaseProcess, float, float]] = []
+    early, served = 0, False
     try:
         running = [start() for _ in range(workers)]
         while not signalled:
             time.sleep(0.5)
-            for i, (process, started) in enumerate(running):
+            for i, (process, started, pause) in enumerate(running):
+                up_s = time.monotonic() - started
                 if process.is_alive():
-                    if time.monotonic() - started >= EARLY_EXIT_S:
-                        served, pause = True, RESTART_PAUSE_S[0]
+                    served = served or up_s >= EARLY_EXIT_S
                     continue
-                if time.monotonic() - started < EARLY_EXIT_S:
+                if up_s >= EARLY_EXIT_S:  # it had served: restart at once
+                    pause = RESTART_PAUSE_S[0]
+                else:  # died at startup: give up, or wait longer each time
                     early += 1
                     if not served and early >= MAX_EARLY_EXITS:
                         raise WorkersError(
@@ -163,13 +167,13 @@ def serve_workers(host: str, port: int, workers: int, **options: Any) -> None:
                     process.pid,
                     process.exitcode,
                 )
-                running[i] = start()
+                running[i] = start(pause)
     finally:
-        for process, _ in running:
+        for process, _, _ in running:
             if process.is_alive():
                 process.terminate()  # SIGTERM: uvicorn finishes its requests
         deadline = time.monotonic() + GRACE_S + 5
-        for process, _ in running:
+        for process, _, _ in running:
             process.join(max(deadline - time.monotonic(), 0))
             if process.is_alive():
                 process.kill()
