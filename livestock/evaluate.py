@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -29,8 +29,10 @@ from livestock.errors import LivestockError
 from livestock.preprocess import load_image, to_array
 
 __all__ = [
+    "BestTemplate",
     "GalleryPoint",
     "Metrics",
+    "Scoring",
     "embed_captures",
     "evaluate_embeddings",
     "evaluate_folder",
@@ -286,6 +288,63 @@ def fuse_frames(embeddings: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return out
 
 
+class Scoring(Protocol):
+    """How query templates become per-animal scores, and how one decision score is read.
+
+    The shipped rule is :class:`BestTemplate`; ablations pass others (query
+    expansion, re-ranking, score normalisation) to the protocol, which calls
+    them with the gallery as it stands for each trial (an impostor trial's
+    gallery lacks the query's own animal).
+    """
+
+    def scores(
+        self,
+        queries: npt.NDArray[np.float32],
+        templates: npt.NDArray[np.float32],
+        owner: npt.NDArray[np.int64],
+        animals: int,
+    ) -> npt.NDArray[np.float64]:
+        """(n, animals) scores of unit ``queries`` (n, d) against unit ``templates`` (m, d).
+
+        ``owner[j]`` in ``[0, animals)`` is template ``j``'s animal; every
+        animal owns at least one template.
+        """
+        ...
+
+    def decide(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """(n,) decision score of each row's best animal (compared with a threshold)."""
+        ...
+
+
+@dataclass(frozen=True)
+class BestTemplate:
+    """An animal scores by the cosine of its best template; the decision is the best score."""
+
+    def scores(
+        self,
+        queries: npt.NDArray[np.float32],
+        templates: npt.NDArray[np.float32],
+        owner: npt.NDArray[np.int64],
+        animals: int,
+    ) -> npt.NDArray[np.float64]:
+        """Cosine of each query with each animal's best template."""
+        return best_per_animal(queries @ templates.T, owner, animals)
+
+    def decide(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The best animal's score."""
+        out: npt.NDArray[np.float64] = scores.max(axis=1)
+        return out
+
+
+def best_per_animal(
+    by_template: npt.NDArray[Any], owner: npt.NDArray[np.int64], animals: int
+) -> npt.NDArray[np.float64]:
+    """(n, animals) maximum of (n, m) template scores over each animal's templates."""
+    out = np.full((by_template.shape[0], animals), -np.inf)
+    np.maximum.at(out.T, owner, by_template.T.astype(np.float64))
+    return out
+
+
 @dataclass(frozen=True)
 class Trials:
     """Each query of one protocol run, scored against the gallery of its animals.
@@ -365,6 +424,7 @@ def protocol_trials(
     impostors: tuple[Sequence[Capture], npt.NDArray[np.float32]] | None = None,
     template_of: Callable[[Capture], str] = visit,
     distractors: npt.NDArray[np.float32] | None = None,
+    scoring: Scoring = BestTemplate(),
 ) -> Trials:
     """Enrol each animal on its first day, query with its other visits.
 
@@ -378,7 +438,10 @@ def protocol_trials(
     never enrolled, with their embeddings by the same model).
     ``distractors`` are unit templates of other enrolled animals (one row
     each) that have no queries: they grow the gallery, so they can outrank a
-    query's own animal and raise every impostor's best score.
+    query's own animal and raise every impostor's best score. ``scoring``
+    turns template scores into animal scores and a decision score (the
+    shipped :class:`BestTemplate` unless said); an impostor trial is scored
+    against the gallery without the query's own animal.
     """
     index = {id(c): i for i, c in enumerate(captures)}
     split = split_enrol_query(list(captures))
@@ -407,23 +470,23 @@ def protocol_trials(
     if not queries:
         raise LivestockError("nothing to evaluate: no query images on other days")
     q = np.stack([fuse_frames(embeddings[rows]) for _, rows in queries])
-    by_template = q @ gallery.T
-    scores = np.full((len(queries), len(animals) + n_distractors), -np.inf)
-    for k in range(len(animals)):
-        scores[:, k] = by_template[:, owner_arr == k].max(axis=1)
-    if n_distractors:
-        scores[:, len(animals) :] = by_template[:, owner_arr >= len(animals)]
+    total = len(animals) + n_distractors
+    scores = scoring.scores(q, gallery, owner_arr, total)
     labels = np.array([k for k, _ in queries])
     genuine = scores[np.arange(len(labels)), labels]
     rank = (scores > genuine[:, None]).sum(axis=1)
+    # A correctly ranked query is accepted on the decision score.
+    genuine = np.where(rank == 0, scoring.decide(scores), genuine)
     if impostors is None:
-        masked = scores.copy()
-        masked[np.arange(len(labels)), labels] = -np.inf
-        impostor = (
-            masked.max(axis=1)
-            if len(animals) + n_distractors > 1
-            else np.full(len(labels), -1.0)
-        )
+        impostor = np.full(len(labels), -1.0)
+        if total > 1:
+            for k in np.unique(labels):
+                rows_k = labels == k
+                keep = owner_arr != k
+                others = owner_arr[keep] - (owner_arr[keep] > k)
+                impostor[rows_k] = scoring.decide(
+                    scoring.scores(q[rows_k], gallery[keep], others, total - 1)
+                )
         impostor_animal = np.array([animals[k] for k in labels])
     else:
         outside, vectors = impostors
@@ -438,7 +501,7 @@ def protocol_trials(
         if not units:
             raise LivestockError("the impostor folder holds no photos")
         iq = np.stack([fuse_frames(vectors[u]) for _, u in units])
-        impostor = (iq @ gallery.T).max(axis=1)
+        impostor = scoring.decide(scoring.scores(iq, gallery, owner_arr, total))
         impostor_animal = np.array([a for a, _ in units])
     # Average precision of each query over every enrolment photo.
     photo_rows = [index[id(c)] for a in animals for c in split.enrol[a]]
@@ -516,6 +579,7 @@ def out_of_fold_trials(
     unit: Unit,
     template_of: Callable[[Capture], str] = visit,
     impostors: Impostors = "herd",
+    scoring: Scoring = BestTemplate(),
 ) -> list[Trials]:
     """One run of the protocol per fold, on that fold's herd animals and its model's embeddings.
 
@@ -545,6 +609,7 @@ def out_of_fold_trials(
                     if impostors == "outside"
                     else None
                 ),
+                scoring=scoring,
             )
         )
     return out
@@ -606,6 +671,7 @@ def cross_fold_report(
     folds: npt.NDArray[np.int64],
     fars: Sequence[float] = (1e-2, 1e-3),
     template_of: Callable[[Capture], str] = visit,
+    scoring: Scoring = BestTemplate(),
 ) -> dict[str, Any]:
     """Out-of-fold figures for photos and sessions, with intervals by animal.
 
@@ -614,7 +680,8 @@ def cross_fold_report(
     animals it is reported on. A FAR whose calibration set allows no false
     accept (fewer than 1/FAR impostor trials) is reported as not measurable.
     ``template_of`` groups each animal's enrolment photos into its gallery's
-    templates (by visit unless said; an ablation may group by clip).
+    templates (by visit unless said; an ablation may group by clip), and
+    ``scoring`` scores them (:class:`BestTemplate` unless said).
     Other farms' animals among ``captures`` are never enrolled; when every
     fold holds some they add ``far_*_outside`` entries (TAR and FAR against
     cows of another farm, thresholds from the other folds' outside cows) and
@@ -625,7 +692,9 @@ def cross_fold_report(
     report: dict[str, Any] = {}
     units: tuple[Unit, ...] = ("photo", "session")
     for unit in units:
-        per_fold = out_of_fold_trials(captures, embeddings, folds, unit, template_of)
+        per_fold = out_of_fold_trials(
+            captures, embeddings, folds, unit, template_of, scoring=scoring
+        )
         pooled = Trials.concat(per_fold)
         entry: dict[str, Any] = {
             "folds": len(per_fold),
@@ -636,7 +705,13 @@ def cross_fold_report(
         }
         outside = (
             out_of_fold_trials(
-                captures, embeddings, folds, unit, template_of, impostors="outside"
+                captures,
+                embeddings,
+                folds,
+                unit,
+                template_of,
+                impostors="outside",
+                scoring=scoring,
             )
             if has_outside(captures, folds)
             else None

@@ -11,6 +11,7 @@ from livestock import LivestockError
 from livestock.data import Capture, capture_day, capture_session
 from livestock.evaluate import (
     MAX_SESSION_FRAMES,
+    BestTemplate,
     bootstrap_by_animal,
     calibrate_out_of_fold,
     condition,
@@ -80,6 +81,52 @@ def test_every_query_is_also_an_impostor_trial_with_its_animal_left_out() -> Non
     t = protocol_trials(caps, emb, "photo")
     assert len(t.impostor) == len(t)
     assert np.all(t.rank == 0) and np.all(t.genuine > t.impostor)
+
+
+def test_the_shipped_scoring_is_each_animals_best_template_and_the_best_animal() -> (
+    None
+):
+    q = unit(np.array([[1.0, 0.0], [0.0, 1.0]]))
+    templates = unit(np.array([[1.0, 0.1], [1.0, 1.0], [0.1, 1.0]]))
+    scores = BestTemplate().scores(q, templates, np.array([0, 1, 1]), 2)
+    assert scores.shape == (2, 2)
+    np.testing.assert_allclose(scores[0], [templates[0, 0], templates[1, 0]], rtol=1e-6)
+    np.testing.assert_allclose(scores[1], [templates[0, 1], templates[2, 1]], rtol=1e-6)
+    np.testing.assert_allclose(BestTemplate().decide(scores), scores.max(axis=1))
+
+
+class _Recording(BestTemplate):
+    """The shipped scoring, noting how many animals each call's gallery held."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "galleries", [])
+
+    def scores(
+        self,
+        queries: np.ndarray,
+        templates: np.ndarray,
+        owner: np.ndarray,
+        animals: int,
+    ) -> np.ndarray:
+        self.galleries.append(animals)  # type: ignore[attr-defined]
+        return super().scores(queries, templates, owner, animals)
+
+
+def test_an_impostor_trial_is_scored_against_the_gallery_without_its_own_animal() -> (
+    None
+):
+    # A re-ranking scoring reads the whole gallery, so the own animal must be
+    # taken out before scoring, not masked after.
+    rng = np.random.default_rng(3)
+    caps, emb = herd(5, noise=0.3, rng=rng)
+    recording = _Recording()
+    t = protocol_trials(caps, emb, "photo", scoring=recording)
+    assert (
+        recording.galleries == [5] + [4] * 5
+    )  # the genuine pass, one per left-out animal
+    shipped = protocol_trials(caps, emb, "photo")
+    np.testing.assert_array_equal(t.impostor, shipped.impostor)
+    np.testing.assert_array_equal(t.genuine, shipped.genuine)
 
 
 def test_outside_impostors_replace_leave_one_out() -> None:
