@@ -842,6 +842,7 @@ def gallery_size_curve(
     unit: Unit = "session",
     far: float = 1e-2,
     seed: int = 0,
+    scoring: Scoring = BestTemplate(),
 ) -> list[GalleryPoint]:
     """How identification, TAR and FAR at a fixed threshold move as the gallery grows.
 
@@ -855,7 +856,9 @@ def gallery_size_curve(
     fold at ``far`` on the other folds' impostors (the herd's left-out queries
     and other farms' animals) at the smallest gallery; impostor trials are the
     herd's queries with their own animal left out of the grown gallery. A
-    size beyond the animals there are is cut to all of them.
+    size beyond the animals there are is cut to all of them. ``scoring``
+    scores every trial, the threshold's included (:class:`BestTemplate`
+    unless said).
     """
     ks = sorted({int(f) for f in folds if f >= 0})
     rng = np.random.default_rng(seed)
@@ -864,10 +867,17 @@ def gallery_size_curve(
     for k in ks:
         # only fold k's own trials are out-of-fold under model k
         only_k = np.where(folds == k, folds, -1)
-        herd = out_of_fold_trials(captures, embeddings_by_fold[k], only_k, unit)
+        herd = out_of_fold_trials(
+            captures, embeddings_by_fold[k], only_k, unit, scoring=scoring
+        )
         outside = (
             out_of_fold_trials(
-                captures, embeddings_by_fold[k], only_k, unit, impostors="outside"
+                captures,
+                embeddings_by_fold[k],
+                only_k,
+                unit,
+                impostors="outside",
+                scoring=scoring,
             )
             if outside_too
             else []
@@ -925,6 +935,7 @@ def gallery_size_curve(
                 embeddings_by_fold[k][rows],
                 unit,
                 distractors=f["templates"][:n],
+                scoring=scoring,
             )
             parts.append(t)
             accepted.append((t.rank == 0) & (t.genuine >= f["threshold"]))
