@@ -843,6 +843,7 @@ def gallery_size_curve(
     far: float = 1e-2,
     seed: int = 0,
     scoring: Scoring = BestTemplate(),
+    seen_by_fold: Sequence[set[str]] | None = None,
 ) -> list[GalleryPoint]:
     """How identification, TAR and FAR at a fixed threshold move as the gallery grows.
 
@@ -858,7 +859,9 @@ def gallery_size_curve(
     herd's queries with their own animal left out of the grown gallery. A
     size beyond the animals there are is cut to all of them. ``scoring``
     scores every trial, the threshold's included (:class:`BestTemplate`
-    unless said).
+    unless said). ``seen_by_fold[j]``, when given, names the animals the ``j``-th fold's
+    model trained on (its manifest's ``trained_on``); without it, a
+    model is taken to have trained on every animal of the other folds.
     """
     ks = sorted({int(f) for f in folds if f >= 0})
     rng = np.random.default_rng(seed)
@@ -904,8 +907,11 @@ def gallery_size_curve(
         ]
         herd_animals = {captures[i].animal for i in herd_rows}
         others = sorted(set(by_animal) - herd_animals)
-        unseen = [a for a in others if folds[by_animal[a][0]] == k]
-        seen = [a for a in others if folds[by_animal[a][0]] != k]
+        if seen_by_fold is None:
+            unseen = [a for a in others if folds[by_animal[a][0]] == k]
+        else:
+            unseen = [a for a in others if a not in seen_by_fold[j]]
+        seen = [a for a in others if a not in set(unseen)]
         order: list[str] = [
             *(unseen[i] for i in rng.permutation(len(unseen))),
             *(seen[i] for i in rng.permutation(len(seen))),

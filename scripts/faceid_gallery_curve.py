@@ -1,13 +1,16 @@
 """The gallery-size curve: identification, TAR and FAR at a fixed threshold as the gallery grows.
 
-Usage: .venv/bin/python scripts/faceid_gallery_curve.py [OUT_DIR] [--png PATH]
+Usage: .venv/bin/python scripts/faceid_gallery_curve.py [OUT_DIR] [--outside DIR ...] [--png PATH]
 (OUT_DIR: where `agri livestock train` left the fold models and oof.npz, default
 var/weights). Each fold's herd cows are enrolled and queried as in the out-of-fold protocol,
 with every other animal added to the gallery as a distractor (those the fold's model never saw
-first), at 15, 30, 60, 100, 200 and 300 animals (cut to the animals there are); the threshold
-stays fixed per fold (FAR 1 % on the other folds' impostors at 15 animals). Prints JSON and
-draws the PNG (default docs/faceid-gallery-size.png). Every photo is embedded once by each fold
-model (cached in OUT_DIR/cross.npz).
+first, by its manifest's `trained_on`), at 15, 30, 60, 100, 200 and 300 animals (cut to the
+animals there are); the threshold stays fixed per fold (FAR 1 % on the other folds' impostors
+at 15 animals). `--outside DIR` adds another farm's folder-per-animal cows (split into the folds
+by animal) when the models did not train on them: distractors the models never saw, and outside
+impostors for the threshold. Prints JSON and draws the PNG (default
+docs/faceid-gallery-size.png). Every photo is embedded once by each fold model (cached in
+OUT_DIR/cross.npz).
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 
+from livestock.data import scan_extra
 from livestock.evaluate import GalleryPoint, gallery_size_curve
-from livestock.train import OutOfFold, embed_by_every_fold
+from livestock.train import OutOfFold, embed_by_every_fold, fold_of
 
 SIZES = (15, 30, 60, 100, 200, 300)
 
@@ -83,18 +88,41 @@ def main(argv: list[str]) -> int:
         "--png", type=Path, default=Path("docs/faceid-gallery-size.png")
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--outside", type=Path, action="append", default=[])
     args = parser.parse_args(argv)
     oof = OutOfFold.load(args.out_dir / "oof.npz")
     folds = int(oof.folds.max()) + 1
+    seen = [
+        set(
+            json.loads((args.out_dir / f"fold{k}.json").read_text())["recipe"][
+                "trained_on"
+            ]
+        )
+        for k in range(folds)
+    ]
+    have = {c.animal for c in oof.captures}
+    outside = [
+        c
+        for d in args.outside
+        for c in scan_extra(d)
+        if c.animal not in have  # trained on: already in the out-of-fold set
+    ]
+    captures = [*oof.captures, *outside]
+    fold = fold_of([c.animal for c in outside], folds)
+    fold_arr = np.concatenate(
+        [oof.folds, np.array([fold[c.animal] for c in outside], dtype=np.int64)]
+    )
     cross = embed_by_every_fold(
-        oof.captures,
+        captures,
         args.out_dir,
         folds,
         threads=args.threads,
         log=lambda m: print(m, file=sys.stderr),  # noqa: T201 - progress
     )
     curves = {
-        unit: gallery_size_curve(oof.captures, list(cross), oof.folds, SIZES, unit)
+        unit: gallery_size_curve(
+            captures, list(cross), fold_arr, SIZES, unit, seen_by_fold=seen
+        )
         for unit in ("photo", "session")
     }
     print(  # noqa: T201 - a report on stdout
