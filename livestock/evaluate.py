@@ -750,7 +750,9 @@ def fit_calibration(trials: Trials) -> tuple[float, float]:
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
-def calibrate_out_of_fold(oof: Any) -> dict[str, Any]:
+def calibrate_out_of_fold(
+    oof: Any, distractors: Sequence[npt.NDArray[np.float32]] | None = None
+) -> dict[str, Any]:
     """The manifest's decision thresholds and calibration maps from out-of-fold scores.
 
     ``oof`` is a :class:`livestock.train.OutOfFold`. Photos: review at FAR 1 %,
@@ -760,6 +762,14 @@ def calibrate_out_of_fold(oof: Any) -> dict[str, Any]:
     (each query with its own animal left out) and, when ``oof`` holds other
     farms' animals, theirs against each fold's gallery (the largest impostor
     set there is).
+
+    ``distractors[k]``, when given, are unit templates (one row per animal) of
+    animals fold ``k``'s model never saw, embedded by that model
+    (:func:`distractor_templates`): every herd trial is then run against its
+    fold's gallery grown by them, so the thresholds hold for a registry of
+    that many animals instead of the fold's 15 (a query's best impostor
+    score rises with the gallery). The out-of-fold report stays the
+    15-animal one.
     """
     out: dict[str, Any] = {}
     settings: dict[Unit, tuple[float, float]] = {
@@ -768,10 +778,31 @@ def calibrate_out_of_fold(oof: Any) -> dict[str, Any]:
     }
     counts = {}
     outside_too = has_outside(oof.captures, oof.folds)
-    for unit, (review_far, match_far) in settings.items():
-        pooled = Trials.concat(
-            out_of_fold_trials(oof.captures, oof.embeddings, oof.folds, unit)
+    ks = sorted({int(f) for f in oof.folds if f >= 0})
+    if distractors is not None and len(distractors) != len(ks):
+        raise LivestockError(
+            f"{len(distractors)} distractor sets for {len(ks)} folds: one per fold"
         )
+    for unit, (review_far, match_far) in settings.items():
+        if distractors is None:
+            per_fold = out_of_fold_trials(oof.captures, oof.embeddings, oof.folds, unit)
+        else:
+            per_fold = []
+            for j, k in enumerate(ks):
+                herd = [
+                    i
+                    for i in np.flatnonzero(oof.folds == k)
+                    if not is_extra(oof.captures[i].animal)
+                ]
+                per_fold.append(
+                    protocol_trials(
+                        [oof.captures[i] for i in herd],
+                        oof.embeddings[herd],
+                        unit,
+                        distractors=distractors[j],
+                    )
+                )
+        pooled = Trials.concat(per_fold)
         impostor = pooled.impostor
         if outside_too:
             outside = Trials.concat(
@@ -804,10 +835,38 @@ def calibrate_out_of_fold(oof: Any) -> dict[str, Any]:
             "genuine": int(np.sum(pooled.rank == 0)),
             "impostor": n,
             "impostor_outside": n - len(pooled.impostor),
+            "gallery_per_fold": [t.gallery for t in per_fold],
         }
     out["calibration_trials"] = counts
     out["out_of_fold"] = cross_fold_report(oof.captures, oof.embeddings, oof.folds)
     return out
+
+
+def first_visit_rows(captures: Sequence[Capture]) -> dict[str, list[int]]:
+    """Each animal's rows of its first enrolment visit, at most :data:`MAX_SESSION_FRAMES`.
+
+    What an animal's one template is when it only grows a gallery (a
+    distractor): its first visit's photos, fused.
+    """
+    by_animal: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(captures):
+        by_animal[c.animal].append(i)
+    out: dict[str, list[int]] = {}
+    for a, rows in by_animal.items():
+        enrol = split_enrol_query([captures[i] for i in rows]).enrol[a]
+        index = {id(captures[i]): i for i in rows}
+        enrol_rows = [index[id(c)] for c in enrol]
+        v = visit(captures[enrol_rows[0]])
+        out[a] = [i for i in enrol_rows if visit(captures[i]) == v][:MAX_SESSION_FRAMES]
+    return out
+
+
+def distractor_templates(
+    captures: Sequence[Capture], embeddings: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """One unit template per animal of ``captures`` (its first visit fused), sorted by animal."""
+    rows = first_visit_rows(captures)
+    return np.stack([fuse_frames(embeddings[rows[a]]) for a in sorted(rows)])
 
 
 @dataclass(frozen=True)
@@ -889,15 +948,7 @@ def gallery_size_curve(
     by_animal: dict[str, list[int]] = defaultdict(list)
     for i, c in enumerate(captures):
         by_animal[c.animal].append(i)
-    first_visit: dict[str, list[int]] = {}
-    for a, rows in by_animal.items():
-        enrol = split_enrol_query([captures[i] for i in rows]).enrol[a]
-        index = {id(captures[i]): i for i in rows}
-        enrol_rows = [index[id(c)] for c in enrol]
-        v = visit(captures[enrol_rows[0]])
-        first_visit[a] = [i for i in enrol_rows if visit(captures[i]) == v][
-            :MAX_SESSION_FRAMES
-        ]
+    first_visit = first_visit_rows(captures)
     per_fold: dict[int, dict[str, Any]] = {}
     for j, k in enumerate(ks):
         herd_rows = [

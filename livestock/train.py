@@ -707,6 +707,7 @@ def train_final(
     oof: OutOfFold | None,
     recipe: Recipe | None = None,
     extra_dirs: Sequence[Path] = (),
+    distractor_dirs: Sequence[Path] = (),
     log: Callable[[str], None] = print,
 ) -> Path:
     """Train on every animal; write NAME.pt, and NAME.json calibrated on ``oof``.
@@ -715,7 +716,9 @@ def train_final(
     animals each fold model never saw), never from the final model's own
     animals. With ``oof`` None only the weights are trained (a separate
     process may do that while the folds train); the manifest is then left
-    uncalibrated.
+    uncalibrated. ``distractor_dirs``: other farms' folder-per-animal sets
+    that no model trained on; the thresholds are fitted with each fold's
+    gallery grown by all of their animals (:func:`write_manifest`).
     """
     recipe = recipe or Recipe()
     captures = scan_training(data_dir, extra_dirs)
@@ -732,7 +735,8 @@ def train_final(
         seconds = json.loads(weights.with_suffix(".json").read_text())["recipe"][
             "train_seconds"
         ]
-        write_manifest(weights, oof, recipe, captures, seconds, log)
+        distractors = [c for d in distractor_dirs for c in scan_extra(d)]
+        write_manifest(weights, oof, recipe, captures, seconds, log, distractors)
     return weights
 
 
@@ -743,13 +747,41 @@ def write_manifest(
     captures: list[Capture],
     seconds: int,
     log: Callable[[str], None] = print,
+    distractors: Sequence[Capture] = (),
 ) -> Path:
-    """Write ``NAME.json`` beside ``NAME.pt``: checksum, out-of-fold calibration, face prototype."""
-    from livestock.evaluate import calibrate_out_of_fold
+    """Write ``NAME.json`` beside ``NAME.pt``: checksum, out-of-fold calibration, face prototype.
+
+    ``distractors``: photos of animals no model of this run trained on (other
+    farms' cows); each fold model embeds them, and the thresholds are fitted
+    with every fold's gallery grown by one template per such animal, so they
+    hold for a registry of that size (the manifest's
+    ``calibration_trials.*.gallery_per_fold``).
+
+    Raises:
+        LivestockError: a distractor animal was trained on.
+    """
+    from livestock.evaluate import calibrate_out_of_fold, distractor_templates
+    from livestock.model import load_embedder
 
     name = weights.stem
     animals = sorted({c.animal for c in captures})
-    calibration = calibrate_out_of_fold(oof)
+    grown = None
+    if distractors:
+        known = set(animals) & {c.animal for c in distractors}
+        if known:
+            raise LivestockError(
+                f"{len(known)} distractor animals were trained on (e.g. "
+                f"{sorted(known)[0]}): a distractor must be a cow no model saw"
+            )
+        images = np.stack([to_array(load_image(c.path)) for c in distractors])
+        grown = []
+        for k in range(recipe.folds):
+            model, _ = load_embedder(f"fold{k}", weights.parent)
+            grown.append(distractor_templates(distractors, model.embed(images)))
+        log(
+            f"{name}: thresholds fitted on galleries grown by {len(grown[0])} unseen animals"
+        )
+    calibration = calibrate_out_of_fold(oof, grown)
     prototype, floor = _face_prototype(captures)
     manifest = {
         "name": name,
@@ -759,6 +791,9 @@ def write_manifest(
         **calibration,
         "face_prototype": [round(float(v), 6) for v in prototype],
         "face_similarity_floor": round(floor, 4),
+        "calibration_distractors": sorted(
+            {c.animal.split("/")[0] for c in distractors}
+        ),
         "recipe": asdict(recipe)
         | {
             "train_animals": len(animals),

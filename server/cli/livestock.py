@@ -101,6 +101,14 @@ def livestock() -> None:
     "place (the herd keeps every view; a step costs more).",
 )
 @click.option(
+    "--distractors",
+    "distractor_dirs",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    multiple=True,
+    help="Another farm's folder per animal that no model trains on (repeatable): the "
+    "shipped thresholds are fitted with each fold's gallery grown by all its animals.",
+)
+@click.option(
     "--only-fold",
     "only_folds",
     type=int,
@@ -133,6 +141,7 @@ def livestock_train(
     extra_dirs: tuple[Path, ...],
     extra_share: float,
     extra_on_top: bool,
+    distractor_dirs: tuple[Path, ...],
     only_folds: tuple[int, ...],
     oof_only: bool,
     only_final: bool,
@@ -165,6 +174,19 @@ def livestock_train(
         raise click.UsageError(
             "--extra folders name their animals by the folder's name: give each a "
             f"different name ({', '.join(sorted(names))})"
+        )
+    if distractor_dirs and (oof_only or only_folds or only_final):
+        raise click.UsageError(
+            "--distractors calibrates the final manifest: not with --oof-only, "
+            "--only-fold or --only-final"
+        )
+    trained_too = {d.resolve() for d in extra_dirs} & {
+        d.resolve() for d in distractor_dirs
+    }
+    if trained_too:
+        raise click.UsageError(
+            f"{sorted(trained_too)[0]} is trained on (--extra): a distractor must be "
+            "a cow no model saw"
         )
     if extra_share and hard_negatives:
         raise click.UsageError("--hard-negatives and --extra-share do not combine")
@@ -224,6 +246,7 @@ def livestock_train(
                 oof=oof,
                 recipe=recipe,
                 extra_dirs=extra_dirs,
+                distractor_dirs=distractor_dirs,
                 log=log,
             )
             report = {

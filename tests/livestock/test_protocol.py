@@ -16,6 +16,7 @@ from livestock.evaluate import (
     calibrate_out_of_fold,
     condition,
     cross_fold_report,
+    distractor_templates,
     gallery_size_curve,
     measurable,
     metrics_from_trials,
@@ -283,6 +284,30 @@ def test_shipped_thresholds_are_fitted_on_the_herds_and_other_farms_impostors() 
     trials = cal["calibration_trials"]["photo"]
     assert trials["impostor"] == 240 * 15 + 200
     assert trials["impostor_outside"] == 200
+
+
+def test_thresholds_fitted_on_grown_galleries_are_stricter_and_say_their_size() -> None:
+    rng = np.random.default_rng(12)
+    big = oof_of(rng, animals=240, folds=4)
+    # per fold, 30 cows no fold model saw: look-alikes of that fold's own cows
+    distractors = []
+    for k in range(4):
+        rows = [i for i in range(len(big.captures)) if big.folds[i] == k]
+        own = distractor_templates(
+            [big.captures[i] for i in rows], big.embeddings[rows]
+        )
+        near = own[:30] + 0.15 * rng.standard_normal(own[:30].shape)
+        distractors.append(unit(near))
+    assert [len(d) for d in distractors] == [30] * 4
+    plain = calibrate_out_of_fold(big)
+    grown = calibrate_out_of_fold(big, distractors)
+    assert plain["calibration_trials"]["photo"]["gallery_per_fold"] == [60] * 4
+    assert grown["calibration_trials"]["photo"]["gallery_per_fold"] == [90] * 4
+    for key in ("threshold", "match_threshold", "session_threshold"):
+        assert grown[key] > plain[key]  # a bigger gallery, a higher best impostor score
+    assert grown["out_of_fold"] == plain["out_of_fold"]  # the report stays per fold
+    with pytest.raises(LivestockError, match="one per fold"):
+        calibrate_out_of_fold(big, distractors[:3])
 
 
 def test_a_growing_gallery_raises_the_false_accepts_at_a_fixed_threshold() -> None:
