@@ -220,3 +220,36 @@ def test_every_photo_is_embedded_by_each_fold_model_once_then_read_back(
     train_model(few, animals, TINY, tmp_path / "fold1.pt", note="t", log=print)
     embed_by_every_fold(few, tmp_path, 2, threads=1, log=lines.append)
     assert "photos embedded" in lines[-1]
+
+
+def test_thresholds_are_fitted_on_galleries_grown_by_cows_no_model_saw(
+    few: list[Capture], shared_data: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from livestock.train import OutOfFold, write_manifest
+    from tests.livestock.test_protocol import herd
+
+    animals = sorted({c.animal for c in few})
+    for k, trained in enumerate((animals[1:], animals[:2])):
+        train_model(few, trained, TINY, tmp_path / f"fold{k}.pt", note="t", log=print)
+    weights = train_model(
+        few, animals, TINY, tmp_path / "final.pt", note="t", log=print
+    )
+    # out-of-fold scores of a herd large enough to calibrate FAR 0.1 %
+    caps, emb = herd(
+        120, noise=0.35, rng=np.random.default_rng(0), later_days=3, frames=5, dim=128
+    )
+    fold = fold_of([c.animal for c in caps], 2)
+    oof = OutOfFold(caps, np.array([fold[c.animal] for c in caps]), emb)
+    outside = scan_extra(shared_data / "cattle_faces_ssfr")[:5]
+    recipe = replace(TINY, folds=2)
+    path = write_manifest(weights, oof, recipe, few, 0, print, outside)
+    manifest = json.loads(path.read_text())
+    trials = manifest["calibration_trials"]
+    assert trials["photo"]["gallery_per_fold"] == [60 + 5, 60 + 5]
+    assert trials["session"]["gallery_per_fold"] == [65, 65]
+    assert manifest["calibration_distractors"] == ["cattle_faces_ssfr"]
+    # a cow a model trained on is no distractor
+    with pytest.raises(LivestockError, match="were trained on"):
+        write_manifest(weights, oof, recipe, few, 0, print, few[:1])

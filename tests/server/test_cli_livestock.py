@@ -223,6 +223,34 @@ def test_train_refuses_extra_options_that_cannot_work(
         "livestock", "train", "--data", data, "--out", out, "--oof-only", "--only-final"
     )
     assert r.exit_code == 2 and "--oof-only goes without" in r.output
+    ssfr = shared_data / "cattle_faces_ssfr"
+    r = run(
+        "livestock",
+        "train",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--oof-only",
+        "--distractors",
+        ssfr,
+    )
+    assert (
+        r.exit_code == 2 and "--distractors calibrates the final manifest" in r.output
+    )
+    r = run(
+        "livestock",
+        "train",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--extra",
+        ssfr,
+        "--distractors",
+        ssfr,
+    )
+    assert r.exit_code == 2 and "a distractor must be a cow no model saw" in r.output
     assert not out.exists()
 
 
