@@ -356,10 +356,11 @@ class Trials:
         animal: the query's animal.
         condition: ``day``, ``night`` or ``unknown`` (a session's first frame's).
         rank: the rank of its own animal (0 = first).
-        genuine: its score against its own animal.
-        impostor: impostor trials' best scores: each query's best score over the
-            other animals, or with outside impostors, each outside query's
-            best score over the whole gallery.
+        genuine: its score against its own animal (the scoring's decision
+            score when it ranks first; with :class:`BestTemplate`, a cosine).
+        impostor: impostor trials' decision scores: each query against the
+            other animals, or with outside impostors, each outside query
+            against the whole gallery.
         impostor_animal: the animal of each impostor trial.
         ap: each query's average precision over every enrolment photo.
         gallery: animals in the gallery.
@@ -779,10 +780,17 @@ def calibrate_out_of_fold(
     counts = {}
     outside_too = has_outside(oof.captures, oof.folds)
     ks = sorted({int(f) for f in oof.folds if f >= 0})
-    if distractors is not None and len(distractors) != len(ks):
-        raise LivestockError(
-            f"{len(distractors)} distractor sets for {len(ks)} folds: one per fold"
-        )
+    if distractors is not None:
+        if len(distractors) != len(ks) or ks != list(range(len(ks))):
+            raise LivestockError(
+                f"{len(distractors)} distractor sets for folds {ks}: one per fold, "
+                "folds numbered from 0"
+            )
+        if outside_too:
+            raise LivestockError(
+                "distractors calibrate a herd-only run: other farms' cows trained on "
+                "would be scored against 15-animal galleries beside the grown ones"
+            )
     for unit, (review_far, match_far) in settings.items():
         if distractors is None:
             per_fold = out_of_fold_trials(oof.captures, oof.embeddings, oof.folds, unit)

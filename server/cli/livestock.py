@@ -180,13 +180,22 @@ def livestock_train(
             "--distractors calibrates the final manifest: not with --oof-only, "
             "--only-fold or --only-final"
         )
-    trained_too = {d.resolve() for d in extra_dirs} & {
-        d.resolve() for d in distractor_dirs
-    }
-    if trained_too:
+    if distractor_dirs and extra_dirs:
         raise click.UsageError(
-            f"{sorted(trained_too)[0]} is trained on (--extra): a distractor must be "
-            "a cow no model saw"
+            "--distractors calibrates a herd-only run: not with --extra (cows of "
+            "other farms trained on are impostors of the protocol already); a "
+            "distractor must be a cow no model saw"
+        )
+    distractor_names = [d.resolve().name for d in distractor_dirs]
+    if len(set(distractor_names)) < len(distractor_names):
+        raise click.UsageError(
+            "--distractors folders name their animals by the folder's name: give each "
+            f"a different name ({', '.join(sorted(distractor_names))})"
+        )
+    if data_dir.resolve() in {d.resolve() for d in distractor_dirs}:
+        raise click.UsageError(
+            "--distractors names the training data: a distractor must be a cow no "
+            "model saw"
         )
     if extra_share and hard_negatives:
         raise click.UsageError("--hard-negatives and --extra-share do not combine")

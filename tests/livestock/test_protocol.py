@@ -128,6 +128,17 @@ def test_an_impostor_trial_is_scored_against_the_gallery_without_its_own_animal(
     shipped = protocol_trials(caps, emb, "photo")
     np.testing.assert_array_equal(t.impostor, shipped.impostor)
     np.testing.assert_array_equal(t.genuine, shipped.genuine)
+    # written out by hand: one template per cow (its 3 enrolment frames fused),
+    # an impostor trial's score is the best cosine over the other cows' templates
+    animals = sorted({c.animal for c in caps})
+    rows = {a: [i for i, c in enumerate(caps) if c.animal == a] for a in animals}
+    templates = unit(np.stack([emb[rows[a][:3]].mean(axis=0) for a in animals]))
+    expected = [
+        max(float(emb[i] @ templates[b]) for b in range(len(animals)) if b != k)
+        for k, a in enumerate(animals)
+        for i in rows[a][3:]
+    ]
+    np.testing.assert_allclose(np.sort(shipped.impostor), np.sort(expected), atol=1e-5)
 
 
 def test_outside_impostors_replace_leave_one_out() -> None:
@@ -308,6 +319,17 @@ def test_thresholds_fitted_on_grown_galleries_are_stricter_and_say_their_size() 
     assert grown["out_of_fold"] == plain["out_of_fold"]  # the report stays per fold
     with pytest.raises(LivestockError, match="one per fold"):
         calibrate_out_of_fold(big, distractors[:3])
+
+
+def test_grown_galleries_calibrate_a_herd_only_run_with_folds_from_zero() -> None:
+    rng = np.random.default_rng(13)
+    big = oof_of(rng, animals=240, folds=4)
+    noise = [unit(rng.standard_normal((5, 32))) for _ in range(4)]
+    with pytest.raises(LivestockError, match="herd-only"):
+        calibrate_out_of_fold(with_outside(big, rng, animals=200), noise)
+    shifted = OutOfFold(big.captures, big.folds + 1, big.embeddings)  # folds 1..4
+    with pytest.raises(LivestockError, match="numbered from 0"):
+        calibrate_out_of_fold(shifted, noise)
 
 
 def test_a_growing_gallery_raises_the_false_accepts_at_a_fixed_threshold() -> None:

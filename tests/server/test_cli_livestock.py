@@ -251,6 +251,21 @@ def test_train_refuses_extra_options_that_cannot_work(
         ssfr,
     )
     assert r.exit_code == 2 and "a distractor must be a cow no model saw" in r.output
+    r = run("livestock", "train", "--data", data, "--out", out, "--distractors", data)
+    assert r.exit_code == 2 and "names the training data" in r.output
+    r = run(
+        "livestock",
+        "train",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--distractors",
+        ssfr,
+        "--distractors",
+        twin,
+    )
+    assert r.exit_code == 2 and "give each a different name" in r.output
     assert not out.exists()
 
 
