@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 import livestock.evaluate as ev
-from livestock.data import Capture, scan_extra
+from livestock.data import Capture, is_extra, scan_extra
 from livestock.train import OutOfFold
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -237,7 +237,14 @@ def run(
     for unit in ("photo", "session"):
         herd, outside = [], []
         for k in ks:
-            rows = np.flatnonzero(oof.folds == k)
+            rows = np.array(
+                [
+                    i
+                    for i in np.flatnonzero(oof.folds == k)
+                    if not is_extra(oof.captures[i].animal)
+                ],
+                dtype=np.int64,
+            )
             caps = [oof.captures[i] for i in rows]
             mine = [i for i, c in enumerate(cattely) if fold_of[c.animal] == k]
             herd.append(
